@@ -1,0 +1,103 @@
+// NDArray: concrete tensor data that the user hands to and gets back from kiln. Host data
+// lives in a typed array; CUDA results stay on the device until toTypedArray().
+
+import { type AnyTypedArray, type DType, allocTyped, isDType } from '../graph/dtype.js';
+import { ShapeError, assertValidShape, fmtShape, numel, type Shape } from '../graph/shape.js';
+
+export type Device = 'cpu' | 'cuda';
+
+/** Device-resident storage, provided by a backend runtime (kept abstract so the frontend knows no CUDA). */
+export interface DeviceStorage {
+  readonly device: Device;
+  /** Copies the data to the host. */
+  read(): Promise<AnyTypedArray>;
+  /** Releases the memory (idempotent). */
+  release(): void;
+}
+
+export interface NDArrayOptions {
+  dtype?: DType;
+}
+
+export class NDArray {
+  private constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    private host: AnyTypedArray | undefined,
+    private deviceStorage: DeviceStorage | undefined,
+  ) {}
+
+  /** Wraps (without copying, when the typed array already matches the dtype) host data. */
+  static from(data: ArrayLike<number> | ArrayLike<bigint> | AnyTypedArray | readonly boolean[], shape: Shape, options: NDArrayOptions = {}): NDArray {
+    assertValidShape('NDArray.from', shape);
+    const dtype = options.dtype ?? inferDType(data);
+    if (!isDType(dtype)) throw new TypeError(`NDArray.from: unsupported dtype ${String(dtype)}`);
+    const n = numel(shape);
+    if (data.length !== n) {
+      throw new ShapeError(`NDArray.from: ${data.length} values do not match shape ${fmtShape(shape)} (${n} elements)`);
+    }
+    return new NDArray([...shape], dtype, toTyped(data, dtype), undefined);
+  }
+
+  static fromDevice(storage: DeviceStorage, shape: Shape, dtype: DType): NDArray {
+    return new NDArray([...shape], dtype, undefined, storage);
+  }
+
+  get device(): Device {
+    return this.deviceStorage?.device ?? 'cpu';
+  }
+
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  /** The host data, when the array lives on the host (no copy). */
+  hostData(): AnyTypedArray | undefined {
+    return this.host;
+  }
+
+  deviceData(): DeviceStorage | undefined {
+    return this.deviceStorage;
+  }
+
+  async toTypedArray(): Promise<AnyTypedArray> {
+    if (this.host) return this.host;
+    this.host = await this.deviceStorage!.read();
+    return this.host;
+  }
+
+  /** Synchronous access for host arrays; throws for device arrays. */
+  toTypedArraySync(): AnyTypedArray {
+    if (!this.host) throw new Error('NDArray: data is on the device; use await toTypedArray()');
+    return this.host;
+  }
+
+  toString(): string {
+    return `NDArray(${fmtShape(this.shape)}, ${this.dtype}, ${this.device})`;
+  }
+}
+
+function inferDType(data: unknown): DType {
+  if (data instanceof Float32Array || data instanceof Float64Array) return 'float32';
+  if (data instanceof Int32Array || data instanceof Int16Array || data instanceof Int8Array) return 'int32';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Uint8Array) return 'bool';
+  if (Array.isArray(data) && data.length > 0 && typeof data[0] === 'boolean') return 'bool';
+  return 'float32';
+}
+
+function toTyped(data: ArrayLike<number> | ArrayLike<bigint> | AnyTypedArray | readonly boolean[], dtype: DType): AnyTypedArray {
+  if (dtype === 'float32' && data instanceof Float32Array) return data;
+  if (dtype === 'int32' && data instanceof Int32Array) return data;
+  if (dtype === 'int64' && data instanceof BigInt64Array) return data;
+  if (dtype === 'bool' && data instanceof Uint8Array) return data;
+  const out = allocTyped(dtype, data.length);
+  if (out instanceof BigInt64Array) {
+    for (let i = 0; i < data.length; i++) out[i] = BigInt(Math.trunc(Number(data[i])));
+  } else if (out instanceof Uint8Array) {
+    for (let i = 0; i < data.length; i++) out[i] = data[i] ? 1 : 0;
+  } else {
+    for (let i = 0; i < data.length; i++) out[i] = Number(data[i]);
+  }
+  return out;
+}

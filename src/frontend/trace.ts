@@ -1,0 +1,46 @@
+// trace(fn, specs): runs a user function over symbolic tensors and returns the Graph with its
+// inputs (user inputs first, then the NDArrays it captured, as parameters) and outputs.
+
+import type { DType } from '../graph/dtype.js';
+import type { Graph } from '../graph/ir.js';
+import { NDArray } from './ndarray.js';
+import { Tensor } from './tensor.js';
+import { Tracer, withTracer } from './tracer.js';
+
+export interface InputSpec {
+  shape: readonly number[];
+  dtype: DType;
+}
+
+export interface Traced {
+  graph: Graph;
+  /** Captured NDArrays, in the order of the graph's parameter inputs (after the user inputs). */
+  params: NDArray[];
+  /** True when fn returned an array (so the compiled function returns an array too). */
+  returnsArray: boolean;
+}
+
+export type TracedFn = (...xs: Tensor[]) => Tensor | NDArray | number | readonly (Tensor | NDArray | number)[];
+
+export function trace(fn: TracedFn, specs: readonly InputSpec[]): Traced {
+  const t = new Tracer();
+  const inputs = specs.map((s, i) => new Tensor(t, t.b.input(`input${i}`, s.shape, s.dtype, 'input')));
+  const result = withTracer(t, () => fn(...inputs));
+  const list = Array.isArray(result) ? result : [result];
+  if (list.length === 0) throw new Error('compile: the traced function returned no tensors');
+  t.graph.outputs = list.map((r, i) => {
+    if (r instanceof Tensor) {
+      if (r.tracer !== t) throw new Error(`compile: output ${i} is a tensor from another trace`);
+      return r.id;
+    }
+    if (r instanceof NDArray) return t.param(r);
+    if (typeof r === 'number') return t.b.scalar(r, 'float32');
+    throw new TypeError(`compile: output ${i} of the traced function is not a Tensor (got ${typeof r})`);
+  });
+  // Parameters are appended after user inputs so call order is (inputs..., params...).
+  const g = t.graph;
+  const userInputs = g.inputs.filter((id) => g.node(id).op === 'input' && (g.node(id) as { kind: string }).kind === 'input');
+  const paramInputs = g.inputs.filter((id) => !userInputs.includes(id));
+  g.inputs.splice(0, g.inputs.length, ...userInputs, ...paramInputs);
+  return { graph: g, params: t.params, returnsArray: Array.isArray(result) };
+}

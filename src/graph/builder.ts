@@ -1,0 +1,292 @@
+// Graph builders: one function per primitive op. Each validates its operands (errors name
+// the op, the shapes and the dims) and infers the result's shape and dtype. The frontend's
+// Tensor methods and the ONNX importer both build graphs only through these.
+
+import { type DType, isFloat, promote } from './dtype.js';
+import { type BinaryOp, COMPARE_OPS, Graph, LOGIC_OPS, type ReduceOp, type SliceDim, type UnaryOp } from './ir.js';
+import {
+  ShapeError,
+  assertValidShape,
+  broadcastShapes,
+  fmtShape,
+  normDim,
+  normDims,
+  numel,
+  type Shape,
+} from './shape.js';
+
+export class GraphBuilder {
+  constructor(readonly g: Graph) {}
+
+  shape(id: number): Shape {
+    return this.g.node(id).shape;
+  }
+  dtype(id: number): DType {
+    return this.g.node(id).dtype;
+  }
+
+  input(name: string, shape: Shape, dtype: DType, kind: 'input' | 'param' = 'input'): number {
+    assertValidShape('input', shape);
+    return this.g.add({ op: 'input', name, kind }, [], shape, dtype);
+  }
+
+  /** A constant tensor (scalars have shape []). Values are stored as numbers (int64 too). */
+  constant(data: readonly number[], shape: Shape, dtype: DType): number {
+    assertValidShape('constant', shape);
+    if (data.length !== numel(shape)) {
+      throw new ShapeError(`constant: ${data.length} values for shape ${fmtShape(shape)}`);
+    }
+    return this.g.add({ op: 'const', data: [...data] }, [], shape, dtype);
+  }
+
+  scalar(value: number, dtype: DType): number {
+    return this.constant([value], [], dtype);
+  }
+
+  unary(fn: UnaryOp, x: number): number {
+    const dt = this.dtype(x);
+    let out: DType = dt;
+    switch (fn) {
+      case 'not':
+        if (dt !== 'bool') throw new ShapeError(`not: expected bool, got ${dt}`);
+        break;
+      case 'isnan':
+      case 'isinf':
+        out = 'bool';
+        break;
+      case 'neg':
+      case 'abs':
+      case 'sign':
+      case 'relu':
+        if (dt === 'bool') throw new ShapeError(`${fn}: not defined for bool`);
+        break;
+      case 'floor':
+      case 'ceil':
+      case 'round':
+        if (!isFloat(dt)) return x; // integral already
+        break;
+      default:
+        // Transcendental functions compute in float: an int operand is promoted, as in PyTorch.
+        out = 'float32';
+        if (dt !== 'float32') x = this.cast(x, 'float32');
+    }
+    return this.g.add({ op: 'unary', fn }, [x], this.shape(x), out);
+  }
+
+  binary(fn: BinaryOp, a: number, b: number): number {
+    const shape = broadcastShapes(fn, this.shape(a), this.shape(b));
+    let common = promote(this.dtype(a), this.dtype(b));
+    let out: DType = common;
+    if (COMPARE_OPS.includes(fn)) out = 'bool';
+    else if (LOGIC_OPS.includes(fn)) {
+      if (this.dtype(a) !== 'bool' || this.dtype(b) !== 'bool') {
+        throw new ShapeError(`${fn}: expected bool operands, got ${this.dtype(a)} and ${this.dtype(b)}`);
+      }
+      common = 'bool';
+      out = 'bool';
+    } else if (common === 'bool') {
+      if (fn === 'maximum' || fn === 'minimum' || fn === 'mul') out = 'bool';
+      else throw new ShapeError(`${fn}: not defined for bool operands`);
+    } else if (fn === 'div' && common !== 'float32') {
+      // True division, as in PyTorch: int / int gives float.
+      common = 'float32';
+      out = 'float32';
+    }
+    if (this.dtype(a) !== common) a = this.cast(a, common);
+    if (this.dtype(b) !== common) b = this.cast(b, common);
+    return this.g.add({ op: 'binary', fn }, [a, b], shape, out);
+  }
+
+  where(cond: number, a: number, b: number): number {
+    if (this.dtype(cond) !== 'bool') throw new ShapeError(`where: condition must be bool, got ${this.dtype(cond)}`);
+    const s1 = broadcastShapes('where', this.shape(cond), this.shape(a));
+    const shape = broadcastShapes('where', s1, this.shape(b));
+    const dt = promote(this.dtype(a), this.dtype(b));
+    if (this.dtype(a) !== dt) a = this.cast(a, dt);
+    if (this.dtype(b) !== dt) b = this.cast(b, dt);
+    return this.g.add({ op: 'where' }, [cond, a, b], shape, dt);
+  }
+
+  cast(x: number, to: DType): number {
+    if (this.dtype(x) === to) return x;
+    return this.g.add({ op: 'cast', to }, [x], this.shape(x), to);
+  }
+
+  reduce(fn: ReduceOp, x: number, dims: number | readonly number[] | undefined, keepdim: boolean, selectLast = false): number {
+    const shape = this.shape(x);
+    const axes = normDims(fn, dims, shape.length);
+    for (const a of axes) {
+      if (shape[a] === 0 && fn !== 'sum' && fn !== 'prod') {
+        throw new ShapeError(`${fn}: cannot reduce over empty dim ${a} of ${fmtShape(shape)}`);
+      }
+    }
+    if ((fn === 'argmax' || fn === 'argmin') && axes.length !== 1) {
+      throw new ShapeError(`${fn}: expects exactly one dim, got [${axes.join(',')}]`);
+    }
+    const outShape = keepdim ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
+    let dt = this.dtype(x);
+    if (fn === 'argmax' || fn === 'argmin') dt = 'int64';
+    else if ((fn === 'sum' || fn === 'prod') && dt === 'bool') {
+      x = this.cast(x, 'int64');
+      dt = 'int64';
+    }
+    return this.g.add({ op: 'reduce', fn, axes, keepdim, ...(selectLast ? { selectLast } : {}) }, [x], outShape, dt);
+  }
+
+  reshape(x: number, shape: readonly number[]): number {
+    const inShape = this.shape(x);
+    const n = numel(inShape);
+    const out = [...shape];
+    const neg = out.filter((d) => d === -1).length;
+    if (neg > 1) throw new ShapeError(`reshape: more than one -1 in ${fmtShape(shape)}`);
+    if (neg === 1) {
+      const known = out.reduce((p, d) => (d === -1 ? p : p * d), 1);
+      if (known === 0 || n % known !== 0) {
+        throw new ShapeError(`reshape: cannot reshape ${fmtShape(inShape)} into ${fmtShape(shape)}`);
+      }
+      out[out.indexOf(-1)] = n / known;
+    }
+    assertValidShape('reshape', out);
+    if (numel(out) !== n) throw new ShapeError(`reshape: cannot reshape ${fmtShape(inShape)} (${n} elements) into ${fmtShape(shape)}`);
+    if (out.length === inShape.length && out.every((d, i) => d === inShape[i])) return x;
+    return this.g.add({ op: 'reshape' }, [x], out, this.dtype(x));
+  }
+
+  permute(x: number, dims: readonly number[]): number {
+    const shape = this.shape(x);
+    if (dims.length !== shape.length) {
+      throw new ShapeError(`permute: ${dims.length} dims [${dims.join(',')}] for rank ${shape.length} tensor ${fmtShape(shape)}`);
+    }
+    const perm = dims.map((d) => normDim('permute', d, shape.length));
+    if (new Set(perm).size !== perm.length) throw new ShapeError(`permute: repeated dim in [${dims.join(',')}]`);
+    if (perm.every((p, i) => p === i)) return x;
+    return this.g.add({ op: 'permute', perm }, [x], perm.map((p) => shape[p]!), this.dtype(x));
+  }
+
+  expand(x: number, shape: readonly number[]): number {
+    const inShape = this.shape(x);
+    if (shape.length < inShape.length) {
+      throw new ShapeError(`expand: cannot expand ${fmtShape(inShape)} to fewer dims ${fmtShape(shape)}`);
+    }
+    const off = shape.length - inShape.length;
+    const out = shape.map((d, i) => {
+      const src = i >= off ? inShape[i - off]! : 1;
+      const want = d === -1 ? src : d;
+      if (src !== want && src !== 1) throw new ShapeError(`expand: cannot expand ${fmtShape(inShape)} to ${fmtShape(shape)} (dim ${i})`);
+      return want;
+    });
+    assertValidShape('expand', out);
+    if (out.length === inShape.length && out.every((d, i) => d === inShape[i])) return x;
+    return this.g.add({ op: 'expand' }, [x], out, this.dtype(x));
+  }
+
+  /** General strided slice; `dims` gives one entry per dim (already normalised). */
+  sliceDims(x: number, dims: SliceDim[]): number {
+    const shape = this.shape(x);
+    if (dims.every((d, i) => d.start === 0 && d.step === 1 && d.size === shape[i])) return x;
+    return this.g.add({ op: 'slice', dims }, [x], dims.map((d) => d.size), this.dtype(x));
+  }
+
+  /** PyTorch/Python-style slice of one dim with clamping: x[..., start:end:step, ...]. */
+  slice(x: number, dim: number, start: number | undefined, end: number | undefined, step = 1): number {
+    const shape = this.shape(x);
+    const d = normDim('slice', dim, shape.length);
+    const n = shape[d]!;
+    if (!Number.isInteger(step) || step === 0) throw new ShapeError(`slice: step must be a nonzero integer, got ${step}`);
+    const dims: SliceDim[] = shape.map((s) => ({ start: 0, step: 1, size: s }));
+    dims[d] = sliceRange(n, start, end, step);
+    return this.sliceDims(x, dims);
+  }
+
+  cat(xs: readonly number[], dim: number): number {
+    if (xs.length === 0) throw new ShapeError('cat: expects at least one tensor');
+    const first = this.shape(xs[0]!);
+    const axis = normDim('cat', dim, first.length);
+    let total = 0;
+    let dt = this.dtype(xs[0]!);
+    for (const x of xs) {
+      const s = this.shape(x);
+      if (s.length !== first.length || s.some((d, i) => i !== axis && d !== first[i])) {
+        throw new ShapeError(`cat: shapes ${xs.map((y) => fmtShape(this.shape(y))).join(', ')} differ outside dim ${axis}`);
+      }
+      total += s[axis]!;
+      dt = promote(dt, this.dtype(x));
+    }
+    const parts = xs.map((x) => this.cast(x, dt)).filter((x) => this.shape(x)[axis] !== 0);
+    if (parts.length === 1) return parts[0]!;
+    const out = [...first];
+    out[axis] = total;
+    return this.g.add({ op: 'cat', axis }, parts, out, dt);
+  }
+
+  /** ONNX/NumPy take: out shape = data[:axis] + indices.shape + data[axis+1:]; negative indices wrap. */
+  gather(data: number, indices: number, dim: number): number {
+    const ds = this.shape(data);
+    const axis = normDim('gather', dim, ds.length);
+    const idt = this.dtype(indices);
+    if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`gather: indices must be int32 or int64, got ${idt}`);
+    const out = [...ds.slice(0, axis), ...this.shape(indices), ...ds.slice(axis + 1)];
+    return this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data));
+  }
+
+  iota(shape: readonly number[], axis: number, start: number, step: number, dtype: DType): number {
+    assertValidShape('iota', shape);
+    return this.g.add({ op: 'iota', axis: normDim('iota', axis, shape.length), start, step }, [], shape, dtype);
+  }
+
+  cumsum(x: number, dim: number, exclusive = false, reverse = false): number {
+    const shape = this.shape(x);
+    const axis = normDim('cumsum', dim, shape.length);
+    let dt = this.dtype(x);
+    if (dt === 'bool') {
+      x = this.cast(x, 'int64');
+      dt = 'int64';
+    }
+    return this.g.add({ op: 'cumsum', axis, exclusive, reverse }, [x], shape, dt);
+  }
+
+  /** NumPy matmul: 1-D operands are promoted and the added dim removed; batch dims broadcast. */
+  matmul(a: number, b: number): number {
+    const sa = this.shape(a);
+    const sb = this.shape(b);
+    if (sa.length === 0 || sb.length === 0) throw new ShapeError(`matmul: scalar operand ${fmtShape(sa)} @ ${fmtShape(sb)}`);
+    const dt = promote(this.dtype(a), this.dtype(b));
+    if (dt === 'bool') throw new ShapeError('matmul: not defined for bool');
+    a = this.cast(a, dt);
+    b = this.cast(b, dt);
+    const a2 = sa.length === 1 ? this.reshape(a, [1, sa[0]!]) : a;
+    const b2 = sb.length === 1 ? this.reshape(b, [sb[0]!, 1]) : b;
+    const A = this.shape(a2);
+    const B = this.shape(b2);
+    const K = A[A.length - 1]!;
+    if (B[B.length - 2] !== K) {
+      throw new ShapeError(`matmul: inner dims differ: ${fmtShape(sa)} @ ${fmtShape(sb)} (${K} vs ${B[B.length - 2]})`);
+    }
+    const batch = broadcastShapes('matmul', A.slice(0, -2), B.slice(0, -2));
+    const outShape = [...batch, A[A.length - 2]!, B[B.length - 1]!];
+    let y = this.g.add({ op: 'matmul' }, [a2, b2], outShape, dt);
+    if (sa.length === 1 || sb.length === 1) {
+      const final = [...batch];
+      if (sa.length !== 1) final.push(A[A.length - 2]!);
+      if (sb.length !== 1) final.push(B[B.length - 1]!);
+      y = this.reshape(y, final);
+    }
+    return y;
+  }
+}
+
+/** Python slice semantics with clamping for one dim of length n. */
+export function sliceRange(n: number, start: number | undefined, end: number | undefined, step: number): SliceDim {
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  let s: number;
+  let e: number;
+  if (step > 0) {
+    s = start === undefined ? 0 : clamp(start < 0 ? start + n : start, 0, n);
+    e = end === undefined ? n : clamp(end < 0 ? end + n : end, 0, n);
+  } else {
+    s = start === undefined ? n - 1 : clamp(start < 0 ? start + n : start, -1, n - 1);
+    e = end === undefined ? -1 : clamp(end < 0 ? end + n : end, -1, n - 1);
+  }
+  const size = step > 0 ? Math.max(0, Math.ceil((e - s) / step)) : Math.max(0, Math.ceil((s - e) / -step));
+  return { start: size === 0 ? 0 : s, step, size };
+}

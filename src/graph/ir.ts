@@ -1,0 +1,104 @@
+// The graph IR: one node per value, in topological order. Every builder in builder.ts
+// validates its operands and infers the output's shape and dtype, so a Graph is always
+// well-formed by construction.
+
+import type { DType } from './dtype.js';
+import type { Shape } from './shape.js';
+
+export const UNARY_OPS = [
+  'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu',
+  'gelu', 'gelu_tanh', 'silu', 'erf', 'floor', 'ceil', 'round', 'reciprocal', 'sign', 'not',
+  'isnan', 'isinf', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh', 'softplus',
+] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+
+export const BINARY_OPS = [
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge',
+  'and', 'or', 'xor', 'mod', 'fmod',
+] as const;
+export type BinaryOp = (typeof BINARY_OPS)[number];
+
+export const COMPARE_OPS: readonly BinaryOp[] = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+export const LOGIC_OPS: readonly BinaryOp[] = ['and', 'or', 'xor'];
+
+export const REDUCE_OPS = ['sum', 'max', 'min', 'prod', 'argmax', 'argmin'] as const;
+export type ReduceOp = (typeof REDUCE_OPS)[number];
+
+/** Per-dim slice with a positive or negative step; start/end already clamped to the dim. */
+export interface SliceDim {
+  start: number;
+  step: number;
+  /** Number of elements taken along this dim. */
+  size: number;
+}
+
+export type NodeAttrs =
+  | { op: 'input'; name: string; kind: 'input' | 'param' }
+  | { op: 'const'; data: number[] }
+  | { op: 'unary'; fn: UnaryOp }
+  | { op: 'binary'; fn: BinaryOp }
+  | { op: 'where' }
+  | { op: 'cast'; to: DType }
+  | { op: 'reduce'; fn: ReduceOp; axes: number[]; keepdim: boolean; selectLast?: boolean }
+  | { op: 'reshape' }
+  | { op: 'permute'; perm: number[] }
+  | { op: 'expand' }
+  | { op: 'slice'; dims: SliceDim[] }
+  | { op: 'cat'; axis: number }
+  | { op: 'gather'; axis: number }
+  | { op: 'iota'; axis: number; start: number; step: number }
+  | { op: 'cumsum'; axis: number; exclusive: boolean; reverse: boolean }
+  | { op: 'matmul' };
+
+export type OpName = NodeAttrs['op'];
+
+export type Node = NodeAttrs & {
+  readonly id: number;
+  readonly inputs: readonly number[];
+  readonly shape: Shape;
+  readonly dtype: DType;
+};
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  /** Node ids of the graph's inputs, in call order (user inputs first, then parameters). */
+  readonly inputs: number[] = [];
+  outputs: number[] = [];
+
+  add(attrs: NodeAttrs, inputs: readonly number[], shape: Shape, dtype: DType): number {
+    const id = this.nodes.length;
+    const node = { ...attrs, id, inputs: [...inputs], shape: [...shape], dtype } as Node;
+    this.nodes.push(node);
+    if (attrs.op === 'input') this.inputs.push(id);
+    return id;
+  }
+
+  node(id: number): Node {
+    const n = this.nodes[id];
+    if (!n) throw new Error(`graph: no node ${id}`);
+    return n;
+  }
+
+  /** Number of uses of each node (graph outputs count as a use). */
+  useCounts(): number[] {
+    const uses = new Array<number>(this.nodes.length).fill(0);
+    for (const n of this.nodes) for (const i of n.inputs) uses[i]!++;
+    for (const o of this.outputs) uses[o]!++;
+    return uses;
+  }
+}
+
+/** The attributes of a node without its identity: what makes two nodes compute the same thing. */
+export function nodeAttrs(n: Node): Record<string, unknown> {
+  const { id: _id, inputs: _inputs, shape: _shape, dtype: _dtype, ...rest } = n;
+  return rest;
+}
+
+/** A canonical, value-free description of the graph: the input to the graph-cache key. */
+export function canonicalGraph(g: Graph): unknown {
+  return {
+    nodes: g.nodes.map((n) => [nodeAttrs(n), n.inputs, n.shape, n.dtype]),
+    inputs: g.inputs,
+    outputs: g.outputs,
+  };
+}

@@ -1,0 +1,108 @@
+// C source → shared object with the system C compiler. Runs ONLY inside a compile worker
+// (or inline when the user asked for workers: 0): the main process may compute
+// cCompilerIdentity(), which never starts the compiler, but never calls compileC().
+import { execFile } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { arch, tmpdir } from 'node:os';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { CompileRequest } from '../../compile/types.js';
+
+/** Flags every kernel is built with; -march comes from options.arch (default native). */
+export const C_BASE_FLAGS = ['-O3', '-fPIC', '-shared', '-fno-math-errno', '-fno-trapping-math', '-fopenmp-simd', '-std=c11'] as const;
+
+/** The compiler command: KILN_CC may carry extra words (e.g. "clang -fcolor-diagnostics"). */
+function compilerCommand(): string[] {
+  const raw = (process.env.KILN_CC ?? '').trim();
+  const words = raw === '' ? ['cc'] : raw.split(/\s+/);
+  return words;
+}
+
+function cFlags(options: CompileRequest['options']): string[] {
+  return [...C_BASE_FLAGS, `-march=${options.arch ?? 'native'}`, ...(options.flags ?? [])];
+}
+
+/** Finds an executable the way a shell would, without running anything. */
+function findOnPath(name: string): string | undefined {
+  if (name.includes('/')) return isAbsolute(name) ? name : join(process.cwd(), name);
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
+}
+
+let identityCache: { env: string | undefined; id: string } | undefined;
+
+/**
+ * Identifies the C compiler for cache keys WITHOUT running it: the real path of the binary
+ * (distros version the driver's file name: x86_64-linux-gnu-gcc-13), its size and mtime
+ * (an upgrade in place changes them), the default flags and the host architecture
+ * (-march=native means the binary depends on the machine). Cached per process.
+ */
+export function cCompilerIdentity(): string {
+  const env = process.env.KILN_CC;
+  if (identityCache !== undefined && identityCache.env === env) return identityCache.id;
+  const [cmd, ...extra] = compilerCommand();
+  const found = findOnPath(cmd!);
+  let binary = `missing:${cmd}`;
+  if (found !== undefined) {
+    try {
+      const real = realpathSync(found);
+      const st = statSync(real);
+      binary = `${real}:${st.size}:${Math.floor(st.mtimeMs)}`;
+    } catch {
+      binary = `unreadable:${found}`;
+    }
+  }
+  const id = ['cc', binary, ...extra, ...C_BASE_FLAGS, '-lm', `arch=${arch()}`].join('|');
+  identityCache = { env, id };
+  return id;
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; error?: Error }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const e = error as (NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
+      resolve({
+        code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
+        signal: e?.signal ?? null,
+        stdout,
+        stderr,
+        ...(e !== null ? { error: e } : {}),
+      });
+    });
+  });
+}
+
+/**
+ * Compiles one kernel. The source goes to a fresh temp dir; on success the dir is removed,
+ * on failure it is kept and the error names the kernel, quotes the compiler's stderr and
+ * says where the source is, so the failing C can be inspected and recompiled by hand.
+ */
+export async function compileC(req: CompileRequest): Promise<{ binary: Uint8Array; log: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-cc-'));
+  const src = join(dir, `${req.kernelName}.c`);
+  const out = join(dir, `${req.kernelName}.so`);
+  writeFileSync(src, req.source);
+  const [cmd, ...extra] = compilerCommand();
+  const args = [...extra, ...cFlags(req.options), '-o', out, src, '-lm'];
+  const r = await run(cmd!, args);
+  if (r.code !== 0) {
+    const how = r.signal !== null ? `was killed by ${r.signal}` : r.code === null ? `could not be started (${r.error?.message ?? 'unknown error'})` : `exited with status ${r.code}`;
+    throw new Error(
+      `C compile of kernel ${req.kernelName} failed: ${cmd} ${how}\n` +
+        `${(r.stderr + r.stdout).trim()}\n` +
+        `source kept at ${src}\n` +
+        `command: ${[cmd, ...args].join(' ')}`,
+    );
+  }
+  const binary = new Uint8Array(readFileSync(out));
+  rmSync(dir, { recursive: true, force: true });
+  return { binary, log: (r.stderr + r.stdout).trim() };
+}

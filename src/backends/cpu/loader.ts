@@ -1,0 +1,41 @@
+// Main-process side of the C backend: turn a compiled shared object into a loaded library.
+// dlopen needs a file, so binaries go to a per-process temp dir that is removed at exit
+// (Linux keeps mapped files alive after unlink). The CPU runtime declares the kernel's
+// signature with koffi; this file only loads.
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import koffi, { type LibraryHandle } from 'koffi';
+import type { CompiledKernel } from '../../compile/types.js';
+
+export interface LoadedCKernel {
+  lib: LibraryHandle;
+  /** The exported symbol to declare with lib.func(...). */
+  kernelName: string;
+  /** Where the .so was written (valid until process exit). */
+  path: string;
+}
+
+let dir: string | undefined;
+
+function loadDir(): string {
+  if (dir === undefined) {
+    dir = join(tmpdir(), `kiln-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    const d = dir;
+    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
+  }
+  return dir;
+}
+
+export function loadCKernel(k: CompiledKernel): LoadedCKernel {
+  const path = join(loadDir(), `${k.key}.so`);
+  // Never rewrite a file that may already be mapped (same key loaded twice): the key pins
+  // the content, and overwriting a mapped .so in place would corrupt the running code.
+  if (!existsSync(path)) {
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, k.binary);
+    renameSync(tmp, path);
+  }
+  return { lib: koffi.load(path), kernelName: k.kernelName, path };
+}

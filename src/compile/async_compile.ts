@@ -1,0 +1,306 @@
+// AsyncCompile: Inductor's CompiledTritonKernels future cache. The scheduler submits each
+// kernel the moment its source is final and goes on generating the next one; the host plan
+// later looks each kernel up by key and finds it in flight or done. One future per key per
+// instance, so identical kernels (from any graph) compile once.
+//
+// Compiles run in the worker pool; the main process only loads binaries (dlopen,
+// cuModuleLoadData) through the loader registered for the backend.
+import { bump } from '../observe/counters.js';
+import { CompileProgress } from '../observe/progress.js';
+import { recordEvent, traceSpan } from '../observe/trace.js';
+import { WorkerCompileError, WorkerPool, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
+import type { BackendName, CompileRequest, CompiledKernel, KernelStoreLike } from './types.js';
+
+/** Turns a binary into whatever the backend's runtime calls (a koffi library, a CUfunction...). */
+export type Loader<T = unknown> = (k: CompiledKernel) => T | Promise<T>;
+
+const loaders = new Map<BackendName, Loader>();
+
+/** Sets how a backend's binaries are loaded in the main process (replaces any previous loader). */
+export function registerLoader<T>(backend: BackendName, fn: Loader<T>): void {
+  loaders.set(backend, fn as Loader);
+}
+
+async function loaderFor(backend: BackendName): Promise<Loader> {
+  const l = loaders.get(backend);
+  if (l !== undefined) return l;
+  // The C loader is small and has no side effects: a sensible default. CUDA's loader needs
+  // a context, so its runtime must register one.
+  if (backend === 'c') {
+    const { loadCKernel } = await import('../backends/cpu/loader.js');
+    return loadCKernel;
+  }
+  throw new Error(`no loader registered for backend '${backend}': call registerLoader('${backend}', fn) before loading kernels`);
+}
+
+export interface AsyncCompileOptions extends WorkerPoolOptions {
+  /** 0 = compile inline in this process (the only way a compiler runs outside a worker). */
+  workers?: number;
+  /** Persistent kernel cache; a hit never starts a worker. */
+  store?: KernelStoreLike;
+  /** Share a pool between instances (getAsyncCompile does); otherwise one is made on first use. */
+  pool?: WorkerPool;
+}
+
+interface Entry {
+  promise: Promise<unknown>;
+  /** Waiting on a compile (not a store hit or preload): what the progress bar counts. */
+  compiling: boolean;
+  settled: boolean;
+  failed: boolean;
+}
+
+function assertNoCompile(): boolean {
+  const v = process.env.KILN_ASSERT_NO_COMPILE;
+  return v !== undefined && v !== '' && v !== '0';
+}
+
+const swallow = (): void => {};
+
+export class AsyncCompile {
+  readonly workers: number;
+  private readonly store: KernelStoreLike | undefined;
+  private readonly poolOptions: WorkerPoolOptions;
+  private pool: WorkerPool | undefined;
+  private readonly futures = new Map<string, Entry>();
+  private readonly compiled = new Map<string, CompiledKernel>();
+  private readonly progress = new CompileProgress();
+  // Progress accounting for the current burst of compiles (reset when none is outstanding).
+  private outstanding = 0;
+  private burstTotal = 0;
+  private burstDone = 0;
+  private awaited = false;
+
+  constructor(opts: AsyncCompileOptions = {}) {
+    this.workers = opts.pool?.size ?? resolveWorkerCount(opts.workers);
+    this.store = opts.store;
+    this.pool = opts.pool;
+    this.poolOptions = { workers: this.workers, compileTimeoutMs: opts.compileTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs };
+  }
+
+  /**
+   * The future of a loaded kernel. Same key → same future (no new work). Otherwise: kernel
+   * store, else a worker (or inline when workers = 0), then store.put, then load. A failed
+   * future is replaced on the next submit, so a transient failure can be retried.
+   */
+  submit<T = unknown>(req: CompileRequest): Promise<T> {
+    const existing = this.futures.get(req.key);
+    if (existing !== undefined && !existing.failed) return existing.promise as Promise<T>;
+
+    let compiling = false;
+    const cached = this.fromStore(req.key);
+    let kernel: Promise<CompiledKernel>;
+    if (cached !== undefined) {
+      kernel = Promise.resolve(cached);
+    } else {
+      compiling = true;
+      kernel = this.compile(req);
+    }
+    const promise = kernel.then((k) => this.load(k));
+    const entry: Entry = { promise, compiling, settled: false, failed: false };
+    this.futures.set(req.key, entry);
+    if (compiling) {
+      this.outstanding++;
+      this.burstTotal++;
+    }
+    // Submitters often don't await (fire and forget during codegen); the plan's lookup does.
+    // Marking the promise handled keeps a failed compile from being an unhandled rejection.
+    promise.then(
+      () => this.settle(entry, false),
+      () => this.settle(entry, true),
+    );
+    return promise as Promise<T>;
+  }
+
+  /** The future for a key the scheduler submitted, when the plan loads. */
+  lookup<T = unknown>(key: string): Promise<T> {
+    const e = this.futures.get(key);
+    if (e === undefined) {
+      return Promise.reject(
+        new Error(`kernel ${key} was never submitted to this AsyncCompile: the plan names a kernel that codegen did not compile (is the source at load byte-identical to the source at codegen?)`),
+      );
+    }
+    bump('future_cache_hits');
+    if (e.compiling && !e.settled) {
+      this.awaited = true;
+      this.progress.update(this.burstDone, this.burstTotal);
+    }
+    return e.promise as Promise<T>;
+  }
+
+  /** A resolved entry from a warm-start bundle: loaded here, no worker, no compiler. */
+  preload<T = unknown>(kernel: CompiledKernel): Promise<T> {
+    const existing = this.futures.get(kernel.key);
+    if (existing !== undefined && !existing.failed) return existing.promise as Promise<T>;
+    this.compiled.set(kernel.key, kernel);
+    const promise = this.load(kernel);
+    const entry: Entry = { promise, compiling: false, settled: false, failed: false };
+    this.futures.set(kernel.key, entry);
+    promise.then(
+      () => this.settle(entry, false),
+      () => this.settle(entry, true),
+    );
+    return promise as Promise<T>;
+  }
+
+  /** The binary behind a key (after a compile, store hit or preload), for graph-cache bundles. */
+  compiledFor(key: string): CompiledKernel | undefined {
+    return this.compiled.get(key);
+  }
+
+  has(key: string): boolean {
+    const e = this.futures.get(key);
+    return e !== undefined && !e.failed;
+  }
+
+  /** Resolves when every future so far has settled (successfully or not). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.futures.values()].map((e) => e.promise));
+  }
+
+  /** Forks the workers ahead of the first compile (e.g. while tracing). No-op inline. */
+  warm(): void {
+    if (this.workers > 0) this.getPool().warm();
+  }
+
+  /** The pool, if one was started (undefined inline); for tests and diagnostics. */
+  get workerPool(): WorkerPool | undefined {
+    return this.pool;
+  }
+
+  /** Kills the pool's workers and fails its pending compiles; a later submit re-forks. */
+  shutdown(): void {
+    this.pool?.shutdown();
+    this.progress.stop();
+  }
+
+  private getPool(): WorkerPool {
+    this.pool ??= new WorkerPool(this.poolOptions);
+    return this.pool;
+  }
+
+  private fromStore(key: string): CompiledKernel | undefined {
+    if (this.store === undefined) return undefined;
+    const end = traceSpan('cache', 'kernel store get', { kernel: key });
+    let k: CompiledKernel | undefined;
+    try {
+      k = this.store.get(key);
+    } catch {
+      // The contract says get never throws; if a store does, treat it as a miss.
+      k = undefined;
+    }
+    end({ hit: k !== undefined });
+    if (k === undefined) {
+      bump('kernel_cache_misses');
+      return undefined;
+    }
+    bump('kernel_cache_hits');
+    this.compiled.set(key, k);
+    return k;
+  }
+
+  private async compile(req: CompileRequest): Promise<CompiledKernel> {
+    if (assertNoCompile()) {
+      throw new Error(`KILN_ASSERT_NO_COMPILE=1, but kernel ${req.kernelName} (key ${req.key}) is not cached and would need a compile`);
+    }
+    let kernel: CompiledKernel;
+    if (this.workers === 0) {
+      bump('compile_inline');
+      kernel = await compileInline(req);
+    } else {
+      bump('compile_submitted');
+      try {
+        const r = await this.getPool().submit(req);
+        recordEvent(r.span);
+        kernel = r.kernel;
+      } catch (e) {
+        if (e instanceof WorkerCompileError && e.span !== undefined) recordEvent(e.span);
+        throw e;
+      }
+    }
+    this.compiled.set(req.key, kernel);
+    if (this.store !== undefined) {
+      const end = traceSpan('cache', 'kernel store put', { kernel: req.key });
+      try {
+        this.store.put(kernel);
+      } catch {
+        // put must not throw by contract; a broken store must not fail a good compile.
+      }
+      end();
+    }
+    return kernel;
+  }
+
+  private async load(k: CompiledKernel): Promise<unknown> {
+    const loader = await loaderFor(k.backend);
+    const end = traceSpan('load', k.kernelName, { kernel: k.key });
+    try {
+      return await loader(k);
+    } finally {
+      end();
+    }
+  }
+
+  private settle(e: Entry, failed: boolean): void {
+    e.settled = true;
+    e.failed = failed;
+    if (!e.compiling) return;
+    this.outstanding--;
+    this.burstDone++;
+    if (this.awaited) this.progress.update(this.burstDone, this.burstTotal);
+    if (this.outstanding === 0) {
+      this.progress.stop();
+      this.burstDone = 0;
+      this.burstTotal = 0;
+      this.awaited = false;
+    }
+  }
+}
+
+/** workers: 0: the compiler runs in this process, loaded only now (never at import). */
+async function compileInline(req: CompileRequest): Promise<CompiledKernel> {
+  const { compilerFor } = await import('../backends/registry_compilers.js');
+  const end = traceSpan('compile', req.kernelName, { kernel: req.key, kernelName: req.kernelName, backend: req.backend, inline: true });
+  const t0 = performance.now();
+  try {
+    const out = await compilerFor(req.backend)(req);
+    return {
+      key: req.key,
+      backend: req.backend,
+      kernelName: req.kernelName,
+      binary: out.binary,
+      meta: out.meta !== undefined ? { ...req.meta, ...out.meta } : req.meta,
+      log: out.log,
+      compileMs: performance.now() - t0,
+    };
+  } finally {
+    end();
+  }
+}
+
+const instances = new Map<string, AsyncCompile>();
+const sharedPools = new Map<number, WorkerPool>();
+
+/**
+ * The process-wide instance for (workers, cacheDir). Instances with the same worker count
+ * share one pool, so two cache dirs don't double the worker processes. `store` is used only
+ * when the instance is created.
+ */
+export function getAsyncCompile(options: { workers?: number; cacheDir?: string; store?: KernelStoreLike; compileTimeoutMs?: number } = {}): AsyncCompile {
+  const workers = resolveWorkerCount(options.workers);
+  const id = `${workers}|${options.cacheDir ?? ''}`;
+  let ac = instances.get(id);
+  if (ac === undefined) {
+    let pool: WorkerPool | undefined;
+    if (workers > 0) {
+      pool = sharedPools.get(workers);
+      if (pool === undefined) {
+        pool = new WorkerPool({ workers, compileTimeoutMs: options.compileTimeoutMs });
+        sharedPools.set(workers, pool);
+      }
+    }
+    ac = new AsyncCompile({ workers, store: options.store, pool });
+    instances.set(id, ac);
+  }
+  return ac;
+}

@@ -1,0 +1,51 @@
+// Kernel cache keys. A key covers exactly what changes the binary (source, compiler identity,
+// options, kiln's cache format) and nothing graph-specific, so identical kernels from
+// different graphs share one compile (Inductor #112788).
+import { createHash } from 'node:crypto';
+import type { BackendName, CompileOptions, CompileRequest, KernelMeta } from './types.js';
+
+/** Bump when the layout of cached binaries or metadata changes, to orphan old entries. */
+export const KILN_CACHE_FORMAT_VERSION = '1';
+
+/** JSON with sorted object keys, so {a,b} and {b,a} hash the same. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function kernelKey(backend: BackendName, source: string, compilerIdentity: string, options: CompileOptions): string {
+  const h = createHash('sha256');
+  // Length-prefixed fields: no concatenation of two different field sets can collide.
+  for (const part of [`kiln-kernel-v${KILN_CACHE_FORMAT_VERSION}`, backend, compilerIdentity, canonicalJson(options), source]) {
+    h.update(`${Buffer.byteLength(part)}:`);
+    h.update(part);
+  }
+  return h.digest('hex');
+}
+
+/** Builds a CompileRequest with its key; the one place the scheduler needs to make one. */
+export function makeCompileRequest(r: {
+  backend: BackendName;
+  kernelName: string;
+  source: string;
+  compilerIdentity: string;
+  options?: CompileOptions;
+  meta?: KernelMeta;
+}): CompileRequest {
+  const options = r.options ?? {};
+  return {
+    key: kernelKey(r.backend, r.source, r.compilerIdentity, options),
+    backend: r.backend,
+    kernelName: r.kernelName,
+    source: r.source,
+    options,
+    meta: r.meta ?? {},
+  };
+}

@@ -1,0 +1,344 @@
+// A pool of long-lived compile worker processes (Inductor's compile_worker, minus its
+// poisoned-pool failure mode): a queue in the main process hands one job at a time to each
+// ready worker. A worker that crashes costs its job one retry on another worker; a job past
+// its deadline gets its worker SIGKILLed and fails alone. The pool never keeps the main
+// process alive when idle, and workers die with their parent.
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism, freemem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { bump } from '../observe/counters.js';
+import type { TraceEvent } from '../observe/trace.js';
+import type { FromWorker, ToWorker } from './protocol.js';
+import type { CompileRequest, CompiledKernel } from './types.js';
+
+export interface WorkerPoolOptions {
+  /** Worker processes (>= 1). Default: KILN_WORKERS, else defaultWorkerCount(). */
+  workers?: number;
+  /** Per-job deadline, measured from dispatch to a worker. Default KILN_COMPILE_TIMEOUT_MS or 60 s. */
+  compileTimeoutMs?: number;
+  /** An idle worker exits after this long and is re-forked on demand. Default KILN_WORKER_IDLE_MS or 30 s. */
+  idleTimeoutMs?: number;
+}
+
+export interface PoolResult {
+  kernel: CompiledKernel;
+  /** The worker that compiled it. */
+  pid: number;
+  /** The worker's compile span, on the shared epoch clock. */
+  span: TraceEvent;
+}
+
+/** A compile that failed in the worker (compiler error): the message is the compiler's. */
+export class WorkerCompileError extends Error {
+  constructor(
+    message: string,
+    readonly kernelKey: string,
+    readonly span?: TraceEvent,
+  ) {
+    super(message);
+    this.name = 'WorkerCompileError';
+  }
+}
+
+/** Memory a worker plus its compiler may take; bounds the default pool size. */
+const BYTES_PER_WORKER = 300 * 1024 * 1024;
+/** A job is retried once after its worker dies under it; the second death fails it. */
+const MAX_ATTEMPTS = 2;
+/** Workers dying before their readiness handshake this many times in a row means they cannot start. */
+const MAX_START_FAILURES = 3;
+
+function envInt(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+let defaultCount: number | undefined;
+
+/**
+ * Cores, bounded by free memory at ~300 MB per worker, at least 1. Computed once per
+ * process so the pool size (and getAsyncCompile's instance key) doesn't drift with freemem.
+ */
+export function defaultWorkerCount(): number {
+  defaultCount ??= Math.max(1, Math.min(availableParallelism(), Math.floor(freemem() / BYTES_PER_WORKER)));
+  return defaultCount;
+}
+
+/** Option, else KILN_WORKERS, else the default. 0 means "compile inline" (no pool). */
+export function resolveWorkerCount(workers?: number): number {
+  return workers ?? envInt('KILN_WORKERS') ?? defaultWorkerCount();
+}
+
+const WORKER_SCRIPT = fileURLToPath(new URL('./worker_main.js', import.meta.url));
+
+interface Job {
+  id: number;
+  req: CompileRequest;
+  attempt: number;
+  resolve(r: PoolResult): void;
+  reject(e: Error): void;
+  deadline?: NodeJS.Timeout;
+}
+
+type WorkerState = 'starting' | 'idle' | 'busy' | 'gone';
+
+interface Worker {
+  child: ChildProcess;
+  pid: number;
+  state: WorkerState;
+  job?: Job;
+  idleTimer?: NodeJS.Timeout;
+}
+
+// Every live worker of every pool, so a process exit can take them all down synchronously.
+const liveWorkers = new Set<Worker>();
+let exitHookInstalled = false;
+
+function killGroup(w: Worker, signal: NodeJS.Signals): void {
+  // Workers are forked detached (their own process group), so -pid also reaches a compiler
+  // the worker started; fall back to the pid alone if the group is already gone.
+  try {
+    process.kill(-w.pid, signal);
+  } catch {
+    try {
+      w.child.kill(signal);
+    } catch {
+      // already dead
+    }
+  }
+}
+
+export class WorkerPool {
+  readonly size: number;
+  readonly compileTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  private readonly workers = new Set<Worker>();
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private startFailures = 0;
+
+  constructor(opts: WorkerPoolOptions = {}) {
+    const n = resolveWorkerCount(opts.workers);
+    if (n < 1) throw new Error('WorkerPool needs at least 1 worker (workers: 0 means compile inline, without a pool)');
+    this.size = n;
+    this.compileTimeoutMs = opts.compileTimeoutMs ?? envInt('KILN_COMPILE_TIMEOUT_MS') ?? 60_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? envInt('KILN_WORKER_IDLE_MS') ?? 30_000;
+  }
+
+  /** Queues one compile; resolves with the worker's binary, rejects with the compiler's error. */
+  submit(req: CompileRequest): Promise<PoolResult> {
+    return new Promise<PoolResult>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, req, attempt: 1, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Starts every worker now (before the first submit) so the first compiles skip the fork. */
+  warm(): void {
+    while (this.workers.size < this.size) this.spawn();
+    this.refreshRefs();
+  }
+
+  /** Pids of live workers (starting, idle or busy). */
+  workerPids(): number[] {
+    return [...this.workers].filter((w) => w.state !== 'gone').map((w) => w.pid);
+  }
+
+  /** Which worker runs which job right now; for tests and diagnostics. */
+  busyJobs(): { pid: number; key: string; kernelName: string; attempt: number }[] {
+    const out: { pid: number; key: string; kernelName: string; attempt: number }[] = [];
+    for (const w of this.workers) {
+      if (w.state === 'busy' && w.job) out.push({ pid: w.pid, key: w.job.req.key, kernelName: w.job.req.kernelName, attempt: w.job.attempt });
+    }
+    return out;
+  }
+
+  /** Jobs waiting for a worker. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Kills every worker and fails queued and running jobs. A later submit forks afresh, so
+   * a pool shared between AsyncCompile instances is never left unusable.
+   */
+  shutdown(): void {
+    const err = new Error('compile worker pool is shut down');
+    for (const job of this.queue.splice(0)) job.reject(err);
+    for (const w of [...this.workers]) {
+      const job = w.job;
+      this.retire(w, 'SIGKILL');
+      if (job) {
+        clearTimeout(job.deadline);
+        job.reject(err);
+      }
+    }
+  }
+
+  private spawn(): Worker {
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      // Workers exit on their own when the IPC channel closes; this just makes it immediate
+      // and takes any compiler they are running with them.
+      process.on('exit', () => {
+        for (const w of liveWorkers) killGroup(w, 'SIGKILL');
+      });
+    }
+    const env: NodeJS.ProcessEnv = { ...process.env, KILN_WORKER: '1' };
+    // Only the main process writes the trace file; workers ship their spans in replies.
+    delete env.KILN_TRACE;
+    const child = fork(WORKER_SCRIPT, [], {
+      serialization: 'advanced',
+      detached: true,
+      execArgv: [],
+      env,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    bump('workers_spawned');
+    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting' };
+    this.workers.add(w);
+    liveWorkers.add(w);
+    child.on('message', (msg: FromWorker) => this.onMessage(w, msg));
+    child.on('exit', (code, signal) => this.onExit(w, code === null ? `signal ${signal}` : `exit code ${code}`));
+    child.on('error', (e) => this.onExit(w, `error ${e.message}`));
+    return w;
+  }
+
+  private onMessage(w: Worker, msg: FromWorker): void {
+    if (w.state === 'gone') return;
+    switch (msg.type) {
+      case 'ready':
+        this.startFailures = 0;
+        this.becomeIdle(w);
+        break;
+      case 'done':
+      case 'failed': {
+        const job = w.job;
+        if (!job || job.id !== msg.id) return;
+        clearTimeout(job.deadline);
+        w.job = undefined;
+        this.becomeIdle(w);
+        if (msg.type === 'done') job.resolve({ kernel: msg.kernel, pid: msg.pid, span: msg.span });
+        else job.reject(new WorkerCompileError(msg.message, job.req.key, msg.span));
+        break;
+      }
+      default:
+        msg satisfies never;
+    }
+    this.pump();
+  }
+
+  private becomeIdle(w: Worker): void {
+    w.state = 'idle';
+    clearTimeout(w.idleTimer);
+    w.idleTimer = setTimeout(() => {
+      if (w.state === 'idle') {
+        this.retire(w, 'SIGTERM');
+        this.refreshRefs();
+      }
+    }, this.idleTimeoutMs);
+    w.idleTimer.unref();
+  }
+
+  /** Removes a worker on purpose (idle, timeout, shutdown): its exit is then not a crash. */
+  private retire(w: Worker, signal: NodeJS.Signals): void {
+    w.state = 'gone';
+    clearTimeout(w.idleTimer);
+    w.job = undefined;
+    this.workers.delete(w);
+    liveWorkers.delete(w);
+    killGroup(w, signal);
+    // The exit event may arrive later; don't let this dead handle hold the process.
+    w.child.unref();
+    w.child.channel?.unref();
+  }
+
+  private onExit(w: Worker, how: string): void {
+    if (w.state === 'gone') return;
+    const wasStarting = w.state === 'starting';
+    const job = w.job;
+    w.state = 'gone';
+    clearTimeout(w.idleTimer);
+    this.workers.delete(w);
+    liveWorkers.delete(w);
+    bump('worker_crashes');
+    if (job) {
+      clearTimeout(job.deadline);
+      if (job.attempt < MAX_ATTEMPTS) {
+        bump('compile_retries');
+        job.attempt++;
+        this.queue.unshift(job);
+      } else {
+        job.reject(
+          new Error(
+            `compile worker died ${job.attempt} times compiling kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}); last worker pid ${w.pid} ended with ${how}`,
+          ),
+        );
+      }
+    } else if (wasStarting && ++this.startFailures >= MAX_START_FAILURES) {
+      const err = new Error(`compile workers fail to start (${WORKER_SCRIPT}: ${how}); is dist/ built?`);
+      for (const q of this.queue.splice(0)) q.reject(err);
+    }
+    this.pump();
+  }
+
+  private onDeadline(w: Worker, job: Job): void {
+    if (w.job !== job) return;
+    bump('compile_timeouts');
+    const pid = w.pid;
+    this.retire(w, 'SIGKILL');
+    job.reject(
+      new Error(
+        `compile of kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}) timed out after ${this.compileTimeoutMs} ms ` +
+          `(deadline: compileTimeoutMs / KILN_COMPILE_TIMEOUT_MS); its worker pid ${pid} was killed`,
+      ),
+    );
+    this.pump();
+  }
+
+  /** Hands queued jobs to idle workers and forks more workers (up to size) for the rest. */
+  private pump(): void {
+    for (const w of this.workers) {
+      if (this.queue.length === 0) break;
+      if (w.state !== 'idle') continue;
+      const job = this.queue.shift()!;
+      w.state = 'busy';
+      w.job = job;
+      clearTimeout(w.idleTimer);
+      job.deadline = setTimeout(() => this.onDeadline(w, job), this.compileTimeoutMs);
+      const msg: ToWorker = { type: 'job', id: job.id, attempt: job.attempt, req: job.req };
+      // A failed send means the worker is dying; its exit event requeues the job.
+      w.child.send(msg, (err) => {
+        if (err) killGroup(w, 'SIGKILL');
+      });
+    }
+    let starting = 0;
+    for (const w of this.workers) if (w.state === 'starting') starting++;
+    let need = this.queue.length - starting;
+    while (need > 0 && this.workers.size < this.size) {
+      this.spawn();
+      need--;
+    }
+    this.refreshRefs();
+  }
+
+  /**
+   * A worker holds the event loop open only while it has (or is about to get) work: an idle
+   * pool never keeps the main process alive, and a pending compile always does.
+   */
+  private refreshRefs(): void {
+    const waiting = this.queue.length > 0;
+    for (const w of this.workers) {
+      const hold = w.state === 'busy' || (w.state === 'starting' && waiting);
+      if (hold) {
+        w.child.ref();
+        w.child.channel?.ref();
+      } else {
+        w.child.unref();
+        w.child.channel?.unref();
+      }
+    }
+  }
+}

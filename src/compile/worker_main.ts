@@ -1,0 +1,67 @@
+// Entry point of a compile worker: a long-lived child process that compiles one kernel at a
+// time and sends back the binary. This is the only place (besides workers: 0) where a
+// compiler runs. Forked by pool.ts with serialization: 'advanced'.
+import { compilerFor } from '../backends/registry_compilers.js';
+import { makeSpan, nowUs } from '../observe/trace.js';
+import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
+import type { CompiledKernel } from './types.js';
+
+function send(msg: FromWorker): void {
+  // If the parent is gone there is nobody to tell; the disconnect handler exits us.
+  if (process.connected) process.send!(msg);
+}
+
+// Die with the parent. 'disconnect' covers a parent that exits or is SIGKILLed (the IPC
+// pipe closes); the ppid poll covers anything that leaves the channel half-open.
+// The pool forks us detached, so we lead a process group holding any compiler we started:
+// killing the group takes a half-finished cc/nvcc down with us instead of orphaning it.
+function die(): never {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    // not a group leader (started by hand): just exit
+  }
+  process.exit(0);
+}
+process.on('disconnect', die);
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) die();
+}, 1000).unref();
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function runJob(job: JobMessage): Promise<void> {
+  const { req, attempt } = job;
+  const start = nowUs();
+  const args = { kernel: req.key, kernelName: req.kernelName, backend: req.backend, attempt };
+  try {
+    const o = req.options;
+    if (o.testCrash !== undefined && o.testCrash !== false && attempt <= (o.testCrashAttempts ?? 1)) {
+      if (o.testCrash === 'sigkill') process.kill(process.pid, 'SIGKILL');
+      process.exit(1);
+    }
+    if (o.testSleepMs !== undefined && o.testSleepMs > 0) await sleep(o.testSleepMs);
+    const t0 = performance.now();
+    const out = await compilerFor(req.backend)(req);
+    const kernel: CompiledKernel = {
+      key: req.key,
+      backend: req.backend,
+      kernelName: req.kernelName,
+      binary: out.binary,
+      meta: out.meta !== undefined ? { ...req.meta, ...out.meta } : req.meta,
+      log: out.log,
+      compileMs: performance.now() - t0,
+    };
+    send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    send({ type: 'failed', id: job.id, pid: process.pid, message, span: makeSpan('compile', req.kernelName, start, nowUs(), { ...args, error: true }) });
+  }
+}
+
+process.on('message', (msg: ToWorker) => {
+  if (msg.type === 'job') void runJob(msg);
+});
+
+send({ type: 'ready', pid: process.pid });

@@ -1,0 +1,42 @@
+// Process-wide counters. The names are part of the public contract (DESIGN.md), so they are
+// a closed union: a typo in bump() is a compile error, not a silently new counter.
+
+export const COUNTER_NAMES = [
+  'kernels_generated',
+  'compile_submitted',
+  'compile_inline',
+  'future_cache_hits',
+  'kernel_cache_hits',
+  'kernel_cache_misses',
+  'graph_cache_hits',
+  'graph_cache_misses',
+  'cache_corrupt',
+  'workers_spawned',
+  'worker_crashes',
+  'compile_retries',
+  'compile_timeouts',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type Counters = Record<CounterName, number>;
+
+function zeroed(): Counters {
+  const c = {} as Counters;
+  for (const n of COUNTER_NAMES) c[n] = 0;
+  return c;
+}
+
+const state: Counters = zeroed();
+
+/** A copy, so callers can diff snapshots without seeing later bumps. */
+export function counters(): Counters {
+  return { ...state };
+}
+
+export function resetCounters(): void {
+  for (const n of COUNTER_NAMES) state[n] = 0;
+}
+
+export function bump(name: CounterName, n = 1): void {
+  state[name] += n;
+}

@@ -1,0 +1,42 @@
+// KILN_DEBUG stage dumps and one-time warnings, all on stderr (stdout belongs to the user).
+
+export type DebugStage = 'graph' | 'loops' | 'schedule' | 'source' | 'plan';
+
+// Parsed lazily and re-parsed only when the variable changes, so debugEnabled() is cheap
+// enough to call in hot paths and tests can still flip KILN_DEBUG at runtime.
+let lastRaw: string | undefined;
+let all = false;
+let stages = new Set<string>();
+
+function parse(): void {
+  const raw = process.env.KILN_DEBUG;
+  if (raw === lastRaw) return;
+  lastRaw = raw;
+  const items = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s.length > 0);
+  all = items.includes('all') || items.includes('1');
+  stages = new Set(items);
+}
+
+export function debugEnabled(stage: DebugStage): boolean {
+  parse();
+  return all || stages.has(stage);
+}
+
+/** Prints `text` under a header naming the stage, only when that stage is enabled. */
+export function debugPrint(stage: DebugStage, text: string): void {
+  if (!debugEnabled(stage)) return;
+  const body = text.endsWith('\n') ? text : text + '\n';
+  process.stderr.write(`--- kiln ${stage} ---\n${body}`);
+}
+
+const warned = new Set<string>();
+
+/** Warns at most once per key per process (e.g. a cache dir that cannot be written). */
+export function warnOnce(key: string, msg: string): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  process.stderr.write(`kiln warning: ${msg}\n`);
+}

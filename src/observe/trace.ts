@@ -1,0 +1,119 @@
+// Chrome trace (chrome://tracing, Perfetto) under KILN_TRACE=file.json.
+//
+// Every process stamps events on the same epoch clock (performance.timeOrigin +
+// performance.now(), in µs), so spans from worker processes line up with the main
+// process's. Workers never write the file: they return their compile span in the job reply
+// and the main process records it with the worker's pid.
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+export type TraceCategory = 'trace' | 'lower' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache';
+
+export interface TraceEvent {
+  name: string;
+  cat: TraceCategory;
+  ph: 'X';
+  /** Start, µs since the Unix epoch. */
+  ts: number;
+  /** Duration, µs. */
+  dur: number;
+  pid: number;
+  tid: number;
+  args: Record<string, unknown>;
+}
+
+/** Microseconds since the Unix epoch, comparable across processes. */
+export function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+// undefined = not yet decided (read KILN_TRACE on first use); null = tracing off.
+let path: string | null | undefined;
+const events: TraceEvent[] = [];
+let exitHookInstalled = false;
+
+function tracePath(): string | null {
+  if (path === undefined) {
+    const p = process.env.KILN_TRACE;
+    path = p !== undefined && p !== '' && p !== '0' ? p : null;
+  }
+  return path;
+}
+
+export function traceEnabled(): boolean {
+  return tracePath() !== null;
+}
+
+/**
+ * Overrides KILN_TRACE (which is otherwise read once): a path turns tracing on,
+ * null turns it off. For the CLI and tests.
+ */
+export function configureTrace(file: string | null): void {
+  path = file;
+  if (file !== null) installExitHook();
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => flushTrace());
+}
+
+/** Records a finished event (e.g. a worker's compile span). No-op when tracing is off. */
+export function recordEvent(ev: TraceEvent): void {
+  if (tracePath() === null) return;
+  installExitHook();
+  events.push(ev);
+}
+
+const noop = (): void => {};
+
+/**
+ * Starts a span; call the returned function to end and record it. Returns a shared no-op
+ * when tracing is off, so untraced runs pay one branch.
+ */
+export function traceSpan(cat: TraceCategory, name: string, args?: Record<string, unknown>): (extra?: Record<string, unknown>) => void {
+  if (tracePath() === null) return noop;
+  const ts = nowUs();
+  return (extra) => {
+    recordEvent(makeSpan(cat, name, ts, nowUs(), extra ? { ...args, ...extra } : args));
+  };
+}
+
+export function withSpan<T>(cat: TraceCategory, name: string, fn: () => T, args?: Record<string, unknown>): T {
+  if (tracePath() === null) return fn();
+  const end = traceSpan(cat, name, args);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    end();
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.finally(() => end()) as T;
+  }
+  end();
+  return result;
+}
+
+/** Builds an event without recording it (workers use this to ship spans to the main process). */
+export function makeSpan(cat: TraceCategory, name: string, startUs: number, endUs: number, args?: Record<string, unknown>, pid = process.pid): TraceEvent {
+  return { name, cat, ph: 'X', ts: startUs, dur: Math.max(0, endUs - startUs), pid, tid: 0, args: args ?? {} };
+}
+
+/** Writes every event so far as `{"traceEvents":[...]}`; also runs at process exit. */
+export function flushTrace(): void {
+  const p = tracePath();
+  if (p === null) return;
+  try {
+    writeFileSync(p, JSON.stringify({ traceEvents: events, displayTimeUnit: 'ms' }));
+  } catch (e) {
+    process.stderr.write(`kiln warning: could not write trace ${p}: ${(e as Error).message}\n`);
+  }
+}
+
+/** The events recorded so far (a copy), for tests and the CLI. */
+export function traceEvents(): TraceEvent[] {
+  return events.slice();
+}

@@ -1,0 +1,184 @@
+// Whole-cache operations behind `kiln cache stats | clear | export FILE | import FILE`.
+// An exported artifact file is itself one entry file (entry_file.ts, so it is checksummed as
+// a whole) whose payload is a manifest plus every entry's payload as a raw blob (Triton's
+// "one manifest per group of files"). Shipping a prebuilt cache to another machine with the
+// same compiler and GPU makes its first run a warm start.
+
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { bump } from '../observe/counters.js';
+import { ENTRY_HEADER_BYTES, readEntryVerified, writeEntryAtomic } from './entry_file.js';
+import { CACHE_FORMAT_VERSION } from './format.js';
+import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
+import { bundleKernelKeys, bundleLabel, decodeBundle } from './graph_bundle.js';
+import { decodeKernel } from './kernel_codec.js';
+import { entryRelPath, GRAPHS_DIR, isValidKey, KERNELS_DIR, listEntryFiles, type EntryKind } from './layout.js';
+
+const MANIFEST_KIND = 'kiln-cache-artifacts';
+
+interface Manifest {
+  kind: typeof MANIFEST_KIND;
+  formatVersion: string;
+  label: string | null;
+  createdAt: string;
+  /** entries[i] is stored in blob i. */
+  entries: { type: EntryKind; key: string }[];
+}
+
+export interface CacheStats {
+  dir: string;
+  kernels: number;
+  graphs: number;
+  /** Bytes of all entry files (headers included). */
+  bytes: number;
+}
+
+export interface ExportOptions {
+  /** Only graph bundles put with this label, and the kernel entries they reference. */
+  label?: string;
+}
+
+export interface ExportResult {
+  kernels: number;
+  graphs: number;
+  /** Size of the written file. */
+  bytes: number;
+}
+
+export interface ImportResult {
+  kernels: number;
+  graphs: number;
+  /** Entries in the file that failed validation and were not written. */
+  skipped: number;
+}
+
+export function cacheStats(dir: string): CacheStats {
+  const stats: CacheStats = { dir, kernels: 0, graphs: 0, bytes: 0 };
+  for (const e of listEntryFiles(dir)) {
+    if (e.kind === 'kernel') stats.kernels++;
+    else stats.graphs++;
+    stats.bytes += e.size;
+  }
+  return stats;
+}
+
+/** Removes every kernel and graph entry (only kiln's own subdirectories, never `dir` itself). Returns what was there. */
+export function clearCache(dir: string): CacheStats {
+  const before = cacheStats(dir);
+  rmSync(join(dir, KERNELS_DIR), { recursive: true, force: true });
+  rmSync(join(dir, GRAPHS_DIR), { recursive: true, force: true });
+  return before;
+}
+
+/** Verified payload of an entry file, or undefined (a corrupt one is removed and counted, as on a lookup). */
+function readLive(path: string): Uint8Array | undefined {
+  const payload = readEntryVerified(path);
+  if (payload === 'missing') return undefined; // evicted or replaced since the listing
+  if (payload === 'corrupt') {
+    rmSync(path, { force: true });
+    bump('cache_corrupt');
+    return undefined;
+  }
+  return payload;
+}
+
+/**
+ * Writes the entries of the cache in `dir` (all, or one label's) into the single file `file`,
+ * atomically. Throws on I/O errors writing `file` (a CLI command should report them).
+ */
+export function exportArtifacts(dir: string, file: string, opts: ExportOptions = {}): ExportResult {
+  const files = listEntryFiles(dir);
+  const entries: Manifest['entries'] = [];
+  const blobs: Uint8Array[] = [];
+  const add = (type: EntryKind, key: string, payload: Uint8Array): void => {
+    entries.push({ type, key });
+    blobs.push(payload);
+  };
+  const result: ExportResult = { kernels: 0, graphs: 0, bytes: 0 };
+  const wantedKernels = new Set<string>();
+  for (const f of files.filter((f) => f.kind === 'graph')) {
+    const payload = readLive(f.path);
+    if (payload === undefined) continue;
+    if (opts.label !== undefined) {
+      let kernelKeys: string[];
+      try {
+        if (bundleLabel(payload) !== opts.label) continue;
+        kernelKeys = bundleKernelKeys(payload);
+      } catch {
+        continue; // checksum-valid but undecodable: not worth shipping
+      }
+      for (const k of kernelKeys) wantedKernels.add(k);
+    }
+    add('graph', f.key, payload);
+    result.graphs++;
+  }
+  for (const f of files.filter((f) => f.kind === 'kernel')) {
+    if (opts.label !== undefined && !wantedKernels.has(f.key)) continue;
+    const payload = readLive(f.path);
+    if (payload === undefined) continue;
+    add('kernel', f.key, payload);
+    result.kernels++;
+  }
+  const manifest: Manifest = {
+    kind: MANIFEST_KIND,
+    formatVersion: CACHE_FORMAT_VERSION,
+    label: opts.label ?? null,
+    createdAt: new Date().toISOString(),
+    entries,
+  };
+  const payload = packJsonAndBlobs(manifest, blobs);
+  writeEntryAtomic(file, payload);
+  result.bytes = ENTRY_HEADER_BYTES + payload.byteLength;
+  return result;
+}
+
+function parseManifest(json: unknown, blobCount: number): Manifest {
+  const m = json as Partial<Manifest> | null;
+  if (m === null || typeof m !== 'object' || m.kind !== MANIFEST_KIND || !Array.isArray(m.entries)) {
+    throw new FramingError('not a kiln cache artifact file');
+  }
+  if (m.formatVersion !== CACHE_FORMAT_VERSION) {
+    throw new FramingError(`artifact file has cache format ${String(m.formatVersion)}, this kiln uses ${CACHE_FORMAT_VERSION}`);
+  }
+  if (m.entries.length !== blobCount) throw new FramingError('artifact manifest does not match its contents');
+  return m as Manifest;
+}
+
+/** Checks that a payload decodes as what the manifest says it is. */
+function validEntry(type: EntryKind, key: string, payload: Uint8Array): boolean {
+  if (!isValidKey(key)) return false;
+  try {
+    if (type === 'kernel') return decodeKernel(payload).key === key;
+    if (type !== 'graph') return false;
+    decodeBundle(payload);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies the artifact file `file` and writes its entries into the cache in `dir` (atomic
+ * writes, existing entries replaced by the same content). Throws if the file is missing,
+ * corrupt, not an artifact file or from another cache format; entries inside that fail
+ * validation are skipped and counted.
+ */
+export function importArtifacts(dir: string, file: string): ImportResult {
+  const payload = readEntryVerified(file);
+  if (payload === 'missing') throw new Error(`no such file: ${file}`);
+  if (payload === 'corrupt') throw new Error(`${file} is corrupt or not a kiln artifact file`);
+  const { json, blobs } = unpackJsonAndBlobs(payload);
+  const manifest = parseManifest(json, blobs.length);
+  const result: ImportResult = { kernels: 0, graphs: 0, skipped: 0 };
+  manifest.entries.forEach(({ type, key }, i) => {
+    const entry = blobs[i]!;
+    if (!validEntry(type, key, entry)) {
+      result.skipped++;
+      return;
+    }
+    writeEntryAtomic(join(dir, entryRelPath(type, key)), entry);
+    if (type === 'kernel') result.kernels++;
+    else result.graphs++;
+  });
+  return result;
+}

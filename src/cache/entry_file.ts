@@ -1,0 +1,118 @@
+// The one on-disk entry format used by every cache file (kernel entries, graph bundles,
+// exported artifact files): a fixed header, then the payload.
+//
+//   offset 0  'KILN'            magic, so a stray file is never mistaken for an entry
+//   offset 4  u32 LE            ENTRY_FORMAT_VERSION (of this header layout)
+//   offset 8  u64 LE            payload length in bytes
+//   offset 16 32 bytes          sha256 of the payload
+//   offset 48 payload
+//
+// Length and checksum make a torn, truncated or bit-flipped file detectable, so a reader
+// turns it into a miss instead of a crash or a wrong kernel. Writes go to a temporary file
+// in the same directory and are renamed into place: rename is atomic within a filesystem,
+// so a concurrent reader sees either the old complete file or the new complete file.
+// No fsync: after a power loss a file may be torn, and the checksum catches that.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export const ENTRY_MAGIC = 'KILN';
+export const ENTRY_FORMAT_VERSION = 1;
+export const ENTRY_HEADER_BYTES = 48;
+
+/** Marks temporary files so that scans skip them and can sweep ones left by crashed writers. */
+export const TEMP_MARKER = '.tmp.';
+
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
+export function entryHeader(payload: Uint8Array): Uint8Array {
+  const h = new Uint8Array(ENTRY_HEADER_BYTES);
+  const view = new DataView(h.buffer);
+  h.set(Buffer.from(ENTRY_MAGIC, 'latin1'), 0);
+  view.setUint32(4, ENTRY_FORMAT_VERSION, true);
+  view.setBigUint64(8, BigInt(payload.byteLength), true);
+  h.set(sha256(payload), 16);
+  return h;
+}
+
+/** Header + payload as one buffer (for in-memory stores and tests). */
+export function encodeEntry(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(ENTRY_HEADER_BYTES + payload.byteLength);
+  out.set(entryHeader(payload), 0);
+  out.set(payload, ENTRY_HEADER_BYTES);
+  return out;
+}
+
+/** The verified payload (a view into `bytes`), or 'corrupt'. */
+export function decodeEntry(bytes: Uint8Array): Uint8Array | 'corrupt' {
+  if (bytes.byteLength < ENTRY_HEADER_BYTES) return 'corrupt';
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < 4; i++) if (bytes[i] !== ENTRY_MAGIC.charCodeAt(i)) return 'corrupt';
+  if (view.getUint32(4, true) !== ENTRY_FORMAT_VERSION) return 'corrupt';
+  const length = view.getBigUint64(8, true);
+  if (length !== BigInt(bytes.byteLength - ENTRY_HEADER_BYTES)) return 'corrupt';
+  const payload = new Uint8Array(bytes.buffer, bytes.byteOffset + ENTRY_HEADER_BYTES, Number(length));
+  const expected = bytes.subarray(16, 48);
+  const actual = sha256(payload);
+  for (let i = 0; i < 32; i++) if (expected[i] !== actual[i]) return 'corrupt';
+  return payload;
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+}
+
+/**
+ * Writes `payload` as an entry at `path` atomically, creating parent directories.
+ * Throws on I/O errors (the stores catch and warn); never leaves its temporary file behind.
+ */
+export function writeEntryAtomic(path: string, payload: Uint8Array): void {
+  const tmp = `${path}${TEMP_MARKER}${process.pid}.${randomBytes(6).toString('hex')}`;
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    // Parent missing: create it only now, so the common case costs no extra syscall.
+    mkdirSync(dirname(path), { recursive: true });
+    fd = openSync(tmp, 'wx');
+  }
+  try {
+    try {
+      writeAll(fd, entryHeader(payload));
+      writeAll(fd, payload);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone or never created; the original error is the one worth reporting
+    }
+    throw e;
+  }
+}
+
+/**
+ * The verified payload of the entry at `path`, 'missing' if there is none, or 'corrupt'
+ * (bad magic, version, length or checksum). The caller removes a corrupt file and bumps
+ * `cache_corrupt`. Throws only on unexpected I/O errors (EACCES, EIO, ...).
+ */
+export function readEntryVerified(path: string): Uint8Array | 'missing' | 'corrupt' {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
+    if (code === 'EISDIR') return 'corrupt';
+    throw e;
+  }
+  return decodeEntry(bytes);
+}

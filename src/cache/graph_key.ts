@@ -1,0 +1,15 @@
+// The graph-level cache key. What goes into `parts` is the scheduler's business (graph
+// structure, input signature, device, options); this only guarantees that equal parts give
+// equal keys and that a new cache format version gives new keys.
+
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical_json.js';
+import { CACHE_FORMAT_VERSION } from './format.js';
+
+/** sha256 hex over the canonical JSON of `parts` and the cache format version. */
+export function graphKey(parts: unknown[]): string {
+  return createHash('sha256')
+    .update(`kiln-graph\0${CACHE_FORMAT_VERSION}\0`)
+    .update(canonicalJson(parts))
+    .digest('hex');
+}

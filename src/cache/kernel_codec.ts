@@ -1,0 +1,77 @@
+// Payload of one kernel entry: the CompiledKernel fields as JSON, the binary as raw blob 0,
+// typed arrays inside `meta` (if any) as further blobs. See framing.ts for the byte layout.
+
+import type { BackendName, CompiledKernel, KernelMeta } from '../compile/types.js';
+import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
+import { decodeStorable, encodeStorable } from './storable_json.js';
+
+/** The JSON half of a kernel; `binary` is the index of its binary among the payload's blobs. */
+export interface KernelFields {
+  key: string;
+  backend: BackendName;
+  kernelName: string;
+  binary: number;
+  meta: unknown;
+  log: string;
+  compileMs: number;
+}
+
+/** Appends the kernel's binary (and meta blobs) to `blobs`; returns its JSON fields. */
+export function kernelToFields(k: CompiledKernel, blobs: Uint8Array[]): KernelFields {
+  blobs.push(k.binary);
+  const binary = blobs.length - 1;
+  return {
+    key: k.key,
+    backend: k.backend,
+    kernelName: k.kernelName,
+    binary,
+    meta: encodeStorable(k.meta, blobs, '$.meta'),
+    log: k.log,
+    compileMs: k.compileMs,
+  };
+}
+
+function isBackend(v: unknown): v is BackendName {
+  return v === 'c' || v === 'cuda';
+}
+
+/** Validates and rebuilds a kernel; throws FramingError on anything malformed. */
+export function kernelFromFields(f: unknown, blobs: readonly Uint8Array[]): CompiledKernel {
+  const o = f as Partial<Record<keyof KernelFields, unknown>> | null;
+  if (
+    o === null ||
+    typeof o !== 'object' ||
+    typeof o.key !== 'string' ||
+    !isBackend(o.backend) ||
+    typeof o.kernelName !== 'string' ||
+    typeof o.binary !== 'number' ||
+    blobs[o.binary] === undefined ||
+    typeof o.log !== 'string' ||
+    typeof o.compileMs !== 'number'
+  ) {
+    throw new FramingError('malformed kernel fields');
+  }
+  const meta = decodeStorable(o.meta, blobs);
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new FramingError('kernel meta is not an object');
+  return {
+    key: o.key,
+    backend: o.backend,
+    kernelName: o.kernelName,
+    binary: blobs[o.binary]!,
+    meta: meta as KernelMeta,
+    log: o.log,
+    compileMs: o.compileMs,
+  };
+}
+
+export function encodeKernel(k: CompiledKernel): Uint8Array {
+  const blobs: Uint8Array[] = [];
+  const fields = kernelToFields(k, blobs);
+  return packJsonAndBlobs(fields, blobs);
+}
+
+/** The kernel in a verified payload; its binary is a view into `payload`. Throws on malformed input. */
+export function decodeKernel(payload: Uint8Array): CompiledKernel {
+  const { json, blobs } = unpackJsonAndBlobs(payload);
+  return kernelFromFields(json, blobs);
+}

@@ -1,0 +1,32 @@
+// The persistent kernel cache, content-addressed by CompileRequest.key. Hit and miss
+// counting belongs to the caller (AsyncCompile), which alone knows whether a lookup was the
+// one that decided to compile; this store only counts corrupt entries.
+
+import type { CompiledKernel, KernelStoreLike } from '../compile/types.js';
+import { warnOnce } from '../observe/log.js';
+import type { EntryBackend } from './backend.js';
+import { decodeKernel, encodeKernel } from './kernel_codec.js';
+import { entryRelPath, isValidKey } from './layout.js';
+import { loadEntry, storeEntry } from './store_io.js';
+
+export class KernelStore implements KernelStoreLike {
+  constructor(readonly backend: EntryBackend) {}
+
+  get(key: string): CompiledKernel | undefined {
+    if (!isValidKey(key)) return undefined;
+    return loadEntry(this.backend, entryRelPath('kernel', key), (payload) => {
+      const k = decodeKernel(payload);
+      // A valid entry under the wrong name (copied by hand, a bug) must not be served.
+      if (k.key !== key) throw new Error('key mismatch');
+      return k;
+    });
+  }
+
+  put(kernel: CompiledKernel): void {
+    if (!isValidKey(kernel.key)) {
+      warnOnce(`cache-bad-key:${kernel.key}`, `not caching kernel with unusable key ${JSON.stringify(kernel.key)}`);
+      return;
+    }
+    storeEntry(this.backend, entryRelPath('kernel', kernel.key), () => encodeKernel(kernel));
+  }
+}

@@ -1,0 +1,267 @@
+// Test helpers: seeded random inputs, tolerant and exact comparisons, and
+// checkAgainstReference, which runs a function both through the reference interpreter and
+// through compile() and compares every output.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import type { DType } from '../src/graph/dtype.js';
+import { type RefTensor, interpret } from '../src/graph/interpret.js';
+import { fmtShape, numel } from '../src/graph/shape.js';
+import { NDArray } from '../src/frontend/ndarray.js';
+import type { Tensor } from '../src/frontend/tensor.js';
+import { type TracedFn, trace } from '../src/frontend/trace.js';
+import * as kiln from '../src/index.js';
+
+export { NDArray };
+export type { RefTensor };
+
+// ---- the compiler's public API, reached through the package entry --------------------------
+// Typed here by the contract in DESIGN.md rather than by import, so these tests type-check
+// (and the interpreter tests run) even while src/index.ts is still being written.
+
+export interface CompileOptions {
+  device?: 'cpu' | 'cuda';
+  cacheDir?: string;
+  workers?: number;
+}
+export type CompiledFn = (...inputs: NDArray[]) => Promise<NDArray | NDArray[]>;
+export type Counters = Record<string, number>;
+interface KilnApi {
+  compile(fn: (...xs: Tensor[]) => unknown, options?: CompileOptions): CompiledFn;
+  counters(): Counters;
+  resetCounters(): void;
+}
+
+function api(): KilnApi {
+  const k = kiln as unknown as Partial<KilnApi>;
+  if (typeof k.compile !== 'function' || typeof k.counters !== 'function' || typeof k.resetCounters !== 'function') {
+    throw new Error('src/index.ts does not export compile/counters/resetCounters yet');
+  }
+  return k as KilnApi;
+}
+
+/** True when the package entry exports the compiler; compile-based tests skip otherwise. */
+export const compilerReady = typeof (kiln as Record<string, unknown>)['compile'] === 'function';
+/** Pass as `{ skip }` to node:test so compile-based tests report as skipped, not failed, until then. */
+export const skipCompile: string | false = compilerReady ? false : 'compile() is not exported by src/index.ts yet';
+
+// One cache directory per test file (node --test runs each file in its own process), removed
+// on exit, so tests neither read a stale user cache nor leave files behind.
+let cacheDir: string | undefined;
+function testCacheDir(): string {
+  if (!cacheDir) {
+    cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-test-'));
+    const dir = cacheDir;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return cacheDir;
+}
+
+export function compileCpu(fn: (...xs: Tensor[]) => unknown, options: CompileOptions = {}): CompiledFn {
+  return api().compile(fn, { device: 'cpu', cacheDir: testCacheDir(), workers: 2, ...options });
+}
+export function counters(): Counters {
+  return api().counters();
+}
+export function resetCounters(): void {
+  api().resetCounters();
+}
+
+// ---- seeded random data --------------------------------------------------------------------
+
+/** mulberry32: a tiny, well-mixed 32-bit PRNG; same seed, same stream on every machine. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal float32 data (Box–Muller). */
+export function randn(shape: readonly number[], seed = 1): NDArray {
+  const r = rng(seed);
+  const n = numel(shape);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - r();
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    a[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) a[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return NDArray.from(a, shape);
+}
+
+/** Uniform float32 data in [lo, hi). */
+export function randu(shape: readonly number[], seed = 1, lo = 0, hi = 1): NDArray {
+  const r = rng(seed);
+  const a = new Float32Array(numel(shape));
+  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * r();
+  return NDArray.from(a, shape);
+}
+
+/** Uniform integers in [lo, hi) as int32 (default) or int64. */
+export function randInt(shape: readonly number[], lo: number, hi: number, seed = 1, dtype: 'int32' | 'int64' = 'int32'): NDArray {
+  const r = rng(seed);
+  const n = numel(shape);
+  const vals = Array.from({ length: n }, () => lo + Math.floor(r() * (hi - lo)));
+  if (dtype === 'int64') return NDArray.from(BigInt64Array.from(vals.map((v) => BigInt(v))), shape);
+  return NDArray.from(Int32Array.from(vals), shape);
+}
+
+export function randBool(shape: readonly number[], seed = 1, pTrue = 0.5): NDArray {
+  const r = rng(seed);
+  const a = new Uint8Array(numel(shape));
+  for (let i = 0; i < a.length; i++) a[i] = r() < pTrue ? 1 : 0;
+  return NDArray.from(a, shape, { dtype: 'bool' });
+}
+
+// ---- comparisons ---------------------------------------------------------------------------
+
+export interface CloseOptions {
+  rtol?: number;
+  atol?: number;
+  /** Prefix for failure messages (e.g. which output). */
+  label?: string;
+}
+
+function num(x: number | bigint): number {
+  return typeof x === 'bigint' ? Number(x) : x;
+}
+
+/** Elementwise |out - ref| <= atol + rtol*|ref| (NaN matches NaN, ±inf must match exactly). */
+export function assertClose(actual: ArrayLike<number> | ArrayLike<bigint>, ref: RefTensor, opts: CloseOptions = {}): void {
+  const { rtol = 1e-4, atol = 1e-5, label = 'output' } = opts;
+  const n = ref.data.length;
+  assert.equal(actual.length, n, `${label}: ${actual.length} values, reference ${fmtShape(ref.shape)} has ${n}`);
+  let worst = -1;
+  let worstExcess = 0;
+  let bad = 0;
+  let diff2 = 0;
+  let ref2 = 0;
+  for (let i = 0; i < n; i++) {
+    const a = num(actual[i]!);
+    const r = ref.data[i]!;
+    let excess: number;
+    if (Number.isNaN(r) || Number.isNaN(a)) excess = Number.isNaN(r) && Number.isNaN(a) ? 0 : Infinity;
+    else if (!Number.isFinite(r) || !Number.isFinite(a)) excess = a === r ? 0 : Infinity;
+    else {
+      const d = Math.abs(a - r);
+      diff2 += d * d;
+      ref2 += r * r;
+      excess = d - (atol + rtol * Math.abs(r));
+    }
+    if (excess > 0) {
+      bad++;
+      if (worst < 0 || excess > worstExcess) {
+        worst = i;
+        worstExcess = excess;
+      }
+    }
+  }
+  if (bad > 0) {
+    const relNorm = Math.sqrt(diff2) / (Math.sqrt(ref2) || 1);
+    const a = num(actual[worst]!);
+    const r = ref.data[worst]!;
+    assert.fail(
+      `${label} ${fmtShape(ref.shape)} ${ref.dtype}: ${bad}/${n} elements out of tolerance (rtol=${rtol}, atol=${atol}); ` +
+        `worst at flat index ${worst} [${unravel(worst, ref.shape).join(',')}]: got ${a}, expected ${r} ` +
+        `(|diff| ${Math.abs(a - r).toExponential(3)}); ‖out−ref‖/‖ref‖ = ${relNorm.toExponential(3)}`,
+    );
+  }
+}
+
+/** Exact equality, for int and bool results (bool compared as 0/1). */
+export function assertExact(actual: ArrayLike<number> | ArrayLike<bigint>, ref: RefTensor, label = 'output'): void {
+  const n = ref.data.length;
+  assert.equal(actual.length, n, `${label}: ${actual.length} values, reference ${fmtShape(ref.shape)} has ${n}`);
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < n; i++) {
+    let a = num(actual[i]!);
+    if (ref.dtype === 'bool') a = a !== 0 ? 1 : 0;
+    if (a !== ref.data[i]) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  }
+  if (bad > 0) {
+    assert.fail(
+      `${label} ${fmtShape(ref.shape)} ${ref.dtype}: ${bad}/${n} elements differ; first at flat index ${first} ` +
+        `[${unravel(first, ref.shape).join(',')}]: got ${num(actual[first]!)}, expected ${ref.data[first]}`,
+    );
+  }
+}
+
+function unravel(i: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return idx;
+}
+
+/** Compares one NDArray against a reference tensor: shape, dtype, then values. */
+export async function assertMatches(out: NDArray, ref: RefTensor, opts: CloseOptions = {}): Promise<void> {
+  const label = opts.label ?? 'output';
+  assert.deepEqual([...out.shape], ref.shape, `${label}: shape ${fmtShape(out.shape)}, reference ${fmtShape(ref.shape)}`);
+  assert.equal(out.dtype, ref.dtype, `${label}: dtype ${out.dtype}, reference ${ref.dtype}`);
+  const data = await out.toTypedArray();
+  if (ref.dtype === 'float32') assertClose(data, ref, opts);
+  else assertExact(data, ref, label);
+}
+
+// ---- reference runs ------------------------------------------------------------------------
+
+export function specsOf(inputs: readonly NDArray[]): { shape: readonly number[]; dtype: DType }[] {
+  return inputs.map((a) => ({ shape: a.shape, dtype: a.dtype }));
+}
+
+/** Traces fn on the inputs' shapes and runs the reference interpreter. */
+export function reference(fn: TracedFn, inputs: readonly NDArray[]): RefTensor[] {
+  const t = trace(fn, specsOf(inputs));
+  return interpret(t.graph, [...inputs, ...t.params]);
+}
+
+export interface CheckOptions extends CompileOptions, CloseOptions {
+  /** Reuse an already compiled function (to test repeated calls). */
+  compiled?: CompiledFn;
+}
+
+/**
+ * (a) traces fn and runs the interpreter, (b) compiles fn for the CPU and runs it on the same
+ * inputs, (c) compares every output. Returns the compiled function and the reference outputs.
+ */
+export async function checkAgainstReference(
+  fn: TracedFn,
+  inputs: readonly NDArray[],
+  options: CheckOptions = {},
+): Promise<{ compiled: CompiledFn; refs: RefTensor[]; outputs: NDArray[] }> {
+  const { rtol, atol, label, compiled: given, ...compileOptions } = options;
+  const t = trace(fn, specsOf(inputs));
+  const refs = interpret(t.graph, [...inputs, ...t.params]);
+  const compiled = given ?? compileCpu(fn as (...xs: Tensor[]) => unknown, compileOptions);
+  const result = await compiled(...inputs);
+  const outputs = Array.isArray(result) ? result : [result];
+  assert.equal(Array.isArray(result), t.returnsArray, `compiled fn returned ${Array.isArray(result) ? 'an array' : 'one NDArray'}`);
+  assert.equal(outputs.length, refs.length, `compiled fn returned ${outputs.length} outputs, reference ${refs.length}`);
+  for (let i = 0; i < refs.length; i++) {
+    const l = `${label ? `${label}: ` : ''}output ${i}`;
+    await assertMatches(outputs[i]!, refs[i]!, { ...(rtol !== undefined ? { rtol } : {}), ...(atol !== undefined ? { atol } : {}), label: l });
+  }
+  return { compiled, refs, outputs };
+}
+
+/** Reads back all values of an NDArray as numbers. */
+export async function values(a: NDArray): Promise<number[]> {
+  const d: ArrayLike<number | bigint> = await a.toTypedArray();
+  return Array.from({ length: d.length }, (_, i) => Number(d[i]!));
+}

@@ -18,21 +18,10 @@ async function compileWithC(req: CompileRequest): Promise<CompilerOutput> {
   return compileC(req);
 }
 
-interface CudaCompilerModule {
-  compileCuda(req: CompileRequest): Promise<CompilerOutput>;
-}
-
 async function compileWithCuda(req: CompileRequest): Promise<CompilerOutput> {
-  // A computed specifier keeps tsc from resolving a file another engineer is still writing.
-  const specifier = ['./cuda', 'compiler.js'].join('/');
-  let mod: CudaCompilerModule;
-  try {
-    mod = (await import(specifier)) as CudaCompilerModule;
-  } catch (e) {
-    throw new Error(`CUDA compiler unavailable (could not load backends/cuda/compiler.js): ${(e as Error).message}`);
-  }
-  if (typeof mod.compileCuda !== 'function') throw new Error('backends/cuda/compiler.js does not export compileCuda');
-  return mod.compileCuda(req);
+  // Lazy: the CUDA compiler may dlopen NVRTC, which only a worker should ever do.
+  const { compileCuda } = await import('./cuda/compiler.js');
+  return compileCuda(req);
 }
 
 export function compilerFor(backend: BackendName): CompileFn {

@@ -24,13 +24,17 @@ export function registerLoader<T>(backend: BackendName, fn: Loader<T>): void {
 async function loaderFor(backend: BackendName): Promise<Loader> {
   const l = loaders.get(backend);
   if (l !== undefined) return l;
-  // The C loader is small and has no side effects: a sensible default. CUDA's loader needs
-  // a context, so its runtime must register one.
-  if (backend === 'c') {
-    const { loadCKernel } = await import('../backends/cpu/loader.js');
-    return loadCKernel;
+  // Defaults: each backend's own loader, imported only when a kernel of that backend is
+  // first loaded (a CPU-only run never touches the CUDA driver).
+  switch (backend) {
+    case 'c':
+      return (await import('../backends/cpu/loader.js')).loadCKernel;
+    case 'cuda':
+      return (await import('../backends/cuda/loader.js')).loadCudaKernel;
+    default:
+      backend satisfies never;
+      throw new Error(`no loader registered for backend '${String(backend)}': call registerLoader(backend, fn)`);
   }
-  throw new Error(`no loader registered for backend '${backend}': call registerLoader('${backend}', fn) before loading kernels`);
 }
 
 export interface AsyncCompileOptions extends WorkerPoolOptions {

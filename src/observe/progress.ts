@@ -2,10 +2,6 @@
 // CI and pipes must stay clean, so anywhere else this is silent.
 import cliProgress from 'cli-progress';
 
-export interface ProgressStream {
-  isTTY?: boolean;
-}
-
 export class CompileProgress {
   private bar: cliProgress.SingleBar | undefined;
   private readonly enabled: boolean;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { test } from 'node:test';
 
 import type { DType } from '../src/graph/dtype.js';
 import { type RefTensor, interpret } from '../src/graph/interpret.js';
@@ -234,6 +235,8 @@ export function reference(fn: TracedFn, inputs: readonly NDArray[]): RefTensor[]
 export interface CheckOptions extends CompileOptions, CloseOptions {
   /** Reuse an already compiled function (to test repeated calls). */
   compiled?: CompiledFn;
+  /** Names of the outputs, for failure messages. */
+  names?: readonly string[];
 }
 
 /**
@@ -245,7 +248,7 @@ export async function checkAgainstReference(
   inputs: readonly NDArray[],
   options: CheckOptions = {},
 ): Promise<{ compiled: CompiledFn; refs: RefTensor[]; outputs: NDArray[] }> {
-  const { rtol, atol, label, compiled: given, ...compileOptions } = options;
+  const { rtol, atol, label, names, compiled: given, ...compileOptions } = options;
   const t = trace(fn, specsOf(inputs));
   const refs = interpret(t.graph, [...inputs, ...t.params]);
   const compiled = given ?? compileCpu(fn as (...xs: Tensor[]) => unknown, compileOptions);
@@ -254,10 +257,52 @@ export async function checkAgainstReference(
   assert.equal(Array.isArray(result), t.returnsArray, `compiled fn returned ${Array.isArray(result) ? 'an array' : 'one NDArray'}`);
   assert.equal(outputs.length, refs.length, `compiled fn returned ${outputs.length} outputs, reference ${refs.length}`);
   for (let i = 0; i < refs.length; i++) {
-    const l = `${label ? `${label}: ` : ''}output ${i}`;
+    const l = `${label ? `${label}: ` : ''}output ${i}${names?.[i] ? ` (${names[i]})` : ''}`;
     await assertMatches(outputs[i]!, refs[i]!, { ...(rtol !== undefined ? { rtol } : {}), ...(atol !== undefined ? { atol } : {}), label: l });
   }
   return { compiled, refs, outputs };
+}
+
+/**
+ * Registers a node:test test that checks fn against the reference on `inputs`. While the
+ * compiler is not exported it only runs the reference and reports a skip. Inputs may be lazy.
+ */
+export function refTest(
+  name: string,
+  fn: TracedFn,
+  inputs: readonly NDArray[] | (() => readonly NDArray[]),
+  options: CheckOptions = {},
+): void {
+  test(name, async (t) => {
+    const xs = typeof inputs === 'function' ? inputs() : inputs;
+    if (!compilerReady) {
+      // Still trace and interpret, so the test's own set-up is checked before the compiler lands.
+      reference(fn, xs);
+      t.skip(skipCompile as string);
+      return;
+    }
+    await checkAgainstReference(fn, xs, options);
+  });
+}
+
+/** A float32 NDArray from numbers (handy for hand-written data). */
+export function f32(data: readonly number[], shape: readonly number[]): NDArray {
+  return NDArray.from(Float32Array.from(data), shape);
+}
+
+/** Scales a float32 NDArray's host data in place (for set-up); returns it. */
+export function scaled(a: NDArray, k: number): NDArray {
+  const d = a.toTypedArraySync() as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] = d[i]! * k;
+  return a;
+}
+
+/** Random integer values stored as float32 (so comparisons have ties). */
+export function randIntF32(shape: readonly number[], lo: number, hi: number, seed = 1): NDArray {
+  const r = rng(seed);
+  const a = new Float32Array(numel(shape));
+  for (let i = 0; i < a.length; i++) a[i] = lo + Math.floor(r() * (hi - lo));
+  return NDArray.from(a, shape);
 }
 
 /** Reads back all values of an NDArray as numbers. */

@@ -1,0 +1,297 @@
+// cuBLAS through koffi (main process): float32 GEMM for kiln's matmul extern calls. kiln's
+// tensors are row-major and cuBLAS is column-major; a row-major X is the column-major X^T,
+// so row-major C = op(A)·op(B) is computed as column-major C^T = op(B)^T·op(A)^T: swap the
+// operands (and M with N), keep each operand's own transpose flag.
+// TF32 stays off unless asked for: it would silently drop results to ~1e-3 relative error.
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import koffi, { type LibraryHandle } from 'koffi';
+import { DEFAULT_STREAM, initCuda, type CUstream, type DevicePtr } from './driver.js';
+
+const STATUS_NAMES: Record<number, string> = {
+  0: 'CUBLAS_STATUS_SUCCESS',
+  1: 'CUBLAS_STATUS_NOT_INITIALIZED',
+  3: 'CUBLAS_STATUS_ALLOC_FAILED',
+  7: 'CUBLAS_STATUS_INVALID_VALUE',
+  8: 'CUBLAS_STATUS_ARCH_MISMATCH',
+  11: 'CUBLAS_STATUS_MAPPING_ERROR',
+  13: 'CUBLAS_STATUS_EXECUTION_FAILED',
+  14: 'CUBLAS_STATUS_INTERNAL_ERROR',
+  15: 'CUBLAS_STATUS_NOT_SUPPORTED',
+  16: 'CUBLAS_STATUS_LICENSE_ERROR',
+};
+
+const CUBLAS_OP_N = 0;
+const CUBLAS_OP_T = 1;
+const CUBLAS_DEFAULT_MATH = 0;
+const CUBLAS_TF32_TENSOR_OP_MATH = 3;
+
+/** A failed cuBLAS call: "cublasSgemm_v2 failed: CUBLAS_STATUS_INVALID_VALUE". */
+export class CublasError extends Error {
+  readonly statusName: string;
+  constructor(
+    readonly call: string,
+    readonly status: number,
+    context?: string,
+  ) {
+    const name = STATUS_NAMES[status] ?? `cublasStatus ${status}`;
+    super(`${call} failed: ${name}${context !== undefined ? ` ${context}` : ''}`);
+    this.name = 'CublasError';
+    this.statusName = name;
+  }
+}
+
+type Fn = (...a: unknown[]) => number;
+interface CublasApi {
+  path: string;
+  create: Fn;
+  destroy: Fn;
+  setStream: Fn;
+  setMathMode: Fn;
+  getVersion: Fn;
+  sgemm: Fn;
+  sgemmStridedBatched: Fn;
+}
+
+let api: CublasApi | undefined;
+let loadFailure: string | undefined;
+
+function candidateDirs(): string[] {
+  const dirs = ['/usr/local/cuda/lib64'];
+  try {
+    for (const n of readdirSync('/usr/local')
+      .filter((n) => /^cuda-\d+(\.\d+)*$/.test(n))
+      .sort((a, b) => b.localeCompare(a, undefined, { numeric: true })))
+      dirs.push(join('/usr/local', n, 'lib64'));
+  } catch {
+    // no /usr/local
+  }
+  for (const root of [process.env.CUDA_HOME, process.env.CUDA_PATH]) if (root !== undefined && root !== '') dirs.push(join(root, 'lib64'));
+  return dirs;
+}
+
+/** KILN_CUBLAS, the toolkit directories, then the bare sonames (dynamic linker search). */
+function candidates(): string[] {
+  const explicit = process.env.KILN_CUBLAS;
+  if (explicit !== undefined && explicit !== '') return [explicit];
+  const out: string[] = [];
+  for (const dir of candidateDirs()) for (const so of ['libcublas.so.13', 'libcublas.so.12']) if (existsSync(join(dir, so))) out.push(join(dir, so));
+  out.push('libcublas.so.13', 'libcublas.so.12');
+  return out;
+}
+
+function loadLibrary(): CublasApi {
+  if (api !== undefined) return api;
+  if (loadFailure !== undefined) throw new Error(loadFailure);
+  const errors: string[] = [];
+  let lib: LibraryHandle | undefined;
+  let path = '';
+  for (const c of candidates()) {
+    try {
+      // libcublas needs libcublasLt of the same version; preloading it from the same directory
+      // satisfies the dependency by soname even when that directory is not on the search path.
+      if (c.includes('/')) {
+        const lt = join(dirname(c), c.endsWith('.12') ? 'libcublasLt.so.12' : 'libcublasLt.so.13');
+        if (existsSync(lt)) koffi.load(lt);
+      }
+      lib = koffi.load(c);
+      path = c;
+      break;
+    } catch (e) {
+      errors.push(`${c}: ${(e as Error).message}`);
+    }
+  }
+  if (lib === undefined) {
+    loadFailure = `libcublas could not be loaded (${errors.join('; ')})`;
+    throw new Error(loadFailure);
+  }
+  const P = 'void *';
+  const U64 = 'uint64_t';
+  api = {
+    path,
+    create: lib.func('cublasCreate_v2', 'int', [P]),
+    destroy: lib.func('cublasDestroy_v2', 'int', [P]),
+    setStream: lib.func('cublasSetStream_v2', 'int', [P, P]),
+    setMathMode: lib.func('cublasSetMathMode', 'int', [P, 'int']),
+    getVersion: lib.func('cublasGetVersion_v2', 'int', [P, P]),
+    // Device matrices as uint64_t so DevicePtr numbers pass unchanged (same ABI as a pointer).
+    sgemm: lib.func('cublasSgemm_v2', 'int', [P, 'int', 'int', 'int', 'int', 'int', P, U64, 'int', U64, 'int', P, U64, 'int']),
+    sgemmStridedBatched: lib.func('cublasSgemmStridedBatched', 'int', [
+      P, 'int', 'int', 'int', 'int', 'int', P, U64, 'int', 'int64_t', U64, 'int', 'int64_t', P, U64, 'int', 'int64_t', 'int',
+    ]),
+  } as unknown as CublasApi;
+  return api;
+}
+
+function check(call: string, r: number, context?: string): void {
+  if (r !== 0) throw new CublasError(call, r, context);
+}
+
+export interface CublasOptions {
+  /** Allow TF32 tensor cores for float32 GEMM (faster, ~1e-3 relative error). Default false. */
+  allowTF32?: boolean;
+  stream?: CUstream;
+}
+
+/** Row-major C[M,N] = alpha · op(A)·op(B) + beta · C, op(A) [M,K], op(B) [K,N]. */
+export interface SgemmParams {
+  M: number;
+  N: number;
+  K: number;
+  A: DevicePtr;
+  B: DevicePtr;
+  C: DevicePtr;
+  /** A is stored [K,M] (row-major) and used transposed. */
+  transA?: boolean;
+  /** B is stored [N,K] (row-major) and used transposed. */
+  transB?: boolean;
+  /** Row strides in elements; default the stored width: transA ? M : K, transB ? K : N, N. */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  alpha?: number;
+  beta?: number;
+}
+
+/** Strides between consecutive matrices, in elements; default the dense sizes M·K, K·N, M·N. */
+export interface SgemmStridedBatchedParams extends SgemmParams {
+  batch: number;
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+}
+
+function dim(name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min || v > 0x7fffffff) throw new RangeError(`sgemm: ${name} = ${v} (must be an integer >= ${min})`);
+  return v;
+}
+
+export class Cublas {
+  readonly handle: bigint;
+  private readonly alpha = new Float32Array(1);
+  private readonly beta = new Float32Array(1);
+  private destroyed = false;
+
+  constructor(options: CublasOptions = {}) {
+    initCuda(); // cuBLAS uses the current context: the primary context made current there
+    const a = loadLibrary();
+    const h = new BigUint64Array(1);
+    check('cublasCreate_v2', a.create(h));
+    this.handle = h[0]!;
+    check('cublasSetMathMode', a.setMathMode(this.handle, options.allowTF32 === true ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    this.setStream(options.stream ?? DEFAULT_STREAM);
+  }
+
+  /** The cuBLAS version, e.g. 130100 for 13.1.0. */
+  version(): number {
+    const v = new Int32Array(1);
+    check('cublasGetVersion_v2', api!.getVersion(this.handle, v));
+    return v[0]!;
+  }
+
+  setStream(stream: CUstream): void {
+    check('cublasSetStream_v2', api!.setStream(this.handle, stream));
+  }
+
+  sgemm(p: SgemmParams): void {
+    const g = this.prepare(p);
+    check('cublasSgemm_v2', api!.sgemm(this.handle, g.opB, g.opA, g.N, g.M, g.K, this.alpha, p.B, g.ldb, p.A, g.lda, this.beta, p.C, g.ldc), g.context);
+  }
+
+  sgemmStridedBatched(p: SgemmStridedBatchedParams): void {
+    const g = this.prepare(p);
+    const batch = dim('batch', p.batch, 0);
+    const sA = p.strideA ?? g.M * g.K;
+    const sB = p.strideB ?? g.K * g.N;
+    const sC = p.strideC ?? g.M * g.N;
+    check(
+      'cublasSgemmStridedBatched',
+      api!.sgemmStridedBatched(this.handle, g.opB, g.opA, g.N, g.M, g.K, this.alpha, p.B, g.ldb, sB, p.A, g.lda, sA, this.beta, p.C, g.ldc, sC, batch),
+      `${g.context} batch ${batch}`,
+    );
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    check('cublasDestroy_v2', api!.destroy(this.handle));
+  }
+
+  private prepare(p: SgemmParams): ColumnMajorGemm {
+    if (this.destroyed) throw new Error('cuBLAS handle already destroyed');
+    this.alpha[0] = p.alpha ?? 1;
+    this.beta[0] = p.beta ?? 0;
+    return columnMajorGemm(p);
+  }
+}
+
+/** A row-major GEMM restated as the column-major one cuBLAS computes (C^T = op(B)^T·op(A)^T). */
+export interface ColumnMajorGemm {
+  M: number;
+  N: number;
+  K: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  /** cublasOperation_t for the row-major A and B; cuBLAS gets (opB, opA) with (N, M, K). */
+  opA: number;
+  opB: number;
+  /** For error messages. */
+  context: string;
+}
+
+/** Pure: validates sizes and picks leading dimensions and operations (tested without a GPU). */
+export function columnMajorGemm(p: SgemmParams): ColumnMajorGemm {
+  const M = dim('M', p.M, 0);
+  const N = dim('N', p.N, 0);
+  const K = dim('K', p.K, 0);
+  const transA = p.transA === true;
+  const transB = p.transB === true;
+  // A row-major matrix's row stride is at least its stored width.
+  const lda = dim('lda', p.lda ?? Math.max(1, transA ? M : K), Math.max(1, transA ? M : K));
+  const ldb = dim('ldb', p.ldb ?? Math.max(1, transB ? K : N), Math.max(1, transB ? K : N));
+  const ldc = dim('ldc', p.ldc ?? Math.max(1, N), Math.max(1, N));
+  return {
+    M,
+    N,
+    K,
+    lda,
+    ldb,
+    ldc,
+    // The stored row-major B is, read column-major, B_s^T: op(B)^T needs a transpose exactly when transB.
+    opA: transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+    opB: transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+    context: `(row-major M=${M} N=${N} K=${K}${transA ? ' A^T' : ''}${transB ? ' B^T' : ''} lda=${lda} ldb=${ldb} ldc=${ldc})`,
+  };
+}
+
+let shared: Cublas | undefined;
+
+/** The process-wide handle (TF32 off), created on first use. */
+export function getCublas(): Cublas {
+  return (shared ??= new Cublas());
+}
+
+let unavailable: string | undefined;
+
+/** Whether cuBLAS can be used (CUDA up, library loaded, handle created). Never throws. */
+export function cublasAvailable(): boolean {
+  if (shared !== undefined) return true;
+  if (unavailable !== undefined) return false;
+  try {
+    getCublas();
+    return true;
+  } catch (e) {
+    unavailable = (e as Error).message;
+    return false;
+  }
+}
+
+export function cublasUnavailableReason(): string | undefined {
+  return cublasAvailable() ? undefined : unavailable;
+}
+
+/** The library file in use (after a successful load). */
+export function cublasLibraryPath(): string | undefined {
+  return api?.path;
+}

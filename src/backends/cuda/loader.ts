@@ -1,0 +1,46 @@
+// A compiled CUDA kernel (cubin from a worker or the cache) → a function handle in the main
+// process: cuModuleLoadData + cuModuleGetFunction, ~0.1 ms. The cheap step of the pipeline.
+import type { CompiledKernel, KernelMeta } from '../../compile/types.js';
+import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, moduleUnload, type CUfunction, type CUmodule } from './driver.js';
+
+export interface LoadedCudaKernel {
+  fn: CUfunction;
+  module: CUmodule;
+  kernelName: string;
+  meta: KernelMeta;
+}
+
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+
+function isElf(b: Uint8Array): boolean {
+  return b.length >= 4 && ELF_MAGIC.every((m, i) => b[i] === m);
+}
+
+/** Loads the cubin and looks up k.kernelName; errors name the kernel, its key and a likely cause. */
+export function loadCudaKernel(k: CompiledKernel): LoadedCudaKernel {
+  const what = `kernel '${k.kernelName}' (key ${k.key.slice(0, 16)})`;
+  if (k.backend !== 'cuda') throw new Error(`loadCudaKernel: ${what} is a '${k.backend}' kernel`);
+  if (!isElf(k.binary)) throw new Error(`loadCudaKernel: ${what} is not a cubin (no ELF header; ${k.binary.length} bytes)`);
+  let module: CUmodule;
+  try {
+    module = moduleLoadData(k.binary);
+  } catch (e) {
+    if (e instanceof CudaError && (e.errorName === 'CUDA_ERROR_NO_BINARY_FOR_GPU' || e.errorName === 'CUDA_ERROR_INVALID_IMAGE')) {
+      throw new CudaError(e.call, e.code, `loading ${what}: was it compiled for this device's ${deviceInfo().arch}?`);
+    }
+    throw e;
+  }
+  try {
+    return { fn: moduleGetFunction(module, k.kernelName), module, kernelName: k.kernelName, meta: k.meta };
+  } catch (e) {
+    moduleUnload(module);
+    if (e instanceof CudaError && e.errorName === 'CUDA_ERROR_NOT_FOUND') {
+      throw new CudaError(e.call, e.code, `looking up ${what}: no such symbol in the cubin (is it declared extern "C" __global__?)`);
+    }
+    throw e;
+  }
+}
+
+export function unloadCudaKernel(k: LoadedCudaKernel): void {
+  moduleUnload(k.module);
+}

@@ -68,6 +68,7 @@ export class AsyncCompile {
   private pool: WorkerPool | undefined;
   private readonly futures = new Map<string, Entry>();
   private readonly compiled = new Map<string, CompiledKernel>();
+  private readonly binaries = new Map<string, Promise<CompiledKernel>>();
   private readonly progress = new CompileProgress();
   // Progress accounting for the current burst of compiles (reset when none is outstanding).
   private outstanding = 0;
@@ -145,6 +146,22 @@ export class AsyncCompile {
       () => this.settle(entry, true),
     );
     return promise as Promise<T>;
+  }
+
+  /**
+   * Compiles (or fetches from the store) without loading: for compile-only runs on a machine
+   * without the target device (kiln compile --device cuda on a CI box). Shares in-flight work.
+   */
+  compileBinary(req: CompileRequest): Promise<CompiledKernel> {
+    const done = this.compiled.get(req.key);
+    if (done !== undefined) return Promise.resolve(done);
+    let p = this.binaries.get(req.key);
+    if (p === undefined) {
+      p = Promise.resolve(this.fromStore(req.key) ?? this.compile(req));
+      this.binaries.set(req.key, p);
+      p.catch(() => this.binaries.delete(req.key));
+    }
+    return p;
   }
 
   /** The binary behind a key (after a compile, store hit or preload), for graph-cache bundles. */

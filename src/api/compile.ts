@@ -1,0 +1,33 @@
+// compile(fn, options): the public entry point. Each new input signature (shapes, dtypes,
+// device) traces fn once and compiles it; later calls with that signature only run.
+
+import { NDArray } from '../frontend/ndarray.js';
+import { type TracedFn, trace } from '../frontend/trace.js';
+import { type CompileOptions, resolveDevice } from './options.js';
+import { type Program, compileGraph } from './program.js';
+
+export type CompiledFunction = (...inputs: NDArray[]) => Promise<NDArray & NDArray[]>;
+
+export function compile<R = NDArray>(fn: TracedFn, options: CompileOptions = {}): (...inputs: NDArray[]) => Promise<R> {
+  if (typeof fn !== 'function') throw new TypeError('compile: expected a function');
+  resolveDevice(options);
+  const programs = new Map<string, Promise<Program>>();
+  return async (...inputs: NDArray[]): Promise<R> => {
+    if (fn.length > 0 && inputs.length !== fn.length) {
+      throw new TypeError(`compiled function expects ${fn.length} input${fn.length === 1 ? '' : 's'}, got ${inputs.length}`);
+    }
+    inputs.forEach((x, i) => {
+      if (!(x instanceof NDArray)) throw new TypeError(`input ${i}: expected an NDArray, got ${x === null ? 'null' : typeof x}`);
+    });
+    const sig = inputs.map((x) => `${x.dtype}[${x.shape.join(',')}]@${x.device}`).join(';');
+    let program = programs.get(sig);
+    if (!program) {
+      program = Promise.resolve().then(() => compileGraph(trace(fn, inputs.map((x) => ({ shape: x.shape, dtype: x.dtype }))), options));
+      programs.set(sig, program);
+      program.catch(() => programs.delete(sig));
+    }
+    const p = await program;
+    const outs = await p.run(inputs);
+    return (p.plan.returnsArray ? outs : outs[0]) as R;
+  };
+}

@@ -1,0 +1,142 @@
+// compileGraph: a traced graph → a runnable Program. The graph cache is consulted first (a
+// hit loads the bundled plan and binaries: no lowering, no codegen, no worker); on a miss the
+// graph is scheduled, each kernel is generated and submitted for compilation as soon as its
+// source is final, and the plan loads every kernel through the future cache.
+
+import type { Backend, Executable } from '../backends/backend.js';
+import { CpuBackend } from '../backends/cpu/backend.js';
+import { openCache } from '../cache/open_cache.js';
+import { graphKey } from '../cache/graph_key.js';
+import type { GraphBundle } from '../cache/graph_bundle.js';
+import { getAsyncCompile, type AsyncCompile } from '../compile/async_compile.js';
+import type { CompiledKernel, CompileRequest } from '../compile/types.js';
+import type { NDArray } from '../frontend/ndarray.js';
+import type { Traced } from '../frontend/trace.js';
+import { canonicalGraph, type Graph } from '../graph/ir.js';
+import { bump } from '../observe/counters.js';
+import { debugEnabled, debugPrint } from '../observe/log.js';
+import { traceSpan, withSpan } from '../observe/trace.js';
+import { codegenAndSubmit } from '../schedule/codegen_driver.js';
+import { finalize } from '../schedule/finalize.js';
+import { formKernels } from '../schedule/fuse.js';
+import { fmtPlan, type Plan } from '../schedule/plan.js';
+import { realize } from '../schedule/realize.js';
+import { fmtGraph } from '../graph/print.js';
+import { type CompileOptions, resolveDevice } from './options.js';
+
+export type { CompileOptions } from './options.js';
+
+export interface Program {
+  run(inputs: readonly NDArray[]): Promise<NDArray[]>;
+  readonly kernelCount: number;
+  readonly graphKey: string;
+  readonly plan: Plan;
+  inspect(): { kernels: { name: string; kind: string; ops: string[] }[] };
+}
+
+const backends = new Map<string, Backend>();
+
+async function backendFor(options: CompileOptions): Promise<Backend> {
+  const device = resolveDevice(options);
+  const id = `${device}:${options.arch ?? ''}:${options.allowTF32 ? 'tf32' : ''}`;
+  let b = backends.get(id);
+  if (!b) {
+    if (device === 'cpu') b = new CpuBackend();
+    else {
+      // Loaded only for device 'cuda', so CPU users never load the CUDA modules.
+      const cudaModule = '../backends/cuda/backend.js';
+      const { CudaBackend } = (await import(cudaModule)) as { CudaBackend: new (o: CompileOptions) => Backend };
+      b = new CudaBackend(options);
+    }
+    backends.set(id, b!);
+  }
+  return b!;
+}
+
+/** Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen. */
+export function schedule(graph: Graph, backend: Backend, ac: AsyncCompile | undefined, returnsArray: boolean): { plan: Plan; requests: CompileRequest[] } {
+  if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
+  const r = withSpan('schedule', 'realize', () => realize(graph));
+  const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
+  const f = withSpan('schedule', 'finalize', () => finalize(graph, r, s));
+  if (debugEnabled('schedule')) {
+    debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
+  }
+  const { planKernels, requests } = codegenAndSubmit(f.kernels, backend, ac);
+  const plan: Plan = {
+    device: backend.device,
+    buffers: f.buffers,
+    kernels: planKernels,
+    steps: f.args.map((args, kernel) => ({ kernel, args })),
+    outputs: f.outputs,
+    arenaBytes: f.arenaBytes,
+    returnsArray,
+    info: f.kernels.map((k, i) => ({ kind: k.kind, ops: f.kernelNodes[i]!.map((n) => graph.node(n).op) })),
+  };
+  if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
+  return { plan, requests };
+}
+
+export async function compileGraph(traced: Traced, options: CompileOptions = {}): Promise<Program> {
+  const backend = await backendFor(options);
+  const cache = openCache({ cacheDir: options.cacheDir });
+  const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels, compileTimeoutMs: options.compileTimeoutMs });
+  const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray]);
+
+  const endLookup = traceSpan('cache', 'graph cache lookup');
+  const bundle = cache.graphs.getBundle(key);
+  endLookup();
+  let plan: Plan;
+  if (bundle) {
+    bump('graph_cache_hits');
+    plan = bundle.plan as Plan;
+    if (options.compileOnly) return makeProgram(plan, key, undefined);
+    for (const k of bundle.kernels) ac.preload(k);
+  } else {
+    bump('graph_cache_misses');
+    if (options.compileOnly) {
+      // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
+      const s = schedule(traced.graph, backend, undefined, traced.returnsArray);
+      const kernels = await Promise.all(s.requests.map((r) => ac.compileBinary(r)));
+      cache.graphs.putBundle(key, { plan: s.plan, kernels: dedupe(kernels) } satisfies GraphBundle, options.label);
+      return makeProgram(s.plan, key, undefined);
+    }
+    plan = schedule(traced.graph, backend, ac, traced.returnsArray).plan;
+  }
+  const loaded = await Promise.all(plan.kernels.map((k) => ac.lookup(k.key)));
+  if (!bundle) {
+    const kernels = uniqueKernels(plan, ac);
+    if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
+  }
+  const exe = backend.instantiate(plan, loaded);
+  return makeProgram(plan, key, exe, traced.params);
+}
+
+function dedupe(kernels: CompiledKernel[]): CompiledKernel[] {
+  return [...new Map(kernels.map((k) => [k.key, k])).values()];
+}
+
+function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefined {
+  const out = new Map<string, CompiledKernel>();
+  for (const k of plan.kernels) {
+    const c = ac.compiledFor(k.key);
+    if (!c) return undefined;
+    out.set(k.key, c);
+  }
+  return [...out.values()];
+}
+
+function makeProgram(plan: Plan, key: string, exe: Executable | undefined, params: readonly NDArray[] = []): Program {
+  return {
+    plan,
+    graphKey: key,
+    kernelCount: plan.kernels.length,
+    run(inputs) {
+      if (!exe) throw new Error('this program was compiled with compileOnly: it cannot run');
+      return exe.run(inputs, params);
+    },
+    inspect() {
+      return { kernels: plan.kernels.map((k, i) => ({ name: k.name, kind: plan.info[i]?.kind ?? '?', ops: plan.info[i]?.ops ?? [] })) };
+    },
+  };
+}

@@ -1,0 +1,31 @@
+// What the scheduler and the program need from a target: kernel source generation (with
+// the compile options and launch metadata that go with it), the compiler's identity for
+// cache keys, and a runtime that executes a plan with loaded kernels.
+
+import type { BackendName, CompileOptions, KernelMeta } from '../compile/types.js';
+import type { NDArray } from '../frontend/ndarray.js';
+import type { Kernel } from '../lower/loop_ir.js';
+import type { Plan } from '../schedule/plan.js';
+
+export const KERNEL_NAME_PLACEHOLDER = '__KILN_KERNEL__';
+
+export interface GeneratedSource {
+  /** Source text with KERNEL_NAME_PLACEHOLDER where the kernel's name goes. */
+  source: string;
+  options: CompileOptions;
+  meta: KernelMeta;
+}
+
+export interface Executable {
+  run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]>;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  readonly device: 'cpu' | 'cuda';
+  /** Identifies compiler, version, flags and target: part of every kernel and graph key. */
+  readonly identity: string;
+  generate(k: Kernel): GeneratedSource;
+  /** Builds the runtime for a plan once every kernel is loaded (`loaded[i]` for plan.kernels[i]). */
+  instantiate(plan: Plan, loaded: readonly unknown[]): Executable;
+}

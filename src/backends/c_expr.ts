@@ -1,0 +1,207 @@
+// Emits loop-IR expressions as C statements (shared by the C and CUDA C backends, whose
+// scalar syntax and math library names agree). Every distinct subexpression becomes one
+// `const` local, so expressions duplicated by inlining are computed once per point.
+
+import type { DType } from '../graph/dtype.js';
+import type { BinaryOp, UnaryOp } from '../graph/ir.js';
+import { type EType, type Expr, dtOf, exprKey } from '../lower/expr.js';
+
+export function cType(dt: EType): string {
+  switch (dt) {
+    case 'float32':
+      return 'float';
+    case 'int32':
+      return 'int32_t';
+    case 'int64':
+    case 'index':
+      return 'int64_t';
+    case 'bool':
+      return 'uint8_t';
+    default:
+      return dt satisfies never;
+  }
+}
+
+export function cLiteral(v: number, dt: EType): string {
+  if (dt === 'float32') {
+    if (Number.isNaN(v)) return 'NAN';
+    if (v === Infinity) return 'INFINITY';
+    if (v === -Infinity) return '(-INFINITY)';
+    const f = Math.fround(v);
+    const s = Number.isInteger(f) && Math.abs(f) < 1e15 ? `${f}.0` : f.toPrecision(9);
+    return `${s}f`.replace(/^(-.*)$/, '($1)');
+  }
+  if (dt === 'bool') return v ? '1' : '0';
+  if (dt === 'int32') return `${Math.trunc(v)}`.replace(/^(-.*)$/, '($1)');
+  const n = Math.trunc(v);
+  // INT64_MIN cannot be written as a literal.
+  if (n <= -9223372036854775808) return 'INT64_MIN';
+  if (n >= 9223372036854775807) return 'INT64_MAX';
+  return n < 0 ? `(-${-n}LL)` : `${n}LL`;
+}
+
+/** C helpers the emitted expressions call; included once per kernel source. */
+export const C_PRELUDE = `static inline float kiln_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float kiln_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+static inline float kiln_gelu_tanh(float x) { return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
+static inline float kiln_silu(float x) { return x / (1.0f + expf(-x)); }
+static inline float kiln_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+static inline float kiln_fmod_py(float a, float b) { float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
+static inline int64_t kiln_imod_py(int64_t a, int64_t b) { int64_t r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
+static inline int64_t kiln_ipow(int64_t a, int64_t b) { int64_t r = 1; if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0); while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
+static inline float kiln_maxf(float a, float b) { return (a != a || a > b) ? a : b; }
+static inline float kiln_minf(float a, float b) { return (a != a || a < b) ? a : b; }
+`;
+
+function unary(op: UnaryOp, a: string, dt: EType): string {
+  const f = dt === 'float32';
+  switch (op) {
+    case 'neg': return `(-${a})`;
+    case 'abs': return f ? `fabsf(${a})` : `(${a} < 0 ? -${a} : ${a})`;
+    case 'exp': return `expf(${a})`;
+    case 'log': return `logf(${a})`;
+    case 'sqrt': return `sqrtf(${a})`;
+    case 'rsqrt': return `(1.0f / sqrtf(${a}))`;
+    case 'sin': return `sinf(${a})`;
+    case 'cos': return `cosf(${a})`;
+    case 'tan': return `tanf(${a})`;
+    case 'tanh': return `tanhf(${a})`;
+    case 'asin': return `asinf(${a})`;
+    case 'acos': return `acosf(${a})`;
+    case 'atan': return `atanf(${a})`;
+    case 'sinh': return `sinhf(${a})`;
+    case 'cosh': return `coshf(${a})`;
+    case 'asinh': return `asinhf(${a})`;
+    case 'acosh': return `acoshf(${a})`;
+    case 'atanh': return `atanhf(${a})`;
+    case 'sigmoid': return `kiln_sigmoid(${a})`;
+    case 'relu': return f ? `(${a} < 0.0f ? 0.0f : ${a})` : `(${a} < 0 ? 0 : ${a})`;
+    case 'gelu': return `kiln_gelu(${a})`;
+    case 'gelu_tanh': return `kiln_gelu_tanh(${a})`;
+    case 'silu': return `kiln_silu(${a})`;
+    case 'softplus': return `kiln_softplus(${a})`;
+    case 'erf': return `erff(${a})`;
+    case 'floor': return `floorf(${a})`;
+    case 'ceil': return `ceilf(${a})`;
+    case 'round': return `rintf(${a})`;
+    case 'reciprocal': return `(1.0f / ${a})`;
+    case 'sign': return `(${cType(dt)})((${a} > 0) - (${a} < 0))`;
+    case 'not': return `(uint8_t)!${a}`;
+    case 'isnan': return `(uint8_t)(${a} != ${a})`;
+    case 'isinf': return `(uint8_t)(isinf(${a}) != 0)`;
+    default: return op satisfies never;
+  }
+}
+
+function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt: EType, dt: EType): string {
+  const f = operandDt === 'float32';
+  switch (op) {
+    case 'add': return `(${a} + ${b})`;
+    case 'sub': return `(${a} - ${b})`;
+    case 'mul': return dt === 'bool' ? `(uint8_t)(${a} && ${b})` : `(${a} * ${b})`;
+    case 'div': return `(${a} / ${b})`;
+    case 'idiv': return `(${a} / ${b})`;
+    case 'imod': return `(${a} % ${b})`;
+    case 'pow': return f ? `powf(${a}, ${b})` : `(${cType(dt)})kiln_ipow(${a}, ${b})`;
+    case 'maximum': return f ? `kiln_maxf(${a}, ${b})` : `(${a} > ${b} ? ${a} : ${b})`;
+    case 'minimum': return f ? `kiln_minf(${a}, ${b})` : `(${a} < ${b} ? ${a} : ${b})`;
+    case 'eq': return `(uint8_t)(${a} == ${b})`;
+    case 'ne': return `(uint8_t)(${a} != ${b})`;
+    case 'lt': return `(uint8_t)(${a} < ${b})`;
+    case 'le': return `(uint8_t)(${a} <= ${b})`;
+    case 'gt': return `(uint8_t)(${a} > ${b})`;
+    case 'ge': return `(uint8_t)(${a} >= ${b})`;
+    case 'and': return `(uint8_t)(${a} && ${b})`;
+    case 'or': return `(uint8_t)(${a} || ${b})`;
+    case 'xor': return `(uint8_t)((!${a}) != (!${b}))`;
+    case 'mod': return f ? `kiln_fmod_py(${a}, ${b})` : `(${cType(dt)})kiln_imod_py(${a}, ${b})`;
+    case 'fmod': return f ? `fmodf(${a}, ${b})` : `(${a} % ${b})`;
+    default: return op satisfies never;
+  }
+}
+
+function cast(a: string, from: EType, to: EType): string {
+  if (to === 'bool') return `(uint8_t)(${a} != 0)`;
+  if (from === 'float32' && to !== 'float32') {
+    // Float to int conversion of NaN/inf is undefined in C; saturate instead of trapping.
+    return `(${cType(to)})(${a} != ${a} ? 0 : ${a})`;
+  }
+  return `(${cType(to)})(${a})`;
+}
+
+/** How loads and accumulators are spelled (the CUDA backend loads through __ldg, say). */
+export interface EmitDialect {
+  load(buf: number, index: string, dt: DType): string;
+  acc(id: number): string;
+}
+
+/** A block of statements with memoised subexpressions; child scopes see their parent's values. */
+export class Scope {
+  readonly lines: string[] = [];
+  private readonly memo = new Map<string, string>();
+  constructor(
+    private readonly dialect: EmitDialect,
+    private readonly counter: { n: number },
+    private readonly parent?: Scope,
+    private readonly indent = '  ',
+  ) {}
+
+  child(indent = this.indent + '  '): Scope {
+    return new Scope(this.dialect, this.counter, this, indent);
+  }
+
+  private lookup(key: string): string | undefined {
+    return this.memo.get(key) ?? this.parent?.lookup(key);
+  }
+
+  /** Emits statements computing `e` and returns a C expression (a local's name or a literal). */
+  emit(e: Expr): string {
+    if (e.k === 'var') return e.name;
+    if (e.k === 'const') return cLiteral(e.v, e.dt);
+    if (e.k === 'acc') return this.dialect.acc(e.id);
+    const key = exprKey(e);
+    const found = this.lookup(key);
+    if (found) return found;
+    let text: string;
+    switch (e.k) {
+      case 'load':
+        text = this.dialect.load(e.buf, this.emit(e.at), e.dt);
+        break;
+      case 'un':
+        text = unary(e.op, this.emit(e.a), e.dt);
+        break;
+      case 'bin':
+        text = binary(e.op, this.emit(e.a), this.emit(e.b), dtOf(e.a), e.dt);
+        break;
+      case 'cast':
+        text = cast(this.emit(e.a), dtOf(e.a), e.dt);
+        break;
+      case 'where': {
+        const c = this.emit(e.c);
+        if (e.lazy) {
+          const name = `t${this.counter.n++}`;
+          this.lines.push(`${this.indent}${cType(e.dt)} ${name};`);
+          const ta = this.child();
+          const va = ta.emit(e.a);
+          const tb = this.child();
+          const vb = tb.emit(e.b);
+          this.lines.push(`${this.indent}if (${c}) {`, ...ta.lines, `${this.indent}  ${name} = ${va};`, `${this.indent}} else {`, ...tb.lines, `${this.indent}  ${name} = ${vb};`, `${this.indent}}`);
+          this.memo.set(key, name);
+          return name;
+        }
+        text = `(${c} ? ${this.emit(e.a)} : ${this.emit(e.b)})`;
+        break;
+      }
+      default:
+        return e satisfies never;
+    }
+    const name = `t${this.counter.n++}`;
+    this.lines.push(`${this.indent}const ${cType(e.dt)} ${name} = ${text};`);
+    this.memo.set(key, name);
+    return name;
+  }
+
+  push(line: string): void {
+    this.lines.push(this.indent + line);
+  }
+}

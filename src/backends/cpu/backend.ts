@@ -1,0 +1,25 @@
+// The C backend: loop IR → C (codegen.ts), compiled in workers (compiler.ts), loaded with
+// dlopen through koffi (loader.ts), run on host buffers (runtime.ts).
+
+import type { Backend, Executable, GeneratedSource } from '../backend.js';
+import type { Kernel } from '../../lower/loop_ir.js';
+import type { Plan } from '../../schedule/plan.js';
+import { generateC } from './codegen.js';
+import { cCompilerIdentity } from './compiler.js';
+import type { LoadedCKernel } from './loader.js';
+import { CpuExecutable } from './runtime.js';
+
+export class CpuBackend implements Backend {
+  readonly name = 'c' as const;
+  readonly device = 'cpu' as const;
+  readonly identity = cCompilerIdentity();
+
+  generate(k: Kernel): GeneratedSource {
+    const c = generateC(k);
+    return { source: c.body, options: c.parallel ? { flags: ['-fopenmp'] } : {}, meta: { params: k.bufs.length } };
+  }
+
+  instantiate(plan: Plan, loaded: readonly unknown[]): Executable {
+    return new CpuExecutable(plan, loaded as LoadedCKernel[]);
+  }
+}

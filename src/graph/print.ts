@@ -1,0 +1,16 @@
+// Text form of a graph for KILN_DEBUG=graph.
+
+import { type Graph, nodeAttrs } from './ir.js';
+
+export function fmtGraph(g: Graph): string {
+  const lines = [`graph: ${g.nodes.length} nodes, inputs ${g.inputs.map((i) => `%${i}`).join(' ')}`];
+  for (const n of g.nodes) {
+    const { op, ...attrs } = nodeAttrs(n) as { op: string } & Record<string, unknown>;
+    const a = Object.entries(attrs)
+      .map(([k, v]) => `${k}=${JSON.stringify(v).slice(0, 60)}`)
+      .join(' ');
+    lines.push(`  %${n.id} = ${op}(${n.inputs.map((i) => `%${i}`).join(', ')}) ${a} : ${n.dtype}[${n.shape.join(',')}]`);
+  }
+  lines.push(`  return ${g.outputs.map((o) => `%${o}`).join(', ')}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,256 @@
+// Scalar expressions of the loop IR. One type serves both values (float/int/bool) and index
+// arithmetic (dtype 'index', a 64-bit signed integer), because gathers turn loaded values into
+// indices. Constructors fold constants and simplify index arithmetic as they build, using the
+// ranges of loop variables, so views (reshape, permute, slice, expand) become cheap affine
+// index expressions instead of copies.
+
+import type { DType } from '../graph/dtype.js';
+import type { BinaryOp, UnaryOp } from '../graph/ir.js';
+
+export type EType = DType | 'index';
+
+export type Expr =
+  | { readonly k: 'var'; readonly name: string; readonly extent: number }
+  | { readonly k: 'const'; readonly v: number; readonly dt: EType }
+  | { readonly k: 'load'; readonly buf: number; readonly at: Expr; readonly dt: DType }
+  | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr; readonly dt: EType }
+  | { readonly k: 'bin'; readonly op: BinaryOp | 'idiv' | 'imod'; readonly a: Expr; readonly b: Expr; readonly dt: EType }
+  /** `lazy`: only the chosen branch may be evaluated (its loads may be out of bounds otherwise, as in cat). */
+  | { readonly k: 'where'; readonly c: Expr; readonly a: Expr; readonly b: Expr; readonly dt: EType; readonly lazy?: boolean }
+  | { readonly k: 'cast'; readonly a: Expr; readonly dt: EType }
+  /** The finished value of reduction `id` of the enclosing kernel (or the matmul accumulator, id 0). */
+  | { readonly k: 'acc'; readonly id: number; readonly dt: DType };
+
+export function dtOf(e: Expr): EType {
+  return e.k === 'var' ? 'index' : e.dt;
+}
+
+export const loopVar = (name: string, extent: number): Expr => ({ k: 'var', name, extent });
+export const cst = (v: number, dt: EType): Expr => ({ k: 'const', v, dt });
+export const idx = (v: number): Expr => cst(v, 'index');
+
+/** Inclusive-exclusive bounds [lo, hi) of an index expression, or undefined if unknown. */
+export function range(e: Expr): [number, number] | undefined {
+  switch (e.k) {
+    case 'var':
+      return [0, e.extent];
+    case 'const':
+      return [e.v, e.v + 1];
+    case 'bin': {
+      const a = range(e.a);
+      const b = range(e.b);
+      if (!a || !b) return undefined;
+      if (e.op === 'add') return [a[0] + b[0], a[1] + b[1] - 1];
+      if (e.op === 'mul' && e.b.k === 'const') {
+        const c = e.b.v;
+        return c >= 0 ? [a[0] * c, (a[1] - 1) * c + 1] : [(a[1] - 1) * c, a[0] * c + 1];
+      }
+      if (e.op === 'idiv' && e.b.k === 'const' && e.b.v > 0 && a[0] >= 0) {
+        return [Math.floor(a[0] / e.b.v), Math.floor((a[1] - 1) / e.b.v) + 1];
+      }
+      if (e.op === 'imod' && e.b.k === 'const' && e.b.v > 0 && a[0] >= 0) {
+        return a[1] <= e.b.v ? a : [0, e.b.v];
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Splits an index sum into its terms (flattening nested adds). */
+function terms(e: Expr): Expr[] {
+  return e.k === 'bin' && e.op === 'add' && e.dt === 'index' ? [...terms(e.a), ...terms(e.b)] : [e];
+}
+
+/** The constant multiplier of a term: x*c → [x, c]; c → [1, c]. */
+function coeff(t: Expr): [Expr | undefined, number] {
+  if (t.k === 'const') return [undefined, t.v];
+  if (t.k === 'bin' && t.op === 'mul' && t.b.k === 'const') return [t.a, t.b.v];
+  return [t, 1];
+}
+
+function sumOf(ts: Expr[]): Expr {
+  if (ts.length === 0) return idx(0);
+  return ts.reduce((acc, t) => ({ k: 'bin', op: 'add', a: acc, b: t, dt: 'index' }) as Expr);
+}
+
+export function iadd(a: Expr, b: Expr): Expr {
+  // Collect like terms so (x*3 + y) + x*2 becomes x*5 + y; constants go last.
+  const all = [...terms(a), ...terms(b)];
+  let c = 0;
+  const keyed = new Map<string, [Expr, number]>();
+  for (const t of all) {
+    const [base, k] = coeff(t);
+    if (!base) {
+      c += k;
+      continue;
+    }
+    const key = exprKey(base);
+    const prev = keyed.get(key);
+    keyed.set(key, [base, (prev?.[1] ?? 0) + k]);
+  }
+  const out: Expr[] = [];
+  for (const [base, k] of keyed.values()) if (k !== 0) out.push(k === 1 ? base : rawMul(base, k));
+  if (c !== 0 || out.length === 0) out.push(idx(c));
+  return sumOf(out);
+}
+
+function rawMul(a: Expr, c: number): Expr {
+  return { k: 'bin', op: 'mul', a, b: idx(c), dt: 'index' };
+}
+
+export function imul(a: Expr, c: number): Expr {
+  if (c === 0) return idx(0);
+  if (c === 1) return a;
+  if (a.k === 'const') return idx(a.v * c);
+  const ts = terms(a);
+  if (ts.length > 1) return ts.map((t) => imul(t, c)).reduce(iadd);
+  const [base, k] = coeff(a);
+  return base ? rawMul(base, k * c) : idx(k * c);
+}
+
+export function idiv(a: Expr, c: number): Expr {
+  if (c === 1) return a;
+  const r = range(a);
+  if (r && r[0] >= 0 && r[1] <= c) return idx(0);
+  if (a.k === 'const') return idx(Math.floor(a.v / c));
+  // (x*c*k + y) / c = x*k + y/c when 0 <= y < c... only split exact multiples off a nonnegative remainder.
+  const ts = terms(a);
+  const divisible: Expr[] = [];
+  const rest: Expr[] = [];
+  for (const t of ts) {
+    const [base, k] = coeff(t);
+    if (k % c === 0) divisible.push(base ? imul(base, k / c) : idx(k / c));
+    else rest.push(t);
+  }
+  if (divisible.length > 0) {
+    const restSum = sumOf(rest);
+    const rr = range(restSum);
+    if (rr && rr[0] >= 0) {
+      return iadd(divisible.reduce(iadd), rest.length ? idiv(restSum, c) : idx(0));
+    }
+  }
+  // (x / a) / b = x / (a*b)
+  if (a.k === 'bin' && a.op === 'idiv' && a.b.k === 'const' && (range(a.a)?.[0] ?? -1) >= 0) return idiv(a.a, a.b.v * c);
+  return { k: 'bin', op: 'idiv', a, b: idx(c), dt: 'index' };
+}
+
+export function imod(a: Expr, c: number): Expr {
+  if (c === 1) return idx(0);
+  const r = range(a);
+  if (r && r[0] >= 0 && r[1] <= c) return a;
+  if (a.k === 'const') return idx(((a.v % c) + c) % c);
+  const ts = terms(a);
+  const kept = ts.filter((t) => coeff(t)[1] % c !== 0);
+  if (kept.length < ts.length) {
+    const s = sumOf(kept);
+    const rr = range(s);
+    if (rr && rr[0] >= 0) return imod(s, c);
+  }
+  // (x % (c*k)) % c = x % c
+  if (a.k === 'bin' && a.op === 'imod' && a.b.k === 'const' && a.b.v % c === 0) return imod(a.a, c);
+  return { k: 'bin', op: 'imod', a, b: idx(c), dt: 'index' };
+}
+
+/** A structural key: equal keys mean equal expressions. */
+export function exprKey(e: Expr): string {
+  switch (e.k) {
+    case 'var':
+      return e.name;
+    case 'const':
+      return `${e.v}:${e.dt}`;
+    case 'load':
+      return `L${e.buf}[${exprKey(e.at)}]`;
+    case 'un':
+      return `${e.op}(${exprKey(e.a)})`;
+    case 'bin':
+      return `(${exprKey(e.a)} ${e.op} ${exprKey(e.b)}):${e.dt}`;
+    case 'where':
+      return `?${e.lazy ? 'L' : ''}(${exprKey(e.c)},${exprKey(e.a)},${exprKey(e.b)}):${e.dt}`;
+    case 'cast':
+      return `${e.dt}(${exprKey(e.a)})`;
+    case 'acc':
+      return `acc${e.id}`;
+    default:
+      return e satisfies never;
+  }
+}
+
+/** Names of the loop variables an expression uses. */
+export function varsOf(e: Expr, out = new Set<string>()): Set<string> {
+  switch (e.k) {
+    case 'var':
+      out.add(e.name);
+      break;
+    case 'const':
+    case 'acc':
+      break;
+    case 'load':
+      varsOf(e.at, out);
+      break;
+    case 'un':
+    case 'cast':
+      varsOf(e.a, out);
+      break;
+    case 'bin':
+      varsOf(e.a, out);
+      varsOf(e.b, out);
+      break;
+    case 'where':
+      varsOf(e.c, out);
+      varsOf(e.a, out);
+      varsOf(e.b, out);
+      break;
+    default:
+      return e satisfies never;
+  }
+  return out;
+}
+
+/** Number of nodes, counting shared subtrees each time they occur (the cost of inlining). */
+export function exprSize(e: Expr): number {
+  switch (e.k) {
+    case 'var':
+    case 'const':
+    case 'acc':
+      return 1;
+    case 'load':
+      return 1 + exprSize(e.at);
+    case 'un':
+    case 'cast':
+      return 1 + exprSize(e.a);
+    case 'bin':
+      return 1 + exprSize(e.a) + exprSize(e.b);
+    case 'where':
+      return 1 + exprSize(e.c) + exprSize(e.a) + exprSize(e.b);
+    default:
+      return e satisfies never;
+  }
+}
+
+/** Human-readable form for KILN_DEBUG=loops. */
+export function fmtExpr(e: Expr): string {
+  switch (e.k) {
+    case 'var':
+      return e.name;
+    case 'const':
+      return String(e.v);
+    case 'load':
+      return `b${e.buf}[${fmtExpr(e.at)}]`;
+    case 'un':
+      return `${e.op}(${fmtExpr(e.a)})`;
+    case 'bin': {
+      const sym: Record<string, string> = { add: '+', sub: '-', mul: '*', div: '/', idiv: '//', imod: '%' };
+      return sym[e.op] ? `(${fmtExpr(e.a)} ${sym[e.op]} ${fmtExpr(e.b)})` : `${e.op}(${fmtExpr(e.a)}, ${fmtExpr(e.b)})`;
+    }
+    case 'where':
+      return `where(${fmtExpr(e.c)}, ${fmtExpr(e.a)}, ${fmtExpr(e.b)})`;
+    case 'cast':
+      return `${e.dt}(${fmtExpr(e.a)})`;
+    case 'acc':
+      return `acc${e.id}`;
+    default:
+      return e satisfies never;
+  }
+}

@@ -1,0 +1,99 @@
+// Inlining: the value of a graph node at a multi-index, as a loop-IR expression. Pointwise
+// producers and views are inlined recursively (they cost index arithmetic, not memory);
+// nodes the scheduler realized are read from their buffer or, when they are computed by the
+// kernel being built at the same point, taken from its accumulator.
+
+import type { DType } from '../graph/dtype.js';
+import type { Graph, Node } from '../graph/ir.js';
+import { type Expr, cst, dtOf, iadd, idx, imul } from './expr.js';
+import { broadcastIndex, viewInputIndex } from './views.js';
+
+/** Thrown when a node cannot be computed inside the kernel being built (the scheduler then starts a new kernel). */
+export class NotFusable extends Error {
+  constructor(reason: string) {
+    super(reason);
+  }
+}
+
+/** How the kernel being built resolves realized nodes. */
+export interface InlineContext {
+  graph: Graph;
+  /** True for nodes that are materialised (inputs, buffers, reductions, matmuls…): never inlined. */
+  isRealized(id: number): boolean;
+  /** Expression for reading realized node `id` at `idxs` (acc, load or constant); may throw NotFusable. */
+  readRealized(node: Node, idxs: readonly Expr[]): Expr;
+}
+
+export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): Expr {
+  const node = ctx.graph.node(id);
+  if (ctx.isRealized(id)) return ctx.readRealized(node, idxs);
+  const input = (i: number) => ctx.graph.node(node.inputs[i]!);
+  const at = (i: number, ix: readonly Expr[]) => valueAt(ctx, node.inputs[i]!, ix);
+  const bcast = (i: number) => at(i, broadcastIndex(idxs, input(i).shape));
+  switch (node.op) {
+    case 'const':
+      if (node.data.length !== 1) throw new Error('inline: non-scalar constants must be realized');
+      return cst(node.data[0]!, node.dtype);
+    case 'unary':
+      return { k: 'un', op: node.fn, a: at(0, idxs), dt: node.dtype };
+    case 'binary':
+      return { k: 'bin', op: node.fn, a: bcast(0), b: bcast(1), dt: node.dtype };
+    case 'where':
+      return { k: 'where', c: bcast(0), a: bcast(1), b: bcast(2), dt: node.dtype };
+    case 'cast':
+      return { k: 'cast', a: at(0, idxs), dt: node.dtype };
+    case 'reshape':
+    case 'permute':
+    case 'expand':
+    case 'slice':
+      return at(0, viewInputIndex(node, input(0).shape, idxs)!);
+    case 'cat': {
+      // Piecewise along the axis; the codegen emits `where` as a lazy ternary, so the
+      // out-of-range branch's load is never executed.
+      const parts = node.inputs.map((_, i) => i);
+      let offset = 0;
+      const pieces = parts.map((i) => {
+        const shifted = [...idxs];
+        shifted[node.axis] = iadd(idxs[node.axis]!, idx(-offset));
+        const start = offset;
+        offset += input(i).shape[node.axis]!;
+        return { end: offset, start, value: at(i, shifted) };
+      });
+      let e = pieces[pieces.length - 1]!.value;
+      for (let p = pieces.length - 2; p >= 0; p--) {
+        const cond: Expr = { k: 'bin', op: 'lt', a: idxs[node.axis]!, b: idx(pieces[p]!.end), dt: 'bool' };
+        e = { k: 'where', c: cond, a: pieces[p]!.value, b: e, dt: node.dtype, lazy: true };
+      }
+      return e;
+    }
+    case 'gather': {
+      const data = input(0);
+      const indices = input(1);
+      const axis = node.axis;
+      const k = indices.shape.length;
+      const raw: Expr = { k: 'cast', a: at(1, idxs.slice(axis, axis + k)), dt: 'index' };
+      const n = data.shape[axis]!;
+      const neg: Expr = { k: 'bin', op: 'lt', a: raw, b: idx(0), dt: 'bool' };
+      const wrapped: Expr = { k: 'where', c: neg, a: iadd(raw, idx(n)), b: raw, dt: 'index' };
+      return at(0, [...idxs.slice(0, axis), wrapped, ...idxs.slice(axis + k)]);
+    }
+    case 'iota': {
+      const pos = imul(idxs[node.axis]!, 1);
+      const v: Expr = { k: 'cast', a: pos, dt: node.dtype };
+      const scaled: Expr = node.step === 1 ? v : { k: 'bin', op: 'mul', a: v, b: cst(node.step, node.dtype), dt: node.dtype };
+      return node.start === 0 ? scaled : { k: 'bin', op: 'add', a: scaled, b: cst(node.start, node.dtype), dt: node.dtype };
+    }
+    case 'input':
+    case 'reduce':
+    case 'matmul':
+    case 'cumsum':
+      throw new Error(`inline: ${node.op} node ${id} must be realized`);
+    default:
+      return node satisfies never;
+  }
+}
+
+/** Casts an expression to `dt` unless it already has that type. */
+export function castTo(e: Expr, dt: DType): Expr {
+  return dtOf(e) === dt ? e : { k: 'cast', a: e, dt };
+}

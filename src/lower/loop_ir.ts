@@ -1,0 +1,114 @@
+// The loop IR: what a kernel computes, independent of the target language. The scheduler
+// produces these; each backend's codegen turns one into source text.
+
+import type { DType } from '../graph/dtype.js';
+import { type Expr, fmtExpr } from './expr.js';
+
+export type AccOp = 'sum' | 'max' | 'min' | 'prod' | 'argmax' | 'argmin';
+
+/** A kernel parameter: a buffer the kernel reads or writes. */
+export interface KernelBuf {
+  dtype: DType;
+  /** Number of elements (for bounds in debug dumps and the CUDA launch). */
+  numel: number;
+  role: 'in' | 'out';
+}
+
+export interface Reduction {
+  id: number;
+  op: AccOp;
+  /** Evaluated at every (outer, inner) point; may use earlier reductions' acc. */
+  value: Expr;
+  dtype: DType;
+  /** For argmax/argmin: which index wins on ties. */
+  selectLast?: boolean;
+}
+
+export interface Store {
+  buf: number;
+  at: Expr;
+  value: Expr;
+}
+
+/**
+ * A loop nest: for every point of `outer`, compute `reductions` in order (each a pass over
+ * `inner`), then write `outerStores` once and `innerStores` at every point of `inner`.
+ * Loop variables are o0..o{n-1} (outer) and r0..r{m-1} (inner). A pointwise kernel has no
+ * inner dims and no reductions.
+ */
+export interface LoopKernel {
+  kind: 'loops';
+  bufs: KernelBuf[];
+  outer: number[];
+  inner: number[];
+  reductions: Reduction[];
+  outerStores: Store[];
+  innerStores: Store[];
+}
+
+/** A strided operand of a matmul: element (batch b, row i, col j) lives at offset(b) + i*s0 + j*s1. */
+export interface StridedOperand {
+  buf: number;
+  /** Offset as a function of batch vars o0..o{n-1}. */
+  offset: Expr;
+  rowStride: number;
+  colStride: number;
+}
+
+/**
+ * Batched matmul: for every batch point (vars o0..), C[m, n] = Σ_k A[m, k] · B[k, n], then
+ * the epilogue stores, whose values use acc0 (the dot product) at vars o*, m, n.
+ */
+export interface MatmulKernel {
+  kind: 'matmul';
+  bufs: KernelBuf[];
+  batch: number[];
+  M: number;
+  N: number;
+  K: number;
+  a: StridedOperand;
+  b: StridedOperand;
+  dtype: DType;
+  epilogue: Store[];
+}
+
+/** Inclusive or exclusive prefix sum along the inner dim, for each outer point. */
+export interface ScanKernel {
+  kind: 'scan';
+  bufs: KernelBuf[];
+  outer: number[];
+  inner: number[];
+  value: Expr;
+  dtype: DType;
+  exclusive: boolean;
+  reverse: boolean;
+  out: { buf: number; at: Expr };
+}
+
+export type Kernel = LoopKernel | MatmulKernel | ScanKernel;
+
+export function fmtKernel(k: Kernel): string {
+  const bufs = k.bufs.map((b, i) => `b${i}:${b.role} ${b.dtype}[${b.numel}]`).join(', ');
+  const lines = [`${k.kind}(${bufs})`];
+  switch (k.kind) {
+    case 'loops':
+      lines.push(`  outer [${k.outer}] inner [${k.inner}]`);
+      for (const r of k.reductions) lines.push(`  acc${r.id} = ${r.op}_r ${fmtExpr(r.value)}`);
+      for (const s of k.outerStores) lines.push(`  b${s.buf}[${fmtExpr(s.at)}] = ${fmtExpr(s.value)}`);
+      for (const s of k.innerStores) lines.push(`  for r: b${s.buf}[${fmtExpr(s.at)}] = ${fmtExpr(s.value)}`);
+      break;
+    case 'matmul':
+      lines.push(`  batch [${k.batch}] M=${k.M} N=${k.N} K=${k.K}`);
+      lines.push(`  A=b${k.a.buf}+${fmtExpr(k.a.offset)} strides (${k.a.rowStride},${k.a.colStride})`);
+      lines.push(`  B=b${k.b.buf}+${fmtExpr(k.b.offset)} strides (${k.b.rowStride},${k.b.colStride})`);
+      for (const s of k.epilogue) lines.push(`  b${s.buf}[${fmtExpr(s.at)}] = ${fmtExpr(s.value)}`);
+      break;
+    case 'scan':
+      lines.push(`  outer [${k.outer}] inner [${k.inner}] ${k.exclusive ? 'exclusive ' : ''}${k.reverse ? 'reverse ' : ''}cumsum ${fmtExpr(k.value)}`);
+      lines.push(`  -> b${k.out.buf}[${fmtExpr(k.out.at)}]`);
+      break;
+    default:
+      return k satisfies never;
+  }
+  return lines.join('\n');
+}

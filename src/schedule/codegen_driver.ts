@@ -1,0 +1,48 @@
+// The codegen loop (Inductor's Scheduler.codegen with async_compile ahead of time): each
+// kernel's source is generated, named by its content, and submitted for compilation the
+// moment it is final, while the next kernel is generated. KILN_EARLY_COMPILE=0 holds the
+// submissions back until all codegen is done, to measure what early submission gains.
+
+import { createHash } from 'node:crypto';
+import { KERNEL_NAME_PLACEHOLDER, type Backend } from '../backends/backend.js';
+import type { AsyncCompile } from '../compile/async_compile.js';
+import { makeCompileRequest } from '../compile/key.js';
+import type { CompileRequest } from '../compile/types.js';
+import { fmtKernel, type Kernel } from '../lower/loop_ir.js';
+import { bump } from '../observe/counters.js';
+import { debugEnabled, debugPrint } from '../observe/log.js';
+import { traceSpan } from '../observe/trace.js';
+import type { PlanKernel } from './plan.js';
+
+export function earlyCompile(): boolean {
+  return process.env.KILN_EARLY_COMPILE !== '0';
+}
+
+/** Name from content: identical kernels in different graphs get identical source and key. */
+export function kernelName(sourceWithPlaceholder: string): string {
+  return `kiln_${createHash('sha256').update(sourceWithPlaceholder).digest('hex').slice(0, 16)}`;
+}
+
+export function codegenAndSubmit(kernels: readonly Kernel[], backend: Backend, ac: AsyncCompile | undefined): { planKernels: PlanKernel[]; requests: CompileRequest[] } {
+  const early = earlyCompile();
+  const planKernels: PlanKernel[] = [];
+  const requests: CompileRequest[] = [];
+  const seen = new Set<string>();
+  kernels.forEach((k, i) => {
+    if (debugEnabled('loops')) debugPrint('loops', `kernel ${i}: ${fmtKernel(k)}`);
+    const end = traceSpan('codegen', `kernel ${i}`);
+    const gen = backend.generate(k);
+    const name = kernelName(gen.source);
+    const source = gen.source.split(KERNEL_NAME_PLACEHOLDER).join(name);
+    const req = makeCompileRequest({ backend: backend.name, kernelName: name, source, compilerIdentity: backend.identity, options: gen.options, meta: gen.meta });
+    bump('kernels_generated');
+    end({ kernel: req.key });
+    if (debugEnabled('source')) debugPrint('source', `// ${name} (key ${req.key})\n${source}`);
+    planKernels.push({ key: req.key, name, backend: backend.name, meta: gen.meta });
+    requests.push(req);
+    if (early && ac && !seen.has(req.key)) ac.submit(req);
+    seen.add(req.key);
+  });
+  if (!early && ac) for (const r of requests) ac.submit(r);
+  return { planKernels, requests };
+}

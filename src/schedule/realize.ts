@@ -1,0 +1,86 @@
+// Which nodes get a buffer (are "realized") and which are inlined into their consumers.
+// Realized: graph inputs, non-scalar constants, reductions, matmuls, scans, graph outputs,
+// matmul operands that are not strided views of a buffer, and multi-use pointwise values
+// whose inlined expression would be large (recomputing them would cost more than a store).
+
+import type { Graph } from '../graph/ir.js';
+import { numel } from '../graph/shape.js';
+import { type StridedView, composeView } from '../lower/views.js';
+import { contiguousStrides } from '../graph/shape.js';
+
+/** Past this many inlined operations, a value used more than once is computed once and stored. */
+const INLINE_LIMIT = 24;
+
+export interface Realization {
+  realized: Set<number>;
+  /** Nodes that the outputs depend on. */
+  live: Set<number>;
+  /** Strided views for matmul operands: operand node id → view of a realized base. */
+  views: Map<number, StridedView>;
+}
+
+export function liveNodes(g: Graph): Set<number> {
+  const live = new Set<number>();
+  const stack = [...g.outputs];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (live.has(id)) continue;
+    live.add(id);
+    stack.push(...g.node(id).inputs);
+  }
+  return live;
+}
+
+export function realize(g: Graph): Realization {
+  const live = liveNodes(g);
+  const realized = new Set<number>();
+  const views = new Map<number, StridedView>();
+  const uses = new Array<number>(g.nodes.length).fill(0);
+  for (const n of g.nodes) if (live.has(n.id)) for (const i of n.inputs) uses[i]!++;
+  for (const o of g.outputs) realized.add(o);
+  const size = new Array<number>(g.nodes.length).fill(0);
+
+  for (const n of g.nodes) {
+    if (!live.has(n.id)) continue;
+    switch (n.op) {
+      case 'input':
+        realized.add(n.id);
+        break;
+      case 'const':
+        if (n.data.length !== 1) realized.add(n.id);
+        break;
+      case 'reduce':
+      case 'matmul':
+      case 'cumsum':
+        realized.add(n.id);
+        break;
+      default:
+        break;
+    }
+    if (n.op === 'matmul') {
+      for (const operand of n.inputs) views.set(operand, stridedOperand(g, operand, realized));
+    }
+    size[n.id] = realized.has(n.id) ? 1 : 1 + n.inputs.reduce((s, i) => s + (realized.has(i) ? 1 : size[i]!), 0);
+    if (!realized.has(n.id) && uses[n.id]! > 1 && size[n.id]! > INLINE_LIMIT && numel(n.shape) > 1) {
+      realized.add(n.id);
+      size[n.id] = 1;
+    }
+  }
+  return { realized, live, views };
+}
+
+/** A strided view of a realized node for a matmul operand, realizing whatever is not a view. */
+function stridedOperand(g: Graph, id: number, realized: Set<number>): StridedView {
+  const n = g.node(id);
+  const contiguous = (): StridedView => {
+    realized.add(id);
+    return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
+  };
+  if (realized.has(id)) return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
+  if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice') {
+    const input = g.node(n.inputs[0]!);
+    const inner = stridedOperand(g, input.id, realized);
+    return composeView(n, inner, input.shape) ?? contiguous();
+  }
+  return contiguous();
+}

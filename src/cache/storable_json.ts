@@ -1,11 +1,14 @@
 // Converts the JSON-like values kiln caches (a host plan, kernel launch metadata) to plain
-// JSON and back, moving typed arrays out into raw blobs. Why not plain JSON.stringify: it
-// silently turns a Float32Array into {"0":..}, NaN into null and drops undefined array
-// items, so a warm start would load a *different* plan than the one that was compiled.
+// JSON and back, moving typed arrays out into raw blobs and tagging NaN, ±Infinity and -0.
+// Why not plain JSON.stringify: it silently turns a Float32Array into {"0":..}, -Infinity
+// into null, -0 into 0 and undefined array items into null, so a warm start would load a
+// *different* plan than the one that was compiled.
 // Anything that cannot round-trip exactly is rejected at write time instead (the store then
 // warns and skips the put: a miss later, never a wrong answer).
 
 const BLOB_TAG = '$kilnBlob';
+/** NaN, ±Infinity and -0, which JSON would turn into null or 0 (plans hold -Infinity as a max-reduction start). */
+const NUMBER_TAG = '$kilnNumber';
 
 const TYPED_ARRAYS = {
   Int8Array,
@@ -38,8 +41,8 @@ export function encodeStorable(value: unknown, blobs: Uint8Array[], path = '$'):
     case 'boolean':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) throw new NotStorableError(`${path}: non-finite number ${value}`);
-      return value;
+      if (Number.isFinite(value) && !Object.is(value, -0)) return value;
+      return { [NUMBER_TAG]: Object.is(value, -0) ? '-0' : String(value) };
     case 'object': {
       if (value === null) return null;
       if (ArrayBuffer.isView(value)) {
@@ -60,7 +63,7 @@ export function encodeStorable(value: unknown, blobs: Uint8Array[], path = '$'):
       }
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        if (k === BLOB_TAG) throw new NotStorableError(`${path}: reserved key ${BLOB_TAG}`);
+        if (k === BLOB_TAG || k === NUMBER_TAG) throw new NotStorableError(`${path}: reserved key ${k}`);
         if (v === undefined) continue; // an absent optional field reads back the same
         out[k] = encodeStorable(v, blobs, `${path}.${k}`);
       }
@@ -76,6 +79,12 @@ export function decodeStorable(json: unknown, blobs: readonly Uint8Array[]): unk
   if (json === null || typeof json !== 'object') return json;
   if (Array.isArray(json)) return json.map((item) => decodeStorable(item, blobs));
   const obj = json as Record<string, unknown>;
+  if (NUMBER_TAG in obj) {
+    const text = obj[NUMBER_TAG];
+    if (text === '-0') return -0;
+    if (text === 'NaN' || text === 'Infinity' || text === '-Infinity') return Number(text);
+    throw new NotStorableError(`bad number ${JSON.stringify(obj)}`);
+  }
   if (BLOB_TAG in obj) {
     const index = obj[BLOB_TAG];
     const type = obj.type;

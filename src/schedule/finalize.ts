@@ -70,6 +70,10 @@ export function finalize(g: Graph, r: Realization, s: Schedule): Finalized {
   for (const d of s.drafts) {
     for (const st of [...d.innerStores, ...d.outerStores]) paramOf(d, st.node);
     const written = new Set([...d.innerStores, ...d.outerStores].map((st) => st.node));
+    if (d.scan) {
+      paramOf(d, d.scan.node);
+      written.add(d.scan.node);
+    }
     const bufs: KernelBuf[] = d.paramNodes.map((id) => {
       const n = nodeOfStore(id);
       return { dtype: n.dtype, numel: numel(n.shape), role: written.has(id) ? 'out' : 'in' };

@@ -54,7 +54,9 @@ function openLoops(lines: string[], dims: readonly number[], prefix: string, ind
   let ind = indent;
   dims.forEach((n, i) => {
     if (n === 1) {
-      lines.push(`${ind}const int64_t ${prefix}${i} = 0;`);
+      // A block, not a loop: it scopes the constant index like a loop would.
+      lines.push(`${ind}{ const int64_t ${prefix}${i} = 0;`);
+      ind += '  ';
       return;
     }
     if (parallelFirst && lines.every((l) => !l.includes('omp parallel'))) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
@@ -65,7 +67,7 @@ function openLoops(lines: string[], dims: readonly number[], prefix: string, ind
 }
 
 function closeLoops(lines: string[], dims: readonly number[], indent: string): void {
-  let depth = dims.filter((n) => n !== 1).length;
+  let depth = dims.length;
   while (depth-- > 0) lines.push(`${indent}${'  '.repeat(depth)}}`);
 }
 

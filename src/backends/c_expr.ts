@@ -41,11 +41,53 @@ export function cLiteral(v: number, dt: EType): string {
 }
 
 /** C helpers the emitted expressions call; included once per kernel source. */
-export const C_PRELUDE = `static inline float kiln_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline float kiln_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-static inline float kiln_gelu_tanh(float x) { return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
-static inline float kiln_silu(float x) { return x / (1.0f + expf(-x)); }
-static inline float kiln_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+/**
+ * C helpers the emitted expressions call; included once per kernel source. exp, tanh and erf
+ * are branch-free polynomial versions (Cephes-style range reduction; ≤ 2 ulp for exp) rather
+ * than libm calls, because glibc offers vector variants only under -ffast-math, and a libm
+ * call in a loop stops vectorization: with these, softmax and GELU loops vectorize.
+ */
+export const C_PRELUDE = `static inline float kiln_expf(float x) {
+  const float xc = x < -87.0f ? -87.0f : (x > 88.5f ? 88.5f : x);
+  const float fx = rintf(xc * 1.44269504088896341f);
+  const float r = fmaf(fx, 2.12194440e-4f, fmaf(fx, -0.693359375f, xc));
+  float p = 1.9875691500e-4f;
+  p = fmaf(p, r, 1.3981999507e-3f);
+  p = fmaf(p, r, 8.3334519073e-3f);
+  p = fmaf(p, r, 4.1665795894e-2f);
+  p = fmaf(p, r, 1.6666665459e-1f);
+  p = fmaf(p, r, 5.0000001201e-1f);
+  const float y = fmaf(p, r * r, r) + 1.0f;
+  const int32_t bits = ((int32_t)fx + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  const float v = y * scale;
+  return x != x ? x : (x < -87.33f ? 0.0f : (x > 88.7228f ? INFINITY : v));
+}
+static inline float kiln_tanhf(float x) {
+  const float ax = fabsf(x);
+  const float e = kiln_expf(-2.0f * ax);
+  const float big = (1.0f - e) / (1.0f + e);
+  const float x2 = x * x;
+  const float small = ax * fmaf(x2, fmaf(x2, fmaf(x2, -0.053968254f, 0.133333333f), -0.333333333f), 1.0f);
+  const float t = ax < 0.3f ? small : big;
+  return x != x ? x : (x < 0.0f ? -t : t);
+}
+static inline float kiln_erff(float x) {
+  const float ax = fabsf(x);
+  const float t = 1.0f / fmaf(0.3275911f, ax, 1.0f);
+  const float poly = t * fmaf(t, fmaf(t, fmaf(t, fmaf(t, 1.061405429f, -1.453152027f), 1.421413741f), -0.284496736f), 0.254829592f);
+  const float big = 1.0f - poly * kiln_expf(-ax * ax);
+  const float x2 = x * x;
+  const float small = ax * 1.1283791671f * fmaf(x2, fmaf(x2, fmaf(x2, fmaf(x2, 0.0046296296f, -0.0238095238f), 0.1f), -0.3333333333f), 1.0f);
+  const float r = ax < 0.5f ? small : big;
+  return x != x ? x : (x < 0.0f ? -r : r);
+}
+static inline float kiln_sigmoid(float x) { return 1.0f / (1.0f + kiln_expf(-x)); }
+static inline float kiln_gelu(float x) { return 0.5f * x * (1.0f + kiln_erff(x * 0.70710678118654752f)); }
+static inline float kiln_gelu_tanh(float x) { return 0.5f * x * (1.0f + kiln_tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
+static inline float kiln_silu(float x) { return x / (1.0f + kiln_expf(-x)); }
+static inline float kiln_softplus(float x) { return x > 20.0f ? x : log1pf(kiln_expf(x)); }
 static inline float kiln_fmod_py(float a, float b) { float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
 static inline int64_t kiln_imod_py(int64_t a, int64_t b) { int64_t r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
 static inline int64_t kiln_ipow(int64_t a, int64_t b) { int64_t r = 1; if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0); while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
@@ -58,14 +100,14 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
   switch (op) {
     case 'neg': return `(-${a})`;
     case 'abs': return f ? `fabsf(${a})` : `(${a} < 0 ? -${a} : ${a})`;
-    case 'exp': return `expf(${a})`;
+    case 'exp': return `kiln_expf(${a})`;
     case 'log': return `logf(${a})`;
     case 'sqrt': return `sqrtf(${a})`;
     case 'rsqrt': return `(1.0f / sqrtf(${a}))`;
     case 'sin': return `sinf(${a})`;
     case 'cos': return `cosf(${a})`;
     case 'tan': return `tanf(${a})`;
-    case 'tanh': return `tanhf(${a})`;
+    case 'tanh': return `kiln_tanhf(${a})`;
     case 'asin': return `asinf(${a})`;
     case 'acos': return `acosf(${a})`;
     case 'atan': return `atanf(${a})`;
@@ -80,7 +122,7 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
     case 'gelu_tanh': return `kiln_gelu_tanh(${a})`;
     case 'silu': return `kiln_silu(${a})`;
     case 'softplus': return `kiln_softplus(${a})`;
-    case 'erf': return `erff(${a})`;
+    case 'erf': return `kiln_erff(${a})`;
     case 'floor': return `floorf(${a})`;
     case 'ceil': return `ceilf(${a})`;
     case 'round': return `rintf(${a})`;

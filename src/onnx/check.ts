@@ -1,0 +1,117 @@
+// The pre-flight pass: reads a decoded model into the importer's form and lists every
+// feature kiln cannot handle (operators, attribute values, element types, unresolved
+// symbolic dims) so that loadOnnx reports them all in one error before building anything.
+
+import type { DType } from '../graph/dtype.js';
+import { kilnDType, onnxTypeName } from './dtypes.js';
+import { OnnxNode } from './node.js';
+import type { OpTable } from './ops/index.js';
+import { type DeclaredType, type GraphProto, type ModelProto, type TensorProto, declaredType } from './proto.js';
+
+export interface ModelInput {
+  name: string;
+  shape: number[];
+  dtype: DType;
+}
+
+export interface ParsedModel {
+  file: string;
+  baseDir: string | undefined;
+  proto: ModelProto;
+  graph: GraphProto;
+  /** Opset of the default domain. */
+  opset: number;
+  nodes: OnnxNode[];
+  initializers: Map<string, TensorProto>;
+  /** Graph inputs that are not initializers, with concrete shapes. */
+  inputs: ModelInput[];
+  outputs: { name: string; declared: DeclaredType }[];
+}
+
+const DEFAULT_DOMAINS = ['', 'ai.onnx'];
+
+/** Reads the model and returns it with the list of unsupported features (empty when none). */
+export function parseAndCheck(
+  proto: ModelProto,
+  file: string,
+  baseDir: string | undefined,
+  table: OpTable,
+  inputShapes: Record<string, readonly number[]> = {},
+): { model: ParsedModel; issues: string[] } {
+  const graph = proto.graph!;
+  const issues: string[] = [];
+  const opsetEntry = (proto.opsetImport ?? []).find((o) => DEFAULT_DOMAINS.includes(o.domain ?? ''));
+  const opset = opsetEntry ? Number(opsetEntry.version) : 1;
+
+  const initializers = new Map<string, TensorProto>();
+  for (const t of graph.initializer ?? []) {
+    initializers.set(t.name ?? '', t);
+    if (!kilnDType(t.dataType ?? 0)) issues.push(`initializer '${t.name}': element type ${onnxTypeName(t.dataType ?? 0)}`);
+  }
+  if ((graph.sparseInitializer ?? []).length) issues.push('sparse initializers');
+
+  const inputs: ModelInput[] = [];
+  for (const v of graph.input ?? []) {
+    const name = v.name ?? '';
+    if (initializers.has(name)) continue;
+    const t = declaredType(v);
+    const where = `graph input '${name}'`;
+    if (t.kind !== 'tensor') {
+      issues.push(`${where}: ${t.kind} type (only tensors are supported)`);
+      continue;
+    }
+    const dtype = kilnDType(t.elemType);
+    if (!dtype) issues.push(`${where}: element type ${onnxTypeName(t.elemType)}`);
+    const given = inputShapes[name];
+    let shape: number[] = [];
+    if (given) {
+      shape = [...given];
+      if (t.dims && (t.dims.length !== shape.length || t.dims.some((d, i) => typeof d === 'number' && d !== shape[i]))) {
+        issues.push(`${where}: inputShapes gives [${shape.join(',')}] but the model declares [${t.dims.join(',')}]`);
+      }
+    } else if (!t.dims) {
+      issues.push(`${where}: no declared shape (pass options.inputShapes['${name}'])`);
+    } else {
+      t.dims.forEach((d, i) => {
+        if (typeof d === 'string') issues.push(`${where}: dim ${i} is symbolic ('${d}'); pass a concrete shape in options.inputShapes['${name}']`);
+      });
+      shape = t.dims.map((d) => (typeof d === 'number' ? d : 1));
+    }
+    inputs.push({ name, shape, dtype: dtype ?? 'float32' });
+  }
+  for (const name of Object.keys(inputShapes)) {
+    if (!inputs.some((i) => i.name === name)) issues.push(`options.inputShapes names '${name}', which is not a graph input`);
+  }
+
+  const outputs = (graph.output ?? []).map((v) => ({ name: v.name ?? '', declared: declaredType(v) }));
+  for (const o of outputs) {
+    if (o.declared.kind !== 'tensor') issues.push(`graph output '${o.name}': ${o.declared.kind} type`);
+    else if (o.declared.elemType && !kilnDType(o.declared.elemType)) issues.push(`graph output '${o.name}': element type ${onnxTypeName(o.declared.elemType)}`);
+  }
+  for (const v of graph.valueInfo ?? []) {
+    const t = declaredType(v);
+    if (t.kind === 'tensor' && t.elemType && !kilnDType(t.elemType)) issues.push(`value '${v.name}': element type ${onnxTypeName(t.elemType)}`);
+  }
+
+  const nodes = (graph.node ?? []).map((p, i) => {
+    const domain = p.domain ?? '';
+    const version = DEFAULT_DOMAINS.includes(domain) ? opset : Number((proto.opsetImport ?? []).find((o) => o.domain === domain)?.version ?? 1);
+    return new OnnxNode(p, i, version);
+  });
+  const unknown = new Map<string, string[]>();
+  for (const n of nodes) {
+    const def = DEFAULT_DOMAINS.includes(n.domain) ? table[n.opType] : undefined;
+    if (!def) {
+      const key = n.domain ? `${n.domain}.${n.opType}` : n.opType;
+      unknown.set(key, [...(unknown.get(key) ?? []), n.name]);
+      continue;
+    }
+    for (const msg of def.check?.(n) ?? []) issues.push(`${n.label}: ${msg}`);
+  }
+  for (const [op, names] of unknown) {
+    const shown = names.slice(0, 5).map((s) => `'${s}'`).join(', ') + (names.length > 5 ? `, and ${names.length - 5} more` : '');
+    issues.unshift(`operator ${op} is not supported (node${names.length > 1 ? 's' : ''} ${shown})`);
+  }
+
+  return { model: { file, baseDir, proto, graph, opset, nodes, initializers, inputs, outputs }, issues };
+}

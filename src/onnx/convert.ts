@@ -1,0 +1,93 @@
+// Builds kiln's Graph from a checked model: initializers and fixed inputs as known values,
+// the remaining graph inputs as user inputs (in graph-input order), then each node through
+// its converter. Errors are sorted into the loader's classes here.
+
+import { isFloat } from '../graph/dtype.js';
+import { fmtShape } from '../graph/shape.js';
+import type { Traced } from '../frontend/trace.js';
+import { Tracer } from '../frontend/tracer.js';
+import type { ParsedModel } from './check.js';
+import { ConstTensor } from './const_tensor.js';
+import { ConvertContext, NeedsInputValues } from './context.js';
+import { kilnDType } from './dtypes.js';
+import { Emitter } from './emit.js';
+import { OnnxModelError, OnnxUnsupportedError, Unsupported } from './errors.js';
+import type { OpTable } from './ops/index.js';
+import { tensorFromProto } from './proto.js';
+
+export interface Built {
+  traced: Traced;
+  /** Names of the graph inputs the graph takes at run time, in order (fixed ones excluded). */
+  runtimeInputs: string[];
+  /** Count of each ONNX operator converted. */
+  ops: Record<string, number>;
+}
+
+/** Decoded initializers, kept across builds (decoding large weights once). */
+export type InitializerCache = Map<string, ConstTensor>;
+
+export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Built {
+  const t = new Tracer();
+  const em = new Emitter(t);
+  const ctx = new ConvertContext(em);
+  for (const [name, proto] of m.initializers) {
+    let c = inits.get(name);
+    if (!c) {
+      const raw = tensorFromProto(proto, m.baseDir);
+      // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
+      c = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
+      inits.set(name, c);
+    }
+    ctx.values.set(name, c);
+  }
+  const runtimeInputs: string[] = [];
+  for (const inp of m.inputs) {
+    const f = fixed.get(inp.name);
+    if (f) ctx.values.set(inp.name, f);
+    else {
+      ctx.values.set(inp.name, t.b.input(inp.name, inp.shape, inp.dtype, 'input'));
+      runtimeInputs.push(inp.name);
+    }
+  }
+
+  const ops: Record<string, number> = {};
+  for (const n of m.nodes) {
+    ops[n.opType] = (ops[n.opType] ?? 0) + 1;
+    let outs;
+    try {
+      outs = table[n.opType]!.convert(ctx, n);
+    } catch (e) {
+      if (e instanceof NeedsInputValues) throw e;
+      if (e instanceof Unsupported) throw new OnnxUnsupportedError(m.file, [`${n.label}: ${e.message}`]);
+      const msg = (e as Error).message;
+      throw new OnnxModelError(m.file, msg.includes(n.label) ? msg : `${n.label}: ${msg}`);
+    }
+    n.outputs.forEach((name, i) => {
+      if (name && outs[i] !== undefined) ctx.values.set(name, outs[i]!);
+    });
+  }
+
+  t.graph.outputs = m.outputs.map(({ name, declared }) => {
+    if (!ctx.has(name)) throw new OnnxModelError(m.file, `graph output '${name}' is not produced by any node`);
+    const v = ctx.values.get(name)!;
+    const shape = em.shape(v);
+    const dt = em.dtype(v);
+    // A mismatch with the declared type means an importer bug or a broken model: never run it.
+    const want = kilnDType(declared.elemType);
+    if (declared.elemType && want !== dt) throw new OnnxModelError(m.file, `graph output '${name}': kiln computes ${dt}, the model declares ${want}`);
+    const dims = declared.dims;
+    if (dims && (dims.length !== shape.length || dims.some((d, i) => typeof d === 'number' && d !== shape[i]))) {
+      throw new OnnxModelError(m.file, `graph output '${name}': kiln computes shape ${fmtShape(shape)}, the model declares [${dims.join(',')}]`);
+    }
+    return em.id(v);
+  });
+  // Call order is user inputs, then parameters (as trace() produces).
+  const g = t.graph;
+  const user = g.inputs.filter((id) => {
+    const n = g.node(id);
+    return n.op === 'input' && n.kind === 'input';
+  });
+  const params = g.inputs.filter((id) => !user.includes(id));
+  g.inputs.splice(0, g.inputs.length, ...user, ...params);
+  return { traced: { graph: g, params: t.params, returnsArray: true }, runtimeInputs, ops };
+}

@@ -1,0 +1,80 @@
+// The importer's builder: every ONNX op is expressed as a function over GraphBuilder calls,
+// and this class runs it either for real (appending nodes to the traced graph) or, when
+// every operand is known at load time, on a scratch graph that consteval.ts evaluates at
+// once. One converter thus serves both roles, and a folded value matches the compiled one.
+
+import type { DType } from '../graph/dtype.js';
+import { GraphBuilder } from '../graph/builder.js';
+import { Graph } from '../graph/ir.js';
+import { numel, type Shape } from '../graph/shape.js';
+import type { Tracer } from '../frontend/tracer.js';
+import { ConstTensor } from './const_tensor.js';
+import { evalNode } from './consteval.js';
+
+/** An importer value: a node of the traced graph, or a tensor known at load time. */
+export type Val = number | ConstTensor;
+
+export type BuildFn = (b: GraphBuilder, ids: number[]) => number | number[];
+
+/** Folding bigger tensors in JS costs more than it saves. */
+const FOLD_LIMIT = 1 << 20;
+/** Known tensors up to this size become kernel constants; larger ones become parameters. */
+const CONST_LIMIT = 16;
+
+export class Emitter {
+  private readonly materialized = new Map<ConstTensor, number>();
+
+  constructor(readonly tracer: Tracer) {}
+
+  get b(): GraphBuilder {
+    return this.tracer.b;
+  }
+
+  shape(v: Val): Shape {
+    return v instanceof ConstTensor ? v.shape : this.b.shape(v);
+  }
+  dtype(v: Val): DType {
+    return v instanceof ConstTensor ? v.dtype : this.b.dtype(v);
+  }
+
+  /** The graph node for a value, creating a constant or parameter for a known tensor once. */
+  id(v: Val): number {
+    if (!(v instanceof ConstTensor)) return v;
+    let id = this.materialized.get(v);
+    if (id === undefined) {
+      // Weights stay parameters (new weights must not change kernels); small computed values fuse as constants.
+      id = v.weight || v.size > CONST_LIMIT ? this.tracer.param(v.toNDArray()) : this.b.constant(v.values(), v.shape, v.dtype);
+      this.materialized.set(v, id);
+    }
+    return id;
+  }
+
+  /** Runs `fn` over the operands: folded in JS when all are known and small, else into the graph. */
+  emit(operands: readonly Val[], fn: BuildFn): Val[] {
+    if (operands.every((v) => v instanceof ConstTensor && v.size <= FOLD_LIMIT)) {
+      const folded = this.fold(operands as ConstTensor[], fn);
+      if (folded) return folded;
+    }
+    const out = fn(this.b, operands.map((v) => this.id(v)));
+    return typeof out === 'number' ? [out] : out;
+  }
+
+  emit1(operands: readonly Val[], fn: (b: GraphBuilder, ids: number[]) => number): Val {
+    return this.emit(operands, fn)[0]!;
+  }
+
+  private fold(operands: ConstTensor[], fn: BuildFn): Val[] | undefined {
+    const g = new Graph();
+    const sb = new GraphBuilder(g);
+    const ids = operands.map((c, i) => sb.input(`c${i}`, c.shape, c.dtype));
+    const res = fn(sb, ids);
+    const outs = typeof res === 'number' ? [res] : res;
+    for (let i = operands.length; i < g.nodes.length; i++) if (numel(g.nodes[i]!.shape) > FOLD_LIMIT) return undefined;
+    const vals: number[][] = operands.map((c) => c.values());
+    for (let i = operands.length; i < g.nodes.length; i++) {
+      const n = g.nodes[i]!;
+      vals.push(evalNode(g, n, n.inputs.map((j) => vals[j]!)));
+    }
+    return outs.map((o) => (o < operands.length ? operands[o]! : new ConstTensor(g.node(o).shape, g.node(o).dtype, vals[o]!)));
+  }
+}

@@ -1,0 +1,81 @@
+// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, int32, int64 and bool,
+// the dtypes kiln computes in. float64 files are read as float32, since NumPy's default
+// dtype is float64 and the CLI's users pass such arrays; every other dtype is refused.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { DType } from '../graph/dtype.js';
+import { numel } from '../graph/shape.js';
+import { NDArray } from '../frontend/ndarray.js';
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+
+const DESCR: Record<DType, string> = { float32: '<f4', int32: '<i4', int64: '<i8', bool: '|b1' };
+
+export class NpyError extends Error {
+  constructor(file: string, detail: string) {
+    super(`${file}: ${detail}`);
+    this.name = 'NpyError';
+  }
+}
+
+export function parseNpy(bytes: Uint8Array, file = '<npy>'): NDArray {
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw new NpyError(file, 'not a .npy file (bad magic)');
+  const major = bytes[6]!;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
+  const start = major === 1 ? 10 : 12;
+  if (start + headerLen > bytes.length) throw new NpyError(file, 'truncated header');
+  const header = new TextDecoder(major >= 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + headerLen));
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || !fortran || shapeText === undefined) throw new NpyError(file, `malformed header ${JSON.stringify(header.trim())}`);
+  if (fortran === 'True') throw new NpyError(file, 'Fortran-order arrays are not supported (save with np.ascontiguousarray)');
+  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const n = numel(shape);
+  const dataStart = start + headerLen;
+  const body = bytes.subarray(dataStart);
+  const width: Record<string, number> = { '<f4': 4, '<i4': 4, '<i8': 8, '|b1': 1, '<f8': 8 };
+  const w = width[descr];
+  if (w === undefined) throw new NpyError(file, `dtype '${descr}' is not supported (use float32, int32, int64 or bool, little endian)`);
+  if (body.length < n * w) throw new NpyError(file, `truncated data: ${body.length} bytes for shape (${shape.join(', ')}) of ${descr}`);
+  const buf = new ArrayBuffer(n * w);
+  new Uint8Array(buf).set(body.subarray(0, n * w));
+  switch (descr) {
+    case '<f4':
+      return NDArray.from(new Float32Array(buf), shape);
+    case '<f8':
+      return NDArray.from(Float32Array.from(new Float64Array(buf)), shape);
+    case '<i4':
+      return NDArray.from(new Int32Array(buf), shape, { dtype: 'int32' });
+    case '<i8':
+      return NDArray.from(new BigInt64Array(buf), shape, { dtype: 'int64' });
+    default:
+      return NDArray.from(new Uint8Array(buf), shape, { dtype: 'bool' });
+  }
+}
+
+export function readNpy(file: string): NDArray {
+  return parseNpy(readFileSync(file), file);
+}
+
+export async function encodeNpy(a: NDArray): Promise<Uint8Array> {
+  const data = await a.toTypedArray();
+  const shape = a.shape.length === 1 ? `(${a.shape[0]},)` : `(${a.shape.join(', ')})`;
+  let header = `{'descr': '${DESCR[a.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // Pad so the data starts on a 64-byte boundary, header ending in '\n' (the format's rule).
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(total + data.byteLength);
+  out.set(MAGIC, 0);
+  out[6] = 1;
+  out[7] = 0;
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
+  return out;
+}
+
+export async function writeNpy(file: string, a: NDArray): Promise<void> {
+  writeFileSync(file, await encodeNpy(a));
+}

@@ -1,0 +1,88 @@
+// Ops that make tensors from attributes or load-time values: Constant, ConstantOfShape,
+// Range, EyeLike, and Dropout (inference: the identity).
+
+import { numel } from '../../graph/shape.js';
+import { ConstTensor } from '../const_tensor.js';
+import { coerce } from '../consteval.js';
+import { kilnDType, onnxTypeName } from '../dtypes.js';
+import type { OnnxNode } from '../node.js';
+import { tensorFromProto, tensorDims } from '../proto.js';
+import type { OpTable } from './types.js';
+
+const CONSTANT_FORMS = ['value', 'value_float', 'value_floats', 'value_int', 'value_ints'];
+
+function checkConstant(n: OnnxNode): string[] {
+  const t = n.tensor('value');
+  if (t) return kilnDType(t.dataType ?? 0) ? [] : [`value of type ${onnxTypeName(t.dataType ?? 0)}`];
+  const form = n.attrNames().find((a) => a.startsWith('value') || a === 'sparse_value');
+  if (form && !CONSTANT_FORMS.includes(form)) return [`attribute '${form}'`];
+  return form ? [] : ['no value attribute'];
+}
+
+function constant(n: OnnxNode, baseDir: string | undefined): ConstTensor {
+  const t = n.tensor('value');
+  if (t) return tensorFromProto(t, baseDir);
+  const f = n.float('value_float');
+  if (f !== undefined) return ConstTensor.scalar(Math.fround(f), 'float32');
+  const fs = n.floats('value_floats');
+  if (fs) return new ConstTensor([fs.length], 'float32', fs.map(Math.fround));
+  const i = n.int('value_int');
+  if (i !== undefined) return ConstTensor.scalar(i, 'int64');
+  const is = n.ints('value_ints')!;
+  return new ConstTensor([is.length], 'int64', is);
+}
+
+function checkConstantOfShape(n: OnnxNode): string[] {
+  const t = n.tensor('value');
+  return !t || kilnDType(t.dataType ?? 0) ? [] : [`value of type ${onnxTypeName(t.dataType ?? 0)}`];
+}
+
+/** The op table needs the model's directory for Constant tensors stored as external data. */
+export function generatorOps(baseDir: string | undefined): OpTable {
+  return {
+    Constant: { check: checkConstant, convert: (_ctx, n) => [constant(n, baseDir)] },
+    ConstantOfShape: {
+      check: checkConstantOfShape,
+      convert(ctx, n) {
+        const shape = ctx.constIn(n, 0, 'the shape').values();
+        const t = n.tensor('value');
+        const fill = t ? tensorFromProto(t, baseDir) : ConstTensor.scalar(0, 'float32');
+        if (t && numel(tensorDims(t)) !== 1) throw new Error(`${n.label}: value must hold one element`);
+        const v = fill.values()[0]!;
+        return ctx.em.emit([], (b) => b.expand(b.scalar(v, fill.dtype), shape));
+      },
+    },
+    Range: {
+      convert(ctx, n) {
+        const [start, limit, delta] = [0, 1, 2].map((k) => ctx.constIn(n, k, ['start', 'limit', 'delta'][k]!));
+        const dt = start!.dtype;
+        const s = start!.values()[0]!;
+        const d = delta!.values()[0]!;
+        const count = Math.max(Math.ceil((limit!.values()[0]! - s) / d), 0);
+        // Accumulate like the ONNX reference (start + i * delta), rounded to the dtype.
+        return [new ConstTensor([count], dt, Array.from({ length: count }, (_, i) => coerce(s + i * d, dt)))];
+      },
+    },
+    EyeLike: {
+      check: (n) => (n.has('dtype') && !kilnDType(n.int('dtype', 0)) ? [`dtype=${onnxTypeName(n.int('dtype', 0))}`] : []),
+      convert(ctx, n) {
+        const x = ctx.in(n, 0);
+        const [r, c] = ctx.shape(x) as [number, number];
+        const k = n.int('k', 0);
+        const dt = n.has('dtype') ? kilnDType(n.int('dtype', 0))! : ctx.em.dtype(x);
+        const data = Array.from({ length: r * c }, (_, i) => (Math.floor(i / c) + k === i % c ? 1 : 0));
+        return [new ConstTensor([r, c], dt, data)];
+      },
+    },
+    Dropout: {
+      convert(ctx, n) {
+        const training = ctx.optConstIn(n, 2, 'training_mode');
+        if (training && training.values()[0]) throw new Error(`${n.label}: training_mode=true is not supported`);
+        const x = ctx.in(n, 0);
+        // The mask output (all true in inference) only when the model asks for it.
+        if (n.outputs.length > 1 && n.outputs[1]) return [x, ctx.em.emit1([x], (b, [x]) => b.expand(b.scalar(1, 'bool'), b.shape(x!)))];
+        return [x];
+      },
+    },
+  };
+}

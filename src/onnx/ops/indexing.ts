@@ -1,0 +1,208 @@
+// Ops that select or rearrange elements by index: Slice, Gather, GatherElements, Split,
+// Tile, Pad, Trilu, CumSum. Index arguments (starts, splits, pads...) are read at load time;
+// data-dependent indices (Gather's indices) stay runtime tensors.
+
+import type { GraphBuilder } from '../../graph/builder.js';
+import type { SliceDim } from '../../graph/ir.js';
+import { ShapeError, fmtShape, normDim, numel } from '../../graph/shape.js';
+import { ConstTensor } from '../const_tensor.js';
+import type { ConvertContext } from '../context.js';
+import type { OnnxNode } from '../node.js';
+import type { OpTable } from './types.js';
+
+/** ONNX Slice clamping (differs from Python's for out-of-range starts with negative steps). */
+export function onnxSliceDim(n: number, start: number, end: number, step: number): SliceDim {
+  if (step === 0) throw new ShapeError('Slice: step 0');
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  let size: number;
+  if (step > 0) {
+    start = Math.min(Math.max(start, 0), n);
+    end = Math.min(Math.max(end, 0), n);
+    size = Math.max(0, Math.ceil((end - start) / step));
+  } else {
+    start = Math.min(Math.max(start, 0), n - 1);
+    end = Math.min(Math.max(end, -1), n - 1);
+    size = Math.max(0, Math.ceil((start - end) / -step));
+  }
+  return { start: size === 0 ? 0 : start, step, size };
+}
+
+function slice(ctx: ConvertContext, n: OnnxNode) {
+  const x = ctx.in(n, 0);
+  const shape = ctx.shape(x);
+  let starts: number[], ends: number[], axes: number[] | undefined, steps: number[] | undefined;
+  if (n.opset < 10) {
+    starts = n.ints('starts') ?? [];
+    ends = n.ints('ends') ?? [];
+    axes = n.ints('axes');
+  } else {
+    starts = ctx.constIn(n, 1, 'starts').values();
+    ends = ctx.constIn(n, 2, 'ends').values();
+    axes = ctx.intsIn(n, 3, 'axes');
+    steps = ctx.intsIn(n, 4, 'steps');
+  }
+  const dims: SliceDim[] = shape.map((s) => ({ start: 0, step: 1, size: s }));
+  starts.forEach((st, i) => {
+    const a = normDim('Slice', axes ? axes[i]! : i, shape.length);
+    dims[a] = onnxSliceDim(shape[a]!, st, ends[i]!, steps ? steps[i]! : 1);
+  });
+  return ctx.em.emit([x], (b, [x]) => b.sliceDims(x!, dims));
+}
+
+function split(ctx: ConvertContext, n: OnnxNode) {
+  const x = ctx.in(n, 0);
+  const shape = ctx.shape(x);
+  const axis = normDim('Split', n.int('axis', 0), shape.length);
+  const len = shape[axis]!;
+  let sizes = n.ints('split') ?? ctx.intsIn(n, 1, 'split sizes');
+  if (!sizes) {
+    const parts = n.int('num_outputs') ?? n.outputs.length;
+    // Opset 18: equal chunks of ceil(len / parts), the last one smaller.
+    const chunk = Math.ceil(len / parts);
+    sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, len - i * chunk)));
+  }
+  if (sizes.reduce((a, b) => a + b, 0) !== len) throw new ShapeError(`Split: sizes [${sizes.join(',')}] do not add up to dim ${axis} of ${fmtShape(shape)}`);
+  let off = 0;
+  const ranges = sizes.map((s) => [off, (off += s)] as const);
+  return ctx.em.emit([x], (b, [x]) => ranges.map(([s, e]) => b.slice(x!, axis, s, e)));
+}
+
+/** Tile: reshape to interleave a unit dim before each dim, expand it to the repeat count, merge. */
+function tile(b: GraphBuilder, x: number, reps: number[]): number {
+  const shape = b.shape(x);
+  if (reps.length !== shape.length) throw new ShapeError(`Tile: ${reps.length} repeats for rank ${shape.length}`);
+  const inter = shape.flatMap((d) => [1, d]);
+  const big = shape.flatMap((d, i) => [reps[i]!, d]);
+  return b.reshape(b.expand(b.reshape(x, inter), big), shape.map((d, i) => d * reps[i]!));
+}
+
+/**
+ * Pad, one axis at a time: a gather with a load-time index vector (edge/reflect/wrap pick a
+ * source element for each padded position), and for constant mode a mask choosing the value.
+ */
+function pad(ctx: ConvertContext, n: OnnxNode) {
+  const x = ctx.in(n, 0);
+  const shape = ctx.shape(x);
+  const rank = shape.length;
+  const mode = n.string('mode', 'constant');
+  let pads: number[];
+  let value: ReturnType<ConvertContext['opt']> = undefined;
+  let axes: number[] = Array.from({ length: rank }, (_, i) => i);
+  if (n.opset < 11) {
+    pads = n.ints('pads') ?? n.ints('paddings') ?? [];
+    value = ConstTensor.scalar(n.float('value', 0), 'float32');
+  } else {
+    pads = ctx.constIn(n, 1, 'pads').values();
+    value = ctx.opt(n, 2);
+    const ax = ctx.intsIn(n, 3, 'axes');
+    if (ax) axes = ax.map((a) => normDim('Pad', a, rank));
+  }
+  if (pads.length !== 2 * axes.length) throw new ShapeError(`Pad: ${pads.length} pads for ${axes.length} axes`);
+  const plan = axes.map((a, i) => ({ axis: a, before: pads[i]!, after: pads[i + axes.length]! })).filter((p) => p.before || p.after);
+  const operands = value === undefined ? [x] : [x, value];
+  return ctx.em.emit(operands, (b, [y, v]) => {
+    for (const { axis, before, after } of plan) {
+      const len = b.shape(y!)[axis]!;
+      const out = len + before + after;
+      if (out < 0) throw new ShapeError(`Pad: pads ${before},${after} remove more than dim ${axis} of ${fmtShape(shape)}`);
+      if (len === 0 && mode !== 'constant') throw new ShapeError(`Pad: mode ${mode} cannot pad an empty dim`);
+      const idx: number[] = [];
+      const inside: number[] = [];
+      for (let o = 0; o < out; o++) {
+        const i = o - before;
+        inside.push(i >= 0 && i < len ? 1 : 0);
+        idx.push(sourceIndex(mode, i, len));
+      }
+      const g = b.gather(y!, b.constant(idx, [out], 'int64'), axis);
+      if (mode === 'constant') {
+        const maskShape = b.shape(g).map((d, k) => (k === axis ? d : 1));
+        const fill = v === undefined ? b.scalar(0, b.dtype(y!)) : b.cast(v, b.dtype(y!));
+        y = b.where(b.constant(inside, maskShape, 'bool'), g, fill);
+      } else y = g;
+    }
+    return y!;
+  });
+}
+
+/** The source element for padded position i (in input coordinates) of a dim of length len. */
+function sourceIndex(mode: string, i: number, len: number): number {
+  if (i >= 0 && i < len) return i;
+  switch (mode) {
+    case 'constant':
+      return 0;
+    case 'edge':
+      return i < 0 ? 0 : len - 1;
+    case 'wrap':
+      return ((i % len) + len) % len;
+    case 'reflect': {
+      if (len === 1) return 0;
+      const period = 2 * (len - 1);
+      const m = ((i % period) + period) % period;
+      return m < len ? m : period - m;
+    }
+    default:
+      throw new ShapeError(`Pad: mode '${mode}'`);
+  }
+}
+
+/** GatherElements as a gather from the flattened data at computed flat offsets. */
+function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr: number): number {
+  const ds = b.shape(data);
+  const is = b.shape(indices);
+  const axis = normDim('GatherElements', axisAttr, ds.length);
+  if (is.length !== ds.length) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} and data ${fmtShape(ds)} differ in rank`);
+  let idx = b.cast(indices, 'int64');
+  // Negative indices count from the end of the axis.
+  idx = b.where(b.binary('lt', idx, b.scalar(0, 'int64')), b.binary('add', idx, b.scalar(ds[axis]!, 'int64')), idx);
+  let stride = 1;
+  let flat = b.binary('mul', idx, b.scalar(numel(ds.slice(axis + 1)), 'int64'));
+  for (let d = ds.length - 1; d >= 0; d--) {
+    if (d !== axis) flat = b.binary('add', flat, b.binary('mul', b.iota(is, d, 0, 1, 'int64'), b.scalar(stride, 'int64')));
+    stride *= ds[d]!;
+  }
+  return b.gather(b.reshape(data, [numel(ds)]), flat, 0);
+}
+
+function trilu(ctx: ConvertContext, n: OnnxNode) {
+  const x = ctx.in(n, 0);
+  const k = ctx.intsIn(n, 1, 'k')?.[0] ?? 0;
+  const upper = n.int('upper', 1) !== 0;
+  const shape = ctx.shape(x);
+  if (shape.length < 2) throw new ShapeError(`Trilu: input ${fmtShape(shape)} has rank < 2`);
+  const [rows, cols] = shape.slice(-2) as [number, number];
+  return ctx.em.emit([x], (b, [x]) => {
+    // Keep element (i, j) when j - i >= k (upper) or j - i <= k (lower).
+    const diff = b.binary('sub', b.iota([1, cols], 1, 0, 1, 'int64'), b.iota([rows, 1], 0, 0, 1, 'int64'));
+    const keep = b.binary(upper ? 'ge' : 'le', diff, b.scalar(k, 'int64'));
+    return b.where(keep, x!, b.scalar(0, b.dtype(x!)));
+  });
+}
+
+export const indexingOps: OpTable = {
+  Slice: { convert: slice },
+  Gather: {
+    convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => b.gather(x!, i!, n.int('axis', 0))),
+  },
+  GatherElements: {
+    convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => gatherElements(b, x!, i!, n.int('axis', 0))),
+  },
+  Split: { convert: split },
+  Tile: {
+    convert(ctx, n) {
+      const reps = ctx.constIn(n, 1, 'repeats').values();
+      return ctx.em.emit([ctx.in(n, 0)], (b, [x]) => tile(b, x!, reps));
+    },
+  },
+  Pad: {
+    check: (n) => (['constant', 'edge', 'reflect', 'wrap'].includes(n.string('mode', 'constant')) ? [] : [`mode='${n.string('mode')}'`]),
+    convert: pad,
+  },
+  Trilu: { convert: trilu },
+  CumSum: {
+    convert(ctx, n) {
+      const axis = ctx.constIn(n, 1, 'axis').values()[0]!;
+      return ctx.em.emit([ctx.in(n, 0)], (b, [x]) => b.cumsum(x!, axis, n.int('exclusive', 0) !== 0, n.int('reverse', 0) !== 0));
+    },
+  },
+};

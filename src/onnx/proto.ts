@@ -1,0 +1,142 @@
+// Reading ONNX protobufs: the model, its tensors (inline, raw or external data) and the
+// declared types of its values. This is the only file that touches onnx-proto's classes.
+
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import onnxProto from 'onnx-proto';
+import { type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { numel } from '../graph/shape.js';
+import { ConstTensor } from './const_tensor.js';
+import { kilnDType, onnxTypeName } from './dtypes.js';
+import { OnnxParseError } from './errors.js';
+
+const { onnx } = onnxProto;
+export { onnx };
+export type ModelProto = onnxProto.onnx.ModelProto;
+export type GraphProto = onnxProto.onnx.IGraphProto;
+export type NodeProto = onnxProto.onnx.INodeProto;
+export type TensorProto = onnxProto.onnx.ITensorProto;
+export type AttributeProto = onnxProto.onnx.IAttributeProto;
+export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+
+type Longish = number | { toNumber(): number };
+export function num(x: Longish | null | undefined): number {
+  if (x === null || x === undefined) return 0;
+  return typeof x === 'number' ? x : x.toNumber();
+}
+
+/** Decodes a model, turning protobuf's terse failures into an OnnxParseError naming the file. */
+export function decodeModel(bytes: Uint8Array, file: string): ModelProto {
+  let m: ModelProto;
+  try {
+    m = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new OnnxParseError(file, `protobuf decode failed: ${(e as Error).message}`);
+  }
+  // Arbitrary bytes sometimes decode as a protobuf with no graph; a real model always has one.
+  if (!m.graph) throw new OnnxParseError(file, 'no graph in the file');
+  if (!m.irVersion) throw new OnnxParseError(file, 'no ir_version');
+  return m;
+}
+
+/** The decoded TensorProto of a .pb file (the ONNX test data format). */
+export function decodeTensorFile(bytes: Uint8Array, file: string): TensorProto {
+  try {
+    return onnx.TensorProto.decode(bytes);
+  } catch (e) {
+    throw new OnnxParseError(file, `protobuf decode failed: ${(e as Error).message}`);
+  }
+}
+
+export function tensorDims(t: TensorProto): number[] {
+  return (t.dims ?? []).map((d) => num(d as Longish));
+}
+
+/** Copies little-endian bytes into an aligned typed array (raw_data slices are often unaligned). */
+function fromRaw(dtype: DType, raw: Uint8Array, n: number): AnyTypedArray {
+  const width = dtype === 'bool' ? 1 : dtype === 'int64' ? 8 : 4;
+  if (raw.byteLength !== n * width) throw new Error(`raw data holds ${raw.byteLength} bytes, expected ${n * width}`);
+  const buf = new ArrayBuffer(n * width);
+  new Uint8Array(buf).set(raw);
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buf);
+    case 'int32':
+      return new Int32Array(buf);
+    case 'int64':
+      return new BigInt64Array(buf);
+    case 'bool':
+      return new Uint8Array(buf);
+    default:
+      return dtype satisfies never;
+  }
+}
+
+/** Reads the bytes an external-data tensor points at, relative to the model's directory. */
+function readExternal(t: TensorProto, baseDir: string | undefined): Uint8Array {
+  const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+  const location = kv.get('location');
+  if (!location) throw new Error(`tensor '${t.name}' has external data without a location`);
+  if (baseDir === undefined) throw new Error(`tensor '${t.name}' has external data ('${location}') but the model was given as bytes`);
+  const file = path.resolve(baseDir, location);
+  const all = readFileSync(file);
+  const offset = Number(kv.get('offset') ?? 0);
+  const length = kv.has('length') ? Number(kv.get('length')) : all.byteLength - offset;
+  if (offset + length > all.byteLength) throw new Error(`external data file ${file} is shorter than offset ${offset} + length ${length}`);
+  return all.subarray(offset, offset + length);
+}
+
+/**
+ * A TensorProto as a ConstTensor; throws (with the type's name) for element types kiln
+ * lacks. `baseDir` locates external data files.
+ */
+export function tensorFromProto(t: TensorProto, baseDir?: string, weight = false): ConstTensor {
+  const dims = tensorDims(t);
+  const dtype = kilnDType(t.dataType ?? 0);
+  if (!dtype) throw new Error(`tensor '${t.name ?? ''}' has element type ${onnxTypeName(t.dataType ?? 0)}, which kiln does not support`);
+  const n = numel(dims);
+  let data: AnyTypedArray | number[];
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+    data = fromRaw(dtype, readExternal(t, baseDir), n);
+  } else if (t.rawData && t.rawData.byteLength > 0) {
+    data = fromRaw(dtype, t.rawData, n);
+  } else if (dtype === 'float32') {
+    data = Float32Array.from(t.floatData ?? []);
+  } else if (dtype === 'int64') {
+    data = BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(String(v))));
+  } else if (dtype === 'int32') {
+    data = Int32Array.from(t.int32Data ?? []);
+  } else {
+    data = Uint8Array.from((t.int32Data ?? []).map((v) => (v ? 1 : 0)));
+  }
+  if (data.length !== n) throw new Error(`tensor '${t.name ?? ''}' holds ${data.length} values for dims [${dims.join(',')}]`);
+  return new ConstTensor(dims, dtype, data, weight);
+}
+
+export interface DeclaredType {
+  /** The ONNX element type (kept raw so unsupported types can be named). */
+  elemType: number;
+  /** Concrete dims as numbers; symbolic dims as their name (or '?' when unnamed). */
+  dims: (number | string)[] | undefined;
+  /** 'tensor', or the kind of a non-tensor type (sequence, map, optional...) */
+  kind: string;
+}
+
+export function declaredType(v: ValueInfoProto): DeclaredType {
+  const ty = v.type;
+  if (!ty) return { elemType: 0, dims: undefined, kind: 'tensor' };
+  if (!ty.tensorType) {
+    const kind = ty.sequenceType ? 'sequence' : ty.mapType ? 'map' : (ty as { optionalType?: unknown }).optionalType ? 'optional' : 'sparse or unknown';
+    return { elemType: 0, dims: undefined, kind };
+  }
+  const shape = ty.tensorType.shape;
+  // Dimension is a oneof: `value` names the member that was set (neither: an unknown dim).
+  const dims = shape
+    ? (shape.dim ?? []).map((d) => {
+        const which = (d as { value?: string }).value;
+        if (which === 'dimValue') return num(d.dimValue as Longish);
+        return which === 'dimParam' && d.dimParam ? d.dimParam : '?';
+      })
+    : undefined;
+  return { elemType: ty.tensorType.elemType ?? 0, dims, kind: 'tensor' };
+}

@@ -90,6 +90,24 @@ export function iadd(a: Expr, b: Expr): Expr {
     const prev = keyed.get(key);
     keyed.set(key, [base, (prev?.[1] ?? 0) + k]);
   }
+  // x // c * c + x % c = x (for the nonnegative x that index arithmetic handles): undoes the
+  // div/mod of unflatten when flatten recombines the same dims.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [key, [base, k]] of keyed) {
+      if (base.k !== 'bin' || base.op !== 'imod' || base.b.k !== 'const') continue;
+      const c = base.b.v;
+      const divKey = exprKey(idiv(base.a, c));
+      const div = keyed.get(divKey);
+      if (!div || div[1] !== k * c || (range(base.a)?.[0] ?? -1) < 0) continue;
+      keyed.delete(divKey);
+      keyed.delete(key);
+      const prev = keyed.get(exprKey(base.a));
+      keyed.set(exprKey(base.a), [base.a, (prev?.[1] ?? 0) + k]);
+      changed = true;
+      break;
+    }
+  }
   const out: Expr[] = [];
   for (const [base, k] of keyed.values()) if (k !== 0) out.push(k === 1 ? base : rawMul(base, k));
   if (c !== 0 || out.length === 0) out.push(idx(c));
@@ -252,5 +270,64 @@ export function fmtExpr(e: Expr): string {
       return `acc${e.id}`;
     default:
       return e satisfies never;
+  }
+}
+
+/**
+ * Rebuilds `e` with loop variables replaced (index arithmetic re-simplified on the way), so a
+ * backend can express a kernel's multi-dimensional point through its own thread indices.
+ */
+export function substitute(e: Expr, vars: ReadonlyMap<string, Expr>): Expr {
+  switch (e.k) {
+    case 'var':
+      return vars.get(e.name) ?? e;
+    case 'const':
+    case 'acc':
+      return e;
+    case 'load':
+      return { ...e, at: substitute(e.at, vars) };
+    case 'un':
+    case 'cast':
+      return { ...e, a: substitute(e.a, vars) };
+    case 'where':
+      return { ...e, c: substitute(e.c, vars), a: substitute(e.a, vars), b: substitute(e.b, vars) };
+    case 'bin': {
+      const a = substitute(e.a, vars);
+      const b = substitute(e.b, vars);
+      if (e.dt === 'index' && b.k === 'const') {
+        if (e.op === 'add') return iadd(a, b);
+        if (e.op === 'mul') return imul(a, b.v);
+        if (e.op === 'idiv') return idiv(a, b.v);
+        if (e.op === 'imod') return imod(a, b.v);
+      }
+      if (e.dt === 'index' && e.op === 'add') return iadd(a, b);
+      return { ...e, a, b };
+    }
+    default:
+      return e satisfies never;
+  }
+}
+
+/** Evaluates an index expression with integer variable values (no loads). */
+export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
+  switch (e.k) {
+    case 'var':
+      return env.get(e.name) ?? 0;
+    case 'const':
+      return e.v;
+    case 'bin': {
+      const a = evalIndex(e.a, env);
+      const b = evalIndex(e.b, env);
+      switch (e.op) {
+        case 'add': return a + b;
+        case 'mul': return a * b;
+        case 'idiv': return Math.floor(a / b);
+        case 'imod': return ((a % b) + b) % b;
+        default: break;
+      }
+      throw new Error(`evalIndex: unsupported op ${e.op}`);
+    }
+    default:
+      throw new Error(`evalIndex: not an index expression (${e.k})`);
   }
 }

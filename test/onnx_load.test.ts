@@ -1,0 +1,191 @@
+// loadOnnx's contract around errors and inputs: a file that is not a model, one error that
+// lists every unsupported feature, feed checking, shape arguments fed as graph inputs (the
+// graph is specialised on their values), and .npy reading/writing.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import onnxProto from 'onnx-proto';
+
+import { NDArray } from '../src/frontend/ndarray.js';
+import { OnnxInputError, OnnxParseError, OnnxUnsupportedError } from '../src/onnx/errors.js';
+import { loadOnnx } from '../src/onnx/load.js';
+import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/onnx/npy.js';
+
+const { onnx } = onnxProto;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-load-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const cacheDir = path.join(tmp, 'cache');
+
+type Attr = { name: string; i?: number; f?: number; ints?: number[]; s?: string; type: number };
+const AT = onnx.AttributeProto.AttributeType;
+
+function vi(name: string, elemType: number, dims: (number | string)[]) {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+/** Encodes a one-graph model from plain objects. */
+function model(spec: {
+  nodes: { op: string; inputs: string[]; outputs: string[]; name?: string; attrs?: Attr[]; domain?: string }[];
+  inputs: ReturnType<typeof vi>[];
+  outputs: ReturnType<typeof vi>[];
+  initializers?: { name: string; dims: number[]; dataType: number; int64Data?: number[]; floatData?: number[] }[];
+  opset?: number;
+}): Uint8Array {
+  const m = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: spec.opset ?? 17 }],
+    graph: {
+      name: 'g',
+      node: spec.nodes.map((n) => ({
+        opType: n.op,
+        input: n.inputs,
+        output: n.outputs,
+        name: n.name ?? '',
+        domain: n.domain ?? '',
+        attribute: (n.attrs ?? []).map((a) => ({ ...a, s: a.s === undefined ? undefined : new TextEncoder().encode(a.s) })),
+      })),
+      input: spec.inputs,
+      output: spec.outputs,
+      initializer: spec.initializers ?? [],
+    },
+  });
+  return onnx.ModelProto.encode(m).finish();
+}
+
+const F = 1;
+const I64 = 7;
+
+test('a file that is not an ONNX model: OnnxParseError naming the file', () => {
+  const junk = path.join(tmp, 'junk.onnx');
+  fs.writeFileSync(junk, 'this is not a protobuf at all, just some text\n');
+  assert.throws(() => loadOnnx(junk), (e: Error) => e instanceof OnnxParseError && e.message.startsWith(`${junk}: not a valid ONNX model`));
+  const good = model({ nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }], inputs: [vi('x', F, [2])], outputs: [vi('y', F, [2])] });
+  const truncated = path.join(tmp, 'truncated.onnx');
+  fs.writeFileSync(truncated, good.subarray(0, good.length - 7));
+  assert.throws(() => loadOnnx(truncated), OnnxParseError);
+  assert.throws(() => loadOnnx(new Uint8Array(0)), OnnxParseError);
+  assert.throws(() => loadOnnx(path.join(tmp, 'missing.onnx')), /missing\.onnx: no such file/);
+});
+
+test('unsupported features: one error listing every op, attribute value and dtype with node names', () => {
+  const bytes = model({
+    nodes: [
+      { op: 'ConvTranspose', inputs: ['x', 'w'], outputs: ['a'], name: 'deconv1' },
+      { op: 'Cast', inputs: ['a'], outputs: ['b'], name: 'to_double', attrs: [{ name: 'to', i: 11, type: AT.INT }] },
+      { op: 'Pad', inputs: ['b', 'pads'], outputs: ['c'], name: 'pad1', attrs: [{ name: 'mode', s: 'mirror', type: AT.STRING }] },
+      { op: 'NonMaxSuppression', inputs: ['c'], outputs: ['d'], name: 'nms' },
+      { op: 'Custom', inputs: ['d'], outputs: ['y'], name: 'mine', domain: 'com.example' },
+    ],
+    inputs: [vi('x', F, [1, 2, 3, 3]), vi('w', 2 /* UINT8 */, [2, 2, 1, 1])],
+    outputs: [vi('y', F, [1])],
+    initializers: [{ name: 'pads', dims: [8], dataType: I64, int64Data: [0, 0, 0, 0, 0, 0, 0, 0] }],
+  });
+  assert.throws(
+    () => loadOnnx(bytes),
+    (e: Error) => {
+      assert.ok(e instanceof OnnxUnsupportedError);
+      const m = e.message;
+      for (const want of ["ConvTranspose is not supported (node 'deconv1')", "NonMaxSuppression is not supported (node 'nms')", "com.example.Custom is not supported (node 'mine')",
+        "Cast 'to_double': to=DOUBLE", "Pad 'pad1': mode='mirror'", "graph input 'w': element type UINT8"]) {
+        assert.ok(m.includes(want), `missing "${want}" in:\n${m}`);
+      }
+      assert.equal(e.issues.length, 6);
+      return true;
+    },
+  );
+});
+
+test('feeds are checked: missing and unknown names, shapes, dtypes', async () => {
+  const m = loadOnnx(
+    model({
+      nodes: [{ op: 'Add', inputs: ['a', 'b'], outputs: ['y'] }],
+      inputs: [vi('a', F, [2, 3]), vi('b', F, [3])],
+      outputs: [vi('y', F, [2, 3])],
+    }),
+    { cacheDir, workers: 0 },
+  );
+  const a = NDArray.from(new Float32Array(6).fill(1), [2, 3]);
+  const b = NDArray.from(new Float32Array([1, 2, 3]), [3]);
+  await assert.rejects(m.run({ a }), (e: Error) => e instanceof OnnxInputError && /missing input 'b'/.test(e.message) && /a: float32\[2,3\]/.test(e.message));
+  await assert.rejects(m.run({ a, b, c: b }), /unknown input 'c'/);
+  await assert.rejects(m.run({ a, b: a }), /input 'b' expects float32\[3\], got float32\[2,3\]/);
+  await assert.rejects(m.run({ a, b: NDArray.from(new Int32Array(3), [3], { dtype: 'int32' }) }), /input 'b' expects float32\[3\], got int32\[3\]/);
+  const { y } = await m.run({ a, b });
+  assert.deepEqual([...(await y!.toTypedArray())], [2, 3, 4, 2, 3, 4]);
+});
+
+test('a shape fed as a graph input: the graph is built once per distinct value', async () => {
+  const m = loadOnnx(
+    model({
+      nodes: [{ op: 'Reshape', inputs: ['x', 'shape'], outputs: ['y'] }],
+      inputs: [vi('x', F, [2, 3]), vi('shape', I64, [2])],
+      outputs: [vi('y', F, ['?', '?'])],
+    }),
+    { cacheDir, workers: 0 },
+  );
+  assert.deepEqual(m.valueInputs, ['shape']);
+  const x = NDArray.from(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+  const r1 = await m.run({ x, shape: NDArray.from(new BigInt64Array([3n, 2n]), [2], { dtype: 'int64' }) });
+  assert.deepEqual(r1.y!.shape, [3, 2]);
+  const r2 = await m.run({ x, shape: NDArray.from(new BigInt64Array([1n, -1n]), [2], { dtype: 'int64' }) });
+  assert.deepEqual(r2.y!.shape, [1, 6]);
+  assert.deepEqual([...(await r2.y!.toTypedArray())], [1, 2, 3, 4, 5, 6]);
+});
+
+test('a shape computed from runtime data is unsupported (no dynamic shapes)', () => {
+  assert.throws(
+    () =>
+      loadOnnx(
+        model({
+          nodes: [
+            { op: 'Cast', inputs: ['x'], outputs: ['s'], attrs: [{ name: 'to', i: I64, type: AT.INT }] },
+            { op: 'Reshape', inputs: ['x', 's'], outputs: ['y'], name: 'r' },
+          ],
+          inputs: [vi('x', F, [64])],
+          outputs: [vi('y', F, ['?'])],
+        }),
+      ),
+    (e: Error) => e instanceof OnnxUnsupportedError && /Reshape 'r': the target shape must be known at load time/.test(e.message),
+  );
+});
+
+test('.npy: round trip of every dtype, float64 read as float32, clear errors', async () => {
+  const arrays = [
+    NDArray.from(new Float32Array([1.5, -2, 3, 4, 5, 6]), [2, 3]),
+    NDArray.from(new Int32Array([1, -2, 3]), [3], { dtype: 'int32' }),
+    NDArray.from(new BigInt64Array([1n, -(2n ** 40n)]), [2, 1], { dtype: 'int64' }),
+    NDArray.from(new Uint8Array([1, 0, 1, 1]), [2, 2], { dtype: 'bool' }),
+    NDArray.from(new Float32Array([7]), []),
+  ];
+  for (const a of arrays) {
+    const file = path.join(tmp, `a_${a.dtype}_${a.shape.length}.npy`);
+    await writeNpy(file, a);
+    const b = readNpy(file);
+    assert.equal(b.dtype, a.dtype);
+    assert.deepEqual(b.shape, a.shape);
+    assert.deepEqual([...b.toTypedArraySync()], [...a.toTypedArraySync()]);
+    assert.equal((fs.readFileSync(file).length - a.size * (a.dtype === 'int64' ? 8 : a.dtype === 'bool' ? 1 : 4)) % 64, 0);
+  }
+  // A float64 file (NumPy's default) becomes float32.
+  const f32 = await encodeNpy(NDArray.from(new Float32Array([0.5, 2]), [2]));
+  const start = 10 + (f32[8]! | (f32[9]! << 8));
+  const header = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<f8'");
+  const f64 = new Uint8Array(start + 16);
+  f64.set(f32.subarray(0, 10));
+  f64.set(new TextEncoder().encode(header), 10);
+  f64.set(new Uint8Array(new Float64Array([0.5, 2]).buffer), start);
+  const r = parseNpy(f64);
+  assert.equal(r.dtype, 'float32');
+  assert.deepEqual([...r.toTypedArraySync()], [0.5, 2]);
+  assert.throws(() => parseNpy(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), 'x.npy'), /x\.npy: not a \.npy file/);
+  const u16 = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<u2'");
+  const bad = new Uint8Array(f32);
+  bad.set(new TextEncoder().encode(u16), 10);
+  assert.throws(() => parseNpy(bad, 'u.npy'), /dtype '<u2' is not supported/);
+});

@@ -1,0 +1,51 @@
+// The CUDA backend: loop IR → CUDA C (codegen.ts), compiled to cubin by NVRTC or nvcc in the
+// workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
+
+import { existsSync, readdirSync } from 'node:fs';
+import type { CompileOptions } from '../../api/options.js';
+import type { Kernel } from '../../lower/loop_ir.js';
+import type { Plan } from '../../schedule/plan.js';
+import type { Backend, Executable, GeneratedSource } from '../backend.js';
+import { generateCuda } from './codegen.js';
+import { cudaCompilerIdentity } from './compiler.js';
+import { deviceArch } from './device_info.js';
+import type { LoadedCudaKernel } from './loader.js';
+import { CudaExecutable } from './runtime.js';
+
+/** Whether a cuBLAS library file exists (checked without initialising CUDA). */
+function cublasInstalled(): boolean {
+  if (process.env.KILN_CUDA_GEMM === 'generated') return false;
+  if (process.env.KILN_CUBLAS) return existsSync(process.env.KILN_CUBLAS);
+  for (const dir of ['/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu']) {
+    try {
+      if (readdirSync(dir).some((f) => /^libcublas\.so\.\d+/.test(f))) return true;
+    } catch {
+      // not there
+    }
+  }
+  return false;
+}
+
+export class CudaBackend implements Backend {
+  readonly name = 'cuda' as const;
+  readonly device = 'cuda' as const;
+  readonly arch: string;
+  readonly useCublas: boolean;
+  readonly identity: string;
+
+  constructor(private readonly options: CompileOptions) {
+    // Compile-only runs must not touch a device (there may be none); otherwise ask it.
+    this.arch = options.arch ?? (options.compileOnly ? (process.env.KILN_CUDA_ARCH || 'sm_90') : deviceArch());
+    this.useCublas = cublasInstalled();
+    this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? 'cublas' : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
+  }
+
+  generate(k: Kernel): GeneratedSource {
+    const g = generateCuda(k, this.useCublas);
+    return { source: g.source, options: { arch: this.arch }, meta: g.meta };
+  }
+
+  instantiate(plan: Plan, loaded: readonly unknown[]): Executable {
+    return new CudaExecutable(plan, loaded as LoadedCudaKernel[], { allowTF32: this.options.allowTF32 === true });
+  }
+}

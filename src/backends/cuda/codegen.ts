@@ -1,0 +1,436 @@
+// CUDA C for one loop-IR kernel. Pointwise kernels: a grid-stride loop, four consecutive
+// elements per thread with 128-bit loads and stores for every buffer read or written at the
+// thread's own flat position. Reductions: one row per warp (short rows) or per block, warp
+// shuffles then shared memory, every phase of a row kernel (softmax's max and sum, layer
+// norm's mean and variance) in one launch. Matmuls: cuBLAS plus an epilogue kernel, or a
+// generated tiled GEMM with the epilogue fused. Launch configuration goes in the metadata.
+
+import { byteSize, type DType } from '../../graph/dtype.js';
+import { numel } from '../../graph/shape.js';
+import { type Expr, evalIndex, exprKey, idx, iadd, imul, loopVar, substitute } from '../../lower/expr.js';
+import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
+import { unflatten } from '../../lower/views.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
+import { type EmitDialect, Scope, cType } from '../c_expr.js';
+import { CUDA_PRELUDE } from './prelude.js';
+
+export interface CudaLaunchMeta {
+  grid: [number, number, number];
+  block: [number, number, number];
+  shared: number;
+}
+
+/** A matmul done by cuBLAS before the kernel runs; the kernel is then its epilogue. */
+export interface GemmMeta {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  /** Kernel parameter indices of A and B, element offsets, leading dims, transposes, batch strides. */
+  a: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
+  b: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
+}
+
+export interface CudaKernelMeta {
+  params: number;
+  launch: CudaLaunchMeta;
+  /** When set, the runtime runs this GEMM into a scratch buffer passed as the last parameter. */
+  gemm?: GemmMeta;
+  [k: string]: unknown;
+}
+
+export interface CudaGenerated {
+  source: string;
+  meta: CudaKernelMeta;
+}
+
+const POINTWISE_THREADS = 256;
+const MAX_BLOCKS = 132 * 32;
+const LANES = ['x', 'y', 'z', 'w'] as const;
+
+const dialect: EmitDialect = {
+  load: (buf, index) => `b${buf}[${index}]`,
+  acc: (id) => `acc${id}`,
+};
+
+function signature(bufs: readonly KernelBuf[], extra: string[] = []): string {
+  const params = bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cType(b.dtype)}* __restrict__ b${i}`);
+  return `extern "C" __global__ void ${KERNEL_NAME_PLACEHOLDER}(${[...params, ...extra].join(', ')})`;
+}
+
+export function generateCuda(k: Kernel, useCublas: boolean): CudaGenerated {
+  switch (k.kind) {
+    case 'loops':
+      return k.reductions.length === 0 && k.inner.every((n) => n === 1) ? pointwise(k) : reduction(k);
+    case 'matmul':
+      return useCublas && cublasEligible(k) ? cublasEpilogue(k) : tiledGemm(k);
+    case 'scan':
+      return scan(k);
+    default:
+      return k satisfies never;
+  }
+}
+
+/** Replaces loads of 4-byte buffers read exactly at `flat` by lane `l` of a vector register. */
+function vectorizeLoads(e: Expr, flatKey: string, lane: number, vecBufs: Set<number>): Expr {
+  const rec = (x: Expr): Expr => {
+    switch (x.k) {
+      case 'load':
+        if (vecBufs.has(x.buf) && exprKey(x.at) === flatKey) return loopVar(`v${x.buf}.${LANES[lane]}`, 1);
+        return { ...x, at: rec(x.at) };
+      case 'un':
+      case 'cast':
+        return { ...x, a: rec(x.a) };
+      case 'bin':
+        return { ...x, a: rec(x.a), b: rec(x.b) };
+      case 'where':
+        return { ...x, c: rec(x.c), a: rec(x.a), b: rec(x.b) };
+      default:
+        return x;
+    }
+  };
+  return rec(e);
+}
+
+function loadsAt(e: Expr, out: Map<number, string[]>): void {
+  switch (e.k) {
+    case 'load':
+      out.set(e.buf, [...(out.get(e.buf) ?? []), exprKey(e.at)]);
+      loadsAt(e.at, out);
+      break;
+    case 'un':
+    case 'cast':
+      loadsAt(e.a, out);
+      break;
+    case 'bin':
+      loadsAt(e.a, out);
+      loadsAt(e.b, out);
+      break;
+    case 'where':
+      loadsAt(e.c, out);
+      loadsAt(e.a, out);
+      loadsAt(e.b, out);
+      break;
+    default:
+      break;
+  }
+}
+
+function vecType(dt: DType): string | undefined {
+  return dt === 'float32' ? 'float4' : dt === 'int32' ? 'int4' : undefined;
+}
+
+function pointwise(k: LoopKernel): CudaGenerated {
+  const N = numel(k.outer);
+  const flat = loopVar('i', Math.max(N, 1));
+  const point = unflatten(flat, k.outer);
+  const vars = new Map(k.outer.map((_, d) => [`o${d}`, point[d]!] as [string, Expr]));
+  for (let d = 0; d < k.inner.length; d++) vars.set(`r${d}`, idx(0));
+  const stores = k.innerStores.map((s) => ({ buf: s.buf, at: substitute(s.at, vars), value: substitute(s.value, vars) }));
+  const flatKey = exprKey(flat);
+  // Buffers every access of which is at the thread's own position can move as float4.
+  const loads = new Map<number, string[]>();
+  for (const s of stores) {
+    loadsAt(s.value, loads);
+    loadsAt(s.at, loads);
+  }
+  const vecIn = new Set<number>();
+  for (const [buf, keys] of loads) if (vecType(k.bufs[buf]!.dtype) && keys.every((x) => x === flatKey)) vecIn.add(buf);
+  const vecStores = stores.every((s) => exprKey(s.at) === flatKey && vecType(k.bufs[s.buf]!.dtype));
+  const vec = N % 4 === 0 && N >= 4 * POINTWISE_THREADS && (vecIn.size > 0 || vecStores);
+  const counter = { n: 0 };
+  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  const units = vec ? N / 4 : N;
+  lines.push(`  for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < ${units}LL; j += (int64_t)gridDim.x * blockDim.x) {`);
+  if (!vec) {
+    const s = new Scope(dialect, counter, undefined, '    ');
+    const body = stores.map((st) => `    b${st.buf}[${s.emit(st.at)}] = ${s.emit(st.value)};`);
+    lines.push('    const int64_t i = j;', ...s.lines, ...body);
+  } else {
+    for (const b of vecIn) lines.push(`    const ${vecType(k.bufs[b]!.dtype)} v${b} = reinterpret_cast<const ${vecType(k.bufs[b]!.dtype)}*>(b${b})[j];`);
+    const laneValues: string[][] = stores.map(() => []);
+    for (let lane = 0; lane < 4; lane++) {
+      const s = new Scope(dialect, counter, undefined, '      ');
+      const laneVars = new Map([['i', iadd(imul(loopVar('j', units), 4), idx(lane))]]);
+      const body: string[] = [];
+      stores.forEach((st, si) => {
+        const value = substitute(vectorizeLoads(st.value, flatKey, lane, vecIn), laneVars);
+        const v = s.emit(value);
+        if (vecStores) laneValues[si]!.push(v);
+        else body.push(`      b${st.buf}[${s.emit(substitute(st.at, laneVars))}] = ${v};`);
+      });
+      if (vecStores) {
+        const decls = stores.map((st, si) => `${cType(k.bufs[st.buf]!.dtype)} r${si}_${lane};`);
+        lines.push(`    ${decls.join(' ')}`);
+        lines.push('    {', ...s.lines, ...laneValues.map((lv, si) => `      r${si}_${lane} = ${lv[lane]};`), '    }');
+      } else lines.push('    {', ...s.lines, ...body, '    }');
+    }
+    if (vecStores) {
+      stores.forEach((st, si) => {
+        const vt = vecType(k.bufs[st.buf]!.dtype)!;
+        const ctor = vt === 'float4' ? 'make_float4' : 'make_int4';
+        lines.push(`    reinterpret_cast<${vt}*>(b${st.buf})[j] = ${ctor}(r${si}_0, r${si}_1, r${si}_2, r${si}_3);`);
+      });
+    }
+  }
+  lines.push('  }', '}');
+  const blocks = Math.max(1, Math.min(Math.ceil(units / POINTWISE_THREADS), MAX_BLOCKS));
+  return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [blocks, 1, 1], block: [POINTWISE_THREADS, 1, 1], shared: 0 } } };
+}
+
+function nextPow2(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+}
+
+function accType(r: Reduction): string {
+  return r.dtype === 'bool' ? 'int' : cType(r.dtype);
+}
+
+function accInit(r: Reduction): string {
+  const isF = r.dtype === 'float32';
+  switch (r.op) {
+    case 'sum':
+      return '0';
+    case 'prod':
+      return '1';
+    case 'max':
+      return isF ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN';
+    case 'min':
+      return isF ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX';
+    case 'argmax':
+      return '-INFINITY';
+    case 'argmin':
+      return 'INFINITY';
+    default:
+      return r.op satisfies never;
+  }
+}
+
+function combine(op: AccOp, a: string, b: string): string {
+  switch (op) {
+    case 'sum':
+      return `${a} + ${b}`;
+    case 'prod':
+      return `${a} * ${b}`;
+    case 'max':
+      return `(${a} != ${a} || ${a} > ${b}) ? ${a} : ${b}`;
+    case 'min':
+      return `(${a} != ${a} || ${a} < ${b}) ? ${a} : ${b}`;
+    default:
+      throw new Error(`combine: ${op} is handled as an index reduction`);
+  }
+}
+
+/** Updates (best, bestIdx) with (v, i): NaN wins; ties go to the lower index, or the higher with selectLast. */
+function argUpdate(r: Reduction, best: string, bi: string, v: string, i: string): string {
+  const better = r.op === 'argmax' ? '>' : '<';
+  const tie = r.selectLast ? `${i} > ${bi}` : `${i} < ${bi}`;
+  return `{ const bool nb = ${best} != ${best}; const bool nv = ${v} != ${v}; if ((nv && !nb) || (!nb && !nv && ((${v} ${better} ${best}) || (${v} == ${best} && ${tie}))) || (nv && nb && ${tie})) { ${best} = ${v}; ${bi} = ${i}; } }`;
+}
+
+function reduction(k: LoopKernel): CudaGenerated {
+  const rows = numel(k.outer);
+  const R = numel(k.inner);
+  const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));
+  const rpb = tpr >= 256 ? 1 : 256 / tpr;
+  const warps = tpr / 32;
+  const rowVar = loopVar('row', Math.max(rows, 1));
+  const rVar = loopVar('r', Math.max(R, 1));
+  const opoint = unflatten(rowVar, k.outer);
+  const ipoint = unflatten(rVar, k.inner);
+  const vars = new Map<string, Expr>();
+  k.outer.forEach((_, d) => vars.set(`o${d}`, opoint[d]!));
+  k.inner.forEach((_, d) => vars.set(`r${d}`, ipoint[d]!));
+  const counter = { n: 0 };
+  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  // Rows past the end compute on the last row (so every address is valid and every thread
+  // joins the shuffles and barriers) but store nothing.
+  lines.push(`  const int64_t rowRaw = (int64_t)blockIdx.x * ${rpb} + threadIdx.y;`);
+  lines.push(`  const bool active = rowRaw < ${rows}LL;`);
+  lines.push(`  const int64_t row = active ? rowRaw : ${Math.max(rows - 1, 0)}LL;`);
+  const outer = new Scope(dialect, counter, undefined, '  ');
+  for (const red of k.reductions) {
+    const t = accType(red);
+    const isArg = red.op === 'argmax' || red.op === 'argmin';
+    const vt = isArg ? 'float' : t;
+    lines.push(`  ${vt} acc${red.id}v = ${accInit(red)};`);
+    if (isArg) lines.push(`  int64_t acc${red.id}i = 0;`);
+    lines.push(...outer.lines.splice(0));
+    lines.push(`  for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`);
+    const s = outer.child('    ');
+    const v = s.emit(substitute(red.value, vars));
+    lines.push(...s.lines);
+    if (isArg) lines.push(`    ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(float)${v}`, 'r')}`);
+    else lines.push(`    acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`);
+    lines.push('  }');
+    // Warp reduction, then across warps through shared memory; the result reaches every thread.
+    const upd = (ov: string, oi: string) =>
+      isArg ? argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, ov, oi) : `acc${red.id}v = ${combine(red.op, `acc${red.id}v`, ov)};`;
+    lines.push(`  for (int m = 16; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${red.id}v, m);${isArg ? ` const int64_t oi = kiln_shfl_xor(acc${red.id}i, m);` : ''} ${upd('ov', 'oi')} }`);
+    if (warps > 1) {
+      lines.push(`  { __shared__ ${vt} sv[${warps}];${isArg ? ` __shared__ int64_t si[${warps}];` : ''}`);
+      lines.push(`    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;`);
+      lines.push(`    if (l == 0) { sv[w] = acc${red.id}v;${isArg ? ` si[w] = acc${red.id}i;` : ''} }`);
+      lines.push('    __syncthreads();');
+      lines.push(`    acc${red.id}v = sv[0];${isArg ? ` acc${red.id}i = si[0];` : ''}`);
+      lines.push(`    for (int q = 1; q < ${warps}; q++) { const ${vt} ov = sv[q];${isArg ? ' const int64_t oi = si[q];' : ''} ${upd('ov', 'oi')} }`);
+      lines.push('    __syncthreads(); }');
+    }
+    lines.push(isArg ? `  const int64_t acc${red.id} = acc${red.id}i;` : `  const ${t} acc${red.id} = (${t})acc${red.id}v;`);
+  }
+  const outerStores = k.outerStores.map((st: Store) => ({ at: outer.emit(substitute(st.at, vars)), value: outer.emit(substitute(st.value, vars)), buf: st.buf }));
+  if (outerStores.length) {
+    lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    b${st.buf}[${st.at}] = ${st.value};`), '  }');
+  }
+  if (k.innerStores.length) {
+    lines.push(`  if (active) for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`);
+    const s = outer.child('    ');
+    const body = k.innerStores.map((st) => `    b${st.buf}[${s.emit(substitute(st.at, vars))}] = ${s.emit(substitute(st.value, vars))};`);
+    lines.push(...outer.lines.splice(0), ...s.lines, ...body, '  }');
+  }
+  lines.push('}');
+  // No rows: nothing to launch (grid 0 tells the runtime to skip it).
+  const blocks = rows === 0 ? 0 : Math.ceil(rows / rpb);
+  return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [blocks, 1, 1], block: [tpr, rpb, 1], shared: 0 } } };
+}
+
+function scan(k: ScanKernel): CudaGenerated {
+  const rows = numel(k.outer);
+  const n = k.inner[0] ?? 1;
+  const rowVar = loopVar('row', Math.max(rows, 1));
+  const opoint = unflatten(rowVar, k.outer);
+  const vars = new Map<string, Expr>();
+  k.outer.forEach((_, d) => vars.set(`o${d}`, opoint[d]!));
+  vars.set('r0', loopVar('rr', n));
+  const counter = { n: 0 };
+  const t = cType(k.dtype);
+  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  lines.push(`  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;`, `  if (row >= ${rows}LL) return;`, `  ${t} run = 0;`);
+  lines.push(`  for (int64_t step = 0; step < ${n}LL; step++) {`, `    const int64_t rr = ${k.reverse ? `${n - 1}LL - step` : 'step'};`);
+  const s = new Scope(dialect, counter, undefined, '    ');
+  const v = s.emit(substitute(k.value, vars));
+  const at = s.emit(substitute(k.out.at, vars));
+  lines.push(...s.lines, k.exclusive ? `    b${k.out.buf}[${at}] = run; run += ${v};` : `    run += ${v}; b${k.out.buf}[${at}] = run;`, '  }', '}');
+  return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [Math.max(1, Math.ceil(rows / 128)), 1, 1], block: [128, 1, 1], shared: 0 } } };
+}
+
+/** Batch offset as base + flatBatch·stride, or undefined when it is not linear in the flat batch index. */
+function linearBatch(offset: Expr, batch: readonly number[]): { base: number; stride: number } | undefined {
+  const env = new Map<string, number>();
+  const at = (d: number, v: number) => {
+    env.clear();
+    if (d >= 0) env.set(`o${d}`, v);
+    return evalIndex(offset, env);
+  };
+  const base = at(-1, 0);
+  let stride: number | undefined;
+  let span = 1;
+  for (let d = batch.length - 1; d >= 0; d--) {
+    if (batch[d] === 1) continue;
+    const c = at(d, 1) - base;
+    if (stride === undefined) stride = c / span;
+    if (c !== stride * span) return undefined;
+    span *= batch[d]!;
+  }
+  return { base, stride: stride ?? 0 };
+}
+
+function operandLayout(o: MatmulKernel['a'], rows: number, cols: number): { ld: number; trans: boolean } | undefined {
+  if (o.colStride === 1 && (o.rowStride >= cols || rows === 1)) return { ld: Math.max(o.rowStride, cols), trans: false };
+  if (o.rowStride === 1 && (o.colStride >= rows || cols === 1)) return { ld: Math.max(o.colStride, rows), trans: true };
+  return undefined;
+}
+
+function cublasEligible(k: MatmulKernel): boolean {
+  return k.dtype === 'float32' && gemmMeta(k) !== undefined;
+}
+
+function gemmMeta(k: MatmulKernel): GemmMeta | undefined {
+  const la = operandLayout(k.a, k.M, k.K);
+  const lb = operandLayout(k.b, k.K, k.N);
+  const ba = linearBatch(k.a.offset, k.batch);
+  const bb = linearBatch(k.b.offset, k.batch);
+  if (!la || !lb || !ba || !bb) return undefined;
+  return {
+    batch: numel(k.batch), M: k.M, N: k.N, K: k.K,
+    a: { param: k.a.buf, offset: ba.base, ld: la.ld, trans: la.trans, batchStride: ba.stride },
+    b: { param: k.b.buf, offset: bb.base, ld: lb.ld, trans: lb.trans, batchStride: bb.stride },
+  };
+}
+
+/** cuBLAS computes A·B into a scratch buffer (the last parameter); this kernel applies the epilogue. */
+function cublasEpilogue(k: MatmulKernel): CudaGenerated {
+  const shape = [...k.batch, k.M, k.N];
+  const scratch = k.bufs.length;
+  const bufs: KernelBuf[] = [...k.bufs, { dtype: 'float32', numel: numel(shape), role: 'in' }];
+  // The epilogue's point vars are o0..o{rank-1}; acc0 is the product at that point.
+  const flat = shape.reduce<Expr>((acc, n, d) => (n === 1 ? acc : iadd(imul(acc, n), loopVar(`o${d}`, n))), idx(0));
+  const accLoad: Expr = { k: 'load', buf: scratch, at: flat, dt: 'float32' };
+  const replaceAcc = (e: Expr): Expr => {
+    switch (e.k) {
+      case 'acc':
+        return accLoad;
+      case 'load':
+        return { ...e, at: replaceAcc(e.at) };
+      case 'un':
+      case 'cast':
+        return { ...e, a: replaceAcc(e.a) };
+      case 'bin':
+        return { ...e, a: replaceAcc(e.a), b: replaceAcc(e.b) };
+      case 'where':
+        return { ...e, c: replaceAcc(e.c), a: replaceAcc(e.a), b: replaceAcc(e.b) };
+      default:
+        return e;
+    }
+  };
+  const pw: LoopKernel = {
+    kind: 'loops', bufs, outer: shape, inner: [], reductions: [], outerStores: [],
+    innerStores: k.epilogue.map((s) => ({ buf: s.buf, at: s.at, value: replaceAcc(s.value) })),
+  };
+  const g = pointwise(pw);
+  return { source: g.source, meta: { ...g.meta, params: k.bufs.length, gemm: gemmMeta(k)! } };
+}
+
+/**
+ * Generated GEMM (no cuBLAS, or strides cuBLAS cannot express): 64×64 output tiles, 16-deep
+ * K slices staged in shared memory, 256 threads each computing 4×4 outputs, epilogue fused.
+ */
+function tiledGemm(k: MatmulKernel): CudaGenerated {
+  const t = cType(k.dtype);
+  const BM = 64, BN = 64, BK = 16;
+  const counter = { n: 0 };
+  const bvars = k.batch.map((_, d) => `o${d}`);
+  const zVar = loopVar('z', Math.max(numel(k.batch), 1));
+  const bpoint = unflatten(zVar, k.batch);
+  const vars = new Map<string, Expr>(bvars.map((v, d) => [v, bpoint[d]!] as [string, Expr]));
+  const nb = k.batch.length;
+  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  lines.push(`  __shared__ ${t} As[${BK}][${BM}];`, `  __shared__ ${t} Bs[${BK}][${BN}];`);
+  lines.push('  const int64_t z = blockIdx.z;', `  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;`);
+  lines.push(`  const int64_t m0 = (int64_t)blockIdx.y * ${BM}, n0 = (int64_t)blockIdx.x * ${BN};`);
+  const s = new Scope(dialect, counter, undefined, '  ');
+  const aOff = s.emit(substitute(k.a.offset, vars));
+  const bOff = s.emit(substitute(k.b.offset, vars));
+  lines.push(...s.lines.splice(0));
+  lines.push(`  const ${t}* A = b${k.a.buf} + ${aOff};`, `  const ${t}* B = b${k.b.buf} + ${bOff};`);
+  lines.push(`  ${t} c[4][4];`, '  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) c[i][j] = 0;');
+  lines.push(`  for (int64_t p0 = 0; p0 < ${k.K}LL; p0 += ${BK}) {`);
+  lines.push(`    for (int e = threadIdx.x; e < ${BK * BM}; e += 256) { const int kk = e / ${BM}, mm = e % ${BM}; const int64_t gm = m0 + mm, gk = p0 + kk; As[kk][mm] = (gm < ${k.M} && gk < ${k.K}) ? A[gm * ${k.a.rowStride}LL + gk * ${k.a.colStride}LL] : (${t})0; }`);
+  lines.push(`    for (int e = threadIdx.x; e < ${BK * BN}; e += 256) { const int kk = e / ${BN}, nn = e % ${BN}; const int64_t gn = n0 + nn, gk = p0 + kk; Bs[kk][nn] = (gn < ${k.N} && gk < ${k.K}) ? B[gk * ${k.b.rowStride}LL + gn * ${k.b.colStride}LL] : (${t})0; }`);
+  lines.push('    __syncthreads();');
+  lines.push(`    #pragma unroll`, `    for (int kk = 0; kk < ${BK}; kk++) {`);
+  lines.push(`      ${t} a[4], b[4];`, '      for (int i = 0; i < 4; i++) { a[i] = As[kk][ty * 4 + i]; b[i] = Bs[kk][tx * 4 + i]; }');
+  lines.push('      for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) c[i][j] += a[i] * b[j];', '    }');
+  lines.push('    __syncthreads();', '  }');
+  lines.push('  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) {');
+  lines.push(`    const int64_t o${nb} = m0 + ty * 4 + i, o${nb + 1} = n0 + tx * 4 + j;`);
+  lines.push(`    if (o${nb} >= ${k.M} || o${nb + 1} >= ${k.N}) continue;`);
+  lines.push(`    const ${t} acc0 = c[i][j];`);
+  const es = s.child('    ');
+  const stores = k.epilogue.map((st) => `    b${st.buf}[${es.emit(substitute(st.at, vars))}] = ${es.emit(substitute(st.value, vars))};`);
+  lines.push(...es.lines, ...stores, '  }', '}');
+  const grid: [number, number, number] = [Math.ceil(k.N / BN), Math.ceil(k.M / BM), Math.max(1, numel(k.batch))];
+  return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid, block: [256, 1, 1], shared: 0 } } };
+}
+
+export { byteSize };

@@ -1,0 +1,35 @@
+// Definitions every generated CUDA kernel starts with. NVRTC compiles without the C standard
+// headers, so the fixed-width types and the constants the shared C expression emitter uses
+// are defined here; the kiln_* helpers map to CUDA's math library (same names as the C
+// backend's helpers, so c_expr.ts serves both).
+
+export const CUDA_PRELUDE = `#ifdef __CUDACC_RTC__
+typedef long long int64_t;
+typedef int int32_t;
+typedef unsigned char uint8_t;
+#define INFINITY __int_as_float(0x7f800000)
+#define NAN __int_as_float(0x7fffffff)
+#define INT64_MIN (-9223372036854775807LL - 1)
+#define INT64_MAX 9223372036854775807LL
+#define INT32_MIN (-2147483647 - 1)
+#define INT32_MAX 2147483647
+#else
+#include <stdint.h>
+#include <math.h>
+#endif
+#define KD static __device__ __forceinline__
+KD float kiln_expf(float x) { return expf(x); }
+KD float kiln_tanhf(float x) { return tanhf(x); }
+KD float kiln_erff(float x) { return erff(x); }
+KD float kiln_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+KD float kiln_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+KD float kiln_gelu_tanh(float x) { return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
+KD float kiln_silu(float x) { return x / (1.0f + expf(-x)); }
+KD float kiln_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+KD float kiln_fmod_py(float a, float b) { float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
+KD int64_t kiln_imod_py(int64_t a, int64_t b) { int64_t r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
+KD int64_t kiln_ipow(int64_t a, int64_t b) { int64_t r = 1; if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0); while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
+KD float kiln_maxf(float a, float b) { return (a != a || a > b) ? a : b; }
+KD float kiln_minf(float a, float b) { return (a != a || a < b) ? a : b; }
+template <typename T> KD T kiln_shfl_xor(T v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+`;

@@ -1,0 +1,176 @@
+// Runs a plan on the GPU. Kernels launch on the default stream in plan order; temporaries
+// live in one device arena per program (the memory plan's offsets), constants and captured
+// parameters are uploaded once, host inputs are copied in per call, and outputs stay on the
+// device until toTypedArray() (through the caching allocator, freed when collected).
+
+import { type AnyTypedArray, allocTyped, byteSize } from '../../graph/dtype.js';
+import { numel } from '../../graph/shape.js';
+import { NDArray, type DeviceStorage } from '../../frontend/ndarray.js';
+import type { Plan, PlanBuffer } from '../../schedule/plan.js';
+import { checkInputs } from '../../schedule/check_inputs.js';
+import { traceSpan } from '../../observe/trace.js';
+import type { Executable } from '../backend.js';
+import { deviceAllocator } from './allocator.js';
+import type { CudaKernelMeta, GemmMeta } from './codegen.js';
+import { Cublas } from './cublas.js';
+import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD } from './driver.js';
+import { type PreparedLaunch, prepareLaunch } from './launch.js';
+import type { LoadedCudaKernel } from './loader.js';
+
+const alloc = () => deviceAllocator();
+
+/** Frees device outputs the user dropped without calling release(). */
+const outputsFinalizer = new FinalizationRegistry<{ ptr: DevicePtr; released: boolean }>((h) => {
+  if (!h.released) {
+    h.released = true;
+    alloc().free(h.ptr);
+  }
+});
+
+class DeviceBuffer implements DeviceStorage {
+  readonly device = 'cuda' as const;
+  private readonly handle: { ptr: DevicePtr; released: boolean };
+  constructor(
+    readonly ptr: DevicePtr,
+    private readonly dtype: PlanBuffer['dtype'],
+    private readonly n: number,
+  ) {
+    this.handle = { ptr, released: false };
+    outputsFinalizer.register(this, this.handle, this);
+  }
+  async read(): Promise<AnyTypedArray> {
+    const host = allocTyped(this.dtype, this.n);
+    if (this.n > 0) memcpyDtoH(host, this.ptr, this.n * byteSize(this.dtype));
+    return host;
+  }
+  release(): void {
+    if (this.handle.released) return;
+    this.handle.released = true;
+    outputsFinalizer.unregister(this);
+    alloc().free(this.ptr);
+  }
+}
+
+/** Device copies of captured parameters, uploaded once per NDArray object. */
+const paramCopies = new WeakMap<NDArray, DevicePtr>();
+
+let cublasTf32: Cublas | undefined;
+let cublasStrict: Cublas | undefined;
+
+export class CudaExecutable implements Executable {
+  private readonly launches: PreparedLaunch[];
+  private readonly metas: CudaKernelMeta[];
+  private readonly fixed: (DevicePtr | undefined)[];
+  private readonly scratch = new Map<number, DevicePtr>();
+  private readonly cublas: Cublas | undefined;
+
+  constructor(
+    private readonly plan: Plan,
+    loaded: readonly LoadedCudaKernel[],
+    options: { allowTF32: boolean },
+  ) {
+    initCuda();
+    this.metas = loaded.map((l) => l.meta as CudaKernelMeta);
+    this.launches = loaded.map((l) => {
+      const m = l.meta as CudaKernelMeta;
+      return prepareLaunch(l.fn, new Array(m.params + (m.gemm ? 1 : 0)).fill('ptr'));
+    });
+    const arena = plan.arenaBytes > 0 ? alloc().alloc(plan.arenaBytes) : 0;
+    this.fixed = plan.buffers.map((b) => {
+      if (b.kind === 'temp') return arena + b.offset!;
+      if (b.kind === 'const') {
+        const host = allocTyped(b.dtype, numel(b.shape));
+        b.data!.forEach((v, i) => (host[i] = (host instanceof BigInt64Array ? BigInt(v) : v) as never));
+        const p = alloc().alloc(Math.max(host.byteLength, 4));
+        if (host.byteLength) memcpyHtoD(p, host);
+        return p;
+      }
+      return undefined;
+    });
+    plan.steps.forEach((s, i) => {
+      const g = this.metas[s.kernel]!.gemm;
+      if (g) this.scratch.set(i, alloc().alloc(g.batch * g.M * g.N * 4));
+    });
+    if (this.metas.some((m) => m.gemm)) {
+      this.cublas = options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());
+    }
+  }
+
+  async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
+    checkInputs(this.plan, inputs, params);
+    const end = traceSpan('run', 'cuda plan');
+    const uploaded: DevicePtr[] = [];
+    const outputs = new Map<number, DeviceBuffer>();
+    const ptrs = this.plan.buffers.map((b, i) => {
+      switch (b.kind) {
+        case 'input':
+          return this.deviceCopy(inputs[b.index!]!, uploaded);
+        case 'param':
+          return this.paramCopy(params[b.index!]!);
+        case 'output': {
+          const n = numel(b.shape);
+          const d = new DeviceBuffer(alloc().alloc(Math.max(n * byteSize(b.dtype), 4)), b.dtype, n);
+          outputs.set(i, d);
+          return d.ptr;
+        }
+        default:
+          return this.fixed[i]!;
+      }
+    });
+    this.plan.steps.forEach((step, si) => {
+      const meta = this.metas[step.kernel]!;
+      const args = step.args.map((a) => ptrs[a]!);
+      if (meta.gemm) {
+        const scratch = this.scratch.get(si)!;
+        this.gemm(meta.gemm, args, scratch);
+        args.push(scratch);
+      }
+      const { grid, block, shared } = meta.launch;
+      if (grid[0] * grid[1] * grid[2] > 0) this.launches[step.kernel]!.launch(args, grid, block, shared);
+    });
+    // Stream order makes it safe to recycle the input copies now: later work on the default
+    // stream runs after these kernels.
+    for (const p of uploaded) alloc().free(p);
+    end();
+    return this.plan.outputs.map((o) => {
+      const b = this.plan.buffers[o]!;
+      return NDArray.fromDevice(outputs.get(o)!, b.shape, b.dtype);
+    });
+  }
+
+  private gemm(g: GemmMeta, args: DevicePtr[], out: DevicePtr): void {
+    const A = args[g.a.param]! + g.a.offset * 4;
+    const B = args[g.b.param]! + g.b.offset * 4;
+    this.cublas!.sgemmStridedBatched({
+      M: g.M, N: g.N, K: g.K, A, B, C: out,
+      transA: g.a.trans, transB: g.b.trans, lda: g.a.ld, ldb: g.b.ld, ldc: g.N,
+      batch: g.batch, strideA: g.a.batchStride, strideB: g.b.batchStride, strideC: g.M * g.N,
+    });
+  }
+
+  private deviceCopy(a: NDArray, uploaded: DevicePtr[]): DevicePtr {
+    const dev = a.deviceData();
+    if (dev) {
+      if (!(dev instanceof DeviceBuffer)) throw new TypeError(`input on device '${dev.device}' cannot be used by a CUDA program`);
+      return dev.ptr;
+    }
+    const host = a.toTypedArraySync();
+    const p = alloc().alloc(Math.max(host.byteLength, 4));
+    if (host.byteLength) memcpyHtoD(p, host);
+    uploaded.push(p);
+    return p;
+  }
+
+  private paramCopy(a: NDArray): DevicePtr {
+    const dev = a.deviceData();
+    if (dev instanceof DeviceBuffer) return dev.ptr;
+    let p = paramCopies.get(a);
+    if (p === undefined) {
+      const host = a.toTypedArraySync();
+      p = alloc().alloc(Math.max(host.byteLength, 4));
+      if (host.byteLength) memcpyHtoD(p, host);
+      paramCopies.set(a, p);
+    }
+    return p;
+  }
+}

@@ -1,0 +1,199 @@
+// What the kiln subcommands share: the compile options every command takes, reading the
+// model and its inputs (.npy files or seeded random data), printing results as text or
+// JSON, and timing.
+
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { CompileOptions } from '../api/program.js';
+import { type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { fmtShape, numel } from '../graph/shape.js';
+import { NDArray } from '../frontend/ndarray.js';
+import { OnnxUnsupportedError } from '../onnx/errors.js';
+import { loadOnnx } from '../onnx/load.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { readNpy } from '../onnx/npy.js';
+import { UsageError } from './errors.js';
+
+export interface CommonOpts {
+  device?: 'cpu' | 'cuda';
+  cacheDir?: string;
+  workers?: number;
+  shape?: string[];
+  json?: boolean;
+}
+
+export function intArg(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+/** Parser of repeatable flags (no default, so help does not print one). */
+export function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+/** --device, --cache-dir, --workers, --shape, --json. */
+export function addCommonOptions(cmd: Command, { compile = true } = {}): Command {
+  cmd.addOption(new Option('--device <device>', 'cpu or cuda (default: KILN_DEVICE or cpu)').choices(['cpu', 'cuda']));
+  if (compile) {
+    cmd.option('--cache-dir <dir>', 'compile cache directory (default: KILN_CACHE_DIR or ~/.cache/kiln)');
+    cmd.option('--workers <n>', 'compile worker processes (0 compiles in this process)', intArg('--workers'));
+  }
+  cmd.option('--shape <name=d0,d1,...>', 'concrete shape for an input with symbolic dims (repeatable)', collect);
+  cmd.option('--json', 'print one JSON object on stdout instead of text');
+  return cmd;
+}
+
+export function compileOptions(o: CommonOpts): CompileOptions {
+  return {
+    ...(o.device ? { device: o.device } : {}),
+    ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+    ...(o.workers !== undefined ? { workers: o.workers } : {}),
+  };
+}
+
+/** Parses repeatable `name=value` flags. */
+export function keyValues(flag: string, items: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const it of items) {
+    const eq = it.indexOf('=');
+    if (eq <= 0 || eq === it.length - 1) throw new UsageError(`${flag} expects name=value, got '${it}'`);
+    const name = it.slice(0, eq);
+    if (out.has(name)) throw new UsageError(`${flag} gives '${name}' twice`);
+    out.set(name, it.slice(eq + 1));
+  }
+  return out;
+}
+
+export function parseShapes(items: string[]): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  for (const [name, v] of keyValues('--shape', items)) {
+    const dims = v.split(',').map((d) => Number(d.trim()));
+    if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new UsageError(`--shape ${name}: '${v}' is not a list of dims like 1,3,224`);
+    shapes[name] = dims;
+  }
+  return shapes;
+}
+
+export function requireFile(file: string, what: string): string {
+  if (!existsSync(file)) throw new UsageError(`${what} '${file}' does not exist`);
+  if (statSync(file).isDirectory()) throw new UsageError(`${what} '${file}' is a directory`);
+  return file;
+}
+
+export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {}): OnnxModel {
+  requireFile(file, 'model file');
+  try {
+    return loadOnnx(file, { ...compileOptions(o), ...extra, label: path.basename(file), inputShapes: parseShapes(o.shape ?? []) });
+  } catch (e) {
+    // Symbolic dims alone are the caller's to resolve: say how, on the command line.
+    if (e instanceof OnnxUnsupportedError && e.issues.every((i) => /is symbolic|no declared shape|inputShapes/.test(i))) {
+      const msgs = e.issues.map((i) => i.replace(/; pass a concrete shape in options\.inputShapes\['[^']*'\]| \(pass options\.inputShapes\['[^']*'\]\)/, ''));
+      throw new UsageError(`${file}: ${msgs.join('; ')}: give concrete shapes with --shape name=d0,d1,...`);
+    }
+    throw e;
+  }
+}
+
+/** A small seeded generator (mulberry32), so random inputs repeat between runs. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomArray(shape: readonly number[], dtype: DType, seed: number): NDArray {
+  const r = rng(seed);
+  const n = numel(shape);
+  switch (dtype) {
+    case 'float32':
+      return NDArray.from(Float32Array.from({ length: n }, () => r() * 2 - 1), shape);
+    case 'int32':
+      return NDArray.from(Int32Array.from({ length: n }, () => Math.floor(r() * 10)), shape, { dtype });
+    case 'int64':
+      return NDArray.from(BigInt64Array.from({ length: n }, () => BigInt(Math.floor(r() * 10))), shape, { dtype });
+    case 'bool':
+      return NDArray.from(Uint8Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), shape, { dtype });
+    default:
+      return dtype satisfies never;
+  }
+}
+
+export interface FeedInfo {
+  name: string;
+  shape: number[];
+  dtype: DType;
+  source: string;
+}
+
+/** Feeds from --input name=file.npy, random data of the declared shape for the rest. */
+export function makeFeeds(model: OnnxModel, inputs: string[]): { feeds: Record<string, NDArray>; info: FeedInfo[] } {
+  const given = keyValues('--input', inputs);
+  for (const name of given.keys()) {
+    if (!model.inputNames.includes(name)) throw new UsageError(`--input names '${name}', which is not an input of the model (inputs: ${model.describeInputs()})`);
+  }
+  const feeds: Record<string, NDArray> = {};
+  const info: FeedInfo[] = [];
+  model.inputs.forEach((inp, i) => {
+    const file = given.get(inp.name);
+    if (file) {
+      const a = readNpy(requireFile(file, `--input ${inp.name}`));
+      if (a.dtype !== inp.dtype || a.shape.join(',') !== inp.shape.join(',')) {
+        throw new UsageError(`--input ${inp.name}: ${file} holds ${a.dtype}${fmtShape(a.shape)}, the model expects ${inp.dtype}${fmtShape(inp.shape)}`);
+      }
+      feeds[inp.name] = a;
+      info.push({ name: inp.name, shape: [...a.shape], dtype: a.dtype, source: file });
+    } else {
+      if (model.valueInputs.includes(inp.name)) {
+        throw new UsageError(`input '${inp.name}' sets shapes in the model, so random data will not do: pass it with --input ${inp.name}=file.npy`);
+      }
+      feeds[inp.name] = randomArray(inp.shape, inp.dtype, 1234 + i);
+      info.push({ name: inp.name, shape: [...inp.shape], dtype: inp.dtype, source: 'random' });
+    }
+  });
+  return { feeds, info };
+}
+
+/** The first `n` values as JS numbers (bigints converted), for previews. */
+export function preview(data: AnyTypedArray, n = 6): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(n, data.length); i++) out.push(Number(data[i]));
+  return out;
+}
+
+export function fmtValues(vals: number[], total: number): string {
+  const s = vals.map((v) => (Number.isInteger(v) ? String(v) : v.toPrecision(5))).join(', ');
+  return `[${s}${total > vals.length ? ', ...' : ''}]`;
+}
+
+export function ms(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+export function fmtMs(v: number): string {
+  return v >= 100 ? `${v.toFixed(0)} ms` : v >= 1 ? `${v.toFixed(1)} ms` : `${(v * 1000).toFixed(0)} µs`;
+}
+
+export function printJson(obj: unknown): void {
+  process.stdout.write(JSON.stringify(obj, null, 2) + '\n');
+}
+
+/** A file name for an output (ONNX names may hold '/', ':' and such). */
+export function safeFileName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_') || 'output';
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

@@ -1,0 +1,64 @@
+// kiln run model.onnx: compile (or load from cache) and run once on given or random inputs.
+
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { writeNpy } from '../onnx/npy.js';
+import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName } from './common.js';
+
+interface RunOpts extends CommonOpts {
+  input?: string[];
+  output?: string;
+}
+
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('compile a model (or load it from the cache) and run it once')
+    .argument('<model>', 'ONNX model file')
+    .option('-i, --input <name=file.npy>', 'input from a .npy file (repeatable; other inputs get seeded random data)', collect)
+    .option('-o, --output <dir>', 'write each output to <dir>/<name>.npy');
+  addCommonOptions(cmd);
+  cmd.action(async (file: string, o: RunOpts) => {
+    const t0 = process.hrtime.bigint();
+    const model = openModel(file, o);
+    const loadMs = ms(t0);
+    const { feeds, info } = makeFeeds(model, o.input ?? []);
+    const t1 = process.hrtime.bigint();
+    const program = await model.compile(feeds);
+    const compileMs = ms(t1);
+    const t2 = process.hrtime.bigint();
+    const outs = await model.run(feeds);
+    const outputs = [];
+    for (const [name, a] of Object.entries(outs)) {
+      const data = await a.toTypedArray();
+      outputs.push({ name, shape: [...a.shape], dtype: a.dtype, values: preview(data), size: a.size });
+    }
+    const runMs = ms(t2);
+    const written: string[] = [];
+    if (o.output) {
+      mkdirSync(o.output, { recursive: true });
+      for (const [name, a] of Object.entries(outs)) {
+        const f = path.join(o.output, `${safeFileName(name)}.npy`);
+        await writeNpy(f, a);
+        written.push(f);
+      }
+    }
+    if (o.json) {
+      printJson({
+        model: file,
+        device: o.device ?? process.env.KILN_DEVICE ?? 'cpu',
+        kernels: program.kernelCount,
+        inputs: info,
+        outputs: outputs.map((x, i) => ({ ...x, ...(written[i] ? { file: written[i] } : {}) })),
+        timesMs: { load: loadMs, compile: compileMs, run: runMs },
+      });
+      return;
+    }
+    console.log(`${file}: ${program.kernelCount} kernels; load ${fmtMs(loadMs)}, compile ${fmtMs(compileMs)}, run ${fmtMs(runMs)}`);
+    for (const i of info) console.log(`  input  ${i.name}: ${i.dtype}[${i.shape.join(',')}] (${i.source})`);
+    for (const [k, x] of outputs.entries()) {
+      console.log(`  output ${x.name}: ${x.dtype}[${x.shape.join(',')}] ${fmtValues(x.values, x.size)}${written[k] ? ` → ${written[k]}` : ''}`);
+    }
+  });
+}

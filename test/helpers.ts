@@ -61,8 +61,11 @@ function testCacheDir(): string {
   return cacheDir;
 }
 
+/** The device op tests run on: the CPU, or the GPU when KILN_TEST_DEVICE=cuda (npm run test:gpu). */
+export const testDevice: 'cpu' | 'cuda' = process.env.KILN_TEST_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+
 export function compileCpu(fn: (...xs: Tensor[]) => unknown, options: CompileOptions = {}): CompiledFn {
-  return api().compile(fn, { device: 'cpu', cacheDir: testCacheDir(), workers: 2, ...options });
+  return api().compile(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
 }
 export function counters(): Counters {
   return api().counters();

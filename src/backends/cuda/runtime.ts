@@ -13,11 +13,12 @@ import type { Executable } from '../backend.js';
 import { deviceAllocator } from './allocator.js';
 import type { CudaKernelMeta, GemmMeta } from './codegen.js';
 import { Cublas } from './cublas.js';
-import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD } from './driver.js';
+import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD, memsetD32 } from './driver.js';
 import { type PreparedLaunch, prepareLaunch } from './launch.js';
 import type { LoadedCudaKernel } from './loader.js';
 
 const alloc = () => deviceAllocator();
+const POISON = process.env.KILN_POISON_OUTPUTS === '1';
 
 /** Frees device outputs the user dropped without calling release(). */
 const outputsFinalizer = new FinalizationRegistry<{ ptr: DevicePtr; released: boolean }>((h) => {
@@ -109,7 +110,10 @@ export class CudaExecutable implements Executable {
           return this.paramCopy(params[b.index!]!);
         case 'output': {
           const n = numel(b.shape);
-          const d = new DeviceBuffer(alloc().alloc(Math.max(n * byteSize(b.dtype), 4)), b.dtype, n);
+          const bytes = Math.max(n * byteSize(b.dtype), 4);
+          const d = new DeviceBuffer(alloc().alloc(bytes), b.dtype, n);
+          // Tests poison outputs (NaN bit pattern) so an element no kernel wrote shows up.
+          if (POISON) memsetD32(d.ptr, 0x7fc00001, Math.ceil(bytes / 4));
           outputs.set(i, d);
           return d.ptr;
         }

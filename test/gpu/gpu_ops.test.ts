@@ -1,0 +1,48 @@
+// GPU-only checks (npm run test:gpu on a machine with an NVIDIA GPU): row kernels at the row
+// lengths that pick each reduction strategy, the vectorized pointwise path, both matmul paths,
+// with outputs poisoned so an unwritten element fails. Skips with the reason where there is
+// no GPU. The whole op suite also runs on the GPU under KILN_TEST_DEVICE=cuda.
+
+import { test } from 'node:test';
+import { cudaAvailable, cudaUnavailableReason } from '../../src/backends/cuda/driver.js';
+import { layerNorm } from '../../src/index.js';
+import type { TracedFn } from '../../src/frontend/trace.js';
+import type { NDArray } from '../../src/frontend/ndarray.js';
+import { checkAgainstReference, randInt, randn } from '../helpers.js';
+
+process.env.KILN_POISON_OUTPUTS = '1';
+const skip = cudaAvailable() ? false : `no CUDA device: ${cudaUnavailableReason() ?? 'unknown reason'}`;
+const onGpu = (fn: TracedFn, inputs: NDArray[], opts: { rtol?: number; atol?: number } = {}) =>
+  checkAgainstReference(fn, inputs, { device: 'cuda', ...opts } as never);
+
+for (const cols of [1, 7, 1024, 50257]) {
+  test(`softmax, log-softmax and layer norm over rows of ${cols}`, { skip }, async () => {
+    const rows = cols > 10000 ? 3 : 37;
+    await onGpu((x) => x.softmax(-1), [randn([rows, cols], cols)]);
+    await onGpu((x) => x.logSoftmax(-1), [randn([rows, cols], cols + 1)], { atol: 1e-4 });
+    await onGpu((x) => layerNorm(x, [cols]), [randn([rows, cols], cols + 2)], { atol: 1e-4 });
+  });
+}
+
+test('pointwise chains on the vectorized path and at odd sizes', { skip }, async () => {
+  await onGpu((a, b) => a.mul(1.5).add(b).gelu().sigmoid(), [randn([512, 1024], 1), randn([1024], 2)]);
+  await onGpu((a) => a.exp().sub(1).tanh(), [randn([1000, 1001], 3)]);
+  await onGpu((a) => a.transpose(0, 1).mul(2), [randn([333, 517], 4)]);
+});
+
+test('matmul: cuBLAS path with epilogue, transposed and batched operands, odd sizes', { skip }, async () => {
+  await onGpu((a, w, b) => a.matmul(w).add(b).relu(), [randn([129, 257], 5), randn([257, 65], 6), randn([65], 7)], { atol: 1e-4 });
+  await onGpu((q, k) => q.matmul(k.transpose(-1, -2)).softmax(-1), [randn([4, 33, 16], 8), randn([4, 47, 16], 9)], { atol: 1e-4 });
+  await onGpu((a, b) => a.matmul(b), [randn([2, 1, 5, 7], 10), randn([3, 7, 4], 11)], { atol: 1e-4 });
+});
+
+test('matmul: generated tiled kernel (int operands, non-BLAS strides)', { skip }, async () => {
+  await onGpu((a, b) => a.matmul(b), [randInt([65, 33], -5, 5, 12), randInt([33, 70], -5, 5, 13)]);
+  await onGpu((a, b) => a.slice(1, 0, 40, 2).matmul(b.slice(0, 0, 20)), [randn([31, 80], 14), randn([40, 17], 15)], { atol: 1e-4 });
+});
+
+test('reductions over all elements and over leading dims; argmax, cumsum, gather, cat', { skip }, async () => {
+  await onGpu((x) => x.sum(), [randn([1 << 20], 16)], { rtol: 1e-3, atol: 1e-2 });
+  await onGpu((x) => [x.sum(0), x.max(0), x.mean([0, 2])], [randn([64, 33, 9], 17)], { atol: 1e-4 });
+  await onGpu((x) => [x.argmax(-1), x.argmin(0), x.cumsum(1)], [randn([45, 61], 18)], { atol: 1e-4 });
+});

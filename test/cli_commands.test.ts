@@ -1,0 +1,104 @@
+// Each kiln command end to end, as a subprocess with its own cache directory: run with .npy
+// inputs and outputs (checked against PyTorch's output), compile then a warm run that must
+// not compile, inspect, bench, demo, and cache stats/export/clear/import, all with --json.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+
+import { readNpy } from '../src/onnx/npy.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MAIN = path.resolve(here, '../src/cli/main.js');
+const REPO = path.resolve(here, '../..');
+const FIX = path.join(REPO, 'test/fixtures/onnx');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cli-cmds-'));
+const cache = path.join(tmp, 'cache');
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function kiln(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, KILN_CACHE_DIR: cache, KILN_WORKERS: '2', ...env },
+    timeout: 120_000,
+  });
+  assert.equal(r.status, 0, `kiln ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
+  return r.stdout;
+}
+
+function json<T>(args: string[], env: Record<string, string> = {}): T {
+  return JSON.parse(kiln([...args, '--json'], env)) as T;
+}
+
+test('run: .npy input, outputs written as .npy, matching PyTorch', () => {
+  const out = path.join(tmp, 'out');
+  const r = json<{ outputs: { name: string; shape: number[]; file: string }[]; timesMs: { compile: number; run: number } }>([
+    'run', path.join(FIX, 'attention.onnx'), '--input', `x=${path.join(FIX, 'attention.input.npy')}`, '--output', out,
+  ]);
+  assert.deepEqual(r.outputs.map((o) => [o.name, o.shape]), [['y', [2, 8, 16]]]);
+  const got = readNpy(path.join(out, 'y.npy')).toTypedArraySync() as Float32Array;
+  const want = readNpy(path.join(FIX, 'attention.output.npy')).toTypedArraySync() as Float32Array;
+  want.forEach((w, i) => assert.ok(Math.abs(got[i]! - w) <= 1e-5 + 1e-4 * Math.abs(w), `element ${i}`));
+  // Text mode names the inputs and shows a preview of each output.
+  const text = kiln(['run', path.join(FIX, 'attention.onnx')]);
+  assert.match(text, /input  x: float32\[2,8,16\] \(random\)/);
+  assert.match(text, /output y: float32\[2,8,16\] \[/);
+});
+
+test('compile warms the cache: a later run compiles nothing', () => {
+  const model = path.join(FIX, 'rmsnorm_swiglu.onnx');
+  const c = json<{ kernels: number; device: string }>(['compile', model]);
+  assert.ok(c.kernels > 0);
+  assert.equal(c.device, 'cpu');
+  const r = json<{ outputs: { shape: number[] }[] }>(['run', model], { KILN_ASSERT_NO_COMPILE: '1' });
+  assert.deepEqual(r.outputs[0]!.shape, [2, 5, 16]);
+});
+
+test('inspect lists operators and the kernels after fusion', () => {
+  const r = json<{ ops: Record<string, number>; kernels: { name: string; kind: string; ops: string[] }[]; opset: number }>([
+    'inspect', path.join(FIX, 'transformer_layer.onnx'),
+  ]);
+  assert.equal(r.opset, 17);
+  assert.equal(r.ops.LayerNormalization, 2);
+  assert.ok(r.kernels.length > 0 && r.kernels.every((k) => k.name && k.kind && k.ops.length > 0));
+  const text = kiln(['inspect', path.join(FIX, 'transformer_layer.onnx'), '--no-kernels']);
+  assert.match(text, /2  LayerNormalization/);
+  assert.doesNotMatch(text, /kernels after fusion/);
+});
+
+test('bench reports cold, warm and steady-state times', () => {
+  const r = json<{ coldCompileMs: number; warmCompileMs: number; runMs: { median: number; runs: number } }>([
+    'bench', path.join(REPO, 'examples/mlp.onnx'), '--runs', '3', '--warmup', '1',
+  ]);
+  assert.ok(r.coldCompileMs > 0 && r.warmCompileMs > 0 && r.runMs.median > 0);
+  assert.equal(r.runMs.runs, 3);
+  assert.ok(r.warmCompileMs < r.coldCompileMs, `warm ${r.warmCompileMs} ms should beat cold ${r.coldCompileMs} ms`);
+});
+
+test('demo compiles and runs the bundled model, warm the second time', () => {
+  const first = json<{ kernels: number; output: { shape: number[] } }>(['demo']);
+  assert.deepEqual(first.output.shape, [4, 16]);
+  const second = json<{ cache: string }>(['demo'], { KILN_ASSERT_NO_COMPILE: '1' });
+  assert.equal(second.cache, 'warm');
+  assert.match(kiln(['demo']), /compile .*warm cache/);
+});
+
+test('cache stats, export, clear and import round trip', () => {
+  kiln(['compile', path.join(REPO, 'examples/mlp.onnx')]);
+  const before = json<{ kernels: number; graphs: number }>(['cache', 'stats']);
+  assert.ok(before.kernels > 0 && before.graphs > 0);
+  const file = path.join(tmp, 'mlp.kiln');
+  const exp = json<{ kernels: number; graphs: number }>(['cache', 'export', file, '--label', 'mlp.onnx']);
+  assert.ok(exp.graphs >= 1 && exp.kernels >= 1);
+  const cleared = json<{ cleared: boolean }>(['cache', 'clear']);
+  assert.equal(cleared.cleared, true);
+  assert.deepEqual(json<{ kernels: number }>(['cache', 'stats']).kernels, 0);
+  const imp = json<{ kernels: number; graphs: number; skipped: number }>(['cache', 'import', file]);
+  assert.deepEqual([imp.kernels, imp.graphs, imp.skipped], [exp.kernels, exp.graphs, 0]);
+  // The imported artifacts are a complete warm start for that model.
+  json(['run', path.join(REPO, 'examples/mlp.onnx')], { KILN_ASSERT_NO_COMPILE: '1' });
+});

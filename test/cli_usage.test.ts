@@ -1,0 +1,101 @@
+// The kiln command's surface, run as a subprocess: --help on every command, --version,
+// bad usage (exit 2 with a message), missing and invalid files (exit 2), unsupported models
+// (exit 1 listing the problems), and --json errors that scripts can parse.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MAIN = path.resolve(here, '../src/cli/main.js');
+const REPO = path.resolve(here, '../..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cli-usage-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+export function kiln(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, KILN_CACHE_DIR: path.join(tmp, 'cache'), KILN_WORKERS: '2', ...env },
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const MODEL = path.join(REPO, 'examples/mlp.onnx');
+
+test('--help on every command exits 0 with usage', () => {
+  for (const cmd of [[], ['run'], ['compile'], ['bench'], ['inspect'], ['demo'], ['cache'], ['cache', 'stats'], ['cache', 'clear'], ['cache', 'export'], ['cache', 'import']]) {
+    const r = kiln([...cmd, '--help']);
+    assert.equal(r.code, 0, `${cmd.join(' ')} --help: ${r.stderr}`);
+    assert.match(r.stdout, /^Usage: kiln/, cmd.join(' '));
+  }
+  const top = kiln(['--help']).stdout;
+  for (const c of ['run', 'compile', 'bench', 'inspect', 'demo', 'cache']) assert.match(top, new RegExp(`\\n  ${c} `));
+  assert.match(kiln(['run', '--help']).stdout, /--input <name=file\.npy>[\s\S]*--output <dir>[\s\S]*--device/);
+  assert.match(kiln(['compile', '--help']).stdout, /--arch/);
+});
+
+test('--version prints the package version', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+  const r = kiln(['--version']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), pkg.version);
+});
+
+test('bad usage exits 2 with a message', () => {
+  const cases: [string[], RegExp][] = [
+    [[], /Usage: kiln/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['run'], /missing required argument 'model'/],
+    [['run', MODEL, '--bogus'], /unknown option '--bogus'/],
+    [['run', MODEL, '--device', 'tpu'], /Allowed choices are cpu, cuda/],
+    [['bench', MODEL, '--runs', 'zero'], /--runs must be an integer/],
+    [['run', MODEL, '--input', 'x'], /--input expects name=value/],
+    [['run', MODEL, '--input', 'nope=a.npy'], /not an input of the model \(inputs: x: float32\[4,16\]\)/],
+    [['run', MODEL, '--shape', 'x=4,a'], /not a list of dims/],
+    [['run', path.join(REPO, 'test/fixtures/onnx/mlp_dynamic.onnx')], /dim 0 is symbolic \('batch'\).*--shape/],
+  ];
+  for (const [args, re] of cases) {
+    const r = kiln(args);
+    assert.equal(r.code, 2, `kiln ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr + r.stdout, re, `kiln ${args.join(' ')}`);
+  }
+});
+
+test('missing or invalid files exit 2 with a clear message', () => {
+  const missing = path.join(tmp, 'missing.onnx');
+  for (const cmd of ['run', 'compile', 'bench', 'inspect']) {
+    const r = kiln([cmd, missing]);
+    assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`model file '${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' does not exist`));
+  }
+  const junk = path.join(tmp, 'junk.onnx');
+  fs.writeFileSync(junk, 'not a model');
+  const r = kiln(['inspect', junk]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /junk\.onnx: not a valid ONNX model/);
+  const npy = kiln(['run', MODEL, '--input', `x=${path.join(tmp, 'none.npy')}`]);
+  assert.equal(npy.code, 2);
+  assert.match(npy.stderr, /--input x '.*none\.npy' does not exist/);
+  const imp = kiln(['cache', 'import', path.join(tmp, 'none.kiln')]);
+  assert.equal(imp.code, 2);
+  assert.match(imp.stderr, /artifact file '.*none\.kiln' does not exist/);
+});
+
+test('an unsupported model exits 1 listing what is unsupported', () => {
+  const r = kiln(['run', path.join(REPO, 'test/conformance/onnx-node/test_cast_FLOAT_to_DOUBLE/model.onnx')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /unsupported features:\n  - graph output 'output': element type DOUBLE\n  - Cast 'Cast_0': to=DOUBLE/);
+});
+
+test('--json errors are one parseable object on stdout', () => {
+  const r = kiln(['inspect', path.join(tmp, 'missing.onnx'), '--json']);
+  assert.equal(r.code, 2);
+  const j = JSON.parse(r.stdout) as { error: { name: string; message: string; exitCode: number } };
+  assert.equal(j.error.exitCode, 2);
+  assert.match(j.error.message, /does not exist/);
+});

@@ -3,6 +3,7 @@
 // cudaAvailable() without a device, the caching allocator, kernel argument packing and the
 // row-major → column-major GEMM mapping. The GPU half is bench/gpu_runtime_check.ts.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import koffi from 'koffi';
@@ -12,7 +13,7 @@ import { compileCuda, cudaCompilerIdentity, type CudaCompilerKind } from '../src
 import { CudaError, cudaAvailable, cudaUnavailableReason, type DevicePtr } from '../src/backends/cuda/driver.js';
 import { ArgPack } from '../src/backends/cuda/launch.js';
 import { findNvcc } from '../src/backends/cuda/nvcc.js';
-import { findNvrtc, nvrtcLoaded } from '../src/backends/cuda/nvrtc.js';
+import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
 import type { CompileRequest } from '../src/compile/types.js';
 
 const SAXPY = `extern "C" __global__ void saxpy(float a, const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int n) {
@@ -111,9 +112,16 @@ describe('cudaCompilerIdentity', () => {
     assert.throws(() => withEnv({ KILN_CUDA_COMPILER: 'clang' }, () => cudaCompilerIdentity('sm_90')), /expected nvrtc, nvcc or auto/);
   });
 
-  it('does not load NVRTC (the main process never does)', () => {
-    cudaCompilerIdentity('sm_90');
-    assert.equal(nvrtcLoaded(), false);
+  it('does not load NVRTC (the main process never does)', { skip: nvccPath === undefined && nvrtcLoc === undefined ? 'no CUDA compiler here' : false }, () => {
+    // In a fresh process: this one has loaded NVRTC for the compile tests above.
+    const compiler = new URL('../src/backends/cuda/compiler.js', import.meta.url).href;
+    const nvrtc = new URL('../src/backends/cuda/nvrtc.js', import.meta.url).href;
+    const code = `const c = await import(${JSON.stringify(compiler)}); const n = await import(${JSON.stringify(nvrtc)});
+      c.cudaCompilerIdentity('sm_90');
+      const maps = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8');
+      console.log(JSON.stringify({ loaded: n.nvrtcLoaded(), mapped: maps.includes('libnvrtc') }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' })) as { loaded: boolean; mapped: boolean };
+    assert.deepEqual(out, { loaded: false, mapped: false });
   });
 });
 

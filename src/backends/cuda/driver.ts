@@ -9,6 +9,7 @@
 //   passes straight to koffi's uint64_t. allocation checks the bound.
 // - Host-side handles (CUmodule, CUfunction, CUstream, CUevent, CUcontext) are koffi pointers:
 //   bigint. 0n is the NULL stream (the legacy default stream).
+import { isMainThread } from 'node:worker_threads';
 import koffi, { type LibraryHandle } from 'koffi';
 
 export type DevicePtr = number;
@@ -230,6 +231,8 @@ function attribute(a: DriverApi, attr: number, dev: number): number {
  */
 export function initCuda(): CudaDeviceInfo {
   if (ctx !== undefined) return ctx.info;
+  // The context is made current on this thread only; calls from another would find none.
+  if (!isMainThread) throw new Error('CUDA unavailable: the driver is used from the main thread only');
   const a = loadLibrary();
   if (a === undefined) throw new Error(`CUDA unavailable: ${loadFailure}`);
   check('cuInit', a.cuInit(0));

@@ -189,3 +189,72 @@ test('.npy: round trip of every dtype, float64 read as float32, clear errors', a
   bad.set(new TextEncoder().encode(u16), 10);
   assert.throws(() => parseNpy(bad, 'u.npy'), /dtype '<u2' is not supported/);
 });
+
+async function run1(bytes: Uint8Array, feeds: Record<string, NDArray>) {
+  const m = loadOnnx(bytes, { cacheDir, workers: 0 });
+  const outs = await m.run(feeds);
+  const res: Record<string, { shape: readonly number[]; data: number[] }> = {};
+  for (const [k, v] of Object.entries(outs)) res[k] = { shape: v.shape, data: [...(await v.toTypedArray())].map(Number) };
+  return res;
+}
+
+const close = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5 + 1e-4 * Math.abs(b[i]!));
+
+test('opset 18: ReduceMean axes as an input, Split num_outputs, Pad axes', async () => {
+  const x = NDArray.from(Float32Array.from({ length: 10 }, (_, i) => i), [2, 5]);
+  const r = await run1(
+    model({
+      opset: 18,
+      nodes: [
+        { op: 'ReduceMean', inputs: ['x', 'ax'], outputs: ['m'], attrs: [{ name: 'keepdims', i: 0, type: AT.INT }] },
+        { op: 'Split', inputs: ['x'], outputs: ['s0', 's1', 's2'], attrs: [{ name: 'axis', i: 1, type: AT.INT }, { name: 'num_outputs', i: 3, type: AT.INT }] },
+        { op: 'Pad', inputs: ['x', 'pads', 'cv', 'pax'], outputs: ['p'] },
+      ],
+      inputs: [vi('x', F, [2, 5])],
+      outputs: [vi('m', F, [2]), vi('s0', F, [2, 2]), vi('s1', F, [2, 2]), vi('s2', F, [2, 1]), vi('p', F, [2, 8])],
+      initializers: [
+        { name: 'ax', dims: [1], dataType: I64, int64Data: [-1] },
+        { name: 'pads', dims: [2], dataType: I64, int64Data: [1, 2] },
+        { name: 'cv', dims: [], dataType: F, floatData: [-1] },
+        { name: 'pax', dims: [1], dataType: I64, int64Data: [1] },
+      ],
+    }),
+    { x },
+  );
+  assert.deepEqual(r.m!.data, [2, 7]);
+  assert.deepEqual([r.s0!.data, r.s1!.data, r.s2!.data], [[0, 1, 5, 6], [2, 3, 7, 8], [4, 9]]);
+  assert.deepEqual(r.p!.data, [-1, 0, 1, 2, 3, 4, -1, -1, -1, 5, 6, 7, 8, 9, -1, -1]);
+});
+
+test('LayerNormalization Mean/InvStdDev outputs; Softmax before opset 13 flattens at axis', async () => {
+  const data = [1, 2, 3, 4, 0, -1, 2, 8];
+  const x = NDArray.from(Float32Array.from(data), [2, 4]);
+  const ln = await run1(
+    model({
+      nodes: [{ op: 'LayerNormalization', inputs: ['x', 'g'], outputs: ['y', 'mean', 'inv'] }],
+      inputs: [vi('x', F, [2, 4])],
+      outputs: [vi('y', F, [2, 4]), vi('mean', F, [2, 1]), vi('inv', F, [2, 1])],
+      initializers: [{ name: 'g', dims: [4], dataType: F, floatData: [1, 1, 1, 1] }],
+    }),
+    { x },
+  );
+  assert.deepEqual(ln.mean!.data, [2.5, 2.25]);
+  assert.ok(close(ln.inv!.data, [1 / Math.sqrt(1.25 + 1e-5), 1 / Math.sqrt(12.1875 + 1e-5)]));
+  const x3 = NDArray.from(Float32Array.from(data), [2, 2, 2]);
+  const sm = await run1(
+    model({
+      opset: 11,
+      nodes: [{ op: 'Softmax', inputs: ['x'], outputs: ['y'], attrs: [{ name: 'axis', i: 1, type: AT.INT }] }],
+      inputs: [vi('x', F, [2, 2, 2])],
+      outputs: [vi('y', F, [2, 2, 2])],
+    }),
+    { x: x3 },
+  );
+  // Opset 11: one softmax over each row of the [2, 4] flattening, not over dim 1 alone.
+  const rows = [data.slice(0, 4), data.slice(4)].flatMap((row) => {
+    const e = row.map((v) => Math.exp(v - Math.max(...row)));
+    const s = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / s);
+  });
+  assert.ok(close(sm.y!.data, rows));
+});

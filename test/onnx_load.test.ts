@@ -258,3 +258,36 @@ test('LayerNormalization Mean/InvStdDev outputs; Softmax before opset 13 flatten
   });
   assert.ok(close(sm.y!.data, rows));
 });
+
+test('model-local functions (as the dynamo exporter emits) are inlined, attribute references resolved', async () => {
+  const m = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 18 }, { domain: 'local', version: 1 }],
+    functions: [
+      {
+        name: 'ScaledRelu',
+        domain: 'local',
+        input: ['X'],
+        output: ['Y'],
+        attribute: ['alpha'],
+        opsetImport: [{ domain: '', version: 18 }],
+        node: [
+          { opType: 'Constant', output: ['a'], attribute: [{ name: 'value_float', refAttrName: 'alpha', type: AT.FLOAT }] },
+          { opType: 'Relu', input: ['X'], output: ['r'] },
+          { opType: 'Mul', input: ['r', 'a'], output: ['Y'] },
+        ],
+      },
+    ],
+    graph: {
+      name: 'g',
+      node: [
+        { opType: 'ScaledRelu', domain: 'local', input: ['x'], output: ['h'], name: 'call1', attribute: [{ name: 'alpha', f: 2, type: AT.FLOAT }] },
+        { opType: 'ScaledRelu', domain: 'local', input: ['h'], output: ['y'], name: 'call2', attribute: [{ name: 'alpha', f: 3, type: AT.FLOAT }] },
+      ],
+      input: [vi('x', F, [4])],
+      output: [vi('y', F, [4])],
+    },
+  });
+  const r = await run1(onnx.ModelProto.encode(m).finish(), { x: NDArray.from(new Float32Array([-1, 0, 1, 2]), [4]) });
+  assert.deepEqual(r.y!.data, [0, 0, 6, 12]);
+});

@@ -4,6 +4,7 @@
 
 import type { DType } from '../graph/dtype.js';
 import { kilnDType, onnxTypeName } from './dtypes.js';
+import { inlineFunctions } from './functions.js';
 import { OnnxNode } from './node.js';
 import type { OpTable } from './ops/index.js';
 import { type DeclaredType, type GraphProto, type ModelProto, type TensorProto, declaredType } from './proto.js';
@@ -93,7 +94,13 @@ export function parseAndCheck(
     if (t.kind === 'tensor' && t.elemType && !kilnDType(t.elemType)) issues.push(`value '${v.name}': element type ${onnxTypeName(t.elemType)}`);
   }
 
-  const nodes = (graph.node ?? []).map((p, i) => {
+  let protos = graph.node ?? [];
+  try {
+    protos = inlineFunctions(protos, proto.functions ?? []);
+  } catch (e) {
+    issues.push((e as Error).message);
+  }
+  const nodes = protos.map((p, i) => {
     const domain = p.domain ?? '';
     const version = DEFAULT_DOMAINS.includes(domain) ? opset : Number((proto.opsetImport ?? []).find((o) => o.domain === domain)?.version ?? 1);
     return new OnnxNode(p, i, version);

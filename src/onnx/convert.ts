@@ -14,6 +14,7 @@ import { Emitter } from './emit.js';
 import { OnnxModelError, OnnxUnsupportedError, Unsupported } from './errors.js';
 import type { OpTable } from './ops/index.js';
 import { tensorFromProto } from './proto.js';
+import { pruneGraph } from './prune.js';
 
 export interface Built {
   traced: Traced;
@@ -89,5 +90,5 @@ export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<st
   });
   const params = g.inputs.filter((id) => !user.includes(id));
   g.inputs.splice(0, g.inputs.length, ...user, ...params);
-  return { traced: { graph: g, params: t.params, returnsArray: true }, runtimeInputs, ops };
+  return { traced: { graph: pruneGraph(g), params: t.params, returnsArray: true }, runtimeInputs, ops };
 }

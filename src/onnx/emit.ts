@@ -55,8 +55,9 @@ export class Emitter {
       const folded = this.fold(operands as ConstTensor[], fn);
       if (folded) return folded;
     }
-    const out = fn(this.b, operands.map((v) => this.id(v)));
-    return typeof out === 'number' ? [out] : out;
+    const res = fn(this.b, operands.map((v) => this.id(v)));
+    // A value with no elements is known whatever the inputs: keep it out of the compiled graph.
+    return (typeof res === 'number' ? [res] : res).map((id) => (numel(this.b.shape(id)) === 0 ? new ConstTensor(this.b.shape(id), this.b.dtype(id), []) : id));
   }
 
   emit1(operands: readonly Val[], fn: (b: GraphBuilder, ids: number[]) => number): Val {

@@ -106,15 +106,20 @@ export function parseAndCheck(
     return new OnnxNode(p, i, version);
   });
   const unknown = new Map<string, string[]>();
-  for (const n of nodes) {
-    const def = DEFAULT_DOMAINS.includes(n.domain) ? table[n.opType] : undefined;
-    if (!def) {
-      const key = n.domain ? `${n.domain}.${n.opType}` : n.opType;
-      unknown.set(key, [...(unknown.get(key) ?? []), n.name]);
-      continue;
+  const checkNodes = (list: OnnxNode[]) => {
+    for (const n of list) {
+      const def = DEFAULT_DOMAINS.includes(n.domain) ? table[n.opType] : undefined;
+      if (!def) {
+        const key = n.domain ? `${n.domain}.${n.opType}` : n.opType;
+        unknown.set(key, [...(unknown.get(key) ?? []), n.name]);
+        continue;
+      }
+      for (const msg of def.check?.(n) ?? []) issues.push(`${n.label}: ${msg}`);
+      // Subgraph bodies (Loop) are converted with the same table: check what they use too.
+      for (const g of n.subgraphs()) checkNodes((g.node ?? []).map((p, i) => new OnnxNode(p, i, n.opset)));
     }
-    for (const msg of def.check?.(n) ?? []) issues.push(`${n.label}: ${msg}`);
-  }
+  };
+  checkNodes(nodes);
   for (const [op, names] of unknown) {
     const shown = names.slice(0, 5).map((s) => `'${s}'`).join(', ') + (names.length > 5 ? `, and ${names.length - 5} more` : '');
     issues.unshift(`operator ${op} is not supported (node${names.length > 1 ? 's' : ''} ${shown})`);

@@ -7,6 +7,7 @@ import { ConstTensor } from './const_tensor.js';
 import { Emitter, type Val } from './emit.js';
 import { Unsupported } from './errors.js';
 import type { OnnxNode } from './node.js';
+import type { OpTable } from './ops/types.js';
 
 /**
  * A shape argument depends on the value of these graph inputs. The loader then treats them
@@ -23,9 +24,32 @@ export class NeedsInputValues extends Error {
 export const MAX_VALUE_INPUT = 16;
 
 export class ConvertContext {
-  readonly values = new Map<string, Val>();
+  readonly values: Map<string, Val>;
 
-  constructor(readonly em: Emitter) {}
+  constructor(
+    readonly em: Emitter,
+    /** The converters, for ops whose bodies are subgraphs (Loop). */
+    readonly table: OpTable,
+    parent?: ConvertContext,
+  ) {
+    // A subgraph sees every value of the enclosing scope (ONNX's outer-scope references).
+    this.values = new Map(parent?.values);
+  }
+
+  /** A nested scope for a subgraph body. */
+  child(): ConvertContext {
+    return new ConvertContext(this.em, this.table, this);
+  }
+
+  /** Converts nodes in order, binding their outputs in this scope. */
+  convertNode(n: OnnxNode): void {
+    const def = this.table[n.opType];
+    if (!def) throw new Unsupported(`operator ${n.opType} is not supported`);
+    const outs = def.convert(this, n);
+    n.outputs.forEach((name, i) => {
+      if (name && outs[i] !== undefined) this.values.set(name, outs[i]!);
+    });
+  }
 
   has(name: string): boolean {
     return this.values.has(name);

@@ -30,7 +30,7 @@ export type InitializerCache = Map<string, ConstTensor>;
 export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Built {
   const t = new Tracer();
   const em = new Emitter(t);
-  const ctx = new ConvertContext(em);
+  const ctx = new ConvertContext(em, table);
   for (const [name, proto] of m.initializers) {
     let c = inits.get(name);
     if (!c) {
@@ -54,18 +54,14 @@ export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<st
   const ops: Record<string, number> = {};
   for (const n of m.nodes) {
     ops[n.opType] = (ops[n.opType] ?? 0) + 1;
-    let outs;
     try {
-      outs = table[n.opType]!.convert(ctx, n);
+      ctx.convertNode(n);
     } catch (e) {
       if (e instanceof NeedsInputValues) throw e;
       if (e instanceof Unsupported) throw new OnnxUnsupportedError(m.file, [`${n.label}: ${e.message}`]);
       const msg = (e as Error).message;
       throw new OnnxModelError(m.file, msg.includes(n.label) ? msg : `${n.label}: ${msg}`);
     }
-    n.outputs.forEach((name, i) => {
-      if (name && outs[i] !== undefined) ctx.values.set(name, outs[i]!);
-    });
   }
 
   t.graph.outputs = m.outputs.map(({ name, declared }) => {

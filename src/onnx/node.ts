@@ -1,7 +1,7 @@
 // A NodeProto with typed attribute accessors. Attribute getters take the ONNX default so
 // each converter states the spec's defaults right where it reads them.
 
-import type { AttributeProto, NodeProto, TensorProto } from './proto.js';
+import type { AttributeProto, GraphProto, NodeProto, TensorProto } from './proto.js';
 import { num, onnx } from './proto.js';
 
 const AT = onnx.AttributeProto.AttributeType;
@@ -72,6 +72,14 @@ export class OnnxNode {
   tensor(name: string): TensorProto | undefined {
     const a = this.attrs.get(name);
     return a?.type === AT.TENSOR || a?.t ? (a.t ?? undefined) : undefined;
+  }
+  /** A graph-valued attribute (a Loop or If body). */
+  graph(name: string): GraphProto | undefined {
+    return this.attrs.get(name)?.g ?? undefined;
+  }
+  /** Every subgraph the node holds (for checking what they use). */
+  subgraphs(): GraphProto[] {
+    return [...this.attrs.values()].flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]);
   }
   /** Whether the optional input at `k` is present (absent: beyond the list, or named ''). */
   hasInput(k: number): boolean {

@@ -1,6 +1,7 @@
 // The table of supported ONNX operators (default domain), by family.
 
 import { activationOps } from './activations.js';
+import { controlOps } from './control.js';
 import { einsumOps } from './einsum.js';
 import { elementwiseOps } from './elementwise.js';
 import { generatorOps } from './generators.js';
@@ -24,6 +25,7 @@ export function opTable(baseDir: string | undefined): OpTable {
     ...nnOps,
     ...einsumOps,
     ...poolOps,
+    ...controlOps,
   };
 }
 

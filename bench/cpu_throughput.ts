@@ -1,0 +1,150 @@
+// CPU kernel throughput beside a plain JavaScript loop doing the same work, plus compile time
+// per kernel and in total for the 32-layer program.
+//
+// - pointwise: sigmoid(relu(x*y + 0.5) * 1.7), 5 ops reading 2 inputs, [4096, 4096] (16M elements)
+// - softmax:   row softmax of [4096, 4096]
+// Bytes = inputs read once + outputs written once (pointwise 3 × 64 MiB, softmax 2 × 64 MiB).
+// Both sides allocate their output each call (as kiln's API returns a fresh array). Median of
+// --runs timed calls after 2 warm-up calls; kiln's time is the whole `await f(x)` (input
+// checks, output allocation, kernel calls through koffi).
+//
+//   node dist/bench/cpu_throughput.js [--json] [--runs 7]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compile } from '../src/index.js';
+import { NDArray } from '../src/frontend/ndarray.js';
+import type { Tensor } from '../src/frontend/tensor.js';
+import { randnArray, resultOf, runChild } from '../test/fixtures/programs.js';
+
+const runsArg = process.argv.indexOf('--runs');
+const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 7;
+const JSON_OUT = process.argv.includes('--json');
+const R = 4096;
+const C = 4096;
+const N = R * C;
+
+/** 1-minute load average when the bench started: other work on the machine skews timings. */
+const LOAD0 = loadavg()[0]!;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function timeIt(fn: () => Promise<Float32Array> | Float32Array): Promise<{ ms: number; out: Float32Array }> {
+  let out = await fn();
+  out = await fn();
+  const ts: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    out = await fn();
+    ts.push(performance.now() - t0);
+  }
+  return { ms: median(ts), out };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function jsPointwise(x: Float32Array, y: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = Math.max(x[i]! * y[i]! + 0.5, 0) * 1.7;
+    out[i] = 1 / (1 + Math.exp(-v));
+  }
+  return out;
+}
+
+function jsSoftmax(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < R; r++) {
+    const o = r * C;
+    let m = -Infinity;
+    for (let j = 0; j < C; j++) m = Math.max(m, x[o + j]!);
+    let s = 0;
+    for (let j = 0; j < C; j++) {
+      const e = Math.exp(x[o + j]! - m);
+      out[o + j] = e;
+      s += e;
+    }
+    const inv = 1 / s;
+    for (let j = 0; j < C; j++) out[o + j] = out[o + j]! * inv;
+  }
+  return out;
+}
+
+interface Row {
+  name: string;
+  bytes: number;
+  kilnMs: number;
+  jsMs: number;
+  kilnGBs: number;
+  jsGBs: number;
+  maxAbsDiff: number;
+}
+
+async function main(): Promise<void> {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'kiln-bench-tp-'));
+  try {
+    const x = randnArray([R, C], 1);
+    const y = randnArray([R, C], 2);
+    const xs = x.toTypedArraySync() as Float32Array;
+    const ys = y.toTypedArraySync() as Float32Array;
+    const rows: Row[] = [];
+
+    const pw = compile((a: Tensor, b: Tensor) => a.mul(b).add(0.5).relu().mul(1.7).sigmoid(), { device: 'cpu', cacheDir });
+    const kp = await timeIt(async () => (await ((await pw(x, y)) as NDArray).toTypedArray()) as Float32Array);
+    const jp = await timeIt(() => jsPointwise(xs, ys));
+    rows.push({ name: 'pointwise 5-op chain, 2 inputs [4096,4096]', bytes: 3 * 4 * N, kilnMs: kp.ms, jsMs: jp.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(kp.out, jp.out) });
+
+    const sm = compile((a: Tensor) => a.softmax(-1), { device: 'cpu', cacheDir });
+    const ks = await timeIt(async () => (await ((await sm(x)) as NDArray).toTypedArray()) as Float32Array);
+    const js = await timeIt(() => jsSoftmax(xs));
+    rows.push({ name: 'row softmax [4096,4096]', bytes: 2 * 4 * N, kilnMs: ks.ms, jsMs: js.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(ks.out, js.out) });
+    for (const r of rows) {
+      r.kilnGBs = r.bytes / (r.kilnMs * 1e6);
+      r.jsGBs = r.bytes / (r.jsMs * 1e6);
+    }
+
+    // Compile time of the 32-layer program, cold, default workers, in a fresh process.
+    const traceFile = join(cacheDir, 'trace.json');
+    const run = resultOf(await runChild({ programs: [{ kind: 'distinct', n: 32 }], check: false }, { KILN_NO_CACHE: '1', KILN_TRACE: traceFile }));
+    const events = (JSON.parse(readFileSync(traceFile, 'utf8')) as { traceEvents: { cat: string; dur: number }[] }).traceEvents;
+    const perKernel = events.filter((e) => e.cat === 'compile').map((e) => e.dur / 1000);
+    const compileTime = {
+      program: '32 distinct layers',
+      kernels: perKernel.length,
+      workers: run.counters.workers_spawned,
+      totalMs: run.programs![0]!.firstResultMs,
+      perKernelMedianMs: median(perKernel),
+      perKernelMeanMs: perKernel.reduce((a, b) => a + b, 0) / perKernel.length,
+      perKernelSumMs: perKernel.reduce((a, b) => a + b, 0),
+    };
+
+    const machine = { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0], runs: RUNS };
+    if (JSON_OUT) {
+      process.stdout.write(JSON.stringify({ bench: 'cpu_throughput', machine, rows, compileTime }, null, 2) + '\n');
+      return;
+    }
+    console.log(`CPU throughput, median of ${RUNS} after 2 warm-up; ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; load average ${machine.loadavgBefore.toFixed(1)} before, ${machine.loadavgAfter.toFixed(1)} after`);
+    console.log('| workload | MB moved | kiln ms | kiln GB/s | JS loop ms | JS GB/s | kiln / JS | max |diff| |');
+    console.log('|:--|--:|--:|--:|--:|--:|--:|--:|');
+    for (const r of rows) {
+      console.log(
+        `| ${r.name} | ${(r.bytes / 1e6).toFixed(0)} | ${r.kilnMs.toFixed(1)} | ${r.kilnGBs.toFixed(2)} | ${r.jsMs.toFixed(1)} | ${r.jsGBs.toFixed(2)} | ${(r.jsMs / r.kilnMs).toFixed(2)}× | ${r.maxAbsDiff.toExponential(1)} |`,
+      );
+    }
+    console.log(
+      `compile, ${compileTime.program}: ${compileTime.kernels} kernels, ${compileTime.workers} workers, total ${compileTime.totalMs.toFixed(0)} ms; ` +
+        `per kernel (in a worker) median ${compileTime.perKernelMedianMs.toFixed(0)} ms, mean ${compileTime.perKernelMeanMs.toFixed(0)} ms, sum ${compileTime.perKernelSumMs.toFixed(0)} ms`,
+    );
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,150 @@
+// Cold versus warm time to first result, each in a fresh child process
+// (test/fixtures/child.mjs) over a fresh cache directory: the first (cold) process compiles
+// and fills the cache, the next ones (warm, KILN_ASSERT_NO_COMPILE=1, so a compile would be
+// an error) load the graph bundle. Programs: the 32-layer program of distinct layers, the
+// bundled example (an MLP), and 100 distinct kernels (the "≤ 50 ms for 100 kernels" target).
+//
+// "kiln ms" is measured inside the child, from the compile() call to the first result
+// (trace + graph key + cache read + load + run); "process ms" is spawn to exit of the whole
+// node process (node start-up and module import included). "load ms" is the part of kiln ms
+// spent in the backend's loader (write .so + dlopen for C; cuModuleLoadData for CUDA).
+//
+//   node dist/bench/warm.js [--json] [--device cpu|cuda] [--repeat 5] [--workers N]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ChildResult, type ChildRun, type ProgramSpec, resultOf, runChild } from '../test/fixtures/programs.js';
+
+interface Args {
+  json: boolean;
+  device: 'cpu' | 'cuda';
+  repeat: number;
+  workers: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { json: false, device: 'cpu', repeat: 5, workers: availableParallelism() };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    switch (argv[i]) {
+      case '--json':
+        a.json = true;
+        break;
+      case '--device':
+        if (v !== 'cpu' && v !== 'cuda') throw new Error('--device cpu|cuda');
+        a.device = v;
+        i++;
+        break;
+      case '--repeat':
+        a.repeat = Number(v);
+        i++;
+        break;
+      case '--workers':
+        a.workers = Number(v);
+        i++;
+        break;
+      default:
+        throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  return a;
+}
+
+/** 1-minute load average when the bench started: other work on the machine skews timings. */
+const LOAD0 = loadavg()[0]!;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+interface Sample {
+  kilnMs: number;
+  processMs: number;
+  loadMs: number;
+  loads: number;
+  importMs: number;
+}
+
+export interface WarmRow {
+  program: string;
+  kernels: number;
+  cold: Sample;
+  warm: Sample;
+  /** warm kiln ms / cold kiln ms. */
+  ratio: number;
+  /** warm process ms / cold process ms. */
+  processRatio: number;
+}
+
+function sample(run: ChildRun, r: ChildResult): Sample {
+  return { kilnMs: r.programs![0]!.firstResultMs, processMs: run.wallMs, loadMs: r.loadMs, loads: r.loadCount, importMs: r.importMs };
+}
+
+function medianSample(xs: Sample[]): Sample {
+  return {
+    kilnMs: median(xs.map((x) => x.kilnMs)),
+    processMs: median(xs.map((x) => x.processMs)),
+    loadMs: median(xs.map((x) => x.loadMs)),
+    loads: xs[0]!.loads,
+    importMs: median(xs.map((x) => x.importMs)),
+  };
+}
+
+async function one(spec: ProgramSpec, name: string, args: Args): Promise<WarmRow> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-warm-'));
+  try {
+    const cfg = { programs: [spec], workers: args.workers, cacheDir: dir, device: args.device, timeLoads: true };
+    const coldRun = await runChild(cfg, {}, { timeoutMs: 600_000 });
+    const cold = resultOf(coldRun);
+    if (cold.programs![0]!.correct === false) throw new Error(`${name}: cold result is wrong`);
+    const warms: Sample[] = [];
+    for (let i = 0; i < args.repeat; i++) {
+      const run = await runChild(cfg, { KILN_ASSERT_NO_COMPILE: '1' });
+      const r = resultOf(run);
+      if (r.counters.graph_cache_hits !== 1 || r.programs![0]!.correct === false) throw new Error(`${name}: warm run ${i} missed the cache or is wrong`);
+      warms.push(sample(run, r));
+    }
+    const c = sample(coldRun, cold);
+    const w = medianSample(warms);
+    return { program: name, kernels: cold.counters.kernels_generated!, cold: c, warm: w, ratio: w.kilnMs / c.kilnMs, processRatio: w.processMs / c.processMs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const programs: [ProgramSpec, string][] = [
+    [{ kind: 'distinct', n: 32 }, '32-layer program'],
+    [{ kind: 'mlp' }, 'MLP example (784-128-64-10)'],
+    [{ kind: 'distinct', n: 100 }, '100 distinct kernels'],
+  ];
+  const rows: WarmRow[] = [];
+  for (const [spec, name] of programs) {
+    rows.push(await one(spec, name, args));
+    if (!args.json) process.stderr.write(`  ${name} done\n`);
+  }
+  const machine = { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0], device: args.device, workers: args.workers, repeat: args.repeat };
+  const hundred = rows.find((r) => r.program.startsWith('100'))!;
+  const targets = {
+    warmAtMost5PctOfCold: rows.every((r) => r.ratio <= 0.05),
+    hundredKernelsWarmKilnMs: hundred.warm.kilnMs,
+    hundredKernelsAtMost50ms: hundred.warm.kilnMs <= 50,
+  };
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ bench: 'warm', machine, rows, targets }, null, 2) + '\n');
+    return;
+  }
+  console.log(`cold vs warm, ${args.device}, ${args.workers} workers; warm = median of ${args.repeat} processes; ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; load average ${machine.loadavgBefore.toFixed(1)} before, ${machine.loadavgAfter.toFixed(1)} after`);
+  console.log('| program | kernels | cold kiln ms | warm kiln ms | warm/cold | of which load (count) | cold process ms | warm process ms | warm/cold (process) |');
+  console.log('|:--|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.program} | ${r.kernels} | ${r.cold.kilnMs.toFixed(0)} | ${r.warm.kilnMs.toFixed(1)} | ${(100 * r.ratio).toFixed(1)}% | ${r.warm.loadMs.toFixed(1)} (${r.warm.loads}) | ${r.cold.processMs.toFixed(0)} | ${r.warm.processMs.toFixed(0)} | ${(100 * r.processRatio).toFixed(1)}% |`,
+    );
+  }
+  console.log(`targets: warm ≤ 5% of cold (kiln ms): ${targets.warmAtMost5PctOfCold ? 'met' : 'MISSED'}; 100 kernels warm ≤ 50 ms: ${hundred.warm.kilnMs.toFixed(1)} ms, ${targets.hundredKernelsAtMost50ms ? 'met' : 'MISSED'}`);
+}
+
+await main();

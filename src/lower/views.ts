@@ -15,6 +15,8 @@ export function flatten(idxs: readonly Expr[], shape: Shape): Expr {
 
 /** The multi-index of `shape` for a flat row-major offset. */
 export function unflatten(flat: Expr, shape: Shape): Expr[] {
+  // An empty tensor has no elements to address (and zero strides would divide by zero).
+  if (shape.includes(0)) return shape.map(() => idx(0));
   const strides = contiguousStrides(shape);
   return shape.map((n, d) => (n === 1 ? idx(0) : imod(idiv(flat, strides[d]!), n)));
 }

@@ -141,7 +141,8 @@ function loops(k: LoopKernel): CSource {
   for (const r of k.reductions) {
     body.push(`${ind}${accInit(r)}`);
     const pragma = accPragma(r);
-    if (pragma && k.inner.filter((n) => n !== 1).length === 1) body.push(`${ind}${pragma}`);
+    // The pragma must sit right before a `for`: only when the single inner dim is a real loop.
+    if (pragma && k.inner.length === 1 && k.inner[0] !== 1) body.push(`${ind}${pragma}`);
     const innerLines: string[] = [];
     const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
     const s = outerScope.child(innerInd);
@@ -156,8 +157,7 @@ function loops(k: LoopKernel): CSource {
   }
   if (k.innerStores.length) {
     const innerLines: string[] = [];
-    const innerDims = k.inner.filter((n) => n !== 1);
-    if (innerDims.length === 1 && k.reductions.length > 0) innerLines.push(`${ind}#pragma omp simd`);
+    if (k.inner.length === 1 && k.inner[0] !== 1 && k.reductions.length > 0) innerLines.push(`${ind}#pragma omp simd`);
     const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
     const s = outerScope.child(innerInd);
     const stores = k.innerStores.map((st) => `${innerInd}b${st.buf}[${s.emit(st.at)}] = ${s.emit(st.value)};`);

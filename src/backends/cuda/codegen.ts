@@ -268,12 +268,13 @@ function reduction(k: LoopKernel): CudaGenerated {
       isArg ? argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, ov, oi) : `acc${red.id}v = ${combine(red.op, `acc${red.id}v`, ov)};`;
     lines.push(`  for (int m = 16; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${red.id}v, m);${isArg ? ` const int64_t oi = kiln_shfl_xor(acc${red.id}i, m);` : ''} ${upd('ov', 'oi')} }`);
     if (warps > 1) {
-      lines.push(`  { __shared__ ${vt} sv[${warps}];${isArg ? ` __shared__ int64_t si[${warps}];` : ''}`);
+      // One slot per warp of each row in the block (rows are threadIdx.y).
+      lines.push(`  { __shared__ ${vt} sv[${rpb}][${warps}];${isArg ? ` __shared__ int64_t si[${rpb}][${warps}];` : ''}`);
       lines.push(`    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;`);
-      lines.push(`    if (l == 0) { sv[w] = acc${red.id}v;${isArg ? ` si[w] = acc${red.id}i;` : ''} }`);
+      lines.push(`    if (l == 0) { sv[threadIdx.y][w] = acc${red.id}v;${isArg ? ` si[threadIdx.y][w] = acc${red.id}i;` : ''} }`);
       lines.push('    __syncthreads();');
-      lines.push(`    acc${red.id}v = sv[0];${isArg ? ` acc${red.id}i = si[0];` : ''}`);
-      lines.push(`    for (int q = 1; q < ${warps}; q++) { const ${vt} ov = sv[q];${isArg ? ' const int64_t oi = si[q];' : ''} ${upd('ov', 'oi')} }`);
+      lines.push(`    acc${red.id}v = sv[threadIdx.y][0];${isArg ? ` acc${red.id}i = si[threadIdx.y][0];` : ''}`);
+      lines.push(`    for (int q = 1; q < ${warps}; q++) { const ${vt} ov = sv[threadIdx.y][q];${isArg ? ' const int64_t oi = si[threadIdx.y][q];' : ''} ${upd('ov', 'oi')} }`);
       lines.push('    __syncthreads(); }');
     }
     lines.push(isArg ? `  const int64_t acc${red.id} = acc${red.id}i;` : `  const ${t} acc${red.id} = (${t})acc${red.id}v;`);

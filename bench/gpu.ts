@@ -32,16 +32,16 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Times `fn` (which enqueues GPU work) with events: median over reps, in ms. */
-function timeGpu(fn: () => void, reps = 20): number {
+/** Times `fn` (which enqueues GPU work, possibly after an await) with events: median over reps, in ms. */
+async function timeGpu(fn: () => unknown, reps = 20): Promise<number> {
   const a = eventCreate();
   const b = eventCreate();
-  for (let i = 0; i < 3; i++) fn();
+  for (let i = 0; i < 3; i++) await fn();
   ctxSynchronize();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     eventRecord(a);
-    fn();
+    await fn();
     eventRecord(b);
     eventSynchronize(b);
     ts.push(eventElapsedMs(a, b));
@@ -56,7 +56,7 @@ async function main() {
   const bytes = 256 << 20;
   const src = memAlloc(bytes);
   const dst = memAlloc(bytes);
-  const copyMs = timeGpu(() => memcpyDtoD(dst, src, bytes));
+  const copyMs = await timeGpu(() => memcpyDtoD(dst, src, bytes));
   const copyGBs = (2 * bytes) / copyMs / 1e6;
   rows.push({ bench: 'dtod copy 256 MiB', ms: copyMs, GBs: copyGBs, pctOfCopy: 100 });
 
@@ -74,7 +74,7 @@ async function main() {
   for (const [name, fn, args, moved] of cases) {
     const f = compile(fn, { device: 'cuda', cacheDir });
     await f(...args);
-    const ms = timeGpu(() => void f(...args));
+    const ms = await timeGpu(() => f(...args));
     rows.push({ bench: name, ms, GBs: moved / ms / 1e6, pctOfCopy: (100 * moved) / ms / 1e6 / copyGBs });
   }
 

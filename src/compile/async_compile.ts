@@ -63,7 +63,7 @@ const swallow = (): void => {};
 
 export class AsyncCompile {
   readonly workers: number;
-  private readonly store: KernelStoreLike | undefined;
+  private store: KernelStoreLike | undefined;
   private readonly poolOptions: WorkerPoolOptions;
   private pool: WorkerPool | undefined;
   private readonly futures = new Map<string, Entry>();
@@ -180,6 +180,11 @@ export class AsyncCompile {
   }
 
   /** Forks the workers ahead of the first compile (e.g. while tracing). No-op inline. */
+  /** Sets the kernel store consulted before compiling and filled after. */
+  useStore(store: KernelStoreLike): void {
+    this.store = store;
+  }
+
   warm(): void {
     if (this.workers > 0) this.getPool().warm();
   }
@@ -322,6 +327,10 @@ export function getAsyncCompile(options: { workers?: number; cacheDir?: string; 
     }
     ac = new AsyncCompile({ workers, store: options.store, pool });
     instances.set(id, ac);
+  } else if (options.store !== undefined) {
+    // An instance first made without a store (a diagnostic lookup, say) must not leave later
+    // compiles uncached: the caller's store is the one that counts.
+    ac.useStore(options.store);
   }
   return ac;
 }

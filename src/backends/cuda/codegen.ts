@@ -352,8 +352,18 @@ function gemmMeta(k: MatmulKernel): GemmMeta | undefined {
   const ba = linearBatch(k.a.offset, k.batch);
   const bb = linearBatch(k.b.offset, k.batch);
   if (!la || !lb || !ba || !bb) return undefined;
+  let batch = numel(k.batch);
+  let M = k.M;
+  // A broadcast B over a batch of row-contiguous A matrices is one taller GEMM ([b·M, K] @ [K, N]).
+  if (batch > 1 && bb.stride === 0 && !la.trans && ba.stride === k.M * la.ld) {
+    M *= batch;
+    batch = 1;
+  }
+  // A zero batch stride left over gave wrong results through cuBLAS on an H100 (2026-11-25):
+  // such products take the generated kernel.
+  if (batch > 1 && (ba.stride === 0 || bb.stride === 0)) return undefined;
   return {
-    batch: numel(k.batch), M: k.M, N: k.N, K: k.K,
+    batch, M, N: k.N, K: k.K,
     a: { param: k.a.buf, offset: ba.base, ld: la.ld, trans: la.trans, batchStride: ba.stride },
     b: { param: k.b.buf, offset: bb.base, ld: lb.ld, trans: lb.trans, batchStride: bb.stride },
   };

@@ -20,10 +20,15 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-export function kernelKey(backend: BackendName, source: string, compilerIdentity: string, options: CompileOptions): string {
+/**
+ * The launch metadata is keyed too: two kernels with the same source can differ in how they
+ * are run (a CUDA epilogue kernel after two differently shaped cuBLAS products), and the
+ * metadata travels with the cached binary.
+ */
+export function kernelKey(backend: BackendName, source: string, compilerIdentity: string, options: CompileOptions, meta: KernelMeta = {}): string {
   const h = createHash('sha256');
   // Length-prefixed fields: no concatenation of two different field sets can collide.
-  for (const part of [`kiln-kernel-v${KILN_CACHE_FORMAT_VERSION}`, backend, compilerIdentity, canonicalJson(options), source]) {
+  for (const part of [`kiln-kernel-v${KILN_CACHE_FORMAT_VERSION}`, backend, compilerIdentity, canonicalJson(options), canonicalJson(meta), source]) {
     h.update(`${Buffer.byteLength(part)}:`);
     h.update(part);
   }
@@ -41,7 +46,7 @@ export function makeCompileRequest(r: {
 }): CompileRequest {
   const options = r.options ?? {};
   return {
-    key: kernelKey(r.backend, r.source, r.compilerIdentity, options),
+    key: kernelKey(r.backend, r.source, r.compilerIdentity, options, r.meta ?? {}),
     backend: r.backend,
     kernelName: r.kernelName,
     source: r.source,

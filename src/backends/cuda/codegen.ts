@@ -7,7 +7,7 @@
 
 import { byteSize, type DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, evalIndex, exprKey, idx, iadd, imul, loopVar, substitute } from '../../lower/expr.js';
+import { type Expr, evalIndex, exprKey, idx, iadd, imul, loopVar, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
@@ -249,6 +249,75 @@ function reduction(k: LoopKernel): CudaGenerated {
   lines.push(`  const bool active = rowRaw < ${rows}LL;`);
   lines.push(`  const int64_t row = active ? rowRaw : ${Math.max(rows - 1, 0)}LL;`);
   const outer = new Scope(dialect, counter, undefined, '  ');
+  // Persistent rows (Inductor's persistent reduction): when a thread covers at most 16 points
+  // of its row, every value it reads at its points is loaded once into registers, and every
+  // phase (max, sum, the final stores) reuses them: one read of the row from memory in all.
+  const U = Math.ceil(R / tpr);
+  const persistent = R > 0 && U <= 16;
+  const cached = new Map<string, { name: string; load: Expr & { k: 'load' } }>();
+  const collect = (e: Expr): void => {
+    switch (e.k) {
+      case 'load':
+        if (varsOf(e.at).has('r')) {
+          if (!cached.has(exprKey(e))) cached.set(exprKey(e), { name: `P${cached.size}`, load: e });
+        } else collect(e.at);
+        break;
+      case 'un':
+      case 'cast':
+        collect(e.a);
+        break;
+      case 'bin':
+        collect(e.a);
+        collect(e.b);
+        break;
+      case 'where':
+        // A lazy branch's loads may be out of bounds when not taken: never preload them.
+        collect(e.c);
+        if (!e.lazy) {
+          collect(e.a);
+          collect(e.b);
+        }
+        break;
+      default:
+        break;
+    }
+  };
+  const fromRegisters = (e: Expr): Expr => {
+    switch (e.k) {
+      case 'load': {
+        const c = cached.get(exprKey(e));
+        return c ? loopVar(`${c.name}[u]`, 1) : { ...e, at: fromRegisters(e.at) };
+      }
+      case 'un':
+      case 'cast':
+        return { ...e, a: fromRegisters(e.a) };
+      case 'bin':
+        return { ...e, a: fromRegisters(e.a), b: fromRegisters(e.b) };
+      case 'where':
+        return { ...e, c: fromRegisters(e.c), a: fromRegisters(e.a), b: fromRegisters(e.b) };
+      default:
+        return e;
+    }
+  };
+  const point = (e: Expr): Expr => (persistent ? fromRegisters(substitute(e, vars)) : substitute(e, vars));
+  /** Lines of a loop over this thread's points of the row, with `body` inside. */
+  const innerLoop = (guard: string, body: (s: Scope) => string[]): string[] => {
+    const sc = outer.child('      ');
+    const inside = body(sc);
+    if (!persistent) return [`  ${guard}for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`, ...sc.lines, ...inside, '  }'];
+    return ['  #pragma unroll', `  for (int u = 0; u < ${U}; u++) {`, `    const int64_t r = threadIdx.x + (int64_t)u * ${tpr};`, `    if (${guard}r < ${R}LL) {`, ...sc.lines, ...inside, '    }', '  }'];
+  };
+  if (persistent) {
+    for (const red of k.reductions) collect(substitute(red.value, vars));
+    for (const st of k.innerStores) {
+      collect(substitute(st.value, vars));
+      collect(substitute(st.at, vars));
+    }
+    for (const c of cached.values()) lines.push(`  ${cType(c.load.dt)} ${c.name}[${U}];`);
+    if (cached.size) {
+      lines.push(...innerLoop('', (sc) => [...cached.values()].map((c) => `      ${c.name}[u] = ${sc.emit(c.load)};`)));
+    }
+  }
   for (const red of k.reductions) {
     const t = accType(red);
     const isArg = red.op === 'argmax' || red.op === 'argmin';
@@ -256,13 +325,14 @@ function reduction(k: LoopKernel): CudaGenerated {
     lines.push(`  ${vt} acc${red.id}v = ${accInit(red)};`);
     if (isArg) lines.push(`  int64_t acc${red.id}i = 0;`);
     lines.push(...outer.lines.splice(0));
-    lines.push(`  for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`);
-    const s = outer.child('    ');
-    const v = s.emit(substitute(red.value, vars));
-    lines.push(...s.lines);
-    if (isArg) lines.push(`    ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(float)${v}`, 'r')}`);
-    else lines.push(`    acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`);
-    lines.push('  }');
+    lines.push(
+      ...innerLoop('', (sc) => {
+        const v = sc.emit(point(red.value));
+        return [
+          isArg ? `      ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(float)${v}`, 'r')}` : `      acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`,
+        ];
+      }),
+    );
     // Warp reduction, then across warps through shared memory; the result reaches every thread.
     const upd = (ov: string, oi: string) =>
       isArg ? argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, ov, oi) : `acc${red.id}v = ${combine(red.op, `acc${red.id}v`, ov)};`;
@@ -284,10 +354,8 @@ function reduction(k: LoopKernel): CudaGenerated {
     lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    b${st.buf}[${st.at}] = ${st.value};`), '  }');
   }
   if (k.innerStores.length) {
-    lines.push(`  if (active) for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`);
-    const s = outer.child('    ');
-    const body = k.innerStores.map((st) => `    b${st.buf}[${s.emit(substitute(st.at, vars))}] = ${s.emit(substitute(st.value, vars))};`);
-    lines.push(...outer.lines.splice(0), ...s.lines, ...body, '  }');
+    lines.push(...outer.lines.splice(0));
+    lines.push(...innerLoop('active && ', (sc) => k.innerStores.map((st) => `      b${st.buf}[${sc.emit(substitute(st.at, vars))}] = ${sc.emit(point(st.value))};`)));
   }
   lines.push('}');
   // No rows: nothing to launch (grid 0 tells the runtime to skip it).

@@ -77,7 +77,8 @@ async function main() {
   for (const [name, fn, args, moved] of cases) {
     const f = compile(fn, { device: 'cuda', cacheDir });
     await f(...args);
-    const ms = await timeGpu(() => f(...args));
+    // Release each output at once: 64M-element results would otherwise wait for GC.
+    const ms = await timeGpu(async () => ((await f(...args)) as NDArray).deviceData()?.release());
     rows.push({ bench: name, ms, GBs: moved / ms / 1e6, pctOfCopy: (100 * moved) / ms / 1e6 / copyGBs });
   }
 
@@ -87,7 +88,7 @@ async function main() {
   await tiny(one);
   const reps = 2000;
   const t0 = performance.now();
-  for (let i = 0; i < reps; i++) await tiny(one);
+  for (let i = 0; i < reps; i++) ((await tiny(one)) as NDArray).deviceData()?.release();
   ctxSynchronize();
   rows.push({ bench: 'host µs per call of a 1-kernel program', us: ((performance.now() - t0) * 1000) / reps });
 

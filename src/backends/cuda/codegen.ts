@@ -304,7 +304,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   const innerLoop = (guard: string, body: (s: Scope) => string[]): string[] => {
     const sc = outer.child('      ');
     const inside = body(sc);
-    if (!persistent) return [`  ${guard}for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`, ...sc.lines, ...inside, '  }'];
+    if (!persistent) return [`  ${guard ? `if (${guard.replace(/ && $/, '')}) ` : ''}for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`, ...sc.lines, ...inside, '  }'];
     return ['  #pragma unroll', `  for (int u = 0; u < ${U}; u++) {`, `    const int64_t r = threadIdx.x + (int64_t)u * ${tpr};`, `    if (${guard}r < ${R}LL) {`, ...sc.lines, ...inside, '    }', '  }'];
   };
   if (persistent) {

@@ -96,7 +96,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     bump('graph_cache_misses');
     // Fork the workers now, while lowering and codegen run, so the first kernel's compile
     // starts the moment its source is final (a cold pool takes ~60-80 ms to come up).
-    ac.warm();
+    ac.warm(backend.name);
     if (options.compileOnly) {
       // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
       const s = schedule(traced.graph, backend, undefined, traced.returnsArray);

@@ -185,8 +185,8 @@ export class AsyncCompile {
     this.store = store;
   }
 
-  warm(): void {
-    if (this.workers > 0) this.getPool().warm();
+  warm(backend?: BackendName): void {
+    if (this.workers > 0) this.getPool().warm(backend);
   }
 
   /** The pool, if one was started (undefined inline); for tests and diagnostics. */

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { bump } from '../observe/counters.js';
 import type { TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
-import type { CompileRequest, CompiledKernel } from './types.js';
+import type { BackendName, CompileRequest, CompiledKernel } from './types.js';
 
 export interface WorkerPoolOptions {
   /** Worker processes (>= 1). Default: KILN_WORKERS, else defaultWorkerCount(). */
@@ -111,6 +111,8 @@ function killGroup(w: Worker, signal: NodeJS.Signals): void {
 }
 
 export class WorkerPool {
+  /** Backend whose compiler new workers start ahead of the first job (see warm()). */
+  private warmBackend: BackendName | undefined;
   readonly size: number;
   readonly compileTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -136,7 +138,13 @@ export class WorkerPool {
   }
 
   /** Starts every worker now (before the first submit) so the first compiles skip the fork. */
-  warm(): void {
+  /**
+   * Starts every worker now. `backend` 'cuda' also has each new worker load NVRTC and compile
+   * a trivial kernel while it waits for work (~150 ms a worker), so the first real CUDA
+   * compile does not pay the library's start-up.
+   */
+  warm(backend?: BackendName): void {
+    if (backend !== undefined) this.warmBackend = backend;
     while (this.workers.size < this.size) this.spawn();
     this.refreshRefs();
   }
@@ -186,7 +194,7 @@ export class WorkerPool {
         for (const w of liveWorkers) killGroup(w, 'SIGKILL');
       });
     }
-    const env: NodeJS.ProcessEnv = { ...process.env, KILN_WORKER: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, KILN_WORKER: '1', ...(this.warmBackend ? { KILN_WORKER_WARM: this.warmBackend } : {}) };
     // Only the main process writes the trace file; workers ship their spans in replies.
     delete env.KILN_TRACE;
     const child = fork(WORKER_SCRIPT, [], {

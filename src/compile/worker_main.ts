@@ -65,3 +65,18 @@ process.on('message', (msg: ToWorker) => {
 });
 
 send({ type: 'ready', pid: process.pid });
+
+// Warm the compiler while no job is here yet (pool.warm('cuda')): NVRTC's first compile in a
+// process costs ~150 ms of library start-up. nvcc is a fresh process per compile: nothing to warm.
+if (process.env.KILN_WORKER_WARM === 'cuda') {
+  setImmediate(() => {
+    void import('../backends/cuda/compiler.js')
+      .then(async (c) => {
+        if (c.selectCudaCompiler().kind !== 'nvrtc') return;
+        await c.compileCuda({ key: 'warmup', backend: 'cuda', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {}, meta: {} });
+      })
+      .catch(() => {
+        // A failed warm-up changes nothing: the real compile reports real errors.
+      });
+  });
+}

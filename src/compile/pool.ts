@@ -202,7 +202,7 @@ export class WorkerPool {
       detached: true,
       execArgv: [],
       env,
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     bump('workers_spawned');
     const w: Worker = { child, pid: child.pid ?? -1, state: 'starting' };

@@ -18,13 +18,14 @@ typedef unsigned char uint8_t;
 #include <math.h>
 #endif
 #define KD static __device__ __forceinline__
-KD float kiln_expf(float x) { return expf(x); }
+// __expf (ex2.approx): a few ulp, as Triton's exp; full-precision expf made softmax compute-bound.
+KD float kiln_expf(float x) { return __expf(x); }
 KD float kiln_tanhf(float x) { return tanhf(x); }
 KD float kiln_erff(float x) { return erff(x); }
-KD float kiln_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+KD float kiln_sigmoid(float x) { return 1.0f / (1.0f + __expf(-x)); }
 KD float kiln_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 KD float kiln_gelu_tanh(float x) { return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
-KD float kiln_silu(float x) { return x / (1.0f + expf(-x)); }
+KD float kiln_silu(float x) { return x / (1.0f + __expf(-x)); }
 KD float kiln_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 KD float kiln_fmod_py(float a, float b) { float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
 KD int64_t kiln_imod_py(int64_t a, int64_t b) { int64_t r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }

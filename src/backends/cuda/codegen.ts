@@ -7,7 +7,7 @@
 
 import { byteSize, type DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, dtOf, evalIndex, exprKey, idx, iadd, imul, loopVar, substitute, varsOf } from '../../lower/expr.js';
+import { type Expr, evalIndex, exprKey, idx, iadd, imul, loopVar, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
@@ -299,11 +299,6 @@ function reduction(k: LoopKernel): CudaGenerated {
         return e;
     }
   };
-  /** Whether a value differs between a thread's points (reads a register slot or uses r). */
-  const perPoint = (e: Expr): boolean => {
-    const v = varsOf(e);
-    return v.has('r') || [...v].some((n) => n.endsWith('[u]'));
-  };
   const point = (e: Expr): Expr => (persistent ? fromRegisters(substitute(e, vars)) : substitute(e, vars));
   /** Lines of a loop over this thread's points of the row, with `body` inside. */
   const innerLoop = (guard: string, body: (s: Scope) => string[]): string[] => {
@@ -323,66 +318,7 @@ function reduction(k: LoopKernel): CudaGenerated {
       lines.push(...innerLoop('', (sc) => [...cached.values()].map((c) => `      ${c.name}[u] = ${sc.emit(c.load)};`)));
     }
   }
-  // Values a reduction phase computes at each point and a later phase needs again (softmax's
-  // exp(x - max), in the sum and in the store) are kept in registers too, not recomputed.
-  const phaseValues = k.reductions.map((red) => point(red.value));
-  const storeValues = k.innerStores.map((st) => point(st.value));
-  const reused = new Map<string, { name: string; expr: Expr; phase: number }>();
-  if (persistent) {
-    const defined = new Map<string, { expr: Expr; phase: number }>();
-    const replace = (e: Expr): Expr => {
-      const d = e.k === 'un' || e.k === 'bin' || e.k === 'cast' || e.k === 'where' ? defined.get(exprKey(e)) : undefined;
-      if (d) {
-        const key = exprKey(e);
-        if (!reused.has(key)) reused.set(key, { name: `Q${reused.size}`, expr: d.expr, phase: d.phase });
-        return loopVar(`${reused.get(key)!.name}[u]`, 1);
-      }
-      switch (e.k) {
-        case 'load':
-          return { ...e, at: replace(e.at) };
-        case 'un':
-        case 'cast':
-          return { ...e, a: replace(e.a) };
-        case 'bin':
-          return { ...e, a: replace(e.a), b: replace(e.b) };
-        case 'where':
-          return { ...e, c: replace(e.c), a: replace(e.a), b: replace(e.b) };
-        default:
-          return e;
-      }
-    };
-    const define = (e: Expr, phase: number): void => {
-      if ((e.k === 'un' || e.k === 'bin' || e.k === 'cast' || (e.k === 'where' && !e.lazy)) && perPoint(e) && !defined.has(exprKey(e))) {
-        defined.set(exprKey(e), { expr: e, phase });
-      }
-      switch (e.k) {
-        case 'un':
-        case 'cast':
-          define(e.a, phase);
-          break;
-        case 'bin':
-          define(e.a, phase);
-          define(e.b, phase);
-          break;
-        case 'where':
-          define(e.c, phase);
-          if (!e.lazy) {
-            define(e.a, phase);
-            define(e.b, phase);
-          }
-          break;
-        default:
-          break;
-      }
-    };
-    phaseValues.forEach((v, i) => {
-      phaseValues[i] = replace(v);
-      define(v, i);
-    });
-    storeValues.forEach((v, i) => (storeValues[i] = replace(v)));
-    for (const q of reused.values()) lines.push(`  ${cType(dtOf(q.expr))} ${q.name}[${U}];`);
-  }
-  k.reductions.forEach((red, phase) => {
+  for (const red of k.reductions) {
     const t = accType(red);
     const isArg = red.op === 'argmax' || red.op === 'argmin';
     const vt = isArg ? 'float' : t;
@@ -391,10 +327,8 @@ function reduction(k: LoopKernel): CudaGenerated {
     lines.push(...outer.lines.splice(0));
     lines.push(
       ...innerLoop('', (sc) => {
-        const v = sc.emit(phaseValues[phase]!);
-        const keep = [...reused.values()].filter((q) => q.phase === phase).map((q) => `      ${q.name}[u] = ${sc.emit(q.expr)};`);
+        const v = sc.emit(point(red.value));
         return [
-          ...keep,
           isArg ? `      ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(float)${v}`, 'r')}` : `      acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`,
         ];
       }),
@@ -414,14 +348,14 @@ function reduction(k: LoopKernel): CudaGenerated {
       lines.push('    __syncthreads(); }');
     }
     lines.push(isArg ? `  const int64_t acc${red.id} = acc${red.id}i;` : `  const ${t} acc${red.id} = (${t})acc${red.id}v;`);
-  });
+  }
   const outerStores = k.outerStores.map((st: Store) => ({ at: outer.emit(substitute(st.at, vars)), value: outer.emit(substitute(st.value, vars)), buf: st.buf }));
   if (outerStores.length) {
     lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    b${st.buf}[${st.at}] = ${st.value};`), '  }');
   }
   if (k.innerStores.length) {
     lines.push(...outer.lines.splice(0));
-    lines.push(...innerLoop('active && ', (sc) => k.innerStores.map((st, i) => `      b${st.buf}[${sc.emit(substitute(st.at, vars))}] = ${sc.emit(storeValues[i]!)};`)));
+    lines.push(...innerLoop('active && ', (sc) => k.innerStores.map((st) => `      b${st.buf}[${sc.emit(substitute(st.at, vars))}] = ${sc.emit(point(st.value))};`)));
   }
   lines.push('}');
   // No rows: nothing to launch (grid 0 tells the runtime to skip it).

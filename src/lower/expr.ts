@@ -197,54 +197,14 @@ export function exprKey(e: Expr): string {
 
 /** Names of the loop variables an expression uses. */
 export function varsOf(e: Expr, out = new Set<string>()): Set<string> {
-  switch (e.k) {
-    case 'var':
-      out.add(e.name);
-      break;
-    case 'const':
-    case 'acc':
-      break;
-    case 'load':
-      varsOf(e.at, out);
-      break;
-    case 'un':
-    case 'cast':
-      varsOf(e.a, out);
-      break;
-    case 'bin':
-      varsOf(e.a, out);
-      varsOf(e.b, out);
-      break;
-    case 'where':
-      varsOf(e.c, out);
-      varsOf(e.a, out);
-      varsOf(e.b, out);
-      break;
-    default:
-      return e satisfies never;
-  }
+  if (e.k === 'var') out.add(e.name);
+  for (const c of children(e)) varsOf(c, out);
   return out;
 }
 
 /** Number of nodes, counting shared subtrees each time they occur (the cost of inlining). */
 export function exprSize(e: Expr): number {
-  switch (e.k) {
-    case 'var':
-    case 'const':
-    case 'acc':
-      return 1;
-    case 'load':
-      return 1 + exprSize(e.at);
-    case 'un':
-    case 'cast':
-      return 1 + exprSize(e.a);
-    case 'bin':
-      return 1 + exprSize(e.a) + exprSize(e.b);
-    case 'where':
-      return 1 + exprSize(e.c) + exprSize(e.a) + exprSize(e.b);
-    default:
-      return e satisfies never;
-  }
+  return children(e).reduce((n, c) => n + exprSize(c), 1);
 }
 
 /** Human-readable form for KILN_DEBUG=loops. */
@@ -329,5 +289,47 @@ export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
     }
     default:
       throw new Error(`evalIndex: not an index expression (${e.k})`);
+  }
+}
+
+/** The direct subexpressions of `e`. */
+export function children(e: Expr): Expr[] {
+  switch (e.k) {
+    case 'var':
+    case 'const':
+    case 'acc':
+      return [];
+    case 'load':
+      return [e.at];
+    case 'un':
+    case 'cast':
+      return [e.a];
+    case 'bin':
+      return [e.a, e.b];
+    case 'where':
+      return [e.c, e.a, e.b];
+    default:
+      return e satisfies never;
+  }
+}
+
+/** `e` with each direct subexpression replaced by `f(child)` (no re-simplification). */
+export function mapChildren(e: Expr, f: (c: Expr) => Expr): Expr {
+  switch (e.k) {
+    case 'var':
+    case 'const':
+    case 'acc':
+      return e;
+    case 'load':
+      return { ...e, at: f(e.at) };
+    case 'un':
+    case 'cast':
+      return { ...e, a: f(e.a) };
+    case 'bin':
+      return { ...e, a: f(e.a), b: f(e.b) };
+    case 'where':
+      return { ...e, c: f(e.c), a: f(e.a), b: f(e.b) };
+    default:
+      return e satisfies never;
   }
 }

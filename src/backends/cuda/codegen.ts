@@ -7,7 +7,7 @@
 
 import { byteSize, type DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, evalIndex, exprKey, idx, iadd, imul, loopVar, substitute, varsOf } from '../../lower/expr.js';
+import { type Expr, children, evalIndex, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
@@ -73,47 +73,14 @@ export function generateCuda(k: Kernel, useCublas: boolean): CudaGenerated {
 
 /** Replaces loads of 4-byte buffers read exactly at `flat` by lane `l` of a vector register. */
 function vectorizeLoads(e: Expr, flatKey: string, lane: number, vecBufs: Set<number>): Expr {
-  const rec = (x: Expr): Expr => {
-    switch (x.k) {
-      case 'load':
-        if (vecBufs.has(x.buf) && exprKey(x.at) === flatKey) return loopVar(`v${x.buf}.${LANES[lane]}`, 1);
-        return { ...x, at: rec(x.at) };
-      case 'un':
-      case 'cast':
-        return { ...x, a: rec(x.a) };
-      case 'bin':
-        return { ...x, a: rec(x.a), b: rec(x.b) };
-      case 'where':
-        return { ...x, c: rec(x.c), a: rec(x.a), b: rec(x.b) };
-      default:
-        return x;
-    }
-  };
+  const rec = (x: Expr): Expr =>
+    x.k === 'load' && vecBufs.has(x.buf) && exprKey(x.at) === flatKey ? loopVar(`v${x.buf}.${LANES[lane]}`, 1) : mapChildren(x, rec);
   return rec(e);
 }
 
 function loadsAt(e: Expr, out: Map<number, string[]>): void {
-  switch (e.k) {
-    case 'load':
-      out.set(e.buf, [...(out.get(e.buf) ?? []), exprKey(e.at)]);
-      loadsAt(e.at, out);
-      break;
-    case 'un':
-    case 'cast':
-      loadsAt(e.a, out);
-      break;
-    case 'bin':
-      loadsAt(e.a, out);
-      loadsAt(e.b, out);
-      break;
-    case 'where':
-      loadsAt(e.c, out);
-      loadsAt(e.a, out);
-      loadsAt(e.b, out);
-      break;
-    default:
-      break;
-  }
+  if (e.k === 'load') out.set(e.buf, [...(out.get(e.buf) ?? []), exprKey(e.at)]);
+  for (const c of children(e)) loadsAt(c, out);
 }
 
 function vecType(dt: DType): string | undefined {
@@ -256,48 +223,16 @@ function reduction(k: LoopKernel): CudaGenerated {
   const persistent = R > 0 && U <= 16;
   const cached = new Map<string, { name: string; load: Expr & { k: 'load' } }>();
   const collect = (e: Expr): void => {
-    switch (e.k) {
-      case 'load':
-        if (varsOf(e.at).has('r')) {
-          if (!cached.has(exprKey(e))) cached.set(exprKey(e), { name: `P${cached.size}`, load: e });
-        } else collect(e.at);
-        break;
-      case 'un':
-      case 'cast':
-        collect(e.a);
-        break;
-      case 'bin':
-        collect(e.a);
-        collect(e.b);
-        break;
-      case 'where':
-        // A lazy branch's loads may be out of bounds when not taken: never preload them.
-        collect(e.c);
-        if (!e.lazy) {
-          collect(e.a);
-          collect(e.b);
-        }
-        break;
-      default:
-        break;
+    if (e.k === 'load' && varsOf(e.at).has('r')) {
+      if (!cached.has(exprKey(e))) cached.set(exprKey(e), { name: `P${cached.size}`, load: e });
+      return;
     }
+    // A lazy branch's loads may be out of bounds when not taken: never preload them.
+    for (const c of e.k === 'where' && e.lazy ? [e.c] : children(e)) collect(c);
   };
   const fromRegisters = (e: Expr): Expr => {
-    switch (e.k) {
-      case 'load': {
-        const c = cached.get(exprKey(e));
-        return c ? loopVar(`${c.name}[u]`, 1) : { ...e, at: fromRegisters(e.at) };
-      }
-      case 'un':
-      case 'cast':
-        return { ...e, a: fromRegisters(e.a) };
-      case 'bin':
-        return { ...e, a: fromRegisters(e.a), b: fromRegisters(e.b) };
-      case 'where':
-        return { ...e, c: fromRegisters(e.c), a: fromRegisters(e.a), b: fromRegisters(e.b) };
-      default:
-        return e;
-    }
+    const c = e.k === 'load' ? cached.get(exprKey(e)) : undefined;
+    return c ? loopVar(`${c.name}[u]`, 1) : mapChildren(e, fromRegisters);
   };
   const point = (e: Expr): Expr => (persistent ? fromRegisters(substitute(e, vars)) : substitute(e, vars));
   /** Lines of a loop over this thread's points of the row, with `body` inside. */
@@ -445,23 +380,7 @@ function cublasEpilogue(k: MatmulKernel): CudaGenerated {
   // The epilogue's point vars are o0..o{rank-1}; acc0 is the product at that point.
   const flat = shape.reduce<Expr>((acc, n, d) => (n === 1 ? acc : iadd(imul(acc, n), loopVar(`o${d}`, n))), idx(0));
   const accLoad: Expr = { k: 'load', buf: scratch, at: flat, dt: 'float32' };
-  const replaceAcc = (e: Expr): Expr => {
-    switch (e.k) {
-      case 'acc':
-        return accLoad;
-      case 'load':
-        return { ...e, at: replaceAcc(e.at) };
-      case 'un':
-      case 'cast':
-        return { ...e, a: replaceAcc(e.a) };
-      case 'bin':
-        return { ...e, a: replaceAcc(e.a), b: replaceAcc(e.b) };
-      case 'where':
-        return { ...e, c: replaceAcc(e.c), a: replaceAcc(e.a), b: replaceAcc(e.b) };
-      default:
-        return e;
-    }
-  };
+  const replaceAcc = (e: Expr): Expr => (e.k === 'acc' ? accLoad : mapChildren(e, replaceAcc));
   const pw: LoopKernel = {
     kind: 'loops', bufs, outer: shape, inner: [], reductions: [], outerStores: [],
     innerStores: k.epilogue.map((s) => ({ buf: s.buf, at: s.at, value: replaceAcc(s.value) })),

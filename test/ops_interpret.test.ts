@@ -11,7 +11,8 @@ import { type TracedFn, trace } from '../src/frontend/trace.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import type { DType } from '../src/graph/dtype.js';
 import { Graph } from '../src/graph/ir.js';
-import { erf, interpret } from '../src/graph/interpret.js';
+import { erf } from '../src/graph/elementwise_ref.js';
+import { interpret } from '../src/graph/interpret.js';
 
 const f32 = (data: number[], shape: number[]) => NDArray.from(Float32Array.from(data), shape);
 const i32 = (data: number[], shape: number[]) => NDArray.from(Int32Array.from(data), shape);

@@ -7,8 +7,9 @@
 // float64 on purpose, since tests compare with a float32 tolerance. Integer overflow is not
 // emulated: tests keep int values small.
 
-import type { DType } from './dtype.js';
-import type { BinaryOp, Graph, Node, ReduceOp, UnaryOp } from './ir.js';
+import { type DType, isFloat } from './dtype.js';
+import { binaryFn, coerce, unaryFn } from './elementwise_ref.js';
+import type { Graph, Node, ReduceOp } from './ir.js';
 import { contiguousStrides, fmtShape, numel, type Shape } from './shape.js';
 import type { NDArray } from '../frontend/ndarray.js';
 
@@ -67,22 +68,10 @@ export function interpret(graph: Graph, inputs: readonly NDArray[]): RefTensor[]
   });
 }
 
-/** Applies dtype semantics to float64 values: ints truncate toward zero, bool is 0/1. */
+/** Applies dtype semantics (coerce) to float64 values in place. */
 function coerceInPlace(d: Float64Array, dt: DType): void {
-  switch (dt) {
-    case 'float32':
-      return;
-    case 'int32':
-    case 'int64':
-      // NaN/inf → int is undefined in C; 0 keeps the reference total and deterministic.
-      for (let i = 0; i < d.length; i++) d[i] = Number.isFinite(d[i]!) ? Math.trunc(d[i]!) + 0 : 0;
-      return;
-    case 'bool':
-      for (let i = 0; i < d.length; i++) d[i] = d[i] !== 0 ? 1 : 0; // NaN → true, as C's (x != 0)
-      return;
-    default:
-      return dt satisfies never;
-  }
+  if (isFloat(dt)) return;
+  for (let i = 0; i < d.length; i++) d[i] = coerce(d[i]!, dt);
 }
 
 function evalNode(n: Node, xs: RefTensor[]): Float64Array {
@@ -324,111 +313,4 @@ function matmul(a: RefTensor, b: RefTensor, outShape: Shape): Float64Array {
     }
   }
   return out;
-}
-
-const SQRT1_2 = Math.SQRT1_2;
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
-}
-
-/** Round half to even (ONNX Round, NumPy around, torch.round). */
-function roundHalfEven(x: number): number {
-  if (!Number.isFinite(x)) return x;
-  const f = Math.floor(x);
-  const diff = x - f;
-  if (diff < 0.5) return f;
-  if (diff > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/**
- * erf to ~1e-15 relative: erf(x) = 2/√π · e^{-x²} · Σ_n (2x²)^n x / (1·3·…·(2n+1)).
- * Every term is positive, so there is no cancellation; past |x| = 6, erf is ±1 in float64.
- */
-export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  const ax = Math.abs(x);
-  if (ax >= 6) return Math.sign(x);
-  const x2 = ax * ax;
-  let term = ax;
-  let sum = ax;
-  for (let n = 1; n < 500; n++) {
-    term *= (2 * x2) / (2 * n + 1);
-    sum += term;
-    if (term < sum * 1e-17) break;
-  }
-  const r = (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
-  return x < 0 ? -r : r;
-}
-
-function unaryFn(fn: UnaryOp): (x: number) => number {
-  switch (fn) {
-    case 'neg': return (x) => -x;
-    case 'abs': return Math.abs;
-    case 'exp': return Math.exp;
-    case 'log': return Math.log;
-    case 'sqrt': return Math.sqrt;
-    case 'rsqrt': return (x) => 1 / Math.sqrt(x);
-    case 'sin': return Math.sin;
-    case 'cos': return Math.cos;
-    case 'tan': return Math.tan;
-    case 'tanh': return Math.tanh;
-    case 'sigmoid': return sigmoid;
-    case 'relu': return (x) => (x < 0 ? 0 : x); // NaN stays NaN
-    case 'gelu': return (x) => x * 0.5 * (1 + erf(x * SQRT1_2));
-    case 'gelu_tanh': return (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-    case 'silu': return (x) => x * sigmoid(x);
-    case 'erf': return erf;
-    case 'floor': return Math.floor;
-    case 'ceil': return Math.ceil;
-    case 'round': return roundHalfEven;
-    case 'reciprocal': return (x) => 1 / x;
-    case 'sign': return (x) => (Number.isNaN(x) ? NaN : x > 0 ? 1 : x < 0 ? -1 : 0);
-    case 'not': return (x) => (x !== 0 ? 0 : 1);
-    case 'isnan': return (x) => (Number.isNaN(x) ? 1 : 0);
-    case 'isinf': return (x) => (x === Infinity || x === -Infinity ? 1 : 0);
-    case 'asin': return Math.asin;
-    case 'acos': return Math.acos;
-    case 'atan': return Math.atan;
-    case 'sinh': return Math.sinh;
-    case 'cosh': return Math.cosh;
-    case 'asinh': return Math.asinh;
-    case 'acosh': return Math.acosh;
-    case 'atanh': return Math.atanh;
-    // log(1 + e^x) written so it neither overflows for large x nor loses digits for small.
-    case 'softplus': return (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-    default: return fn satisfies never;
-  }
-}
-
-function binaryFn(fn: BinaryOp): (a: number, b: number) => number {
-  switch (fn) {
-    case 'add': return (a, b) => a + b;
-    case 'sub': return (a, b) => a - b;
-    case 'mul': return (a, b) => a * b;
-    case 'div': return (a, b) => a / b;
-    case 'pow': return Math.pow;
-    case 'maximum': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
-    case 'minimum': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b));
-    case 'eq': return (a, b) => (a === b ? 1 : 0);
-    case 'ne': return (a, b) => (a !== b ? 1 : 0);
-    case 'lt': return (a, b) => (a < b ? 1 : 0);
-    case 'le': return (a, b) => (a <= b ? 1 : 0);
-    case 'gt': return (a, b) => (a > b ? 1 : 0);
-    case 'ge': return (a, b) => (a >= b ? 1 : 0);
-    case 'and': return (a, b) => (a !== 0 && b !== 0 ? 1 : 0);
-    case 'or': return (a, b) => (a !== 0 || b !== 0 ? 1 : 0);
-    case 'xor': return (a, b) => ((a !== 0) !== (b !== 0) ? 1 : 0);
-    case 'mod':
-      // Python-style: the result takes the divisor's sign. Integer mod by zero is undefined;
-      // NaN here becomes 0 after int coercion, and tests avoid it.
-      return (a, b) => {
-        const r = a % b;
-        return r !== 0 && (r < 0) !== (b < 0) ? r + b : r;
-      };
-    case 'fmod': return (a, b) => a % b; // C fmod: the result takes the dividend's sign
-    default: return fn satisfies never;
-  }
 }

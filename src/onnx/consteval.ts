@@ -3,108 +3,9 @@
 // node by node, including the casts the builders insert, so a folded value equals what the
 // compiled graph would have computed. Results are rounded to their dtype after every node.
 
-import type { DType } from '../graph/dtype.js';
+import { binaryFn, coerceStored, unaryFn } from '../graph/elementwise_ref.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { contiguousStrides, numel, type Shape } from '../graph/shape.js';
-
-/** Rounds a JS number to what a value of dtype `d` can hold. */
-export function coerce(v: number, d: DType): number {
-  switch (d) {
-    case 'float32':
-      return Math.fround(v);
-    case 'int32':
-      return Number.isFinite(v) ? Math.trunc(v) | 0 : 0;
-    case 'int64':
-      return Number.isFinite(v) ? Math.trunc(v) : v > 0 ? 9223372036854775807 : v < 0 ? -9223372036854775808 : 0;
-    case 'bool':
-      return v ? 1 : 0;
-    default:
-      return d satisfies never;
-  }
-}
-
-/** erf to float32 accuracy (Numerical Recipes' erfc Chebyshev fit, |rel err| < 1.2e-7). */
-export function erf(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z - 1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 +
-        t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? 1 - r : r - 1;
-}
-
-/** Round half to even, as C's rint and ONNX's Round. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-function unaryFn(fn: Node & { op: 'unary' }): (x: number) => number {
-  switch (fn.fn) {
-    case 'neg': return (x) => -x;
-    case 'abs': return Math.abs;
-    case 'exp': return Math.exp;
-    case 'log': return Math.log;
-    case 'sqrt': return Math.sqrt;
-    case 'rsqrt': return (x) => 1 / Math.sqrt(x);
-    case 'sin': return Math.sin;
-    case 'cos': return Math.cos;
-    case 'tan': return Math.tan;
-    case 'tanh': return Math.tanh;
-    case 'sigmoid': return (x) => 1 / (1 + Math.exp(-x));
-    case 'relu': return (x) => (x > 0 ? x : 0);
-    case 'gelu': return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-    case 'gelu_tanh': return (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
-    case 'silu': return (x) => x / (1 + Math.exp(-x));
-    case 'erf': return erf;
-    case 'floor': return Math.floor;
-    case 'ceil': return Math.ceil;
-    case 'round': return roundHalfEven;
-    case 'reciprocal': return (x) => 1 / x;
-    case 'sign': return (x) => (x > 0 ? 1 : x < 0 ? -1 : x);
-    case 'not': return (x) => (x ? 0 : 1);
-    case 'isnan': return (x) => (Number.isNaN(x) ? 1 : 0);
-    case 'isinf': return (x) => (x === Infinity || x === -Infinity ? 1 : 0);
-    case 'asin': return Math.asin;
-    case 'acos': return Math.acos;
-    case 'atan': return Math.atan;
-    case 'sinh': return Math.sinh;
-    case 'cosh': return Math.cosh;
-    case 'asinh': return Math.asinh;
-    case 'acosh': return Math.acosh;
-    case 'atanh': return Math.atanh;
-    case 'softplus': return (x) => (x > 20 ? x : Math.log1p(Math.exp(x)));
-    default: return fn.fn satisfies never;
-  }
-}
-
-function binaryFn(n: Node & { op: 'binary' }, intArith: boolean): (a: number, b: number) => number {
-  switch (n.fn) {
-    case 'add': return (a, b) => a + b;
-    case 'sub': return (a, b) => a - b;
-    case 'mul': return (a, b) => a * b;
-    case 'div': return intArith ? (a, b) => Math.trunc(a / b) : (a, b) => a / b;
-    case 'pow': return Math.pow;
-    case 'maximum': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
-    case 'minimum': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b));
-    case 'eq': return (a, b) => (a === b ? 1 : 0);
-    case 'ne': return (a, b) => (a !== b ? 1 : 0);
-    case 'lt': return (a, b) => (a < b ? 1 : 0);
-    case 'le': return (a, b) => (a <= b ? 1 : 0);
-    case 'gt': return (a, b) => (a > b ? 1 : 0);
-    case 'ge': return (a, b) => (a >= b ? 1 : 0);
-    case 'and': return (a, b) => (a && b ? 1 : 0);
-    case 'or': return (a, b) => (a || b ? 1 : 0);
-    case 'xor': return (a, b) => ((a ? 1 : 0) ^ (b ? 1 : 0));
-    case 'mod': return (a, b) => { const r = a % b; return r !== 0 && (r < 0) !== (b < 0) ? r + b : r; };
-    case 'fmod': return (a, b) => a % b;
-    default: return n.fn satisfies never;
-  }
-}
 
 /** For each flat output index, the flat index into an operand broadcast to `out`. */
 function broadcastIndex(inShape: Shape, out: Shape): Int32Array {
@@ -138,6 +39,13 @@ function forEachCoord(shape: Shape, fn: (i: number, coord: number[]) => void): v
   }
 }
 
+/** The values f(coord) for every element of `shape`, in row-major order. */
+function mapCoords(shape: Shape, f: (coord: number[]) => number): number[] {
+  const res = new Array<number>(numel(shape));
+  forEachCoord(shape, (i, c) => (res[i] = f(c)));
+  return res;
+}
+
 /** Evaluates one node given its operands' values. */
 export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
   const out = n.shape;
@@ -150,14 +58,11 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
     case 'const':
       res = [...n.data];
       break;
-    case 'unary': {
-      const f = unaryFn(n);
-      res = args[0]!.map(f);
+    case 'unary':
+      res = args[0]!.map(unaryFn(n.fn));
       break;
-    }
     case 'binary': {
-      const inDt = g.node(n.inputs[0]!).dtype;
-      const f = binaryFn(n, inDt === 'int32' || inDt === 'int64');
+      const f = binaryFn(n.fn);
       const ia = broadcastIndex(inShape(0), out);
       const ib = broadcastIndex(inShape(1), out);
       const [a, b] = [args[0]!, args[1]!];
@@ -184,40 +89,37 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
     }
     case 'permute': {
       const st = contiguousStrides(inShape(0));
-      res = new Array<number>(size);
-      forEachCoord(out, (i, c) => {
+      res = mapCoords(out, (c) => {
         let src = 0;
         for (let d = 0; d < c.length; d++) src += c[d]! * st[n.perm[d]!]!;
-        res[i] = args[0]![src]!;
+        return args[0]![src]!;
       });
       break;
     }
     case 'slice': {
       const st = contiguousStrides(inShape(0));
-      res = new Array<number>(size);
-      forEachCoord(out, (i, c) => {
+      res = mapCoords(out, (c) => {
         let src = 0;
         for (let d = 0; d < c.length; d++) src += (n.dims[d]!.start + c[d]! * n.dims[d]!.step) * st[d]!;
-        res[i] = args[0]![src]!;
+        return args[0]![src]!;
       });
       break;
     }
     case 'cat': {
-      res = new Array<number>(size);
       const offsets: number[] = [];
       let acc = 0;
       for (let k = 0; k < n.inputs.length; k++) {
         offsets.push(acc);
         acc += inShape(k)[n.axis]!;
       }
-      forEachCoord(out, (i, c) => {
+      res = mapCoords(out, (c) => {
         let k = n.inputs.length - 1;
         while (offsets[k]! > c[n.axis]!) k--;
         const s = inShape(k);
         const st = contiguousStrides(s);
         let src = 0;
         for (let d = 0; d < c.length; d++) src += (d === n.axis ? c[d]! - offsets[k]! : c[d]!) * st[d]!;
-        res[i] = args[k]![src]!;
+        return args[k]![src]!;
       });
       break;
     }
@@ -227,8 +129,7 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
       const st = contiguousStrides(ds);
       const ist = contiguousStrides(is);
       const ax = n.axis;
-      res = new Array<number>(size);
-      forEachCoord(out, (i, c) => {
+      res = mapCoords(out, (c) => {
         let ii = 0;
         for (let d = 0; d < is.length; d++) ii += c[ax + d]! * ist[d]!;
         let idx = args[1]![ii]!;
@@ -237,13 +138,12 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
         let src = idx * st[ax]!;
         for (let d = 0; d < ax; d++) src += c[d]! * st[d]!;
         for (let d = ax + 1; d < ds.length; d++) src += c[d - 1 + is.length]! * st[d]!;
-        res[i] = args[0]![src]!;
+        return args[0]![src]!;
       });
       break;
     }
     case 'iota':
-      res = new Array<number>(size);
-      forEachCoord(out, (i, c) => (res[i] = n.start + c[n.axis]! * n.step));
+      res = mapCoords(out, (c) => n.start + c[n.axis]! * n.step);
       break;
     case 'cumsum': {
       const st = contiguousStrides(out);
@@ -256,8 +156,8 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
         for (let k = 0; k < len; k++) {
           const j = n.reverse ? len - 1 - k : k;
           const at = i + j * step;
-          if (n.exclusive) { res[at] = coerce(acc, n.dtype); acc += args[0]![at]!; }
-          else { acc += args[0]![at]!; res[at] = coerce(acc, n.dtype); }
+          if (n.exclusive) { res[at] = coerceStored(acc, n.dtype); acc += args[0]![at]!; }
+          else { acc += args[0]![at]!; res[at] = coerceStored(acc, n.dtype); }
         }
       });
       break;
@@ -318,6 +218,6 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
     default:
       return n satisfies never;
   }
-  for (let i = 0; i < res.length; i++) res[i] = coerce(res[i]!, n.dtype);
+  for (let i = 0; i < res.length; i++) res[i] = coerceStored(res[i]!, n.dtype);
   return res;
 }

@@ -1,9 +1,9 @@
 // Ops that make tensors from attributes or load-time values: Constant, ConstantOfShape,
 // Range, EyeLike, and Dropout (inference: the identity).
 
+import { coerceStored } from '../../graph/elementwise_ref.js';
 import { numel } from '../../graph/shape.js';
 import { ConstTensor } from '../const_tensor.js';
-import { coerce } from '../consteval.js';
 import { kilnDType, onnxTypeName } from '../dtypes.js';
 import type { OnnxNode } from '../node.js';
 import { tensorFromProto, tensorDims } from '../proto.js';
@@ -60,7 +60,7 @@ export function generatorOps(baseDir: string | undefined): OpTable {
         const d = delta!.values()[0]!;
         const count = Math.max(Math.ceil((limit!.values()[0]! - s) / d), 0);
         // Accumulate like the ONNX reference (start + i * delta), rounded to the dtype.
-        return [new ConstTensor([count], dt, Array.from({ length: count }, (_, i) => coerce(s + i * d, dt)))];
+        return [new ConstTensor([count], dt, Array.from({ length: count }, (_, i) => coerceStored(s + i * d, dt)))];
       },
     },
     EyeLike: {

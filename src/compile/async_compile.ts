@@ -9,6 +9,7 @@ import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
 import { WorkerCompileError, WorkerPool, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
+import { runCompiler } from './run_compiler.js';
 import type { BackendName, CompileRequest, CompiledKernel, KernelStoreLike } from './types.js';
 
 /** Turns a binary into whatever the backend's runtime calls (a koffi library, a CUfunction...). */
@@ -287,18 +288,8 @@ export class AsyncCompile {
 async function compileInline(req: CompileRequest): Promise<CompiledKernel> {
   const { compilerFor } = await import('../backends/registry_compilers.js');
   const end = traceSpan('compile', req.kernelName, { kernel: req.key, kernelName: req.kernelName, backend: req.backend, inline: true });
-  const t0 = performance.now();
   try {
-    const out = await compilerFor(req.backend)(req);
-    return {
-      key: req.key,
-      backend: req.backend,
-      kernelName: req.kernelName,
-      binary: out.binary,
-      meta: out.meta !== undefined ? { ...req.meta, ...out.meta } : req.meta,
-      log: out.log,
-      compileMs: performance.now() - t0,
-    };
+    return await runCompiler(compilerFor(req.backend), req);
   } finally {
     end();
   }

@@ -4,7 +4,7 @@
 import { compilerFor } from '../backends/registry_compilers.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
-import type { CompiledKernel } from './types.js';
+import { runCompiler } from './run_compiler.js';
 
 function send(msg: FromWorker): void {
   // If the parent is gone there is nobody to tell; the disconnect handler exits us.
@@ -42,17 +42,7 @@ async function runJob(job: JobMessage): Promise<void> {
       process.exit(1);
     }
     if (o.testSleepMs !== undefined && o.testSleepMs > 0) await sleep(o.testSleepMs);
-    const t0 = performance.now();
-    const out = await compilerFor(req.backend)(req);
-    const kernel: CompiledKernel = {
-      key: req.key,
-      backend: req.backend,
-      kernelName: req.kernelName,
-      binary: out.binary,
-      meta: out.meta !== undefined ? { ...req.meta, ...out.meta } : req.meta,
-      log: out.log,
-      compileMs: performance.now() - t0,
-    };
+    const kernel = await runCompiler(compilerFor(req.backend), req);
     send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

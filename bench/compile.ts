@@ -7,63 +7,27 @@
 //
 //   node dist/bench/compile.js [--json] [--device cpu|cuda] [--kernels 32,128]
 //                              [--workers 1,2,4] [--modes early,late] [--repeat 3]
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { type ChildConfig, resultOf, runChild } from '../test/fixtures/programs.js';
+import { type BenchArgs, list, machineInfo, machineLine, median, parseArgs } from './common.js';
 
-interface Args {
-  json: boolean;
-  device: 'cpu' | 'cuda';
+interface Args extends BenchArgs {
   kernels: number[];
   workers: number[];
   modes: ('early' | 'late')[];
   repeat: number;
 }
 
-function parseArgs(argv: string[]): Args {
+function parseCompileArgs(argv: string[]): Args {
   const N = availableParallelism();
-  const a: Args = { json: false, device: 'cpu', kernels: [32, 128], workers: Array.from({ length: N }, (_, i) => i + 1), modes: ['early', 'late'], repeat: 3 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    const list = () => v!.split(',').map((s) => s.trim()).filter(Boolean);
-    switch (argv[i]) {
-      case '--json':
-        a.json = true;
-        break;
-      case '--device':
-        if (v !== 'cpu' && v !== 'cuda') throw new Error('--device cpu|cuda');
-        a.device = v;
-        i++;
-        break;
-      case '--kernels':
-        a.kernels = list().map(Number);
-        i++;
-        break;
-      case '--workers':
-        a.workers = list().map(Number);
-        i++;
-        break;
-      case '--modes':
-        a.modes = list() as Args['modes'];
-        i++;
-        break;
-      case '--repeat':
-        a.repeat = Number(v);
-        i++;
-        break;
-      default:
-        throw new Error(`unknown argument ${argv[i]}`);
-    }
-  }
-  return a;
+  const defaults: Args = { json: false, device: 'cpu', kernels: [32, 128], workers: Array.from({ length: N }, (_, i) => i + 1), modes: ['early', 'late'], repeat: 3 };
+  return parseArgs(argv, defaults, {
+    '--kernels': (a, v) => (a.kernels = list(v).map(Number)),
+    '--workers': (a, v) => (a.workers = list(v).map(Number)),
+    '--modes': (a, v) => (a.modes = list(v) as Args['modes']),
+    '--repeat': (a, v) => (a.repeat = Number(v)),
+  });
 }
-
-/** 1-minute load average when the bench started: other work on the machine skews timings. */
-const LOAD0 = loadavg()[0]!;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 export interface CompileRow {
   kernels: number;
@@ -80,7 +44,7 @@ export interface CompileRow {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseCompileArgs(process.argv.slice(2));
   const rows: CompileRow[] = [];
   for (const kernels of args.kernels) {
     for (const mode of args.modes) {
@@ -108,12 +72,12 @@ async function main(): Promise<void> {
     row.speedup = base.wallMs / row.wallMs;
     row.efficiency = row.speedup / (row.workers / base.workers);
   }
-  const machine = { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0], device: args.device, repeat: args.repeat };
+  const machine = machineInfo({ device: args.device, repeat: args.repeat });
   if (args.json) {
     process.stdout.write(JSON.stringify({ bench: 'compile', machine, rows }, null, 2) + '\n');
     return;
   }
-  console.log(`cold compile, ${args.device}${args.device === 'cuda' ? ' (compile only)' : ''}; median of ${args.repeat}; ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; load average ${machine.loadavgBefore.toFixed(1)} before, ${machine.loadavgAfter.toFixed(1)} after`);
+  console.log(`cold compile, ${args.device}${args.device === 'cuda' ? ' (compile only)' : ''}; median of ${args.repeat}; ${machineLine(machine)}`);
   console.log('| kernels | workers | submit | wall ms (median) | min ms | speedup vs 1 worker | parallel efficiency | compiles | all runs ms |');
   console.log('|--:|--:|:--|--:|--:|--:|--:|--:|:--|');
   for (const r of rows) {

@@ -10,12 +10,13 @@
 //
 //   node dist/bench/cpu_throughput.js [--json] [--runs 7]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compile } from '../src/index.js';
 import { NDArray } from '../src/frontend/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { randnArray, resultOf, runChild } from '../test/fixtures/programs.js';
+import { machineInfo, machineLine, median } from './common.js';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 7;
@@ -23,14 +24,6 @@ const JSON_OUT = process.argv.includes('--json');
 const R = 4096;
 const C = 4096;
 const N = R * C;
-
-/** 1-minute load average when the bench started: other work on the machine skews timings. */
-const LOAD0 = loadavg()[0]!;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function timeIt(fn: () => Promise<Float32Array> | Float32Array): Promise<{ ms: number; out: Float32Array }> {
   let out = await fn();
@@ -125,12 +118,12 @@ async function main(): Promise<void> {
       perKernelSumMs: perKernel.reduce((a, b) => a + b, 0),
     };
 
-    const machine = { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0], runs: RUNS };
+    const machine = machineInfo({ runs: RUNS });
     if (JSON_OUT) {
       process.stdout.write(JSON.stringify({ bench: 'cpu_throughput', machine, rows, compileTime }, null, 2) + '\n');
       return;
     }
-    console.log(`CPU throughput, median of ${RUNS} after 2 warm-up; ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; load average ${machine.loadavgBefore.toFixed(1)} before, ${machine.loadavgAfter.toFixed(1)} after`);
+    console.log(`CPU throughput, median of ${RUNS} after 2 warm-up; ${machineLine(machine)}`);
     console.log('| workload | MB moved | kiln ms | kiln GB/s | JS loop ms | JS GB/s | kiln / JS | max |diff| |');
     console.log('|:--|--:|--:|--:|--:|--:|--:|--:|');
     for (const r of rows) {

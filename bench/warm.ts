@@ -11,52 +11,23 @@
 //
 //   node dist/bench/warm.js [--json] [--device cpu|cuda] [--repeat 5] [--workers N]
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ChildResult, type ChildRun, type ProgramSpec, resultOf, runChild } from '../test/fixtures/programs.js';
+import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
 
-interface Args {
-  json: boolean;
-  device: 'cpu' | 'cuda';
+interface Args extends BenchArgs {
   repeat: number;
   workers: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { json: false, device: 'cpu', repeat: 5, workers: availableParallelism() };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    switch (argv[i]) {
-      case '--json':
-        a.json = true;
-        break;
-      case '--device':
-        if (v !== 'cpu' && v !== 'cuda') throw new Error('--device cpu|cuda');
-        a.device = v;
-        i++;
-        break;
-      case '--repeat':
-        a.repeat = Number(v);
-        i++;
-        break;
-      case '--workers':
-        a.workers = Number(v);
-        i++;
-        break;
-      default:
-        throw new Error(`unknown argument ${argv[i]}`);
-    }
-  }
-  return a;
+function parseWarmArgs(argv: string[]): Args {
+  const defaults: Args = { json: false, device: 'cpu', repeat: 5, workers: availableParallelism() };
+  return parseArgs(argv, defaults, {
+    '--repeat': (a, v) => (a.repeat = Number(v)),
+    '--workers': (a, v) => (a.workers = Number(v)),
+  });
 }
-
-/** 1-minute load average when the bench started: other work on the machine skews timings. */
-const LOAD0 = loadavg()[0]!;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 interface Sample {
   kilnMs: number;
@@ -114,7 +85,7 @@ async function one(spec: ProgramSpec, name: string, args: Args): Promise<WarmRow
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseWarmArgs(process.argv.slice(2));
   const programs: [ProgramSpec, string][] = [
     [{ kind: 'distinct', n: 32 }, '32-layer program'],
     [{ kind: 'mlp' }, 'MLP example (784-128-64-10)'],
@@ -125,7 +96,7 @@ async function main(): Promise<void> {
     rows.push(await one(spec, name, args));
     if (!args.json) process.stderr.write(`  ${name} done\n`);
   }
-  const machine = { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0], device: args.device, workers: args.workers, repeat: args.repeat };
+  const machine = machineInfo({ device: args.device, workers: args.workers, repeat: args.repeat });
   const hundred = rows.find((r) => r.program.startsWith('100'))!;
   const targets = {
     warmAtMost5PctOfCold: rows.every((r) => r.ratio <= 0.05),
@@ -136,7 +107,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ bench: 'warm', machine, rows, targets }, null, 2) + '\n');
     return;
   }
-  console.log(`cold vs warm, ${args.device}, ${args.workers} workers; warm = median of ${args.repeat} processes; ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; load average ${machine.loadavgBefore.toFixed(1)} before, ${machine.loadavgAfter.toFixed(1)} after`);
+  console.log(`cold vs warm, ${args.device}, ${args.workers} workers; warm = median of ${args.repeat} processes; ${machineLine(machine)}`);
   console.log('| program | kernels | cold kiln ms | warm kiln ms | warm/cold | of which load (count) | cold process ms | warm process ms | warm/cold (process) |');
   console.log('|:--|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const r of rows) {

@@ -11,6 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CompiledKernel, CompileRequest } from '../src/compile/types.js';
+import { mulberry32 } from '../src/graph/random.js';
 
 const SAXPY = (name: string, k = 1) => `extern "C" __global__ void ${name}(float a, const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -164,16 +165,8 @@ function percentile(xs: ArrayLike<number>, p: number): number {
 
 /** Deterministic uniform [-1, 1) float32 data (mulberry32), so a failure reproduces. */
 function randomF32(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
 function asKernel(kernelName: string, r: ChildReply): CompiledKernel {

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 
 import type { DType } from '../src/graph/dtype.js';
 import { type RefTensor, interpret } from '../src/graph/interpret.js';
+import { mulberry32 } from '../src/graph/random.js';
 import { fmtShape, numel } from '../src/graph/shape.js';
 import { NDArray } from '../src/frontend/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
@@ -76,21 +77,9 @@ export function resetCounters(): void {
 
 // ---- seeded random data --------------------------------------------------------------------
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; same seed, same stream on every machine. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard normal float32 data (Box–Muller). */
 export function randn(shape: readonly number[], seed = 1): NDArray {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const n = numel(shape);
   const a = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
@@ -105,7 +94,7 @@ export function randn(shape: readonly number[], seed = 1): NDArray {
 
 /** Uniform float32 data in [lo, hi). */
 export function randu(shape: readonly number[], seed = 1, lo = 0, hi = 1): NDArray {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const a = new Float32Array(numel(shape));
   for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * r();
   return NDArray.from(a, shape);
@@ -113,7 +102,7 @@ export function randu(shape: readonly number[], seed = 1, lo = 0, hi = 1): NDArr
 
 /** Uniform integers in [lo, hi) as int32 (default) or int64. */
 export function randInt(shape: readonly number[], lo: number, hi: number, seed = 1, dtype: 'int32' | 'int64' = 'int32'): NDArray {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const n = numel(shape);
   const vals = Array.from({ length: n }, () => lo + Math.floor(r() * (hi - lo)));
   if (dtype === 'int64') return NDArray.from(BigInt64Array.from(vals.map((v) => BigInt(v))), shape);
@@ -121,7 +110,7 @@ export function randInt(shape: readonly number[], lo: number, hi: number, seed =
 }
 
 export function randBool(shape: readonly number[], seed = 1, pTrue = 0.5): NDArray {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const a = new Uint8Array(numel(shape));
   for (let i = 0; i < a.length; i++) a[i] = r() < pTrue ? 1 : 0;
   return NDArray.from(a, shape, { dtype: 'bool' });
@@ -302,7 +291,7 @@ export function scaled(a: NDArray, k: number): NDArray {
 
 /** Random integer values stored as float32 (so comparisons have ties). */
 export function randIntF32(shape: readonly number[], lo: number, hi: number, seed = 1): NDArray {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const a = new Float32Array(numel(shape));
   for (let i = 0; i < a.length; i++) a[i] = lo + Math.floor(r() * (hi - lo));
   return NDArray.from(a, shape);

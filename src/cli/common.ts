@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CompileOptions } from '../api/program.js';
 import { type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { mulberry32 } from '../graph/random.js';
 import { fmtShape, numel } from '../graph/shape.js';
 import { NDArray } from '../frontend/ndarray.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
@@ -99,20 +100,8 @@ export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {
   }
 }
 
-/** A small seeded generator (mulberry32), so random inputs repeat between runs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randomArray(shape: readonly number[], dtype: DType, seed: number): NDArray {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const n = numel(shape);
   switch (dtype) {
     case 'float32':

@@ -2,23 +2,11 @@
 // options, kiln's cache format) and nothing graph-specific, so identical kernels from
 // different graphs share one compile (Inductor #112788).
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../cache/canonical_json.js';
 import type { BackendName, CompileOptions, CompileRequest, KernelMeta } from './types.js';
 
 /** Bump when the layout of cached binaries or metadata changes, to orphan old entries. */
 export const KILN_CACHE_FORMAT_VERSION = '1';
-
-/** JSON with sorted object keys, so {a,b} and {b,a} hash the same. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
 
 /**
  * The launch metadata is keyed too: two kernels with the same source can differ in how they

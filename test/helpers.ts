@@ -10,7 +10,7 @@ import { test } from 'node:test';
 
 import type { DType } from '../src/graph/dtype.js';
 import { type RefTensor, interpret } from '../src/graph/interpret.js';
-import { mulberry32 } from '../src/graph/random.js';
+import { mulberry32, randnFloat32 } from '../src/graph/random.js';
 import { fmtShape, numel } from '../src/graph/shape.js';
 import { NDArray } from '../src/frontend/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
@@ -79,17 +79,7 @@ export function resetCounters(): void {
 
 /** Standard normal float32 data (Box–Muller). */
 export function randn(shape: readonly number[], seed = 1): NDArray {
-  const r = mulberry32(seed);
-  const n = numel(shape);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = 1 - r();
-    const v = r();
-    const m = Math.sqrt(-2 * Math.log(u));
-    a[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) a[i + 1] = m * Math.sin(2 * Math.PI * v);
-  }
-  return NDArray.from(a, shape);
+  return NDArray.from(randnFloat32(numel(shape), seed), shape);
 }
 
 /** Uniform float32 data in [lo, hi). */

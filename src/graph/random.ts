@@ -14,3 +14,17 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** `n` normal float32 values with standard deviation `scale` (Box–Muller over mulberry32(seed)). */
+export function randnFloat32(n: number, seed: number, scale = 1): Float32Array {
+  const r = mulberry32(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - r();
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u)) * scale;
+    a[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) a[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return a;
+}

@@ -198,7 +198,7 @@ export async function assertMatches(out: NDArray, ref: RefTensor, opts: CloseOpt
   assert.deepEqual([...out.shape], ref.shape, `${label}: shape ${fmtShape(out.shape)}, reference ${fmtShape(ref.shape)}`);
   assert.equal(out.dtype, ref.dtype, `${label}: dtype ${out.dtype}, reference ${ref.dtype}`);
   const data = await out.toTypedArray();
-  if (ref.dtype === 'float32') assertClose(data, ref, opts);
+  if (ref.dtype === 'float32' || ref.dtype === 'float64') assertClose(data, ref, opts);
   else assertExact(data, ref, label);
 }
 

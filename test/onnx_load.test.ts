@@ -77,7 +77,7 @@ test('unsupported features: one error listing every op, attribute value and dtyp
   const bytes = model({
     nodes: [
       { op: 'ConvTranspose', inputs: ['x', 'w'], outputs: ['a'], name: 'deconv1' },
-      { op: 'Cast', inputs: ['a'], outputs: ['b'], name: 'to_double', attrs: [{ name: 'to', i: 11, type: AT.INT }] },
+      { op: 'Cast', inputs: ['a'], outputs: ['b'], name: 'to_half', attrs: [{ name: 'to', i: 10, type: AT.INT }] },
       { op: 'Pad', inputs: ['b', 'pads'], outputs: ['c'], name: 'pad1', attrs: [{ name: 'mode', s: 'mirror', type: AT.STRING }] },
       { op: 'NonMaxSuppression', inputs: ['c'], outputs: ['d'], name: 'nms' },
       { op: 'Custom', inputs: ['d'], outputs: ['y'], name: 'mine', domain: 'com.example' },
@@ -92,7 +92,7 @@ test('unsupported features: one error listing every op, attribute value and dtyp
       assert.ok(e instanceof OnnxUnsupportedError);
       const m = e.message;
       for (const want of ["ConvTranspose is not supported (node 'deconv1')", "NonMaxSuppression is not supported (node 'nms')", "com.example.Custom is not supported (node 'mine')",
-        "Cast 'to_double': to=DOUBLE", "Pad 'pad1': mode='mirror'", "graph input 'w': element type UINT8"]) {
+        "Cast 'to_half': to=FLOAT16", "Pad 'pad1': mode='mirror'", "graph input 'w': element type UINT8"]) {
         assert.ok(m.includes(want), `missing "${want}" in:\n${m}`);
       }
       assert.equal(e.issues.length, 6);
@@ -155,13 +155,14 @@ test('a shape computed from runtime data is unsupported (no dynamic shapes)', ()
   );
 });
 
-test('.npy: round trip of every dtype, float64 read as float32, clear errors', async () => {
+test('.npy: round trip of every dtype, a float64 file built by hand, clear errors', async () => {
   const arrays = [
     NDArray.from(new Float32Array([1.5, -2, 3, 4, 5, 6]), [2, 3]),
     NDArray.from(new Int32Array([1, -2, 3]), [3], { dtype: 'int32' }),
     NDArray.from(new BigInt64Array([1n, -(2n ** 40n)]), [2, 1], { dtype: 'int64' }),
     NDArray.from(new Uint8Array([1, 0, 1, 1]), [2, 2], { dtype: 'bool' }),
     NDArray.from(new Float32Array([7]), []),
+    NDArray.from(new Float64Array([0.1, -1e300, 3]), [3], { dtype: 'float64' }),
   ];
   for (const a of arrays) {
     const file = path.join(tmp, `a_${a.dtype}_${a.shape.length}.npy`);
@@ -170,9 +171,9 @@ test('.npy: round trip of every dtype, float64 read as float32, clear errors', a
     assert.equal(b.dtype, a.dtype);
     assert.deepEqual(b.shape, a.shape);
     assert.deepEqual([...b.toTypedArraySync()], [...a.toTypedArraySync()]);
-    assert.equal((fs.readFileSync(file).length - a.size * (a.dtype === 'int64' ? 8 : a.dtype === 'bool' ? 1 : 4)) % 64, 0);
+    assert.equal((fs.readFileSync(file).length - a.size * (a.dtype === 'int64' || a.dtype === 'float64' ? 8 : a.dtype === 'bool' ? 1 : 4)) % 64, 0);
   }
-  // A float64 file (NumPy's default) becomes float32.
+  // A float64 file written by hand (as NumPy writes its default dtype) reads as float64.
   const f32 = await encodeNpy(NDArray.from(new Float32Array([0.5, 2]), [2]));
   const start = 10 + (f32[8]! | (f32[9]! << 8));
   const header = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<f8'");
@@ -181,7 +182,7 @@ test('.npy: round trip of every dtype, float64 read as float32, clear errors', a
   f64.set(new TextEncoder().encode(header), 10);
   f64.set(new Uint8Array(new Float64Array([0.5, 2]).buffer), start);
   const r = parseNpy(f64);
-  assert.equal(r.dtype, 'float32');
+  assert.equal(r.dtype, 'float64');
   assert.deepEqual([...r.toTypedArraySync()], [0.5, 2]);
   assert.throws(() => parseNpy(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), 'x.npy'), /x\.npy: not a \.npy file/);
   const u16 = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<u2'");

@@ -23,7 +23,7 @@ type Attr = { name: string; i?: number; f?: number; s?: string; ints?: number[] 
 /** Runs one node over the given inputs (float32 unless an NDArray says otherwise). */
 async function op(opType: string, inputs: NDArray[], attrs: Attr[] = [], opset = 17, consts: { name: string; data: number[] }[] = [], nOut = 1) {
   const names = inputs.map((_, i) => `in${i}`);
-  const elem = (a: NDArray) => ({ float32: 1, int32: 6, int64: 7, bool: 9 })[a.dtype];
+  const elem = (a: NDArray) => ({ float32: 1, float64: 11, int32: 6, int64: 7, bool: 9 })[a.dtype];
   const m = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: opset }],

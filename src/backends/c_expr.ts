@@ -17,6 +17,8 @@ export function cType(dt: EType): string {
       return 'int64_t';
     case 'bool':
       return 'uint8_t';
+    case 'float64':
+      return 'double';
     default:
       return dt satisfies never;
   }
@@ -31,6 +33,14 @@ export function cLiteral(v: number, dt: EType): string {
     const s = Number.isInteger(f) && Math.abs(f) < 1e15 ? `${f}.0` : f.toPrecision(9);
     return `${s}f`.replace(/^(-.*)$/, '($1)');
   }
+  if (dt === 'float64') {
+    if (Number.isNaN(v)) return '((double)NAN)';
+    if (v === Infinity) return '((double)INFINITY)';
+    if (v === -Infinity) return '(-(double)INFINITY)';
+    // 17 significant digits round-trip a double exactly.
+    const s = Number.isInteger(v) && Math.abs(v) < 1e15 ? `${v}.0` : v.toPrecision(17);
+    return s.replace(/^(-.*)$/, '($1)');
+  }
   if (dt === 'bool') return v ? '1' : '0';
   if (dt === 'int32') return `${Math.trunc(v)}`.replace(/^(-.*)$/, '($1)');
   const n = Math.trunc(v);
@@ -40,7 +50,6 @@ export function cLiteral(v: number, dt: EType): string {
   return n < 0 ? `(-${-n}LL)` : `${n}LL`;
 }
 
-/** C helpers the emitted expressions call; included once per kernel source. */
 /**
  * C helpers the emitted expressions call; included once per kernel source. exp, tanh and erf
  * are branch-free polynomial versions (Cephes-style range reduction; ≤ 2 ulp for exp) rather
@@ -93,9 +102,39 @@ static inline int64_t kiln_imod_py(int64_t a, int64_t b) { int64_t r = a % b; re
 static inline int64_t kiln_ipow(int64_t a, int64_t b) { int64_t r = 1; if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0); while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
 static inline float kiln_maxf(float a, float b) { return (a != a || a > b) ? a : b; }
 static inline float kiln_minf(float a, float b) { return (a != a || a < b) ? a : b; }
+static inline double kiln_maxd(double a, double b) { return (a != a || a > b) ? a : b; }
+static inline double kiln_mind(double a, double b) { return (a != a || a < b) ? a : b; }
+static inline double kiln_fmod_pyd(double a, double b) { double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
 `;
 
+/** float64 versions of the unary ops that differ from float32's (libm's double functions). */
+function unaryDouble(op: UnaryOp, a: string): string | undefined {
+  switch (op) {
+    case 'exp': return `exp(${a})`;
+    case 'log': return `log(${a})`;
+    case 'sqrt': return `sqrt(${a})`;
+    case 'rsqrt': return `(1.0 / sqrt(${a}))`;
+    case 'reciprocal': return `(1.0 / ${a})`;
+    case 'abs': return `fabs(${a})`;
+    case 'relu': return `(${a} < 0.0 ? 0.0 : ${a})`;
+    case 'sigmoid': return `(1.0 / (1.0 + exp(-${a})))`;
+    case 'silu': return `(${a} / (1.0 + exp(-${a})))`;
+    case 'gelu': return `(0.5 * ${a} * (1.0 + erf(${a} * 0.70710678118654752)))`;
+    case 'gelu_tanh': return `(0.5 * ${a} * (1.0 + tanh(0.79788456080286536 * (${a} + 0.044715 * ${a} * ${a} * ${a}))))`;
+    case 'softplus': return `(${a} > 20.0 ? ${a} : log1p(exp(${a})))`;
+    case 'erf': case 'tanh': case 'sin': case 'cos': case 'tan': case 'asin': case 'acos': case 'atan':
+    case 'sinh': case 'cosh': case 'asinh': case 'acosh': case 'atanh': case 'floor': case 'ceil':
+      return `${op}(${a})`;
+    case 'round': return `rint(${a})`;
+    default: return undefined;
+  }
+}
+
 function unary(op: UnaryOp, a: string, dt: EType): string {
+  if (dt === 'float64') {
+    const d = unaryDouble(op, a);
+    if (d !== undefined) return d;
+  }
   const f = dt === 'float32';
   switch (op) {
     case 'neg': return `(-${a})`;
@@ -137,6 +176,7 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
 
 function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt: EType, dt: EType): string {
   const f = operandDt === 'float32';
+  const d = operandDt === 'float64';
   switch (op) {
     case 'add': return `(${a} + ${b})`;
     case 'sub': return `(${a} - ${b})`;
@@ -144,9 +184,9 @@ function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt:
     case 'div': return `(${a} / ${b})`;
     case 'idiv': return `(${a} / ${b})`;
     case 'imod': return `(${a} % ${b})`;
-    case 'pow': return f ? `powf(${a}, ${b})` : `(${cType(dt)})kiln_ipow(${a}, ${b})`;
-    case 'maximum': return f ? `kiln_maxf(${a}, ${b})` : `(${a} > ${b} ? ${a} : ${b})`;
-    case 'minimum': return f ? `kiln_minf(${a}, ${b})` : `(${a} < ${b} ? ${a} : ${b})`;
+    case 'pow': return d ? `pow(${a}, ${b})` : f ? `powf(${a}, ${b})` : `(${cType(dt)})kiln_ipow(${a}, ${b})`;
+    case 'maximum': return d ? `kiln_maxd(${a}, ${b})` : f ? `kiln_maxf(${a}, ${b})` : `(${a} > ${b} ? ${a} : ${b})`;
+    case 'minimum': return d ? `kiln_mind(${a}, ${b})` : f ? `kiln_minf(${a}, ${b})` : `(${a} < ${b} ? ${a} : ${b})`;
     case 'eq': return `(uint8_t)(${a} == ${b})`;
     case 'ne': return `(uint8_t)(${a} != ${b})`;
     case 'lt': return `(uint8_t)(${a} < ${b})`;
@@ -156,15 +196,15 @@ function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt:
     case 'and': return `(uint8_t)(${a} && ${b})`;
     case 'or': return `(uint8_t)(${a} || ${b})`;
     case 'xor': return `(uint8_t)((!${a}) != (!${b}))`;
-    case 'mod': return f ? `kiln_fmod_py(${a}, ${b})` : `(${cType(dt)})kiln_imod_py(${a}, ${b})`;
-    case 'fmod': return f ? `fmodf(${a}, ${b})` : `(${a} % ${b})`;
+    case 'mod': return d ? `kiln_fmod_pyd(${a}, ${b})` : f ? `kiln_fmod_py(${a}, ${b})` : `(${cType(dt)})kiln_imod_py(${a}, ${b})`;
+    case 'fmod': return d ? `fmod(${a}, ${b})` : f ? `fmodf(${a}, ${b})` : `(${a} % ${b})`;
     default: return op satisfies never;
   }
 }
 
 function cast(a: string, from: EType, to: EType): string {
   if (to === 'bool') return `(uint8_t)(${a} != 0)`;
-  if (from === 'float32' && to !== 'float32') {
+  if ((from === 'float32' || from === 'float64') && to !== 'float32' && to !== 'float64') {
     // Float to int conversion of NaN/inf is undefined in C; saturate instead of trapping.
     return `(${cType(to)})(${a} != ${a} ? 0 : ${a})`;
   }

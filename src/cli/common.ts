@@ -106,6 +106,8 @@ export function randomArray(shape: readonly number[], dtype: DType, seed: number
   switch (dtype) {
     case 'float32':
       return NDArray.from(Float32Array.from({ length: n }, () => r() * 2 - 1), shape);
+    case 'float64':
+      return NDArray.from(Float64Array.from({ length: n }, () => r() * 2 - 1), shape, { dtype });
     case 'int32':
       return NDArray.from(Int32Array.from({ length: n }, () => Math.floor(r() * 10)), shape, { dtype });
     case 'int64':
@@ -135,7 +137,9 @@ export function makeFeeds(model: OnnxModel, inputs: string[]): { feeds: Record<s
   model.inputs.forEach((inp, i) => {
     const file = given.get(inp.name);
     if (file) {
-      const a = readNpy(requireFile(file, `--input ${inp.name}`));
+      let a = readNpy(requireFile(file, `--input ${inp.name}`));
+      // NumPy's default dtype is float64: a float64 file feeds a float32 input, converted.
+      if (a.dtype === 'float64' && inp.dtype === 'float32') a = NDArray.from(Float32Array.from(a.toTypedArraySync() as Float64Array), a.shape);
       if (a.dtype !== inp.dtype || a.shape.join(',') !== inp.shape.join(',')) {
         throw new UsageError(`--input ${inp.name}: ${file} holds ${a.dtype}${fmtShape(a.shape)}, the model expects ${inp.dtype}${fmtShape(inp.shape)}`);
       }

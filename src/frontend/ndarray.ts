@@ -88,6 +88,7 @@ function inferDType(data: unknown): DType {
 
 function toTyped(data: ArrayLike<number> | ArrayLike<bigint> | AnyTypedArray | readonly boolean[], dtype: DType): AnyTypedArray {
   if (dtype === 'float32' && data instanceof Float32Array) return data;
+  if (dtype === 'float64' && data instanceof Float64Array) return data;
   if (dtype === 'int32' && data instanceof Int32Array) return data;
   if (dtype === 'int64' && data instanceof BigInt64Array) return data;
   if (dtype === 'bool' && data instanceof Uint8Array) return data;

@@ -67,8 +67,8 @@ export class GraphBuilder {
         break;
       default:
         // Transcendental functions compute in float: an int operand is promoted, as in PyTorch.
-        out = 'float32';
-        if (dt !== 'float32') x = this.cast(x, 'float32');
+        out = isFloat(dt) ? dt : 'float32';
+        if (dt !== out) x = this.cast(x, out);
     }
     return this.g.add({ op: 'unary', fn }, [x], this.shape(x), out);
   }
@@ -87,7 +87,7 @@ export class GraphBuilder {
     } else if (common === 'bool') {
       if (fn === 'maximum' || fn === 'minimum' || fn === 'mul') out = 'bool';
       else throw new ShapeError(`${fn}: not defined for bool operands`);
-    } else if (fn === 'div' && common !== 'float32') {
+    } else if (fn === 'div' && !isFloat(common)) {
       // True division, as in PyTorch: int / int gives float.
       common = 'float32';
       out = 'float32';

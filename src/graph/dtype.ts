@@ -1,16 +1,18 @@
 // Element types kiln supports, and the rules that relate them.
 
-export const DTYPES = ['float32', 'int32', 'int64', 'bool'] as const;
+export const DTYPES = ['float32', 'float64', 'int32', 'int64', 'bool'] as const;
 export type DType = (typeof DTYPES)[number];
 
 export type TypedArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
-  : D extends 'int32'
+  : D extends 'float64'
+    ? Float64Array
+    : D extends 'int32'
     ? Int32Array
     : D extends 'int64'
       ? BigInt64Array
       : Uint8Array;
-export type AnyTypedArray = Float32Array | Int32Array | BigInt64Array | Uint8Array;
+export type AnyTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
 export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && (DTYPES as readonly string[]).includes(x);
@@ -22,6 +24,7 @@ export function byteSize(d: DType): number {
     case 'int32':
       return 4;
     case 'int64':
+    case 'float64':
       return 8;
     case 'bool':
       return 1;
@@ -31,7 +34,7 @@ export function byteSize(d: DType): number {
 }
 
 export function isFloat(d: DType): boolean {
-  return d === 'float32';
+  return d === 'float32' || d === 'float64';
 }
 export function isInt(d: DType): boolean {
   return d === 'int32' || d === 'int64';
@@ -42,6 +45,8 @@ export function allocTyped(d: DType, n: number): AnyTypedArray {
   switch (d) {
     case 'float32':
       return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
     case 'int32':
       return new Int32Array(n);
     case 'int64':
@@ -58,6 +63,8 @@ export function viewTyped(d: DType, buf: ArrayBufferLike, offset: number, n: num
   switch (d) {
     case 'float32':
       return new Float32Array(buf, offset, n);
+    case 'float64':
+      return new Float64Array(buf, offset, n);
     case 'int32':
       return new Int32Array(buf, offset, n);
     case 'int64':
@@ -69,7 +76,7 @@ export function viewTyped(d: DType, buf: ArrayBufferLike, offset: number, n: num
   }
 }
 
-const RANK: Record<DType, number> = { bool: 0, int32: 1, int64: 2, float32: 3 };
+const RANK: Record<DType, number> = { bool: 0, int32: 1, int64: 2, float32: 3, float64: 4 };
 
 /** PyTorch-style promotion between two tensor dtypes. */
 export function promote(a: DType, b: DType): DType {
@@ -80,5 +87,5 @@ export function promote(a: DType, b: DType): DType {
 export function scalarDType(value: number | boolean, t: DType): DType {
   if (typeof value === 'boolean') return t;
   if (Number.isInteger(value)) return t === 'bool' ? 'int64' : t;
-  return 'float32';
+  return isFloat(t) ? t : 'float32';
 }

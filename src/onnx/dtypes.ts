@@ -1,5 +1,5 @@
-// ONNX element types and the kiln dtypes they map to. kiln computes only in float32, int32,
-// int64 and bool; every other ONNX type is reported as unsupported rather than silently
+// ONNX element types and the kiln dtypes they map to. kiln computes only in float32, float64,
+// int32, int64 and bool; every other ONNX type is reported as unsupported rather than silently
 // converted, since a converted type would give answers that differ from the model's.
 
 import type { DType } from '../graph/dtype.js';
@@ -11,8 +11,8 @@ export const ONNX_TYPE_NAMES: Record<number, string> = {
   21: 'UINT4', 22: 'INT4',
 };
 
-const TO_KILN: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool' };
-const FROM_KILN: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9 };
+const TO_KILN: Record<number, DType> = { 1: 'float32', 11: 'float64', 6: 'int32', 7: 'int64', 9: 'bool' };
+const FROM_KILN: Record<DType, number> = { float32: 1, float64: 11, int32: 6, int64: 7, bool: 9 };
 
 export function onnxTypeName(t: number): string {
   return ONNX_TYPE_NAMES[t] ?? `type ${t}`;

@@ -1,6 +1,6 @@
-// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, int32, int64 and bool,
-// the dtypes kiln computes in. float64 files are read as float32, since NumPy's default
-// dtype is float64 and the CLI's users pass such arrays; every other dtype is refused.
+// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, float64, int32, int64
+// and bool, the dtypes kiln computes in; every other dtype is refused. (The CLI converts a
+// float64 file to float32 where the model's input is float32: NumPy's default is float64.)
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { DType } from '../graph/dtype.js';
@@ -9,7 +9,7 @@ import { NDArray } from '../frontend/ndarray.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-const DESCR: Record<DType, string> = { float32: '<f4', int32: '<i4', int64: '<i8', bool: '|b1' };
+const DESCR: Record<DType, string> = { float32: '<f4', float64: '<f8', int32: '<i4', int64: '<i8', bool: '|b1' };
 
 export class NpyError extends Error {
   constructor(file: string, detail: string) {
@@ -37,7 +37,7 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NDArray {
   const body = bytes.subarray(dataStart);
   const width: Record<string, number> = { '<f4': 4, '<i4': 4, '<i8': 8, '|b1': 1, '<f8': 8 };
   const w = width[descr];
-  if (w === undefined) throw new NpyError(file, `dtype '${descr}' is not supported (use float32, int32, int64 or bool, little endian)`);
+  if (w === undefined) throw new NpyError(file, `dtype '${descr}' is not supported (use float32, float64, int32, int64 or bool, little endian)`);
   if (body.length < n * w) throw new NpyError(file, `truncated data: ${body.length} bytes for shape (${shape.join(', ')}) of ${descr}`);
   const buf = new ArrayBuffer(n * w);
   new Uint8Array(buf).set(body.subarray(0, n * w));
@@ -45,7 +45,7 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NDArray {
     case '<f4':
       return NDArray.from(new Float32Array(buf), shape);
     case '<f8':
-      return NDArray.from(Float32Array.from(new Float64Array(buf)), shape);
+      return NDArray.from(new Float64Array(buf), shape, { dtype: 'float64' });
     case '<i4':
       return NDArray.from(new Int32Array(buf), shape, { dtype: 'int32' });
     case '<i8':

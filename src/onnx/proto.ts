@@ -54,13 +54,15 @@ export function tensorDims(t: TensorProto): number[] {
 
 /** Copies little-endian bytes into an aligned typed array (raw_data slices are often unaligned). */
 function fromRaw(dtype: DType, raw: Uint8Array, n: number): AnyTypedArray {
-  const width = dtype === 'bool' ? 1 : dtype === 'int64' ? 8 : 4;
+  const width = dtype === 'bool' ? 1 : dtype === 'int64' || dtype === 'float64' ? 8 : 4;
   if (raw.byteLength !== n * width) throw new Error(`raw data holds ${raw.byteLength} bytes, expected ${n * width}`);
   const buf = new ArrayBuffer(n * width);
   new Uint8Array(buf).set(raw);
   switch (dtype) {
     case 'float32':
       return new Float32Array(buf);
+    case 'float64':
+      return new Float64Array(buf);
     case 'int32':
       return new Int32Array(buf);
     case 'int64':
@@ -102,6 +104,8 @@ export function tensorFromProto(t: TensorProto, baseDir?: string, weight = false
     data = fromRaw(dtype, t.rawData, n);
   } else if (dtype === 'float32') {
     data = Float32Array.from(t.floatData ?? []);
+  } else if (dtype === 'float64') {
+    data = Float64Array.from(t.doubleData ?? []);
   } else if (dtype === 'int64') {
     data = BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(String(v))));
   } else if (dtype === 'int32') {

@@ -2,7 +2,7 @@
 // restrict pointers, the contiguous dimension innermost, `omp simd` reductions. Large
 // kernels split their outermost loop across cores with OpenMP.
 
-import { byteSize } from '../../graph/dtype.js';
+import { byteSize, isFloat } from '../../graph/dtype.js';
 import type { Kernel, LoopKernel, MatmulKernel, Reduction, ScanKernel } from '../../lower/loop_ir.js';
 import { C_PRELUDE, type EmitDialect, Scope, cLiteral, cType } from '../c_expr.js';
 
@@ -79,9 +79,9 @@ function accInit(r: Reduction): string {
     case 'prod':
       return `${t} acc${r.id} = 1;`;
     case 'max':
-      return `${t} acc${r.id} = ${r.dtype === 'float32' ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN'};`;
+      return `${t} acc${r.id} = ${isFloat(r.dtype) ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN'};`;
     case 'min':
-      return `${t} acc${r.id} = ${r.dtype === 'float32' ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX'};`;
+      return `${t} acc${r.id} = ${isFloat(r.dtype) ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX'};`;
     case 'argmax':
     case 'argmin':
       return `int64_t acc${r.id} = 0; double best${r.id} = ${r.op === 'argmax' ? '-INFINITY' : 'INFINITY'}; int seen${r.id} = 0;`;

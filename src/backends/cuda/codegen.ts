@@ -5,9 +5,9 @@
 // norm's mean and variance) in one launch. Matmuls: cuBLAS plus an epilogue kernel, or a
 // generated tiled GEMM with the epilogue fused. Launch configuration goes in the metadata.
 
-import { byteSize, type DType } from '../../graph/dtype.js';
+import { byteSize, type DType, isFloat } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, evalIndex, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
+import { type Expr, children, dtOf, evalIndex, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
@@ -154,7 +154,7 @@ function accType(r: Reduction): string {
 }
 
 function accInit(r: Reduction): string {
-  const isF = r.dtype === 'float32';
+  const isF = isFloat(r.dtype);
   switch (r.op) {
     case 'sum':
       return '0';
@@ -256,7 +256,8 @@ function reduction(k: LoopKernel): CudaGenerated {
   for (const red of k.reductions) {
     const t = accType(red);
     const isArg = red.op === 'argmax' || red.op === 'argmin';
-    const vt = isArg ? 'float' : t;
+    // Index reductions compare in the type of the values they scan.
+    const vt = isArg ? (dtOf(red.value) === 'float64' ? 'double' : 'float') : t;
     lines.push(`  ${vt} acc${red.id}v = ${accInit(red)};`);
     if (isArg) lines.push(`  int64_t acc${red.id}i = 0;`);
     lines.push(...outer.lines.splice(0));
@@ -264,7 +265,7 @@ function reduction(k: LoopKernel): CudaGenerated {
       ...innerLoop('', (sc) => {
         const v = sc.emit(point(red.value));
         return [
-          isArg ? `      ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(float)${v}`, 'r')}` : `      acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`,
+          isArg ? `      ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(${vt})${v}`, 'r')}` : `      acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`,
         ];
       }),
     );

@@ -32,5 +32,8 @@ KD int64_t kiln_imod_py(int64_t a, int64_t b) { int64_t r = a % b; return (r != 
 KD int64_t kiln_ipow(int64_t a, int64_t b) { int64_t r = 1; if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0); while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
 KD float kiln_maxf(float a, float b) { return (a != a || a > b) ? a : b; }
 KD float kiln_minf(float a, float b) { return (a != a || a < b) ? a : b; }
+KD double kiln_maxd(double a, double b) { return (a != a || a > b) ? a : b; }
+KD double kiln_mind(double a, double b) { return (a != a || a < b) ? a : b; }
+KD double kiln_fmod_pyd(double a, double b) { double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
 template <typename T> KD T kiln_shfl_xor(T v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 `;

@@ -135,7 +135,7 @@ function makeProgram(plan: Plan, key: string, exe: Executable | undefined, param
     graphKey: key,
     kernelCount: plan.kernels.length,
     run(inputs) {
-      if (!exe) throw new Error('this program was compiled with compileOnly: it cannot run');
+      if (!exe) return Promise.reject(new Error('this program was compiled with compileOnly: it cannot run'));
       return exe.run(inputs, params);
     },
     inspect() {

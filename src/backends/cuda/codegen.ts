@@ -29,6 +29,11 @@ export interface GemmMeta {
   /** Kernel parameter indices of A and B, element offsets, leading dims, transposes, batch strides. */
   a: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
   b: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
+  /**
+   * When the epilogue only stores the product (the next kernel reads it, as a layer norm
+   * reads x @ W): the kernel parameter cuBLAS writes straight into, and no epilogue launch.
+   */
+  direct?: number;
 }
 
 export interface CudaKernelMeta {
@@ -387,7 +392,9 @@ function cublasEpilogue(k: MatmulKernel): CudaGenerated {
     innerStores: k.epilogue.map((s) => ({ buf: s.buf, at: s.at, value: replaceAcc(s.value) })),
   };
   const g = pointwise(pw);
-  return { source: g.source, meta: { ...g.meta, params: k.bufs.length, gemm: gemmMeta(k)! } };
+  const only = k.epilogue.length === 1 ? k.epilogue[0]! : undefined;
+  const direct = only && only.value.k === 'acc' && exprKey(only.at) === exprKey(flat) ? { direct: only.buf } : {};
+  return { source: g.source, meta: { ...g.meta, params: k.bufs.length, gemm: { ...gemmMeta(k)!, ...direct } } };
 }
 
 /**

@@ -90,7 +90,7 @@ export class CudaExecutable implements Executable {
     });
     plan.steps.forEach((s, i) => {
       const g = this.metas[s.kernel]!.gemm;
-      if (g) this.scratch.set(i, alloc().alloc(g.batch * g.M * g.N * 4));
+      if (g && g.direct === undefined) this.scratch.set(i, alloc().alloc(g.batch * g.M * g.N * 4));
     });
     if (this.metas.some((m) => m.gemm)) {
       this.cublas = options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());
@@ -124,6 +124,11 @@ export class CudaExecutable implements Executable {
     this.plan.steps.forEach((step, si) => {
       const meta = this.metas[step.kernel]!;
       const args = step.args.map((a) => ptrs[a]!);
+      if (meta.gemm?.direct !== undefined) {
+        // The product is the result: cuBLAS writes it in place, nothing else to launch.
+        this.gemm(meta.gemm, args, args[meta.gemm.direct]!);
+        return;
+      }
       if (meta.gemm) {
         const scratch = this.scratch.get(si)!;
         this.gemm(meta.gemm, args, scratch);

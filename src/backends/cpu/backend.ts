@@ -16,7 +16,8 @@ export class CpuBackend implements Backend {
 
   generate(k: Kernel): GeneratedSource {
     const c = generateC(k);
-    return { source: c.body, options: c.parallel ? { flags: ['-fopenmp'] } : {}, meta: { params: k.bufs.length } };
+    const flags = [...(c.parallel ? ['-fopenmp'] : []), ...(c.flags ?? [])];
+    return { source: c.body, options: flags.length ? { flags } : {}, meta: { params: k.bufs.length } };
   }
 
   instantiate(plan: Plan, loaded: readonly unknown[]): Executable {

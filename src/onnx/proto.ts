@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { type AnyTypedArray, type DType, byteSize, viewTyped } from '../graph/dtype.js';
 import { numel } from '../graph/shape.js';
 import { ConstTensor } from './const_tensor.js';
 import { kilnDType, onnxTypeName } from './dtypes.js';
@@ -54,24 +54,11 @@ export function tensorDims(t: TensorProto): number[] {
 
 /** Copies little-endian bytes into an aligned typed array (raw_data slices are often unaligned). */
 function fromRaw(dtype: DType, raw: Uint8Array, n: number): AnyTypedArray {
-  const width = dtype === 'bool' ? 1 : dtype === 'int64' || dtype === 'float64' ? 8 : 4;
+  const width = byteSize(dtype);
   if (raw.byteLength !== n * width) throw new Error(`raw data holds ${raw.byteLength} bytes, expected ${n * width}`);
   const buf = new ArrayBuffer(n * width);
   new Uint8Array(buf).set(raw);
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buf);
-    case 'float64':
-      return new Float64Array(buf);
-    case 'int32':
-      return new Int32Array(buf);
-    case 'int64':
-      return new BigInt64Array(buf);
-    case 'bool':
-      return new Uint8Array(buf);
-    default:
-      return dtype satisfies never;
-  }
+  return viewTyped(dtype, buf, 0, n);
 }
 
 /** Reads the bytes an external-data tensor points at, relative to the model's directory. */

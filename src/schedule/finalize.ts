@@ -8,6 +8,7 @@ import { numel } from '../graph/shape.js';
 import { type Expr, iadd, idx, imul } from '../lower/expr.js';
 import type { Kernel, KernelBuf, StridedOperand } from '../lower/loop_ir.js';
 import { flatten } from '../lower/views.js';
+import { foldSharedWeightBatch } from '../lower/matmul_batch.js';
 import type { KernelDraft, Schedule } from './fuse.js';
 import { paramOf } from './fuse.js';
 import type { PlanBuffer } from './plan.js';
@@ -154,10 +155,10 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[])
         }
         return { buf: d.params.get(v.base)!, offset, rowStride: v.strides[shape.length - 2]!, colStride: v.strides[shape.length - 1]! };
       };
-      return {
+      return foldSharedWeightBatch({
         kind: 'matmul', bufs, batch, M: m.shape[rank - 2]!, N: m.shape[rank - 1]!, K: g.node(d.matmul!.a).shape.at(-1)!,
         a: operand(d.matmul!.a), b: operand(d.matmul!.b), dtype: m.dtype, epilogue: inner,
-      };
+      });
     }
     default:
       return d.kind satisfies never;

@@ -32,7 +32,7 @@ function signature(k: Kernel): string {
 }
 
 function header(): string {
-  return `#include <math.h>\n#include <stdint.h>\n#include <string.h>\n${C_PRELUDE}`;
+  return `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${C_PRELUDE}`;
 }
 
 function totalWork(k: Kernel): number {
@@ -212,20 +212,38 @@ function matmul(k: MatmulKernel): CSource {
   const mVar = `o${nb}`;
   const nVar = `o${nb + 1}`;
   const work = k.batch.reduce((p, d) => p * d, 1) * k.M * k.N * k.K;
-  const parallel = work >= PARALLEL_MIN_WORK * 8 && k.M > MR;
-  const ind = openLoops(lines, k.batch, 'o', '  ', false);
+  const batches = k.batch.reduce((p, d) => p * d, 1);
+  const parallel = work >= PARALLEL_MIN_WORK * 8;
+  // Several independent products (attention heads): threads take whole products, each with
+  // its own panel; one product: threads split its rows and share the panel.
+  const parallelBatch = parallel && batches >= 2;
+  let ind = '  ';
+  if (parallelBatch) {
+    lines.push(`${ind}#pragma omp parallel for schedule(static)`);
+    lines.push(`${ind}for (int64_t bflat = 0; bflat < ${batches}; bflat++) {`);
+    ind += '  ';
+    let stride = 1;
+    const decls: string[] = [];
+    for (let d = k.batch.length - 1; d >= 0; d--) {
+      decls.unshift(`${ind}const int64_t o${d} = (bflat / ${stride}) % ${k.batch[d]};`);
+      stride *= k.batch[d]!;
+    }
+    lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
+  } else {
+    ind = openLoops(lines, k.batch, 'o', ind, false);
+    lines.push(`${ind}${t}* restrict Bp = kiln_bpanel;`);
+  }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
   const bOff = scope.emit(k.b.offset);
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${t}* restrict A = b${k.a.buf} + ${aOff};`);
   lines.push(`${ind}const ${t}* restrict B = b${k.b.buf} + ${bOff};`);
-  lines.push(`${ind}${t}* restrict Bp = kiln_bpanel;`);
   lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
   lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
   lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
   lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? B[p * ${k.b.rowStride}LL + (jb + j) * ${k.b.colStride}LL] : (${t})0;`);
-  if (parallel) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
+  if (parallel && !parallelBatch && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) for (int j = 0; j < ${NR}; j++) acc[r][j] = 0;`);
@@ -249,7 +267,8 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${t} acc0 = acc[r][j];`);
   lines.push(...es.lines, ...stores);
   lines.push(`${ind}      }`, `${ind}    }`, `${ind}  }`, `${ind}}`);
-  closeLoops(lines, k.batch, '  ');
+  if (parallelBatch) lines.push(`${ind}free(Bp);`, '  }');
+  else closeLoops(lines, k.batch, '  ');
   lines.push('}');
   // 512-bit vectors for the 4×32 accumulator block where the CPU has them (AVX-512): gcc
   // prefers 256-bit by default, which halves the block's throughput.

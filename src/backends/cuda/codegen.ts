@@ -7,9 +7,10 @@
 
 import { byteSize, type DType, isFloat } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, dtOf, evalIndex, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
+import { type Expr, children, dtOf, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
+import { linearBatch } from '../../lower/matmul_batch.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 import { type EmitDialect, Scope, cType } from '../c_expr.js';
 import { CUDA_PRELUDE } from './prelude.js';
@@ -322,27 +323,6 @@ function scan(k: ScanKernel): CudaGenerated {
   const at = s.emit(substitute(k.out.at, vars));
   lines.push(...s.lines, k.exclusive ? `    b${k.out.buf}[${at}] = run; run += ${v};` : `    run += ${v}; b${k.out.buf}[${at}] = run;`, '  }', '}');
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [Math.max(1, Math.ceil(rows / 128)), 1, 1], block: [128, 1, 1], shared: 0 } } };
-}
-
-/** Batch offset as base + flatBatch·stride, or undefined when it is not linear in the flat batch index. */
-function linearBatch(offset: Expr, batch: readonly number[]): { base: number; stride: number } | undefined {
-  const env = new Map<string, number>();
-  const at = (d: number, v: number) => {
-    env.clear();
-    if (d >= 0) env.set(`o${d}`, v);
-    return evalIndex(offset, env);
-  };
-  const base = at(-1, 0);
-  let stride: number | undefined;
-  let span = 1;
-  for (let d = batch.length - 1; d >= 0; d--) {
-    if (batch[d] === 1) continue;
-    const c = at(d, 1) - base;
-    if (stride === undefined) stride = c / span;
-    if (c !== stride * span) return undefined;
-    span *= batch[d]!;
-  }
-  return { base, stride: stride ?? 0 };
 }
 
 function operandLayout(o: MatmulKernel['a'], rows: number, cols: number): { ld: number; trans: boolean } | undefined {

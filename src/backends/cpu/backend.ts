@@ -16,7 +16,10 @@ export class CpuBackend implements Backend {
 
   generate(k: Kernel): GeneratedSource {
     const c = generateC(k);
-    const flags = [...(c.parallel ? ['-fopenmp'] : []), ...(c.flags ?? [])];
+    // -z nodelete: an OpenMP kernel library (and so libgomp, which it holds) stays mapped even
+    // when its handle is closed (koffi closes libraries at exit): libgomp's idle worker threads
+    // may still be spinning in that code, and unmapping it under them crashed the process.
+    const flags = [...(c.parallel ? ['-fopenmp', '-Wl,-z,nodelete'] : []), ...(c.flags ?? [])];
     return { source: c.body, options: flags.length ? { flags } : {}, meta: { params: k.bufs.length } };
   }
 

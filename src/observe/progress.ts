@@ -1,6 +1,11 @@
 // "compiling 37/120 kernels" on stderr while compiles are awaited. Only on a TTY: logs,
 // CI and pipes must stay clean, so anywhere else this is silent.
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgress from 'cli-progress';
+
+/** cli-progress, loaded the first time a bar is drawn (never on a non-TTY, never on a warm start). */
+let lib: typeof cliProgress | undefined;
+const progressLib = (): typeof cliProgress => (lib ??= createRequire(import.meta.url)('cli-progress') as typeof cliProgress);
 
 export class CompileProgress {
   private bar: cliProgress.SingleBar | undefined;
@@ -18,7 +23,8 @@ export class CompileProgress {
   update(done: number, total: number): void {
     if (!this.enabled) return;
     if (this.bar === undefined) {
-      this.bar = new cliProgress.SingleBar(
+      const cli = progressLib();
+      this.bar = new cli.SingleBar(
         {
           stream: this.stream,
           format: 'compiling {value}/{total} kernels [{bar}] {duration}s',
@@ -27,7 +33,7 @@ export class CompileProgress {
           // Redraw on every update is fine: updates are one per finished compile.
           fps: 10,
         },
-        cliProgress.Presets.shades_classic,
+        cli.Presets.shades_classic,
       );
       this.bar.start(total, done);
       return;

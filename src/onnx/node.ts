@@ -2,9 +2,7 @@
 // each converter states the spec's defaults right where it reads them.
 
 import type { AttributeProto, GraphProto, NodeProto, TensorProto } from './proto.js';
-import { num, onnx } from './proto.js';
-
-const AT = onnx.AttributeProto.AttributeType;
+import { num, onnxNs } from './proto.js';
 
 export class OnnxNode {
   readonly opType: string;
@@ -71,7 +69,7 @@ export class OnnxNode {
   }
   tensor(name: string): TensorProto | undefined {
     const a = this.attrs.get(name);
-    return a?.type === AT.TENSOR || a?.t ? (a.t ?? undefined) : undefined;
+    return a?.type === onnxNs().AttributeProto.AttributeType.TENSOR || a?.t ? (a.t ?? undefined) : undefined;
   }
   /** A graph-valued attribute (a Loop or If body). */
   graph(name: string): GraphProto | undefined {

@@ -3,15 +3,23 @@
 
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import onnxProto from 'onnx-proto';
+import { createRequire } from 'node:module';
+import type onnxProto from 'onnx-proto';
 import { type AnyTypedArray, type DType, byteSize, viewTyped } from '../graph/dtype.js';
 import { numel } from '../graph/shape.js';
 import { ConstTensor } from './const_tensor.js';
 import { kilnDType, onnxTypeName } from './dtypes.js';
 import { OnnxParseError } from './errors.js';
 
-const { onnx } = onnxProto;
-export { onnx };
+type OnnxNamespace = typeof onnxProto.onnx;
+let loaded: OnnxNamespace | undefined;
+/**
+ * onnx-proto's generated classes, loaded on first use: the package (with protobufjs) takes
+ * ~45 ms to import, which a program that never loads an ONNX file should not pay.
+ */
+export function onnxNs(): OnnxNamespace {
+  return (loaded ??= (createRequire(import.meta.url)('onnx-proto') as typeof onnxProto).onnx);
+}
 export type ModelProto = onnxProto.onnx.ModelProto;
 export type GraphProto = onnxProto.onnx.IGraphProto;
 export type NodeProto = onnxProto.onnx.INodeProto;
@@ -29,7 +37,7 @@ export function num(x: Longish | null | undefined): number {
 export function decodeModel(bytes: Uint8Array, file: string): ModelProto {
   let m: ModelProto;
   try {
-    m = onnx.ModelProto.decode(bytes);
+    m = onnxNs().ModelProto.decode(bytes);
   } catch (e) {
     throw new OnnxParseError(file, `protobuf decode failed: ${(e as Error).message}`);
   }
@@ -42,7 +50,7 @@ export function decodeModel(bytes: Uint8Array, file: string): ModelProto {
 /** The decoded TensorProto of a .pb file (the ONNX test data format). */
 export function decodeTensorFile(bytes: Uint8Array, file: string): TensorProto {
   try {
-    return onnx.TensorProto.decode(bytes);
+    return onnxNs().TensorProto.decode(bytes);
   } catch (e) {
     throw new OnnxParseError(file, `protobuf decode failed: ${(e as Error).message}`);
   }
@@ -85,7 +93,7 @@ export function tensorFromProto(t: TensorProto, baseDir?: string, weight = false
   if (!dtype) throw new Error(`tensor '${t.name ?? ''}' has element type ${onnxTypeName(t.dataType ?? 0)}, which kiln does not support`);
   const n = numel(dims);
   let data: AnyTypedArray | number[];
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+  if (t.dataLocation === onnxNs().TensorProto.DataLocation.EXTERNAL) {
     data = fromRaw(dtype, readExternal(t, baseDir), n);
   } else if (t.rawData && t.rawData.byteLength > 0) {
     data = fromRaw(dtype, t.rawData, n);

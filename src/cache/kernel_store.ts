@@ -8,6 +8,7 @@ import type { EntryBackend } from './backend.js';
 import { decodeKernel, encodeKernel } from './kernel_codec.js';
 import { entryRelPath, isValidKey } from './layout.js';
 import { loadEntry, storeEntry } from './store_io.js';
+import { type CompileLock, tryCompileLock } from './compile_lock.js';
 
 export class KernelStore implements KernelStoreLike {
   constructor(readonly backend: EntryBackend) {}
@@ -20,6 +21,12 @@ export class KernelStore implements KernelStoreLike {
       if (k.key !== key) throw new Error('key mismatch');
       return k;
     });
+  }
+
+  lockForCompile(key: string, staleMs: number): CompileLock {
+    // Only a shared directory needs it; memory and disabled stores are private to this process.
+    if (this.backend.dir === undefined || !isValidKey(key)) return { kind: 'owner', release: () => {} };
+    return tryCompileLock(this.backend.dir, key, staleMs);
   }
 
   put(kernel: CompiledKernel): void {

@@ -230,6 +230,36 @@ export class AsyncCompile {
     if (assertNoCompile()) {
       throw new Error(`KILN_ASSERT_NO_COMPILE=1, but kernel ${req.kernelName} (key ${req.key}) is not cached and would need a compile`);
     }
+    // Another process sharing the cache directory may be compiling this very kernel: wait for
+    // its entry instead of compiling it a second time.
+    const staleMs = this.poolOptions.compileTimeoutMs ?? 60_000;
+    let lock = this.store?.lockForCompile?.(req.key, staleMs) ?? { kind: 'owner' as const, release: () => {} };
+    while (lock.kind === 'busy') {
+      await new Promise<void>((r) => setTimeout(r, 25));
+      const theirs = this.store!.get(req.key);
+      if (theirs !== undefined) {
+        bump('kernel_cache_hits');
+        this.compiled.set(req.key, theirs);
+        return theirs;
+      }
+      lock = this.store!.lockForCompile!(req.key, staleMs);
+    }
+    try {
+      // The holder we waited for (or one that finished just before we looked) may have
+      // stored it already: checked again now that no one else can be compiling it.
+      const stored = this.store?.lockForCompile ? this.store.get(req.key) : undefined;
+      if (stored !== undefined) {
+        bump('kernel_cache_hits');
+        this.compiled.set(req.key, stored);
+        return stored;
+      }
+      return await this.compileOwned(req);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async compileOwned(req: CompileRequest): Promise<CompiledKernel> {
     let kernel: CompiledKernel;
     if (this.workers === 0) {
       bump('compile_inline');

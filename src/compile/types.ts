@@ -59,4 +59,9 @@ export interface KernelStoreLike {
   get(key: string): CompiledKernel | undefined;
   /** Atomically writes an entry (temporary file + rename). Never throws on I/O errors; warns once. */
   put(kernel: CompiledKernel): void;
+  /**
+   * Claims the compile of `key` across processes sharing the store: 'owner' (compile, then
+   * release) or 'busy' (another live process is compiling it: wait for the entry). Optional.
+   */
+  lockForCompile?(key: string, staleMs: number): { kind: 'owner'; release(): void } | { kind: 'busy' };
 }

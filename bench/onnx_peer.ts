@@ -31,6 +31,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
+import { mulberry32 } from '../src/graph/random.js';
 
 const THIS = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(THIS), '..', '..');
@@ -116,20 +117,8 @@ interface ChildOut {
   counters?: Record<string, number>;
 }
 
-/** mulberry32: a small seeded PRNG so that every run sees the same inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomF32(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
   return a;

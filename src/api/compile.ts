@@ -6,8 +6,6 @@ import { type TracedFn, trace } from '../frontend/trace.js';
 import { type CompileOptions, resolveDevice } from './options.js';
 import { type Program, compileGraph } from './program.js';
 
-export type CompiledFunction = (...inputs: NDArray[]) => Promise<NDArray & NDArray[]>;
-
 export function compile<R = NDArray>(fn: TracedFn, options: CompileOptions = {}): (...inputs: NDArray[]) => Promise<R> {
   if (typeof fn !== 'function') throw new TypeError('compile: expected a function');
   resolveDevice(options);

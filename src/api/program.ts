@@ -44,8 +44,7 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
     if (device === 'cpu') b = new CpuBackend();
     else {
       // Loaded only for device 'cuda', so CPU users never load the CUDA modules.
-      const cudaModule = '../backends/cuda/backend.js';
-      const { CudaBackend } = (await import(cudaModule)) as { CudaBackend: new (o: CompileOptions) => Backend };
+      const { CudaBackend } = await import('../backends/cuda/backend.js');
       b = new CudaBackend(options);
     }
     backends.set(id, b!);
@@ -119,14 +118,10 @@ function dedupe(kernels: CompiledKernel[]): CompiledKernel[] {
   return [...new Map(kernels.map((k) => [k.key, k])).values()];
 }
 
+/** Every binary the plan names, once each; undefined if one is missing (then nothing is bundled). */
 function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefined {
-  const out = new Map<string, CompiledKernel>();
-  for (const k of plan.kernels) {
-    const c = ac.compiledFor(k.key);
-    if (!c) return undefined;
-    out.set(k.key, c);
-  }
-  return [...out.values()];
+  const found = plan.kernels.map((k) => ac.compiledFor(k.key));
+  return found.every((c) => c !== undefined) ? dedupe(found as CompiledKernel[]) : undefined;
 }
 
 function makeProgram(plan: Plan, key: string, exe: Executable | undefined, params: readonly NDArray[] = []): Program {

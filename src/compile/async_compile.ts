@@ -60,7 +60,6 @@ function assertNoCompile(): boolean {
   return v !== undefined && v !== '' && v !== '0';
 }
 
-const swallow = (): void => {};
 
 export class AsyncCompile {
   readonly workers: number;

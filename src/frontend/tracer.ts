@@ -2,7 +2,6 @@
 // node to one Graph. NDArrays captured by the function become parameters (graph inputs
 // known by shape and dtype, never by value), each NDArray object once.
 
-import { type DType } from '../graph/dtype.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { Graph } from '../graph/ir.js';
 import { NDArray } from './ndarray.js';
@@ -42,4 +41,3 @@ export function withTracer<T>(t: Tracer, fn: () => T): T {
   }
 }
 
-export type { DType };

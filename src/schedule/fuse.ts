@@ -5,10 +5,10 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { Graph, Node } from '../graph/ir.js';
-import { contiguousStrides, numel, type Shape } from '../graph/shape.js';
+import { sameShape } from '../graph/shape.js';
 import { type Expr, cst, exprKey, idx, loopVar } from '../lower/expr.js';
 import { type InlineContext, NotFusable, valueAt } from '../lower/inline.js';
-import type { AccOp, Kernel, KernelBuf, Reduction, Store } from '../lower/loop_ir.js';
+import type { AccOp, Reduction } from '../lower/loop_ir.js';
 import { flatten } from '../lower/views.js';
 import type { Realization } from './realize.js';
 
@@ -190,7 +190,7 @@ export function formKernels(g: Graph, r: Realization): Schedule {
     }
     if (node.op === 'reduce') {
       const inShape = g.node(node.inputs[0]!).shape;
-      const candidates = drafts.filter((d) => d.kind === 'loops' && sameShape(d.domainShape, inShape) && sameList(d.axes, node.axes));
+      const candidates = drafts.filter((d) => d.kind === 'loops' && sameShape(d.domainShape, inShape) && sameShape(d.axes, node.axes));
       if (candidates.length && tryReduction(candidates[candidates.length - 1]!, node)) continue;
       const d = newDraft('loops', [...inShape], [...node.axes]);
       if (!tryReduction(d, node)) throw new Error(`schedule: cannot build reduction node ${node.id}`);
@@ -264,13 +264,3 @@ export function paramOf(d: KernelDraft, nodeId: number): number {
   }
   return p;
 }
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-function sameList(a: readonly number[], b: readonly number[]): boolean {
-  return sameShape(a, b);
-}
-
-export { contiguousStrides, numel };
-export type { KernelBuf, Kernel, Store };

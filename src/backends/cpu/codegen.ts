@@ -5,15 +5,14 @@
 import { arch } from 'node:os';
 import { byteSize, isFloat } from '../../graph/dtype.js';
 import type { Kernel, LoopKernel, MatmulKernel, Reduction, ScanKernel } from '../../lower/loop_ir.js';
-import { C_PRELUDE, type EmitDialect, Scope, cLiteral, cType } from '../c_expr.js';
+import { C_PRELUDE, type EmitDialect, Scope, cType } from '../c_expr.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 
 /** Work (elements touched) above which a kernel's outer loop runs on several threads. */
 const PARALLEL_MIN_WORK = 1 << 17;
 
-export const C_KERNEL_PLACEHOLDER = '__KILN_KERNEL__';
-
 export interface CSource {
-  /** Source with the kernel name left as C_KERNEL_PLACEHOLDER (the name comes from its hash). */
+  /** Source with the kernel name left as KERNEL_NAME_PLACEHOLDER (the name comes from its hash). */
   body: string;
   /** Whether the kernel uses OpenMP threads (needs -fopenmp). */
   parallel: boolean;
@@ -28,7 +27,7 @@ const dialect: EmitDialect = {
 
 function signature(k: Kernel): string {
   const params = k.bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cType(b.dtype)}* restrict b${i}`);
-  return `void ${C_KERNEL_PLACEHOLDER}(${params.join(', ')})`;
+  return `void ${KERNEL_NAME_PLACEHOLDER}(${params.join(', ')})`;
 }
 
 function header(): string {
@@ -275,4 +274,3 @@ function matmul(k: MatmulKernel): CSource {
   return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
 }
 
-export { cLiteral };

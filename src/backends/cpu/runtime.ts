@@ -3,8 +3,7 @@
 // program (dead buffers' bytes are reused, as the memory plan says), and each output is a
 // fresh typed array that becomes the returned NDArray.
 
-import koffi from 'koffi';
-import { type AnyTypedArray, allocTyped, byteSize, viewTyped } from '../../graph/dtype.js';
+import { type AnyTypedArray, allocTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../frontend/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
@@ -65,4 +64,3 @@ function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefin
   return undefined;
 }
 
-export { byteSize, koffi };

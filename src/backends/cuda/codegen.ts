@@ -5,7 +5,7 @@
 // norm's mean and variance) in one launch. Matmuls: cuBLAS plus an epilogue kernel, or a
 // generated tiled GEMM with the epilogue fused. Launch configuration goes in the metadata.
 
-import { byteSize, type DType, isFloat } from '../../graph/dtype.js';
+import { type DType, isFloat } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, children, dtOf, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
@@ -419,4 +419,3 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid, block: [256, 1, 1], shared: 0 } } };
 }
 
-export { byteSize };

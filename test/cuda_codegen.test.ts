@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { compileGraph } from '../src/api/program.js';
+import { DEFAULT_CUBLAS_MIN_MACS } from '../src/backends/cuda/backend.js';
+import { generateCuda } from '../src/backends/cuda/codegen.js';
 import { findNvcc } from '../src/backends/cuda/nvcc.js';
 import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
 import { openCache } from '../src/cache/open_cache.js';
@@ -15,6 +17,9 @@ import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { NDArray } from '../src/frontend/ndarray.js';
 import { layerNorm } from '../src/index.js';
 import { counters, resetCounters } from '../src/observe/counters.js';
+import { finalize } from '../src/schedule/finalize.js';
+import { formKernels } from '../src/schedule/fuse.js';
+import { realize } from '../src/schedule/realize.js';
 import { randn } from './helpers.js';
 
 const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
@@ -48,3 +53,28 @@ for (const [name, fn, inputs] of programs) {
     await assert.rejects(() => program.run(inputs), /compileOnly: it cannot run/);
   });
 }
+
+/** The CUDA kernels of a traced program, generated with a given cuBLAS threshold. */
+function cudaKernels(fn: TracedFn, shapes: number[][], cublasMinMacs: number) {
+  const t = trace(fn, shapes.map((shape) => ({ shape, dtype: 'float32' as const })));
+  const r = realize(t.graph);
+  const f = finalize(t.graph, r, formKernels(t.graph, r));
+  return f.kernels.map((k) => generateCuda(k, cublasMinMacs));
+}
+
+test('small products take the generated GEMM (epilogue fused, no cuBLAS); large ones cuBLAS', () => {
+  const small = randn([24, 16], 21);
+  const big = randn([512, 384], 22);
+  const smallFn: TracedFn = (a) => a.matmul(small).add(1).relu();
+  const bigFn: TracedFn = (a) => a.matmul(big).add(1).relu();
+  // 33·24·16 = 12,672 multiply-adds: far below the default threshold.
+  const [s] = cudaKernels(smallFn, [[33, 24]], DEFAULT_CUBLAS_MIN_MACS);
+  assert.equal(s!.meta.gemm, undefined, 'a small product is one generated kernel');
+  assert.match(s!.source, /__shared__/, 'the generated kernel is the tiled GEMM');
+  // 256·512·384 = 50M multiply-adds: cuBLAS plus an epilogue kernel.
+  const [b] = cudaKernels(bigFn, [[256, 512]], DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual([b!.meta.gemm?.M, b!.meta.gemm?.N, b!.meta.gemm?.K], [256, 384, 512]);
+  // Threshold 0 sends even the small product to cuBLAS; Infinity (no cuBLAS) none.
+  assert.ok(cudaKernels(smallFn, [[33, 24]], 0)[0]!.meta.gemm);
+  assert.equal(cudaKernels(bigFn, [[256, 512]], Infinity)[0]!.meta.gemm, undefined);
+});

@@ -133,10 +133,10 @@ test('export → clear → import → warm start with no compile', async () => {
 });
 
 /** Kernel keys of a program, from the scheduler (in this process; nothing is compiled). */
-function kernelKeys(spec: ProgramSpec): Set<string> {
+async function kernelKeys(spec: ProgramSpec): Promise<Set<string>> {
   const p = buildProgram(spec);
   const t = trace(p.fn, p.inputs().map((x) => ({ shape: x.shape, dtype: x.dtype })));
-  return new Set(schedule(t.graph, new CpuBackend(), undefined, t.returnsArray).plan.kernels.map((k) => k.key));
+  return new Set((await schedule(t.graph, new CpuBackend(), undefined, t.returnsArray)).plan.kernels.map((k) => k.key));
 }
 
 test('a kernel shared by two different graphs compiles once', async () => {
@@ -144,8 +144,8 @@ test('a kernel shared by two different graphs compiles once', async () => {
   const A: ProgramSpec = { kind: 'layers', indices: range(700, 6) };
   // B reuses layers 700..703 (same kernels) and adds two of its own.
   const B: ProgramSpec = { kind: 'layers', indices: [703, 701, 702, 700, 800, 801] };
-  const ka = kernelKeys(A);
-  const kb = kernelKeys(B);
+  const ka = await kernelKeys(A);
+  const kb = await kernelKeys(B);
   const shared = [...kb].filter((k) => ka.has(k)).length;
   assert.equal(shared, 4, 'test set-up: B should share exactly 4 kernels with A');
   const ra = await compileIn(d, [A]);

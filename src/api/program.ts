@@ -16,7 +16,7 @@ import { canonicalGraph, type Graph } from '../graph/ir.js';
 import { bump } from '../observe/counters.js';
 import { debugEnabled, debugPrint } from '../observe/log.js';
 import { traceSpan, withSpan } from '../observe/trace.js';
-import { codegenAndSubmit } from '../schedule/codegen_driver.js';
+import { codegenAndSubmit, type SubmitFn } from '../schedule/codegen_driver.js';
 import { finalize } from '../schedule/finalize.js';
 import { formKernels } from '../schedule/fuse.js';
 import { fmtPlan, type Plan } from '../schedule/plan.js';
@@ -53,7 +53,7 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
 }
 
 /** Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen. */
-export function schedule(graph: Graph, backend: Backend, ac: AsyncCompile | undefined, returnsArray: boolean): { plan: Plan; requests: CompileRequest[] } {
+export async function schedule(graph: Graph, backend: Backend, submit: SubmitFn | undefined, returnsArray: boolean): Promise<{ plan: Plan; requests: CompileRequest[] }> {
   if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
   const r = withSpan('schedule', 'realize', () => realize(graph));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
@@ -61,7 +61,7 @@ export function schedule(graph: Graph, backend: Backend, ac: AsyncCompile | unde
   if (debugEnabled('schedule')) {
     debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
   }
-  const { planKernels, requests } = codegenAndSubmit(f.kernels, backend, ac);
+  const { planKernels, requests } = await codegenAndSubmit(f.kernels, backend, submit);
   const plan: Plan = {
     device: backend.device,
     buffers: f.buffers,
@@ -98,12 +98,21 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     ac.warm(backend.name);
     if (options.compileOnly) {
       // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
-      const s = schedule(traced.graph, backend, undefined, traced.returnsArray);
-      const kernels = await Promise.all(s.requests.map((r) => ac.compileBinary(r)));
-      cache.graphs.putBundle(key, { plan: s.plan, kernels: dedupe(kernels) } satisfies GraphBundle, options.label);
+      // Submitted during codegen like a normal compile; compileBinary shares in-flight work.
+      const pending = new Map<string, Promise<CompiledKernel>>();
+      const submit = (r: CompileRequest) => {
+        if (pending.has(r.key)) return;
+        const p = ac.compileBinary(r);
+        // Awaited below, after codegen; until then a failure must not count as unhandled.
+        p.catch(() => {});
+        pending.set(r.key, p);
+      };
+      const s = await schedule(traced.graph, backend, submit, traced.returnsArray);
+      const kernels = await Promise.all([...pending.values()]);
+      cache.graphs.putBundle(key, { plan: s.plan, kernels } satisfies GraphBundle, options.label);
       return makeProgram(s.plan, key, undefined);
     }
-    plan = schedule(traced.graph, backend, ac, traced.returnsArray).plan;
+    plan = (await schedule(traced.graph, backend, (r) => ac.submit(r), traced.returnsArray)).plan;
   }
   const loaded = await Promise.all(plan.kernels.map((k) => ac.lookup(k.key)));
   if (!bundle) {

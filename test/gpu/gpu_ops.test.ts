@@ -30,10 +30,17 @@ test('pointwise chains on the vectorized path and at odd sizes', { skip }, async
   await onGpu((a) => a.transpose(0, 1).mul(2), [randn([333, 517], 4)]);
 });
 
+// Sizes above DEFAULT_CUBLAS_MIN_MACS (4M multiply-adds), so these go through cuBLAS.
 test('matmul: cuBLAS path with epilogue, transposed and batched operands, odd sizes', { skip }, async () => {
-  await onGpu((a, w, b) => a.matmul(w).add(b).relu(), [randn([129, 257], 5), randn([257, 65], 6), randn([65], 7)], { atol: 1e-4 });
-  await onGpu((q, k) => q.matmul(k.transpose(-1, -2)).softmax(-1), [randn([4, 33, 16], 8), randn([4, 47, 16], 9)], { atol: 1e-4 });
-  await onGpu((a, b) => a.matmul(b), [randn([2, 1, 5, 7], 10), randn([3, 7, 4], 11)], { atol: 1e-4 });
+  await onGpu((a, w, b) => a.matmul(w).add(b).relu(), [randn([333, 257], 5), randn([257, 65], 6), randn([65], 7)], { atol: 1e-4 });
+  await onGpu((q, k) => q.matmul(k.transpose(-1, -2)).softmax(-1), [randn([4, 130, 64], 8), randn([4, 190, 64], 9)], { atol: 1e-4 });
+  await onGpu((a, b) => a.matmul(b), [randn([2, 1, 100, 130], 10), randn([3, 130, 70], 11)], { atol: 1e-4 });
+});
+
+test('matmul: small products on the generated GEMM with fused epilogues', { skip }, async () => {
+  await onGpu((a, w, b) => a.matmul(w).add(b).gelu(), [randn([129, 57], 25), randn([57, 65], 26), randn([65], 27)], { atol: 1e-4 });
+  await onGpu((q, k) => q.matmul(k.transpose(-1, -2)).softmax(-1), [randn([4, 33, 16], 28), randn([4, 47, 16], 29)], { atol: 1e-4 });
+  await onGpu((a, b) => a.matmul(b), [randn([2, 1, 5, 7], 30), randn([3, 7, 4], 31)], { atol: 1e-4 });
 });
 
 test('matmul: generated tiled kernel (int operands, non-BLAS strides)', { skip }, async () => {

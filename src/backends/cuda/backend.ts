@@ -26,22 +26,43 @@ function cublasInstalled(): boolean {
   return false;
 }
 
+/**
+ * Below this many multiply-adds a product takes the generated GEMM with its epilogue fused:
+ * one launch instead of a cuBLAS call plus an epilogue kernel, faster for small products
+ * (launch-bound either way), and a program of small products never loads cuBLAS, whose
+ * library load, handle and first call cost a warm start ~100 ms. KILN_CUBLAS_MIN_MACS
+ * overrides it (0: every eligible product through cuBLAS).
+ */
+export const DEFAULT_CUBLAS_MIN_MACS = 1 << 22;
+
+function cublasMinMacs(): number {
+  const raw = process.env.KILN_CUBLAS_MIN_MACS;
+  if (raw === undefined || raw === '') return DEFAULT_CUBLAS_MIN_MACS;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`KILN_CUBLAS_MIN_MACS must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
   readonly device = 'cuda' as const;
   readonly arch: string;
   readonly useCublas: boolean;
+  /** Products with fewer multiply-adds take the generated GEMM (see cublasMinMacs). */
+  readonly cublasMinMacs: number;
   readonly identity: string;
 
   constructor(private readonly options: CompileOptions) {
     // Compile-only runs must not touch a device (there may be none); otherwise ask it.
     this.arch = options.arch ?? (options.compileOnly ? (process.env.KILN_CUDA_ARCH || 'sm_90') : deviceArch());
     this.useCublas = cublasInstalled();
-    this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? 'cublas' : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
+    this.cublasMinMacs = cublasMinMacs();
+    // The threshold decides which kernels a plan has, so it is part of the graph key too.
+    this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? `cublas>=${this.cublasMinMacs}` : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
   }
 
   generate(k: Kernel): GeneratedSource {
-    const g = generateCuda(k, this.useCublas);
+    const g = generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
     return { source: g.source, options: { arch: this.arch }, meta: g.meta };
   }
 

@@ -7,7 +7,7 @@
 
 import { type DType, isFloat } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, dtOf, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
+import { type Expr, children, cst, dtOf, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
 import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
@@ -64,12 +64,13 @@ function signature(bufs: readonly KernelBuf[], extra: string[] = []): string {
   return `extern "C" __global__ void ${KERNEL_NAME_PLACEHOLDER}(${[...params, ...extra].join(', ')})`;
 }
 
-export function generateCuda(k: Kernel, useCublas: boolean): CudaGenerated {
+/** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
+export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
   switch (k.kind) {
     case 'loops':
       return k.reductions.length === 0 && k.inner.every((n) => n === 1) ? pointwise(k) : reduction(k);
     case 'matmul':
-      return useCublas && cublasEligible(k) ? cublasEpilogue(k) : tiledGemm(k);
+      return cublasEligible(k) && numel(k.batch) * k.M * k.N * k.K >= cublasMinMacs ? cublasEpilogue(k) : tiledGemm(k);
     case 'scan':
       return scan(k);
     default:
@@ -204,7 +205,7 @@ function argUpdate(r: Reduction, best: string, bi: string, v: string, i: string)
 function reduction(k: LoopKernel): CudaGenerated {
   const rows = numel(k.outer);
   const R = numel(k.inner);
-  const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));
+  const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / tune('KILN_CUDA_ROW_POINTS', 8)))));
   const rpb = tpr >= 256 ? 1 : 256 / tpr;
   const warps = tpr / 32;
   const rowVar = loopVar('row', Math.max(rows, 1));
@@ -226,7 +227,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   // of its row, every value it reads at its points is loaded once into registers, and every
   // phase (max, sum, the final stores) reuses them: one read of the row from memory in all.
   const U = Math.ceil(R / tpr);
-  const persistent = R > 0 && U <= 16;
+  const persistent = R > 0 && U <= tune('KILN_CUDA_PERSIST_MAX', 16);
   const cached = new Map<string, { name: string; load: Expr & { k: 'load' } }>();
   const collect = (e: Expr): void => {
     if (e.k === 'load' && varsOf(e.at).has('r')) {
@@ -285,8 +286,11 @@ function reduction(k: LoopKernel): CudaGenerated {
       lines.push(`    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;`);
       lines.push(`    if (l == 0) { sv[threadIdx.y][w] = acc${red.id}v;${isArg ? ` si[threadIdx.y][w] = acc${red.id}i;` : ''} }`);
       lines.push('    __syncthreads();');
-      lines.push(`    acc${red.id}v = sv[threadIdx.y][0];${isArg ? ` acc${red.id}i = si[threadIdx.y][0];` : ''}`);
-      lines.push(`    for (int q = 1; q < ${warps}; q++) { const ${vt} ov = sv[threadIdx.y][q];${isArg ? ' const int64_t oi = si[threadIdx.y][q];' : ''} ${upd('ov', 'oi')} }`);
+      // Every warp combines the slots with shuffles (lane l takes slot l mod warps: each group
+      // of `warps` lanes holds every slot once, so every lane ends with the whole row's
+      // value), instead of each thread reading all slots one by one from shared memory.
+      lines.push(`    acc${red.id}v = sv[threadIdx.y][l & ${warps - 1}];${isArg ? ` acc${red.id}i = si[threadIdx.y][l & ${warps - 1}];` : ''}`);
+      lines.push(`    for (int m = ${warps / 2}; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${red.id}v, m);${isArg ? ` const int64_t oi = kiln_shfl_xor(acc${red.id}i, m);` : ''} ${upd('ov', 'oi')} }`);
       lines.push('    __syncthreads(); }');
     }
     lines.push(isArg ? `  const int64_t acc${red.id} = acc${red.id}i;` : `  const ${t} acc${red.id} = (${t})acc${red.id}v;`);
@@ -296,13 +300,41 @@ function reduction(k: LoopKernel): CudaGenerated {
     lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    b${st.buf}[${st.at}] = ${st.value};`), '  }');
   }
   if (k.innerStores.length) {
+    const recip = tune('KILN_CUDA_RECIP', 0) === 1;
+    // Invariance is judged before loads become register reads (which no longer mention r).
+    const storeValue = (e: Expr): Expr => {
+      const v = substitute(e, vars);
+      const h = recip ? divisionsByRowInvariants(v, outer) : v;
+      return persistent ? fromRegisters(h) : h;
+    };
     lines.push(...outer.lines.splice(0));
-    lines.push(...innerLoop('active && ', (sc) => k.innerStores.map((st) => `      b${st.buf}[${sc.emit(substitute(st.at, vars))}] = ${sc.emit(point(st.value))};`)));
+    const body = innerLoop('active && ', (sc) => k.innerStores.map((st) => `      b${st.buf}[${sc.emit(substitute(st.at, vars))}] = ${sc.emit(storeValue(st.value))};`));
+    lines.push(...outer.lines.splice(0), ...body);
   }
   lines.push('}');
   // No rows: nothing to launch (grid 0 tells the runtime to skip it).
   const blocks = rows === 0 ? 0 : Math.ceil(rows / rpb);
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [blocks, 1, 1], block: [tpr, rpb, 1], shared: 0 } } };
+}
+
+/** Experiment knobs (read at codegen, so they change the source and the key). */
+function tune(name: string, dflt: number): number {
+  const v = process.env[name];
+  return v === undefined || v === '' ? dflt : Number(v);
+}
+
+/**
+ * a / b with b the same for the whole row (a reduction's result, say softmax's sum) becomes
+ * a * (1 / b), the reciprocal computed once per row in the outer scope: a float division is
+ * a multi-instruction subroutine, and softmax's store phase runs one per element.
+ */
+function divisionsByRowInvariants(e: Expr, outer: Scope): Expr {
+  if (e.k === 'bin' && e.op === 'div' && e.dt === 'float32' && e.b.k !== 'const' && !varsOf(e.b).has('r')) {
+    const inv: Expr = { k: 'bin', op: 'div', a: cst(1, 'float32'), b: e.b, dt: 'float32' };
+    outer.emit(inv);
+    return { k: 'bin', op: 'mul', a: divisionsByRowInvariants(e.a, outer), b: inv, dt: 'float32' };
+  }
+  return mapChildren(e, (c) => divisionsByRowInvariants(c, outer));
 }
 
 function scan(k: ScanKernel): CudaGenerated {

@@ -7,6 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { DEFAULT_STREAM, initCuda, type CUstream, type DevicePtr } from './driver.js';
+import { traceSpan } from '../../observe/trace.js';
 
 const STATUS_NAMES: Record<number, string> = {
   0: 'CUBLAS_STATUS_SUCCESS',
@@ -174,9 +175,13 @@ export class Cublas {
 
   constructor(options: CublasOptions = {}) {
     initCuda(); // cuBLAS uses the current context: the primary context made current there
+    const endLoad = traceSpan('load', 'cuBLAS library load');
     const a = loadLibrary();
+    endLoad();
     const h = new BigUint64Array(1);
+    const endCreate = traceSpan('load', 'cublasCreate');
     check('cublasCreate_v2', a.create(h));
+    endCreate();
     this.handle = h[0]!;
     check('cublasSetMathMode', a.setMathMode(this.handle, options.allowTF32 === true ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     this.setStream(options.stream ?? DEFAULT_STREAM);

@@ -10,6 +10,7 @@
 // - Host-side handles (CUmodule, CUfunction, CUstream, CUevent, CUcontext) are koffi pointers:
 //   bigint. 0n is the NULL stream (the legacy default stream).
 import { isMainThread } from 'node:worker_threads';
+import { traceSpan } from '../../observe/trace.js';
 import koffi, { type LibraryHandle } from 'koffi';
 
 export type DevicePtr = number;
@@ -233,6 +234,15 @@ export function initCuda(): CudaDeviceInfo {
   if (ctx !== undefined) return ctx.info;
   // The context is made current on this thread only; calls from another would find none.
   if (!isMainThread) throw new Error('CUDA unavailable: the driver is used from the main thread only');
+  const end = traceSpan('load', 'cuInit + primary context');
+  try {
+    return startContext();
+  } finally {
+    end();
+  }
+}
+
+function startContext(): CudaDeviceInfo {
   const a = loadLibrary();
   if (a === undefined) throw new Error(`CUDA unavailable: ${loadFailure}`);
   check('cuInit', a.cuInit(0));

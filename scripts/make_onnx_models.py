@@ -8,7 +8,8 @@ Needs Debian's python3-torch (1.13, CPU), python3-onnx and python3-numpy:
 
 Writes test/fixtures/onnx/<name>.onnx, <name>.input.npy, <name>.output.npy, and
 examples/mlp.onnx (the `kiln demo` model). Exports use the TorchScript exporter at opset 17
-(torch 1.13 has no dynamo exporter). Everything is seeded, so reruns give the same files.
+(torch 1.13 has no dynamo exporter: scripts/make_onnx_models_dynamo.py makes the opset-20
+exports where PyTorch 2.5+ is installed). Everything is seeded, so reruns give the same files.
 """
 
 import math

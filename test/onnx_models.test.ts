@@ -1,4 +1,5 @@
-// Models exported from PyTorch (scripts/make_onnx_models.py, TorchScript exporter, opset 17):
+// Models exported from PyTorch (scripts/make_onnx_models.py, TorchScript exporter, opset 17;
+// scripts/make_onnx_models_dynamo.py, dynamo exporter, opset 20):
 // each is loaded, run on its saved input and compared with PyTorch's saved output. Also the
 // load paths around them: symbolic dims, external data, bytes, and the shape-chain folding
 // that makes exporters' dynamic reshapes static.
@@ -44,6 +45,17 @@ async function checkModel(name: string, opts: { inputShapes?: Record<string, num
 for (const name of ['mlp', 'attention', 'transformer_layer', 'rmsnorm_swiglu', 'mlp_external']) {
   test(`PyTorch model ${name} matches PyTorch`, async () => {
     await checkModel(name);
+  });
+}
+
+// The same models through PyTorch 2.11's dynamo exporter (torch.onnx.export(..., dynamo=True),
+// opset 20; scripts/make_onnx_models_dynamo.py, run on the GPU machine where PyTorch 2.11,
+// onnx and onnxscript are installed).
+for (const name of ['mlp', 'attention', 'transformer_layer', 'rmsnorm_swiglu']) {
+  test(`PyTorch model ${name}, dynamo exporter (opset 20), matches PyTorch`, async () => {
+    const model = await checkModel(`${name}_dynamo`);
+    const { opset } = model.inspect();
+    assert.ok(opset >= 18, `opset ${opset}`);
   });
 }
 

@@ -205,7 +205,7 @@ function argUpdate(r: Reduction, best: string, bi: string, v: string, i: string)
 function reduction(k: LoopKernel): CudaGenerated {
   const rows = numel(k.outer);
   const R = numel(k.inner);
-  const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / tune('KILN_CUDA_ROW_POINTS', 8)))));
+  const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));
   const rpb = tpr >= 256 ? 1 : 256 / tpr;
   const warps = tpr / 32;
   const rowVar = loopVar('row', Math.max(rows, 1));
@@ -227,7 +227,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   // of its row, every value it reads at its points is loaded once into registers, and every
   // phase (max, sum, the final stores) reuses them: one read of the row from memory in all.
   const U = Math.ceil(R / tpr);
-  const persistent = R > 0 && U <= tune('KILN_CUDA_PERSIST_MAX', 16);
+  const persistent = R > 0 && U <= 16;
   const cached = new Map<string, { name: string; load: Expr & { k: 'load' } }>();
   const collect = (e: Expr): void => {
     if (e.k === 'load' && varsOf(e.at).has('r')) {
@@ -300,11 +300,10 @@ function reduction(k: LoopKernel): CudaGenerated {
     lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    b${st.buf}[${st.at}] = ${st.value};`), '  }');
   }
   if (k.innerStores.length) {
-    const recip = tune('KILN_CUDA_RECIP', 0) === 1;
     // Invariance is judged before loads become register reads (which no longer mention r).
     const storeValue = (e: Expr): Expr => {
       const v = substitute(e, vars);
-      const h = recip ? divisionsByRowInvariants(v, outer) : v;
+      const h = divisionsByRowInvariants(v, outer);
       return persistent ? fromRegisters(h) : h;
     };
     lines.push(...outer.lines.splice(0));
@@ -315,12 +314,6 @@ function reduction(k: LoopKernel): CudaGenerated {
   // No rows: nothing to launch (grid 0 tells the runtime to skip it).
   const blocks = rows === 0 ? 0 : Math.ceil(rows / rpb);
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [blocks, 1, 1], block: [tpr, rpb, 1], shared: 0 } } };
-}
-
-/** Experiment knobs (read at codegen, so they change the source and the key). */
-function tune(name: string, dflt: number): number {
-  const v = process.env[name];
-  return v === undefined || v === '' ? dflt : Number(v);
 }
 
 /**

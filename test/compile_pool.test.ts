@@ -112,6 +112,46 @@ test('a worker SIGKILLed mid-job: the job is retried once and the result is righ
   }
 });
 
+test('a job handed ahead to a worker that dies is requeued without spending an attempt', async () => {
+  resetCounters();
+  const ac = new AsyncCompile({ workers: 1 });
+  try {
+    const slow = scaleRequest(13, 'ahead_slow', { testSleepMs: 1500 });
+    const rest = [14, 15, 16].map((n) => scaleRequest(n, 'ahead'));
+    const p = ac.submit(slow);
+    const q = rest.map((r) => ac.submit(r));
+    // With a full round waiting (3 jobs, 1 worker), the worker holds its next job too.
+    const busy = await waitFor('the slow job to run with one job ahead', () => ac.workerPool!.busyJobs().find((j) => j.key === slow.key && j.ahead === 1));
+    assert.equal(ac.workerPool!.queued, 2);
+    process.kill(busy.pid, 'SIGKILL');
+    checkScale(await p, 13);
+    (await Promise.all(q)).forEach((l, i) => checkScale(l, 14 + i));
+    const c = counters();
+    assert.equal(c.worker_crashes, 1);
+    assert.equal(c.compile_retries, 1, 'only the running job was retried');
+    assert.equal(c.compile_submitted, 4);
+  } finally {
+    ac.shutdown();
+  }
+});
+
+test('a hung job does not hold up the job handed ahead behind it', async () => {
+  resetCounters();
+  const ac = new AsyncCompile({ workers: 1, compileTimeoutMs: 600 });
+  try {
+    const hung = scaleRequest(17, 'ahead_hung', { testSleepMs: 60_000 });
+    const rest = [18, 19].map((n) => scaleRequest(n, 'behind_hung'));
+    const h = ac.submit(hung);
+    const q = rest.map((r) => ac.submit(r));
+    await waitFor('the hung job with a job ahead', () => ac.workerPool!.busyJobs().find((j) => j.key === hung.key && j.ahead === 1));
+    await assert.rejects(h, /timed out after 600 ms/);
+    (await Promise.all(q)).forEach((l, i) => checkScale(l, 18 + i));
+    assert.equal(counters().compile_timeouts, 1);
+  } finally {
+    ac.shutdown();
+  }
+});
+
 test('testCrash (exit and self-SIGKILL) crashes only the first attempt; a second crash fails the job clearly', async () => {
   resetCounters();
   const ac = new AsyncCompile({ workers: 2 });

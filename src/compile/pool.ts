@@ -1,6 +1,9 @@
 // A pool of long-lived compile worker processes (Inductor's compile_worker, minus its
-// poisoned-pool failure mode): a queue in the main process hands one job at a time to each
-// ready worker. A worker that crashes costs its job one retry on another worker; a job past
+// poisoned-pool failure mode): a queue in the main process hands jobs to ready workers. While
+// at least a full round of jobs is waiting, a busy worker is also handed its next job ahead
+// (it runs its jobs one after another), so it starts that job the moment the previous one
+// ends instead of waiting for the main process to answer its reply: with 16 workers on 16
+// cores, that round trip cost ~0.8 ms per job. A worker that crashes costs its job one retry on another worker; a job past
 // its deadline gets its worker SIGKILLed and fails alone. The pool never keeps the main
 // process alive when idle, and workers die with their parent.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -14,7 +17,7 @@ import type { BackendName, CompileRequest, CompiledKernel } from './types.js';
 export interface WorkerPoolOptions {
   /** Worker processes (>= 1). Default: KILN_WORKERS, else defaultWorkerCount(). */
   workers?: number;
-  /** Per-job deadline, measured from dispatch to a worker. Default KILN_COMPILE_TIMEOUT_MS or 60 s. */
+  /** Per-job deadline, from the job's start in its worker. Default KILN_COMPILE_TIMEOUT_MS or 60 s. */
   compileTimeoutMs?: number;
   /** An idle worker exits after this long and is re-forked on demand. Default KILN_WORKER_IDLE_MS or 30 s. */
   idleTimeoutMs?: number;
@@ -84,11 +87,15 @@ interface Job {
 
 type WorkerState = 'starting' | 'idle' | 'busy' | 'gone';
 
+/** Jobs a worker holds at most: the one it runs and the one handed to it ahead. */
+const JOBS_PER_WORKER = 2;
+
 interface Worker {
   child: ChildProcess;
   pid: number;
   state: WorkerState;
-  job?: Job;
+  /** Sent to this worker, in order; jobs[0] is the one running (its deadline is armed). */
+  jobs: Job[];
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -154,11 +161,12 @@ export class WorkerPool {
     return [...this.workers].filter((w) => w.state !== 'gone').map((w) => w.pid);
   }
 
-  /** Which worker runs which job right now; for tests and diagnostics. */
-  busyJobs(): { pid: number; key: string; kernelName: string; attempt: number }[] {
-    const out: { pid: number; key: string; kernelName: string; attempt: number }[] = [];
+  /** Which worker runs which job right now, and how many more it was handed ahead; for tests and diagnostics. */
+  busyJobs(): { pid: number; key: string; kernelName: string; attempt: number; ahead: number }[] {
+    const out: { pid: number; key: string; kernelName: string; attempt: number; ahead: number }[] = [];
     for (const w of this.workers) {
-      if (w.state === 'busy' && w.job) out.push({ pid: w.pid, key: w.job.req.key, kernelName: w.job.req.kernelName, attempt: w.job.attempt });
+      const job = w.jobs[0];
+      if (w.state === 'busy' && job) out.push({ pid: w.pid, key: job.req.key, kernelName: job.req.kernelName, attempt: job.attempt, ahead: w.jobs.length - 1 });
     }
     return out;
   }
@@ -176,9 +184,9 @@ export class WorkerPool {
     const err = new Error('compile worker pool is shut down');
     for (const job of this.queue.splice(0)) job.reject(err);
     for (const w of [...this.workers]) {
-      const job = w.job;
+      const jobs = w.jobs;
       this.retire(w, 'SIGKILL');
-      if (job) {
+      for (const job of jobs) {
         clearTimeout(job.deadline);
         job.reject(err);
       }
@@ -205,7 +213,7 @@ export class WorkerPool {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     bump('workers_spawned');
-    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting' };
+    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [] };
     this.workers.add(w);
     liveWorkers.add(w);
     child.on('message', (msg: FromWorker) => this.onMessage(w, msg));
@@ -223,11 +231,13 @@ export class WorkerPool {
         break;
       case 'done':
       case 'failed': {
-        const job = w.job;
+        const job = w.jobs[0];
         if (!job || job.id !== msg.id) return;
         clearTimeout(job.deadline);
-        w.job = undefined;
-        this.becomeIdle(w);
+        w.jobs.shift();
+        const next = w.jobs[0];
+        if (next) this.armDeadline(w, next);
+        else this.becomeIdle(w);
         if (msg.type === 'done') job.resolve({ kernel: msg.kernel, pid: msg.pid, span: msg.span });
         else job.reject(new WorkerCompileError(msg.message, job.req.key, msg.span));
         break;
@@ -254,7 +264,8 @@ export class WorkerPool {
   private retire(w: Worker, signal: NodeJS.Signals): void {
     w.state = 'gone';
     clearTimeout(w.idleTimer);
-    w.job = undefined;
+    for (const job of w.jobs) clearTimeout(job.deadline);
+    w.jobs = [];
     this.workers.delete(w);
     liveWorkers.delete(w);
     killGroup(w, signal);
@@ -266,12 +277,15 @@ export class WorkerPool {
   private onExit(w: Worker, how: string): void {
     if (w.state === 'gone') return;
     const wasStarting = w.state === 'starting';
-    const job = w.job;
+    const [job, ...ahead] = w.jobs;
+    w.jobs = [];
     w.state = 'gone';
     clearTimeout(w.idleTimer);
     this.workers.delete(w);
     liveWorkers.delete(w);
     bump('worker_crashes');
+    // Jobs handed ahead never started: back to the front of the queue, no attempt spent.
+    this.queue.unshift(...ahead);
     if (job) {
       clearTimeout(job.deadline);
       if (job.attempt < MAX_ATTEMPTS) {
@@ -293,10 +307,12 @@ export class WorkerPool {
   }
 
   private onDeadline(w: Worker, job: Job): void {
-    if (w.job !== job) return;
+    if (w.jobs[0] !== job) return;
     bump('compile_timeouts');
     const pid = w.pid;
+    const ahead = w.jobs.slice(1);
     this.retire(w, 'SIGKILL');
+    this.queue.unshift(...ahead);
     job.reject(
       new Error(
         `compile of kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}) timed out after ${this.compileTimeoutMs} ms ` +
@@ -306,21 +322,20 @@ export class WorkerPool {
     this.pump();
   }
 
-  /** Hands queued jobs to idle workers and forks more workers (up to size) for the rest. */
+  /**
+   * Hands queued jobs to idle workers, then (while a full round is still waiting) one job
+   * ahead to each busy worker, and forks more workers (up to size) for the rest.
+   */
   private pump(): void {
     for (const w of this.workers) {
       if (this.queue.length === 0) break;
-      if (w.state !== 'idle') continue;
-      const job = this.queue.shift()!;
-      w.state = 'busy';
-      w.job = job;
-      clearTimeout(w.idleTimer);
-      job.deadline = setTimeout(() => this.onDeadline(w, job), this.compileTimeoutMs);
-      const msg: ToWorker = { type: 'job', id: job.id, attempt: job.attempt, req: job.req };
-      // A failed send means the worker is dying; its exit event requeues the job.
-      w.child.send(msg, (err) => {
-        if (err) killGroup(w, 'SIGKILL');
-      });
+      if (w.state === 'idle') this.send(w, this.queue.shift()!);
+    }
+    // Only a full round ahead: near the end, a job handed ahead could wait behind a slow
+    // compile while another worker sits idle.
+    for (const w of this.workers) {
+      if (this.queue.length < this.size) break;
+      if (w.state === 'busy' && w.jobs.length < JOBS_PER_WORKER) this.send(w, this.queue.shift()!);
     }
     let starting = 0;
     for (const w of this.workers) if (w.state === 'starting') starting++;
@@ -330,6 +345,23 @@ export class WorkerPool {
       need--;
     }
     this.refreshRefs();
+  }
+
+  private send(w: Worker, job: Job): void {
+    w.state = 'busy';
+    w.jobs.push(job);
+    clearTimeout(w.idleTimer);
+    // The deadline runs from the moment the job starts: at once, or when the job ahead ends.
+    if (w.jobs.length === 1) this.armDeadline(w, job);
+    const msg: ToWorker = { type: 'job', id: job.id, attempt: job.attempt, req: job.req };
+    // A failed send means the worker is dying; its exit event requeues the job.
+    w.child.send(msg, (err) => {
+      if (err) killGroup(w, 'SIGKILL');
+    });
+  }
+
+  private armDeadline(w: Worker, job: Job): void {
+    job.deadline = setTimeout(() => this.onDeadline(w, job), this.compileTimeoutMs);
   }
 
   /**

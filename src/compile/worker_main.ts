@@ -50,8 +50,10 @@ async function runJob(job: JobMessage): Promise<void> {
   }
 }
 
+// The pool may hand a job ahead while one runs: jobs run one at a time, in arrival order.
+let running: Promise<void> = Promise.resolve();
 process.on('message', (msg: ToWorker) => {
-  if (msg.type === 'job') void runJob(msg);
+  if (msg.type === 'job') running = running.then(() => runJob(msg));
 });
 
 send({ type: 'ready', pid: process.pid });

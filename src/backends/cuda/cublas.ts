@@ -3,11 +3,12 @@
 // so row-major C = op(A)·op(B) is computed as column-major C^T = op(B)^T·op(A)^T: swap the
 // operands (and M with N), keep each operand's own transpose flag.
 // TF32 stays off unless asked for: it would silently drop results to ~1e-3 relative error.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { DEFAULT_STREAM, initCuda, type CUstream, type DevicePtr } from './driver.js';
 import { traceSpan } from '../../observe/trace.js';
+import { versionedToolkits } from './toolkit_dirs.js';
 
 const STATUS_NAMES: Record<number, string> = {
   0: 'CUBLAS_STATUS_SUCCESS',
@@ -59,14 +60,7 @@ let loadFailure: string | undefined;
 
 function candidateDirs(): string[] {
   const dirs = ['/usr/local/cuda/lib64'];
-  try {
-    for (const n of readdirSync('/usr/local')
-      .filter((n) => /^cuda-\d+(\.\d+)*$/.test(n))
-      .sort((a, b) => b.localeCompare(a, undefined, { numeric: true })))
-      dirs.push(join('/usr/local', n, 'lib64'));
-  } catch {
-    // no /usr/local
-  }
+  for (const t of versionedToolkits()) dirs.push(join(t, 'lib64'));
   for (const root of [process.env.CUDA_HOME, process.env.CUDA_PATH]) if (root !== undefined && root !== '') dirs.push(join(root, 'lib64'));
   return dirs;
 }

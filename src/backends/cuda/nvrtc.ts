@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
+import { compareVersionsDesc, versionedToolkits } from './toolkit_dirs.js';
 
 /** Flags besides --gpu-architecture that every NVRTC compile gets (part of the identity).
  *  -default-device makes unannotated functions device functions (nvcc has no such flag, so
@@ -25,20 +26,8 @@ function pickInDir(dir: string): string | undefined {
   const rank = (n: string) => (/^libnvrtc\.so\.\d+$/.test(n) ? 0 : n === 'libnvrtc.so' ? 1 : 2);
   const libs = names
     .filter((n) => /^libnvrtc\.so(\.\d+)*$/.test(n) && existsSync(join(dir, n)))
-    .sort((a, b) => rank(a) - rank(b) || b.localeCompare(a, undefined, { numeric: true }));
+    .sort((a, b) => rank(a) - rank(b) || compareVersionsDesc(a, b));
   return libs.length > 0 ? join(dir, libs[0]!) : undefined;
-}
-
-/** /usr/local/cuda-13.0, /usr/local/cuda-12.4, ...: newest first. */
-function versionedToolkits(): string[] {
-  try {
-    return readdirSync('/usr/local')
-      .filter((n) => /^cuda-\d+(\.\d+)*$/.test(n))
-      .sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))
-      .map((n) => join('/usr/local', n));
-  } catch {
-    return [];
-  }
 }
 
 let ldconfigCache: string | undefined | null = null;

@@ -1,6 +1,7 @@
 // GPU benchmark (run on a machine with an NVIDIA GPU; prints a table, JSON with --json):
 // - device-to-device copy bandwidth (the ceiling for memory-bound kernels);
-// - fused pointwise chains at 64M elements, row softmax and layer norm, as % of that ceiling;
+// - fused pointwise chains at 64M elements, row softmax and layer norm, a whole-tensor sum
+//   (split reduction) and column sums, as % of that ceiling;
 // - host cost of one launch of a tiny kernel (µs);
 // - the 24-layer block (1024 wide, batch 512: matmul, bias, layer norm, activation, softmax,
 //   residual): time per call, cold and warm compile time (bench/torch_block.py gives
@@ -73,6 +74,9 @@ async function main() {
     ['pointwise gelu(a)*sigmoid(b) (64M)', (a, b) => a.gelu().mul(b!.sigmoid()), [xa, ya], 3 * N * 4],
     ['row softmax [8192,8192]', (a) => a.softmax(-1), [xa], 2 * N * 4],
     ['layer norm [8192,8192]', (a) => layerNorm(a, [8192]), [xa], 2 * N * 4],
+    // One row of 64M elements: the split reduction (many blocks, last block combines).
+    ['whole-tensor sum (64M, split reduction)', (a) => a.sum(), [xa], N * 4],
+    ['column sums [8192,8192] → [8192]', (a) => a.sum(0), [xa], N * 4],
   ];
   for (const [name, fn, args, moved] of cases) {
     const f = compile(fn, { device: 'cuda', cacheDir });

@@ -32,6 +32,7 @@ const programs: [string, TracedFn, NDArray[]][] = [
   ['row softmax, log-softmax and layer norm', (a) => [a.softmax(-1), a.logSoftmax(-1), layerNorm(a, [256])], [randn([64, 256], 4)]],
   ['long rows (strided reduction loop)', (a) => a.softmax(-1), [randn([2, 50257], 5)]],
   ['matmul + bias + relu (cuBLAS epilogue or tiled GEMM)', (a) => a.matmul(w).add(1).relu(), [randn([33, 24], 6)]],
+  ['split reductions: whole-tensor sum/max/argmax, 3 long rows', (a, b) => [a.sum(), a.max(), a.argmax(), b!.mean(-1), b!.argmin(-1)], [randn([1 << 18], 9), randn([3, 70_001], 10)]],
   ['batched attention scores, argmax, cumsum, float64', (q, k) => [q.matmul(k!.transpose(-1, -2)).softmax(-1), q.argmax(-1), q.cumsum(1), q.to('float64').exp()], [randn([2, 9, 24], 7), randn([2, 11, 24], 8)]],
 ];
 
@@ -77,4 +78,16 @@ test('small products take the generated GEMM (epilogue fused, no cuBLAS); large 
   // Threshold 0 sends even the small product to cuBLAS; Infinity (no cuBLAS) none.
   assert.ok(cudaKernels(smallFn, [[33, 24]], 0)[0]!.meta.gemm);
   assert.equal(cudaKernels(bigFn, [[256, 512]], Infinity)[0]!.meta.gemm, undefined);
+});
+
+test('few long rows split over many blocks with a workspace; many rows or row-wise stores do not', () => {
+  const [sum] = cudaKernels((a) => a.sum(), [[1 << 20]], DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual(sum!.meta.launch.grid, [256, 1, 1], 'one row of 2^20: 256 blocks of 4096 elements');
+  assert.ok(sum!.meta.workspace! >= 256 * 4 + 4, 'partials and a counter');
+  assert.match(sum!.source, /atomicAdd/);
+  const [three] = cudaKernels((a) => a.argmax(-1), [[3, 100_000]], DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual(three!.meta.launch.grid, [24, 3, 1], '3 rows of 100,000: 24 blocks each (100,000 / 4096)');
+  // 1000 rows fill the card one block per row; softmax's phases need the whole row: no split.
+  assert.equal(cudaKernels((a) => a.sum(-1), [[1000, 100_000]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.workspace, undefined);
+  assert.equal(cudaKernels((a) => a.softmax(-1), [[2, 100_000]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.workspace, undefined);
 });

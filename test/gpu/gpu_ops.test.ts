@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { cudaAvailable, cudaUnavailableReason } from '../../src/backends/cuda/driver.js';
 import { layerNorm } from '../../src/index.js';
 import type { TracedFn } from '../../src/frontend/trace.js';
+import type { Tensor } from '../../src/frontend/tensor.js';
 import type { NDArray } from '../../src/frontend/ndarray.js';
 import { checkAgainstReference, randInt, randn } from '../helpers.js';
 
@@ -52,4 +53,15 @@ test('reductions over all elements and over leading dims; argmax, cumsum, gather
   await onGpu((x) => x.sum(), [randn([1 << 20], 16)], { rtol: 1e-3, atol: 1e-2 });
   await onGpu((x) => [x.sum(0), x.max(0), x.mean([0, 2])], [randn([64, 33, 9], 17)], { atol: 1e-4 });
   await onGpu((x) => [x.argmax(-1), x.argmin(0), x.cumsum(1)], [randn([45, 61], 18)], { atol: 1e-4 });
+});
+
+test('split reductions (few long rows): whole-tensor and 3-row sum/max/mean/argmax/argmin, twice per program', { skip }, async () => {
+  // Each block reduces a chunk; the last block of a row combines. The second call with new
+  // data checks that the per-row counters were left at zero.
+  const whole = (x: Tensor) => [x.sum(), x.max(), x.argmax(), x.mean()];
+  const rows = (x: Tensor) => [x.sum(-1), x.min(-1), x.argmin(-1), x.mean(-1), x.argmax(-1)];
+  for (const [fn, shape, seed] of [[whole, [1 << 22], 40], [rows, [3, 300_001], 50], [(x: Tensor) => x.sum(0), [200_000, 3], 60]] as const) {
+    const first = await onGpu(fn, [randn([...shape], seed)], { rtol: 1e-3, atol: 1e-2 });
+    await checkAgainstReference(fn, [randn([...shape], seed + 1)], { device: 'cuda', rtol: 1e-3, atol: 1e-2, compiled: first.compiled } as never);
+  }
 });

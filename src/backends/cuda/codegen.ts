@@ -2,67 +2,25 @@
 // elements per thread with 128-bit loads and stores for every buffer read or written at the
 // thread's own flat position. Reductions: one row per warp (short rows) or per block, warp
 // shuffles then shared memory, every phase of a row kernel (softmax's max and sum, layer
-// norm's mean and variance) in one launch. Matmuls: cuBLAS plus an epilogue kernel, or a
+// norm's mean and variance) in one launch; few long rows (a whole-tensor sum) are split over
+// many blocks (split_reduction.ts). Matmuls: cuBLAS plus an epilogue kernel, or a
 // generated tiled GEMM with the epilogue fused. Launch configuration goes in the metadata.
 
-import { type DType, isFloat } from '../../graph/dtype.js';
+import type { DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, cst, dtOf, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
-import type { AccOp, Kernel, KernelBuf, LoopKernel, MatmulKernel, Reduction, ScanKernel, Store } from '../../lower/loop_ir.js';
+import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
+import type { Kernel, KernelBuf, LoopKernel, MatmulKernel, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
-import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
-import { type EmitDialect, Scope, cType } from '../c_expr.js';
+import { Scope, cType } from '../c_expr.js';
+import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
 import { CUDA_PRELUDE } from './prelude.js';
-
-export interface CudaLaunchMeta {
-  grid: [number, number, number];
-  block: [number, number, number];
-  shared: number;
-}
-
-/** A matmul done by cuBLAS before the kernel runs; the kernel is then its epilogue. */
-export interface GemmMeta {
-  batch: number;
-  M: number;
-  N: number;
-  K: number;
-  /** Kernel parameter indices of A and B, element offsets, leading dims, transposes, batch strides. */
-  a: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
-  b: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
-  /**
-   * When the epilogue only stores the product (the next kernel reads it, as a layer norm
-   * reads x @ W): the kernel parameter cuBLAS writes straight into, and no epilogue launch.
-   */
-  direct?: number;
-}
-
-export interface CudaKernelMeta {
-  params: number;
-  launch: CudaLaunchMeta;
-  /** When set, the runtime runs this GEMM into a scratch buffer passed as the last parameter. */
-  gemm?: GemmMeta;
-  [k: string]: unknown;
-}
-
-export interface CudaGenerated {
-  source: string;
-  meta: CudaKernelMeta;
-}
+import { splitReduction, splitsFor } from './split_reduction.js';
+import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
 const POINTWISE_THREADS = 256;
 const MAX_BLOCKS = 132 * 32;
 const LANES = ['x', 'y', 'z', 'w'] as const;
-
-const dialect: EmitDialect = {
-  load: (buf, index) => `b${buf}[${index}]`,
-  acc: (id) => `acc${id}`,
-};
-
-function signature(bufs: readonly KernelBuf[], extra: string[] = []): string {
-  const params = bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cType(b.dtype)}* __restrict__ b${i}`);
-  return `extern "C" __global__ void ${KERNEL_NAME_PLACEHOLDER}(${[...params, ...extra].join(', ')})`;
-}
 
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
@@ -156,53 +114,9 @@ function nextPow2(n: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 }
 
-function accType(r: Reduction): string {
-  return r.dtype === 'bool' ? 'int' : cType(r.dtype);
-}
-
-function accInit(r: Reduction): string {
-  const isF = isFloat(r.dtype);
-  switch (r.op) {
-    case 'sum':
-      return '0';
-    case 'prod':
-      return '1';
-    case 'max':
-      return isF ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN';
-    case 'min':
-      return isF ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX';
-    case 'argmax':
-      return '-INFINITY';
-    case 'argmin':
-      return 'INFINITY';
-    default:
-      return r.op satisfies never;
-  }
-}
-
-function combine(op: AccOp, a: string, b: string): string {
-  switch (op) {
-    case 'sum':
-      return `${a} + ${b}`;
-    case 'prod':
-      return `${a} * ${b}`;
-    case 'max':
-      return `(${a} != ${a} || ${a} > ${b}) ? ${a} : ${b}`;
-    case 'min':
-      return `(${a} != ${a} || ${a} < ${b}) ? ${a} : ${b}`;
-    default:
-      throw new Error(`combine: ${op} is handled as an index reduction`);
-  }
-}
-
-/** Updates (best, bestIdx) with (v, i): NaN wins; ties go to the lower index, or the higher with selectLast. */
-function argUpdate(r: Reduction, best: string, bi: string, v: string, i: string): string {
-  const better = r.op === 'argmax' ? '>' : '<';
-  const tie = r.selectLast ? `${i} > ${bi}` : `${i} < ${bi}`;
-  return `{ const bool nb = ${best} != ${best}; const bool nv = ${v} != ${v}; if ((nv && !nb) || (!nb && !nv && ((${v} ${better} ${best}) || (${v} == ${best} && ${tie}))) || (nv && nb && ${tie})) { ${best} = ${v}; ${bi} = ${i}; } }`;
-}
-
 function reduction(k: LoopKernel): CudaGenerated {
+  const splits = splitsFor(k);
+  if (splits > 1) return splitReduction(k, splits);
   const rows = numel(k.outer);
   const R = numel(k.inner);
   const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));
@@ -261,39 +175,12 @@ function reduction(k: LoopKernel): CudaGenerated {
     }
   }
   for (const red of k.reductions) {
-    const t = accType(red);
-    const isArg = red.op === 'argmax' || red.op === 'argmin';
-    // Index reductions compare in the type of the values they scan.
-    const vt = isArg ? (dtOf(red.value) === 'float64' ? 'double' : 'float') : t;
-    lines.push(`  ${vt} acc${red.id}v = ${accInit(red)};`);
-    if (isArg) lines.push(`  int64_t acc${red.id}i = 0;`);
+    lines.push(`  ${partialType(red)} acc${red.id}v = ${accInit(red)};`);
+    if (isIndexReduction(red)) lines.push(`  int64_t acc${red.id}i = 0;`);
     lines.push(...outer.lines.splice(0));
-    lines.push(
-      ...innerLoop('', (sc) => {
-        const v = sc.emit(point(red.value));
-        return [
-          isArg ? `      ${argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, `(${vt})${v}`, 'r')}` : `      acc${red.id}v = ${combine(red.op, `acc${red.id}v`, `(${vt})${v}`)};`,
-        ];
-      }),
-    );
+    lines.push(...innerLoop('', (sc) => [`      ${accumulate(red, `(${partialType(red)})${sc.emit(point(red.value))}`, 'r')}`]));
     // Warp reduction, then across warps through shared memory; the result reaches every thread.
-    const upd = (ov: string, oi: string) =>
-      isArg ? argUpdate(red, `acc${red.id}v`, `acc${red.id}i`, ov, oi) : `acc${red.id}v = ${combine(red.op, `acc${red.id}v`, ov)};`;
-    lines.push(`  for (int m = 16; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${red.id}v, m);${isArg ? ` const int64_t oi = kiln_shfl_xor(acc${red.id}i, m);` : ''} ${upd('ov', 'oi')} }`);
-    if (warps > 1) {
-      // One slot per warp of each row in the block (rows are threadIdx.y).
-      lines.push(`  { __shared__ ${vt} sv[${rpb}][${warps}];${isArg ? ` __shared__ int64_t si[${rpb}][${warps}];` : ''}`);
-      lines.push(`    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;`);
-      lines.push(`    if (l == 0) { sv[threadIdx.y][w] = acc${red.id}v;${isArg ? ` si[threadIdx.y][w] = acc${red.id}i;` : ''} }`);
-      lines.push('    __syncthreads();');
-      // Every warp combines the slots with shuffles (lane l takes slot l mod warps: each group
-      // of `warps` lanes holds every slot once, so every lane ends with the whole row's
-      // value), instead of each thread reading all slots one by one from shared memory.
-      lines.push(`    acc${red.id}v = sv[threadIdx.y][l & ${warps - 1}];${isArg ? ` acc${red.id}i = si[threadIdx.y][l & ${warps - 1}];` : ''}`);
-      lines.push(`    for (int m = ${warps / 2}; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${red.id}v, m);${isArg ? ` const int64_t oi = kiln_shfl_xor(acc${red.id}i, m);` : ''} ${upd('ov', 'oi')} }`);
-      lines.push('    __syncthreads(); }');
-    }
-    lines.push(isArg ? `  const int64_t acc${red.id} = acc${red.id}i;` : `  const ${t} acc${red.id} = (${t})acc${red.id}v;`);
+    lines.push(...blockReduceLines(red, warps, rpb), finishLine(red));
   }
   const outerStores = k.outerStores.map((st: Store) => ({ at: outer.emit(substitute(st.at, vars)), value: outer.emit(substitute(st.value, vars)), buf: st.buf }));
   if (outerStores.length) {

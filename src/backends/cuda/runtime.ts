@@ -11,7 +11,7 @@ import { checkInputs } from '../../schedule/check_inputs.js';
 import { traceSpan } from '../../observe/trace.js';
 import type { Executable } from '../backend.js';
 import { deviceAllocator } from './allocator.js';
-import type { CudaKernelMeta, GemmMeta } from './codegen.js';
+import type { CudaKernelMeta, GemmMeta } from './kernel_text.js';
 import { Cublas } from './cublas.js';
 import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD, memsetD32 } from './driver.js';
 import { type PreparedLaunch, prepareLaunch } from './launch.js';
@@ -74,7 +74,7 @@ export class CudaExecutable implements Executable {
     this.metas = loaded.map((l) => l.meta as CudaKernelMeta);
     this.launches = loaded.map((l) => {
       const m = l.meta as CudaKernelMeta;
-      return prepareLaunch(l.fn, new Array(m.params + (m.gemm ? 1 : 0)).fill('ptr'));
+      return prepareLaunch(l.fn, new Array(m.params + (m.gemm || m.workspace ? 1 : 0)).fill('ptr'));
     });
     const arena = plan.arenaBytes > 0 ? alloc().alloc(plan.arenaBytes) : 0;
     this.fixed = plan.buffers.map((b) => {
@@ -89,8 +89,16 @@ export class CudaExecutable implements Executable {
       return undefined;
     });
     plan.steps.forEach((s, i) => {
-      const g = this.metas[s.kernel]!.gemm;
+      const m = this.metas[s.kernel]!;
+      const g = m.gemm;
       if (g && g.direct === undefined) this.scratch.set(i, alloc().alloc(g.batch * g.M * g.N * 4));
+      if (m.workspace) {
+        // Zeroed once: the kernel leaves its counters at zero again after every launch.
+        const bytes = Math.ceil(m.workspace / 4) * 4;
+        const p = alloc().alloc(bytes);
+        memsetD32(p, 0, bytes / 4);
+        this.scratch.set(i, p);
+      }
     });
     if (this.metas.some((m) => m.gemm)) {
       this.cublas = options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());
@@ -133,7 +141,7 @@ export class CudaExecutable implements Executable {
         const scratch = this.scratch.get(si)!;
         this.gemm(meta.gemm, args, scratch);
         args.push(scratch);
-      }
+      } else if (meta.workspace) args.push(this.scratch.get(si)!);
       const { grid, block, shared } = meta.launch;
       if (grid[0] * grid[1] * grid[2] > 0) this.launches[step.kernel]!.launch(args, grid, block, shared);
     });

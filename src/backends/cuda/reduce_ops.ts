@@ -1,0 +1,103 @@
+// The pieces of a CUDA reduction that every reduction kernel shares (row kernels in
+// codegen.ts, split reductions in split_reduction.ts): accumulator type and identity, how two
+// partial results combine (NaN-propagating max/min, index reductions with their tie rule),
+// and the block-wide combine of per-thread partials (warp shuffles, then across warps).
+
+import { isFloat } from '../../graph/dtype.js';
+import { dtOf } from '../../lower/expr.js';
+import type { AccOp, Reduction } from '../../lower/loop_ir.js';
+import { cType } from '../c_expr.js';
+
+export function isIndexReduction(r: Reduction): boolean {
+  return r.op === 'argmax' || r.op === 'argmin';
+}
+
+/** The C type of the reduction's result. */
+export function accType(r: Reduction): string {
+  return r.dtype === 'bool' ? 'int' : cType(r.dtype);
+}
+
+/** The C type partial results are kept in: index reductions compare in their values' type. */
+export function partialType(r: Reduction): string {
+  return isIndexReduction(r) ? (dtOf(r.value) === 'float64' ? 'double' : 'float') : accType(r);
+}
+
+/** The identity of the reduction's combine. */
+export function accInit(r: Reduction): string {
+  const isF = isFloat(r.dtype);
+  switch (r.op) {
+    case 'sum':
+      return '0';
+    case 'prod':
+      return '1';
+    case 'max':
+      return isF ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN';
+    case 'min':
+      return isF ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX';
+    case 'argmax':
+      return '-INFINITY';
+    case 'argmin':
+      return 'INFINITY';
+    default:
+      return r.op satisfies never;
+  }
+}
+
+export function combine(op: AccOp, a: string, b: string): string {
+  switch (op) {
+    case 'sum':
+      return `${a} + ${b}`;
+    case 'prod':
+      return `${a} * ${b}`;
+    case 'max':
+      return `(${a} != ${a} || ${a} > ${b}) ? ${a} : ${b}`;
+    case 'min':
+      return `(${a} != ${a} || ${a} < ${b}) ? ${a} : ${b}`;
+    default:
+      throw new Error(`combine: ${op} is handled as an index reduction`);
+  }
+}
+
+/** Updates (best, bestIdx) with (v, i): NaN wins; ties go to the lower index, or the higher with selectLast. */
+export function argUpdate(r: Reduction, best: string, bi: string, v: string, i: string): string {
+  const better = r.op === 'argmax' ? '>' : '<';
+  const tie = r.selectLast ? `${i} > ${bi}` : `${i} < ${bi}`;
+  return `{ const bool nb = ${best} != ${best}; const bool nv = ${v} != ${v}; if ((nv && !nb) || (!nb && !nv && ((${v} ${better} ${best}) || (${v} == ${best} && ${tie}))) || (nv && nb && ${tie})) { ${best} = ${v}; ${bi} = ${i}; } }`;
+}
+
+/** Folds (value v, index i) into reduction r's accumulators acc{id}v / acc{id}i. */
+export function accumulate(r: Reduction, v: string, i: string): string {
+  const a = `acc${r.id}v`;
+  return isIndexReduction(r) ? argUpdate(r, a, `acc${r.id}i`, v, i) : `${a} = ${combine(r.op, a, v)};`;
+}
+
+/**
+ * Lines combining every thread's acc{id}v (and acc{id}i) across the block's `warps` warps of
+ * each of its `rows` rows (threadIdx.y); afterwards every thread of a row holds the row's value.
+ */
+export function blockReduceLines(r: Reduction, warps: number, rows: number): string[] {
+  const vt = partialType(r);
+  const arg = isIndexReduction(r);
+  const shuffle = (from: number) =>
+    `for (int m = ${from}; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${r.id}v, m);${arg ? ` const int64_t oi = kiln_shfl_xor(acc${r.id}i, m);` : ''} ${accumulate(r, 'ov', 'oi')} }`;
+  const lines = [`  ${shuffle(16)}`];
+  if (warps > 1) {
+    // One slot per warp of each row in the block (rows are threadIdx.y).
+    lines.push(`  { __shared__ ${vt} sv[${rows}][${warps}];${arg ? ` __shared__ int64_t si[${rows}][${warps}];` : ''}`);
+    lines.push(`    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;`);
+    lines.push(`    if (l == 0) { sv[threadIdx.y][w] = acc${r.id}v;${arg ? ` si[threadIdx.y][w] = acc${r.id}i;` : ''} }`);
+    lines.push('    __syncthreads();');
+    // Every warp combines the slots with shuffles (lane l takes slot l mod warps: each group
+    // of `warps` lanes holds every slot once, so every lane ends with the whole row's
+    // value), instead of each thread reading all slots one by one from shared memory.
+    lines.push(`    acc${r.id}v = sv[threadIdx.y][l & ${warps - 1}];${arg ? ` acc${r.id}i = si[threadIdx.y][l & ${warps - 1}];` : ''}`);
+    lines.push(`    ${shuffle(warps / 2)}`);
+    lines.push('    __syncthreads(); }');
+  }
+  return lines;
+}
+
+/** `const T acc{id} = …;`: the finished value (the index, for index reductions). */
+export function finishLine(r: Reduction): string {
+  return isIndexReduction(r) ? `  const int64_t acc${r.id} = acc${r.id}i;` : `  const ${accType(r)} acc${r.id} = (${accType(r)})acc${r.id}v;`;
+}

@@ -1,0 +1,134 @@
+// Split reductions: a reduction with few, long rows (a whole-tensor sum is one row of every
+// element) gets many blocks per row instead of one, or most of the GPU would sit idle (one
+// block per row fills one SM of 132). Each block reduces a contiguous chunk of its row into
+// a partial result in a workspace; the last block of a row to finish (an atomic counter per
+// row, after a __threadfence) combines the row's partials and does the row's stores, then
+// resets the counter for the next launch. One launch, no second kernel in the plan.
+//
+// Only kernels whose reductions are independent (none reads another's result, as softmax's
+// sum reads its max) and that store nothing per element qualify: every phase after the first
+// would need the whole row's result first.
+
+import { numel } from '../../graph/shape.js';
+import { type Expr, loopVar, substitute } from '../../lower/expr.js';
+import type { LoopKernel, Reduction } from '../../lower/loop_ir.js';
+import { unflatten } from '../../lower/views.js';
+import { Scope } from '../c_expr.js';
+import { type CudaGenerated, dialect, signature } from './kernel_text.js';
+import { CUDA_PRELUDE } from './prelude.js';
+import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
+
+/** Threads per block of a split reduction. */
+const THREADS = 512;
+/** Rows below this (about the SM count of a large GPU) cannot fill the card one block per row. */
+const MAX_ROWS = 128;
+/** Rows shorter than this are cheap enough for one block. */
+const MIN_ROW = 16384;
+/** Aim for about this many blocks in all (2 per SM of an H100). */
+const TARGET_BLOCKS = 264;
+/** Each block reduces at least this many elements (fewer makes the combine step dominate). */
+const MIN_CHUNK = 4096;
+
+function mentionsAcc(e: Expr): boolean {
+  switch (e.k) {
+    case 'acc':
+      return true;
+    case 'var':
+    case 'const':
+      return false;
+    case 'load':
+      return mentionsAcc(e.at);
+    case 'un':
+    case 'cast':
+      return mentionsAcc(e.a);
+    case 'bin':
+      return mentionsAcc(e.a) || mentionsAcc(e.b);
+    case 'where':
+      return mentionsAcc(e.c) || mentionsAcc(e.a) || mentionsAcc(e.b);
+    default:
+      return e satisfies never;
+  }
+}
+
+/** Blocks per row for this kernel, or 1 when it should stay one block per row. */
+export function splitsFor(k: LoopKernel): number {
+  const rows = numel(k.outer);
+  const R = numel(k.inner);
+  if (rows === 0 || rows >= MAX_ROWS || R < MIN_ROW || k.innerStores.length > 0) return 1;
+  if (k.reductions.length === 0 || k.reductions.some((r) => mentionsAcc(r.value))) return 1;
+  return Math.max(1, Math.min(Math.ceil(TARGET_BLOCKS / rows), Math.floor(R / MIN_CHUNK)));
+}
+
+const SIZE: Record<string, number> = { float: 4, int: 4, double: 8, int64_t: 8 };
+
+/** Workspace layout: per reduction its partial values (and indices), then one counter per row. */
+function layout(reds: readonly Reduction[], rows: number, slots: number): { values: number[]; indices: number[]; counters: number; bytes: number } {
+  let at = 0;
+  const align8 = (n: number) => Math.ceil(n / 8) * 8;
+  const values: number[] = [];
+  const indices: number[] = [];
+  for (const r of reds) {
+    values.push(at);
+    at = align8(at + slots * SIZE[partialType(r)]!);
+    indices.push(at);
+    if (isIndexReduction(r)) at = align8(at + slots * 8);
+  }
+  return { values, indices, counters: at, bytes: at + 4 * rows };
+}
+
+export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
+  const rows = numel(k.outer);
+  const R = numel(k.inner);
+  const chunk = Math.ceil(R / splits);
+  const slots = rows * splits;
+  const ws = layout(k.reductions, rows, slots);
+  const vars = new Map<string, Expr>();
+  unflatten(loopVar('row', rows), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
+  unflatten(loopVar('r', R), k.inner).forEach((e, d) => vars.set(`r${d}`, e));
+  const warps = THREADS / 32;
+  const counter = { n: 0 };
+  const partial = (r: Reduction, i: number) => `((${partialType(r)}*)(ws + ${ws.values[i]}))`;
+  const partialIdx = (i: number) => `((int64_t*)(ws + ${ws.indices[i]}))`;
+  const counters = `((unsigned int*)(ws + ${ws.counters}))`;
+  const lines = [CUDA_PRELUDE, `${signature(k.bufs, ['unsigned char* __restrict__ ws'])} {`];
+  lines.push('  const int64_t row = blockIdx.y;');
+  lines.push(`  const int64_t lo = (int64_t)blockIdx.x * ${chunk}LL;`);
+  lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);
+  const init = () => {
+    for (const r of k.reductions) {
+      lines.push(`  acc${r.id}v = ${accInit(r)};`);
+      if (isIndexReduction(r)) lines.push(`  acc${r.id}i = 0;`);
+    }
+  };
+  for (const r of k.reductions) lines.push(`  ${partialType(r)} acc${r.id}v;${isIndexReduction(r) ? ` int64_t acc${r.id}i;` : ''}`);
+  init();
+  // Phase 1: this block's chunk, one pass for every reduction.
+  const sc = new Scope(dialect, counter, undefined, '    ');
+  const body = k.reductions.map((r) => `    ${accumulate(r, `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`, 'r')}`);
+  lines.push(`  for (int64_t r = lo + threadIdx.x; r < hi; r += ${THREADS}) {`, ...sc.lines, ...body, '  }');
+  for (const r of k.reductions) lines.push(...blockReduceLines(r, warps, 1));
+  // Publish the partials; the row's last block to arrive goes on.
+  lines.push('  __shared__ bool last;', '  if (threadIdx.x == 0) {');
+  k.reductions.forEach((r, i) => {
+    lines.push(`    ${partial(r, i)}[row * ${splits} + blockIdx.x] = acc${r.id}v;`);
+    if (isIndexReduction(r)) lines.push(`    ${partialIdx(i)}[row * ${splits} + blockIdx.x] = acc${r.id}i;`);
+  });
+  lines.push('    __threadfence();', `    last = atomicAdd(${counters} + row, 1u) == ${splits - 1}u;`, '  }', '  __syncthreads();', '  if (!last) return;');
+  // Phase 2 (last block only): combine the row's partials, read from L2 (__ldcg) so that no
+  // stale L1 line hides another block's write.
+  init();
+  lines.push(`  for (int q = threadIdx.x; q < ${splits}; q += ${THREADS}) {`);
+  k.reductions.forEach((r, i) => {
+    const arg = isIndexReduction(r);
+    lines.push(`    { const ${partialType(r)} ov = __ldcg(${partial(r, i)} + row * ${splits} + q);${arg ? ` const int64_t oi = __ldcg(${partialIdx(i)} + row * ${splits} + q);` : ''} ${accumulate(r, 'ov', 'oi')} }`);
+  });
+  lines.push('  }');
+  for (const r of k.reductions) lines.push(...blockReduceLines(r, warps, 1), finishLine(r));
+  const outer = new Scope(dialect, counter, undefined, '    ');
+  const stores = k.outerStores.map((st) => `    b${st.buf}[${outer.emit(substitute(st.at, vars))}] = ${outer.emit(substitute(st.value, vars))};`);
+  lines.push('  if (threadIdx.x == 0) {', ...outer.lines, ...stores, `    ${counters}[row] = 0;`, '  }', '}');
+  return {
+    source: lines.join('\n') + '\n',
+    meta: { params: k.bufs.length, workspace: ws.bytes, launch: { grid: [splits, rows, 1], block: [THREADS, 1, 1], shared: 0 } },
+  };
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { cudaAvailable, cudaUnavailableReason } from '../../src/backends/cuda/driver.js';
 import { layerNorm } from '../../src/index.js';
 import type { TracedFn } from '../../src/frontend/trace.js';
-import type { NDArray } from '../../src/frontend/ndarray.js';
+import { NDArray } from '../../src/frontend/ndarray.js';
 import { checkAgainstReference, randInt, randn } from '../helpers.js';
 
 process.env.KILN_POISON_OUTPUTS = '1';
@@ -45,4 +45,13 @@ test('reductions over all elements and over leading dims; argmax, cumsum, gather
   await onGpu((x) => x.sum(), [randn([1 << 20], 16)], { rtol: 1e-3, atol: 1e-2 });
   await onGpu((x) => [x.sum(0), x.max(0), x.mean([0, 2])], [randn([64, 33, 9], 17)], { atol: 1e-4 });
   await onGpu((x) => [x.argmax(-1), x.argmin(0), x.cumsum(1)], [randn([45, 61], 18)], { atol: 1e-4 });
+});
+
+test('float16 and bfloat16: long-row softmax, row sums, tiled GEMM, casts (outputs poisoned as NaN halves)', { skip }, async () => {
+  for (const dt of ['float16', 'bfloat16'] as const) {
+    const half = (a: NDArray) => NDArray.from(a.toTypedArraySync(), a.shape, { dtype: dt });
+    await onGpu((x) => [x.softmax(-1), x.sum(-1), x.to('float32').mul(2)], [half(randn([3, 50257], 19))], { rtol: 2e-2, atol: 1e-2 });
+    await onGpu((a, b) => a.matmul(b).relu(), [half(randn([65, 33], 20)), half(randn([33, 70], 21))], { rtol: 3e-2, atol: 5e-2 });
+    await onGpu((x) => [x.mul(1.5).gelu(), x.cumsum(1)], [half(randn([37, 129], 22))], { rtol: 3e-2, atol: 5e-2 });
+  }
 });

@@ -9,4 +9,4 @@ export { where, cat, layerNorm } from './frontend/functions.js';
 export { counters, resetCounters } from './observe/counters.js';
 export type { DType } from './graph/dtype.js';
 export { ShapeError } from './graph/shape.js';
-export { loadOnnx, OnnxParseError, OnnxUnsupportedError, OnnxModelError, OnnxInputError } from './onnx/index.js';
+export { loadOnnx, OnnxParseError, OnnxUnsupportedError, OnnxModelError, OnnxInputError, StringTensor, type OnnxValue } from './onnx/index.js';

@@ -49,6 +49,24 @@ test('run: .npy input, outputs written as .npy, matching PyTorch', () => {
   assert.match(text, /output y: float32\[2,8,16\] \[/);
 });
 
+test('run: float16 and STRING models (random numeric strings in, strings out as JSON)', () => {
+  const conf = path.join(REPO, 'test/conformance/onnx-node');
+  const h = json<{ inputs: { dtype: string }[]; outputs: { dtype: string; values: number[] }[] }>(['run', path.join(conf, 'test_cast_FLOAT16_to_FLOAT/model.onnx')]);
+  assert.equal(h.inputs[0]!.dtype, 'float16');
+  assert.equal(h.outputs[0]!.dtype, 'float32');
+  assert.ok(h.outputs[0]!.values.every((v) => Math.abs(v) <= 1));
+  const s = json<{ inputs: { dtype: string }[]; outputs: { dtype: string; values: number[] }[] }>(['run', path.join(conf, 'test_cast_STRING_to_FLOAT/model.onnx')]);
+  assert.equal(s.inputs[0]!.dtype, 'string');
+  assert.equal(s.outputs[0]!.dtype, 'float32');
+  const out = path.join(tmp, 'strings');
+  const f = json<{ outputs: { dtype: string; values: string[]; file: string }[] }>(['run', path.join(conf, 'test_cast_FLOAT_to_STRING/model.onnx'), '--output', out]);
+  assert.equal(f.outputs[0]!.dtype, 'string');
+  assert.ok(f.outputs[0]!.values.every((v) => /^-?\d+\.\d+(e-\d+)?$/.test(v)), f.outputs[0]!.values.join(' '));
+  const written = JSON.parse(fs.readFileSync(f.outputs[0]!.file, 'utf8')) as { shape: number[]; data: string[] };
+  assert.deepEqual(written.shape, [3, 4]);
+  assert.deepEqual(written.data.slice(0, 6), f.outputs[0]!.values);
+});
+
 test('compile warms the cache: a later run compiles nothing', () => {
   const model = path.join(FIX, 'rmsnorm_swiglu.onnx');
   const c = json<{ kernels: number; device: string }>(['compile', model]);

@@ -27,6 +27,8 @@ const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-codegen-'));
 process.on('exit', () => fs.rmSync(cacheDir, { recursive: true, force: true }));
 
 const w = randn([24, 16], 3);
+/** Normal data stored as a half type (values rounded to it). */
+const randHalf = (shape: number[], seed: number, dtype: 'float16' | 'bfloat16') => NDArray.from(randn(shape, seed).toTypedArraySync(), shape, { dtype });
 const programs: [string, TracedFn, NDArray[]][] = [
   ['pointwise chain with broadcasting (vectorized path)', (a, b) => a.mul(1.5).add(b!).gelu().sigmoid(), [randn([64, 256], 1), randn([256], 2)]],
   ['row softmax, log-softmax and layer norm', (a) => [a.softmax(-1), a.logSoftmax(-1), layerNorm(a, [256])], [randn([64, 256], 4)]],
@@ -34,6 +36,11 @@ const programs: [string, TracedFn, NDArray[]][] = [
   ['matmul + bias + relu (cuBLAS epilogue or tiled GEMM)', (a) => a.matmul(w).add(1).relu(), [randn([33, 24], 6)]],
   ['split reductions: whole-tensor sum/max/argmax, 3 long rows', (a, b) => [a.sum(), a.max(), a.argmax(), b!.mean(-1), b!.argmin(-1)], [randn([1 << 18], 9), randn([3, 70_001], 10)]],
   ['batched attention scores, argmax, cumsum, float64', (q, k) => [q.matmul(k!.transpose(-1, -2)).softmax(-1), q.argmax(-1), q.cumsum(1), q.to('float64').exp()], [randn([2, 9, 24], 7), randn([2, 11, 24], 8)]],
+  [
+    'float16 and bfloat16: pointwise and casts, row softmax and sums, cumsum, argmax, tiled GEMM',
+    (h, b, hw) => [h.mul(b!.to('float16')).gelu(), h.softmax(-1), b!.sum(-1), h.cumsum(1), b!.argmax(-1), h.matmul(hw!).relu(), h.to('float64').add(b!), b!.to('float16')],
+    [randHalf([64, 256], 9, 'float16'), randHalf([64, 256], 10, 'bfloat16'), randHalf([256, 32], 11, 'float16')],
+  ],
 ];
 
 for (const [name, fn, inputs] of programs) {

@@ -57,7 +57,7 @@ test('NDArray.from with a data length that does not match the shape', () => {
 });
 
 test('NDArray.from with an unknown dtype or a bad shape', () => {
-  assert.throws(() => NDArray.from([1, 2], [2], { dtype: 'float16' as never }), /NDArray.from: unsupported dtype float16/);
+  assert.throws(() => NDArray.from([1, 2], [2], { dtype: 'float8' as never }), /NDArray.from: unsupported dtype float8/);
   assert.throws(() => NDArray.from([1, 2], [2, -1]), /NDArray.from: invalid shape \[2,-1\]/);
   assert.throws(() => NDArray.from([1, 2], [1.5]), /NDArray.from: invalid shape \[1.5\]/);
 });

@@ -192,14 +192,23 @@ function unravel(i: number, shape: readonly number[]): number[] {
   return idx;
 }
 
-/** Compares one NDArray against a reference tensor: shape, dtype, then values. */
+/**
+ * Default tolerances for half results (two ulps): the reference rounds every node to the
+ * format while kernels round only what they store, computing in float32 in between.
+ */
+export const HALF_TOL: Record<'float16' | 'bfloat16', { rtol: number; atol: number }> = {
+  float16: { rtol: 2 ** -9, atol: 1e-4 },
+  bfloat16: { rtol: 2 ** -6, atol: 1e-3 },
+};
+
+/** Compares one NDArray against a reference tensor: shape, dtype, then values (half types decoded). */
 export async function assertMatches(out: NDArray, ref: RefTensor, opts: CloseOptions = {}): Promise<void> {
   const label = opts.label ?? 'output';
   assert.deepEqual([...out.shape], ref.shape, `${label}: shape ${fmtShape(out.shape)}, reference ${fmtShape(ref.shape)}`);
   assert.equal(out.dtype, ref.dtype, `${label}: dtype ${out.dtype}, reference ${ref.dtype}`);
-  const data = await out.toTypedArray();
-  if (ref.dtype === 'float32' || ref.dtype === 'float64') assertClose(data, ref, opts);
-  else assertExact(data, ref, label);
+  if (ref.dtype === 'float16' || ref.dtype === 'bfloat16') assertClose(await out.toArray(), ref, { ...HALF_TOL[ref.dtype], ...opts });
+  else if (ref.dtype === 'float32' || ref.dtype === 'float64') assertClose(await out.toTypedArray(), ref, opts);
+  else assertExact(await out.toTypedArray(), ref, label);
 }
 
 // ---- reference runs ------------------------------------------------------------------------
@@ -287,8 +296,7 @@ export function randIntF32(shape: readonly number[], lo: number, hi: number, see
   return NDArray.from(a, shape);
 }
 
-/** Reads back all values of an NDArray as numbers. */
+/** Reads back all values of an NDArray as numbers (half types decoded). */
 export async function values(a: NDArray): Promise<number[]> {
-  const d: ArrayLike<number | bigint> = await a.toTypedArray();
-  return Array.from({ length: d.length }, (_, i) => Number(d[i]!));
+  return a.toArray();
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
+import type { NDArray } from '../src/frontend/ndarray.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { readNpy } from '../src/onnx/npy.js';
@@ -31,7 +32,7 @@ async function checkModel(name: string, opts: { inputShapes?: Record<string, num
   assert.deepEqual(model.outputNames, ['y']);
   const { y } = await model.run({ x });
   assert.deepEqual(y!.shape, want.shape);
-  const got = (await y!.toTypedArray()) as Float32Array;
+  const got = (await (y as NDArray).toTypedArray()) as Float32Array;
   const ref = want.toTypedArraySync() as Float32Array;
   let worst = 0;
   for (let i = 0; i < ref.length; i++) {

@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
 import { NDArray } from '../src/frontend/ndarray.js';
+import { onnxDType } from '../src/onnx/dtypes.js';
 import { loadOnnx } from '../src/onnx/load.js';
 
 const { onnx } = onnxProto;
@@ -23,7 +24,7 @@ type Attr = { name: string; i?: number; f?: number; s?: string; ints?: number[] 
 /** Runs one node over the given inputs (float32 unless an NDArray says otherwise). */
 async function op(opType: string, inputs: NDArray[], attrs: Attr[] = [], opset = 17, consts: { name: string; data: number[] }[] = [], nOut = 1) {
   const names = inputs.map((_, i) => `in${i}`);
-  const elem = (a: NDArray) => ({ float32: 1, float64: 11, int32: 6, int64: 7, bool: 9 })[a.dtype];
+  const elem = (a: NDArray) => onnxDType(a.dtype);
   const m = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: opset }],
@@ -52,7 +53,7 @@ async function op(opType: string, inputs: NDArray[], attrs: Attr[] = [], opset =
   const outs = await model.run(Object.fromEntries(names.map((n, i) => [n, inputs[i]!])));
   const res = [];
   for (let i = 0; i < nOut; i++) {
-    const a = outs[`out${i}`]!;
+    const a = outs[`out${i}`] as NDArray;
     res.push({ shape: [...a.shape], data: [...(await a.toTypedArray())].map(Number) });
   }
   return res;

@@ -2,13 +2,18 @@
 // scalar syntax and math library names agree). Every distinct subexpression becomes one
 // `const` local, so expressions duplicated by inlining are computed once per point.
 
-import type { DType } from '../graph/dtype.js';
+import { type DType, isFloat } from '../graph/dtype.js';
+import { roundHalf } from '../graph/half.js';
 import type { BinaryOp, UnaryOp } from '../graph/ir.js';
 import { type EType, type Expr, dtOf, exprKey } from '../lower/expr.js';
+import { castToHalf, halfHelpers, loadValue, storeValue } from './half_c.js';
 
+/** The C type a value of `dt` has in registers (half types compute as float). */
 export function cType(dt: EType): string {
   switch (dt) {
     case 'float32':
+    case 'float16':
+    case 'bfloat16':
       return 'float';
     case 'int32':
       return 'int32_t';
@@ -24,7 +29,19 @@ export function cType(dt: EType): string {
   }
 }
 
+/** The C type of a buffer element of `dt` (half types are stored as their bits). */
+export function cStorageType(dt: DType): string {
+  return dt === 'float16' || dt === 'bfloat16' ? 'uint16_t' : cType(dt);
+}
+
+/** The statement storing register value `v` into element `at` of buffer `buf` of dtype `dt`. */
+export function storeStmt(buf: number, at: string, v: string, dt: DType): string {
+  return `b${buf}[${at}] = ${storeValue(v, dt)};`;
+}
+
 export function cLiteral(v: number, dt: EType): string {
+  // A half constant is the half value (what the reference computes with), written as a float.
+  if (dt === 'float16' || dt === 'bfloat16') return cLiteral(roundHalf(dt, v), 'float32');
   if (dt === 'float32') {
     if (Number.isNaN(v)) return 'NAN';
     if (v === Infinity) return 'INFINITY';
@@ -107,6 +124,11 @@ static inline double kiln_mind(double a, double b) { return (a != a || a < b) ? 
 static inline double kiln_fmod_pyd(double a, double b) { double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
 `;
 
+/** The float16/bfloat16 helpers (half_c.ts) over memcpy bit casts, for kernels that use them. */
+export const C_HALF_PRELUDE = `static inline uint32_t kiln_f2u(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+static inline float kiln_u2f(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+${halfHelpers('static inline')}`;
+
 /** float64 versions of the unary ops that differ from float32's (libm's double functions). */
 function unaryDouble(op: UnaryOp, a: string): string | undefined {
   switch (op) {
@@ -135,7 +157,8 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
     const d = unaryDouble(op, a);
     if (d !== undefined) return d;
   }
-  const f = dt === 'float32';
+  // float16/bfloat16 values are floats in registers: they take the float32 functions.
+  const f = dt === 'float32' || dt === 'float16' || dt === 'bfloat16';
   switch (op) {
     case 'neg': return `(-${a})`;
     case 'abs': return f ? `fabsf(${a})` : `(${a} < 0 ? -${a} : ${a})`;
@@ -175,7 +198,7 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
 }
 
 function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt: EType, dt: EType): string {
-  const f = operandDt === 'float32';
+  const f = operandDt === 'float32' || operandDt === 'float16' || operandDt === 'bfloat16';
   const d = operandDt === 'float64';
   switch (op) {
     case 'add': return `(${a} + ${b})`;
@@ -204,7 +227,9 @@ function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt:
 
 function cast(a: string, from: EType, to: EType): string {
   if (to === 'bool') return `(uint8_t)(${a} != 0)`;
-  if ((from === 'float32' || from === 'float64') && to !== 'float32' && to !== 'float64') {
+  if (to === 'float16' || to === 'bfloat16') return castToHalf(a, from, to);
+  const fromFloat = from !== 'index' && isFloat(from);
+  if (fromFloat && (to === 'int32' || to === 'int64' || to === 'index')) {
     // Float to int conversion of NaN/inf is undefined in C; saturate instead of trapping.
     return `(${cType(to)})(${a} != ${a} ? 0 : ${a})`;
   }
@@ -247,7 +272,7 @@ export class Scope {
     let text: string;
     switch (e.k) {
       case 'load':
-        text = this.dialect.load(e.buf, this.emit(e.at), e.dt);
+        text = loadValue(this.dialect.load(e.buf, this.emit(e.at), e.dt), e.dt);
         break;
       case 'un':
         text = unary(e.op, this.emit(e.a), e.dt);

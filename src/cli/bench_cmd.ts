@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { type CommonOpts, addCommonOptions, collect, fmtMs, intArg, makeFeeds, median, ms, openModel, printJson } from './common.js';
 
 interface BenchOpts extends CommonOpts {
@@ -76,6 +77,6 @@ export function registerBench(program: Command): void {
 }
 
 /** Steady state includes getting results to the host (a CUDA run is otherwise asynchronous). */
-async function readAll(outs: Record<string, { toTypedArray(): Promise<unknown> }>): Promise<void> {
-  for (const a of Object.values(outs)) await a.toTypedArray();
+async function readAll(outs: Record<string, OnnxValue>): Promise<void> {
+  for (const a of Object.values(outs)) if (!(a instanceof StringTensor)) await a.toTypedArray();
 }

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CompileOptions } from '../api/program.js';
-import { type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { type DType, typedToNumbers } from '../graph/dtype.js';
 import { mulberry32 } from '../graph/random.js';
 import { fmtShape, numel } from '../graph/shape.js';
 import { NDArray } from '../frontend/ndarray.js';
@@ -14,6 +14,8 @@ import { OnnxUnsupportedError } from '../onnx/errors.js';
 import { loadOnnx } from '../onnx/load.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { readNpy } from '../onnx/npy.js';
+import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
+import { formatFloat } from '../onnx/strings.js';
 import { UsageError } from './errors.js';
 
 export interface CommonOpts {
@@ -100,14 +102,19 @@ export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {
   }
 }
 
-export function randomArray(shape: readonly number[], dtype: DType, seed: number): NDArray {
+export function randomArray(shape: readonly number[], dtype: DType | 'string', seed: number): OnnxValue {
   const r = mulberry32(seed);
   const n = numel(shape);
   switch (dtype) {
     case 'float32':
       return NDArray.from(Float32Array.from({ length: n }, () => r() * 2 - 1), shape);
     case 'float64':
+    case 'float16':
+    case 'bfloat16':
       return NDArray.from(Float64Array.from({ length: n }, () => r() * 2 - 1), shape, { dtype });
+    case 'string':
+      // A STRING input is read by Casts to numbers: random numbers, written as Cast would.
+      return new StringTensor(Array.from({ length: n }, () => formatFloat(Math.fround(r() * 2 - 1), 'float32')), shape);
     case 'int32':
       return NDArray.from(Int32Array.from({ length: n }, () => Math.floor(r() * 10)), shape, { dtype });
     case 'int64':
@@ -122,21 +129,22 @@ export function randomArray(shape: readonly number[], dtype: DType, seed: number
 export interface FeedInfo {
   name: string;
   shape: number[];
-  dtype: DType;
+  dtype: DType | 'string';
   source: string;
 }
 
 /** Feeds from --input name=file.npy, random data of the declared shape for the rest. */
-export function makeFeeds(model: OnnxModel, inputs: string[]): { feeds: Record<string, NDArray>; info: FeedInfo[] } {
+export function makeFeeds(model: OnnxModel, inputs: string[]): { feeds: Record<string, OnnxValue>; info: FeedInfo[] } {
   const given = keyValues('--input', inputs);
   for (const name of given.keys()) {
     if (!model.inputNames.includes(name)) throw new UsageError(`--input names '${name}', which is not an input of the model (inputs: ${model.describeInputs()})`);
   }
-  const feeds: Record<string, NDArray> = {};
+  const feeds: Record<string, OnnxValue> = {};
   const info: FeedInfo[] = [];
   model.inputs.forEach((inp, i) => {
     const file = given.get(inp.name);
     if (file) {
+      if (inp.dtype === 'string') throw new UsageError(`--input ${inp.name}: a STRING input cannot be read from .npy (leave it out for random numeric strings)`);
       let a = readNpy(requireFile(file, `--input ${inp.name}`));
       // NumPy's default dtype is float64: a float64 file feeds a float32 input, converted.
       if (a.dtype === 'float64' && inp.dtype === 'float32') a = NDArray.from(Float32Array.from(a.toTypedArraySync() as Float64Array), a.shape);
@@ -156,15 +164,14 @@ export function makeFeeds(model: OnnxModel, inputs: string[]): { feeds: Record<s
   return { feeds, info };
 }
 
-/** The first `n` values as JS numbers (bigints converted), for previews. */
-export function preview(data: AnyTypedArray, n = 6): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < Math.min(n, data.length); i++) out.push(Number(data[i]));
-  return out;
+/** The first `n` values as JS numbers (bigints converted, half types decoded) or strings, for previews. */
+export async function preview(a: OnnxValue, n = 6): Promise<(number | string)[]> {
+  if (a instanceof StringTensor) return a.data.slice(0, n);
+  return Array.from(typedToNumbers(a.dtype, (await a.toTypedArray()).slice(0, n)));
 }
 
-export function fmtValues(vals: number[], total: number): string {
-  const s = vals.map((v) => (Number.isInteger(v) ? String(v) : v.toPrecision(5))).join(', ');
+export function fmtValues(vals: (number | string)[], total: number): string {
+  const s = vals.map((v) => (typeof v === 'string' ? JSON.stringify(v) : Number.isInteger(v) ? String(v) : v.toPrecision(5))).join(', ');
   return `[${s}${total > vals.length ? ', ...' : ''}]`;
 }
 

@@ -1,9 +1,10 @@
 // kiln run model.onnx: compile (or load from cache) and run once on given or random inputs.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { writeNpy } from '../onnx/npy.js';
+import { StringTensor } from '../onnx/string_tensor.js';
 import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName } from './common.js';
 
 interface RunOpts extends CommonOpts {
@@ -17,7 +18,7 @@ export function registerRun(program: Command): void {
     .description('compile a model (or load it from the cache) and run it once')
     .argument('<model>', 'ONNX model file')
     .option('-i, --input <name=file.npy>', 'input from a .npy file (repeatable; other inputs get seeded random data)', collect)
-    .option('-o, --output <dir>', 'write each output to <dir>/<name>.npy');
+    .option('-o, --output <dir>', 'write each output to <dir>/<name>.npy (a STRING output to <name>.json)');
   addCommonOptions(cmd);
   cmd.action(async (file: string, o: RunOpts) => {
     const t0 = process.hrtime.bigint();
@@ -31,16 +32,17 @@ export function registerRun(program: Command): void {
     const outs = await model.run(feeds);
     const outputs = [];
     for (const [name, a] of Object.entries(outs)) {
-      const data = await a.toTypedArray();
-      outputs.push({ name, shape: [...a.shape], dtype: a.dtype, values: preview(data), size: a.size });
+      outputs.push({ name, shape: [...a.shape], dtype: a.dtype, values: await preview(a), size: a.size });
     }
     const runMs = ms(t2);
     const written: string[] = [];
     if (o.output) {
       mkdirSync(o.output, { recursive: true });
       for (const [name, a] of Object.entries(outs)) {
-        const f = path.join(o.output, `${safeFileName(name)}.npy`);
-        await writeNpy(f, a);
+        // NumPy's fixed-width unicode arrays are no help to a Node reader: strings go to JSON.
+        const f = path.join(o.output, `${safeFileName(name)}.${a instanceof StringTensor ? 'json' : 'npy'}`);
+        if (a instanceof StringTensor) writeFileSync(f, JSON.stringify({ shape: a.shape, data: a.data }) + '\n');
+        else await writeNpy(f, a);
         written.push(f);
       }
     }

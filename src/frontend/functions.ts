@@ -1,6 +1,6 @@
 // Free functions of the public API: where, cat, layerNorm (and a few helpers users expect).
 
-import { isFloat, promote } from '../graph/dtype.js';
+import { promote } from '../graph/dtype.js';
 import { ShapeError, fmtShape } from '../graph/shape.js';
 import { NDArray } from './ndarray.js';
 import { Tensor, type TensorLike, operandId, tracerOf } from './tensor.js';
@@ -39,12 +39,13 @@ export function layerNorm(
     throw new ShapeError(`layerNorm: normalizedShape ${fmtShape(ns)} does not match the trailing dims of ${fmtShape(x.shape)}`);
   }
   const dims = ns.map((_, i) => i - ns.length);
-  const xf = isFloat(x.dtype) ? x : x.to('float32');
-  const mean = xf.mean(dims, true);
-  const centered = xf.sub(mean);
-  const variance = centered.mul(centered).mean(dims, true);
-  let y = centered.mul(variance.add(eps).rsqrt());
-  if (weight !== undefined) y = y.mul(weight);
-  if (bias !== undefined) y = y.add(bias);
-  return y;
+  return x.inOpmath((xf) => {
+    const mean = xf.mean(dims, true);
+    const centered = xf.sub(mean);
+    const variance = centered.mul(centered).mean(dims, true);
+    let y = centered.mul(variance.add(eps).rsqrt());
+    if (weight !== undefined) y = y.mul(weight);
+    if (bias !== undefined) y = y.add(bias);
+    return y;
+  });
 }

@@ -1,7 +1,9 @@
 // NDArray: concrete tensor data that the user hands to and gets back from kiln. Host data
-// lives in a typed array; CUDA results stay on the device until toTypedArray().
+// lives in a typed array; CUDA results stay on the device until toTypedArray(). float16 and
+// bfloat16 data is a Uint16Array of raw bits (JS has no 16-bit float array): NDArray.from
+// takes such bits as they are and converts anything else from numbers; toArray() decodes.
 
-import { type AnyTypedArray, type DType, allocTyped, isDType } from '../graph/dtype.js';
+import { type AnyTypedArray, type DType, isDType, isHalf, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
 import { ShapeError, assertValidShape, fmtShape, numel, type Shape } from '../graph/shape.js';
 
 export type Device = 'cpu' | 'cuda';
@@ -27,7 +29,11 @@ export class NDArray {
     private deviceStorage: DeviceStorage | undefined,
   ) {}
 
-  /** Wraps (without copying, when the typed array already matches the dtype) host data. */
+  /**
+   * Wraps (without copying, when the typed array already matches the dtype) host data. For
+   * float16/bfloat16 a Uint16Array is taken as raw bits; numbers (arrays, Float32Array...)
+   * are rounded to the nearest half value.
+   */
   static from(data: ArrayLike<number> | ArrayLike<bigint> | AnyTypedArray | readonly boolean[], shape: Shape, options: NDArrayOptions = {}): NDArray {
     assertValidShape('NDArray.from', shape);
     const dtype = options.dtype ?? inferDType(data);
@@ -72,6 +78,16 @@ export class NDArray {
     return this.host;
   }
 
+  /** The values as numbers: half types decoded, int64 through Number (exact up to 2^53), bool as 0/1. */
+  async toArray(): Promise<number[]> {
+    return Array.from(typedToNumbers(this.dtype, await this.toTypedArray()));
+  }
+
+  /** toArray() for host arrays; throws for device arrays. */
+  toArraySync(): number[] {
+    return Array.from(typedToNumbers(this.dtype, this.toTypedArraySync()));
+  }
+
   toString(): string {
     return `NDArray(${fmtShape(this.shape)}, ${this.dtype}, ${this.device})`;
   }
@@ -79,6 +95,8 @@ export class NDArray {
 
 function inferDType(data: unknown): DType {
   if (data instanceof Float32Array || data instanceof Float64Array) return 'float32';
+  // 16-bit patterns could be float16 or bfloat16 bits, or plain integers: make the caller say.
+  if (data instanceof Uint16Array) throw new TypeError("NDArray.from: a Uint16Array needs { dtype: 'float16' } or { dtype: 'bfloat16' } (it is taken as raw bits)");
   if (data instanceof Int32Array || data instanceof Int16Array || data instanceof Int8Array) return 'int32';
   if (data instanceof BigInt64Array) return 'int64';
   if (data instanceof Uint8Array) return 'bool';
@@ -92,13 +110,8 @@ function toTyped(data: ArrayLike<number> | ArrayLike<bigint> | AnyTypedArray | r
   if (dtype === 'int32' && data instanceof Int32Array) return data;
   if (dtype === 'int64' && data instanceof BigInt64Array) return data;
   if (dtype === 'bool' && data instanceof Uint8Array) return data;
-  const out = allocTyped(dtype, data.length);
-  if (out instanceof BigInt64Array) {
-    for (let i = 0; i < data.length; i++) out[i] = BigInt(Math.trunc(Number(data[i])));
-  } else if (out instanceof Uint8Array) {
-    for (let i = 0; i < data.length; i++) out[i] = data[i] ? 1 : 0;
-  } else {
-    for (let i = 0; i < data.length; i++) out[i] = Number(data[i]);
-  }
-  return out;
+  if (isHalf(dtype) && data instanceof Uint16Array) return data;
+  const nums = new Float64Array(data.length);
+  for (let i = 0; i < data.length; i++) nums[i] = Number(data[i]);
+  return numbersToTyped(dtype, nums);
 }

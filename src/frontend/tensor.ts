@@ -1,7 +1,7 @@
 // The symbolic Tensor users trace: PyTorch names and signatures (DESIGN.md's public API).
 // Every method records a node through the GraphBuilder, which validates it.
 
-import { type DType, isFloat, scalarDType } from '../graph/dtype.js';
+import { type DType, isHalf, opmathDType, scalarDType } from '../graph/dtype.js';
 import type { BinaryOp, ReduceOp, UnaryOp } from '../graph/ir.js';
 import { ShapeError, normDim, normDims, numel } from '../graph/shape.js';
 import { NDArray } from './ndarray.js';
@@ -105,8 +105,7 @@ export class Tensor {
   mean(dims?: number | number[], keepdim = false): Tensor {
     const axes = normDims('mean', dims, this.ndim);
     const count = axes.reduce((p, a) => p * this.shape[a]!, 1);
-    const x = isFloat(this.dtype) ? this : this.to('float32');
-    return x.sum(dims, keepdim).div(count);
+    return this.inOpmath((x) => x.sum(dims, keepdim).div(count));
   }
   argmax(dim = -1, keepdim = false, selectLast = false): Tensor {
     return this.wrap(this.b.reduce('argmax', this.id, dim, keepdim, selectLast));
@@ -120,14 +119,25 @@ export class Tensor {
 
   /** Decomposed into max, sub, exp, sum and div; the scheduler fuses it into one row kernel. */
   softmax(dim: number): Tensor {
-    const x = isFloat(this.dtype) ? this : this.to('float32');
-    const e = x.sub(x.max(dim, true)).exp();
-    return e.div(e.sum(dim, true));
+    return this.inOpmath((x) => {
+      const e = x.sub(x.max(dim, true)).exp();
+      return e.div(e.sum(dim, true));
+    });
   }
   logSoftmax(dim: number): Tensor {
-    const x = isFloat(this.dtype) ? this : this.to('float32');
-    const shifted = x.sub(x.max(dim, true));
-    return shifted.sub(shifted.exp().sum(dim, true).log());
+    return this.inOpmath((x) => {
+      const shifted = x.sub(x.max(dim, true));
+      return shifted.sub(shifted.exp().sum(dim, true).log());
+    });
+  }
+
+  /**
+   * Runs `f` on this tensor in its opmath dtype (float32 for ints and half types): int inputs
+   * give float32 results, half inputs are cast back once at the end, as PyTorch does.
+   */
+  inOpmath(f: (x: Tensor) => Tensor): Tensor {
+    const y = f(this.to(opmathDType(this.dtype)));
+    return isHalf(this.dtype) ? y.to(this.dtype) : y;
   }
 
   matmul(o: Tensor | NDArray): Tensor {

@@ -1,18 +1,25 @@
 // Element types kiln supports, and the rules that relate them.
+//
+// float16 and bfloat16 are storage types: buffers hold their raw bits (a Uint16Array on the
+// host), kernels widen them to float32 on load, compute in float32 and round on store.
 
-export const DTYPES = ['float32', 'float64', 'int32', 'int64', 'bool'] as const;
+import { type HalfDType, decodeHalf, encodeHalf, isHalf } from './half.js';
+
+export const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64', 'bool'] as const;
 export type DType = (typeof DTYPES)[number];
 
 export type TypedArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'float64'
     ? Float64Array
-    : D extends 'int32'
-    ? Int32Array
-    : D extends 'int64'
-      ? BigInt64Array
-      : Uint8Array;
-export type AnyTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+    : D extends HalfDType
+      ? Uint16Array
+      : D extends 'int32'
+        ? Int32Array
+        : D extends 'int64'
+          ? BigInt64Array
+          : Uint8Array;
+export type AnyTypedArray = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 
 export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && (DTYPES as readonly string[]).includes(x);
@@ -26,6 +33,9 @@ export function byteSize(d: DType): number {
     case 'int64':
     case 'float64':
       return 8;
+    case 'float16':
+    case 'bfloat16':
+      return 2;
     case 'bool':
       return 1;
     default:
@@ -34,11 +44,12 @@ export function byteSize(d: DType): number {
 }
 
 export function isFloat(d: DType): boolean {
-  return d === 'float32' || d === 'float64';
+  return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 }
 export function isInt(d: DType): boolean {
   return d === 'int32' || d === 'int64';
 }
+export { isHalf };
 
 /** Allocates a zeroed typed array of the matching kind. */
 export function allocTyped(d: DType, n: number): AnyTypedArray {
@@ -47,6 +58,9 @@ export function allocTyped(d: DType, n: number): AnyTypedArray {
       return new Float32Array(n);
     case 'float64':
       return new Float64Array(n);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(n);
     case 'int32':
       return new Int32Array(n);
     case 'int64':
@@ -65,6 +79,9 @@ export function viewTyped(d: DType, buf: ArrayBufferLike, offset: number, n: num
       return new Float32Array(buf, offset, n);
     case 'float64':
       return new Float64Array(buf, offset, n);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(buf, offset, n);
     case 'int32':
       return new Int32Array(buf, offset, n);
     case 'int64':
@@ -76,11 +93,58 @@ export function viewTyped(d: DType, buf: ArrayBufferLike, offset: number, n: num
   }
 }
 
-const RANK: Record<DType, number> = { bool: 0, int32: 1, int64: 2, float32: 3, float64: 4 };
+/** The values of typed data of dtype `d` as numbers (half types decoded, int64 via Number). */
+export function typedToNumbers(d: DType, a: AnyTypedArray): Float64Array {
+  if (isHalf(d)) return decodeHalf(d, a as Uint16Array);
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = Number(a[i]!);
+  return out;
+}
+
+/**
+ * Numbers as typed data of dtype `d`: half types encoded (round to nearest even), int64
+ * truncated toward zero (NaN → 0, saturating), bool as x != 0, the rest as typed arrays store.
+ */
+export function numbersToTyped(d: DType, values: ArrayLike<number>): AnyTypedArray {
+  if (isHalf(d)) return encodeHalf(d, values);
+  const out = allocTyped(d, values.length);
+  if (out instanceof BigInt64Array) {
+    for (let i = 0; i < values.length; i++) out[i] = toBigInt64(values[i]!);
+  } else if (out instanceof Uint8Array) {
+    for (let i = 0; i < values.length; i++) out[i] = values[i] ? 1 : 0;
+  } else {
+    for (let i = 0; i < values.length; i++) out[i] = values[i]!;
+  }
+  return out;
+}
+
+const I64_MAX = 2n ** 63n - 1n;
+const I64_MIN = -(2n ** 63n);
+
+/** A JS number as an int64, truncated and saturating (NaN → 0). */
+export function toBigInt64(v: number): bigint {
+  if (!Number.isFinite(v)) return v > 0 ? I64_MAX : v < 0 ? I64_MIN : 0n;
+  const b = BigInt(Math.trunc(v));
+  return b > I64_MAX ? I64_MAX : b < I64_MIN ? I64_MIN : b;
+}
+
+// float16 and bfloat16 share a rank; promote() sends a mix of the two to float32, which
+// holds both exactly (neither has the other's range and precision).
+const RANK: Record<DType, number> = { bool: 0, int32: 1, int64: 2, float16: 3, bfloat16: 3, float32: 4, float64: 5 };
 
 /** PyTorch-style promotion between two tensor dtypes. */
 export function promote(a: DType, b: DType): DType {
+  if (a !== b && RANK[a] === RANK[b] && isHalf(a)) return 'float32';
   return RANK[a] >= RANK[b] ? a : b;
+}
+
+/**
+ * The dtype that means, softmaxes and norms of a `d` tensor compute in (PyTorch's "opmath"
+ * type): float32 for ints and bool, and for half types, whose result is then cast back, so a
+ * long row neither overflows float16 (a count past 65504 is inf) nor rounds at every step.
+ */
+export function opmathDType(d: DType): DType {
+  return d === 'float64' ? 'float64' : 'float32';
 }
 
 /** The dtype a JS number scalar takes next to a tensor of dtype `t` (PyTorch's weak scalar typing). */

@@ -4,18 +4,22 @@
 // PyTorch) and the ONNX importer's load-time folding (onnx/consteval.ts), so a folded value
 // and the reference can never disagree about an op's meaning.
 
-import { type DType, isInt } from './dtype.js';
+import { type DType, isHalf, isInt } from './dtype.js';
+import { roundHalf } from './half.js';
 import type { BinaryOp, UnaryOp } from './ir.js';
 
 /**
  * Applies dtype semantics to a float64 value: ints truncate toward zero (NaN/±inf → 0: the
  * conversion is undefined in C, and 0 keeps the reference total and deterministic), bool is
- * x != 0 (NaN → true, as C's (x != 0)). float32 values stay in float64: the reference
- * compares with a float32 tolerance. Integer overflow is not emulated.
+ * x != 0 (NaN → true, as C's (x != 0)), float16 and bfloat16 round to nearest even (their
+ * 8 and 11 bits of precision are part of a model's meaning: 70000 is inf in float16).
+ * float32 values stay in float64: the reference compares with a float32 tolerance. Integer
+ * overflow is not emulated.
  */
 export function coerce(v: number, d: DType): number {
   if (isInt(d)) return Number.isFinite(v) ? Math.trunc(v) + 0 : 0;
   if (d === 'bool') return v !== 0 ? 1 : 0;
+  if (isHalf(d)) return roundHalf(d, v);
   return v;
 }
 

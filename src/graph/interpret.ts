@@ -3,11 +3,12 @@
 // favours the obvious loop over the fast one and shares nothing with lower/ or schedule/.
 //
 // Every value is a dense row-major Float64Array. After each node the values are coerced to the
-// node's dtype semantics (ints truncate toward zero, bool is 0/1); float32 results are kept in
+// node's dtype semantics (ints truncate toward zero, bool is 0/1, float16 and bfloat16 round
+// to their format, as PyTorch rounds each op's half result); float32 results are kept in
 // float64 on purpose, since tests compare with a float32 tolerance. Integer overflow is not
 // emulated: tests keep int values small.
 
-import { type DType, isFloat } from './dtype.js';
+import { type DType, typedToNumbers } from './dtype.js';
 import { binaryFn, coerce, unaryFn } from './elementwise_ref.js';
 import type { Graph, Node, ReduceOp } from './ir.js';
 import { contiguousStrides, fmtShape, numel, type Shape } from './shape.js';
@@ -44,8 +45,7 @@ export function interpret(graph: Graph, inputs: readonly NDArray[]): RefTensor[]
     }
     const host = a.hostData();
     if (!host) throw new InterpretError(`interpret: input ${i} (${name}) is on the device; the reference needs host data`);
-    const data = new Float64Array(host.length);
-    for (let j = 0; j < host.length; j++) data[j] = Number(host[j]!);
+    const data = typedToNumbers(a.dtype, host);
     vals[id] = { shape: [...n.shape], dtype: n.dtype, data };
   });
   const get = (id: number): RefTensor => {
@@ -70,7 +70,7 @@ export function interpret(graph: Graph, inputs: readonly NDArray[]): RefTensor[]
 
 /** Applies dtype semantics (coerce) to float64 values in place. */
 function coerceInPlace(d: Float64Array, dt: DType): void {
-  if (isFloat(dt)) return;
+  if (dt === 'float32' || dt === 'float64') return;
   for (let i = 0; i < d.length; i++) d[i] = coerce(d[i]!, dt);
 }
 

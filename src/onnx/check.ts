@@ -3,16 +3,18 @@
 // symbolic dims) so that loadOnnx reports them all in one error before building anything.
 
 import type { DType } from '../graph/dtype.js';
-import { kilnDType, onnxTypeName } from './dtypes.js';
+import { ONNX_STRING, kilnDType, onnxTypeName } from './dtypes.js';
 import { inlineFunctions } from './functions.js';
 import { OnnxNode } from './node.js';
 import type { OpTable } from './ops/index.js';
 import { type DeclaredType, type GraphProto, type ModelProto, type TensorProto, declaredType } from './proto.js';
+import { type StringBoundary, findStringBoundary } from './string_boundary.js';
 
 export interface ModelInput {
   name: string;
   shape: number[];
-  dtype: DType;
+  /** 'string': fed as a StringTensor, parsed on the host by the Casts that read it. */
+  dtype: DType | 'string';
 }
 
 export interface ParsedModel {
@@ -27,6 +29,8 @@ export interface ParsedModel {
   /** Graph inputs that are not initializers, with concrete shapes. */
   inputs: ModelInput[];
   outputs: { name: string; declared: DeclaredType }[];
+  /** STRING inputs and outputs, converted on the host (string_boundary.ts). */
+  strings: StringBoundary;
 }
 
 const DEFAULT_DOMAINS = ['', 'ai.onnx'];
@@ -61,7 +65,7 @@ export function parseAndCheck(
       issues.push(`${where}: ${t.kind} type (only tensors are supported)`);
       continue;
     }
-    const dtype = kilnDType(t.elemType);
+    const dtype = t.elemType === ONNX_STRING ? 'string' : kilnDType(t.elemType);
     if (!dtype) issues.push(`${where}: element type ${onnxTypeName(t.elemType)}`);
     const given = inputShapes[name];
     let shape: number[] = [];
@@ -87,11 +91,9 @@ export function parseAndCheck(
   const outputs = (graph.output ?? []).map((v) => ({ name: v.name ?? '', declared: declaredType(v) }));
   for (const o of outputs) {
     if (o.declared.kind !== 'tensor') issues.push(`graph output '${o.name}': ${o.declared.kind} type`);
-    else if (o.declared.elemType && !kilnDType(o.declared.elemType)) issues.push(`graph output '${o.name}': element type ${onnxTypeName(o.declared.elemType)}`);
-  }
-  for (const v of graph.valueInfo ?? []) {
-    const t = declaredType(v);
-    if (t.kind === 'tensor' && t.elemType && !kilnDType(t.elemType)) issues.push(`value '${v.name}': element type ${onnxTypeName(t.elemType)}`);
+    else if (o.declared.elemType && o.declared.elemType !== ONNX_STRING && !kilnDType(o.declared.elemType)) {
+      issues.push(`graph output '${o.name}': element type ${onnxTypeName(o.declared.elemType)}`);
+    }
   }
 
   let protos = graph.node ?? [];
@@ -100,11 +102,23 @@ export function parseAndCheck(
   } catch (e) {
     issues.push((e as Error).message);
   }
-  const nodes = protos.map((p, i) => {
+  const allNodes = protos.map((p, i) => {
     const domain = p.domain ?? '';
     const version = DEFAULT_DOMAINS.includes(domain) ? opset : Number((proto.opsetImport ?? []).find((o) => o.domain === domain)?.version ?? 1);
     return new OnnxNode(p, i, version);
   });
+  // Strings at the boundary are converted on the host: their Casts leave the node list.
+  const stringInputs = inputs.filter((i) => i.dtype === 'string').map((i) => i.name);
+  const found = findStringBoundary(allNodes, stringInputs, outputs.map((o) => ({ name: o.name, elemType: o.declared.elemType })));
+  const { boundary: strings, nodes } = found;
+  issues.push(...found.issues);
+  for (const v of graph.valueInfo ?? []) {
+    const t = declaredType(v);
+    const name = v.name ?? '';
+    if (t.kind !== 'tensor' || !t.elemType || kilnDType(t.elemType)) continue;
+    if (t.elemType === ONNX_STRING && (strings.casts.has(name) || strings.formats.has(name))) continue;
+    issues.push(`value '${name}': element type ${onnxTypeName(t.elemType)}`);
+  }
   const unknown = new Map<string, string[]>();
   const checkNodes = (list: OnnxNode[]) => {
     for (const n of list) {
@@ -125,5 +139,5 @@ export function parseAndCheck(
     issues.unshift(`operator ${op} is not supported (node${names.length > 1 ? 's' : ''} ${shown})`);
   }
 
-  return { model: { file, baseDir, proto, graph, opset, nodes, initializers, inputs, outputs }, issues };
+  return { model: { file, baseDir, proto, graph, opset, nodes, initializers, inputs, outputs, strings }, issues };
 }

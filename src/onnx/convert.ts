@@ -2,7 +2,7 @@
 // the remaining graph inputs as user inputs (in graph-input order), then each node through
 // its converter. Errors are sorted into the loader's classes here.
 
-import { isFloat } from '../graph/dtype.js';
+import { type DType, isFloat } from '../graph/dtype.js';
 import { fmtShape } from '../graph/shape.js';
 import type { Traced } from '../frontend/trace.js';
 import { Tracer } from '../frontend/tracer.js';
@@ -42,13 +42,18 @@ export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<st
     ctx.values.set(name, c);
   }
   const runtimeInputs: string[] = [];
-  for (const inp of m.inputs) {
-    const f = fixed.get(inp.name);
-    if (f) ctx.values.set(inp.name, f);
+  const addInput = (name: string, shape: readonly number[], dtype: DType) => {
+    const f = fixed.get(name);
+    if (f) ctx.values.set(name, f);
     else {
-      ctx.values.set(inp.name, t.b.input(inp.name, inp.shape, inp.dtype, 'input'));
-      runtimeInputs.push(inp.name);
+      ctx.values.set(name, t.b.input(name, shape, dtype, 'input'));
+      runtimeInputs.push(name);
     }
+  };
+  for (const inp of m.inputs) {
+    // A STRING input is never a graph input: the numbers its Casts produce are (parsed on the host).
+    if (inp.dtype === 'string') for (const c of m.strings.casts.get(inp.name) ?? []) addInput(c.value, inp.shape, c.dtype);
+    else addInput(inp.name, inp.shape, inp.dtype);
   }
 
   const ops: Record<string, number> = {};
@@ -64,14 +69,20 @@ export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<st
     }
   }
 
-  t.graph.outputs = m.outputs.map(({ name, declared }) => {
+  t.graph.outputs = m.outputs.map(({ name: outName, declared }) => {
+    // A STRING output returns the numbers its Cast formats (on the host, after the run).
+    const formatted = m.strings.formats.get(outName);
+    const name = formatted ?? outName;
     if (!ctx.has(name)) throw new OnnxModelError(m.file, `graph output '${name}' is not produced by any node`);
     const v = ctx.values.get(name)!;
     const shape = em.shape(v);
     const dt = em.dtype(v);
+    if (formatted !== undefined && dt === 'bool') {
+      throw new OnnxUnsupportedError(m.file, [`graph output '${outName}': Cast from BOOL to STRING (ONNX defines no text for booleans)`]);
+    }
     // A mismatch with the declared type means an importer bug or a broken model: never run it.
     const want = kilnDType(declared.elemType);
-    if (declared.elemType && want !== dt) throw new OnnxModelError(m.file, `graph output '${name}': kiln computes ${dt}, the model declares ${want}`);
+    if (formatted === undefined && declared.elemType && want !== dt) throw new OnnxModelError(m.file, `graph output '${name}': kiln computes ${dt}, the model declares ${want}`);
     const dims = declared.dims;
     if (dims && (dims.length !== shape.length || dims.some((d, i) => typeof d === 'number' && d !== shape[i]))) {
       throw new OnnxModelError(m.file, `graph output '${name}': kiln computes shape ${fmtShape(shape)}, the model declares [${dims.join(',')}]`);

@@ -1,6 +1,7 @@
-// ONNX element types and the kiln dtypes they map to. kiln computes only in float32, float64,
-// int32, int64 and bool; every other ONNX type is reported as unsupported rather than silently
-// converted, since a converted type would give answers that differ from the model's.
+// ONNX element types and the kiln dtypes they map to: float32, float64, float16, bfloat16,
+// int32, int64 and bool. Every other ONNX type is reported as unsupported rather than silently
+// converted, since a converted type would give answers that differ from the model's. (STRING
+// has no kiln dtype: strings are converted on the host at a model's boundary, strings.ts.)
 
 import type { DType } from '../graph/dtype.js';
 
@@ -11,8 +12,11 @@ export const ONNX_TYPE_NAMES: Record<number, string> = {
   21: 'UINT4', 22: 'INT4',
 };
 
-const TO_KILN: Record<number, DType> = { 1: 'float32', 11: 'float64', 6: 'int32', 7: 'int64', 9: 'bool' };
-const FROM_KILN: Record<DType, number> = { float32: 1, float64: 11, int32: 6, int64: 7, bool: 9 };
+const TO_KILN: Record<number, DType> = { 1: 'float32', 11: 'float64', 10: 'float16', 16: 'bfloat16', 6: 'int32', 7: 'int64', 9: 'bool' };
+const FROM_KILN: Record<DType, number> = { float32: 1, float64: 11, float16: 10, bfloat16: 16, int32: 6, int64: 7, bool: 9 };
+
+/** TensorProto.DataType STRING. */
+export const ONNX_STRING = 8;
 
 export function onnxTypeName(t: number): string {
   return ONNX_TYPE_NAMES[t] ?? `type ${t}`;

@@ -7,3 +7,4 @@ export { OnnxInputError, OnnxModelError, OnnxParseError, OnnxUnsupportedError } 
 export { supportedOps } from './ops/index.js';
 export { readNpy, writeNpy } from './npy.js';
 export { readTensorPb } from './tensor_file.js';
+export { StringTensor, type OnnxValue } from './string_tensor.js';

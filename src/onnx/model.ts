@@ -1,5 +1,6 @@
 // The loaded model: checks feeds, builds the graph for them (once per distinct value of any
-// inputs that shapes depend on), compiles lazily through compileGraph and runs.
+// inputs that shapes depend on), compiles lazily through compileGraph and runs. STRING inputs
+// and outputs are converted here, on the host, before and after the compiled program.
 
 import type { CompileOptions, Program } from '../api/program.js';
 import { compileGraph } from '../api/program.js';
@@ -12,6 +13,11 @@ import { NeedsInputValues } from './context.js';
 import { type Built, type InitializerCache, buildGraph } from './convert.js';
 import { OnnxInputError, OnnxModelError } from './errors.js';
 import type { OpTable } from './ops/index.js';
+import { type OnnxValue, StringTensor } from './string_tensor.js';
+import { formatStrings, parseStrings } from './strings.js';
+
+/** Feeds by graph-input name, all numeric: string feeds already parsed into their Casts' outputs. */
+type NumericFeeds = Record<string, NDArray>;
 
 export interface OnnxModelInfo {
   /** Count of each ONNX operator in the model. */
@@ -63,7 +69,7 @@ export class OnnxModel {
    * The graph for these feeds: built once per distinct value of the value inputs. Without
    * feeds, returns undefined when the graph needs some input's value.
    */
-  private variant(feeds: Record<string, NDArray> | undefined): Variant | undefined {
+  private variant(feeds: NumericFeeds | undefined): Variant | undefined {
     for (;;) {
       const fixed = new Map<string, ConstTensor>();
       for (const name of this.valueInputs) {
@@ -86,9 +92,9 @@ export class OnnxModel {
     }
   }
 
-  /** Validates feeds against the model's inputs: names, then shapes and dtypes. */
-  private checkFeeds(feeds: Record<string, NDArray>): void {
-    if (feeds === null || typeof feeds !== 'object') throw new OnnxInputError(`${this.file}: run() expects an object of input name → NDArray`);
+  /** Validates feeds against the model's inputs (names, then shapes and dtypes) and parses string feeds. */
+  private checkFeeds(feeds: Record<string, OnnxValue>): NumericFeeds {
+    if (feeds === null || typeof feeds !== 'object') throw new OnnxInputError(`${this.file}: run() expects an object of input name → NDArray (StringTensor for a STRING input)`);
     const missing = this.inputNames.filter((n) => !(n in feeds));
     const extra = Object.keys(feeds).filter((n) => !this.inputNames.includes(n));
     if (missing.length || extra.length) {
@@ -98,13 +104,18 @@ export class OnnxModel {
       ].filter(Boolean);
       throw new OnnxInputError(`${this.file}: ${parts.join('; ')} (the model's inputs: ${this.describeInputs()})`);
     }
+    const numeric: NumericFeeds = {};
     for (const inp of this.inputs) {
       const a = feeds[inp.name];
-      if (!(a instanceof NDArray)) throw new OnnxInputError(`${this.file}: input '${inp.name}' must be an NDArray`);
+      const kind = inp.dtype === 'string' ? StringTensor : NDArray;
+      if (!(a instanceof kind)) throw new OnnxInputError(`${this.file}: input '${inp.name}' must be ${inp.dtype === 'string' ? 'a StringTensor' : 'an NDArray'}`);
       if (a.dtype !== inp.dtype || !sameShape(a.shape, inp.shape)) {
         throw new OnnxInputError(`${this.file}: input '${inp.name}' expects ${inp.dtype}${fmtShape(inp.shape)}, got ${a.dtype}${fmtShape(a.shape)}`);
       }
+      if (a instanceof NDArray) numeric[inp.name] = a;
+      else for (const c of this.m.strings.casts.get(inp.name) ?? []) numeric[c.value] = parseStrings(a, c.dtype, `${this.file}: input '${inp.name}'`);
     }
+    return numeric;
   }
 
   describeInputs(): string {
@@ -123,25 +134,30 @@ export class OnnxModel {
    * Compiles now (run() otherwise compiles on first call) and returns the Program. Models
    * whose graph depends on input values need those feeds.
    */
-  async compile(feeds?: Record<string, NDArray>, options: CompileOptions = {}): Promise<Program> {
-    if (feeds) this.checkFeeds(feeds);
-    const v = this.variant(feeds);
+  async compile(feeds?: Record<string, OnnxValue>, options: CompileOptions = {}): Promise<Program> {
+    const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
     if (!v) throw new OnnxInputError(`${this.file}: the graph depends on the values of input(s) ${this.valueInputs.map((n) => `'${n}'`).join(', ')}: pass feeds to compile()`);
     if (Object.keys(options).length) return compileGraph(v.built.traced, { label: this.file, ...this.options, ...options });
     return this.programFor(v);
   }
 
-  async run(feeds: Record<string, NDArray>): Promise<Record<string, NDArray>> {
-    this.checkFeeds(feeds);
-    const v = this.variant(feeds)!;
-    const inputs = v.built.runtimeInputs.map((n) => feeds[n]!);
+  /**
+   * Runs the model. Inputs and outputs are NDArrays, except STRING ones (StringTensor), which
+   * only a model whose strings sit at its boundary has (see string_boundary.ts).
+   */
+  async run(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
+    const numeric = this.checkFeeds(feeds);
+    const v = this.variant(numeric)!;
+    const inputs = v.built.runtimeInputs.map((n) => numeric[n]!);
     const outs = process.env.KILN_ONNX_ORACLE === 'interpret' ? await interpretBuilt(v.built, inputs) : await (await this.programFor(v)).run(inputs);
-    return Object.fromEntries(this.outputNames.map((n, i) => [n, outs[i]!]));
+    const named: [string, OnnxValue][] = [];
+    for (const [i, n] of this.outputNames.entries()) named.push([n, this.m.strings.formats.has(n) ? await formatStrings(outs[i]!) : outs[i]!]);
+    return Object.fromEntries(named);
   }
 
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
-  graphFor(feeds?: Record<string, NDArray>): Built | undefined {
-    return this.variant(feeds)?.built;
+  graphFor(feeds?: Record<string, OnnxValue>): Built | undefined {
+    return this.variant(feeds ? this.checkFeeds(feeds) : undefined)?.built;
   }
 
   inspect(): OnnxModelInfo {

@@ -1,6 +1,8 @@
-// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, float64, int32, int64
-// and bool, the dtypes kiln computes in; every other dtype is refused. (The CLI converts a
-// float64 file to float32 where the model's input is float32: NumPy's default is float64.)
+// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, float64, float16, int32,
+// int64 and bool; every other dtype is refused, bfloat16 included (NumPy has no bfloat16, so
+// there is no .npy form to write or read). float16 data moves as its raw bits. (The CLI
+// converts a float64 file to float32 where the model's input is float32: NumPy's default is
+// float64.)
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { DType } from '../graph/dtype.js';
@@ -9,7 +11,7 @@ import { NDArray } from '../frontend/ndarray.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-const DESCR: Record<DType, string> = { float32: '<f4', float64: '<f8', int32: '<i4', int64: '<i8', bool: '|b1' };
+const DESCR: Record<DType, string | undefined> = { float32: '<f4', float64: '<f8', float16: '<f2', bfloat16: undefined, int32: '<i4', int64: '<i8', bool: '|b1' };
 
 export class NpyError extends Error {
   constructor(file: string, detail: string) {
@@ -35,9 +37,9 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NDArray {
   const n = numel(shape);
   const dataStart = start + headerLen;
   const body = bytes.subarray(dataStart);
-  const width: Record<string, number> = { '<f4': 4, '<i4': 4, '<i8': 8, '|b1': 1, '<f8': 8 };
+  const width: Record<string, number> = { '<f4': 4, '<i4': 4, '<i8': 8, '|b1': 1, '<f8': 8, '<f2': 2 };
   const w = width[descr];
-  if (w === undefined) throw new NpyError(file, `dtype '${descr}' is not supported (use float32, float64, int32, int64 or bool, little endian)`);
+  if (w === undefined) throw new NpyError(file, `dtype '${descr}' is not supported (use float32, float64, float16, int32, int64 or bool, little endian)`);
   if (body.length < n * w) throw new NpyError(file, `truncated data: ${body.length} bytes for shape (${shape.join(', ')}) of ${descr}`);
   const buf = new ArrayBuffer(n * w);
   new Uint8Array(buf).set(body.subarray(0, n * w));
@@ -46,6 +48,8 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NDArray {
       return NDArray.from(new Float32Array(buf), shape);
     case '<f8':
       return NDArray.from(new Float64Array(buf), shape, { dtype: 'float64' });
+    case '<f2':
+      return NDArray.from(new Uint16Array(buf), shape, { dtype: 'float16' });
     case '<i4':
       return NDArray.from(new Int32Array(buf), shape, { dtype: 'int32' });
     case '<i8':
@@ -59,10 +63,12 @@ export function readNpy(file: string): NDArray {
   return parseNpy(readFileSync(file), file);
 }
 
-export async function encodeNpy(a: NDArray): Promise<Uint8Array> {
+export async function encodeNpy(a: NDArray, file = '<npy>'): Promise<Uint8Array> {
+  const descr = DESCR[a.dtype];
+  if (!descr) throw new NpyError(file, `${a.dtype} has no .npy dtype (NumPy has no ${a.dtype}): cast to float32 first`);
   const data = await a.toTypedArray();
   const shape = a.shape.length === 1 ? `(${a.shape[0]},)` : `(${a.shape.join(', ')})`;
-  let header = `{'descr': '${DESCR[a.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   // Pad so the data starts on a 64-byte boundary, header ending in '\n' (the format's rule).
   const total = Math.ceil((10 + header.length + 1) / 64) * 64;
   header = header.padEnd(total - 10 - 1, ' ') + '\n';
@@ -77,5 +83,5 @@ export async function encodeNpy(a: NDArray): Promise<Uint8Array> {
 }
 
 export async function writeNpy(file: string, a: NDArray): Promise<void> {
-  writeFileSync(file, await encodeNpy(a));
+  writeFileSync(file, await encodeNpy(a, file));
 }

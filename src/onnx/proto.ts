@@ -105,6 +105,9 @@ export function tensorFromProto(t: TensorProto, baseDir?: string, weight = false
     data = BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(String(v))));
   } else if (dtype === 'int32') {
     data = Int32Array.from(t.int32Data ?? []);
+  } else if (dtype === 'float16' || dtype === 'bfloat16') {
+    // ONNX keeps each 16-bit pattern in the low bits of one int32_data entry.
+    data = Uint16Array.from(t.int32Data ?? [], (v) => v & 0xffff);
   } else {
     data = Uint8Array.from((t.int32Data ?? []).map((v) => (v ? 1 : 0)));
   }

@@ -8,7 +8,7 @@ import { cudaAvailable, cudaUnavailableReason } from '../../src/backends/cuda/dr
 import { layerNorm } from '../../src/index.js';
 import type { TracedFn } from '../../src/frontend/trace.js';
 import type { Tensor } from '../../src/frontend/tensor.js';
-import type { NDArray } from '../../src/frontend/ndarray.js';
+import { NDArray } from '../../src/frontend/ndarray.js';
 import { checkAgainstReference, randInt, randn } from '../helpers.js';
 
 process.env.KILN_POISON_OUTPUTS = '1';
@@ -63,5 +63,14 @@ test('split reductions (few long rows): whole-tensor and 3-row sum/max/mean/argm
   for (const [fn, shape, seed] of [[whole, [1 << 22], 40], [rows, [3, 300_001], 50], [(x: Tensor) => x.sum(0), [200_000, 3], 60]] as const) {
     const first = await onGpu(fn, [randn([...shape], seed)], { rtol: 1e-3, atol: 1e-2 });
     await checkAgainstReference(fn, [randn([...shape], seed + 1)], { device: 'cuda', rtol: 1e-3, atol: 1e-2, compiled: first.compiled } as never);
+  }
+});
+
+test('float16 and bfloat16: long-row softmax, row sums, tiled GEMM, casts (outputs poisoned as NaN halves)', { skip }, async () => {
+  for (const dt of ['float16', 'bfloat16'] as const) {
+    const half = (a: NDArray) => NDArray.from(a.toTypedArraySync(), a.shape, { dtype: dt });
+    await onGpu((x) => [x.softmax(-1), x.sum(-1), x.to('float32').mul(2)], [half(randn([3, 50257], 19))], { rtol: 2e-2, atol: 1e-2 });
+    await onGpu((a, b) => a.matmul(b).relu(), [half(randn([65, 33], 20)), half(randn([33, 70], 21))], { rtol: 3e-2, atol: 5e-2 });
+    await onGpu((x) => [x.mul(1.5).gelu(), x.cumsum(1)], [half(randn([37, 129], 22))], { rtol: 3e-2, atol: 5e-2 });
   }
 });

@@ -5,7 +5,8 @@
 import { arch } from 'node:os';
 import { byteSize, isFloat } from '../../graph/dtype.js';
 import type { Kernel, LoopKernel, MatmulKernel, Reduction, ScanKernel } from '../../lower/loop_ir.js';
-import { C_PRELUDE, type EmitDialect, Scope, cType } from '../c_expr.js';
+import { C_HALF_PRELUDE, C_PRELUDE, type EmitDialect, Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 
 /** Work (elements touched) above which a kernel's outer loop runs on several threads. */
@@ -26,12 +27,12 @@ const dialect: EmitDialect = {
 };
 
 function signature(k: Kernel): string {
-  const params = k.bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cType(b.dtype)}* restrict b${i}`);
+  const params = k.bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}* restrict b${i}`);
   return `void ${KERNEL_NAME_PLACEHOLDER}(${params.join(', ')})`;
 }
 
-function header(): string {
-  return `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${C_PRELUDE}`;
+function header(half: boolean): string {
+  return `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${C_PRELUDE}${half ? C_HALF_PRELUDE : ''}`;
 }
 
 function totalWork(k: Kernel): number {
@@ -39,6 +40,12 @@ function totalWork(k: Kernel): number {
 }
 
 export function generateC(k: Kernel): CSource {
+  const src = kernelBody(k);
+  // The header goes on last, once the body shows whether it needs the half helpers.
+  return { ...src, body: `${header(usesHalfHelpers(src.body))}\n${src.body}` };
+}
+
+function kernelBody(k: Kernel): CSource {
   switch (k.kind) {
     case 'loops':
       return loops(k);
@@ -135,7 +142,7 @@ function flatInner(dims: readonly number[]): string {
 
 function loops(k: LoopKernel): CSource {
   const counter = { n: 0 };
-  const lines: string[] = [header(), `${signature(k)} {`];
+  const lines: string[] = [`${signature(k)} {`];
   const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
   const ind = openLoops(lines, k.outer, 'o', '  ', parallel);
   const outerScope = new Scope(dialect, counter, undefined, ind);
@@ -155,14 +162,14 @@ function loops(k: LoopKernel): CSource {
   for (const st of k.outerStores) {
     const v = outerScope.emit(st.value);
     const at = outerScope.emit(st.at);
-    body.push(...outerScope.lines.splice(0), `${ind}b${st.buf}[${at}] = ${v};`);
+    body.push(...outerScope.lines.splice(0), `${ind}${storeStmt(st.buf, at, v, k.bufs[st.buf]!.dtype)}`);
   }
   if (k.innerStores.length) {
     const innerLines: string[] = [];
     if (k.inner.length === 1 && k.inner[0] !== 1 && k.reductions.length > 0) innerLines.push(`${ind}#pragma omp simd`);
     const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
     const s = outerScope.child(innerInd);
-    const stores = k.innerStores.map((st) => `${innerInd}b${st.buf}[${s.emit(st.at)}] = ${s.emit(st.value)};`);
+    const stores = k.innerStores.map((st) => `${innerInd}${storeStmt(st.buf, s.emit(st.at), s.emit(st.value), k.bufs[st.buf]!.dtype)}`);
     body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...stores);
     closeLoops(body, k.inner, ind);
   }
@@ -174,7 +181,7 @@ function loops(k: LoopKernel): CSource {
 
 function scan(k: ScanKernel): CSource {
   const counter = { n: 0 };
-  const lines: string[] = [header(), `${signature(k)} {`];
+  const lines: string[] = [`${signature(k)} {`];
   const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
   const ind = openLoops(lines, k.outer, 'o', '  ', parallel);
   const n = k.inner[0]!;
@@ -185,8 +192,9 @@ function scan(k: ScanKernel): CSource {
   const v = s.emit(k.value);
   const at = s.emit(k.out.at);
   lines.push(...s.lines);
-  if (k.exclusive) lines.push(`${ind}  b${k.out.buf}[${at}] = run; run += ${v};`);
-  else lines.push(`${ind}  run += ${v}; b${k.out.buf}[${at}] = run;`);
+  const store = storeStmt(k.out.buf, at, 'run', k.bufs[k.out.buf]!.dtype);
+  if (k.exclusive) lines.push(`${ind}  ${store} run += ${v};`);
+  else lines.push(`${ind}  run += ${v}; ${store}`);
   lines.push(`${ind}}`);
   closeLoops(lines, k.outer, '  ');
   lines.push('}');
@@ -203,10 +211,14 @@ function scan(k: ScanKernel): CSource {
  */
 function matmul(k: MatmulKernel): CSource {
   const counter = { n: 0 };
+  // Half operands are widened to float as the B panel is packed and as A is read: the
+  // accumulator block and the panel are float, so half products accumulate in float32.
   const t = cType(k.dtype);
+  const aDt = k.bufs[k.a.buf]!.dtype;
+  const bDt = k.bufs[k.b.buf]!.dtype;
   const MR = 4;
   const NR = 32;
-  const lines: string[] = [header(), `static ${t} kiln_bpanel[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
+  const lines: string[] = [`static ${t} kiln_bpanel[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   const nb = k.batch.length;
   const mVar = `o${nb}`;
   const nVar = `o${nb + 1}`;
@@ -236,24 +248,24 @@ function matmul(k: MatmulKernel): CSource {
   const aOff = scope.emit(k.a.offset);
   const bOff = scope.emit(k.b.offset);
   lines.push(...scope.lines.splice(0));
-  lines.push(`${ind}const ${t}* restrict A = b${k.a.buf} + ${aOff};`);
-  lines.push(`${ind}const ${t}* restrict B = b${k.b.buf} + ${bOff};`);
+  lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
+  lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
   lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
   lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
   lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
-  lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? B[p * ${k.b.rowStride}LL + (jb + j) * ${k.b.colStride}LL] : (${t})0;`);
+  lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${k.b.rowStride}LL + (jb + j) * ${k.b.colStride}LL]`, bDt)} : (${t})0;`);
   if (parallel && !parallelBatch && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) for (int j = 0; j < ${NR}; j++) acc[r][j] = 0;`);
   // Rows past M read the last row (valid memory) and are never stored.
   for (let r = 0; r < MR; r++) {
-    lines.push(`${ind}    const ${t}* restrict a${r} = A + (ib + ${r} < ${k.M} ? ib + ${r} : ${k.M - 1}) * ${k.a.rowStride}LL;`);
+    lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${k.M} ? ib + ${r} : ${k.M - 1}) * ${k.a.rowStride}LL;`);
   }
   lines.push(`${ind}    for (int64_t p = 0; p < ${k.K}; p++) {`);
   lines.push(`${ind}      const ${t}* restrict brow = Bp + p * ${NR};`);
   for (let r = 0; r < MR; r++) {
-    lines.push(`${ind}      { const ${t} av = a${r}[p * ${k.a.colStride}LL];`);
+    lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${k.a.colStride}LL]`, aDt)};`);
     lines.push(`${ind}        #pragma omp simd`);
     lines.push(`${ind}        for (int j = 0; j < ${NR}; j++) acc[${r}][j] += av * brow[j]; }`);
   }
@@ -262,7 +274,7 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(`${ind}      if (ib + r >= ${k.M}) break;`);
   lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) {`);
   const es = scope.child(`${ind}        `);
-  const stores = k.epilogue.map((st) => `${ind}        b${st.buf}[${es.emit(st.at)}] = ${es.emit(st.value)};`);
+  const stores = k.epilogue.map((st) => `${ind}        ${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);
   lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${t} acc0 = acc[r][j];`);
   lines.push(...es.lines, ...stores);
   lines.push(`${ind}      }`, `${ind}    }`, `${ind}  }`, `${ind}}`);

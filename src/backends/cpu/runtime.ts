@@ -3,7 +3,7 @@
 // program (dead buffers' bytes are reused, as the memory plan says), and each output is a
 // fresh typed array that becomes the returned NDArray.
 
-import { type AnyTypedArray, allocTyped, viewTyped } from '../../graph/dtype.js';
+import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../frontend/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
@@ -56,11 +56,8 @@ export class CpuExecutable implements Executable {
 
 function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefined {
   if (b.kind === 'temp') return viewTyped(b.dtype, arena, b.offset!, numel(b.shape));
-  if (b.kind === 'const') {
-    const t = allocTyped(b.dtype, numel(b.shape));
-    b.data!.forEach((v, i) => (t[i] = (t instanceof BigInt64Array ? BigInt(v) : v) as never));
-    return t;
-  }
+  // Constants are kept as numbers in the plan (half types as values, encoded here).
+  if (b.kind === 'const') return numbersToTyped(b.dtype, b.data!);
   return undefined;
 }
 

@@ -12,9 +12,10 @@ import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildre
 import type { Kernel, KernelBuf, LoopKernel, MatmulKernel, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
-import { Scope, cType } from '../c_expr.js';
+import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
-import { CUDA_PRELUDE } from './prelude.js';
+import { CUDA_HALF_PRELUDE, CUDA_PRELUDE } from './prelude.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
 import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
@@ -24,6 +25,12 @@ const LANES = ['x', 'y', 'z', 'w'] as const;
 
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
+  const g = kernelSource(k, cublasMinMacs);
+  // The prelude goes on last, once the source shows whether it needs the half helpers.
+  return { ...g, source: `${CUDA_PRELUDE}${usesHalfHelpers(g.source) ? CUDA_HALF_PRELUDE : ''}\n${g.source}` };
+}
+
+function kernelSource(k: Kernel, cublasMinMacs: number): CudaGenerated {
   switch (k.kind) {
     case 'loops':
       return k.reductions.length === 0 && k.inner.every((n) => n === 1) ? pointwise(k) : reduction(k);
@@ -71,12 +78,12 @@ function pointwise(k: LoopKernel): CudaGenerated {
   const vecStores = stores.every((s) => exprKey(s.at) === flatKey && vecType(k.bufs[s.buf]!.dtype));
   const vec = N % 4 === 0 && N >= 4 * POINTWISE_THREADS && (vecIn.size > 0 || vecStores);
   const counter = { n: 0 };
-  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  const lines = [`${signature(k.bufs)} {`];
   const units = vec ? N / 4 : N;
   lines.push(`  for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < ${units}LL; j += (int64_t)gridDim.x * blockDim.x) {`);
   if (!vec) {
     const s = new Scope(dialect, counter, undefined, '    ');
-    const body = stores.map((st) => `    b${st.buf}[${s.emit(st.at)}] = ${s.emit(st.value)};`);
+    const body = stores.map((st) => `    ${storeStmt(st.buf, s.emit(st.at), s.emit(st.value), k.bufs[st.buf]!.dtype)}`);
     lines.push('    const int64_t i = j;', ...s.lines, ...body);
   } else {
     for (const b of vecIn) lines.push(`    const ${vecType(k.bufs[b]!.dtype)} v${b} = reinterpret_cast<const ${vecType(k.bufs[b]!.dtype)}*>(b${b})[j];`);
@@ -89,7 +96,7 @@ function pointwise(k: LoopKernel): CudaGenerated {
         const value = substitute(vectorizeLoads(st.value, flatKey, lane, vecIn), laneVars);
         const v = s.emit(value);
         if (vecStores) laneValues[si]!.push(v);
-        else body.push(`      b${st.buf}[${s.emit(substitute(st.at, laneVars))}] = ${v};`);
+        else body.push(`      ${storeStmt(st.buf, s.emit(substitute(st.at, laneVars)), v, k.bufs[st.buf]!.dtype)}`);
       });
       if (vecStores) {
         const decls = stores.map((st, si) => `${cType(k.bufs[st.buf]!.dtype)} r${si}_${lane};`);
@@ -130,7 +137,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   k.outer.forEach((_, d) => vars.set(`o${d}`, opoint[d]!));
   k.inner.forEach((_, d) => vars.set(`r${d}`, ipoint[d]!));
   const counter = { n: 0 };
-  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  const lines = [`${signature(k.bufs)} {`];
   // Rows past the end compute on the last row (so every address is valid and every thread
   // joins the shuffles and barriers) but store nothing.
   lines.push(`  const int64_t rowRaw = (int64_t)blockIdx.x * ${rpb} + threadIdx.y;`);
@@ -184,7 +191,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   }
   const outerStores = k.outerStores.map((st: Store) => ({ at: outer.emit(substitute(st.at, vars)), value: outer.emit(substitute(st.value, vars)), buf: st.buf }));
   if (outerStores.length) {
-    lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    b${st.buf}[${st.at}] = ${st.value};`), '  }');
+    lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    ${storeStmt(st.buf, st.at, st.value, k.bufs[st.buf]!.dtype)}`), '  }');
   }
   if (k.innerStores.length) {
     // Invariance is judged before loads become register reads (which no longer mention r).
@@ -194,7 +201,7 @@ function reduction(k: LoopKernel): CudaGenerated {
       return persistent ? fromRegisters(h) : h;
     };
     lines.push(...outer.lines.splice(0));
-    const body = innerLoop('active && ', (sc) => k.innerStores.map((st) => `      b${st.buf}[${sc.emit(substitute(st.at, vars))}] = ${sc.emit(storeValue(st.value))};`));
+    const body = innerLoop('active && ', (sc) => k.innerStores.map((st) => `      ${storeStmt(st.buf, sc.emit(substitute(st.at, vars)), sc.emit(storeValue(st.value)), k.bufs[st.buf]!.dtype)}`));
     lines.push(...outer.lines.splice(0), ...body);
   }
   lines.push('}');
@@ -227,13 +234,14 @@ function scan(k: ScanKernel): CudaGenerated {
   vars.set('r0', loopVar('rr', n));
   const counter = { n: 0 };
   const t = cType(k.dtype);
-  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  const lines = [`${signature(k.bufs)} {`];
   lines.push(`  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;`, `  if (row >= ${rows}LL) return;`, `  ${t} run = 0;`);
   lines.push(`  for (int64_t step = 0; step < ${n}LL; step++) {`, `    const int64_t rr = ${k.reverse ? `${n - 1}LL - step` : 'step'};`);
   const s = new Scope(dialect, counter, undefined, '    ');
   const v = s.emit(substitute(k.value, vars));
   const at = s.emit(substitute(k.out.at, vars));
-  lines.push(...s.lines, k.exclusive ? `    b${k.out.buf}[${at}] = run; run += ${v};` : `    run += ${v}; b${k.out.buf}[${at}] = run;`, '  }', '}');
+  const store = storeStmt(k.out.buf, at, 'run', k.bufs[k.out.buf]!.dtype);
+  lines.push(...s.lines, k.exclusive ? `    ${store} run += ${v};` : `    run += ${v}; ${store}`, '  }', '}');
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [Math.max(1, Math.ceil(rows / 128)), 1, 1], block: [128, 1, 1], shared: 0 } } };
 }
 
@@ -243,6 +251,7 @@ function operandLayout(o: MatmulKernel['a'], rows: number, cols: number): { ld: 
   return undefined;
 }
 
+/** float32 only: float64, int and half products take the generated GEMM (which widens half operands to float). */
 function cublasEligible(k: MatmulKernel): boolean {
   return k.dtype === 'float32' && gemmMeta(k) !== undefined;
 }
@@ -294,7 +303,10 @@ function cublasEpilogue(k: MatmulKernel): CudaGenerated {
  * K slices staged in shared memory, 256 threads each computing 4×4 outputs, epilogue fused.
  */
 function tiledGemm(k: MatmulKernel): CudaGenerated {
+  // Half operands are widened as the tiles are staged: shared tiles and accumulators are float.
   const t = cType(k.dtype);
+  const aDt = k.bufs[k.a.buf]!.dtype;
+  const bDt = k.bufs[k.b.buf]!.dtype;
   const BM = 64, BN = 64, BK = 16;
   const counter = { n: 0 };
   const bvars = k.batch.map((_, d) => `o${d}`);
@@ -302,7 +314,7 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   const bpoint = unflatten(zVar, k.batch);
   const vars = new Map<string, Expr>(bvars.map((v, d) => [v, bpoint[d]!] as [string, Expr]));
   const nb = k.batch.length;
-  const lines = [CUDA_PRELUDE, `${signature(k.bufs)} {`];
+  const lines = [`${signature(k.bufs)} {`];
   lines.push(`  __shared__ ${t} As[${BK}][${BM}];`, `  __shared__ ${t} Bs[${BK}][${BN}];`);
   lines.push('  const int64_t z = blockIdx.z;', `  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;`);
   lines.push(`  const int64_t m0 = (int64_t)blockIdx.y * ${BM}, n0 = (int64_t)blockIdx.x * ${BN};`);
@@ -310,11 +322,11 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   const aOff = s.emit(substitute(k.a.offset, vars));
   const bOff = s.emit(substitute(k.b.offset, vars));
   lines.push(...s.lines.splice(0));
-  lines.push(`  const ${t}* A = b${k.a.buf} + ${aOff};`, `  const ${t}* B = b${k.b.buf} + ${bOff};`);
+  lines.push(`  const ${cStorageType(aDt)}* A = b${k.a.buf} + ${aOff};`, `  const ${cStorageType(bDt)}* B = b${k.b.buf} + ${bOff};`);
   lines.push(`  ${t} c[4][4];`, '  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) c[i][j] = 0;');
   lines.push(`  for (int64_t p0 = 0; p0 < ${k.K}LL; p0 += ${BK}) {`);
-  lines.push(`    for (int e = threadIdx.x; e < ${BK * BM}; e += 256) { const int kk = e / ${BM}, mm = e % ${BM}; const int64_t gm = m0 + mm, gk = p0 + kk; As[kk][mm] = (gm < ${k.M} && gk < ${k.K}) ? A[gm * ${k.a.rowStride}LL + gk * ${k.a.colStride}LL] : (${t})0; }`);
-  lines.push(`    for (int e = threadIdx.x; e < ${BK * BN}; e += 256) { const int kk = e / ${BN}, nn = e % ${BN}; const int64_t gn = n0 + nn, gk = p0 + kk; Bs[kk][nn] = (gn < ${k.N} && gk < ${k.K}) ? B[gk * ${k.b.rowStride}LL + gn * ${k.b.colStride}LL] : (${t})0; }`);
+  lines.push(`    for (int e = threadIdx.x; e < ${BK * BM}; e += 256) { const int kk = e / ${BM}, mm = e % ${BM}; const int64_t gm = m0 + mm, gk = p0 + kk; As[kk][mm] = (gm < ${k.M} && gk < ${k.K}) ? ${loadValue(`A[gm * ${k.a.rowStride}LL + gk * ${k.a.colStride}LL]`, aDt)} : (${t})0; }`);
+  lines.push(`    for (int e = threadIdx.x; e < ${BK * BN}; e += 256) { const int kk = e / ${BN}, nn = e % ${BN}; const int64_t gn = n0 + nn, gk = p0 + kk; Bs[kk][nn] = (gn < ${k.N} && gk < ${k.K}) ? ${loadValue(`B[gk * ${k.b.rowStride}LL + gn * ${k.b.colStride}LL]`, bDt)} : (${t})0; }`);
   lines.push('    __syncthreads();');
   lines.push(`    #pragma unroll`, `    for (int kk = 0; kk < ${BK}; kk++) {`);
   lines.push(`      ${t} a[4], b[4];`, '      for (int i = 0; i < 4; i++) { a[i] = As[kk][ty * 4 + i]; b[i] = Bs[kk][tx * 4 + i]; }');
@@ -325,7 +337,7 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   lines.push(`    if (o${nb} >= ${k.M} || o${nb + 1} >= ${k.N}) continue;`);
   lines.push(`    const ${t} acc0 = c[i][j];`);
   const es = s.child('    ');
-  const stores = k.epilogue.map((st) => `    b${st.buf}[${es.emit(substitute(st.at, vars))}] = ${es.emit(substitute(st.value, vars))};`);
+  const stores = k.epilogue.map((st) => `    ${storeStmt(st.buf, es.emit(substitute(st.at, vars)), es.emit(substitute(st.value, vars)), k.bufs[st.buf]!.dtype)}`);
   lines.push(...es.lines, ...stores, '  }', '}');
   const grid: [number, number, number] = [Math.ceil(k.N / BN), Math.ceil(k.M / BM), Math.max(1, numel(k.batch))];
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid, block: [256, 1, 1], shared: 0 } } };

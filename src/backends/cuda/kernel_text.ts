@@ -4,7 +4,7 @@
 
 import type { KernelBuf } from '../../lower/loop_ir.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
-import { type EmitDialect, cType } from '../c_expr.js';
+import { type EmitDialect, cStorageType } from '../c_expr.js';
 
 export interface CudaLaunchMeta {
   grid: [number, number, number];
@@ -53,6 +53,6 @@ export const dialect: EmitDialect = {
 };
 
 export function signature(bufs: readonly KernelBuf[], extra: string[] = []): string {
-  const params = bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cType(b.dtype)}* __restrict__ b${i}`);
+  const params = bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}* __restrict__ b${i}`);
   return `extern "C" __global__ void ${KERNEL_NAME_PLACEHOLDER}(${[...params, ...extra].join(', ')})`;
 }

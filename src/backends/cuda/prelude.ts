@@ -1,7 +1,11 @@
 // Definitions every generated CUDA kernel starts with. NVRTC compiles without the C standard
 // headers, so the fixed-width types and the constants the shared C expression emitter uses
 // are defined here; the kiln_* helpers map to CUDA's math library (same names as the C
-// backend's helpers, so c_expr.ts serves both).
+// backend's helpers, so c_expr.ts serves both). The float16/bfloat16 conversions, added for
+// kernels that use them, are the C backend's own source (half_c.ts) over CUDA's float<->bits
+// intrinsics.
+
+import { halfHelpers } from '../half_c.js';
 
 export const CUDA_PRELUDE = `#ifdef __CUDACC_RTC__
 typedef long long int64_t;
@@ -37,3 +41,12 @@ KD double kiln_mind(double a, double b) { return (a != a || a < b) ? a : b; }
 KD double kiln_fmod_pyd(double a, double b) { double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
 template <typename T> KD T kiln_shfl_xor(T v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 `;
+
+/** The float16/bfloat16 helpers, after CUDA_PRELUDE, for kernels that use them. */
+export const CUDA_HALF_PRELUDE = `#ifdef __CUDACC_RTC__
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+#endif
+KD uint32_t kiln_f2u(float f) { return __float_as_uint(f); }
+KD float kiln_u2f(uint32_t u) { return __uint_as_float(u); }
+${halfHelpers('KD')}`;

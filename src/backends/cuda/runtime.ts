@@ -3,7 +3,7 @@
 // parameters are uploaded once, host inputs are copied in per call, and outputs stay on the
 // device until toTypedArray() (through the caching allocator, freed when collected).
 
-import { type AnyTypedArray, allocTyped, byteSize } from '../../graph/dtype.js';
+import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray, type DeviceStorage } from '../../frontend/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
@@ -80,8 +80,8 @@ export class CudaExecutable implements Executable {
     this.fixed = plan.buffers.map((b) => {
       if (b.kind === 'temp') return arena + b.offset!;
       if (b.kind === 'const') {
-        const host = allocTyped(b.dtype, numel(b.shape));
-        b.data!.forEach((v, i) => (host[i] = (host instanceof BigInt64Array ? BigInt(v) : v) as never));
+        // Constants are kept as numbers in the plan (half types as values, encoded here).
+        const host = numbersToTyped(b.dtype, b.data!);
         const p = alloc().alloc(Math.max(host.byteLength, 4));
         if (host.byteLength) memcpyHtoD(p, host);
         return p;
@@ -118,10 +118,12 @@ export class CudaExecutable implements Executable {
           return this.paramCopy(params[b.index!]!);
         case 'output': {
           const n = numel(b.shape);
-          const bytes = Math.max(n * byteSize(b.dtype), 4);
+          // Whole 32-bit words, so the poison fill below stays inside (half buffers may hold an odd count).
+          const bytes = Math.max(Math.ceil((n * byteSize(b.dtype)) / 4) * 4, 4);
           const d = new DeviceBuffer(alloc().alloc(bytes), b.dtype, n);
-          // Tests poison outputs (NaN bit pattern) so an element no kernel wrote shows up.
-          if (POISON) memsetD32(d.ptr, 0x7fc00001, Math.ceil(bytes / 4));
+          // Tests poison outputs so an element no kernel wrote shows up: 0x7fc17fc1 is a NaN as
+          // float32 and, in each 16-bit half, as float16 and as bfloat16.
+          if (POISON) memsetD32(d.ptr, 0x7fc17fc1, bytes / 4);
           outputs.set(i, d);
           return d.ptr;
         }

@@ -13,9 +13,8 @@ import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute } from '../../lower/expr.js';
 import type { LoopKernel, Reduction } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
-import { Scope } from '../c_expr.js';
+import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
-import { CUDA_PRELUDE } from './prelude.js';
 import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
 /** Threads per block of a split reduction. */
@@ -90,7 +89,7 @@ export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
   const partial = (r: Reduction, i: number) => `((${partialType(r)}*)(ws + ${ws.values[i]}))`;
   const partialIdx = (i: number) => `((int64_t*)(ws + ${ws.indices[i]}))`;
   const counters = `((unsigned int*)(ws + ${ws.counters}))`;
-  const lines = [CUDA_PRELUDE, `${signature(k.bufs, ['unsigned char* __restrict__ ws'])} {`];
+  const lines = [`${signature(k.bufs, ['unsigned char* __restrict__ ws'])} {`];
   lines.push('  const int64_t row = blockIdx.y;');
   lines.push(`  const int64_t lo = (int64_t)blockIdx.x * ${chunk}LL;`);
   lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);
@@ -125,7 +124,7 @@ export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
   lines.push('  }');
   for (const r of k.reductions) lines.push(...blockReduceLines(r, warps, 1), finishLine(r));
   const outer = new Scope(dialect, counter, undefined, '    ');
-  const stores = k.outerStores.map((st) => `    b${st.buf}[${outer.emit(substitute(st.at, vars))}] = ${outer.emit(substitute(st.value, vars))};`);
+  const stores = k.outerStores.map((st) => `    ${storeStmt(st.buf, outer.emit(substitute(st.at, vars)), outer.emit(substitute(st.value, vars)), k.bufs[st.buf]!.dtype)}`);
   lines.push('  if (threadIdx.x == 0) {', ...outer.lines, ...stores, `    ${counters}[row] = 0;`, '  }', '}');
   return {
     source: lines.join('\n') + '\n',

@@ -5,7 +5,7 @@ import type { GraphBuilder } from '../../graph/builder.js';
 import { DTYPES, type DType, isInt } from '../../graph/dtype.js';
 import type { BinaryOp, UnaryOp } from '../../graph/ir.js';
 import type { ConvertContext } from '../context.js';
-import { kilnDType, onnxTypeName } from '../dtypes.js';
+import { ONNX_STRING, kilnDType, onnxTypeName } from '../dtypes.js';
 import type { OnnxNode } from '../node.js';
 import type { OpDef, OpTable } from './types.js';
 
@@ -71,7 +71,10 @@ export function castTarget(n: OnnxNode): DType | undefined {
 
 function checkCast(n: OnnxNode): string[] {
   const to = n.int('to', 0);
-  return kilnDType(to) ? [] : [`to=${onnxTypeName(to)}: kiln supports only ${DTYPES.join(', ')}`];
+  if (kilnDType(to)) return [];
+  // Boundary Casts to STRING (producing a graph output) never get here: string_boundary.ts takes them out.
+  if (to === ONNX_STRING) return [`to=STRING: a Cast to STRING is supported only as the producer of a graph output that no node reads`];
+  return [`to=${onnxTypeName(to)}: kiln supports only ${DTYPES.join(', ')}`];
 }
 
 export const elementwiseOps: OpTable = {

@@ -3,7 +3,7 @@
 // means "all axes" unless noop_with_empty_axes asks for the identity.
 
 import type { GraphBuilder } from '../../graph/builder.js';
-import { isInt } from '../../graph/dtype.js';
+import { isHalf, isInt } from '../../graph/dtype.js';
 import { normDims, numel } from '../../graph/shape.js';
 import type { ConvertContext } from '../context.js';
 import type { OnnxNode } from '../node.js';
@@ -28,7 +28,11 @@ const REDUCERS: Record<string, Reducer> = {
   ReduceMean: {
     reduce: (b, x, a, k) => {
       const count = numel(a.map((d) => b.shape(x)[d]!));
-      return keepType(b, b.binary('div', b.reduce('sum', x, a, k), s(b, count, x)), x);
+      // Half inputs sum and divide in float32 (a count past 65504 is inf in float16), rounded once.
+      const dt = b.dtype(x);
+      const xs = isHalf(dt) ? b.cast(x, 'float32') : x;
+      const mean = b.binary('div', b.reduce('sum', xs, a, k), s(b, count, xs));
+      return isHalf(dt) ? b.cast(mean, dt) : keepType(b, mean, x);
     },
     noop: (_b, x) => x,
   },

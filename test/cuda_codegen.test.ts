@@ -35,6 +35,7 @@ const programs: [string, TracedFn, NDArray[]][] = [
   ['long rows (strided reduction loop)', (a) => a.softmax(-1), [randn([2, 50257], 5)]],
   ['matmul + bias + relu (cuBLAS epilogue or tiled GEMM)', (a) => a.matmul(w).add(1).relu(), [randn([33, 24], 6)]],
   ['split reductions: whole-tensor sum/max/argmax, 3 long rows', (a, b) => [a.sum(), a.max(), a.argmax(), b!.mean(-1), b!.argmin(-1)], [randn([1 << 18], 9), randn([3, 70_001], 10)]],
+  ['column reductions: sum/argmax over the leading axis, with and without a split', (a, b) => [a.sum(0), a.argmax(0), b!.max(0)], [randn([4096, 300], 11), randn([40, 1000], 12)]],
   ['batched attention scores, argmax, cumsum, float64', (q, k) => [q.matmul(k!.transpose(-1, -2)).softmax(-1), q.argmax(-1), q.cumsum(1), q.to('float64').exp()], [randn([2, 9, 24], 7), randn([2, 11, 24], 8)]],
   [
     'float16 and bfloat16: pointwise and casts, row softmax and sums, cumsum, argmax, tiled GEMM',
@@ -97,4 +98,15 @@ test('few long rows split over many blocks with a workspace; many rows or row-wi
   // 1000 rows fill the card one block per row; softmax's phases need the whole row: no split.
   assert.equal(cudaKernels((a) => a.sum(-1), [[1000, 100_000]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.workspace, undefined);
   assert.equal(cudaKernels((a) => a.softmax(-1), [[2, 100_000]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.workspace, undefined);
+});
+
+test('reductions over a leading axis read along columns (32 neighbouring outputs per warp)', () => {
+  const [big] = cudaKernels((a) => a.sum(0), [[8192, 8192]], DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual(big!.meta.launch, { grid: [256, 4, 1], block: [32, 16, 1], shared: 0 }, '256 tiles of 32 outputs, the 8192 steps split 4 ways');
+  assert.ok(big!.meta.workspace! > 0);
+  const [small] = cudaKernels((a) => a.sum(0), [[100, 40]], DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual(small!.meta.launch.grid, [2, 1, 1], 'too few steps to split');
+  assert.equal(small!.meta.workspace, undefined);
+  // Rows read contiguously stay row kernels.
+  assert.equal(cudaKernels((a) => a.sum(-1), [[8192, 8192]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.launch.block[0], 1024);
 });

@@ -66,6 +66,16 @@ test('split reductions (few long rows): whole-tensor and 3-row sum/max/mean/argm
   }
 });
 
+test('column reductions (over a leading axis): one block per 32 outputs, split with partials when outputs are few, twice per program', { skip }, async () => {
+  const cols = (x: Tensor) => [x.sum(0), x.max(0), x.argmin(0), x.mean(0)];
+  // [4096, 1000]: 32 tiles of outputs, the reduced axis split over blocks; [5000, 37]: the
+  // last tile has 5 live lanes; [300, 2048]: many tiles, few steps.
+  for (const [shape, seed] of [[[4096, 1000], 70], [[5000, 37], 80], [[300, 2048], 90]] as const) {
+    const first = await onGpu(cols, [randn([...shape], seed)], { rtol: 1e-3, atol: 1e-3 });
+    await checkAgainstReference(cols, [randn([...shape], seed + 1)], { device: 'cuda', rtol: 1e-3, atol: 1e-3, compiled: first.compiled } as never);
+  }
+});
+
 test('float16 and bfloat16: long-row softmax, row sums, tiled GEMM, casts (outputs poisoned as NaN halves)', { skip }, async () => {
   for (const dt of ['float16', 'bfloat16'] as const) {
     const half = (a: NDArray) => NDArray.from(a.toTypedArraySync(), a.shape, { dtype: dt });

@@ -3,7 +3,8 @@
 // thread's own flat position. Reductions: one row per warp (short rows) or per block, warp
 // shuffles then shared memory, every phase of a row kernel (softmax's max and sum, layer
 // norm's mean and variance) in one launch; few long rows (a whole-tensor sum) are split over
-// many blocks (split_reduction.ts). Matmuls: cuBLAS plus an epilogue kernel, or a
+// many blocks (split_reduction.ts), and reductions over a leading axis read along columns
+// (column_reduction.ts). Matmuls: cuBLAS plus an epilogue kernel, or a
 // generated tiled GEMM with the epilogue fused. Launch configuration goes in the metadata.
 
 import type { DType } from '../../graph/dtype.js';
@@ -16,6 +17,7 @@ import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
 import { CUDA_HALF_PRELUDE, CUDA_PRELUDE } from './prelude.js';
+import { columnReduction, isColumnReduction } from './column_reduction.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
 import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
@@ -124,6 +126,7 @@ function nextPow2(n: number): number {
 function reduction(k: LoopKernel): CudaGenerated {
   const splits = splitsFor(k);
   if (splits > 1) return splitReduction(k, splits);
+  if (isColumnReduction(k)) return columnReduction(k);
   const rows = numel(k.outer);
   const R = numel(k.inner);
   const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));

@@ -28,7 +28,7 @@ const TARGET_BLOCKS = 264;
 /** Each block reduces at least this many elements (fewer makes the combine step dominate). */
 const MIN_CHUNK = 4096;
 
-function mentionsAcc(e: Expr): boolean {
+export function mentionsAcc(e: Expr): boolean {
   switch (e.k) {
     case 'acc':
       return true;
@@ -60,8 +60,8 @@ export function splitsFor(k: LoopKernel): number {
 
 const SIZE: Record<string, number> = { float: 4, int: 4, double: 8, int64_t: 8 };
 
-/** Workspace layout: per reduction its partial values (and indices), then one counter per row. */
-function layout(reds: readonly Reduction[], rows: number, slots: number): { values: number[]; indices: number[]; counters: number; bytes: number } {
+/** Workspace layout: per reduction its partial values (and indices), then `counters` counters. */
+export function workspaceLayout(reds: readonly Reduction[], counters: number, slots: number): { values: number[]; indices: number[]; counters: number; bytes: number } {
   let at = 0;
   const align8 = (n: number) => Math.ceil(n / 8) * 8;
   const values: number[] = [];
@@ -72,7 +72,7 @@ function layout(reds: readonly Reduction[], rows: number, slots: number): { valu
     indices.push(at);
     if (isIndexReduction(r)) at = align8(at + slots * 8);
   }
-  return { values, indices, counters: at, bytes: at + 4 * rows };
+  return { values, indices, counters: at, bytes: at + 4 * counters };
 }
 
 export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
@@ -80,7 +80,7 @@ export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
   const R = numel(k.inner);
   const chunk = Math.ceil(R / splits);
   const slots = rows * splits;
-  const ws = layout(k.reductions, rows, slots);
+  const ws = workspaceLayout(k.reductions, rows, slots);
   const vars = new Map<string, Expr>();
   unflatten(loopVar('row', rows), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
   unflatten(loopVar('r', R), k.inner).forEach((e, d) => vars.set(`r${d}`, e));

@@ -1,0 +1,131 @@
+// Column reductions: reducing over a leading axis (x.sum(0) of a row-major matrix) makes
+// neighbouring outputs neighbours in memory, while one output's own inputs lie a whole row
+// apart. A block per output (the row kernel) would read with that stride and waste most of
+// every memory transaction (17% of copy bandwidth on an H100). Here the 32 lanes of a warp
+// take 32 neighbouring outputs, so each step of the reduction reads 32 consecutive elements;
+// the block's 16 warps split the reduced axis and meet in shared memory; when there are too
+// few outputs to fill the card, the reduced axis is also split over blocks, whose partials
+// the last block of each group of 32 outputs combines (as split_reduction.ts does for rows).
+
+import { numel } from '../../graph/shape.js';
+import { type Expr, children, evalIndex, loopVar, substitute, varsOf } from '../../lower/expr.js';
+import type { LoopKernel } from '../../lower/loop_ir.js';
+import { unflatten } from '../../lower/views.js';
+import { Scope, storeStmt } from '../c_expr.js';
+import { type CudaGenerated, dialect, signature } from './kernel_text.js';
+import { accInit, accumulate, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
+import { mentionsAcc, workspaceLayout } from './split_reduction.js';
+
+/** Outputs per block (one per lane) and warps per block (each takes every 16th step). */
+const LANES = 32;
+const WARPS = 16;
+/** Aim for about this many blocks in all. */
+const TARGET_BLOCKS = 1024;
+/** Each (block, lane) pair reduces at least this many elements of its output. */
+const MIN_STEPS_PER_SPLIT = 256;
+
+function loadsOf(e: Expr, out: (Expr & { k: 'load' })[] = []): (Expr & { k: 'load' })[] {
+  if (e.k === 'load') out.push(e);
+  for (const c of children(e)) loadsOf(c, out);
+  return out;
+}
+
+/** Point vars for output `row` and reduced index `r` (both flat). */
+function pointVars(k: LoopKernel): Map<string, Expr> {
+  const vars = new Map<string, Expr>();
+  unflatten(loopVar('row', numel(k.outer)), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
+  unflatten(loopVar('r', numel(k.inner)), k.inner).forEach((e, d) => vars.set(`r${d}`, e));
+  return vars;
+}
+
+/**
+ * Whether this reduction reads along columns: every load that moves with the reduced index
+ * moves by 1 between neighbouring outputs and by more than 1 along the reduced axis.
+ */
+export function isColumnReduction(k: LoopKernel): boolean {
+  const rows = numel(k.outer);
+  const R = numel(k.inner);
+  if (rows < LANES || R < 2 || k.innerStores.length > 0 || k.reductions.length === 0) return false;
+  if (k.reductions.some((r) => mentionsAcc(r.value))) return false;
+  const vars = pointVars(k);
+  let sawColumn = false;
+  for (const red of k.reductions) {
+    for (const ld of loadsOf(substitute(red.value, vars))) {
+      const at = ld.at;
+      if (loadsOf(at).length > 0) return false; // gathers: no fixed stride
+      if (!varsOf(at).has('r')) continue;
+      const at0 = evalIndex(at, new Map([['row', 0], ['r', 0]]));
+      const dRow = evalIndex(at, new Map([['row', 1], ['r', 0]])) - at0;
+      const dR = evalIndex(at, new Map([['row', 0], ['r', 1]])) - at0;
+      if (dRow !== 1 || Math.abs(dR) <= 1) return false;
+      sawColumn = true;
+    }
+  }
+  return sawColumn;
+}
+
+export function columnReduction(k: LoopKernel): CudaGenerated {
+  const rows = numel(k.outer);
+  const R = numel(k.inner);
+  const tiles = Math.ceil(rows / LANES);
+  const splits = Math.max(1, Math.min(Math.ceil(TARGET_BLOCKS / tiles), Math.floor(R / MIN_STEPS_PER_SPLIT)));
+  const chunk = Math.ceil(R / splits);
+  const ws = splits > 1 ? workspaceLayout(k.reductions, tiles, rows * splits) : undefined;
+  const vars = pointVars(k);
+  const counter = { n: 0 };
+  const lines = [`${signature(k.bufs, ws ? ['unsigned char* __restrict__ ws'] : [])} {`];
+  // Outputs past the end compute on the last one (valid addresses; everyone meets at the
+  // barriers) but store nothing.
+  lines.push(`  const int64_t rowRaw = (int64_t)blockIdx.x * ${LANES} + threadIdx.x;`);
+  lines.push(`  const bool active = rowRaw < ${rows}LL;`);
+  lines.push(`  const int64_t row = active ? rowRaw : ${rows - 1}LL;`);
+  lines.push(`  const int64_t lo = (int64_t)blockIdx.y * ${chunk}LL;`);
+  lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);
+  for (const r of k.reductions) {
+    lines.push(`  ${partialType(r)} acc${r.id}v = ${accInit(r)};${isIndexReduction(r) ? ` int64_t acc${r.id}i = 0;` : ''}`);
+  }
+  const sc = new Scope(dialect, counter, undefined, '    ');
+  const body = k.reductions.map((r) => `    ${accumulate(r, `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`, 'r')}`);
+  lines.push('  #pragma unroll 4', `  for (int64_t r = lo + threadIdx.y; r < hi; r += ${WARPS}) {`, ...sc.lines, ...body, '  }');
+  // The warps meet in shared memory; warp 0 ends with the block's value for each output.
+  for (const r of k.reductions) {
+    const vt = partialType(r);
+    const arg = isIndexReduction(r);
+    lines.push(`  { __shared__ ${vt} cv[${WARPS}][${LANES + 1}];${arg ? ` __shared__ int64_t ci[${WARPS}][${LANES + 1}];` : ''}`);
+    lines.push(`    cv[threadIdx.y][threadIdx.x] = acc${r.id}v;${arg ? ` ci[threadIdx.y][threadIdx.x] = acc${r.id}i;` : ''}`);
+    lines.push('    __syncthreads();');
+    lines.push(`    if (threadIdx.y == 0) for (int q = 1; q < ${WARPS}; q++) { const ${vt} ov = cv[q][threadIdx.x];${arg ? ' const int64_t oi = ci[q][threadIdx.x];' : ''} ${accumulate(r, 'ov', 'oi')} }`);
+    lines.push('    __syncthreads(); }');
+  }
+  const outer = new Scope(dialect, counter, undefined, '    ');
+  const stores = k.outerStores.map((st) => `    ${storeStmt(st.buf, outer.emit(substitute(st.at, vars)), outer.emit(substitute(st.value, vars)), k.bufs[st.buf]!.dtype)}`);
+  if (!ws) {
+    lines.push('  if (threadIdx.y != 0 || !active) return;', ...k.reductions.map(finishLine), ...outer.lines, ...stores, '}');
+    return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [tiles, 1, 1], block: [LANES, WARPS, 1], shared: 0 } } };
+  }
+  const partial = (i: number) => `((${partialType(k.reductions[i]!)}*)(ws + ${ws.values[i]}))`;
+  const partialIdx = (i: number) => `((int64_t*)(ws + ${ws.indices[i]}))`;
+  const counters = `((unsigned int*)(ws + ${ws.counters}))`;
+  // Publish this block's partials; the last block of the tile of outputs goes on.
+  lines.push('  __shared__ bool last;', '  if (threadIdx.y == 0 && active) {');
+  k.reductions.forEach((r, i) => {
+    lines.push(`    ${partial(i)}[row * ${splits} + blockIdx.y] = acc${r.id}v;`);
+    if (isIndexReduction(r)) lines.push(`    ${partialIdx(i)}[row * ${splits} + blockIdx.y] = acc${r.id}i;`);
+  });
+  lines.push('    __threadfence();', '  }', '  __syncthreads();');
+  lines.push(`  if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(${counters} + blockIdx.x, 1u) == ${splits - 1}u;`, '  __syncthreads();', '  if (!last) return;');
+  lines.push(`  if (threadIdx.x == 0 && threadIdx.y == 0) ${counters}[blockIdx.x] = 0;`);
+  lines.push('  if (threadIdx.y != 0 || !active) return;');
+  // Combine the partials (from L2: __ldcg, so no stale L1 line hides another block's write).
+  for (const r of k.reductions) lines.push(`  acc${r.id}v = ${accInit(r)};${isIndexReduction(r) ? ` acc${r.id}i = 0;` : ''}`);
+  lines.push(`  for (int q = 0; q < ${splits}; q++) {`);
+  k.reductions.forEach((r, i) => {
+    const arg = isIndexReduction(r);
+    lines.push(`    { const ${partialType(r)} ov = __ldcg(${partial(i)} + row * ${splits} + q);${arg ? ` const int64_t oi = __ldcg(${partialIdx(i)} + row * ${splits} + q);` : ''} ${accumulate(r, 'ov', 'oi')} }`);
+  });
+  lines.push('  }', ...k.reductions.map(finishLine), ...outer.lines, ...stores, '}');
+  return {
+    source: lines.join('\n') + '\n',
+    meta: { params: k.bufs.length, workspace: ws.bytes, launch: { grid: [tiles, splits, 1], block: [LANES, WARPS, 1], shared: 0 } },
+  };
+}

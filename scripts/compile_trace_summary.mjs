@@ -46,7 +46,7 @@ for (const workers of workerCounts) {
   const codegen = main.filter((e) => e.cat === 'codegen');
   const end = Math.max(...events.map((e) => e.ts + e.dur));
   console.log(`\n## ${kernels} kernels, ${workers} workers (${device}): first result ${out.programs[0].firstResultMs.toFixed(1)} ms`);
-  for (const e of main.filter((e) => ['trace', 'lower', 'schedule', 'run'].includes(e.cat))) console.log(`  main ${e.cat}/${e.name}: ${rel(e.ts)} → ${rel(e.ts + e.dur)} ms`);
+  for (const e of main.filter((e) => ['trace', 'lower', 'schedule', 'run'].includes(e.cat) || e.name === 'graph key')) console.log(`  main ${e.cat}/${e.name}: ${rel(e.ts)} → ${rel(e.ts + e.dur)} ms`);
   if (codegen.length) {
     const cg = codegen.reduce((a, e) => a + e.dur, 0) / 1000;
     console.log(`  codegen: ${codegen.length} kernels, ${rel(Math.min(...codegen.map((e) => e.ts)))} → ${rel(Math.max(...codegen.map((e) => e.ts + e.dur)))} ms, ${cg.toFixed(1)} ms in all (${(cg / codegen.length).toFixed(2)} ms each)`);

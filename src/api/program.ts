@@ -80,7 +80,9 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
   const backend = await backendFor(options);
   const cache = openCache({ cacheDir: options.cacheDir });
   const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels, compileTimeoutMs: options.compileTimeoutMs });
+  const endKey = traceSpan('cache', 'graph key');
   const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray]);
+  endKey();
 
   const endLookup = traceSpan('cache', 'graph cache lookup');
   const bundle = cache.graphs.getBundle(key);

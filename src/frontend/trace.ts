@@ -6,6 +6,7 @@ import type { Graph } from '../graph/ir.js';
 import { NDArray } from './ndarray.js';
 import { Tensor } from './tensor.js';
 import { Tracer, withTracer } from './tracer.js';
+import { traceSpan } from '../observe/trace.js';
 
 export interface InputSpec {
   shape: readonly number[];
@@ -23,6 +24,15 @@ export interface Traced {
 export type TracedFn = (...xs: Tensor[]) => Tensor | NDArray | number | readonly (Tensor | NDArray | number)[];
 
 export function trace(fn: TracedFn, specs: readonly InputSpec[]): Traced {
+  const end = traceSpan('trace', 'trace function');
+  try {
+    return traceGraph(fn, specs);
+  } finally {
+    end();
+  }
+}
+
+function traceGraph(fn: TracedFn, specs: readonly InputSpec[]): Traced {
   const t = new Tracer();
   const inputs = specs.map((s, i) => new Tensor(t, t.b.input(`input${i}`, s.shape, s.dtype, 'input')));
   const result = withTracer(t, () => fn(...inputs));

@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import type { CompiledKernel } from '../src/compile/types.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { graphKey, type GraphBundle } from '../src/cache/graph_store.js';
+import { kilnBuildId } from '../src/cache/build_id.js';
 import { counters } from '../src/observe/counters.js';
 
 
@@ -110,4 +111,13 @@ test('graphKey: equal parts give equal keys regardless of key order; different p
     graphKey([-0]),
   ];
   assert.equal(new Set([k, ...different]).size, different.length + 1);
+});
+
+test("the graph key covers kiln's build id: a plan cached by another build of the scheduler is never loaded", () => {
+  const written = JSON.parse(readFileSync(new URL('../src/build_id.json', import.meta.url), 'utf8')) as { buildId: string };
+  assert.match(written.buildId, /^[0-9a-f]{32}$/, 'npm run build writes dist/src/build_id.json');
+  assert.equal(kilnBuildId(), written.buildId);
+  const parts = [{ nodes: [1, 2, 3] }, 'cpu'];
+  assert.equal(graphKey(parts), graphKey(parts, written.buildId));
+  assert.notEqual(graphKey(parts, 'another-build'), graphKey(parts, written.buildId));
 });

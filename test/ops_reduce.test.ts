@@ -100,3 +100,32 @@ refTest(
 );
 
 refTest('reduce a 0-d result further: sum of a scalar and of [1]', (x) => [x.sum().sum(), x.max().add(x.min())], () => [f32([3, -1, 4, 1, -5], [5])]);
+
+// Reductions over a leading axis read along columns: both backends put a block of
+// neighbouring outputs innermost (CPU: column_loops.ts, CUDA: column_reduction.ts). Output
+// counts that are not multiples of the block, index reductions with ties and NaN, int and
+// bool inputs, several reductions in one kernel, a reduction over two leading dims.
+refTest(
+  'column reductions: sum/mean/max/min/argmax/argmin over leading axes, 300 and 1000 outputs',
+  (x, y) => [x.sum(0), x.mean(0), x.max(0), x.min(0), x.argmax(0), x.argmin(0), y.sum([0, 1]), y.max([0, 1])],
+  () => [randn([257, 300], 116), randn([5, 9, 1000], 117)],
+  tol,
+);
+
+refTest(
+  'NaN propagates through max/min over rows and columns; column argmax/argmin take the first tie, NaN wins',
+  (x) => [x.argmax(0), x.argmin(0), x.max(0), x.min(0), x.max(-1), x.min(-1)],
+  () => {
+    const a = randIntF32([40, 33], -2, 3, 118); // few values: many ties
+    const d = a.toTypedArraySync() as Float32Array;
+    d[7 * 33 + 5] = Number.NaN;
+    d[30 * 33 + 5] = Number.NaN;
+    return [a];
+  },
+);
+
+refTest(
+  'column sums of int32 and bool are exact',
+  (i, b) => [i.sum(0), i.max(0), b.sum(0)],
+  () => [randInt([300, 40], -9, 10, 119), randBool([300, 40], 120)],
+);

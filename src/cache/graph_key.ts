@@ -4,12 +4,13 @@
 
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical_json.js';
+import { kilnBuildId } from './build_id.js';
 import { CACHE_FORMAT_VERSION } from './format.js';
 
-/** sha256 hex over the canonical JSON of `parts` and the cache format version. */
-export function graphKey(parts: unknown[]): string {
+/** sha256 hex over the canonical JSON of `parts`, the cache format version and kiln's build id. */
+export function graphKey(parts: unknown[], buildId = kilnBuildId()): string {
   return createHash('sha256')
-    .update(`kiln-graph\0${CACHE_FORMAT_VERSION}\0`)
+    .update(`kiln-graph\0${CACHE_FORMAT_VERSION}\0${buildId}\0`)
     .update(canonicalJson(parts))
     .digest('hex');
 }

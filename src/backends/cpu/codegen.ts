@@ -1,43 +1,18 @@
 // C source for one loop-IR kernel. Loops are written so the compiler vectorizes them:
 // restrict pointers, the contiguous dimension innermost, `omp simd` reductions. Large
-// kernels split their outermost loop across cores with OpenMP.
+// kernels split their outermost loop across cores with OpenMP. Reductions that read along
+// columns take column_loops.ts's order (outputs innermost).
 
 import { arch } from 'node:os';
-import { byteSize, isFloat } from '../../graph/dtype.js';
-import type { Kernel, LoopKernel, MatmulKernel, Reduction, ScanKernel } from '../../lower/loop_ir.js';
-import { C_HALF_PRELUDE, C_PRELUDE, type EmitDialect, Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import type { Kernel, LoopKernel, MatmulKernel, ScanKernel } from '../../lower/loop_ir.js';
+import { readsAlongColumns } from '../../lower/reduction_shape.js';
+import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
-import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
+import { accFinish, accInit, accPragma, accUpdate, flatInner } from './accumulators.js';
+import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
+import { type CSource, PARALLEL_MIN_WORK, dialect, header, signature, totalWork } from './kernel_text.js';
 
-/** Work (elements touched) above which a kernel's outer loop runs on several threads. */
-const PARALLEL_MIN_WORK = 1 << 17;
-
-export interface CSource {
-  /** Source with the kernel name left as KERNEL_NAME_PLACEHOLDER (the name comes from its hash). */
-  body: string;
-  /** Whether the kernel uses OpenMP threads (needs -fopenmp). */
-  parallel: boolean;
-  /** Extra compiler flags this kernel wants. */
-  flags?: string[];
-}
-
-const dialect: EmitDialect = {
-  load: (buf, index) => `b${buf}[${index}]`,
-  acc: (id) => `acc${id}`,
-};
-
-function signature(k: Kernel): string {
-  const params = k.bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}* restrict b${i}`);
-  return `void ${KERNEL_NAME_PLACEHOLDER}(${params.join(', ')})`;
-}
-
-function header(half: boolean): string {
-  return `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${C_PRELUDE}${half ? C_HALF_PRELUDE : ''}`;
-}
-
-function totalWork(k: Kernel): number {
-  return Math.max(...k.bufs.map((b) => b.numel * byteSize(b.dtype)), 1);
-}
+export type { CSource } from './kernel_text.js';
 
 export function generateC(k: Kernel): CSource {
   const src = kernelBody(k);
@@ -80,67 +55,8 @@ function closeLoops(lines: string[], dims: readonly number[], indent: string): v
   while (depth-- > 0) lines.push(`${indent}${'  '.repeat(depth)}}`);
 }
 
-function accInit(r: Reduction): string {
-  const t = cType(r.dtype);
-  switch (r.op) {
-    case 'sum':
-      return `${t} acc${r.id} = 0;`;
-    case 'prod':
-      return `${t} acc${r.id} = 1;`;
-    case 'max':
-      return `${t} acc${r.id} = ${isFloat(r.dtype) ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN'};`;
-    case 'min':
-      return `${t} acc${r.id} = ${isFloat(r.dtype) ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX'};`;
-    case 'argmax':
-    case 'argmin':
-      return `int64_t acc${r.id} = 0; double best${r.id} = ${r.op === 'argmax' ? '-INFINITY' : 'INFINITY'}; int seen${r.id} = 0;`;
-    default:
-      return r.op satisfies never;
-  }
-}
-
-function accPragma(r: Reduction): string | undefined {
-  if (r.op === 'sum') return `#pragma omp simd reduction(+:acc${r.id})`;
-  if (r.op === 'prod') return `#pragma omp simd reduction(*:acc${r.id})`;
-  if (r.op === 'max') return `#pragma omp simd reduction(max:acc${r.id})`;
-  if (r.op === 'min') return `#pragma omp simd reduction(min:acc${r.id})`;
-  return undefined;
-}
-
-function accUpdate(r: Reduction, v: string, pos: string): string[] {
-  const a = `acc${r.id}`;
-  switch (r.op) {
-    case 'sum':
-      return [`${a} += ${v};`];
-    case 'prod':
-      return [`${a} *= ${v};`];
-    case 'max':
-      return [`${a} = ${a} > ${v} ? ${a} : ${v};`];
-    case 'min':
-      return [`${a} = ${a} < ${v} ? ${a} : ${v};`];
-    case 'argmax':
-    case 'argmin': {
-      const cmp = r.op === 'argmax' ? (r.selectLast ? '>=' : '>') : r.selectLast ? '<=' : '<';
-      // NaN wins (as in NumPy): the first NaN is the answer.
-      return [`if (!seen${r.id} || (double)${v} ${cmp} best${r.id} || (${v} != ${v} && best${r.id} == best${r.id})) { if (!(seen${r.id} && best${r.id} != best${r.id})) { best${r.id} = (double)${v}; ${a} = ${pos}; } seen${r.id} = 1; }`];
-    }
-    default:
-      return r.op satisfies never;
-  }
-}
-
-function flatInner(dims: readonly number[]): string {
-  // Flat position in the reduced dims (argmax/argmin have exactly one).
-  let s = '0';
-  let stride = 1;
-  for (let i = dims.length - 1; i >= 0; i--) {
-    if (dims[i] !== 1) s = s === '0' ? `r${i} * ${stride}` : `${s} + r${i} * ${stride}`;
-    stride *= dims[i]!;
-  }
-  return `(${s})`;
-}
-
 function loops(k: LoopKernel): CSource {
+  if (readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
   const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
@@ -158,6 +74,7 @@ function loops(k: LoopKernel): CSource {
     const v = s.emit(r.value);
     body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...accUpdate(r, v, flatInner(k.inner)).map((l) => innerInd + l));
     closeLoops(body, k.inner, ind);
+    body.push(...accFinish(r).map((l) => ind + l));
   }
   for (const st of k.outerStores) {
     const v = outerScope.emit(st.value);

@@ -8,13 +8,13 @@
 // the last block of each group of 32 outputs combines (as split_reduction.ts does for rows).
 
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, evalIndex, loopVar, substitute, varsOf } from '../../lower/expr.js';
+import { substitute } from '../../lower/expr.js';
+import { flatPointVars, readsAlongColumns } from '../../lower/reduction_shape.js';
 import type { LoopKernel } from '../../lower/loop_ir.js';
-import { unflatten } from '../../lower/views.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
 import { accInit, accumulate, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
-import { mentionsAcc, workspaceLayout } from './split_reduction.js';
+import { workspaceLayout } from './split_reduction.js';
 
 /** Outputs per block (one per lane) and warps per block (each takes every 16th step). */
 const LANES = 32;
@@ -24,44 +24,9 @@ const TARGET_BLOCKS = 1024;
 /** Each (block, lane) pair reduces at least this many elements of its output. */
 const MIN_STEPS_PER_SPLIT = 256;
 
-function loadsOf(e: Expr, out: (Expr & { k: 'load' })[] = []): (Expr & { k: 'load' })[] {
-  if (e.k === 'load') out.push(e);
-  for (const c of children(e)) loadsOf(c, out);
-  return out;
-}
-
-/** Point vars for output `row` and reduced index `r` (both flat). */
-function pointVars(k: LoopKernel): Map<string, Expr> {
-  const vars = new Map<string, Expr>();
-  unflatten(loopVar('row', numel(k.outer)), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
-  unflatten(loopVar('r', numel(k.inner)), k.inner).forEach((e, d) => vars.set(`r${d}`, e));
-  return vars;
-}
-
-/**
- * Whether this reduction reads along columns: every load that moves with the reduced index
- * moves by 1 between neighbouring outputs and by more than 1 along the reduced axis.
- */
+/** Whether this reduction reads along columns with at least a warp of outputs. */
 export function isColumnReduction(k: LoopKernel): boolean {
-  const rows = numel(k.outer);
-  const R = numel(k.inner);
-  if (rows < LANES || R < 2 || k.innerStores.length > 0 || k.reductions.length === 0) return false;
-  if (k.reductions.some((r) => mentionsAcc(r.value))) return false;
-  const vars = pointVars(k);
-  let sawColumn = false;
-  for (const red of k.reductions) {
-    for (const ld of loadsOf(substitute(red.value, vars))) {
-      const at = ld.at;
-      if (loadsOf(at).length > 0) return false; // gathers: no fixed stride
-      if (!varsOf(at).has('r')) continue;
-      const at0 = evalIndex(at, new Map([['row', 0], ['r', 0]]));
-      const dRow = evalIndex(at, new Map([['row', 1], ['r', 0]])) - at0;
-      const dR = evalIndex(at, new Map([['row', 0], ['r', 1]])) - at0;
-      if (dRow !== 1 || Math.abs(dR) <= 1) return false;
-      sawColumn = true;
-    }
-  }
-  return sawColumn;
+  return readsAlongColumns(k, LANES);
 }
 
 export function columnReduction(k: LoopKernel): CudaGenerated {
@@ -71,7 +36,7 @@ export function columnReduction(k: LoopKernel): CudaGenerated {
   const splits = Math.max(1, Math.min(Math.ceil(TARGET_BLOCKS / tiles), Math.floor(R / MIN_STEPS_PER_SPLIT)));
   const chunk = Math.ceil(R / splits);
   const ws = splits > 1 ? workspaceLayout(k.reductions, tiles, rows * splits) : undefined;
-  const vars = pointVars(k);
+  const vars = flatPointVars(k);
   const counter = { n: 0 };
   const lines = [`${signature(k.bufs, ws ? ['unsigned char* __restrict__ ws'] : [])} {`];
   // Outputs past the end compute on the last one (valid addresses; everyone meets at the

@@ -13,6 +13,7 @@ import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute } from '../../lower/expr.js';
 import type { LoopKernel, Reduction } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
+import { mentionsAcc } from '../../lower/reduction_shape.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
 import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
@@ -27,27 +28,6 @@ const MIN_ROW = 16384;
 const TARGET_BLOCKS = 264;
 /** Each block reduces at least this many elements (fewer makes the combine step dominate). */
 const MIN_CHUNK = 4096;
-
-export function mentionsAcc(e: Expr): boolean {
-  switch (e.k) {
-    case 'acc':
-      return true;
-    case 'var':
-    case 'const':
-      return false;
-    case 'load':
-      return mentionsAcc(e.at);
-    case 'un':
-    case 'cast':
-      return mentionsAcc(e.a);
-    case 'bin':
-      return mentionsAcc(e.a) || mentionsAcc(e.b);
-    case 'where':
-      return mentionsAcc(e.c) || mentionsAcc(e.a) || mentionsAcc(e.b);
-    default:
-      return e satisfies never;
-  }
-}
 
 /** Blocks per row for this kernel, or 1 when it should stay one block per row. */
 export function splitsFor(k: LoopKernel): number {

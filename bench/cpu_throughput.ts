@@ -3,6 +3,7 @@
 //
 // - pointwise: sigmoid(relu(x*y + 0.5) * 1.7), 5 ops reading 2 inputs, [4096, 4096] (16M elements)
 // - softmax:   row softmax of [4096, 4096]
+// - column sums: x.sum(0) of [4096, 4096] (a reduction over the leading axis)
 // Bytes = inputs read once + outputs written once (pointwise 3 × 64 MiB, softmax 2 × 64 MiB).
 // Both sides allocate their output each call (as kiln's API returns a fresh array). Median of
 // --runs timed calls after 2 warm-up calls; kiln's time is the whole `await f(x)` (input
@@ -70,6 +71,16 @@ function jsSoftmax(x: Float32Array): Float32Array {
   return out;
 }
 
+/** Row by row into a float64 accumulator per column: the cache-friendly order in JS. */
+function jsColumnSums(x: Float32Array): Float32Array {
+  const acc = new Float64Array(C);
+  for (let r = 0; r < R; r++) {
+    const o = r * C;
+    for (let j = 0; j < C; j++) acc[j]! += x[o + j]!;
+  }
+  return Float32Array.from(acc);
+}
+
 interface Row {
   name: string;
   bytes: number;
@@ -98,6 +109,11 @@ async function main(): Promise<void> {
     const ks = await timeIt(async () => (await ((await sm(x)) as NDArray).toTypedArray()) as Float32Array);
     const js = await timeIt(() => jsSoftmax(xs));
     rows.push({ name: 'row softmax [4096,4096]', bytes: 2 * 4 * N, kilnMs: ks.ms, jsMs: js.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(ks.out, js.out) });
+
+    const cs = compile((a: Tensor) => a.sum(0), { device: 'cpu', cacheDir });
+    const kc = await timeIt(async () => (await ((await cs(x)) as NDArray).toTypedArray()) as Float32Array);
+    const jc = await timeIt(() => jsColumnSums(xs));
+    rows.push({ name: 'column sums [4096,4096] → [4096]', bytes: 4 * N, kilnMs: kc.ms, jsMs: jc.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(kc.out, jc.out) });
     for (const r of rows) {
       r.kilnGBs = r.bytes / (r.kilnMs * 1e6);
       r.jsGBs = r.bytes / (r.jsMs * 1e6);

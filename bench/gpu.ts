@@ -77,6 +77,8 @@ async function main() {
     // One row of 64M elements: the split reduction (many blocks, last block combines).
     ['whole-tensor sum (64M, split reduction)', (a) => a.sum(), [xa], N * 4],
     ['column sums [8192,8192] → [8192]', (a) => a.sum(0), [xa], N * 4],
+    // One block per row, tiles of 512 with a running carry.
+    ['row cumsum [8192,8192]', (a) => a.cumsum(-1), [xa], 2 * N * 4],
   ];
   for (const [name, fn, args, moved] of cases) {
     const f = compile(fn, { device: 'cuda', cacheDir });

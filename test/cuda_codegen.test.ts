@@ -20,7 +20,7 @@ import { counters, resetCounters } from '../src/observe/counters.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
-import { randn } from './helpers.js';
+import { randInt, randn } from './helpers.js';
 
 const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-codegen-'));
@@ -36,6 +36,7 @@ const programs: [string, TracedFn, NDArray[]][] = [
   ['matmul + bias + relu (cuBLAS epilogue or tiled GEMM)', (a) => a.matmul(w).add(1).relu(), [randn([33, 24], 6)]],
   ['split reductions: whole-tensor sum/max/argmax, 3 long rows', (a, b) => [a.sum(), a.max(), a.argmax(), b!.mean(-1), b!.argmin(-1)], [randn([1 << 18], 9), randn([3, 70_001], 10)]],
   ['column reductions: sum/argmax over the leading axis, with and without a split', (a, b) => [a.sum(0), a.argmax(0), b!.max(0)], [randn([4096, 300], 11), randn([40, 1000], 12)]],
+  ['block scans over long rows: cumsum inclusive/exclusive/reverse, float32 and int64', (a, b) => [a.cumsum(-1), a.cumsum(-1, true, true), b!.cumsum(1)], [randn([3, 5000], 13), randInt([4, 300], -5, 5, 14, 'int64')]],
   ['batched attention scores, argmax, cumsum, float64', (q, k) => [q.matmul(k!.transpose(-1, -2)).softmax(-1), q.argmax(-1), q.cumsum(1), q.to('float64').exp()], [randn([2, 9, 24], 7), randn([2, 11, 24], 8)]],
   [
     'float16 and bfloat16: pointwise and casts, row softmax and sums, cumsum, argmax, tiled GEMM',

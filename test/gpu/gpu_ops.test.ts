@@ -9,7 +9,7 @@ import { layerNorm } from '../../src/index.js';
 import type { TracedFn } from '../../src/frontend/trace.js';
 import type { Tensor } from '../../src/frontend/tensor.js';
 import { NDArray } from '../../src/frontend/ndarray.js';
-import { checkAgainstReference, randInt, randn } from '../helpers.js';
+import { checkAgainstReference, randBool, randInt, randn } from '../helpers.js';
 
 process.env.KILN_POISON_OUTPUTS = '1';
 const skip = cudaAvailable() ? false : `no CUDA device: ${cudaUnavailableReason() ?? 'unknown reason'}`;
@@ -74,6 +74,14 @@ test('column reductions (over a leading axis): one block per 32 outputs, split w
     const first = await onGpu(cols, [randn([...shape], seed)], { rtol: 1e-3, atol: 1e-3 });
     await checkAgainstReference(cols, [randn([...shape], seed + 1)], { device: 'cuda', rtol: 1e-3, atol: 1e-3, compiled: first.compiled } as never);
   }
+});
+
+test('block scans (one block per long row): cumsum inclusive, exclusive, reverse; float32, int32, int64, bool', { skip }, async () => {
+  await onGpu((x) => [x.cumsum(-1), x.cumsum(-1, true), x.cumsum(-1, false, true), x.cumsum(-1, true, true)], [randn([3, 50257], 100)], { rtol: 1e-3, atol: 2e-2 });
+  await onGpu((x) => [x.cumsum(1), x.cumsum(1, true, true)], [randn([33, 1000], 101)], { rtol: 1e-4, atol: 1e-3 });
+  await onGpu((i, b) => [i.cumsum(1), i.to('int64').cumsum(1, true), b.cumsum(-1)], [randInt([5, 777], -9, 10, 102), randBool([5, 777], 103)]);
+  // 64 (the smallest block scan, 2 warps) and a transposed scan axis.
+  await onGpu((x) => [x.cumsum(-1), x.transpose(0, 1).cumsum(-1)], [randn([64, 64], 104)], { rtol: 1e-4, atol: 1e-4 });
 });
 
 test('float16 and bfloat16: long-row softmax, row sums, tiled GEMM, casts (outputs poisoned as NaN halves)', { skip }, async () => {

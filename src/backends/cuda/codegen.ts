@@ -18,6 +18,7 @@ import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
 import { CUDA_HALF_PRELUDE, CUDA_PRELUDE } from './prelude.js';
 import { columnReduction, isColumnReduction } from './column_reduction.js';
+import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
 import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
@@ -228,6 +229,7 @@ function divisionsByRowInvariants(e: Expr, outer: Scope): Expr {
 }
 
 function scan(k: ScanKernel): CudaGenerated {
+  if ((k.inner[0] ?? 1) >= BLOCK_SCAN_MIN) return blockScan(k);
   const rows = numel(k.outer);
   const n = k.inner[0] ?? 1;
   const rowVar = loopVar('row', Math.max(rows, 1));

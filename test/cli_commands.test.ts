@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
+import { findNvcc } from '../src/backends/cuda/nvcc.js';
+import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
 import { readNpy } from '../src/onnx/npy.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,6 +76,18 @@ test('compile warms the cache: a later run compiles nothing', () => {
   assert.equal(c.device, 'cpu');
   const r = json<{ outputs: { shape: number[] }[] }>(['run', model], { KILN_ASSERT_NO_COMPILE: '1' });
   assert.deepEqual(r.outputs[0]!.shape, [2, 5, 16]);
+});
+
+const noCudaCompiler = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+
+test('compile --device cuda --arch sm_90 builds cubins on a machine without a GPU', { skip: noCudaCompiler }, () => {
+  const model = path.join(FIX, 'mlp.onnx');
+  const dir = path.join(tmp, 'cuda-cache');
+  const c = json<{ kernels: number; device: string; arch: string }>(['compile', model, '--device', 'cuda', '--arch', 'sm_90', '--cache-dir', dir]);
+  assert.deepEqual([c.device, c.arch], ['cuda', 'sm_90']);
+  assert.ok(c.kernels > 0);
+  const stats = json<{ kernels: number; graphs: number }>(['cache', 'stats', '--cache-dir', dir]);
+  assert.deepEqual([stats.kernels, stats.graphs], [c.kernels, 1], 'every cubin and the plan are in the cache');
 });
 
 test('inspect lists operators and the kernels after fusion', () => {

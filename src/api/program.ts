@@ -36,6 +36,9 @@ export interface Program {
 
 const backends = new Map<string, Backend>();
 
+/** Workers forked at a graph-cache miss, before the kernel count is known. */
+const EARLY_WORKERS = 4;
+
 async function backendFor(options: CompileOptions): Promise<Backend> {
   const device = resolveDevice(options);
   const id = `${device}:${options.arch ?? ''}:${options.allowTF32 ? 'tf32' : ''}`;
@@ -52,8 +55,17 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
   return b!;
 }
 
-/** Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen. */
-export async function schedule(graph: Graph, backend: Backend, submit: SubmitFn | undefined, returnsArray: boolean): Promise<{ plan: Plan; requests: CompileRequest[] }> {
+/**
+ * Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen.
+ * `onKernels` hears how many kernels there will be as soon as that is known (before codegen).
+ */
+export async function schedule(
+  graph: Graph,
+  backend: Backend,
+  submit: SubmitFn | undefined,
+  returnsArray: boolean,
+  onKernels?: (count: number) => void,
+): Promise<{ plan: Plan; requests: CompileRequest[] }> {
   if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
   const r = withSpan('schedule', 'realize', () => realize(graph));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
@@ -61,6 +73,7 @@ export async function schedule(graph: Graph, backend: Backend, submit: SubmitFn 
   if (debugEnabled('schedule')) {
     debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
   }
+  onKernels?.(f.kernels.length);
   const { planKernels, requests } = await codegenAndSubmit(f.kernels, backend, submit);
   const plan: Plan = {
     device: backend.device,
@@ -95,9 +108,12 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     for (const k of bundle.kernels) ac.preload(k);
   } else {
     bump('graph_cache_misses');
-    // Fork the workers now, while lowering and codegen run, so the first kernel's compile
-    // starts the moment its source is final (a cold pool takes ~60-80 ms to come up).
-    ac.warm(backend.name);
+    // Fork a few workers now, while lowering and codegen run, so the first kernel's compile
+    // starts the moment its source is final (a cold pool takes ~60-80 ms to come up); the
+    // rest once the kernel count is known. A program of 4 kernels then starts 4 workers, not
+    // one per core all loading their compiler at once and slowing each other's start.
+    ac.warm(backend.name, EARLY_WORKERS);
+    const warmFor = (kernels: number) => ac.warm(backend.name, kernels);
     if (options.compileOnly) {
       // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
       // Submitted during codegen like a normal compile; compileBinary shares in-flight work.
@@ -109,12 +125,12 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
         p.catch(() => {});
         pending.set(r.key, p);
       };
-      const s = await schedule(traced.graph, backend, submit, traced.returnsArray);
+      const s = await schedule(traced.graph, backend, submit, traced.returnsArray, warmFor);
       const kernels = await Promise.all([...pending.values()]);
       cache.graphs.putBundle(key, { plan: s.plan, kernels } satisfies GraphBundle, options.label);
       return makeProgram(s.plan, key, undefined);
     }
-    plan = (await schedule(traced.graph, backend, (r) => ac.submit(r), traced.returnsArray)).plan;
+    plan = (await schedule(traced.graph, backend, (r) => ac.submit(r), traced.returnsArray, warmFor)).plan;
   }
   const loaded = await Promise.all(plan.kernels.map((k) => ac.lookup(k.key)));
   if (!bundle) {

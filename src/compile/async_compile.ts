@@ -179,14 +179,14 @@ export class AsyncCompile {
     await Promise.allSettled([...this.futures.values()].map((e) => e.promise));
   }
 
-  /** Forks the workers ahead of the first compile (e.g. while tracing). No-op inline. */
   /** Sets the kernel store consulted before compiling and filled after. */
   useStore(store: KernelStoreLike): void {
     this.store = store;
   }
 
-  warm(backend?: BackendName): void {
-    if (this.workers > 0) this.getPool().warm(backend);
+  /** Forks up to `upTo` workers (default: the pool's size) ahead of the first compile. No-op inline. */
+  warm(backend?: BackendName, upTo?: number): void {
+    if (this.workers > 0) this.getPool().warm(backend, upTo);
   }
 
   /** The pool, if one was started (undefined inline); for tests and diagnostics. */

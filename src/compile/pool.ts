@@ -144,15 +144,15 @@ export class WorkerPool {
     });
   }
 
-  /** Starts every worker now (before the first submit) so the first compiles skip the fork. */
   /**
-   * Starts every worker now. `backend` 'cuda' also has each new worker load NVRTC and compile
+   * Starts workers now, before their first job, up to `upTo` (default: all) so the first
+   * compiles skip the fork. `backend` 'cuda' also has each new worker load NVRTC and compile
    * a trivial kernel while it waits for work (~150 ms a worker), so the first real CUDA
    * compile does not pay the library's start-up.
    */
-  warm(backend?: BackendName): void {
+  warm(backend?: BackendName, upTo = this.size): void {
     if (backend !== undefined) this.warmBackend = backend;
-    while (this.workers.size < this.size) this.spawn();
+    while (this.workers.size < Math.min(this.size, upTo)) this.spawn();
     this.refreshRefs();
   }
 

@@ -31,10 +31,11 @@ function zeroOnes(dt: IntDType, shape: number[], seed: number): NDArray {
 
 for (const dt of NEW_INTS) {
   refTest(
-    `${dt}: +, -, *, neg, abs, pow wrap around; comparisons, max/min, where, sign, relu`,
+    `${dt}: +, -, *, neg, abs, pow wrap around; comparisons, max/min, where, sign, relu, isnan/isinf (never)`,
     (a, b, c, d) => [
       a.add(b), a.sub(b), a.mul(b), a.neg(), a.abs(), a.pow(c), a.add(1), d.mul(3).sub(7 * Number(grain(dt))).mul(d),
       a.maximum(b), a.minimum(b), a.eq(b), a.ne(b), a.lt(b), a.le(b), a.gt(b), a.ge(b), where(a.gt(b), a, b), a.sign(), a.relu(),
+      a.isnan(), a.isinf(),
     ],
     () => [intData(dt, [5, 37], 1), intData(dt, [37], 2), intData(dt, [5, 37], 3, { lo: 0n, hi: 6n, edges: false }), intData(dt, [5, 37], 4, { hi: exactHi(dt) })],
   );
@@ -103,8 +104,8 @@ refTest(
 );
 
 refTest(
-  'int32 and int64 share the guarded division and remainders: by zero gives 0, MIN / -1 wraps',
-  (a, z, l, y) => [a.div(z, 'trunc'), a.remainder(z), a.fmod(z), l.div(y, 'trunc'), l.remainder(y), l.fmod(y)],
+  'int32 and int64 share the guarded division and remainders: by zero gives 0, MIN / -1 wraps; isinf/isnan compile (false)',
+  (a, z, l, y) => [a.div(z, 'trunc'), a.remainder(z), a.fmod(z), l.div(y, 'trunc'), l.remainder(y), l.fmod(y), a.isinf(), l.isnan()],
   () => [intData('int32', [4, 33], 30), zeroOnes('int32', [4, 33], 31), intData('int64', [4, 33], 32, { hi: exactHi('int64') }), zeroOnes('int64', [4, 33], 33)],
 );
 

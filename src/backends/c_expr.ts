@@ -165,7 +165,7 @@ function unaryDouble(op: UnaryOp, a: string): string | undefined {
   }
 }
 
-function unary(op: UnaryOp, a: string, dt: EType): string {
+function unary(op: UnaryOp, a: string, dt: EType, operandDt: EType): string {
   if (dt === 'float64') {
     const d = unaryDouble(op, a);
     if (d !== undefined) return d;
@@ -206,8 +206,9 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
     case 'reciprocal': return `(1.0f / ${a})`;
     case 'sign': return `(${cType(dt)})((${a} > 0) - (${a} < 0))`;
     case 'not': return `(uint8_t)!${a}`;
-    case 'isnan': return `(uint8_t)(${a} != ${a})`;
-    case 'isinf': return `(uint8_t)(isinf(${a}) != 0)`;
+    // An integer operand is never NaN or infinite (and C's isinf refuses it).
+    case 'isnan': return operandDt === 'index' || isFloat(operandDt) ? `(uint8_t)(${a} != ${a})` : '(uint8_t)0';
+    case 'isinf': return operandDt === 'index' || isFloat(operandDt) ? `(uint8_t)(isinf(${a}) != 0)` : '(uint8_t)0';
     default: return op satisfies never;
   }
 }
@@ -294,7 +295,7 @@ export class Scope {
         text = loadValue(this.dialect.load(e.buf, this.emit(e.at), e.dt), e.dt);
         break;
       case 'un':
-        text = unary(e.op, this.emit(e.a), e.dt);
+        text = unary(e.op, this.emit(e.a), e.dt, dtOf(e.a));
         break;
       case 'bin':
         text = binary(e.op, this.emit(e.a), this.emit(e.b), dtOf(e.a), e.dt);

@@ -207,8 +207,8 @@ function unary(op: UnaryOp, a: string, dt: EType, operandDt: EType): string {
     case 'sign': return `(${cType(dt)})((${a} > 0) - (${a} < 0))`;
     case 'not': return `(uint8_t)!${a}`;
     // An integer operand is never NaN or infinite (and C's isinf refuses it).
-    case 'isnan': return operandDt === 'index' || isFloat(operandDt) ? `(uint8_t)(${a} != ${a})` : '(uint8_t)0';
-    case 'isinf': return operandDt === 'index' || isFloat(operandDt) ? `(uint8_t)(isinf(${a}) != 0)` : '(uint8_t)0';
+    case 'isnan': return operandDt !== 'index' && isFloat(operandDt) ? `(uint8_t)(${a} != ${a})` : '(uint8_t)0';
+    case 'isinf': return operandDt !== 'index' && isFloat(operandDt) ? `(uint8_t)(isinf(${a}) != 0)` : '(uint8_t)0';
     default: return op satisfies never;
   }
 }

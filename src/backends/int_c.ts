@@ -17,13 +17,18 @@ import { type DType, isFloat, isInt } from '../graph/dtype.js';
 import { INT_INFO, type IntDType } from '../graph/int.js';
 import type { EType } from '../lower/expr.js';
 
+/**
+ * The integer types that came after int32 and int64: the 8- and 16-bit types and the unsigned
+ * ones. Where int32/int64 code predates them (casts from float, argmax through double, CUDA
+ * reduction identities), these take the new forms and int32/int64 keep their sources.
+ */
+export function isAddedInt(dt: EType): dt is Exclude<IntDType, 'int32' | 'int64'> {
+  return dt !== 'index' && dt !== 'int32' && dt !== 'int64' && isInt(dt);
+}
+
 /** The integer dtypes C promotes to int in arithmetic. */
 export function isNarrowInt(dt: EType): boolean {
   return dt === 'int8' || dt === 'uint8' || dt === 'int16' || dt === 'uint16';
-}
-
-export function isUnsignedInt(dt: EType): boolean {
-  return dt !== 'index' && isInt(dt) && !INT_INFO[dt].signed;
 }
 
 /**
@@ -77,7 +82,7 @@ function narrow(expr: string, dt: EType): string {
 
 /** Integer unary ops whose C differs from the generic form, or undefined. */
 export function intUnary(op: string, a: string, dt: EType): string | undefined {
-  if (dt === 'index' || !isInt(dt) || dt === 'int32' || dt === 'int64') return undefined;
+  if (!isAddedInt(dt)) return undefined;
   const unsigned = !INT_INFO[dt].signed;
   switch (op) {
     case 'neg': return narrow(`(-${a})`, dt);
@@ -127,9 +132,9 @@ export function saturatingCast(a: string, from: DType, to: IntDType, floatLitera
   return `(${t})(${a} != ${a} ? 0 : (${a} <= ${bottom} ? ${lo} : (${a} >= ${top} ? ${hi} : (${t})${a})))`;
 }
 
-/** Whether a cast from `from` to `to` takes saturatingCast (the integer types added with it). */
+/** Whether a cast from `from` to `to` takes saturatingCast (float to an added integer type). */
 export function saturates(from: EType, to: EType): boolean {
-  return from !== 'index' && isFloat(from) && to !== 'index' && isInt(to) && to !== 'int32' && to !== 'int64';
+  return from !== 'index' && isFloat(from) && isAddedInt(to);
 }
 
 /**

@@ -5,7 +5,7 @@
 // Integer types wrap on overflow, as C and NumPy do (int.ts has their ranges and conversions).
 
 import { type HalfDType, decodeHalf, encodeHalf, isHalf } from './half.js';
-import { INT_INFO, type IntDType, isIntDType, isUnsignedDType, toBigUint64 } from './int.js';
+import { INT_INFO, type IntDType, isIntDType, toBigUint64 } from './int.js';
 import { ShapeError } from './shape.js';
 
 export const DTYPES = [
@@ -62,9 +62,6 @@ export function isFloat(d: DType): boolean {
 /** Any integer dtype, signed or unsigned (not bool). */
 export function isInt(d: DType): d is IntDType {
   return isIntDType(d);
-}
-export function isUnsigned(d: DType): boolean {
-  return isUnsignedDType(d);
 }
 export { isHalf };
 

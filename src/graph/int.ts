@@ -40,10 +40,6 @@ export function isIntDType(d: string): d is IntDType {
   return d in INT_INFO;
 }
 
-export function isUnsignedDType(d: string): boolean {
-  return isIntDType(d) && !INT_INFO[d].signed;
-}
-
 /** The smallest and largest values of `dt` as numbers (64-bit maxima read as 2^63 / 2^64). */
 export function intRange(dt: IntDType): [number, number] {
   return [Number(INT_INFO[dt].min), Number(INT_INFO[dt].max)];

@@ -3,11 +3,11 @@
 // reductions keep the best value, its position and whether anything was seen; NaN wins).
 
 import { type DType, isFloat } from '../../graph/dtype.js';
-import { INT_INFO, type IntDType } from '../../graph/int.js';
+import { INT_INFO } from '../../graph/int.js';
 import { dtOf } from '../../lower/expr.js';
 import type { Reduction } from '../../lower/loop_ir.js';
 import { cLiteral, cType } from '../c_expr.js';
-import { narrowAcc, wideAccType } from '../int_c.js';
+import { isAddedInt, narrowAcc, wideAccType } from '../int_c.js';
 
 /** Whether r is a float max/min: those also carry a NaN flag (see accUpdate). */
 function nanTracked(r: Reduction): boolean {
@@ -26,12 +26,10 @@ function accName(r: Reduction): string {
 
 /** The identity of max (lowest value) or min (highest) over dtype `dt`. */
 function extreme(dt: DType, op: 'max' | 'min'): string {
+  if (isAddedInt(dt)) return cLiteral(Number(op === 'max' ? INT_INFO[dt].min : INT_INFO[dt].max), dt);
   if (isFloat(dt)) return op === 'max' ? '-INFINITY' : 'INFINITY';
   if (dt === 'bool') return op === 'max' ? '0' : '1';
-  if (dt === 'int32') return op === 'max' ? 'INT32_MIN' : 'INT32_MAX';
-  if (dt === 'int64') return op === 'max' ? 'INT64_MIN' : 'INT64_MAX';
-  const info = INT_INFO[dt as IntDType];
-  return cLiteral(Number(op === 'max' ? info.min : info.max), dt);
+  return dt === 'int32' ? (op === 'max' ? 'INT32_MIN' : 'INT32_MAX') : op === 'max' ? 'INT64_MIN' : 'INT64_MAX';
 }
 
 /**
@@ -41,7 +39,7 @@ function extreme(dt: DType, op: 'max' | 'min'): string {
  */
 function bestType(r: Reduction): string {
   const vt = dtOf(r.value);
-  return vt === 'index' || isFloat(vt) || vt === 'bool' || vt === 'int32' || vt === 'int64' ? 'double' : cType(vt);
+  return isAddedInt(vt) ? cType(vt) : 'double';
 }
 
 /** The C variables reduction r accumulates in: name, type and initial value. */

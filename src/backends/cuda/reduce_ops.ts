@@ -3,12 +3,12 @@
 // partial results combine (NaN-propagating max/min, index reductions with their tie rule),
 // and the block-wide combine of per-thread partials (warp shuffles, then across warps).
 
-import { type DType, isFloat } from '../../graph/dtype.js';
+import { isFloat } from '../../graph/dtype.js';
 import { INT_INFO } from '../../graph/int.js';
 import { type EType, dtOf } from '../../lower/expr.js';
 import type { AccOp, Reduction } from '../../lower/loop_ir.js';
 import { cLiteral, cType } from '../c_expr.js';
-import { isNarrowInt, wideAccType } from '../int_c.js';
+import { isAddedInt, isNarrowInt, wideAccType } from '../int_c.js';
 
 export function isIndexReduction(r: Reduction): boolean {
   return r.op === 'argmax' || r.op === 'argmin';
@@ -20,13 +20,14 @@ export function accType(r: Reduction): string {
 }
 
 /**
- * The integer types added after int32/int64 that partials cannot keep as they are: warp
- * shuffles and __ldcg take no 8- or 16-bit types, so those compare in int (which holds them
- * all) and sum in uint32_t (wrapping; the low bits are the narrow sum). undefined: as before.
+ * Partials of the added integer types (int_c.ts): warp shuffles and __ldcg take no 8- or
+ * 16-bit types, so those compare in int (which holds them all) and sum in uint32_t (wrapping;
+ * the low bits are the narrow sum); the unsigned 32/64-bit ones keep their type. undefined:
+ * the partial type every other dtype always had.
  */
 function intPartialType(op: AccOp, dt: EType): string | undefined {
-  if (dt === 'index' || !(dt in INT_INFO) || dt === 'int32' || dt === 'int64') return undefined;
-  if (op === 'sum' || op === 'prod') return wideAccType(dt as DType) ?? cType(dt);
+  if (!isAddedInt(dt)) return undefined;
+  if (op === 'sum' || op === 'prod') return wideAccType(dt) ?? cType(dt);
   return isNarrowInt(dt) ? 'int' : cType(dt);
 }
 
@@ -38,9 +39,8 @@ export function partialType(r: Reduction): string {
 
 /** The lowest (`max`) or highest (`min`) value of one of the added integer types, as a literal. */
 function intExtreme(dt: EType, op: 'max' | 'min'): string | undefined {
-  if (dt === 'index' || !(dt in INT_INFO) || dt === 'int32' || dt === 'int64') return undefined;
-  const info = INT_INFO[dt as keyof typeof INT_INFO];
-  return cLiteral(Number(op === 'max' ? info.min : info.max), dt);
+  if (!isAddedInt(dt)) return undefined;
+  return cLiteral(Number(op === 'max' ? INT_INFO[dt].min : INT_INFO[dt].max), dt);
 }
 
 /** The identity of the reduction's combine. */

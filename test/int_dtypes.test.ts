@@ -7,9 +7,11 @@ import { test } from 'node:test';
 
 import { NDArray } from '../src/frontend/ndarray.js';
 import { trace } from '../src/frontend/trace.js';
+import { GraphBuilder } from '../src/graph/builder.js';
 import { DTYPES, type DType, byteSize, numbersToTyped, promote } from '../src/graph/dtype.js';
 import { INT_INFO, saturateInt, wrapInt } from '../src/graph/int.js';
 import { interpret } from '../src/graph/interpret.js';
+import { Graph } from '../src/graph/ir.js';
 import { ShapeError } from '../src/graph/shape.js';
 
 test('ranges and sizes of every integer dtype', () => {
@@ -60,6 +62,11 @@ test('promotion: NumPy/PyTorch rules for mixed signedness, ints with floats and 
   for (const s of ['int8', 'int16', 'int32', 'int64'] as const) {
     assert.throws(() => promote('uint64', s, 'add'), (e: Error) => e instanceof ShapeError && e.message === `add: cannot combine uint64 and ${s}: no integer type holds both (cast one of them first)`);
   }
+  // trunc_div is integer division: float operands are refused by the builder (Tensor.div(o, 'trunc') rounds them instead).
+  const b = new GraphBuilder(new Graph());
+  const f = b.input('f', [2], 'float32');
+  assert.throws(() => b.binary('trunc_div', f, f), /^ShapeError: trunc_div: expects integer operands, got float32 and float32$/);
+  assert.equal(b.dtype(b.binary('trunc_div', b.input('u', [2], 'uint8'), b.input('i', [2], 'int8'))), 'int16');
   // Through the builders: the op is named.
   assert.throws(() => trace((a, b) => a.add(b!), [{ shape: [2], dtype: 'uint64' }, { shape: [2], dtype: 'int64' }]), /add: cannot combine uint64 and int64/);
   assert.throws(() => trace((a, b) => a.matmul(b!), [{ shape: [2, 2], dtype: 'int8' }, { shape: [2, 2], dtype: 'uint64' }]), /matmul: cannot combine int8 and uint64/);

@@ -87,9 +87,9 @@ test('missing or invalid files exit 2 with a clear message', () => {
 });
 
 test('an unsupported model exits 1 listing what is unsupported', () => {
-  const r = kiln(['run', path.join(REPO, 'test/conformance/onnx-node/test_add_uint8/model.onnx')]);
+  const r = kiln(['run', path.join(REPO, 'test/conformance/onnx-node/test_identity_sequence/model.onnx')]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /unsupported features:\n  - graph input 'x': element type UINT8\n  - graph input 'y': element type UINT8/);
+  assert.match(r.stderr, /unsupported features:\n  - graph input 'x': sequence type \(only tensors are supported\)\n  - graph output 'y': sequence type/);
 });
 
 test('--json errors are one parseable object on stdout', () => {

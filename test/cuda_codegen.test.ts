@@ -15,12 +15,14 @@ import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { NDArray } from '../src/frontend/ndarray.js';
+import type { DType } from '../src/graph/dtype.js';
 import { layerNorm } from '../src/index.js';
 import { counters, resetCounters } from '../src/observe/counters.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { randInt, randn } from './helpers.js';
+import { intData } from './int_data.js';
 
 const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-codegen-'));
@@ -38,6 +40,15 @@ const programs: [string, TracedFn, NDArray[]][] = [
   ['column reductions: sum/argmax over the leading axis, with and without a split', (a, b) => [a.sum(0), a.argmax(0), b!.max(0)], [randn([4096, 300], 11), randn([40, 1000], 12)]],
   ['block scans over long rows: cumsum inclusive/exclusive/reverse, float32 and int64', (a, b) => [a.cumsum(-1), a.cumsum(-1, true, true), b!.cumsum(1)], [randn([3, 5000], 13), randInt([4, 300], -5, 5, 14, 'int64')]],
   ['batched attention scores, argmax, cumsum, float64', (q, k) => [q.matmul(k!.transpose(-1, -2)).softmax(-1), q.argmax(-1), q.cumsum(1), q.to('float64').exp()], [randn([2, 9, 24], 7), randn([2, 11, 24], 8)]],
+  [
+    'integer dtypes: wrap-around, guarded division, saturating casts, narrow sums in uint32_t, unsigned argmax, split and column reductions, tiled GEMM',
+    (a, b, f, u, w, c) => [
+      a.mul(3).sub(a.neg()), a.div(b!.to('int8'), 'trunc'), b!.remainder(b!.add(1)), b!.pow(2), f!.to('uint8'), f!.to('uint64'), b!.to('float16'),
+      a.sum(-1), a.prod(-1), b!.max(-1), a.argmax(-1), b!.cumsum(1), a.sum(-1, true).sub(a).max(-1),
+      u!.sum(), u!.max(), u!.argmin(), c!.sum(0), c!.argmax(0), c!.min(0), a.matmul(w!).add(1),
+    ],
+    [intData('int8', [64, 256], 1), intData('uint16', [64, 256], 2), randn([64, 256], 3), intData('uint64', [1 << 18], 4), intData('uint8', [256, 32], 5), intData('uint32', [4096, 300], 6)],
+  ],
   [
     'float16 and bfloat16: pointwise and casts, row softmax and sums, cumsum, argmax, tiled GEMM',
     (h, b, hw) => [h.mul(b!.to('float16')).gelu(), h.softmax(-1), b!.sum(-1), h.cumsum(1), b!.argmax(-1), h.matmul(hw!).relu(), h.to('float64').add(b!), b!.to('float16')],
@@ -65,8 +76,8 @@ for (const [name, fn, inputs] of programs) {
 }
 
 /** The CUDA kernels of a traced program, generated with a given cuBLAS threshold. */
-function cudaKernels(fn: TracedFn, shapes: number[][], cublasMinMacs: number) {
-  const t = trace(fn, shapes.map((shape) => ({ shape, dtype: 'float32' as const })));
+function cudaKernels(fn: TracedFn, shapes: number[][], cublasMinMacs: number, dtypes: DType[] = []) {
+  const t = trace(fn, shapes.map((shape, i) => ({ shape, dtype: dtypes[i] ?? 'float32' })));
   const r = realize(t.graph);
   const f = finalize(t.graph, r, formKernels(t.graph, r));
   return f.kernels.map((k) => generateCuda(k, cublasMinMacs));
@@ -110,4 +121,31 @@ test('reductions over a leading axis read along columns (32 neighbouring outputs
   assert.equal(small!.meta.workspace, undefined);
   // Rows read contiguously stay row kernels.
   assert.equal(cudaKernels((a) => a.sum(-1), [[8192, 8192]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.launch.block[0], 1024);
+});
+
+test('NVRTC has no <stdint.h>: every fixed-width type a kernel names is typedef\'d in its __CUDACC_RTC__ prelude', () => {
+  // nvcc compiles with <stdint.h> (the other branch), so the compile-only tests above cannot
+  // see a missing typedef: this checks the NVRTC branch by reading the source.
+  const kernels = [
+    ...cudaKernels((a, b, f) => [a.add(b!.to('int8')).mul(a), a.div(a, 'trunc'), b!.remainder(b!), f!.to('uint32'), a.sum(-1), b!.argmax(-1), a.matmul(a.transpose(0, 1))], [[40, 40], [40, 40], [40, 40]], Infinity, ['int8', 'uint16', 'float32']),
+    ...cudaKernels((u, v) => [u.sum(), u.max(0), u.to('float16'), v.add(1).to('int16')], [[300, 300], [300, 300]], Infinity, ['uint64', 'float16']),
+    ...cudaKernels((a) => a.mul(2).softmax(-1), [[33, 100]], Infinity),
+  ];
+  const rtcBlocks = /#ifdef __CUDACC_RTC__\n([\s\S]*?)(?:#else|#endif)/g;
+  let checked = 0;
+  for (const k of kernels) {
+    const defined = new Set([...k.source.matchAll(rtcBlocks)].flatMap((m) => [...m[1]!.matchAll(/typedef [\w ]+ (\w+);/g)].map((t) => t[1]!)));
+    const outside = k.source.replace(rtcBlocks, '').replace(/#else[\s\S]*?#endif/g, '');
+    for (const [name] of outside.matchAll(/\bu?int(?:8|16|32|64)_t\b/g)) {
+      assert.ok(defined.has(name), `${name} is used but not typedef'd for NVRTC in:\n${k.source}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 0);
+});
+
+test('float32 kernels carry no integer helpers or typedefs (their sources, and cache keys, are what they were)', () => {
+  for (const k of cudaKernels((a, w) => [a.matmul(w!).add(1).relu(), a.softmax(-1), a.sum(0), a.to('int32')], [[33, 24], [24, 16]], Infinity)) {
+    assert.doesNotMatch(k.source, /\bkiln_(idiv|udiv|imod|ifmod|umod|upow|ipow_w)\(|typedef (signed char|short|unsigned short|unsigned int|unsigned long long) /);
+  }
 });

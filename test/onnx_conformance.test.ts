@@ -37,10 +37,11 @@ const MUST_PASS = [
   'Where', 'Cast', 'Shape', 'Constant',
 ];
 /**
- * A test whose every unsupported feature is an element type (uint8, int8, ...) or a non-tensor
- * type is out of kiln's scope by design: kiln computes in float32, float64, float16, bfloat16,
- * int32, int64 and bool only (strings only at a model's boundary). Such tests must still fail
- * cleanly, but the pass rate is over the others.
+ * A test whose every unsupported feature is an element type (float8, complex, ...) or a
+ * non-tensor type (sequence, optional) is out of kiln's scope by design: kiln computes in
+ * float32, float64, float16, bfloat16, the signed and unsigned integers of 8 to 64 bits and bool
+ * only (strings only at a model's boundary). Such tests must still fail cleanly, but the pass
+ * rate is over the others.
  */
 function outOfScope(r: Outcome): boolean {
   if (r.status !== 'unsupported' || !r.issues) return false;

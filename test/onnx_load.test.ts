@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
+import { byteSize } from '../src/graph/dtype.js';
 import { NDArray } from '../src/frontend/ndarray.js';
 import { OnnxInputError, OnnxParseError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { loadOnnx } from '../src/onnx/load.js';
@@ -77,12 +78,12 @@ test('unsupported features: one error listing every op, attribute value and dtyp
   const bytes = model({
     nodes: [
       { op: 'ConvTranspose', inputs: ['x', 'w'], outputs: ['a'], name: 'deconv1' },
-      { op: 'Cast', inputs: ['a'], outputs: ['b'], name: 'to_int8', attrs: [{ name: 'to', i: 3, type: AT.INT }] },
+      { op: 'Cast', inputs: ['a'], outputs: ['b'], name: 'to_f8', attrs: [{ name: 'to', i: 17 /* FLOAT8E4M3FN */, type: AT.INT }] },
       { op: 'Pad', inputs: ['b', 'pads'], outputs: ['c'], name: 'pad1', attrs: [{ name: 'mode', s: 'mirror', type: AT.STRING }] },
       { op: 'NonMaxSuppression', inputs: ['c'], outputs: ['d'], name: 'nms' },
       { op: 'Custom', inputs: ['d'], outputs: ['y'], name: 'mine', domain: 'com.example' },
     ],
-    inputs: [vi('x', F, [1, 2, 3, 3]), vi('w', 2 /* UINT8 */, [2, 2, 1, 1])],
+    inputs: [vi('x', F, [1, 2, 3, 3]), vi('w', 14 /* COMPLEX64 */, [2, 2, 1, 1])],
     outputs: [vi('y', F, [1])],
     initializers: [{ name: 'pads', dims: [8], dataType: I64, int64Data: [0, 0, 0, 0, 0, 0, 0, 0] }],
   });
@@ -92,7 +93,7 @@ test('unsupported features: one error listing every op, attribute value and dtyp
       assert.ok(e instanceof OnnxUnsupportedError);
       const m = e.message;
       for (const want of ["ConvTranspose is not supported (node 'deconv1')", "NonMaxSuppression is not supported (node 'nms')", "com.example.Custom is not supported (node 'mine')",
-        "Cast 'to_int8': to=INT8", "Pad 'pad1': mode='mirror'", "graph input 'w': element type UINT8"]) {
+        "Cast 'to_f8': to=FLOAT8E4M3FN", "Pad 'pad1': mode='mirror'", "graph input 'w': element type COMPLEX64"]) {
         assert.ok(m.includes(want), `missing "${want}" in:\n${m}`);
       }
       assert.equal(e.issues.length, 6);
@@ -163,6 +164,12 @@ test('.npy: round trip of every dtype, a float64 file built by hand, clear error
     NDArray.from(new Uint8Array([1, 0, 1, 1]), [2, 2], { dtype: 'bool' }),
     NDArray.from(new Float32Array([7]), []),
     NDArray.from(new Float64Array([0.1, -1e300, 3]), [3], { dtype: 'float64' }),
+    NDArray.from(new Int8Array([-128, 127, -1]), [3]),
+    NDArray.from(new Uint8Array([0, 255, 7]), [3], { dtype: 'uint8' }),
+    NDArray.from(new Int16Array([-32768, 32767, 5]), [3]),
+    NDArray.from(new Uint16Array([65535, 0, 9]), [3], { dtype: 'uint16' }),
+    NDArray.from(new Uint32Array([4294967295, 2 ** 31, 1]), [3]),
+    NDArray.from(new BigUint64Array([2n ** 64n - 1n, 2n ** 63n + 1n]), [2]),
   ];
   for (const a of arrays) {
     const file = path.join(tmp, `a_${a.dtype}_${a.shape.length}.npy`);
@@ -171,7 +178,7 @@ test('.npy: round trip of every dtype, a float64 file built by hand, clear error
     assert.equal(b.dtype, a.dtype);
     assert.deepEqual(b.shape, a.shape);
     assert.deepEqual([...b.toTypedArraySync()], [...a.toTypedArraySync()]);
-    assert.equal((fs.readFileSync(file).length - a.size * (a.dtype === 'int64' || a.dtype === 'float64' ? 8 : a.dtype === 'bool' ? 1 : 4)) % 64, 0);
+    assert.equal((fs.readFileSync(file).length - a.size * byteSize(a.dtype)) % 64, 0);
   }
   // A float64 file written by hand (as NumPy writes its default dtype) reads as float64.
   const f32 = await encodeNpy(NDArray.from(new Float32Array([0.5, 2]), [2]));
@@ -185,10 +192,17 @@ test('.npy: round trip of every dtype, a float64 file built by hand, clear error
   assert.equal(r.dtype, 'float64');
   assert.deepEqual([...r.toTypedArraySync()], [0.5, 2]);
   assert.throws(() => parseNpy(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), 'x.npy'), /x\.npy: not a \.npy file/);
-  const u16 = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<u2'");
+  const c8 = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<c8'");
   const bad = new Uint8Array(f32);
-  bad.set(new TextEncoder().encode(u16), 10);
-  assert.throws(() => parseNpy(bad, 'u.npy'), /dtype '<u2' is not supported/);
+  bad.set(new TextEncoder().encode(c8), 10);
+  assert.throws(() => parseNpy(bad, 'c.npy'), /dtype '<c8' is not supported/);
+  // One-byte types read whatever byte order they claim ('|u1' is NumPy's own spelling).
+  const u1 = new TextDecoder().decode(f32.subarray(10, start)).replace("'<f4'", "'<u1'").replace('(2,)', '(8,)');
+  const bytes8 = new Uint8Array(f32);
+  bytes8.set(new TextEncoder().encode(u1), 10);
+  const r8 = parseNpy(bytes8);
+  assert.equal(r8.dtype, 'uint8');
+  assert.deepEqual([...r8.toTypedArraySync()], [...f32.subarray(start, start + 8)]);
 });
 
 async function run1(bytes: Uint8Array, feeds: Record<string, NDArray>) {

@@ -4,9 +4,11 @@
 
 import { type DType, isFloat } from '../graph/dtype.js';
 import { roundHalf } from '../graph/half.js';
+import { type IntDType, wrapInt } from '../graph/int.js';
 import type { BinaryOp, UnaryOp } from '../graph/ir.js';
 import { type EType, type Expr, dtOf, exprKey } from '../lower/expr.js';
 import { castToHalf, halfHelpers, loadValue, storeValue } from './half_c.js';
+import { intBinary, intCType, intHelpers, intLiteral, intUnary, saturates, saturatingCast } from './int_c.js';
 
 /** The C type a value of `dt` has in registers (half types compute as float). */
 export function cType(dt: EType): string {
@@ -24,6 +26,13 @@ export function cType(dt: EType): string {
       return 'uint8_t';
     case 'float64':
       return 'double';
+    case 'int8':
+    case 'uint8':
+    case 'int16':
+    case 'uint16':
+    case 'uint32':
+    case 'uint64':
+      return intCType(dt);
     default:
       return dt satisfies never;
   }
@@ -60,6 +69,7 @@ export function cLiteral(v: number, dt: EType): string {
   }
   if (dt === 'bool') return v ? '1' : '0';
   if (dt === 'int32') return `${Math.trunc(v)}`.replace(/^(-.*)$/, '($1)');
+  if (dt !== 'int64' && dt !== 'index') return intLiteral(wrapInt(v, dt), dt);
   const n = Math.trunc(v);
   // INT64_MIN cannot be written as a literal.
   if (n <= -9223372036854775808) return 'INT64_MIN';
@@ -129,6 +139,9 @@ export const C_HALF_PRELUDE = `static inline uint32_t kiln_f2u(float f) { uint32
 static inline float kiln_u2f(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
 ${halfHelpers('static inline')}`;
 
+/** The integer division, remainder and power helpers (int_c.ts), for kernels that use them. */
+export const C_INT_PRELUDE = intHelpers('static inline');
+
 /** float64 versions of the unary ops that differ from float32's (libm's double functions). */
 function unaryDouble(op: UnaryOp, a: string): string | undefined {
   switch (op) {
@@ -152,11 +165,13 @@ function unaryDouble(op: UnaryOp, a: string): string | undefined {
   }
 }
 
-function unary(op: UnaryOp, a: string, dt: EType): string {
+function unary(op: UnaryOp, a: string, dt: EType, operandDt: EType): string {
   if (dt === 'float64') {
     const d = unaryDouble(op, a);
     if (d !== undefined) return d;
   }
+  const i = intUnary(op, a, dt);
+  if (i !== undefined) return i;
   // float16/bfloat16 values are floats in registers: they take the float32 functions.
   const f = dt === 'float32' || dt === 'float16' || dt === 'bfloat16';
   switch (op) {
@@ -191,8 +206,9 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
     case 'reciprocal': return `(1.0f / ${a})`;
     case 'sign': return `(${cType(dt)})((${a} > 0) - (${a} < 0))`;
     case 'not': return `(uint8_t)!${a}`;
-    case 'isnan': return `(uint8_t)(${a} != ${a})`;
-    case 'isinf': return `(uint8_t)(isinf(${a}) != 0)`;
+    // An integer operand is never NaN or infinite (and C's isinf refuses it).
+    case 'isnan': return operandDt !== 'index' && isFloat(operandDt) ? `(uint8_t)(${a} != ${a})` : '(uint8_t)0';
+    case 'isinf': return operandDt !== 'index' && isFloat(operandDt) ? `(uint8_t)(isinf(${a}) != 0)` : '(uint8_t)0';
     default: return op satisfies never;
   }
 }
@@ -200,6 +216,8 @@ function unary(op: UnaryOp, a: string, dt: EType): string {
 function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt: EType, dt: EType): string {
   const f = operandDt === 'float32' || operandDt === 'float16' || operandDt === 'bfloat16';
   const d = operandDt === 'float64';
+  const i = dt === operandDt ? intBinary(op, a, b, dt) : undefined;
+  if (i !== undefined) return i;
   switch (op) {
     case 'add': return `(${a} + ${b})`;
     case 'sub': return `(${a} - ${b})`;
@@ -221,6 +239,7 @@ function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt:
     case 'xor': return `(uint8_t)((!${a}) != (!${b}))`;
     case 'mod': return d ? `kiln_fmod_pyd(${a}, ${b})` : f ? `kiln_fmod_py(${a}, ${b})` : `(${cType(dt)})kiln_imod_py(${a}, ${b})`;
     case 'fmod': return d ? `fmod(${a}, ${b})` : f ? `fmodf(${a}, ${b})` : `(${a} % ${b})`;
+    case 'trunc_div': throw new Error(`c_expr: trunc_div of ${operandDt} (integers only)`);
     default: return op satisfies never;
   }
 }
@@ -228,6 +247,7 @@ function binary(op: BinaryOp | 'idiv' | 'imod', a: string, b: string, operandDt:
 function cast(a: string, from: EType, to: EType): string {
   if (to === 'bool') return `(uint8_t)(${a} != 0)`;
   if (to === 'float16' || to === 'bfloat16') return castToHalf(a, from, to);
+  if (saturates(from, to)) return saturatingCast(a, from as DType, to as IntDType, cLiteral);
   const fromFloat = from !== 'index' && isFloat(from);
   if (fromFloat && (to === 'int32' || to === 'int64' || to === 'index')) {
     // Float to int conversion of NaN/inf is undefined in C; saturate instead of trapping.
@@ -275,7 +295,7 @@ export class Scope {
         text = loadValue(this.dialect.load(e.buf, this.emit(e.at), e.dt), e.dt);
         break;
       case 'un':
-        text = unary(e.op, this.emit(e.a), e.dt);
+        text = unary(e.op, this.emit(e.a), e.dt, dtOf(e.a));
         break;
       case 'bin':
         text = binary(e.op, this.emit(e.a), this.emit(e.b), dtOf(e.a), e.dt);

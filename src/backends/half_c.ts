@@ -80,11 +80,11 @@ export function storeValue(v: string, dt: DType): string {
 
 /**
  * A cast to a half type of a register value of type `from`: rounds it to the format while
- * keeping it a float. float64 and int64 sources round once, from the double (an int32 is
- * exact as a double).
+ * keeping it a float. float64 and 64-bit int sources round once, from the double (a 32-bit
+ * int is exact as a double; 8- and 16-bit ints are exact as floats).
  */
 export function castToHalf(a: string, from: DType | 'index', to: 'float16' | 'bfloat16'): string {
-  const wide = from === 'float64' || from === 'int64' || from === 'int32' || from === 'index';
+  const wide = from === 'float64' || from === 'int64' || from === 'int32' || from === 'index' || from === 'uint32' || from === 'uint64';
   if (to === 'float16') return wide ? `kiln_rnd_hd((double)(${a}))` : `kiln_rnd_h((float)(${a}))`;
   return wide ? `kiln_rnd_bfd((double)(${a}))` : `kiln_rnd_bf((float)(${a}))`;
 }

@@ -115,10 +115,16 @@ export function randomArray(shape: readonly number[], dtype: DType | 'string', s
     case 'string':
       // A STRING input is read by Casts to numbers: random numbers, written as Cast would.
       return new StringTensor(Array.from({ length: n }, () => formatFloat(Math.fround(r() * 2 - 1), 'float32')), shape);
+    case 'int8':
+    case 'uint8':
+    case 'int16':
+    case 'uint16':
     case 'int32':
-      return NDArray.from(Int32Array.from({ length: n }, () => Math.floor(r() * 10)), shape, { dtype });
+    case 'uint32':
     case 'int64':
-      return NDArray.from(BigInt64Array.from({ length: n }, () => BigInt(Math.floor(r() * 10))), shape, { dtype });
+    case 'uint64':
+      // Small values in [0, 10), which every integer type holds.
+      return NDArray.from(Float64Array.from({ length: n }, () => Math.floor(r() * 10)), shape, { dtype });
     case 'bool':
       return NDArray.from(Uint8Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), shape, { dtype });
     default:

@@ -21,7 +21,7 @@ export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Tensor {
 export function cat(tensors: readonly (Tensor | NDArray)[], dim: number): Tensor {
   const t = tracerOf('cat', tensors);
   let dt = dtypeOf(tensors[0]!) ?? 'float32';
-  for (const x of tensors) dt = promote(dt, dtypeOf(x)!);
+  for (const x of tensors) dt = promote(dt, dtypeOf(x)!, 'cat');
   return new Tensor(t, t.b.cat(tensors.map((x) => operandId(t, x, dt)), dim));
 }
 

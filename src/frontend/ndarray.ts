@@ -2,8 +2,9 @@
 // lives in a typed array; CUDA results stay on the device until toTypedArray(). float16 and
 // bfloat16 data is a Uint16Array of raw bits (JS has no 16-bit float array): NDArray.from
 // takes such bits as they are and converts anything else from numbers; toArray() decodes.
+// Integer dtypes live in the typed array of their width and sign (uint64: BigUint64Array).
 
-import { type AnyTypedArray, type DType, isDType, isHalf, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
+import { type AnyTypedArray, type DType, allocTyped, isDType, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
 import { ShapeError, assertValidShape, fmtShape, numel, type Shape } from '../graph/shape.js';
 
 export type Device = 'cpu' | 'cuda';
@@ -78,7 +79,7 @@ export class NDArray {
     return this.host;
   }
 
-  /** The values as numbers: half types decoded, int64 through Number (exact up to 2^53), bool as 0/1. */
+  /** The values as numbers: half types decoded, 64-bit ints through Number (exact up to 2^53), bool as 0/1. */
   async toArray(): Promise<number[]> {
     return Array.from(typedToNumbers(this.dtype, await this.toTypedArray()));
   }
@@ -96,21 +97,32 @@ export class NDArray {
 function inferDType(data: unknown): DType {
   if (data instanceof Float32Array || data instanceof Float64Array) return 'float32';
   // 16-bit patterns could be float16 or bfloat16 bits, or plain integers: make the caller say.
-  if (data instanceof Uint16Array) throw new TypeError("NDArray.from: a Uint16Array needs { dtype: 'float16' } or { dtype: 'bfloat16' } (it is taken as raw bits)");
-  if (data instanceof Int32Array || data instanceof Int16Array || data instanceof Int8Array) return 'int32';
+  if (data instanceof Uint16Array) {
+    throw new TypeError("NDArray.from: a Uint16Array needs { dtype: 'float16' } or { dtype: 'bfloat16' } (it is taken as raw bits), or { dtype: 'uint16' }");
+  }
+  if (data instanceof Int8Array) return 'int8';
+  if (data instanceof Int16Array) return 'int16';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint32Array) return 'uint32';
   if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof BigUint64Array) return 'uint64';
+  // Bytes are bool, as they always were: uint8 data says { dtype: 'uint8' }.
   if (data instanceof Uint8Array) return 'bool';
   if (Array.isArray(data) && data.length > 0 && typeof data[0] === 'boolean') return 'bool';
   return 'float32';
 }
 
 function toTyped(data: ArrayLike<number> | ArrayLike<bigint> | AnyTypedArray | readonly boolean[], dtype: DType): AnyTypedArray {
-  if (dtype === 'float32' && data instanceof Float32Array) return data;
-  if (dtype === 'float64' && data instanceof Float64Array) return data;
-  if (dtype === 'int32' && data instanceof Int32Array) return data;
-  if (dtype === 'int64' && data instanceof BigInt64Array) return data;
-  if (dtype === 'bool' && data instanceof Uint8Array) return data;
-  if (isHalf(dtype) && data instanceof Uint16Array) return data;
+  // A typed array of the dtype's own kind is taken as it is (half types: as raw bits).
+  if (ArrayBuffer.isView(data) && data.constructor === allocTyped(dtype, 0).constructor) return data as AnyTypedArray;
+  // bigints into 64-bit integer types go exactly, modulo 2^64 (a number would round past 2^53).
+  if ((dtype === 'int64' || dtype === 'uint64') && data.length > 0 && typeof data[0] === 'bigint') {
+    const big = data as ArrayLike<bigint>;
+    const wrap = dtype === 'int64' ? BigInt.asIntN : BigInt.asUintN;
+    const out = allocTyped(dtype, data.length) as BigInt64Array | BigUint64Array;
+    for (let i = 0; i < big.length; i++) out[i] = wrap(64, big[i]!);
+    return out;
+  }
   const nums = new Float64Array(data.length);
   for (let i = 0; i < data.length; i++) nums[i] = Number(data[i]);
   return numbersToTyped(dtype, nums);

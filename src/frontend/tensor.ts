@@ -1,7 +1,7 @@
 // The symbolic Tensor users trace: PyTorch names and signatures (DESIGN.md's public API).
 // Every method records a node through the GraphBuilder, which validates it.
 
-import { type DType, isHalf, opmathDType, scalarDType } from '../graph/dtype.js';
+import { type DType, isHalf, isInt, opmathDType, promote, scalarDType } from '../graph/dtype.js';
 import type { BinaryOp, ReduceOp, UnaryOp } from '../graph/ir.js';
 import { ShapeError, normDim, normDims, numel } from '../graph/shape.js';
 import { NDArray } from './ndarray.js';
@@ -50,7 +50,20 @@ export class Tensor {
   add(o: TensorLike) { return this.bin('add', o); }
   sub(o: TensorLike) { return this.bin('sub', o); }
   mul(o: TensorLike) { return this.bin('mul', o); }
-  div(o: TensorLike) { return this.bin('div', o); }
+  /**
+   * True division (int operands give float32, as in PyTorch); with roundingMode 'trunc' the
+   * quotient rounded toward zero, which for integer operands is exact integer division in
+   * their type (C's `/`; a zero divisor gives 0, as in NumPy).
+   */
+  div(o: TensorLike, roundingMode?: 'trunc'): Tensor {
+    if (roundingMode === undefined) return this.bin('div', o);
+    if (roundingMode !== 'trunc') throw new TypeError(`div: roundingMode must be 'trunc' or omitted, got ${String(roundingMode)}`);
+    const other = this.operand(o);
+    if (isInt(promote(this.dtype, this.b.dtype(other), 'div'))) return this.wrap(this.b.binary('trunc_div', this.id, other));
+    const q = this.b.binary('div', this.id, other);
+    const neg = this.b.binary('lt', q, this.b.scalar(0, this.b.dtype(q)));
+    return this.wrap(this.b.where(neg, this.b.unary('ceil', q), this.b.unary('floor', q)));
+  }
   pow(o: TensorLike) { return this.bin('pow', o); }
   maximum(o: TensorLike) { return this.bin('maximum', o); }
   minimum(o: TensorLike) { return this.bin('minimum', o); }

@@ -2,7 +2,7 @@
 // the op, the shapes and the dims) and infers the result's shape and dtype. The frontend's
 // Tensor methods and the ONNX importer both build graphs only through these.
 
-import { type DType, isFloat, promote } from './dtype.js';
+import { type DType, isFloat, isInt, promote } from './dtype.js';
 import { type BinaryOp, COMPARE_OPS, Graph, LOGIC_OPS, type ReduceOp, type SliceDim, type UnaryOp } from './ir.js';
 import {
   ShapeError,
@@ -75,7 +75,7 @@ export class GraphBuilder {
 
   binary(fn: BinaryOp, a: number, b: number): number {
     const shape = broadcastShapes(fn, this.shape(a), this.shape(b));
-    let common = promote(this.dtype(a), this.dtype(b));
+    let common = promote(this.dtype(a), this.dtype(b), fn);
     let out: DType = common;
     if (COMPARE_OPS.includes(fn)) out = 'bool';
     else if (LOGIC_OPS.includes(fn)) {
@@ -91,6 +91,8 @@ export class GraphBuilder {
       // True division, as in PyTorch: int / int gives float.
       common = 'float32';
       out = 'float32';
+    } else if (fn === 'trunc_div' && !isInt(common)) {
+      throw new ShapeError(`trunc_div: expects integer operands, got ${this.dtype(a)} and ${this.dtype(b)}`);
     }
     if (this.dtype(a) !== common) a = this.cast(a, common);
     if (this.dtype(b) !== common) b = this.cast(b, common);
@@ -101,7 +103,7 @@ export class GraphBuilder {
     if (this.dtype(cond) !== 'bool') throw new ShapeError(`where: condition must be bool, got ${this.dtype(cond)}`);
     const s1 = broadcastShapes('where', this.shape(cond), this.shape(a));
     const shape = broadcastShapes('where', s1, this.shape(b));
-    const dt = promote(this.dtype(a), this.dtype(b));
+    const dt = promote(this.dtype(a), this.dtype(b), 'where');
     if (this.dtype(a) !== dt) a = this.cast(a, dt);
     if (this.dtype(b) !== dt) b = this.cast(b, dt);
     return this.g.add({ op: 'where' }, [cond, a, b], shape, dt);
@@ -210,7 +212,7 @@ export class GraphBuilder {
         throw new ShapeError(`cat: shapes ${xs.map((y) => fmtShape(this.shape(y))).join(', ')} differ outside dim ${axis}`);
       }
       total += s[axis]!;
-      dt = promote(dt, this.dtype(x));
+      dt = promote(dt, this.dtype(x), 'cat');
     }
     const parts = xs.map((x) => this.cast(x, dt)).filter((x) => this.shape(x)[axis] !== 0);
     if (parts.length === 1) return parts[0]!;
@@ -250,7 +252,7 @@ export class GraphBuilder {
     const sa = this.shape(a);
     const sb = this.shape(b);
     if (sa.length === 0 || sb.length === 0) throw new ShapeError(`matmul: scalar operand ${fmtShape(sa)} @ ${fmtShape(sb)}`);
-    const dt = promote(this.dtype(a), this.dtype(b));
+    const dt = promote(this.dtype(a), this.dtype(b), 'matmul');
     if (dt === 'bool') throw new ShapeError('matmul: not defined for bool');
     a = this.cast(a, dt);
     b = this.cast(b, dt);

@@ -2,35 +2,48 @@
 //
 // float16 and bfloat16 are storage types: buffers hold their raw bits (a Uint16Array on the
 // host), kernels widen them to float32 on load, compute in float32 and round on store.
+// Integer types wrap on overflow, as C and NumPy do (int.ts has their ranges and conversions).
 
 import { type HalfDType, decodeHalf, encodeHalf, isHalf } from './half.js';
+import { INT_INFO, type IntDType, isIntDType, toBigUint64 } from './int.js';
+import { ShapeError } from './shape.js';
 
-export const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64', 'bool'] as const;
+export const DTYPES = [
+  'float32', 'float64', 'float16', 'bfloat16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool',
+] as const;
 export type DType = (typeof DTYPES)[number];
 
 export type TypedArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'float64'
     ? Float64Array
-    : D extends HalfDType
+    : D extends HalfDType | 'uint16'
       ? Uint16Array
-      : D extends 'int32'
-        ? Int32Array
-        : D extends 'int64'
-          ? BigInt64Array
-          : Uint8Array;
-export type AnyTypedArray = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
+      : D extends 'int8'
+        ? Int8Array
+        : D extends 'int16'
+          ? Int16Array
+          : D extends 'int32'
+            ? Int32Array
+            : D extends 'uint32'
+              ? Uint32Array
+              : D extends 'int64'
+                ? BigInt64Array
+                : D extends 'uint64'
+                  ? BigUint64Array
+                  : Uint8Array;
+export type AnyTypedArray =
+  | Float32Array | Float64Array | Uint16Array | Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && (DTYPES as readonly string[]).includes(x);
 }
 
 export function byteSize(d: DType): number {
+  if (isIntDType(d)) return INT_INFO[d].bits / 8;
   switch (d) {
     case 'float32':
-    case 'int32':
       return 4;
-    case 'int64':
     case 'float64':
       return 8;
     case 'float16':
@@ -46,8 +59,9 @@ export function byteSize(d: DType): number {
 export function isFloat(d: DType): boolean {
   return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 }
-export function isInt(d: DType): boolean {
-  return d === 'int32' || d === 'int64';
+/** Any integer dtype, signed or unsigned (not bool). */
+export function isInt(d: DType): d is IntDType {
+  return isIntDType(d);
 }
 export { isHalf };
 
@@ -60,13 +74,23 @@ export function allocTyped(d: DType, n: number): AnyTypedArray {
       return new Float64Array(n);
     case 'float16':
     case 'bfloat16':
+    case 'uint16':
       return new Uint16Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'int64':
-      return new BigInt64Array(n);
+    case 'int8':
+      return new Int8Array(n);
+    case 'uint8':
     case 'bool':
       return new Uint8Array(n);
+    case 'int16':
+      return new Int16Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'uint32':
+      return new Uint32Array(n);
+    case 'int64':
+      return new BigInt64Array(n);
+    case 'uint64':
+      return new BigUint64Array(n);
     default:
       return d satisfies never;
   }
@@ -81,19 +105,29 @@ export function viewTyped(d: DType, buf: ArrayBufferLike, offset: number, n: num
       return new Float64Array(buf, offset, n);
     case 'float16':
     case 'bfloat16':
+    case 'uint16':
       return new Uint16Array(buf, offset, n);
-    case 'int32':
-      return new Int32Array(buf, offset, n);
-    case 'int64':
-      return new BigInt64Array(buf, offset, n);
+    case 'int8':
+      return new Int8Array(buf, offset, n);
+    case 'uint8':
     case 'bool':
       return new Uint8Array(buf, offset, n);
+    case 'int16':
+      return new Int16Array(buf, offset, n);
+    case 'int32':
+      return new Int32Array(buf, offset, n);
+    case 'uint32':
+      return new Uint32Array(buf, offset, n);
+    case 'int64':
+      return new BigInt64Array(buf, offset, n);
+    case 'uint64':
+      return new BigUint64Array(buf, offset, n);
     default:
       return d satisfies never;
   }
 }
 
-/** The values of typed data of dtype `d` as numbers (half types decoded, int64 via Number). */
+/** The values of typed data of dtype `d` as numbers (half types decoded, 64-bit ints via Number). */
 export function typedToNumbers(d: DType, a: AnyTypedArray): Float64Array {
   if (isHalf(d)) return decodeHalf(d, a as Uint16Array);
   const out = new Float64Array(a.length);
@@ -103,14 +137,17 @@ export function typedToNumbers(d: DType, a: AnyTypedArray): Float64Array {
 
 /**
  * Numbers as typed data of dtype `d`: half types encoded (round to nearest even), int64
- * truncated toward zero (NaN → 0, saturating), bool as x != 0, the rest as typed arrays store.
+ * truncated toward zero (NaN → 0, saturating), uint64 modulo 2^64 (2^64 and up: the maximum),
+ * bool as x != 0, the rest as typed arrays store (ints truncated, modulo 2^bits, NaN → 0).
  */
 export function numbersToTyped(d: DType, values: ArrayLike<number>): AnyTypedArray {
   if (isHalf(d)) return encodeHalf(d, values);
   const out = allocTyped(d, values.length);
   if (out instanceof BigInt64Array) {
     for (let i = 0; i < values.length; i++) out[i] = toBigInt64(values[i]!);
-  } else if (out instanceof Uint8Array) {
+  } else if (out instanceof BigUint64Array) {
+    for (let i = 0; i < values.length; i++) out[i] = toBigUint64(values[i]!);
+  } else if (d === 'bool') {
     for (let i = 0; i < values.length; i++) out[i] = values[i] ? 1 : 0;
   } else {
     for (let i = 0; i < values.length; i++) out[i] = values[i]!;
@@ -130,12 +167,36 @@ export function toBigInt64(v: number): bigint {
 
 // float16 and bfloat16 share a rank; promote() sends a mix of the two to float32, which
 // holds both exactly (neither has the other's range and precision).
-const RANK: Record<DType, number> = { bool: 0, int32: 1, int64: 2, float16: 3, bfloat16: 3, float32: 4, float64: 5 };
+const FLOAT_RANK: Record<string, number> = { float16: 3, bfloat16: 3, float32: 4, float64: 5 };
 
-/** PyTorch-style promotion between two tensor dtypes. */
-export function promote(a: DType, b: DType): DType {
-  if (a !== b && RANK[a] === RANK[b] && isHalf(a)) return 'float32';
-  return RANK[a] >= RANK[b] ? a : b;
+/**
+ * Promotion between two tensor dtypes, as PyTorch and NumPy agree: bool gives way to
+ * anything; an int with a float is the float; two floats, the wider (float16 with bfloat16:
+ * float32). Two ints: the wider of one signedness; a signed and an unsigned int, the
+ * smallest signed type holding both (uint8 with int8: int16; uint32 with int32: int64).
+ * uint64 with a signed int has no such type: refused (NumPy's float64 would drop bits).
+ */
+export function promote(a: DType, b: DType, op = 'promote'): DType {
+  if (a === b || b === 'bool') return a;
+  if (a === 'bool') return b;
+  if (isFloat(a) || isFloat(b)) {
+    if (!isFloat(a)) return b;
+    if (!isFloat(b)) return a;
+    if (FLOAT_RANK[a] === FLOAT_RANK[b]) return 'float32';
+    return FLOAT_RANK[a]! > FLOAT_RANK[b]! ? a : b;
+  }
+  return promoteInts(a as IntDType, b as IntDType, op);
+}
+
+function promoteInts(a: IntDType, b: IntDType, op: string): DType {
+  const [ia, ib] = [INT_INFO[a], INT_INFO[b]];
+  if (ia.signed === ib.signed) return ia.bits >= ib.bits ? a : b;
+  const [s, u] = ia.signed ? [ia, ib] : [ib, ia];
+  if (s.bits > u.bits) return ia.signed ? a : b;
+  if (u.bits === 64) {
+    throw new ShapeError(`${op}: cannot combine ${a} and ${b}: no integer type holds both (cast one of them first)`);
+  }
+  return `int${u.bits * 2}` as DType;
 }
 
 /**

@@ -4,22 +4,37 @@
 // PyTorch) and the ONNX importer's load-time folding (onnx/consteval.ts), so a folded value
 // and the reference can never disagree about an op's meaning.
 
-import { type DType, isHalf, isInt } from './dtype.js';
+import { type DType, isFloat, isHalf, isInt } from './dtype.js';
 import { roundHalf } from './half.js';
+import { saturateInt, toBigIntIn, wrapBig, wrapInt } from './int.js';
+import { intBinaryFn, intUnaryFn } from './int_ref.js';
 import type { BinaryOp, UnaryOp } from './ir.js';
 
 /**
- * Applies dtype semantics to a float64 value: ints truncate toward zero (NaN/±inf → 0: the
- * conversion is undefined in C, and 0 keeps the reference total and deterministic), bool is
- * x != 0 (NaN → true, as C's (x != 0)), float16 and bfloat16 round to nearest even (their
- * 8 and 11 bits of precision are part of a model's meaning: 70000 is inf in float16).
- * float32 values stay in float64: the reference compares with a float32 tolerance. Integer
- * overflow is not emulated.
+ * Applies dtype semantics to a float64 value: ints truncate toward zero and wrap modulo
+ * 2^bits, as C's integer conversions and overflowing arithmetic do (NaN/±inf → 0: 0 keeps the
+ * reference total and deterministic), bool is x != 0 (NaN → true, as C's (x != 0)), float16
+ * and bfloat16 round to nearest even (their 8 and 11 bits of precision are part of a model's
+ * meaning: 70000 is inf in float16). float32 values stay in float64: the reference compares
+ * with a float32 tolerance.
  */
 export function coerce(v: number, d: DType): number {
-  if (isInt(d)) return Number.isFinite(v) ? Math.trunc(v) + 0 : 0;
+  if (isInt(d)) return wrapInt(v, d);
   if (d === 'bool') return v !== 0 ? 1 : 0;
   if (isHalf(d)) return roundHalf(d, v);
+  return v;
+}
+
+/**
+ * A value of dtype `from` cast to `to`, before coercion: a float becomes an integer by
+ * truncation, saturating at the type's range (kernels do the same for the 8-, 16-bit and
+ * unsigned types; for int32/int64 an out-of-range float is undefined in C). An integer past
+ * 2^53 wraps from its exact value (UINT64_MAX, read as 2^64, becomes int64 -1, not 0). Every
+ * other cast is coerce's.
+ */
+export function castValue(v: number, from: DType, to: DType): number {
+  if (isFloat(from) && isInt(to)) return saturateInt(v, to);
+  if (isInt(from) && isInt(to) && !Number.isSafeInteger(v)) return wrapBig(toBigIntIn(v, from), to);
   return v;
 }
 
@@ -106,8 +121,7 @@ export function unaryFn(fn: UnaryOp): (x: number) => number {
 }
 
 /**
- * The binary functions. Integer division is a / b here; coercing the result to the int dtype
- * (which every caller does after each node) truncates it toward zero, as C does.
+ * The binary functions over float64. Integer operands take binaryFnFor's exact forms.
  */
 export function binaryFn(fn: BinaryOp): (a: number, b: number) => number {
   switch (fn) {
@@ -128,13 +142,23 @@ export function binaryFn(fn: BinaryOp): (a: number, b: number) => number {
     case 'or': return (a, b) => (a !== 0 || b !== 0 ? 1 : 0);
     case 'xor': return (a, b) => ((a !== 0) !== (b !== 0) ? 1 : 0);
     case 'mod':
-      // Python-style: the result takes the divisor's sign. Integer mod by zero is undefined;
-      // NaN here becomes 0 after int coercion, and tests avoid it.
+      // Python-style: the result takes the divisor's sign.
       return (a, b) => {
         const r = a % b;
         return r !== 0 && (r < 0) !== (b < 0) ? r + b : r;
       };
     case 'fmod': return (a, b) => a % b; // C fmod: the result takes the dividend's sign
+    case 'trunc_div': return (a, b) => (b === 0 ? 0 : Math.trunc(a / b));
     default: return fn satisfies never;
   }
+}
+
+/** The binary function for operands of dtype `operandDt`: integers wrap exactly (int_ref.ts). */
+export function binaryFnFor(fn: BinaryOp, operandDt: DType): (a: number, b: number) => number {
+  return (isInt(operandDt) ? intBinaryFn(fn, operandDt) : undefined) ?? binaryFn(fn);
+}
+
+/** The unary function for an operand of dtype `dt`: integer negation wraps exactly (int_ref.ts). */
+export function unaryFnFor(fn: UnaryOp, dt: DType): (x: number) => number {
+  return (isInt(dt) ? intUnaryFn(fn, dt) : undefined) ?? unaryFn(fn);
 }

@@ -3,13 +3,15 @@
 // favours the obvious loop over the fast one and shares nothing with lower/ or schedule/.
 //
 // Every value is a dense row-major Float64Array. After each node the values are coerced to the
-// node's dtype semantics (ints truncate toward zero, bool is 0/1, float16 and bfloat16 round
-// to their format, as PyTorch rounds each op's half result); float32 results are kept in
-// float64 on purpose, since tests compare with a float32 tolerance. Integer overflow is not
-// emulated: tests keep int values small.
+// node's dtype semantics (ints truncate toward zero and wrap modulo 2^bits, bool is 0/1,
+// float16 and bfloat16 round to their format, as PyTorch rounds each op's half result);
+// float32 results are kept in float64 on purpose, since tests compare with a float32
+// tolerance. Integer arithmetic (sums, products, matmuls included) is exact and wraps as in
+// the kernels (int_ref.ts); 64-bit values are exact only where a double holds them (below
+// 2^53, or multiples of a power of two above).
 
-import { type DType, typedToNumbers } from './dtype.js';
-import { binaryFn, coerce, unaryFn } from './elementwise_ref.js';
+import { type DType, isInt, typedToNumbers } from './dtype.js';
+import { binaryFnFor, castValue, coerce, unaryFnFor } from './elementwise_ref.js';
 import type { Graph, Node, ReduceOp } from './ir.js';
 import { contiguousStrides, fmtShape, numel, type Shape } from './shape.js';
 import type { NDArray } from '../frontend/ndarray.js';
@@ -81,11 +83,11 @@ function evalNode(n: Node, xs: RefTensor[]): Float64Array {
     case 'const':
       return Float64Array.from(n.data);
     case 'unary': {
-      const f = unaryFn(n.fn);
+      const f = unaryFnFor(n.fn, xs[0]!.dtype);
       return xs[0]!.data.map(f);
     }
     case 'binary': {
-      const f = binaryFn(n.fn);
+      const f = binaryFnFor(n.fn, xs[0]!.dtype);
       const [a, b] = [broadcastTo(xs[0]!, n.shape), broadcastTo(xs[1]!, n.shape)];
       const out = new Float64Array(a.length);
       for (let i = 0; i < out.length; i++) out[i] = f(a[i]!, b[i]!);
@@ -97,9 +99,11 @@ function evalNode(n: Node, xs: RefTensor[]): Float64Array {
       for (let i = 0; i < out.length; i++) out[i] = c[i] !== 0 ? a[i]! : b[i]!;
       return out;
     }
-    case 'cast':
-      // coerceInPlace applies the target dtype's semantics (trunc toward zero, != 0 for bool).
-      return xs[0]!.data.slice();
+    case 'cast': {
+      // castValue saturates float → int; coerceInPlace then applies the target dtype's semantics.
+      const from = xs[0]!.dtype;
+      return xs[0]!.data.map((v) => castValue(v, from, n.to));
+    }
     case 'reduce':
       return reduce(xs[0]!, n.fn, n.axes, n.selectLast ?? false);
     case 'reshape':
@@ -163,6 +167,7 @@ function evalNode(n: Node, xs: RefTensor[]): Float64Array {
       const outer = numel(x.shape.slice(0, n.axis));
       const inner = numel(x.shape.slice(n.axis + 1));
       const out = new Float64Array(x.data.length);
+      const add = binaryFnFor('add', x.dtype);
       for (let a = 0; a < outer; a++) {
         for (let i = 0; i < inner; i++) {
           let acc = 0;
@@ -171,9 +176,9 @@ function evalNode(n: Node, xs: RefTensor[]): Float64Array {
             const off = (a * len + j) * inner + i;
             if (n.exclusive) {
               out[off] = acc;
-              acc += x.data[off]!;
+              acc = add(acc, x.data[off]!);
             } else {
-              acc += x.data[off]!;
+              acc = add(acc, x.data[off]!);
               out[off] = acc;
             }
           }
@@ -239,21 +244,24 @@ function reduce(x: RefTensor, fn: ReduceOp, axes: readonly number[], selectLast:
   const out = new Float64Array(outer);
   for (let o = 0; o < outer; o++) {
     const row = data.subarray(o * inner, (o + 1) * inner);
-    out[o] = fold(fn, row, selectLast);
+    out[o] = fold(fn, row, selectLast, x.dtype);
   }
   return out;
 }
 
-function fold(fn: ReduceOp, row: Float64Array, selectLast: boolean): number {
+function fold(fn: ReduceOp, row: Float64Array, selectLast: boolean, dt: DType): number {
   switch (fn) {
     case 'sum': {
+      // Integer sums wrap as they go, exactly (the kernels' modular sum); float sums in float64.
+      const add = binaryFnFor('add', dt);
       let s = 0;
-      for (const v of row) s += v;
+      for (const v of row) s = add(s, v);
       return s;
     }
     case 'prod': {
+      const mul = binaryFnFor('mul', dt);
       let p = 1;
-      for (const v of row) p *= v;
+      for (const v of row) p = mul(p, v);
       return p;
     }
     case 'max':
@@ -302,12 +310,30 @@ function matmul(a: RefTensor, b: RefTensor, outShape: Shape): Float64Array {
   const A = broadcastTo(a, [...batch, M, K]);
   const B = broadcastTo(b, [...batch, K, N]);
   const nb = numel(batch);
+  if (isInt(a.dtype)) return intMatmul(A, B, nb, M, K, N, a.dtype);
   const out = new Float64Array(nb * M * N);
   for (let t = 0; t < nb; t++) {
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let s = 0;
         for (let k = 0; k < K; k++) s += A[t * M * K + i * K + k]! * B[t * K * N + k * N + j]!;
+        out[t * M * N + i * N + j] = s;
+      }
+    }
+  }
+  return out;
+}
+
+/** Integer products: each product and partial sum wraps exactly, as the kernels' modular arithmetic. */
+function intMatmul(A: Float64Array, B: Float64Array, nb: number, M: number, K: number, N: number, dt: DType): Float64Array {
+  const add = binaryFnFor('add', dt);
+  const mul = binaryFnFor('mul', dt);
+  const out = new Float64Array(nb * M * N);
+  for (let t = 0; t < nb; t++) {
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s = add(s, mul(A[t * M * K + i * K + k]!, B[t * K * N + k * N + j]!));
         out[t * M * N + i * N + j] = s;
       }
     }

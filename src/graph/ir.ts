@@ -12,9 +12,11 @@ export const UNARY_OPS = [
 ] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
+// `div` is true division (int operands give float32, as in PyTorch); `trunc_div` is integer
+// division rounding toward zero (C's `/`, ONNX Div of integers), defined for integers only.
 export const BINARY_OPS = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge',
-  'and', 'or', 'xor', 'mod', 'fmod',
+  'and', 'or', 'xor', 'mod', 'fmod', 'trunc_div',
 ] as const;
 export type BinaryOp = (typeof BINARY_OPS)[number];
 

@@ -42,6 +42,18 @@ export class ConstTensor {
     return this.nums;
   }
 
+  /**
+   * Whether values() holds every value exactly: int64 and uint64 values past 2^53 do not (the
+   * importer then keeps the tensor as typed data: a parameter, never a folded constant).
+   */
+  exactAsNumbers(): boolean {
+    if (this.dtype !== 'int64' && this.dtype !== 'uint64') return true;
+    if (!this.typed) return this.nums!.every((v) => Number.isSafeInteger(v));
+    const limit = BigInt(Number.MAX_SAFE_INTEGER);
+    for (const v of this.typed as BigInt64Array | BigUint64Array) if (v > limit || v < -limit) return false;
+    return true;
+  }
+
   /** The values as the typed array of the dtype (exact for data read from the file; half types as bits). */
   typedArray(): AnyTypedArray {
     this.typed ??= numbersToTyped(this.dtype, this.nums!);

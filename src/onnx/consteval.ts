@@ -3,7 +3,7 @@
 // node by node, including the casts the builders insert, so a folded value equals what the
 // compiled graph would have computed. Results are rounded to their dtype after every node.
 
-import { binaryFn, coerceStored, unaryFn } from '../graph/elementwise_ref.js';
+import { binaryFnFor, castValue, coerceStored, unaryFnFor } from '../graph/elementwise_ref.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { contiguousStrides, numel, type Shape } from '../graph/shape.js';
 
@@ -51,6 +51,11 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
   const out = n.shape;
   const size = numel(out);
   const inShape = (k: number) => g.node(n.inputs[k]!).shape;
+  const inDType = (k: number) => g.node(n.inputs[k]!).dtype;
+  // Integer sums and products wrap exactly, as the kernels compute them.
+  const opDt = n.inputs.length > 0 ? inDType(0) : n.dtype;
+  const add = binaryFnFor('add', opDt);
+  const mul = binaryFnFor('mul', opDt);
   let res: number[];
   switch (n.op) {
     case 'input':
@@ -59,10 +64,10 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
       res = [...n.data];
       break;
     case 'unary':
-      res = args[0]!.map(unaryFn(n.fn));
+      res = args[0]!.map(unaryFnFor(n.fn, inDType(0)));
       break;
     case 'binary': {
-      const f = binaryFn(n.fn);
+      const f = binaryFnFor(n.fn, inDType(0));
       const ia = broadcastIndex(inShape(0), out);
       const ib = broadcastIndex(inShape(1), out);
       const [a, b] = [args[0]!, args[1]!];
@@ -77,7 +82,7 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
       break;
     }
     case 'cast':
-      res = [...args[0]!];
+      res = args[0]!.map((v) => castValue(v, inDType(0), n.to));
       break;
     case 'reshape':
       res = [...args[0]!];
@@ -156,8 +161,8 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
         for (let k = 0; k < len; k++) {
           const j = n.reverse ? len - 1 - k : k;
           const at = i + j * step;
-          if (n.exclusive) { res[at] = coerceStored(acc, n.dtype); acc += args[0]![at]!; }
-          else { acc += args[0]![at]!; res[at] = coerceStored(acc, n.dtype); }
+          if (n.exclusive) { res[at] = coerceStored(acc, n.dtype); acc = add(acc, args[0]![at]!); }
+          else { acc = add(acc, args[0]![at]!); res[at] = coerceStored(acc, n.dtype); }
         }
       });
       break;
@@ -180,8 +185,8 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
           for (let r = 0; r < red.length; r++) at += rc[r]! * st[red[r]!]!;
           const v = args[0]![at]!;
           switch (n.fn) {
-            case 'sum': acc += v; break;
-            case 'prod': acc *= v; break;
+            case 'sum': acc = add(acc, v); break;
+            case 'prod': acc = mul(acc, v); break;
             case 'max': if (k === 0 || v > acc || Number.isNaN(v)) acc = v; break;
             case 'min': if (k === 0 || v < acc || Number.isNaN(v)) acc = v; break;
             case 'argmax': if (k === 0 || v > acc || (n.selectLast && v === acc)) { acc = v; arg = k; } break;
@@ -209,7 +214,7 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
         for (let m = 0; m < M; m++)
           for (let j = 0; j < N; j++) {
             let acc = 0;
-            for (let k = 0; k < K; k++) acc += args[0]![a0 + m * K + k]! * args[1]![b0 + k * N + j]!;
+            for (let k = 0; k < K; k++) acc = add(acc, mul(args[0]![a0 + m * K + k]!, args[1]![b0 + k * N + j]!));
             res[bi * M * N + m * N + j] = acc;
           }
       }

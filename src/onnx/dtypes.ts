@@ -1,7 +1,8 @@
 // ONNX element types and the kiln dtypes they map to: float32, float64, float16, bfloat16,
-// int32, int64 and bool. Every other ONNX type is reported as unsupported rather than silently
-// converted, since a converted type would give answers that differ from the model's. (STRING
-// has no kiln dtype: strings are converted on the host at a model's boundary, strings.ts.)
+// int8, uint8, int16, uint16, int32, uint32, int64, uint64 and bool. Every other ONNX type is
+// reported as unsupported rather than silently converted, since a converted type would give
+// answers that differ from the model's. (STRING has no kiln dtype: strings are converted on
+// the host at a model's boundary, strings.ts.)
 
 import type { DType } from '../graph/dtype.js';
 
@@ -12,8 +13,10 @@ export const ONNX_TYPE_NAMES: Record<number, string> = {
   21: 'UINT4', 22: 'INT4',
 };
 
-const TO_KILN: Record<number, DType> = { 1: 'float32', 11: 'float64', 10: 'float16', 16: 'bfloat16', 6: 'int32', 7: 'int64', 9: 'bool' };
-const FROM_KILN: Record<DType, number> = { float32: 1, float64: 11, float16: 10, bfloat16: 16, int32: 6, int64: 7, bool: 9 };
+const FROM_KILN: Record<DType, number> = {
+  float32: 1, float64: 11, float16: 10, bfloat16: 16, int8: 3, uint8: 2, int16: 5, uint16: 4, int32: 6, uint32: 12, int64: 7, uint64: 13, bool: 9,
+};
+const TO_KILN: Record<number, DType> = Object.fromEntries(Object.entries(FROM_KILN).map(([d, t]) => [t, d as DType]));
 
 /** TensorProto.DataType STRING. */
 export const ONNX_STRING = 8;

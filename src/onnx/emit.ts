@@ -42,8 +42,9 @@ export class Emitter {
     if (!(v instanceof ConstTensor)) return v;
     let id = this.materialized.get(v);
     if (id === undefined) {
-      // Weights stay parameters (new weights must not change kernels); small computed values fuse as constants.
-      id = v.weight || v.size > CONST_LIMIT ? this.tracer.param(v.toNDArray()) : this.b.constant(v.values(), v.shape, v.dtype);
+      // Weights stay parameters (new weights must not change kernels); small computed values
+      // fuse as constants, unless numbers cannot hold them (64-bit ints past 2^53).
+      id = v.weight || v.size > CONST_LIMIT || !v.exactAsNumbers() ? this.tracer.param(v.toNDArray()) : this.b.constant(v.values(), v.shape, v.dtype);
       this.materialized.set(v, id);
     }
     return id;
@@ -51,7 +52,8 @@ export class Emitter {
 
   /** Runs `fn` over the operands: folded in JS when all are known and small, else into the graph. */
   emit(operands: readonly Val[], fn: BuildFn): Val[] {
-    if (operands.every((v) => v instanceof ConstTensor && v.size <= FOLD_LIMIT)) {
+    // Folding computes over numbers: 64-bit ints past 2^53 are computed by the kernels instead.
+    if (operands.every((v) => v instanceof ConstTensor && v.size <= FOLD_LIMIT && v.exactAsNumbers())) {
       const folded = this.fold(operands as ConstTensor[], fn);
       if (folded) return folded;
     }
@@ -76,6 +78,7 @@ export class Emitter {
       const n = g.nodes[i]!;
       vals.push(evalNode(g, n, n.inputs.map((j) => vals[j]!)));
     }
-    return outs.map((o) => (o < operands.length ? operands[o]! : new ConstTensor(g.node(o).shape, g.node(o).dtype, vals[o]!)));
+    const folded = outs.map((o) => (o < operands.length ? operands[o]! : new ConstTensor(g.node(o).shape, g.node(o).dtype, vals[o]!)));
+    return folded.every((c) => c.exactAsNumbers()) ? folded : undefined;
   }
 }

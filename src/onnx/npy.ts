@@ -1,17 +1,24 @@
-// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, float64, float16, int32,
-// int64 and bool; every other dtype is refused, bfloat16 included (NumPy has no bfloat16, so
-// there is no .npy form to write or read). float16 data moves as its raw bits. (The CLI
-// converts a float64 file to float32 where the model's input is float32: NumPy's default is
-// float64.)
+// NumPy .npy files (format 1.0-3.0), little endian, C order: float32, float64, float16, the
+// signed and unsigned integers of 8 to 64 bits, and bool; every other dtype is refused,
+// bfloat16 included (NumPy has no bfloat16, so there is no .npy form to write or read).
+// float16 data moves as its raw bits. (The CLI converts a float64 file to float32 where the
+// model's input is float32: NumPy's default is float64.)
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { DType } from '../graph/dtype.js';
+import { type DType, byteSize, viewTyped } from '../graph/dtype.js';
 import { numel } from '../graph/shape.js';
 import { NDArray } from '../frontend/ndarray.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-const DESCR: Record<DType, string | undefined> = { float32: '<f4', float64: '<f8', float16: '<f2', bfloat16: undefined, int32: '<i4', int64: '<i8', bool: '|b1' };
+const DESCR: Record<DType, string | undefined> = {
+  float32: '<f4', float64: '<f8', float16: '<f2', bfloat16: undefined, int8: '|i1', uint8: '|u1', int16: '<i2', uint16: '<u2',
+  int32: '<i4', uint32: '<u4', int64: '<i8', uint64: '<u8', bool: '|b1',
+};
+/** Descriptor → dtype; one-byte types may also be written with '<' or '=' (byte order is moot). */
+const FROM_DESCR = new Map<string, DType>(
+  Object.entries(DESCR).flatMap(([d, s]) => (s ? [[s, d as DType], ...(s.startsWith('|') ? [[`<${s.slice(1)}`, d as DType], [`=${s.slice(1)}`, d as DType]] : [])] : [])) as [string, DType][],
+);
 
 export class NpyError extends Error {
   constructor(file: string, detail: string) {
@@ -37,26 +44,15 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NDArray {
   const n = numel(shape);
   const dataStart = start + headerLen;
   const body = bytes.subarray(dataStart);
-  const width: Record<string, number> = { '<f4': 4, '<i4': 4, '<i8': 8, '|b1': 1, '<f8': 8, '<f2': 2 };
-  const w = width[descr];
-  if (w === undefined) throw new NpyError(file, `dtype '${descr}' is not supported (use float32, float64, float16, int32, int64 or bool, little endian)`);
+  const dtype = FROM_DESCR.get(descr);
+  if (dtype === undefined) {
+    throw new NpyError(file, `dtype '${descr}' is not supported (use float32, float64, float16, int8 to int64, uint8 to uint64 or bool, little endian)`);
+  }
+  const w = byteSize(dtype);
   if (body.length < n * w) throw new NpyError(file, `truncated data: ${body.length} bytes for shape (${shape.join(', ')}) of ${descr}`);
   const buf = new ArrayBuffer(n * w);
   new Uint8Array(buf).set(body.subarray(0, n * w));
-  switch (descr) {
-    case '<f4':
-      return NDArray.from(new Float32Array(buf), shape);
-    case '<f8':
-      return NDArray.from(new Float64Array(buf), shape, { dtype: 'float64' });
-    case '<f2':
-      return NDArray.from(new Uint16Array(buf), shape, { dtype: 'float16' });
-    case '<i4':
-      return NDArray.from(new Int32Array(buf), shape, { dtype: 'int32' });
-    case '<i8':
-      return NDArray.from(new BigInt64Array(buf), shape, { dtype: 'int64' });
-    default:
-      return NDArray.from(new Uint8Array(buf), shape, { dtype: 'bool' });
-  }
+  return NDArray.from(viewTyped(dtype, buf, 0, n), shape, { dtype });
 }
 
 export function readNpy(file: string): NDArray {

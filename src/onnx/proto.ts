@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type onnxProto from 'onnx-proto';
-import { type AnyTypedArray, type DType, byteSize, viewTyped } from '../graph/dtype.js';
+import { type AnyTypedArray, type DType, allocTyped, byteSize, viewTyped } from '../graph/dtype.js';
+import { saturateToBig } from '../graph/int.js';
 import { numel } from '../graph/shape.js';
 import { ConstTensor } from './const_tensor.js';
 import { kilnDType, onnxTypeName } from './dtypes.js';
@@ -60,6 +61,18 @@ export function tensorDims(t: TensorProto): number[] {
   return (t.dims ?? []).map((d) => num(d as Longish));
 }
 
+/**
+ * A decoded int64/uint64 field as a bigint. protobufjs gives a Long where the long package is
+ * installed (exact through its decimal text) and otherwise a number: exact below 2^53, the
+ * nearest double above (raw_data, which exporters write, is always exact). A number at or
+ * past the top of the range, as the maximum rounds to, is the maximum.
+ */
+function longToBig(v: unknown, dt: 'int64' | 'uint64'): bigint {
+  if (typeof v === 'number') return saturateToBig(v, dt);
+  const b = BigInt(String(v));
+  return dt === 'int64' ? BigInt.asIntN(64, b) : BigInt.asUintN(64, b);
+}
+
 /** Copies little-endian bytes into an aligned typed array (raw_data slices are often unaligned). */
 function fromRaw(dtype: DType, raw: Uint8Array, n: number): AnyTypedArray {
   const width = byteSize(dtype);
@@ -102,14 +115,20 @@ export function tensorFromProto(t: TensorProto, baseDir?: string, weight = false
   } else if (dtype === 'float64') {
     data = Float64Array.from(t.doubleData ?? []);
   } else if (dtype === 'int64') {
-    data = BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(String(v))));
-  } else if (dtype === 'int32') {
-    data = Int32Array.from(t.int32Data ?? []);
-  } else if (dtype === 'float16' || dtype === 'bfloat16') {
-    // ONNX keeps each 16-bit pattern in the low bits of one int32_data entry.
-    data = Uint16Array.from(t.int32Data ?? [], (v) => v & 0xffff);
-  } else {
+    data = BigInt64Array.from((t.int64Data ?? []).map((v) => longToBig(v, 'int64')));
+  } else if (dtype === 'uint64' || dtype === 'uint32') {
+    // UINT32 and UINT64 live in uint64_data.
+    const big = (t.uint64Data ?? []).map((v) => longToBig(v, 'uint64'));
+    data = dtype === 'uint64' ? BigUint64Array.from(big) : Uint32Array.from(big, (v) => Number(BigInt.asUintN(32, v)));
+  } else if (dtype === 'bool') {
     data = Uint8Array.from((t.int32Data ?? []).map((v) => (v ? 1 : 0)));
+  } else {
+    // int32 and every narrower type (int8, uint8, int16, uint16, and float16/bfloat16 as
+    // their bit patterns) keep one value per int32_data entry, in its low bits.
+    const ints = t.int32Data ?? [];
+    const out = allocTyped(dtype, ints.length) as Exclude<AnyTypedArray, BigInt64Array | BigUint64Array>;
+    ints.forEach((v, i) => (out[i] = v));
+    data = out;
   }
   if (data.length !== n) throw new Error(`tensor '${t.name ?? ''}' holds ${data.length} values for dims [${dims.join(',')}]`);
   return new ConstTensor(dims, dtype, data, weight);

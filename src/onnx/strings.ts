@@ -16,15 +16,14 @@
 // spec's reserved words "NaN", "INF" and "-INF", so that the strings parse back. Integers
 // print in decimal.
 
-import { type DType, isHalf, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
+import { type DType, isHalf, isInt, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
 import { roundHalf } from '../graph/half.js';
+import { saturateBig, saturateToBig } from '../graph/int.js';
 import { NDArray } from '../frontend/ndarray.js';
 import { OnnxInputError } from './errors.js';
 import { StringTensor } from './string_tensor.js';
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const I64_MAX = 2n ** 63n - 1n;
-const I64_MIN = -(2n ** 63n);
 const INTEGER = /^[+-]?\d+$/;
 
 /** The number a string denotes under Cast's rules, or undefined when it is not one. */
@@ -40,14 +39,12 @@ export function parseStrings(t: StringTensor, to: DType, what: string): NDArray 
   const bad = (i: number): never => {
     throw new OnnxInputError(`${what}: element ${i} (${JSON.stringify(t.data[i])}) is not a number (Cast from STRING reads decimal or scientific numbers, NaN, INF, +INF, -INF)`);
   };
-  if (to === 'int64') {
-    // Integer strings go through BigInt, exactly (saturating); others truncate toward zero like a float cast.
-    const out = new BigInt64Array(t.size);
-    t.data.forEach((s, i) => {
-      const v = INTEGER.test(s.trim()) ? BigInt(s.trim()) : undefined;
-      out[i] = v !== undefined ? (v > I64_MAX ? I64_MAX : v < I64_MIN ? I64_MIN : v) : (numbersToTyped('int64', [parseOnnxNumber(s) ?? bad(i)]) as BigInt64Array)[0]!;
-    });
-    return NDArray.from(out, t.shape, { dtype: 'int64' });
+  if (isInt(to)) {
+    // Integer strings go through BigInt, exactly; others truncate toward zero like a float
+    // cast. Either way out-of-range values saturate, as kiln's float → int casts do.
+    const vals = t.data.map((s, i) => (INTEGER.test(s.trim()) ? saturateBig(BigInt(s.trim()), to) : saturateToBig(parseOnnxNumber(s) ?? bad(i), to)));
+    const out = to === 'int64' ? BigInt64Array.from(vals) : to === 'uint64' ? BigUint64Array.from(vals) : numbersToTyped(to, vals.map(Number));
+    return NDArray.from(out, t.shape, { dtype: to });
   }
   const nums = new Float64Array(t.size);
   t.data.forEach((s, i) => (nums[i] = parseOnnxNumber(s) ?? bad(i)));
@@ -99,7 +96,7 @@ export function formatFloat(x: number, d: DType): string {
 export async function formatStrings(a: NDArray): Promise<StringTensor> {
   const data = await a.toTypedArray();
   let out: string[];
-  if (a.dtype === 'int64' || a.dtype === 'int32') out = Array.from(data as ArrayLike<number | bigint>, (v) => String(v));
+  if (isInt(a.dtype)) out = Array.from(data as ArrayLike<number | bigint>, (v) => String(v));
   else {
     const nums = typedToNumbers(a.dtype, data);
     out = Array.from(nums, (v) => formatFloat(v, a.dtype));

@@ -2,19 +2,50 @@
 // the `omp simd` reduction clause where OpenMP has one, and the update for one value (index
 // reductions keep the best value, its position and whether anything was seen; NaN wins).
 
-import { isFloat } from '../../graph/dtype.js';
+import { type DType, isFloat } from '../../graph/dtype.js';
+import { INT_INFO } from '../../graph/int.js';
+import { dtOf } from '../../lower/expr.js';
 import type { Reduction } from '../../lower/loop_ir.js';
-import { cType } from '../c_expr.js';
+import { cLiteral, cType } from '../c_expr.js';
+import { isAddedInt, narrowAcc, wideAccType } from '../int_c.js';
 
 /** Whether r is a float max/min: those also carry a NaN flag (see accUpdate). */
 function nanTracked(r: Reduction): boolean {
   return (r.op === 'max' || r.op === 'min') && isFloat(r.dtype);
 }
 
+/** A narrow-int sum or product accumulates in a wider unsigned variable (int_c.ts), narrowed by accFinish. */
+function wide(r: Reduction): string | undefined {
+  return r.op === 'sum' || r.op === 'prod' ? wideAccType(r.dtype) : undefined;
+}
+
+/** The variable r's updates go to. */
+function accName(r: Reduction): string {
+  return wide(r) ? `accw${r.id}` : `acc${r.id}`;
+}
+
+/** The identity of max (lowest value) or min (highest) over dtype `dt`. */
+function extreme(dt: DType, op: 'max' | 'min'): string {
+  if (isAddedInt(dt)) return cLiteral(Number(op === 'max' ? INT_INFO[dt].min : INT_INFO[dt].max), dt);
+  if (isFloat(dt)) return op === 'max' ? '-INFINITY' : 'INFINITY';
+  if (dt === 'bool') return op === 'max' ? '0' : '1';
+  return dt === 'int32' ? (op === 'max' ? 'INT32_MIN' : 'INT32_MAX') : op === 'max' ? 'INT64_MIN' : 'INT64_MAX';
+}
+
+/**
+ * The C type an index reduction keeps its best value in: double for floats and for the ints
+ * that always compared so; the other integer types compare in their own type, exactly and
+ * unsigned where they are (uint64 values differ past a double's precision).
+ */
+function bestType(r: Reduction): string {
+  const vt = dtOf(r.value);
+  return isAddedInt(vt) ? cType(vt) : 'double';
+}
+
 /** The C variables reduction r accumulates in: name, type and initial value. */
 export function accVars(r: Reduction): { name: string; type: string; init: string }[] {
   const t = cType(r.dtype);
-  const acc = (init: string) => ({ name: `acc${r.id}`, type: t, init });
+  const acc = (init: string) => ({ name: accName(r), type: wide(r) ?? t, init });
   const nan = nanTracked(r) ? [{ name: `nan${r.id}`, type: 'int', init: '0' }] : [];
   switch (r.op) {
     case 'sum':
@@ -22,16 +53,17 @@ export function accVars(r: Reduction): { name: string; type: string; init: strin
     case 'prod':
       return [acc('1')];
     case 'max':
-      return [acc(isFloat(r.dtype) ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN'), ...nan];
     case 'min':
-      return [acc(isFloat(r.dtype) ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX'), ...nan];
+      return [acc(extreme(r.dtype, r.op)), ...nan];
     case 'argmax':
-    case 'argmin':
+    case 'argmin': {
+      const bt = bestType(r);
       return [
         { name: `acc${r.id}`, type: 'int64_t', init: '0' },
-        { name: `best${r.id}`, type: 'double', init: r.op === 'argmax' ? '-INFINITY' : 'INFINITY' },
+        { name: `best${r.id}`, type: bt, init: bt === 'double' ? (r.op === 'argmax' ? '-INFINITY' : 'INFINITY') : '0' },
         { name: `seen${r.id}`, type: 'int', init: '0' },
       ];
+    }
     default:
       return r.op satisfies never;
   }
@@ -45,8 +77,8 @@ export function accInit(r: Reduction): string {
 
 export function accPragma(r: Reduction): string | undefined {
   const nan = nanTracked(r) ? ` reduction(|:nan${r.id})` : '';
-  if (r.op === 'sum') return `#pragma omp simd reduction(+:acc${r.id})`;
-  if (r.op === 'prod') return `#pragma omp simd reduction(*:acc${r.id})`;
+  if (r.op === 'sum') return `#pragma omp simd reduction(+:${accName(r)})`;
+  if (r.op === 'prod') return `#pragma omp simd reduction(*:${accName(r)})`;
   if (r.op === 'max') return `#pragma omp simd reduction(max:acc${r.id})${nan}`;
   if (r.op === 'min') return `#pragma omp simd reduction(min:acc${r.id})${nan}`;
   return undefined;
@@ -62,9 +94,9 @@ export function accUpdate(r: Reduction, v: string, pos: string): string[] {
   const nan = nanTracked(r) ? [`nan${r.id} |= (${v} != ${v});`] : [];
   switch (r.op) {
     case 'sum':
-      return [`${a} += ${v};`];
+      return [`${accName(r)} += ${v};`];
     case 'prod':
-      return [`${a} *= ${v};`];
+      return [`${accName(r)} *= ${v};`];
     case 'max':
       return [`${a} = ${a} > ${v} ? ${a} : ${v};`, ...nan];
     case 'min':
@@ -72,6 +104,7 @@ export function accUpdate(r: Reduction, v: string, pos: string): string[] {
     case 'argmax':
     case 'argmin': {
       const cmp = r.op === 'argmax' ? (r.selectLast ? '>=' : '>') : r.selectLast ? '<=' : '<';
+      if (bestType(r) !== 'double') return [`if (!seen${r.id} || ${v} ${cmp} best${r.id}) { best${r.id} = ${v}; ${a} = ${pos}; seen${r.id} = 1; }`];
       // NaN wins (as in NumPy): the first NaN is the answer.
       return [`if (!seen${r.id} || (double)${v} ${cmp} best${r.id} || (${v} != ${v} && best${r.id} == best${r.id})) { if (!(seen${r.id} && best${r.id} != best${r.id})) { best${r.id} = (double)${v}; ${a} = ${pos}; } seen${r.id} = 1; }`];
     }
@@ -82,6 +115,7 @@ export function accUpdate(r: Reduction, v: string, pos: string): string[] {
 
 /** Statements after the last update, before acc is read. */
 export function accFinish(r: Reduction): string[] {
+  if (wide(r)) return [`const ${cType(r.dtype)} acc${r.id} = ${narrowAcc(accName(r), r.dtype)};`];
   return nanTracked(r) ? [`if (nan${r.id}) acc${r.id} = NAN;`] : [];
 }
 

@@ -8,6 +8,7 @@ import type { Kernel, LoopKernel, MatmulKernel, ScanKernel } from '../../lower/l
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
+import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, flatInner } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, header, signature, totalWork } from './kernel_text.js';
@@ -16,8 +17,8 @@ export type { CSource } from './kernel_text.js';
 
 export function generateC(k: Kernel): CSource {
   const src = kernelBody(k);
-  // The header goes on last, once the body shows whether it needs the half helpers.
-  return { ...src, body: `${header(usesHalfHelpers(src.body))}\n${src.body}` };
+  // The header goes on last, once the body shows whether it needs the half or integer helpers.
+  return { ...src, body: `${header(usesHalfHelpers(src.body), usesIntHelpers(src.body))}\n${src.body}` };
 }
 
 function kernelBody(k: Kernel): CSource {
@@ -130,7 +131,8 @@ function matmul(k: MatmulKernel): CSource {
   const counter = { n: 0 };
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
-  const t = cType(k.dtype);
+  // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
+  const t = wideAccType(k.dtype) ?? cType(k.dtype);
   const aDt = k.bufs[k.a.buf]!.dtype;
   const bDt = k.bufs[k.b.buf]!.dtype;
   const MR = 4;
@@ -192,7 +194,7 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) {`);
   const es = scope.child(`${ind}        `);
   const stores = k.epilogue.map((st) => `${ind}        ${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);
-  lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${t} acc0 = acc[r][j];`);
+  lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${cType(k.dtype)} acc0 = ${narrowAcc('acc[r][j]', k.dtype)};`);
   lines.push(...es.lines, ...stores);
   lines.push(`${ind}      }`, `${ind}    }`, `${ind}  }`, `${ind}}`);
   if (parallelBatch) lines.push(`${ind}free(Bp);`, '  }');

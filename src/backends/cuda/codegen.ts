@@ -16,7 +16,8 @@ import { linearBatch } from '../../lower/matmul_batch.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
-import { CUDA_HALF_PRELUDE, CUDA_PRELUDE } from './prelude.js';
+import { cudaTypedefs, narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
+import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PRELUDE, CUDA_PRELUDE_TYPES } from './prelude.js';
 import { columnReduction, isColumnReduction } from './column_reduction.js';
 import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
@@ -29,8 +30,13 @@ const LANES = ['x', 'y', 'z', 'w'] as const;
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
   const g = kernelSource(k, cublasMinMacs);
-  // The prelude goes on last, once the source shows whether it needs the half helpers.
-  return { ...g, source: `${CUDA_PRELUDE}${usesHalfHelpers(g.source) ? CUDA_HALF_PRELUDE : ''}\n${g.source}` };
+  // The prelude goes on last, once the source shows whether it needs the half or integer
+  // helpers, and which fixed-width types beyond the preludes' it names.
+  const half = usesHalfHelpers(g.source);
+  const ints = usesIntHelpers(g.source) ? CUDA_INT_PRELUDE : '';
+  const defined: string[] = [...CUDA_PRELUDE_TYPES, ...(half ? CUDA_HALF_PRELUDE_TYPES : [])];
+  const types = cudaTypedefs(ints + g.source, defined);
+  return { ...g, source: `${CUDA_PRELUDE}${half ? CUDA_HALF_PRELUDE : ''}${types}${ints}\n${g.source}` };
 }
 
 function kernelSource(k: Kernel, cublasMinMacs: number): CudaGenerated {
@@ -308,8 +314,9 @@ function cublasEpilogue(k: MatmulKernel): CudaGenerated {
  * K slices staged in shared memory, 256 threads each computing 4×4 outputs, epilogue fused.
  */
 function tiledGemm(k: MatmulKernel): CudaGenerated {
-  // Half operands are widened as the tiles are staged: shared tiles and accumulators are float.
-  const t = cType(k.dtype);
+  // Half operands are widened as the tiles are staged: shared tiles and accumulators are
+  // float. Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
+  const t = wideAccType(k.dtype) ?? cType(k.dtype);
   const aDt = k.bufs[k.a.buf]!.dtype;
   const bDt = k.bufs[k.b.buf]!.dtype;
   const BM = 64, BN = 64, BK = 16;
@@ -340,7 +347,7 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   lines.push('  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) {');
   lines.push(`    const int64_t o${nb} = m0 + ty * 4 + i, o${nb + 1} = n0 + tx * 4 + j;`);
   lines.push(`    if (o${nb} >= ${k.M} || o${nb + 1} >= ${k.N}) continue;`);
-  lines.push(`    const ${t} acc0 = c[i][j];`);
+  lines.push(`    const ${cType(k.dtype)} acc0 = ${narrowAcc('c[i][j]', k.dtype)};`);
   const es = s.child('    ');
   const stores = k.epilogue.map((st) => `    ${storeStmt(st.buf, es.emit(substitute(st.at, vars)), es.emit(substitute(st.value, vars)), k.bufs[st.buf]!.dtype)}`);
   lines.push(...es.lines, ...stores, '  }', '}');

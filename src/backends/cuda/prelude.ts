@@ -3,9 +3,11 @@
 // are defined here; the kiln_* helpers map to CUDA's math library (same names as the C
 // backend's helpers, so c_expr.ts serves both). The float16/bfloat16 conversions, added for
 // kernels that use them, are the C backend's own source (half_c.ts) over CUDA's float<->bits
-// intrinsics.
+// intrinsics; so are the integer helpers (int_c.ts), with the fixed-width typedefs a kernel
+// names beyond these (int_c.ts's cudaTypedefs).
 
 import { halfHelpers } from '../half_c.js';
+import { intHelpers } from '../int_c.js';
 
 export const CUDA_PRELUDE = `#ifdef __CUDACC_RTC__
 typedef long long int64_t;
@@ -41,6 +43,13 @@ KD double kiln_mind(double a, double b) { return (a != a || a < b) ? a : b; }
 KD double kiln_fmod_pyd(double a, double b) { double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
 template <typename T> KD T kiln_shfl_xor(T v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 `;
+
+/** The types CUDA_PRELUDE typedefs for NVRTC, and those CUDA_HALF_PRELUDE adds. */
+export const CUDA_PRELUDE_TYPES = ['int64_t', 'int32_t', 'uint8_t'] as const;
+export const CUDA_HALF_PRELUDE_TYPES = ['uint16_t', 'uint32_t'] as const;
+
+/** The integer division, remainder and power helpers (int_c.ts), for kernels that use them. */
+export const CUDA_INT_PRELUDE = intHelpers('KD');
 
 /** The float16/bfloat16 helpers, after CUDA_PRELUDE, for kernels that use them. */
 export const CUDA_HALF_PRELUDE = `#ifdef __CUDACC_RTC__

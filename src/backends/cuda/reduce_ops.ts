@@ -4,9 +4,11 @@
 // and the block-wide combine of per-thread partials (warp shuffles, then across warps).
 
 import { isFloat } from '../../graph/dtype.js';
-import { dtOf } from '../../lower/expr.js';
+import { INT_INFO } from '../../graph/int.js';
+import { type EType, dtOf } from '../../lower/expr.js';
 import type { AccOp, Reduction } from '../../lower/loop_ir.js';
-import { cType } from '../c_expr.js';
+import { cLiteral, cType } from '../c_expr.js';
+import { isAddedInt, isNarrowInt, wideAccType } from '../int_c.js';
 
 export function isIndexReduction(r: Reduction): boolean {
   return r.op === 'argmax' || r.op === 'argmin';
@@ -17,9 +19,28 @@ export function accType(r: Reduction): string {
   return r.dtype === 'bool' ? 'int' : cType(r.dtype);
 }
 
+/**
+ * Partials of the added integer types (int_c.ts): warp shuffles and __ldcg take no 8- or
+ * 16-bit types, so those compare in int (which holds them all) and sum in uint32_t (wrapping;
+ * the low bits are the narrow sum); the unsigned 32/64-bit ones keep their type. undefined:
+ * the partial type every other dtype always had.
+ */
+function intPartialType(op: AccOp, dt: EType): string | undefined {
+  if (!isAddedInt(dt)) return undefined;
+  if (op === 'sum' || op === 'prod') return wideAccType(dt) ?? cType(dt);
+  return isNarrowInt(dt) ? 'int' : cType(dt);
+}
+
 /** The C type partial results are kept in: index reductions compare in their values' type. */
 export function partialType(r: Reduction): string {
-  return isIndexReduction(r) ? (dtOf(r.value) === 'float64' ? 'double' : 'float') : accType(r);
+  if (isIndexReduction(r)) return intPartialType(r.op, dtOf(r.value)) ?? (dtOf(r.value) === 'float64' ? 'double' : 'float');
+  return intPartialType(r.op, r.dtype) ?? accType(r);
+}
+
+/** The lowest (`max`) or highest (`min`) value of one of the added integer types, as a literal. */
+function intExtreme(dt: EType, op: 'max' | 'min'): string | undefined {
+  if (!isAddedInt(dt)) return undefined;
+  return cLiteral(Number(op === 'max' ? INT_INFO[dt].min : INT_INFO[dt].max), dt);
 }
 
 /** The identity of the reduction's combine. */
@@ -31,13 +52,13 @@ export function accInit(r: Reduction): string {
     case 'prod':
       return '1';
     case 'max':
-      return isF ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN';
+      return intExtreme(r.dtype, 'max') ?? (isF ? '-INFINITY' : r.dtype === 'bool' ? '0' : r.dtype === 'int32' ? 'INT32_MIN' : 'INT64_MIN');
     case 'min':
-      return isF ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX';
+      return intExtreme(r.dtype, 'min') ?? (isF ? 'INFINITY' : r.dtype === 'bool' ? '1' : r.dtype === 'int32' ? 'INT32_MAX' : 'INT64_MAX');
     case 'argmax':
-      return '-INFINITY';
+      return intExtreme(dtOf(r.value), 'max') ?? '-INFINITY';
     case 'argmin':
-      return 'INFINITY';
+      return intExtreme(dtOf(r.value), 'min') ?? 'INFINITY';
     default:
       return r.op satisfies never;
   }

@@ -38,7 +38,7 @@ export function splitsFor(k: LoopKernel): number {
   return Math.max(1, Math.min(Math.ceil(TARGET_BLOCKS / rows), Math.floor(R / MIN_CHUNK)));
 }
 
-const SIZE: Record<string, number> = { float: 4, int: 4, double: 8, int64_t: 8 };
+const SIZE: Record<string, number> = { float: 4, int: 4, double: 8, int64_t: 8, int32_t: 4, uint32_t: 4, uint64_t: 8 };
 
 /** Workspace layout: per reduction its partial values (and indices), then `counters` counters. */
 export function workspaceLayout(reds: readonly Reduction[], counters: number, slots: number): { values: number[]; indices: number[]; counters: number; bytes: number } {

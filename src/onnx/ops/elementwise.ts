@@ -18,11 +18,12 @@ function binary(fn: BinaryOp): OpDef {
   return { convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, y]) => b.binary(fn, x!, y!)) };
 }
 
-/** Integer Div truncates toward zero (C and the ONNX reference); kiln's div is true division. */
+/**
+ * Integer Div truncates toward zero (C and the ONNX reference): trunc_div, exact for every
+ * integer type (kiln's div is true division, in float32 for ints).
+ */
 export function onnxDiv(b: GraphBuilder, x: number, y: number): number {
-  const dt = b.dtype(x);
-  const q = b.binary('div', x, y);
-  return isInt(dt) ? b.cast(q, dt) : q;
+  return b.binary(isInt(b.dtype(x)) && isInt(b.dtype(y)) ? 'trunc_div' : 'div', x, y);
 }
 
 /** Pow's result has the base's dtype whatever the exponent's. */

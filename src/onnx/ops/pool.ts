@@ -4,6 +4,8 @@
 // no dedicated conv kernel.
 
 import type { GraphBuilder } from '../../graph/builder.js';
+import { isInt } from '../../graph/dtype.js';
+import { intRange } from '../../graph/int.js';
 import type { SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, numel } from '../../graph/shape.js';
 import type { ConvertContext } from '../context.js';
@@ -164,8 +166,11 @@ function pool(kind: 'max' | 'avg') {
     const includePad = n.int('count_include_pad', 0) !== 0;
     const wantIndices = kind === 'max' && !!n.outputs[1];
     return ctx.em.emit([x], (b, [x]) => {
-      // The lowest float32 rather than -inf: a plain literal in every backend's source.
-      const xp = padInput(b, x!, wins, kind === 'max' ? -3.4028234663852886e38 : 0);
+      // Max pooling pads with the lowest value of the dtype: for floats the lowest float32
+      // rather than -inf (a plain literal in every backend's source), for ints their minimum.
+      const dt = b.dtype(x!);
+      const lowest = isInt(dt) ? intRange(dt)[0] : -3.4028234663852886e38;
+      const xp = padInput(b, x!, wins, kind === 'max' ? lowest : 0);
       const outShape = wins.map((w) => w.out);
       let acc: number | undefined;
       let idx: number | undefined;

@@ -4,8 +4,7 @@
 set -u
 cd "$(dirname "$0")/.."
 O=${OUT:-/tmp/out}
-W=$(mktemp -d)
-step() { local name=$1 t=$2; shift 2; echo "=== $name" | tee -a "$W/steps.log"; local s=$(date +%s%3N); timeout -s KILL "$t" "$@" > "$W/$name.log" 2>&1; local rc=$?; echo "rc=$rc $(( $(date +%s%3N) - s )) ms" | tee -a "$W/steps.log"; }
+source scripts/device_steps.sh
 step gputests 240 node --test --test-concurrency=1 dist/test/gpu/
 step opstests 400 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js
 step cli_run_cuda 120 node dist/src/cli/main.js run test/fixtures/onnx/transformer_layer_dynamo.onnx --device cuda --json

@@ -48,7 +48,10 @@ export function workspaceLayout(reds: readonly Reduction[], counters: number, sl
   const indices: number[] = [];
   for (const r of reds) {
     values.push(at);
-    at = align8(at + slots * SIZE[partialType(r)]!);
+    const size = SIZE[partialType(r)];
+    // A type missing here would make the layout NaN: fail at codegen instead.
+    if (size === undefined) throw new Error(`split reduction: no workspace size for partial type ${partialType(r)}`);
+    at = align8(at + slots * size);
     indices.push(at);
     if (isIndexReduction(r)) at = align8(at + slots * 8);
   }

@@ -6,7 +6,7 @@ O=${OUT:-/tmp/out}
 source scripts/device_steps.sh
 step machine 20 bash -c 'nvidia-smi --query-gpu=name,driver_version --format=csv; nproc; uptime'
 step gputests 240 node --test --test-concurrency=1 dist/test/gpu/
-step opstests 400 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js
+step opstests 400 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js
 step gpubench 180 node dist/bench/gpu.js --json
 step torch_block 300 env TORCHINDUCTOR_CACHE_DIR="$W/ti" python3 bench/torch_block.py
 step torch_block_warm 300 env TORCHINDUCTOR_CACHE_DIR="$W/ti" python3 bench/torch_block.py

@@ -19,6 +19,7 @@ import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { StringTensor, type OnnxValue } from '../src/onnx/string_tensor.js';
 import { decodeTensorFile, onnxNs } from '../src/onnx/proto.js';
 import { parseTensorPb } from '../src/onnx/tensor_file.js';
+import { testDevice } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // dist/test/ → the sources' test/ (the data is not copied by tsc).
@@ -88,7 +89,7 @@ function readTensorAs(file: string, expect: string | undefined): OnnxValue {
 async function runOne(name: string, cacheDir: string, op: string): Promise<Outcome> {
   const dir = path.join(ROOT, name);
   try {
-    const model = loadOnnx(path.join(dir, 'model.onnx'), { cacheDir, workers: 2 });
+    const model = loadOnnx(path.join(dir, 'model.onnx'), { cacheDir, workers: 2, device: testDevice });
     const sets = fs.readdirSync(dir).filter((d) => d.startsWith('test_data_set_')).sort();
     for (const set of sets) {
       const sdir = path.join(dir, set);
@@ -151,7 +152,7 @@ test('ONNX backend node tests', { timeout: 600_000 }, async () => {
   const passed = results.filter((r) => r.status === 'pass').length;
   const inScope = results.filter((r) => !outOfScope(r));
   const pct = (a: number, b: number) => `${a}/${b} (${((100 * a) / b).toFixed(1)}%)`;
-  console.log(`ONNX node tests (${process.env.KILN_ONNX_ORACLE === 'interpret' ? 'reference interpreter' : 'compiled'}), ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+  console.log(`ONNX node tests (${process.env.KILN_ONNX_ORACLE === 'interpret' ? 'reference interpreter' : `compiled for ${testDevice}`}), ${((Date.now() - started) / 1000).toFixed(1)} s:`);
   console.log(rows.join('\n'));
   console.log(`passed ${pct(passed, results.length)} of all tests; ${pct(passed, inScope.length)} of the tests within kiln's dtypes`);
   const failed = results.filter((r) => r.status !== 'pass');

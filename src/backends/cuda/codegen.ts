@@ -173,21 +173,53 @@ function reduction(k: LoopKernel): CudaGenerated {
     return c ? loopVar(`${c.name}[u]`, 1) : mapChildren(e, fromRegisters);
   };
   const point = (e: Expr): Expr => (persistent ? fromRegisters(substitute(e, vars)) : substitute(e, vars));
-  /** Lines of a loop over this thread's points of the row, with `body` inside. */
-  const innerLoop = (guard: string, body: (s: Scope) => string[]): string[] => {
-    const sc = outer.child('      ');
-    const inside = body(sc);
-    if (!persistent) return [`  ${guard ? `if (${guard.replace(/ && $/, '')}) ` : ''}for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`, ...sc.lines, ...inside, '  }'];
-    return ['  #pragma unroll', `  for (int u = 0; u < ${U}; u++) {`, `    const int64_t r = threadIdx.x + (int64_t)u * ${tpr};`, `    if (${guard}r < ${R}LL) {`, ...sc.lines, ...inside, '    }', '  }'];
-  };
   if (persistent) {
     for (const red of k.reductions) collect(substitute(red.value, vars));
     for (const st of k.innerStores) {
       collect(substitute(st.value, vars));
       collect(substitute(st.at, vars));
     }
+  }
+  // 128-bit preloads: when every preloaded value is a float32 read at the row's own flat
+  // position (row·R + r, or r for a per-column vector such as layer norm's weight) and the
+  // row splits into whole float4s per thread, thread t takes points 4t…4t+3 of each span of
+  // 4·tpr, and one float4 load brings four of them (4× fewer load instructions).
+  const rowFlat = exprKey(iadd(imul(rowVar, R), rVar));
+  const vecForm = (c: { load: Expr & { k: 'load' } }): 'row' | 'col' | undefined =>
+    k.bufs[c.load.buf]!.dtype !== 'float32' ? undefined : exprKey(c.load.at) === rowFlat ? 'row' : exprKey(c.load.at) === exprKey(rVar) ? 'col' : undefined;
+  const vec = persistent && cached.size > 0 && R % (4 * tpr) === 0 && [...cached.values()].every((c) => vecForm(c) !== undefined);
+  /** Lines of a loop over this thread's points of the row, with `body` inside. */
+  const innerLoop = (guard: string, body: (s: Scope) => string[]): string[] => {
+    const sc = outer.child('      ');
+    const inside = body(sc);
+    if (!persistent) return [`  ${guard ? `if (${guard.replace(/ && $/, '')}) ` : ''}for (int64_t r = threadIdx.x; r < ${R}LL; r += ${tpr}) {`, ...sc.lines, ...inside, '  }'];
+    const r = vec ? `(((int64_t)threadIdx.x + (int64_t)(u >> 2) * ${tpr}) << 2) + (u & 3)` : `threadIdx.x + (int64_t)u * ${tpr}`;
+    return ['  #pragma unroll', `  for (int u = 0; u < ${U}; u++) {`, `    const int64_t r = ${r};`, `    if (${guard}r < ${R}LL) {`, ...sc.lines, ...inside, '    }', '  }'];
+  };
+  /** float4 stores at the row's flat position, four points of this thread at a time (vec only). */
+  const vectorStores = (stores: readonly Store[], value: (sc: Scope, st: Store) => string): string[] => {
+    const out = ['  #pragma unroll', `  for (int v = 0; v < ${U / 4}; v++) {`];
+    stores.forEach((_, si) => out.push(`    float s${si}[4];`));
+    for (let lane = 0; lane < 4; lane++) {
+      const sc = outer.child('      ');
+      const vals = stores.map((st) => value(sc, st));
+      out.push('    {', `      const int u = 4 * v + ${lane};`, `      const int64_t r = (((int64_t)threadIdx.x + (int64_t)v * ${tpr}) << 2) + ${lane};`, ...sc.lines, ...vals.map((x, si) => `      s${si}[${lane}] = ${x};`), '    }');
+    }
+    out.push(`    const int64_t r4 = ((int64_t)threadIdx.x + (int64_t)v * ${tpr}) * 4;`);
+    stores.forEach((st, si) => out.push(`    if (active) *reinterpret_cast<float4*>(b${st.buf} + row * ${R}LL + r4) = make_float4(s${si}[0], s${si}[1], s${si}[2], s${si}[3]);`));
+    out.push('  }');
+    return out;
+  };
+  if (persistent) {
     for (const c of cached.values()) lines.push(`  ${cType(c.load.dt)} ${c.name}[${U}];`);
-    if (cached.size) {
+    if (vec) {
+      lines.push('  #pragma unroll', `  for (int v = 0; v < ${U / 4}; v++) {`, `    const int64_t r4 = ((int64_t)threadIdx.x + (int64_t)v * ${tpr}) * 4;`);
+      for (const c of cached.values()) {
+        const at = vecForm(c) === 'row' ? `row * ${R}LL + r4` : 'r4';
+        lines.push(`    { const float4 q = *reinterpret_cast<const float4*>(b${c.load.buf} + ${at}); ${LANES.map((l, i) => `${c.name}[4 * v + ${i}] = q.${l};`).join(' ')} }`);
+      }
+      lines.push('  }');
+    } else if (cached.size) {
       lines.push(...innerLoop('', (sc) => [...cached.values()].map((c) => `      ${c.name}[u] = ${sc.emit(c.load)};`)));
     }
   }
@@ -211,7 +243,10 @@ function reduction(k: LoopKernel): CudaGenerated {
       return persistent ? fromRegisters(h) : h;
     };
     lines.push(...outer.lines.splice(0));
-    const body = innerLoop('active && ', (sc) => k.innerStores.map((st) => `      ${storeStmt(st.buf, sc.emit(substitute(st.at, vars)), sc.emit(storeValue(st.value)), k.bufs[st.buf]!.dtype)}`));
+    const vecStores = vec && k.innerStores.every((st) => k.bufs[st.buf]!.dtype === 'float32' && exprKey(substitute(st.at, vars)) === rowFlat);
+    const body = vecStores
+      ? vectorStores(k.innerStores, (sc, st) => sc.emit(storeValue(st.value)))
+      : innerLoop('active && ', (sc) => k.innerStores.map((st) => `      ${storeStmt(st.buf, sc.emit(substitute(st.at, vars)), sc.emit(storeValue(st.value)), k.bufs[st.buf]!.dtype)}`));
     lines.push(...outer.lines.splice(0), ...body);
   }
   lines.push('}');

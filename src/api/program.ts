@@ -74,6 +74,7 @@ export async function schedule(
     debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
   }
   onKernels?.(f.kernels.length);
+  await backend.prepareCodegen?.();
   const { planKernels, requests } = await codegenAndSubmit(f.kernels, backend, submit);
   const plan: Plan = {
     device: backend.device,
@@ -114,6 +115,9 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     // one per core all loading their compiler at once and slowing each other's start.
     ac.warm(backend.name, EARLY_WORKERS);
     const warmFor = (kernels: number) => ac.warm(backend.name, kernels);
+    // Start loading the code generator now; scheduling awaits it (and sees any failure) just
+    // before codegen, so this early call only marks the promise handled.
+    backend.prepareCodegen?.().catch(() => {});
     if (options.compileOnly) {
       // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
       // Submitted during codegen like a normal compile; compileBinary shares in-flight work.

@@ -26,6 +26,12 @@ export interface Backend {
   /** Identifies compiler, version, flags and target: part of every kernel and graph key. */
   readonly identity: string;
   generate(k: Kernel): GeneratedSource;
+  /**
+   * Loads what generate() needs, if the backend keeps its code generator out of a warm start
+   * (CUDA: the codegen modules are imported on a graph-cache miss only). Called before the
+   * first generate(); backends without it are always ready.
+   */
+  prepareCodegen?(): Promise<void>;
   /** Builds the runtime for a plan once every kernel is loaded (`loaded[i]` for plan.kernels[i]). */
   instantiate(plan: Plan, loaded: readonly unknown[]): Executable;
 }

@@ -6,7 +6,6 @@ import type { CompileOptions } from '../../api/options.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../backend.js';
-import { generateCuda } from './codegen.js';
 import { cudaCompilerIdentity } from './compiler.js';
 import { deviceArch } from './device_info.js';
 import type { LoadedCudaKernel } from './loader.js';
@@ -43,6 +42,13 @@ function cublasMinMacs(): number {
   return n;
 }
 
+/**
+ * The code generator and its modules (split/column reductions, scans, …), imported on the first
+ * graph-cache miss: a warm start never generates code, and importing them cost ~2–5 ms of it.
+ */
+let codegen: typeof import('./codegen.js') | undefined;
+let loadingCodegen: Promise<void> | undefined;
+
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
   readonly device = 'cuda' as const;
@@ -61,8 +67,16 @@ export class CudaBackend implements Backend {
     this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? `cublas>=${this.cublasMinMacs}` : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
   }
 
+  prepareCodegen(): Promise<void> {
+    loadingCodegen ??= import('./codegen.js').then((m) => {
+      codegen = m;
+    });
+    return loadingCodegen;
+  }
+
   generate(k: Kernel): GeneratedSource {
-    const g = generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
+    if (codegen === undefined) throw new Error('CudaBackend.generate() before prepareCodegen(): the code generator is loaded on a graph-cache miss');
+    const g = codegen.generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
     return { source: g.source, options: { arch: this.arch }, meta: g.meta };
   }
 

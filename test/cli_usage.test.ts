@@ -99,3 +99,12 @@ test('--json errors are one parseable object on stdout', () => {
   assert.equal(j.error.exitCode, 2);
   assert.match(j.error.message, /does not exist/);
 });
+
+test('the kiln command runs as a program: `npx kiln` in a fresh clone needs the executable bit and the shebang', () => {
+  assert.ok((fs.statSync(MAIN).mode & 0o111) !== 0, `${MAIN} is not executable (npm run build marks it)`);
+  assert.match(fs.readFileSync(MAIN, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  // Run it directly, as a shell would, not through `node main.js`.
+  const r = spawnSync(MAIN, ['--version'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^\d+\.\d+\.\d+/);
+});

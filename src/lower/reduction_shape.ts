@@ -20,10 +20,16 @@ function loadsOf(e: Expr, out: (Expr & { k: 'load' })[] = []): (Expr & { k: 'loa
   return out;
 }
 
+/** Map from a kernel's output vars (o0..) to expressions in the flat output index `row`. */
+export function flatOutputVars(outer: readonly number[]): Map<string, Expr> {
+  const vars = new Map<string, Expr>();
+  unflatten(loopVar('row', Math.max(numel(outer), 1)), outer).forEach((e, d) => vars.set(`o${d}`, e));
+  return vars;
+}
+
 /** Map from a kernel's point vars (o0.., r0..) to expressions in the flat `row` and `r`. */
 export function flatPointVars(k: LoopKernel): Map<string, Expr> {
-  const vars = new Map<string, Expr>();
-  unflatten(loopVar('row', numel(k.outer)), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
+  const vars = flatOutputVars(k.outer);
   unflatten(loopVar('r', numel(k.inner)), k.inner).forEach((e, d) => vars.set(`r${d}`, e));
   return vars;
 }

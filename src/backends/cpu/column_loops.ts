@@ -7,7 +7,7 @@
 import { numel } from '../../graph/shape.js';
 import { type Expr, substitute } from '../../lower/expr.js';
 import type { LoopKernel, Reduction } from '../../lower/loop_ir.js';
-import { flatPointVars } from '../../lower/reduction_shape.js';
+import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { accFinish, accInit, accUpdate, accVars, flatInner } from './accumulators.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, signature, totalWork } from './kernel_text.js';
@@ -38,9 +38,8 @@ export function columnLoops(k: LoopKernel): CSource {
   const rows = numel(k.outer);
   const blocks = Math.ceil(rows / BLOCK);
   const parallel = totalWork(k) >= PARALLEL_MIN_WORK && blocks > 1;
-  const vars = flatPointVars(k);
   // Inner loops use the backend's own r0, r1, … names: only the outputs are flattened to `row`.
-  for (const key of [...vars.keys()]) if (key.startsWith('r')) vars.delete(key);
+  const vars = flatOutputVars(k.outer);
   const at = (e: Expr) => substitute(e, vars);
   const counter = { n: 0 };
   const lines = [`${signature(k)} {`];

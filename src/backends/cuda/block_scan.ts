@@ -5,9 +5,9 @@
 // in every thread) links the tiles.
 
 import { numel } from '../../graph/shape.js';
-import { type Expr, loopVar, substitute } from '../../lower/expr.js';
+import { loopVar, substitute } from '../../lower/expr.js';
 import type { ScanKernel } from '../../lower/loop_ir.js';
-import { unflatten } from '../../lower/views.js';
+import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { Scope, cType, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
 
@@ -20,8 +20,7 @@ export function blockScan(k: ScanKernel): CudaGenerated {
   const n = k.inner[0] ?? 1;
   const T = Math.min(MAX_THREADS, 2 ** Math.ceil(Math.log2(n)));
   const warps = T / 32;
-  const vars = new Map<string, Expr>();
-  unflatten(loopVar('row', Math.max(rows, 1)), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
+  const vars = flatOutputVars(k.outer);
   vars.set('r0', loopVar('rr', n));
   const t = cType(k.dtype);
   const shflUp = (x: string, d: string) => `__shfl_up_sync(0xffffffffu, ${x}, ${d})`;

@@ -21,7 +21,8 @@ import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PREL
 import { columnReduction, isColumnReduction } from './column_reduction.js';
 import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
-import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
+import { flatOutputVars } from '../../lower/reduction_shape.js';
+import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
 
 const POINTWISE_THREADS = 256;
 const MAX_BLOCKS = 132 * 32;
@@ -224,8 +225,7 @@ function reduction(k: LoopKernel): CudaGenerated {
     }
   }
   for (const red of k.reductions) {
-    lines.push(`  ${partialType(red)} acc${red.id}v = ${accInit(red)};`);
-    if (isIndexReduction(red)) lines.push(`  int64_t acc${red.id}i = 0;`);
+    lines.push(...accInitLines([red], '  ', true));
     lines.push(...outer.lines.splice(0));
     lines.push(...innerLoop('', (sc) => [`      ${accumulate(red, `(${partialType(red)})${sc.emit(point(red.value))}`, 'r')}`]));
     // Warp reduction, then across warps through shared memory; the result reaches every thread.
@@ -273,10 +273,7 @@ function scan(k: ScanKernel): CudaGenerated {
   if ((k.inner[0] ?? 1) >= BLOCK_SCAN_MIN) return blockScan(k);
   const rows = numel(k.outer);
   const n = k.inner[0] ?? 1;
-  const rowVar = loopVar('row', Math.max(rows, 1));
-  const opoint = unflatten(rowVar, k.outer);
-  const vars = new Map<string, Expr>();
-  k.outer.forEach((_, d) => vars.set(`o${d}`, opoint[d]!));
+  const vars = flatOutputVars(k.outer);
   vars.set('r0', loopVar('rr', n));
   const counter = { n: 0 };
   const t = cType(k.dtype);

@@ -13,8 +13,8 @@ import { flatPointVars, readsAlongColumns } from '../../lower/reduction_shape.js
 import type { LoopKernel } from '../../lower/loop_ir.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
-import { accInit, accumulate, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
-import { workspaceLayout } from './split_reduction.js';
+import { PartialsWorkspace } from './partials.js';
+import { accInitLines, accumulate, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
 /** Outputs per block (one per lane) and warps per block (each takes every 16th step). */
 const LANES = 32;
@@ -35,7 +35,7 @@ export function columnReduction(k: LoopKernel): CudaGenerated {
   const tiles = Math.ceil(rows / LANES);
   const splits = Math.max(1, Math.min(Math.ceil(TARGET_BLOCKS / tiles), Math.floor(R / MIN_STEPS_PER_SPLIT)));
   const chunk = Math.ceil(R / splits);
-  const ws = splits > 1 ? workspaceLayout(k.reductions, tiles, rows * splits) : undefined;
+  const ws = splits > 1 ? new PartialsWorkspace(k.reductions, tiles, splits, rows * splits) : undefined;
   const vars = flatPointVars(k);
   const counter = { n: 0 };
   const lines = [`${signature(k.bufs, ws ? ['unsigned char* __restrict__ ws'] : [])} {`];
@@ -46,9 +46,7 @@ export function columnReduction(k: LoopKernel): CudaGenerated {
   lines.push(`  const int64_t row = active ? rowRaw : ${rows - 1}LL;`);
   lines.push(`  const int64_t lo = (int64_t)blockIdx.y * ${chunk}LL;`);
   lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);
-  for (const r of k.reductions) {
-    lines.push(`  ${partialType(r)} acc${r.id}v = ${accInit(r)};${isIndexReduction(r) ? ` int64_t acc${r.id}i = 0;` : ''}`);
-  }
+  lines.push(...accInitLines(k.reductions, '  ', true));
   const sc = new Scope(dialect, counter, undefined, '    ');
   const body = k.reductions.map((r) => `    ${accumulate(r, `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`, 'r')}`);
   lines.push('  #pragma unroll 4', `  for (int64_t r = lo + threadIdx.y; r < hi; r += ${WARPS}) {`, ...sc.lines, ...body, '  }');
@@ -68,27 +66,13 @@ export function columnReduction(k: LoopKernel): CudaGenerated {
     lines.push('  if (threadIdx.y != 0 || !active) return;', ...k.reductions.map(finishLine), ...outer.lines, ...stores, '}');
     return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [tiles, 1, 1], block: [LANES, WARPS, 1], shared: 0 } } };
   }
-  const partial = (i: number) => `((${partialType(k.reductions[i]!)}*)(ws + ${ws.values[i]}))`;
-  const partialIdx = (i: number) => `((int64_t*)(ws + ${ws.indices[i]}))`;
-  const counters = `((unsigned int*)(ws + ${ws.counters}))`;
   // Publish this block's partials; the last block of the tile of outputs goes on.
-  lines.push('  __shared__ bool last;', '  if (threadIdx.y == 0 && active) {');
-  k.reductions.forEach((r, i) => {
-    lines.push(`    ${partial(i)}[row * ${splits} + blockIdx.y] = acc${r.id}v;`);
-    if (isIndexReduction(r)) lines.push(`    ${partialIdx(i)}[row * ${splits} + blockIdx.y] = acc${r.id}i;`);
-  });
-  lines.push('    __threadfence();', '  }', '  __syncthreads();');
-  lines.push(`  if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(${counters} + blockIdx.x, 1u) == ${splits - 1}u;`, '  __syncthreads();', '  if (!last) return;');
-  lines.push(`  if (threadIdx.x == 0 && threadIdx.y == 0) ${counters}[blockIdx.x] = 0;`);
+  lines.push('  __shared__ bool last;', '  if (threadIdx.y == 0 && active) {', ...ws.publish('    ', 'blockIdx.y'), '    __threadfence();', '  }', '  __syncthreads();');
+  lines.push(`  if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(${ws.counters} + blockIdx.x, 1u) == ${splits - 1}u;`, '  __syncthreads();', '  if (!last) return;');
+  lines.push(`  if (threadIdx.x == 0 && threadIdx.y == 0) ${ws.counters}[blockIdx.x] = 0;`);
   lines.push('  if (threadIdx.y != 0 || !active) return;');
-  // Combine the partials (from L2: __ldcg, so no stale L1 line hides another block's write).
-  for (const r of k.reductions) lines.push(`  acc${r.id}v = ${accInit(r)};${isIndexReduction(r) ? ` acc${r.id}i = 0;` : ''}`);
-  lines.push(`  for (int q = 0; q < ${splits}; q++) {`);
-  k.reductions.forEach((r, i) => {
-    const arg = isIndexReduction(r);
-    lines.push(`    { const ${partialType(r)} ov = __ldcg(${partial(i)} + row * ${splits} + q);${arg ? ` const int64_t oi = __ldcg(${partialIdx(i)} + row * ${splits} + q);` : ''} ${accumulate(r, 'ov', 'oi')} }`);
-  });
-  lines.push('  }', ...k.reductions.map(finishLine), ...outer.lines, ...stores, '}');
+  lines.push(...accInitLines(k.reductions, '  ', false));
+  lines.push(`  for (int q = 0; q < ${splits}; q++) {`, ...ws.combine('    ', 'q'), '  }', ...k.reductions.map(finishLine), ...outer.lines, ...stores, '}');
   return {
     source: lines.join('\n') + '\n',
     meta: { params: k.bufs.length, workspace: ws.bytes, launch: { grid: [tiles, splits, 1], block: [LANES, WARPS, 1], shared: 0 } },

@@ -64,6 +64,17 @@ export function accInit(r: Reduction): string {
   }
 }
 
+/**
+ * Lines setting each reduction's accumulators (acc{id}v, and acc{id}i for index reductions)
+ * to their identity: declarations when `declare`, else assignments (a second phase).
+ */
+export function accInitLines(reds: readonly Reduction[], ind: string, declare: boolean): string[] {
+  return reds.flatMap((r) => [
+    `${ind}${declare ? `${partialType(r)} ` : ''}acc${r.id}v = ${accInit(r)};`,
+    ...(isIndexReduction(r) ? [`${ind}${declare ? 'int64_t ' : ''}acc${r.id}i = 0;`] : []),
+  ]);
+}
+
 export function combine(op: AccOp, a: string, b: string): string {
   switch (op) {
     case 'sum':

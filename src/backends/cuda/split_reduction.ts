@@ -10,13 +10,13 @@
 // would need the whole row's result first.
 
 import { numel } from '../../graph/shape.js';
-import { type Expr, loopVar, substitute } from '../../lower/expr.js';
-import type { LoopKernel, Reduction } from '../../lower/loop_ir.js';
-import { unflatten } from '../../lower/views.js';
-import { mentionsAcc } from '../../lower/reduction_shape.js';
+import { substitute } from '../../lower/expr.js';
+import type { LoopKernel } from '../../lower/loop_ir.js';
+import { flatPointVars, mentionsAcc } from '../../lower/reduction_shape.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
-import { accInit, accumulate, blockReduceLines, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
+import { PartialsWorkspace } from './partials.js';
+import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
 
 /** Threads per block of a split reduction. */
 const THREADS = 512;
@@ -38,77 +38,34 @@ export function splitsFor(k: LoopKernel): number {
   return Math.max(1, Math.min(Math.ceil(TARGET_BLOCKS / rows), Math.floor(R / MIN_CHUNK)));
 }
 
-const SIZE: Record<string, number> = { float: 4, int: 4, double: 8, int64_t: 8, int32_t: 4, uint32_t: 4, uint64_t: 8 };
-
-/** Workspace layout: per reduction its partial values (and indices), then `counters` counters. */
-export function workspaceLayout(reds: readonly Reduction[], counters: number, slots: number): { values: number[]; indices: number[]; counters: number; bytes: number } {
-  let at = 0;
-  const align8 = (n: number) => Math.ceil(n / 8) * 8;
-  const values: number[] = [];
-  const indices: number[] = [];
-  for (const r of reds) {
-    values.push(at);
-    const size = SIZE[partialType(r)];
-    // A type missing here would make the layout NaN: fail at codegen instead.
-    if (size === undefined) throw new Error(`split reduction: no workspace size for partial type ${partialType(r)}`);
-    at = align8(at + slots * size);
-    indices.push(at);
-    if (isIndexReduction(r)) at = align8(at + slots * 8);
-  }
-  return { values, indices, counters: at, bytes: at + 4 * counters };
-}
-
 export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
   const rows = numel(k.outer);
   const R = numel(k.inner);
   const chunk = Math.ceil(R / splits);
-  const slots = rows * splits;
-  const ws = workspaceLayout(k.reductions, rows, slots);
-  const vars = new Map<string, Expr>();
-  unflatten(loopVar('row', rows), k.outer).forEach((e, d) => vars.set(`o${d}`, e));
-  unflatten(loopVar('r', R), k.inner).forEach((e, d) => vars.set(`r${d}`, e));
+  const ws = new PartialsWorkspace(k.reductions, rows, splits, rows * splits);
+  const vars = flatPointVars(k);
   const warps = THREADS / 32;
   const counter = { n: 0 };
-  const partial = (r: Reduction, i: number) => `((${partialType(r)}*)(ws + ${ws.values[i]}))`;
-  const partialIdx = (i: number) => `((int64_t*)(ws + ${ws.indices[i]}))`;
-  const counters = `((unsigned int*)(ws + ${ws.counters}))`;
   const lines = [`${signature(k.bufs, ['unsigned char* __restrict__ ws'])} {`];
   lines.push('  const int64_t row = blockIdx.y;');
   lines.push(`  const int64_t lo = (int64_t)blockIdx.x * ${chunk}LL;`);
   lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);
-  const init = () => {
-    for (const r of k.reductions) {
-      lines.push(`  acc${r.id}v = ${accInit(r)};`);
-      if (isIndexReduction(r)) lines.push(`  acc${r.id}i = 0;`);
-    }
-  };
-  for (const r of k.reductions) lines.push(`  ${partialType(r)} acc${r.id}v;${isIndexReduction(r) ? ` int64_t acc${r.id}i;` : ''}`);
-  init();
+  lines.push(...accInitLines(k.reductions, '  ', true));
   // Phase 1: this block's chunk, one pass for every reduction.
   const sc = new Scope(dialect, counter, undefined, '    ');
   const body = k.reductions.map((r) => `    ${accumulate(r, `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`, 'r')}`);
   lines.push(`  for (int64_t r = lo + threadIdx.x; r < hi; r += ${THREADS}) {`, ...sc.lines, ...body, '  }');
   for (const r of k.reductions) lines.push(...blockReduceLines(r, warps, 1));
   // Publish the partials; the row's last block to arrive goes on.
-  lines.push('  __shared__ bool last;', '  if (threadIdx.x == 0) {');
-  k.reductions.forEach((r, i) => {
-    lines.push(`    ${partial(r, i)}[row * ${splits} + blockIdx.x] = acc${r.id}v;`);
-    if (isIndexReduction(r)) lines.push(`    ${partialIdx(i)}[row * ${splits} + blockIdx.x] = acc${r.id}i;`);
-  });
-  lines.push('    __threadfence();', `    last = atomicAdd(${counters} + row, 1u) == ${splits - 1}u;`, '  }', '  __syncthreads();', '  if (!last) return;');
-  // Phase 2 (last block only): combine the row's partials, read from L2 (__ldcg) so that no
-  // stale L1 line hides another block's write.
-  init();
-  lines.push(`  for (int q = threadIdx.x; q < ${splits}; q += ${THREADS}) {`);
-  k.reductions.forEach((r, i) => {
-    const arg = isIndexReduction(r);
-    lines.push(`    { const ${partialType(r)} ov = __ldcg(${partial(r, i)} + row * ${splits} + q);${arg ? ` const int64_t oi = __ldcg(${partialIdx(i)} + row * ${splits} + q);` : ''} ${accumulate(r, 'ov', 'oi')} }`);
-  });
-  lines.push('  }');
+  lines.push('  __shared__ bool last;', '  if (threadIdx.x == 0) {', ...ws.publish('    ', 'blockIdx.x'));
+  lines.push('    __threadfence();', `    last = atomicAdd(${ws.counters} + row, 1u) == ${splits - 1}u;`, '  }', '  __syncthreads();', '  if (!last) return;');
+  // Phase 2 (last block only): combine the row's partials.
+  lines.push(...accInitLines(k.reductions, '  ', false));
+  lines.push(`  for (int q = threadIdx.x; q < ${splits}; q += ${THREADS}) {`, ...ws.combine('    ', 'q'), '  }');
   for (const r of k.reductions) lines.push(...blockReduceLines(r, warps, 1), finishLine(r));
   const outer = new Scope(dialect, counter, undefined, '    ');
   const stores = k.outerStores.map((st) => `    ${storeStmt(st.buf, outer.emit(substitute(st.at, vars)), outer.emit(substitute(st.value, vars)), k.bufs[st.buf]!.dtype)}`);
-  lines.push('  if (threadIdx.x == 0) {', ...outer.lines, ...stores, `    ${counters}[row] = 0;`, '  }', '}');
+  lines.push('  if (threadIdx.x == 0) {', ...outer.lines, ...stores, `    ${ws.counters}[row] = 0;`, '  }', '}');
   return {
     source: lines.join('\n') + '\n',
     meta: { params: k.bufs.length, workspace: ws.bytes, launch: { grid: [splits, rows, 1], block: [THREADS, 1, 1], shared: 0 } },

@@ -120,17 +120,16 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     backend.prepareCodegen?.().catch(() => {});
     if (options.compileOnly) {
       // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
-      // Submitted during codegen like a normal compile; compileBinary shares in-flight work.
-      const pending = new Map<string, Promise<CompiledKernel>>();
+      // Submitted during codegen like a normal compile (once per distinct kernel).
+      const pending: Promise<CompiledKernel>[] = [];
       const submit = (r: CompileRequest) => {
-        if (pending.has(r.key)) return;
         const p = ac.compileBinary(r);
         // Awaited below, after codegen; until then a failure must not count as unhandled.
         p.catch(() => {});
-        pending.set(r.key, p);
+        pending.push(p);
       };
       const s = await schedule(traced.graph, backend, submit, traced.returnsArray, warmFor);
-      const kernels = await Promise.all([...pending.values()]);
+      const kernels = await Promise.all(pending);
       cache.graphs.putBundle(key, { plan: s.plan, kernels } satisfies GraphBundle, options.label);
       return makeProgram(s.plan, key, undefined);
     }

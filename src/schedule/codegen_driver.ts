@@ -27,7 +27,7 @@ export function kernelName(sourceWithPlaceholder: string): string {
   return `kiln_${createHash('sha256').update(sourceWithPlaceholder).digest('hex').slice(0, 16)}`;
 }
 
-/** Starts a kernel's compile; what it returns is not awaited here. */
+/** Starts a kernel's compile (called once per distinct kernel); what it returns is not awaited here. */
 export type SubmitFn = (req: CompileRequest) => unknown;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -36,6 +36,8 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
   const early = earlyCompile();
   const planKernels: PlanKernel[] = [];
   const requests: CompileRequest[] = [];
+  // Each distinct kernel is submitted once, early or late (a plan may launch one kernel twice).
+  const unique: CompileRequest[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < kernels.length; i++) {
     const k = kernels[i]!;
@@ -50,12 +52,14 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
     if (debugEnabled('source')) debugPrint('source', `// ${name} (key ${req.key})\n${source}`);
     planKernels.push({ key: req.key, name, backend: backend.name, meta: gen.meta });
     requests.push(req);
-    if (early && submit && !seen.has(req.key)) {
+    if (seen.has(req.key)) continue;
+    seen.add(req.key);
+    unique.push(req);
+    if (early && submit) {
       submit(req);
       await yieldToEventLoop();
     }
-    seen.add(req.key);
   }
-  if (!early && submit) for (const r of requests) submit(r);
+  if (!early && submit) for (const r of unique) submit(r);
   return { planKernels, requests };
 }

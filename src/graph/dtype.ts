@@ -65,66 +65,37 @@ export function isInt(d: DType): d is IntDType {
 }
 export { isHalf };
 
-/** Allocates a zeroed typed array of the matching kind. */
-export function allocTyped(d: DType, n: number): AnyTypedArray {
-  switch (d) {
-    case 'float32':
-      return new Float32Array(n);
-    case 'float64':
-      return new Float64Array(n);
-    case 'float16':
-    case 'bfloat16':
-    case 'uint16':
-      return new Uint16Array(n);
-    case 'int8':
-      return new Int8Array(n);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(n);
-    case 'int16':
-      return new Int16Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'uint32':
-      return new Uint32Array(n);
-    case 'int64':
-      return new BigInt64Array(n);
-    case 'uint64':
-      return new BigUint64Array(n);
-    default:
-      return d satisfies never;
-  }
+/** A typed-array constructor, by the two forms kiln uses. */
+interface TypedArrayCtor {
+  new (length: number): AnyTypedArray;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): AnyTypedArray;
 }
 
-/** The typed array viewing `bytes` bytes of `buf` at `offset` as dtype `d`. */
+/** The typed array each dtype is stored in (half types as their bits, bool as bytes). */
+const TYPED_ARRAY: Record<DType, TypedArrayCtor> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
+/** Allocates a zeroed typed array of the matching kind. */
+export function allocTyped(d: DType, n: number): AnyTypedArray {
+  return new TYPED_ARRAY[d](n);
+}
+
+/** The typed array viewing `n` elements of dtype `d` in `buf` from byte `offset`. */
 export function viewTyped(d: DType, buf: ArrayBufferLike, offset: number, n: number): AnyTypedArray {
-  switch (d) {
-    case 'float32':
-      return new Float32Array(buf, offset, n);
-    case 'float64':
-      return new Float64Array(buf, offset, n);
-    case 'float16':
-    case 'bfloat16':
-    case 'uint16':
-      return new Uint16Array(buf, offset, n);
-    case 'int8':
-      return new Int8Array(buf, offset, n);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buf, offset, n);
-    case 'int16':
-      return new Int16Array(buf, offset, n);
-    case 'int32':
-      return new Int32Array(buf, offset, n);
-    case 'uint32':
-      return new Uint32Array(buf, offset, n);
-    case 'int64':
-      return new BigInt64Array(buf, offset, n);
-    case 'uint64':
-      return new BigUint64Array(buf, offset, n);
-    default:
-      return d satisfies never;
-  }
+  return new TYPED_ARRAY[d](buf, offset, n);
 }
 
 /** The values of typed data of dtype `d` as numbers (half types decoded, 64-bit ints via Number). */

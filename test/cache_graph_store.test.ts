@@ -11,6 +11,7 @@ import { openCache } from '../src/cache/open_cache.js';
 import { graphKey, type GraphBundle } from '../src/cache/graph_store.js';
 import { kilnBuildId } from '../src/cache/build_id.js';
 import { counters } from '../src/observe/counters.js';
+import { canonicalJson, canonicalText } from '../src/cache/canonical_json.js';
 
 
 // These tests are about the default behaviour; the environment running them must not change it.
@@ -55,6 +56,14 @@ test('a bundle round-trips with its label', () => {
   const unlabeled = graphKey(['unlabeled']);
   graphs.putBundle(unlabeled, bundle);
   assert.deepEqual(graphs.getBundle(unlabeled), bundle);
+});
+
+test('a plan of plain JSON (stored without tags, read back without decoding) round-trips too', () => {
+  const { graphs } = openCache({ cacheDir: join(root, 'plain') });
+  const key = graphKey(['plain']);
+  const bundle = { plan: { buffers: [{ id: 0, shape: [4, 24], dtype: 'float32' }], steps: [{ kernel: 0, args: [0] }], note: null, big: 1e300 }, kernels: [randomKernel('p')] };
+  graphs.putBundle(key, bundle);
+  assert.deepEqual(graphs.getBundle(key), bundle);
 });
 
 test('flipping any byte or truncating a graph entry is a miss that removes it and counts cache_corrupt', () => {
@@ -111,6 +120,38 @@ test('graphKey: equal parts give equal keys regardless of key order; different p
     graphKey([-0]),
   ];
   assert.equal(new Set([k, ...different]).size, different.length + 1);
+});
+
+// canonicalJson writes plain JSON through JSON.stringify (fast) and everything else through
+// its own writer; both must give the one text, or equal graphs would get different keys.
+test('canonicalJson: the native path writes exactly what the full writer writes, on random plain values', () => {
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const keyNames = ['a', 'b', 'B', '0', '10', '2', 'op', 'shape', 'é', 'k"q', 'inputs', ''];
+  const value = (depth: number): unknown => {
+    const r = rand();
+    if (depth > 3 || r < 0.3) {
+      const leaves = [() => rand() * 1e6 - 5e5, () => Math.floor(rand() * 100), () => 'text' + Math.floor(rand() * 9), () => '\u2028\n"', () => rand() < 0.5, () => null, () => 1e-300];
+      return leaves[Math.floor(rand() * leaves.length)]!();
+    }
+    if (r < 0.6) return Array.from({ length: Math.floor(rand() * 4) }, () => value(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(rand() * 5); i > 0; i--) o[keyNames[Math.floor(rand() * keyNames.length)]!] = value(depth + 1);
+    return o;
+  };
+  for (let i = 0; i < 500; i++) {
+    const v = value(0);
+    assert.equal(canonicalJson(v), canonicalText(v));
+  }
+  // Values only the full writer can tell apart, nested inside otherwise plain ones.
+  for (const odd of [NaN, -0, Infinity, undefined, new Float32Array([1]), new Map([[1, 2]]), 3n]) {
+    const v = { nodes: [{ op: 'const', data: [1, odd] }] };
+    assert.equal(canonicalJson(v), canonicalText(v));
+    assert.match(canonicalJson(v), /!/);
+  }
+  const holes = [1, , 2]; // eslint-disable-line no-sparse-arrays
+  assert.equal(canonicalJson(holes), canonicalText(holes));
+  assert.notEqual(canonicalJson(holes), canonicalJson([1, null, 2]));
 });
 
 test("the graph key covers kiln's build id: a plan cached by another build of the scheduler is never loaded", () => {

@@ -4,29 +4,29 @@
 //   offset 0  'KILN'            magic, so a stray file is never mistaken for an entry
 //   offset 4  u32 LE            ENTRY_FORMAT_VERSION (of this header layout)
 //   offset 8  u64 LE            payload length in bytes
-//   offset 16 32 bytes          sha256 of the payload
-//   offset 48 payload
+//   offset 16 u32 LE            CRC-32 of the payload
+//   offset 20 payload
 //
 // Length and checksum make a torn, truncated or bit-flipped file detectable, so a reader
-// turns it into a miss instead of a crash or a wrong kernel. Writes go to a temporary file
+// turns it into a miss instead of a crash or a wrong kernel. The checksum guards against
+// damage, not forgery (entries are named by their content's sha256 key already), so it is
+// zlib's CRC-32: ~5 GB/s, where sha256 (format 1) took 1.8-3 ms of every warm start that
+// reads a 3 MB bundle. Writes go to a temporary file
 // in the same directory and are renamed into place: rename is atomic within a filesystem,
 // so a concurrent reader sees either the old complete file or the new complete file.
 // No fsync: after a power loss a file may be torn, and the checksum catches that.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
 
 export const ENTRY_MAGIC = 'KILN';
-export const ENTRY_FORMAT_VERSION = 1;
-export const ENTRY_HEADER_BYTES = 48;
+export const ENTRY_FORMAT_VERSION = 2;
+export const ENTRY_HEADER_BYTES = 20;
 
 /** Marks temporary files so that scans skip them and can sweep ones left by crashed writers. */
 export const TEMP_MARKER = '.tmp.';
-
-function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
-}
 
 export function entryHeader(payload: Uint8Array): Uint8Array {
   const h = new Uint8Array(ENTRY_HEADER_BYTES);
@@ -34,7 +34,7 @@ export function entryHeader(payload: Uint8Array): Uint8Array {
   h.set(Buffer.from(ENTRY_MAGIC, 'latin1'), 0);
   view.setUint32(4, ENTRY_FORMAT_VERSION, true);
   view.setBigUint64(8, BigInt(payload.byteLength), true);
-  h.set(sha256(payload), 16);
+  view.setUint32(16, crc32(payload), true);
   return h;
 }
 
@@ -55,10 +55,7 @@ export function decodeEntry(bytes: Uint8Array): Uint8Array | 'corrupt' {
   const length = view.getBigUint64(8, true);
   if (length !== BigInt(bytes.byteLength - ENTRY_HEADER_BYTES)) return 'corrupt';
   const payload = new Uint8Array(bytes.buffer, bytes.byteOffset + ENTRY_HEADER_BYTES, Number(length));
-  const expected = bytes.subarray(16, 48);
-  const actual = sha256(payload);
-  for (let i = 0; i < 32; i++) if (expected[i] !== actual[i]) return 'corrupt';
-  return payload;
+  return view.getUint32(16, true) === crc32(payload) ? payload : 'corrupt';
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

@@ -1,11 +1,12 @@
 // A graph-level cache entry (Inductor's TritonBundler): the host program ("plan") plus every
 // kernel binary it launches, so a warm start needs nothing else: no codegen, no compiler.
-// Payload layout: framing.ts JSON { label, plan, kernels: KernelFields[] } + raw blobs.
+// Payload layout: framing.ts JSON { label, plan, planIsJson, kernels: KernelFields[] } + raw
+// blobs. planIsJson: the stored plan holds no storable_json tags, so it needs no decoding.
 
 import type { CompiledKernel } from '../compile/types.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
 import { kernelFromFields, kernelToFields } from './kernel_codec.js';
-import { decodeStorable, encodeStorable } from './storable_json.js';
+import { decodeStorable, encodeStorable, hasStorableTags } from './storable_json.js';
 
 export interface GraphBundle {
   /** The scheduler's host program. JSON-like; typed arrays inside are stored as raw blobs. */
@@ -21,19 +22,20 @@ export function encodeBundle(bundle: GraphBundle, label = bundle.label): Uint8Ar
   const blobs: Uint8Array[] = [];
   const kernels = bundle.kernels.map((k) => kernelToFields(k, blobs));
   const plan = encodeStorable(bundle.plan, blobs, '$.plan');
-  return packJsonAndBlobs({ label: label ?? null, plan, kernels }, blobs);
+  return packJsonAndBlobs({ label: label ?? null, plan, planIsJson: !hasStorableTags(plan), kernels }, blobs);
 }
 
 /** The bundle in a verified payload. Kernel binaries are views into `payload`. Throws on malformed input. */
 export function decodeBundle(payload: Uint8Array): GraphBundle {
   const { json, blobs } = unpackJsonAndBlobs(payload);
-  const o = json as { label?: unknown; plan?: unknown; kernels?: unknown } | null;
+  const o = json as { label?: unknown; plan?: unknown; planIsJson?: unknown; kernels?: unknown } | null;
   if (o === null || typeof o !== 'object' || !Array.isArray(o.kernels) || !('plan' in o)) {
     throw new FramingError('malformed graph bundle');
   }
   if (o.label !== null && typeof o.label !== 'string') throw new FramingError('malformed bundle label');
+  if (typeof o.planIsJson !== 'boolean') throw new FramingError('malformed graph bundle');
   const bundle: GraphBundle = {
-    plan: decodeStorable(o.plan, blobs),
+    plan: o.planIsJson ? o.plan : decodeStorable(o.plan, blobs),
     kernels: o.kernels.map((f) => kernelFromFields(f, blobs)),
   };
   if (typeof o.label === 'string') bundle.label = o.label;

@@ -74,6 +74,18 @@ export function encodeStorable(value: unknown, blobs: Uint8Array[], path = '$'):
   }
 }
 
+/**
+ * Whether encodeStorable's output holds any tag (a blob reference or a tagged number). One
+ * without is its own decoding: a warm start can take it as JSON.parse gave it, and skip a
+ * walk that cost ~1.7 ms for a 100-kernel plan in a fresh (unoptimised) process.
+ */
+export function hasStorableTags(json: unknown): boolean {
+  if (json === null || typeof json !== 'object') return false;
+  if (Array.isArray(json)) return json.some(hasStorableTags);
+  if (BLOB_TAG in json || NUMBER_TAG in json) return true;
+  return Object.values(json).some(hasStorableTags);
+}
+
 /** Inverse of encodeStorable. Typed arrays are fresh copies (aligned, independent of the file buffer). */
 export function decodeStorable(json: unknown, blobs: readonly Uint8Array[]): unknown {
   if (json === null || typeof json !== 'object') return json;

@@ -55,7 +55,8 @@ function mappedLibs(): string {
 
 // ---------------------------------------------------------------- child: a compile worker
 async function childMain(): Promise<void> {
-  const { compileCuda, cudaCompilerIdentity } = await import('../src/backends/cuda/compiler.js');
+  const { compileCuda } = await import('../src/backends/cuda/compiler.js');
+  const { cudaCompilerIdentity } = await import('../src/backends/cuda/toolchain.js');
   process.on('message', (job: ChildJob) => {
     void (async () => {
       const t0 = performance.now();

@@ -10,8 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
-import { findNvcc } from '../src/backends/cuda/nvcc.js';
-import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
+import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { readNpy } from '../src/onnx/npy.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

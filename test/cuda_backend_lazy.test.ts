@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CudaBackend } from '../src/backends/cuda/backend.js';
-import { findNvcc } from '../src/backends/cuda/nvcc.js';
-import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
+import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { trace } from '../src/frontend/trace.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';

@@ -9,11 +9,11 @@ import { describe, it } from 'node:test';
 import koffi from 'koffi';
 import { CachingAllocator, roundAllocationSize } from '../src/backends/cuda/allocator.js';
 import { columnMajorGemm } from '../src/backends/cuda/cublas.js';
-import { compileCuda, cudaCompilerIdentity, type CudaCompilerKind } from '../src/backends/cuda/compiler.js';
+import { compileCuda } from '../src/backends/cuda/compiler.js';
+import { cudaCompilerIdentity, type CudaCompilerKind } from '../src/backends/cuda/toolchain.js';
 import { CudaError, cudaAvailable, cudaUnavailableReason, type DevicePtr } from '../src/backends/cuda/driver.js';
 import { ArgPack } from '../src/backends/cuda/launch.js';
-import { findNvcc } from '../src/backends/cuda/nvcc.js';
-import { findNvrtc } from '../src/backends/cuda/nvrtc.js';
+import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import type { CompileRequest } from '../src/compile/types.js';
 
 const SAXPY = `extern "C" __global__ void saxpy(float a, const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int n) {
@@ -114,7 +114,7 @@ describe('cudaCompilerIdentity', () => {
 
   it('does not load NVRTC (the main process never does)', { skip: nvccPath === undefined && nvrtcLoc === undefined ? 'no CUDA compiler here' : false }, () => {
     // In a fresh process: this one has loaded NVRTC for the compile tests above.
-    const compiler = new URL('../src/backends/cuda/compiler.js', import.meta.url).href;
+    const compiler = new URL('../src/backends/cuda/toolchain.js', import.meta.url).href;
     const nvrtc = new URL('../src/backends/cuda/nvrtc.js', import.meta.url).href;
     const code = `const c = await import(${JSON.stringify(compiler)}); const n = await import(${JSON.stringify(nvrtc)});
       c.cudaCompilerIdentity('sm_90');

@@ -140,7 +140,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     const kernels = uniqueKernels(plan, ac);
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
   }
-  const exe = backend.instantiate(plan, loaded);
+  const exe = await backend.instantiate(plan, loaded);
   return makeProgram(plan, key, exe, traced.params);
 }
 

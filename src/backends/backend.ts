@@ -32,6 +32,9 @@ export interface Backend {
    * first generate(); backends without it are always ready.
    */
   prepareCodegen?(): Promise<void>;
-  /** Builds the runtime for a plan once every kernel is loaded (`loaded[i]` for plan.kernels[i]). */
-  instantiate(plan: Plan, loaded: readonly unknown[]): Executable;
+  /**
+   * Builds the runtime for a plan once every kernel is loaded (`loaded[i]` for plan.kernels[i]).
+   * May be async, to import what only some plans need (CUDA: cuBLAS's module).
+   */
+  instantiate(plan: Plan, loaded: readonly unknown[]): Executable | Promise<Executable>;
 }

@@ -62,9 +62,9 @@ send({ type: 'ready', pid: process.pid });
 // process costs ~150 ms of library start-up. nvcc is a fresh process per compile: nothing to warm.
 if (process.env.KILN_WORKER_WARM === 'cuda') {
   setImmediate(() => {
-    void import('../backends/cuda/compiler.js')
-      .then(async (c) => {
-        if (c.selectCudaCompiler().kind !== 'nvrtc') return;
+    void Promise.all([import('../backends/cuda/toolchain.js'), import('../backends/cuda/compiler.js')])
+      .then(async ([t, c]) => {
+        if (t.selectCudaCompiler().kind !== 'nvrtc') return;
         await c.compileCuda({ key: 'warmup', backend: 'cuda', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {}, meta: {} });
       })
       .catch(() => {

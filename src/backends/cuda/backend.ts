@@ -6,9 +6,14 @@ import type { CompileOptions } from '../../api/options.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../backend.js';
-import { cudaCompilerIdentity } from './compiler.js';
+import { cudaCompilerIdentity } from './toolchain.js';
+import type { Cublas } from './cublas.js';
 import { deviceArch } from './device_info.js';
+import type { CudaKernelMeta } from './kernel_text.js';
 import type { LoadedCudaKernel } from './loader.js';
+// Imported with the backend, not by itself on the first kernel load: a warm start would
+// otherwise wait on a second dynamic import (each costs ~0.5 ms of module loading).
+import './loader.js';
 import { CudaExecutable } from './runtime.js';
 
 /** Whether a cuBLAS library file exists (checked without initialising CUDA). */
@@ -49,6 +54,10 @@ function cublasMinMacs(): number {
 let codegen: typeof import('./codegen.js') | undefined;
 let loadingCodegen: Promise<void> | undefined;
 
+/** One cuBLAS handle per math mode, shared by every plan of the process. */
+let cublasTf32: Cublas | undefined;
+let cublasStrict: Cublas | undefined;
+
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
   readonly device = 'cuda' as const;
@@ -80,7 +89,14 @@ export class CudaBackend implements Backend {
     return { source: g.source, options: { arch: this.arch }, meta: g.meta };
   }
 
-  instantiate(plan: Plan, loaded: readonly unknown[]): Executable {
-    return new CudaExecutable(plan, loaded as LoadedCudaKernel[], { allowTF32: this.options.allowTF32 === true });
+  async instantiate(plan: Plan, loaded: readonly unknown[]): Promise<Executable> {
+    const kernels = loaded as LoadedCudaKernel[];
+    let cublas: Cublas | undefined;
+    if (kernels.some((k) => (k.meta as CudaKernelMeta).gemm)) {
+      // Only plans with cuBLAS products import its module (and load the library).
+      const { Cublas } = await import('./cublas.js');
+      cublas = this.options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());
+    }
+    return new CudaExecutable(plan, kernels, cublas);
   }
 }

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { DEFAULT_STREAM, initCuda, type CUstream, type DevicePtr } from './driver.js';
 import { traceSpan } from '../../observe/trace.js';
-import { versionedToolkits } from './toolkit_dirs.js';
+import { versionedToolkits } from './toolchain.js';
 
 const STATUS_NAMES: Record<number, string> = {
   0: 'CUBLAS_STATUS_SUCCESS',

@@ -1,98 +1,11 @@
 // NVRTC through koffi: CUDA C source → cubin inside a compile worker. The library is found
-// without loading it (so the main process can compute the compiler identity), and loaded at
-// most once per process, on the first compile: NVRTC's start costs ~200 ms, later kernels
-// 10-40 ms, so a long-lived worker pays it once.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+// by toolchain.ts without loading it (so the main process can compute the compiler
+// identity), and loaded here at most once per process, on the first compile: NVRTC's start
+// costs ~200 ms, later kernels 10-40 ms, so a long-lived worker pays it once.
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
-import { compareVersionsDesc, versionedToolkits } from './toolkit_dirs.js';
-
-/** Flags besides --gpu-architecture that every NVRTC compile gets (part of the identity).
- *  -default-device makes unannotated functions device functions (nvcc has no such flag, so
- *  generated helpers should still say __device__). NVRTC optimises fully by default. */
-export const NVRTC_BASE_FLAGS = ['-default-device', '--std=c++17'] as const;
-
-/** libnvrtc.so.N is the name to prefer in a directory: the unversioned .so is a dev symlink. */
-function pickInDir(dir: string): string | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return undefined;
-  }
-  // libnvrtc.so.13 (the soname) before libnvrtc.so (a dev symlink) before libnvrtc.so.13.0.88;
-  // newer majors first. Broken symlinks are skipped.
-  const rank = (n: string) => (/^libnvrtc\.so\.\d+$/.test(n) ? 0 : n === 'libnvrtc.so' ? 1 : 2);
-  const libs = names
-    .filter((n) => /^libnvrtc\.so(\.\d+)*$/.test(n) && existsSync(join(dir, n)))
-    .sort((a, b) => rank(a) - rank(b) || compareVersionsDesc(a, b));
-  return libs.length > 0 ? join(dir, libs[0]!) : undefined;
-}
-
-let ldconfigCache: string | undefined | null = null;
-
-/** The dynamic linker's cache, as a last resort (`ldconfig -p` is not a compiler; run once). */
-function fromLdconfig(): string | undefined {
-  if (ldconfigCache !== null) return ldconfigCache;
-  ldconfigCache = undefined;
-  try {
-    const out = execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
-    for (const soname of ['libnvrtc.so.13', 'libnvrtc.so.12']) {
-      const m = out.match(new RegExp(`^\\s*${soname.replace(/\./g, '\\.')} \\(.*\\) => (.+)$`, 'm'));
-      if (m !== null) {
-        ldconfigCache = m[1]!.trim();
-        break;
-      }
-    }
-  } catch {
-    // no ldconfig: nothing more to try
-  }
-  return ldconfigCache;
-}
-
-export interface NvrtcLocation {
-  /** The path found (may be a symlink). */
-  path: string;
-  /** Its realpath: carries the full version, e.g. libnvrtc.so.13.0.88. */
-  real: string;
-  size: number;
-}
-
-/**
- * Finds libnvrtc without loading it: KILN_NVRTC, /usr/local/cuda/lib64, /usr/local/cuda-X/lib64
- * (newest first), CUDA_HOME / CUDA_PATH, then ldconfig's names libnvrtc.so.13 / .12.
- * Throws only when KILN_NVRTC names a file that is not there (a misconfiguration to report).
- */
-export function findNvrtc(): NvrtcLocation | undefined {
-  const explicit = process.env.KILN_NVRTC;
-  let path: string | undefined;
-  if (explicit !== undefined && explicit !== '') {
-    if (!existsSync(explicit)) throw new Error(`KILN_NVRTC=${explicit}: no such file`);
-    path = explicit;
-  } else {
-    const dirs = ['/usr/local/cuda/lib64', ...versionedToolkits().map((t) => join(t, 'lib64'))];
-    for (const root of [process.env.CUDA_HOME, process.env.CUDA_PATH]) {
-      if (root !== undefined && root !== '') dirs.push(join(root, 'lib64'), join(root, 'lib'));
-    }
-    for (const dir of dirs) {
-      path = pickInDir(dir);
-      if (path !== undefined) break;
-    }
-    path ??= fromLdconfig();
-  }
-  if (path === undefined) return undefined;
-  try {
-    const real = realpathSync(path);
-    return { path, real, size: statSync(real).size };
-  } catch {
-    return undefined;
-  }
-}
-
-export function nvrtcIdentity(loc: NvrtcLocation): string {
-  return `${loc.real}:${loc.size}`;
-}
+import { NVRTC_BASE_FLAGS, type NvrtcLocation } from './toolchain.js';
 
 interface NvrtcApi {
   realPath: string;

@@ -12,7 +12,7 @@ import { traceSpan } from '../../observe/trace.js';
 import type { Executable } from '../backend.js';
 import { deviceAllocator } from './allocator.js';
 import type { CudaKernelMeta, GemmMeta } from './kernel_text.js';
-import { Cublas } from './cublas.js';
+import type { Cublas } from './cublas.js';
 import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD, memsetD32 } from './driver.js';
 import { type PreparedLaunch, prepareLaunch } from './launch.js';
 import type { LoadedCudaKernel } from './loader.js';
@@ -55,9 +55,6 @@ class DeviceBuffer implements DeviceStorage {
 /** Device copies of captured parameters, uploaded once per NDArray object. */
 const paramCopies = new WeakMap<NDArray, DevicePtr>();
 
-let cublasTf32: Cublas | undefined;
-let cublasStrict: Cublas | undefined;
-
 export class CudaExecutable implements Executable {
   private readonly launches: PreparedLaunch[];
   private readonly metas: CudaKernelMeta[];
@@ -68,7 +65,8 @@ export class CudaExecutable implements Executable {
   constructor(
     private readonly plan: Plan,
     loaded: readonly LoadedCudaKernel[],
-    options: { allowTF32: boolean },
+    /** The cuBLAS handle, for plans with cuBLAS products (gemm meta). */
+    cublas: Cublas | undefined,
   ) {
     initCuda();
     this.metas = loaded.map((l) => l.meta as CudaKernelMeta);
@@ -100,9 +98,8 @@ export class CudaExecutable implements Executable {
         this.scratch.set(i, p);
       }
     });
-    if (this.metas.some((m) => m.gemm)) {
-      this.cublas = options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());
-    }
+    if (this.metas.some((m) => m.gemm) && cublas === undefined) throw new Error('CudaExecutable: this plan has cuBLAS products but no cuBLAS handle was given');
+    this.cublas = cublas;
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {

@@ -17,35 +17,36 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * True when `value` is plain JSON that JSON.stringify writes exactly as canonicalText would
- * (given sorted keys); gathers every object key into `keys` on the way.
+ * (given sorted keys); gathers every object key into `keys` on the way. Leaves are checked
+ * inline rather than by a call each: a graph is mostly arrays of numbers.
  */
 function collectPlainKeys(value: unknown, keys: Set<string>): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(value) && !Object.is(value, -0);
-    case 'object': {
-      if (value === null) return true;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!collectPlainKeys(value[i], keys)) return false;
-        return true;
-      }
-      // Typed arrays, Maps and class instances (which may have toJSON) take the full path.
-      if (Object.getPrototypeOf(value) !== Object.prototype) return false;
-      const obj = value as Record<string, unknown>;
-      for (const k in obj) {
-        // JSON.stringify skips undefined properties, canonicalText writes '!undef'; an own
-        // '__proto__' key would be read through the prototype's accessor.
-        if (k === '__proto__' || !Object.prototype.hasOwnProperty.call(obj, k) || !collectPlainKeys(obj[k], keys)) return false;
-        keys.add(k);
-      }
-      return true;
+  if (typeof value !== 'object' || value === null) return isPlainLeaf(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null ? !collectPlainKeys(item, keys) : !isPlainLeaf(item)) return false;
     }
-    default:
-      return false;
+    return true;
   }
+  // Typed arrays, Maps and class instances (which may have toJSON) take the full path.
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  const obj = value as Record<string, unknown>;
+  for (const k in obj) {
+    // JSON.stringify skips undefined properties, canonicalText writes '!undef'; an own
+    // '__proto__' key would be read through the prototype's accessor.
+    if (k === '__proto__' || !Object.prototype.hasOwnProperty.call(obj, k)) return false;
+    const item = obj[k];
+    if (typeof item === 'object' && item !== null ? !collectPlainKeys(item, keys) : !isPlainLeaf(item)) return false;
+    keys.add(k);
+  }
+  return true;
+}
+
+/** A string, boolean, null or a finite number other than -0 (JSON writes NaN as null, -0 as 0). */
+function isPlainLeaf(v: unknown): boolean {
+  if (typeof v === 'number') return v - v === 0 && (v !== 0 || 1 / v > 0);
+  return typeof v === 'string' || typeof v === 'boolean' || v === null;
 }
 
 /** The full writer, for any value canonicalJson accepts (exported so tests can hold both paths to one text). */

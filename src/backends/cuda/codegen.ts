@@ -360,7 +360,10 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   const nb = k.batch.length;
   const lines = [`${signature(k.bufs)} {`];
   lines.push(`  __shared__ ${t} As[${BK}][${BM}];`, `  __shared__ ${t} Bs[${BK}][${BN}];`);
-  lines.push('  const int64_t z = blockIdx.z;', `  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;`);
+  // z (the batch index) only where there is a batch: an unused one is a compiler warning in
+  // every kernel's log, and logs travel in every warm-start bundle.
+  if (nb > 0) lines.push('  const int64_t z = blockIdx.z;');
+  lines.push(`  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;`);
   lines.push(`  const int64_t m0 = (int64_t)blockIdx.y * ${BM}, n0 = (int64_t)blockIdx.x * ${BN};`);
   const s = new Scope(dialect, counter, undefined, '  ');
   const aOff = s.emit(substitute(k.a.offset, vars));

@@ -55,6 +55,11 @@ class DeviceBuffer implements DeviceStorage {
 /** Device copies of captured parameters, uploaded once per NDArray object. */
 const paramCopies = new WeakMap<NDArray, DevicePtr>();
 
+/** Parameters up to this size are uploaded together (see uploadSmallParams); bigger ones alone. */
+const PARAM_BATCH_MAX_BYTES = 1 << 20;
+/** Each parameter in a shared upload starts on this boundary (float4 and wider loads need 16 B). */
+const PARAM_ALIGN = 256;
+
 export class CudaExecutable implements Executable {
   private readonly launches: PreparedLaunch[];
   private readonly metas: CudaKernelMeta[];
@@ -105,6 +110,7 @@ export class CudaExecutable implements Executable {
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cuda plan');
+    this.uploadSmallParams(params);
     const uploaded: DevicePtr[] = [];
     const outputs = new Map<number, DeviceBuffer>();
     const ptrs = this.plan.buffers.map((b, i) => {
@@ -175,6 +181,34 @@ export class CudaExecutable implements Executable {
     if (host.byteLength) memcpyHtoD(p, host);
     uploaded.push(p);
     return p;
+  }
+
+  /**
+   * Uploads, in one copy, every small host parameter the plan uses that has no device copy
+   * yet. A warm start of 100 small layers made 200 cuMemAlloc + cuMemcpyHtoD calls for 2 KB
+   * each (~2 ms of its first run). The copies share one block which, like every parameter
+   * copy, stays for the life of the process.
+   */
+  private uploadSmallParams(params: readonly NDArray[]): void {
+    const todo: { a: NDArray; host: AnyTypedArray; offset: number }[] = [];
+    let bytes = 0;
+    const seen = new Set<NDArray>();
+    for (const b of this.plan.buffers) {
+      if (b.kind !== 'param') continue;
+      const a = params[b.index!]!;
+      if (seen.has(a) || paramCopies.has(a) || a.deviceData() !== undefined) continue;
+      seen.add(a);
+      const host = a.hostData();
+      if (host === undefined || host.byteLength > PARAM_BATCH_MAX_BYTES) continue;
+      todo.push({ a, host, offset: bytes });
+      bytes += Math.ceil(Math.max(host.byteLength, 4) / PARAM_ALIGN) * PARAM_ALIGN;
+    }
+    if (todo.length < 2) return;
+    const staging = new Uint8Array(bytes);
+    for (const t of todo) staging.set(new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength), t.offset);
+    const block = alloc().alloc(bytes);
+    memcpyHtoD(block, staging);
+    for (const t of todo) paramCopies.set(t.a, block + t.offset);
   }
 
   private paramCopy(a: NDArray): DevicePtr {

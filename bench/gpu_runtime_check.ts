@@ -182,7 +182,7 @@ async function parentMain(): Promise<number> {
   const { prepareLaunch, launchKernel } = await import('../src/backends/cuda/launch.js');
   const { deviceAllocator } = await import('../src/backends/cuda/allocator.js');
   const { Cublas, cublasLibraryPath } = await import('../src/backends/cuda/cublas.js');
-  const { deviceArch } = await import('../src/backends/cuda/device_info.js');
+  const { deviceArch } = await import('../src/backends/cuda/driver.js');
   const arch = process.env.KILN_CUDA_ARCH ?? 'sm_90';
 
   // --- compiles, in child processes --------------------------------------------------------

@@ -8,7 +8,7 @@ import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../backend.js';
 import { cudaCompilerIdentity } from './toolchain.js';
 import type { Cublas } from './cublas.js';
-import { deviceArch } from './device_info.js';
+import { deviceArch } from './driver.js';
 import type { CudaKernelMeta } from './kernel_text.js';
 import type { LoadedCudaKernel } from './loader.js';
 // Imported with the backend, not by itself on the first kernel load: a warm start would

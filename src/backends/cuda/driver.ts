@@ -311,6 +311,17 @@ export function deviceInfo(): CudaDeviceInfo {
   return initCuda();
 }
 
+/**
+ * The architecture to compile for: 'sm_90' etc. from the device when there is one, else
+ * KILN_CUDA_ARCH, else 'sm_90'. Main process only: asking the device initialises CUDA
+ * (~100 ms, once). Workers never call this; they get the arch in CompileRequest.options.
+ */
+export function deviceArch(): string {
+  if (cudaAvailable()) return deviceInfo().arch;
+  const env = process.env.KILN_CUDA_ARCH;
+  return env !== undefined && env !== '' ? env : 'sm_90';
+}
+
 export function deviceAttribute(attr: number): number {
   const info = initCuda();
   return attribute(api!, attr, info.ordinal);

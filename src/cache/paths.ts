@@ -3,8 +3,7 @@
 // A directory that cannot be created or written is not an error: kiln warns once and keeps
 // its cache in memory, because a read-only home or a full disk must not stop a model running.
 
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { warnOnce } from '../observe/log.js';
@@ -38,18 +37,21 @@ export function diskCacheDisabled(env: NodeJS.ProcessEnv = process.env): boolean
   return v === '1' || v === 'true' || v === 'yes';
 }
 
-// Probing costs a mkdir and a file write, so it is done once per directory per process.
+// Probed once per directory per process.
 const probed = new Map<string, string | undefined>();
 
-/** Creates `dir` and writes and removes a probe file; returns why that failed, or undefined. */
+/**
+ * Creates `dir` and asks whether this process may write there (access W_OK: permissions and
+ * read-only mounts); returns why not, or undefined. Writing and removing a probe file said
+ * the same for ~1 ms of every warm start; a write that still fails later (a full disk)
+ * warns once and is skipped (store_io.ts).
+ */
 function probeWritable(dir: string): string | undefined {
   if (probed.has(dir)) return probed.get(dir);
   let reason: string | undefined;
   try {
     mkdirSync(dir, { recursive: true });
-    const probe = join(dir, `.probe.tmp.${process.pid}.${randomBytes(4).toString('hex')}`);
-    writeFileSync(probe, 'kiln');
-    unlinkSync(probe);
+    accessSync(dir, constants.W_OK);
   } catch (e) {
     reason = (e as Error).message;
   }

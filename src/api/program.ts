@@ -91,8 +91,8 @@ export async function schedule(
 }
 
 export async function compileGraph(traced: Traced, options: CompileOptions = {}): Promise<Program> {
-  const backend = await backendFor(options);
-  const cache = openCache({ cacheDir: options.cacheDir });
+  const backend = await withSpan('load', 'backend', () => backendFor(options));
+  const cache = withSpan('cache', 'open', () => openCache({ cacheDir: options.cacheDir }));
   const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels, compileTimeoutMs: options.compileTimeoutMs });
   const endKey = traceSpan('cache', 'graph key');
   const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray]);
@@ -135,12 +135,12 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     }
     plan = (await schedule(traced.graph, backend, (r) => ac.submit(r), traced.returnsArray, warmFor)).plan;
   }
-  const loaded = await Promise.all(plan.kernels.map((k) => ac.lookup(k.key)));
+  const loaded = await withSpan('load', 'all kernels', () => Promise.all(plan.kernels.map((k) => ac.lookup(k.key))));
   if (!bundle) {
     const kernels = uniqueKernels(plan, ac);
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
   }
-  const exe = await backend.instantiate(plan, loaded);
+  const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
   return makeProgram(plan, key, exe, traced.params);
 }
 

@@ -4,8 +4,12 @@
 // all live here, apart from the code that compiles (nvrtc.ts, nvcc.ts, compiler.ts), so a
 // warm start imports one small module instead of the whole compiler chain.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync as jsRealpathSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
+
+// libc's realpath: Node's own realpathSync walks the path in JS (an lstat per component, and
+// the toolkit's paths are symlinks three deep), ~1 ms of every CUDA warm start.
+const realpathSync = jsRealpathSync.native;
 
 // --- toolkit directories (NVRTC's and cuBLAS's library searches) ---
 

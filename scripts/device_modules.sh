@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds .devmods/: the runtime node_modules for the GPU machine, without what only builds
-# need (typescript, type packages, protobufjs's CLI and sources), so a device run stays
+# need (typescript, esbuild, type packages, protobufjs's CLI and sources), so a device run stays
 # under its 64 MiB transfer limit. On the device: `mv .devmods node_modules` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ grep -qxF '/.devmods/' .git/info/exclude 2>/dev/null || echo '/.devmods/' >> .gi
 rm -rf .devmods
 mkdir -p .devmods
 for m in node_modules/*; do
-  case "$(basename "$m")" in typescript|@types|undici-types) continue ;; esac
+  case "$(basename "$m")" in typescript|@types|undici-types|esbuild|@esbuild) continue ;; esac
   cp -r "$m" .devmods/
 done
 pb=.devmods/onnx-proto/node_modules/protobufjs

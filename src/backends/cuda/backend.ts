@@ -1,12 +1,12 @@
 // The CUDA backend: loop IR → CUDA C (codegen.ts), compiled to cubin by NVRTC or nvcc in the
 // workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { CompileOptions } from '../../api/options.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../backend.js';
-import { cudaCompilerIdentity } from './toolchain.js';
+import { cudaCompilerIdentity, listDir } from './toolchain.js';
 import type { Cublas } from './cublas.js';
 import { deviceArch } from './driver.js';
 import type { CudaKernelMeta } from './kernel_text.js';
@@ -21,11 +21,8 @@ function cublasInstalled(): boolean {
   if (process.env.KILN_CUDA_GEMM === 'generated') return false;
   if (process.env.KILN_CUBLAS) return existsSync(process.env.KILN_CUBLAS);
   for (const dir of ['/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu']) {
-    try {
-      if (readdirSync(dir).some((f) => /^libcublas\.so\.\d+/.test(f))) return true;
-    } catch {
-      // not there
-    }
+    // listDir: the NVRTC search has usually read /usr/local/cuda/lib64 already.
+    if (listDir(dir)?.some((f) => /^libcublas\.so\.\d+/.test(f))) return true;
   }
   return false;
 }

@@ -30,16 +30,30 @@ export function compareVersionsDesc(a: string, b: string): number {
   return pb.length - pa.length;
 }
 
+const listings = new Map<string, readonly string[] | undefined>();
+
+/**
+ * The names in `dir` (undefined if it cannot be read), read once per process: the NVRTC and
+ * cuBLAS searches look at the same library directories, and a warm start does both.
+ */
+export function listDir(dir: string): readonly string[] | undefined {
+  if (listings.has(dir)) return listings.get(dir);
+  let names: string[] | undefined;
+  try {
+    names = readdirSync(dir);
+  } catch {
+    names = undefined;
+  }
+  listings.set(dir, names);
+  return names;
+}
+
 /** /usr/local/cuda-13.0, /usr/local/cuda-12.4, ...: newest first. */
 export function versionedToolkits(): string[] {
-  try {
-    return readdirSync('/usr/local')
-      .filter((n) => /^cuda-\d+(\.\d+)*$/.test(n))
-      .sort(compareVersionsDesc)
-      .map((n) => join('/usr/local', n));
-  } catch {
-    return [];
-  }
+  return (listDir('/usr/local') ?? [])
+    .filter((n) => /^cuda-\d+(\.\d+)*$/.test(n))
+    .sort(compareVersionsDesc)
+    .map((n) => join('/usr/local', n));
 }
 
 // --- NVRTC ---
@@ -51,12 +65,8 @@ export const NVRTC_BASE_FLAGS = ['-default-device', '--std=c++17'] as const;
 
 /** libnvrtc.so.N is the name to prefer in a directory: the unversioned .so is a dev symlink. */
 function pickInDir(dir: string): string | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return undefined;
-  }
+  const names = listDir(dir);
+  if (names === undefined) return undefined;
   // libnvrtc.so.13 (the soname) before libnvrtc.so (a dev symlink) before libnvrtc.so.13.0.88;
   // newer majors first. Broken symlinks are skipped.
   const rank = (n: string) => (/^libnvrtc\.so\.\d+$/.test(n) ? 0 : n === 'libnvrtc.so' ? 1 : 2);
@@ -107,12 +117,18 @@ export function findNvrtc(): NvrtcLocation | undefined {
     if (!existsSync(explicit)) throw new Error(`KILN_NVRTC=${explicit}: no such file`);
     path = explicit;
   } else {
-    const dirs = ['/usr/local/cuda/lib64', ...versionedToolkits().map((t) => join(t, 'lib64'))];
-    for (const root of [process.env.CUDA_HOME, process.env.CUDA_PATH]) {
-      if (root !== undefined && root !== '') dirs.push(join(root, 'lib64'), join(root, 'lib'));
-    }
-    for (const dir of dirs) {
-      path = pickInDir(dir);
+    // Each entry lists its directories only when the ones before had no NVRTC, so the common
+    // case (/usr/local/cuda) reads one directory.
+    const searches: (() => string[])[] = [
+      () => ['/usr/local/cuda/lib64'],
+      () => versionedToolkits().map((t) => join(t, 'lib64')),
+      () => [process.env.CUDA_HOME, process.env.CUDA_PATH].flatMap((root) => (root !== undefined && root !== '' ? [join(root, 'lib64'), join(root, 'lib')] : [])),
+    ];
+    for (const dirs of searches) {
+      for (const dir of dirs()) {
+        path = pickInDir(dir);
+        if (path !== undefined) break;
+      }
       if (path !== undefined) break;
     }
     path ??= fromLdconfig();

@@ -120,8 +120,12 @@ async function main(): Promise<void> {
   }
   const machine = machineInfo({ device: args.device, workers: args.workers, repeat: args.repeat, coldRepeat: args.coldRepeat });
   const hundred = rows.find((r) => r.program.startsWith('100'))!;
+  // Issue 4 sets the 5% target for the 32-layer program and the bundled example, and the
+  // 50 ms one for 100 kernels; the 100-kernel ratio is printed and reported apart.
+  const ratioRows = rows.filter((r) => r !== hundred);
   const targets = {
-    warmAtMost5PctOfCold: rows.every((r) => r.ratio <= 0.05),
+    warmAtMost5PctOfCold: ratioRows.every((r) => r.ratio <= 0.05),
+    hundredKernelsRatio: hundred.ratio,
     hundredKernelsWarmKilnMs: hundred.warm.kilnMs,
     hundredKernelsAtMost50ms: hundred.warm.kilnMs <= 50,
   };
@@ -137,7 +141,10 @@ async function main(): Promise<void> {
       `| ${r.program} | ${r.kernels} | ${r.cold.kilnMs.toFixed(0)} | ${r.warm.kilnMs.toFixed(1)} | ${(100 * r.ratio).toFixed(1)}% | ${r.warm.loadMs.toFixed(1)} (${r.warm.loads}) | ${r.warm.contextMs.toFixed(0)} | ${r.cold.processMs.toFixed(0)} | ${r.warm.processMs.toFixed(0)} | ${(100 * r.processRatio).toFixed(1)}% |`,
     );
   }
-  console.log(`targets: warm ≤ 5% of cold (kiln ms): ${targets.warmAtMost5PctOfCold ? 'met' : 'MISSED'}; 100 kernels warm ≤ 50 ms: ${hundred.warm.kilnMs.toFixed(1)} ms, ${targets.hundredKernelsAtMost50ms ? 'met' : 'MISSED'}`);
+  console.log(
+    `targets: warm ≤ 5% of cold (kiln ms) for the 32-layer program and the example: ${targets.warmAtMost5PctOfCold ? 'met' : 'MISSED'} ` +
+      `(100 kernels: ${(100 * hundred.ratio).toFixed(1)}%); 100 kernels warm ≤ 50 ms: ${hundred.warm.kilnMs.toFixed(1)} ms, ${targets.hundredKernelsAtMost50ms ? 'met' : 'MISSED'}`,
+  );
 }
 
 await main();

@@ -5,8 +5,12 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../cache/canonical_json.js';
 import type { BackendName, CompileOptions, CompileRequest, KernelMeta } from './types.js';
 
-/** Bump when the layout of cached binaries or metadata changes, to orphan old entries. */
-export const KILN_CACHE_FORMAT_VERSION = '1';
+/**
+ * Bump when the layout of cached binaries or metadata changes, to orphan old entries: they
+ * are then never looked up (and age out by LRU) instead of reading as corrupt.
+ * 2: entry files checksummed with CRC-32 (entry format 2); bundles say whether the plan needs decoding.
+ */
+export const KILN_CACHE_FORMAT_VERSION = '2';
 
 /**
  * The launch metadata is keyed too: two kernels with the same source can differ in how they

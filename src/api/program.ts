@@ -9,6 +9,7 @@ import { openCache } from '../cache/open_cache.js';
 import { graphKey } from '../cache/graph_key.js';
 import type { GraphBundle } from '../cache/graph_bundle.js';
 import { getAsyncCompile, type AsyncCompile } from '../compile/async_compile.js';
+import { CompileGrouper, groupSize, maxGroupSize } from '../compile/compile_group.js';
 import type { CompiledKernel, CompileRequest } from '../compile/types.js';
 import type { NDArray } from '../frontend/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
@@ -114,26 +115,37 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     // rest once the kernel count is known. A program of 4 kernels then starts 4 workers, not
     // one per core all loading their compiler at once and slowing each other's start.
     ac.warm(backend.name, EARLY_WORKERS);
-    const warmFor = (kernels: number) => ac.warm(backend.name, kernels);
     // Start loading the code generator now; scheduling awaits it (and sees any failure) just
     // before codegen, so this early call only marks the promise handled.
     backend.prepareCodegen?.().catch(() => {});
+    // Kernels reach the workers in compile groups (compile_group.ts) sized once the kernel
+    // count is known, before codegen: one group per worker when there are more kernels than
+    // workers, else one kernel per job. Only as many workers as jobs are started.
+    const pending: Promise<CompiledKernel>[] = [];
+    const submitGroup = options.compileOnly
+      ? // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
+        (members: CompileRequest[]) => {
+          for (const p of ac.compileBinaryGroup(members)) {
+            // Awaited below, after codegen; until then a failure must not count as unhandled.
+            p.catch(() => {});
+            pending.push(p);
+          }
+        }
+      : (members: CompileRequest[]) => ac.submitGroup(members);
+    let grouper: CompileGrouper | undefined;
+    const onKernels = (kernels: number) => {
+      const size = groupSize(kernels, ac.workers, maxGroupSize(backend.maxCompileGroup));
+      ac.warm(backend.name, Math.ceil(kernels / size));
+      grouper = new CompileGrouper(size, submitGroup);
+    };
+    const s = await schedule(traced.graph, backend, (r) => grouper!.add(r), traced.returnsArray, onKernels);
+    grouper?.flush();
     if (options.compileOnly) {
-      // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
-      // Submitted during codegen like a normal compile (once per distinct kernel).
-      const pending: Promise<CompiledKernel>[] = [];
-      const submit = (r: CompileRequest) => {
-        const p = ac.compileBinary(r);
-        // Awaited below, after codegen; until then a failure must not count as unhandled.
-        p.catch(() => {});
-        pending.push(p);
-      };
-      const s = await schedule(traced.graph, backend, submit, traced.returnsArray, warmFor);
       const kernels = await Promise.all(pending);
-      cache.graphs.putBundle(key, { plan: s.plan, kernels } satisfies GraphBundle, options.label);
+      cache.graphs.putBundle(key, { plan: s.plan, kernels: dedupe(kernels) } satisfies GraphBundle, options.label);
       return makeProgram(s.plan, key, undefined);
     }
-    plan = (await schedule(traced.graph, backend, (r) => ac.submit(r), traced.returnsArray, warmFor)).plan;
+    plan = s.plan;
   }
   const loaded = await withSpan('load', 'all kernels', () => Promise.all(plan.kernels.map((k) => ac.lookup(k.key))));
   if (!bundle) {

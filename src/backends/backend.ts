@@ -25,6 +25,11 @@ export interface Backend {
   readonly device: 'cpu' | 'cuda';
   /** Identifies compiler, version, flags and target: part of every kernel and graph key. */
   readonly identity: string;
+  /**
+   * Most kernels one compile may take together as one program (compile/compile_group.ts), for
+   * backends whose sources can be concatenated; absent: each kernel is its own program.
+   */
+  readonly maxCompileGroup?: number;
   generate(k: Kernel): GeneratedSource;
   /**
    * Loads what generate() needs, if the backend keeps its code generator out of a warm start

@@ -20,7 +20,8 @@ export interface GraphBundle {
 /** Throws NotStorableError if the plan or a kernel's meta cannot round-trip exactly. */
 export function encodeBundle(bundle: GraphBundle, label = bundle.label): Uint8Array {
   const blobs: Uint8Array[] = [];
-  const kernels = bundle.kernels.map((k) => kernelToFields(k, blobs));
+  const shared = new Map<Uint8Array, number>();
+  const kernels = bundle.kernels.map((k) => kernelToFields(k, blobs, shared));
   const plan = encodeStorable(bundle.plan, blobs, '$.plan');
   return packJsonAndBlobs({ label: label ?? null, plan, planIsJson: !hasStorableTags(plan), kernels }, blobs);
 }

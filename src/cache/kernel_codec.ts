@@ -16,10 +16,18 @@ export interface KernelFields {
   compileMs: number;
 }
 
-/** Appends the kernel's binary (and meta blobs) to `blobs`; returns its JSON fields. */
-export function kernelToFields(k: CompiledKernel, blobs: Uint8Array[]): KernelFields {
-  blobs.push(k.binary);
-  const binary = blobs.length - 1;
+/**
+ * Appends the kernel's binary (and meta blobs) to `blobs`; returns its JSON fields. With
+ * `shared`, a binary already appended for another kernel (a compile group's one module) is
+ * referenced, not stored again, and reads back as one object.
+ */
+export function kernelToFields(k: CompiledKernel, blobs: Uint8Array[], shared?: Map<Uint8Array, number>): KernelFields {
+  let binary = shared?.get(k.binary);
+  if (binary === undefined) {
+    blobs.push(k.binary);
+    binary = blobs.length - 1;
+    shared?.set(k.binary, binary);
+  }
   return {
     key: k.key,
     backend: k.backend,

@@ -9,6 +9,7 @@ import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
 import { WorkerCompileError, WorkerPool, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
+import { groupRequest, splitGroup } from './compile_group.js';
 import { runCompiler } from './run_compiler.js';
 import type { BackendName, CompileRequest, CompiledKernel, KernelStoreLike } from './types.js';
 
@@ -91,19 +92,32 @@ export class AsyncCompile {
   submit<T = unknown>(req: CompileRequest): Promise<T> {
     const existing = this.futures.get(req.key);
     if (existing !== undefined && !existing.failed) return existing.promise as Promise<T>;
-
-    let compiling = false;
     const cached = this.fromStore(req.key);
-    let kernel: Promise<CompiledKernel>;
-    if (cached !== undefined) {
-      kernel = Promise.resolve(cached);
-    } else {
-      compiling = true;
-      kernel = this.compile(req);
+    return this.track<T>(req.key, cached !== undefined ? Promise.resolve(cached) : this.compile(req), cached === undefined);
+  }
+
+  /**
+   * submit() for several kernels at once: those that still need a compiler are compiled
+   * together as one program by one worker (compile_group.ts); each keeps its own future.
+   */
+  submitGroup(reqs: readonly CompileRequest[]): void {
+    const todo: CompileRequest[] = [];
+    for (const req of distinct(reqs)) {
+      const existing = this.futures.get(req.key);
+      if (existing !== undefined && !existing.failed) continue;
+      const cached = this.fromStore(req.key);
+      if (cached !== undefined) this.track(req.key, Promise.resolve(cached), false);
+      else todo.push(req);
     }
+    const kernels = todo.length === 1 ? [this.compile(todo[0]!)] : this.compileGroup(todo);
+    todo.forEach((req, i) => this.track(req.key, kernels[i]!, true));
+  }
+
+  /** A future for `key` that loads `kernel` once it is compiled (or read). */
+  private track<T>(key: string, kernel: Promise<CompiledKernel>, compiling: boolean): Promise<T> {
     const promise = kernel.then((k) => this.load(k));
     const entry: Entry = { promise, compiling, settled: false, failed: false };
-    this.futures.set(req.key, entry);
+    this.futures.set(key, entry);
     if (compiling) {
       this.outstanding++;
       this.burstTotal++;
@@ -162,6 +176,23 @@ export class AsyncCompile {
       p.catch(() => this.binaries.delete(req.key));
     }
     return p;
+  }
+
+  /** compileBinary() for several kernels, compiled together where more than one needs it. */
+  compileBinaryGroup(reqs: readonly CompileRequest[]): Promise<CompiledKernel>[] {
+    // fromStore() records a hit in `compiled`, so after this filter every request is known,
+    // in flight, or in `todo`.
+    const todo = distinct(reqs).filter((r) => !this.compiled.has(r.key) && !this.binaries.has(r.key) && this.fromStore(r.key) === undefined);
+    const kernels = todo.length === 1 ? [this.compile(todo[0]!)] : this.compileGroup(todo);
+    todo.forEach((req, i) => {
+      const p = kernels[i]!;
+      this.binaries.set(req.key, p);
+      p.catch(() => this.binaries.delete(req.key));
+    });
+    return reqs.map((r) => {
+      const done = this.compiled.get(r.key);
+      return done !== undefined ? Promise.resolve(done) : this.binaries.get(r.key)!;
+    });
   }
 
   /** The binary behind a key (after a compile, store hit or preload), for graph-cache bundles. */
@@ -259,32 +290,62 @@ export class AsyncCompile {
   }
 
   private async compileOwned(req: CompileRequest): Promise<CompiledKernel> {
-    let kernel: CompiledKernel;
-    if (this.workers === 0) {
-      bump('compile_inline');
-      kernel = await compileInline(req);
-    } else {
-      bump('compile_submitted');
-      try {
-        const r = await this.getPool().submit(req);
-        recordEvent(r.span);
-        kernel = r.kernel;
-      } catch (e) {
-        if (e instanceof WorkerCompileError && e.span !== undefined) recordEvent(e.span);
-        throw e;
-      }
-    }
-    this.compiled.set(req.key, kernel);
-    if (this.store !== undefined) {
-      const end = traceSpan('cache', 'kernel store put', { kernel: req.key });
-      try {
-        this.store.put(kernel);
-      } catch {
-        // put must not throw by contract; a broken store must not fail a good compile.
-      }
-      end();
-    }
+    const kernel = await this.runJob(req, 1);
+    this.keep(kernel);
     return kernel;
+  }
+
+  /** One job: in a worker, or inline for workers: 0. `kernels`: how many it compiles (a group's members). */
+  private async runJob(req: CompileRequest, kernels: number): Promise<CompiledKernel> {
+    if (this.workers === 0) {
+      bump('compile_inline', kernels);
+      return compileInline(req);
+    }
+    bump('compile_submitted', kernels);
+    try {
+      const r = await this.getPool().submit(req);
+      recordEvent(r.span);
+      return r.kernel;
+    } catch (e) {
+      if (e instanceof WorkerCompileError && e.span !== undefined) recordEvent(e.span);
+      throw e;
+    }
+  }
+
+  /** Remembers a compiled kernel and writes it to the kernel store. */
+  private keep(kernel: CompiledKernel): void {
+    this.compiled.set(kernel.key, kernel);
+    if (this.store === undefined) return;
+    const end = traceSpan('cache', 'kernel store put', { kernel: kernel.key });
+    try {
+      this.store.put(kernel);
+    } catch {
+      // put must not throw by contract; a broken store must not fail a good compile.
+    }
+    end();
+  }
+
+  /**
+   * Compiles `members` as one program; one promise per member. If the program fails (one
+   * member's error fails them all), each member is compiled alone instead, so an error names
+   * its own kernel and the other members still load.
+   */
+  private compileGroup(members: CompileRequest[]): Promise<CompiledKernel>[] {
+    const group = (async (): Promise<CompiledKernel[] | undefined> => {
+      if (assertNoCompile()) {
+        throw new Error(`KILN_ASSERT_NO_COMPILE=1, but kernels ${members.map((m) => m.kernelName).join(', ')} are not cached and would need a compile`);
+      }
+      let compiled: CompiledKernel;
+      try {
+        compiled = await this.runJob(groupRequest(members), members.length);
+      } catch {
+        return undefined;
+      }
+      const kernels = splitGroup(members, compiled);
+      for (const k of kernels) this.keep(k);
+      return kernels;
+    })();
+    return members.map((m, i) => group.then((ks) => ks?.[i] ?? this.compile(m)));
   }
 
   private async load(k: CompiledKernel): Promise<unknown> {
@@ -311,6 +372,11 @@ export class AsyncCompile {
       this.awaited = false;
     }
   }
+}
+
+/** One request per key (a program cannot define a kernel twice). */
+function distinct(reqs: readonly CompileRequest[]): CompileRequest[] {
+  return [...new Map(reqs.map((r) => [r.key, r] as const)).values()];
 }
 
 /** workers: 0: the compiler runs in this process, loaded only now (never at import). */

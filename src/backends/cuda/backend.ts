@@ -63,6 +63,8 @@ export class CudaBackend implements Backend {
   /** Products with fewer multiply-adds take the generated GEMM (see cublasMinMacs). */
   readonly cublasMinMacs: number;
   readonly identity: string;
+  /** NVRTC's fixed cost is ~10 ms a program, a small kernel adds ~1 ms: groups of up to 8. */
+  readonly maxCompileGroup = 8;
 
   constructor(private readonly options: CompileOptions) {
     // Compile-only runs must not touch a device (there may be none); otherwise ask it.

@@ -1,7 +1,9 @@
 // A compiled CUDA kernel (cubin from a worker or the cache) → a function handle in the main
 // process: cuModuleLoadData + cuModuleGetFunction, ~0.1 ms. The cheap step of the pipeline.
+// Kernels compiled in one group share one cubin (the same Uint8Array, also as read back from
+// a graph bundle): it is loaded once and each kernel looks its function up in that module.
 import type { CompiledKernel, KernelMeta } from '../../compile/types.js';
-import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, moduleUnload, type CUfunction, type CUmodule } from './driver.js';
+import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, type CUfunction, type CUmodule } from './driver.js';
 
 export interface LoadedCudaKernel {
   fn: CUfunction;
@@ -12,6 +14,9 @@ export interface LoadedCudaKernel {
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
+/** Modules by the cubin they were loaded from. */
+const modules = new WeakMap<Uint8Array, CUmodule>();
+
 function isElf(b: Uint8Array): boolean {
   return b.length >= 4 && ELF_MAGIC.every((m, i) => b[i] === m);
 }
@@ -21,9 +26,12 @@ export function loadCudaKernel(k: CompiledKernel): LoadedCudaKernel {
   const what = `kernel '${k.kernelName}' (key ${k.key.slice(0, 16)})`;
   if (k.backend !== 'cuda') throw new Error(`loadCudaKernel: ${what} is a '${k.backend}' kernel`);
   if (!isElf(k.binary)) throw new Error(`loadCudaKernel: ${what} is not a cubin (no ELF header; ${k.binary.length} bytes)`);
-  let module: CUmodule;
+  let module = modules.get(k.binary);
   try {
-    module = moduleLoadData(k.binary);
+    if (module === undefined) {
+      module = moduleLoadData(k.binary);
+      modules.set(k.binary, module);
+    }
   } catch (e) {
     if (e instanceof CudaError && (e.errorName === 'CUDA_ERROR_NO_BINARY_FOR_GPU' || e.errorName === 'CUDA_ERROR_INVALID_IMAGE')) {
       throw new CudaError(e.call, e.code, `loading ${what}: was it compiled for this device's ${deviceInfo().arch}?`);
@@ -33,14 +41,11 @@ export function loadCudaKernel(k: CompiledKernel): LoadedCudaKernel {
   try {
     return { fn: moduleGetFunction(module, k.kernelName), module, kernelName: k.kernelName, meta: k.meta };
   } catch (e) {
-    moduleUnload(module);
+    // The module stays loaded: another kernel of its group may be in it (modules live as long
+    // as the process, as every loaded kernel does).
     if (e instanceof CudaError && e.errorName === 'CUDA_ERROR_NOT_FOUND') {
       throw new CudaError(e.call, e.code, `looking up ${what}: no such symbol in the cubin (is it declared extern "C" __global__?)`);
     }
     throw e;
   }
-}
-
-export function unloadCudaKernel(k: LoadedCudaKernel): void {
-  moduleUnload(k.module);
 }

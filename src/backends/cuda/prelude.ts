@@ -9,7 +9,15 @@
 import { halfHelpers } from '../half_c.js';
 import { intHelpers } from '../int_c.js';
 
-export const CUDA_PRELUDE = `#ifdef __CUDACC_RTC__
+/**
+ * Wraps a prelude in an include guard: several kernels compiled as one program (a compile
+ * group, compile/compile_group.ts) each carry their preludes, and each must be defined once.
+ */
+function guarded(name: string, text: string): string {
+  return `#ifndef ${name}\n#define ${name}\n${text}#endif\n`;
+}
+
+export const CUDA_PRELUDE = guarded('KILN_CUDA_PRELUDE', `#ifdef __CUDACC_RTC__
 typedef long long int64_t;
 typedef int int32_t;
 typedef unsigned char uint8_t;
@@ -44,20 +52,23 @@ KD double kiln_maxd(double a, double b) { return (a != a || a > b) ? a : b; }
 KD double kiln_mind(double a, double b) { return (a != a || a < b) ? a : b; }
 KD double kiln_fmod_pyd(double a, double b) { double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
 template <typename T> KD T kiln_shfl_xor(T v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-`;
+`);
 
 /** The types CUDA_PRELUDE typedefs for NVRTC, and those CUDA_HALF_PRELUDE adds. */
 export const CUDA_PRELUDE_TYPES = ['int64_t', 'int32_t', 'uint8_t'] as const;
 export const CUDA_HALF_PRELUDE_TYPES = ['uint16_t', 'uint32_t'] as const;
 
 /** The integer division, remainder and power helpers (int_c.ts), for kernels that use them. */
-export const CUDA_INT_PRELUDE = intHelpers('KD');
+export const CUDA_INT_PRELUDE = guarded('KILN_CUDA_INT_PRELUDE', intHelpers('KD'));
 
 /** The float16/bfloat16 helpers, after CUDA_PRELUDE, for kernels that use them. */
-export const CUDA_HALF_PRELUDE = `#ifdef __CUDACC_RTC__
+export const CUDA_HALF_PRELUDE = guarded(
+  'KILN_CUDA_HALF_PRELUDE',
+  `#ifdef __CUDACC_RTC__
 typedef unsigned short uint16_t;
 typedef unsigned int uint32_t;
 #endif
 KD uint32_t kiln_f2u(float f) { return __float_as_uint(f); }
 KD float kiln_u2f(uint32_t u) { return __uint_as_float(u); }
-${halfHelpers('KD')}`;
+${halfHelpers('KD')}`,
+);

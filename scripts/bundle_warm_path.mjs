@@ -3,11 +3,12 @@
 // Why: a CUDA warm start imports the backend's runtime modules inside the timed path (CPU
 // users never load them), and Node's ES module loader costs ~0.5 ms per module on top of
 // compiling the code: the six modules took 3.8-5.6 ms of an 11 ms warm start on an H100.
+// (toolchain.js, the sixth, is left out: the compile workers import it too.)
 // One module of the same code loads in about half that.
 //
-// How: esbuild bundles the six compiled files into warm_path.bundle.js in the same folder,
+// How: esbuild bundles the five compiled files into warm_path.bundle.js in the same folder,
 // leaving every other import external (so relative paths still resolve, and modules outside
-// the bundle keep a single instance: NDArray, the driver, the cache...). Each of the six
+// the bundle keep a single instance: NDArray, the driver, the cache...). Each of the five
 // files is then rewritten to re-export its own names from the bundle, so whoever imports
 // runtime.js or launch.js directly (tests, benches) gets the bundle's one instance too:
 // nothing exists twice. Source maps chain back to the TypeScript sources.
@@ -19,8 +20,11 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'dist', 'src', 'backends', 'cuda');
 const BUNDLE = 'warm_path.bundle.js';
-/** The modules a CUDA warm start imports (see docs/architecture.md); driver.js is loaded before them. */
-const MEMBERS = ['backend.js', 'toolchain.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js'];
+/**
+ * The modules a CUDA warm start imports (see docs/architecture.md); driver.js is loaded before
+ * them. toolchain.js stays out: compile workers import it, and must not load the runtime.
+ */
+const MEMBERS = ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js'];
 const memberPaths = new Set(MEMBERS.map((m) => join(dir, m)));
 
 const SHIM_MARK = '// re-exports from warm_path.bundle.js (scripts/bundle_warm_path.mjs)';

@@ -6,15 +6,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-const MEMBERS = ['backend', 'toolchain', 'loader', 'runtime', 'allocator', 'launch'];
+const MEMBERS = ['backend', 'loader', 'runtime', 'allocator', 'launch'];
 const dir = new URL('../src/backends/cuda/', import.meta.url);
 
-test('each warm-path module is a re-export of the one bundle', () => {
+test('each warm-path module is a re-export of the one bundle; the toolchain, which compile workers import, is not in it', () => {
   for (const m of MEMBERS) {
     const text = readFileSync(new URL(`${m}.js`, dir), 'utf8');
     assert.match(text, /^\/\/ re-exports from warm_path\.bundle\.js/, `${m}.js`);
     assert.match(text, /from '\.\/warm_path\.bundle\.js';\n$/, `${m}.js`);
   }
+  assert.doesNotMatch(readFileSync(new URL('toolchain.js', dir), 'utf8'), /warm_path\.bundle/);
+  assert.doesNotMatch(readFileSync(new URL('warm_path.bundle.js', dir), 'utf8'), /function findNvrtc/);
 });
 
 test('a member imported directly is the bundle instance: one class, one allocator', async () => {

@@ -328,7 +328,9 @@ export class AsyncCompile {
   /**
    * Compiles `members` as one program; one promise per member. If the program fails (one
    * member's error fails them all), each member is compiled alone instead, so an error names
-   * its own kernel and the other members still load.
+   * its own kernel and the other members still load. A group takes no per-kernel compile
+   * lock: two processes compiling the same graph at once may both compile it, and write the
+   * same entries.
    */
   private compileGroup(members: CompileRequest[]): Promise<CompiledKernel>[] {
     const group = (async (): Promise<CompiledKernel[] | undefined> => {

@@ -69,7 +69,7 @@ describe('group sizes and requests', () => {
     );
   });
 
-  it('the grouper hands on full groups, starts a new one when options differ, and flushes the rest', () => {
+  it('the grouper hands on full groups, keeps kernels with other options apart, and flushes the rest', () => {
     const seen: string[][] = [];
     const g = new CompileGrouper(2, (members) => seen.push(members.map((m) => m.kernelName)));
     g.add(req('k1', ''));
@@ -79,7 +79,7 @@ describe('group sizes and requests', () => {
     g.add(req('k5', '', { arch: 'sm_80' }));
     g.flush();
     g.flush();
-    assert.deepEqual(seen, [['k1', 'k2'], ['k3'], ['k4', 'k5']]);
+    assert.deepEqual(seen, [['k1', 'k2'], ['k4', 'k5'], ['k3']]);
   });
 });
 

@@ -9,6 +9,15 @@ import type { Plan } from '../schedule/plan.js';
 
 export const KERNEL_NAME_PLACEHOLDER = '__KILN_KERNEL__';
 
+/**
+ * `text` behind an include guard. Kernels compiled as one program (a compile group,
+ * compile/compile_group.ts) each carry their preludes, and each prelude must be defined once;
+ * so must every other top-level name in a kernel's source (derive it from the kernel's name).
+ */
+export function includeGuarded(guard: string, text: string): string {
+  return `#ifndef ${guard}\n#define ${guard}\n${text}${text.endsWith('\n') ? '' : '\n'}#endif\n`;
+}
+
 export interface GeneratedSource {
   /** Source text with KERNEL_NAME_PLACEHOLDER where the kernel's name goes. */
   source: string;

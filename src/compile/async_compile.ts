@@ -326,28 +326,56 @@ export class AsyncCompile {
   }
 
   /**
-   * Compiles `members` as one program; one promise per member. If the program fails (one
-   * member's error fails them all), each member is compiled alone instead, so an error names
-   * its own kernel and the other members still load. A group takes no per-kernel compile
-   * lock: two processes compiling the same graph at once may both compile it, and write the
-   * same entries.
+   * Compiles `members` as one program; one promise per member. Each member's cross-process
+   * compile lock is taken first, as compile() does for one kernel: a member another process
+   * is compiling is waited for alone (compile()), and one whose entry has just appeared is
+   * read. If the program fails (one member's error fails them all), the locks are released
+   * and each member is compiled alone, so an error names its own kernel and the other
+   * members still load.
    */
   private compileGroup(members: CompileRequest[]): Promise<CompiledKernel>[] {
-    const group = (async (): Promise<CompiledKernel[] | undefined> => {
-      if (assertNoCompile()) {
-        throw new Error(`KILN_ASSERT_NO_COMPILE=1, but kernels ${members.map((m) => m.kernelName).join(', ')} are not cached and would need a compile`);
+    if (assertNoCompile()) {
+      const refused = Promise.reject(new Error(`KILN_ASSERT_NO_COMPILE=1, but kernels ${members.map((m) => m.kernelName).join(', ')} are not cached and would need a compile`));
+      refused.catch(() => {});
+      return members.map(() => refused);
+    }
+    const out: Promise<CompiledKernel>[] = [];
+    const owned: { index: number; req: CompileRequest; release: () => void }[] = [];
+    const staleMs = this.poolOptions.compileTimeoutMs ?? 60_000;
+    members.forEach((req, index) => {
+      const lock = this.store?.lockForCompile?.(req.key, staleMs) ?? { kind: 'owner' as const, release: () => {} };
+      if (lock.kind === 'busy') {
+        out[index] = this.compile(req);
+        return;
       }
-      let compiled: CompiledKernel;
+      const stored = this.store?.lockForCompile ? this.store.get(req.key) : undefined;
+      if (stored !== undefined) {
+        lock.release();
+        bump('kernel_cache_hits');
+        this.compiled.set(req.key, stored);
+        out[index] = Promise.resolve(stored);
+        return;
+      }
+      owned.push({ index, req, release: lock.release });
+    });
+    if (owned.length === 0) return out;
+    const reqs = owned.map((o) => o.req);
+    const compiled = (async (): Promise<CompiledKernel[] | undefined> => {
       try {
-        compiled = await this.runJob(groupRequest(members), members.length);
-      } catch {
+        const kernels = reqs.length === 1 ? [await this.runJob(reqs[0]!, 1)] : splitGroup(reqs, await this.runJob(groupRequest(reqs), reqs.length));
+        for (const k of kernels) this.keep(k);
+        return kernels;
+      } catch (e) {
+        if (reqs.length === 1) throw e;
         return undefined;
+      } finally {
+        for (const o of owned) o.release();
       }
-      const kernels = splitGroup(members, compiled);
-      for (const k of kernels) this.keep(k);
-      return kernels;
     })();
-    return members.map((m, i) => group.then((ks) => ks?.[i] ?? this.compile(m)));
+    owned.forEach((o, j) => {
+      out[o.index] = compiled.then((ks) => ks?.[j] ?? this.compile(o.req));
+    });
+    return out;
   }
 
   private async load(k: CompiledKernel): Promise<unknown> {

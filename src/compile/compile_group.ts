@@ -1,13 +1,15 @@
-// Compile groups: several kernels compiled as ONE program by one worker. NVRTC spends ~10 ms
-// of fixed cost per program, and a small kernel adds ~1 ms to it (16 GEMM kernels on an H100:
-// 188 ms one per program, 35 ms in groups of 8, 24 ms as one program; bench/RESULTS.md). So
-// when a graph has more kernels than there are workers, each worker takes a group instead of
-// a queue of single kernels, and the group's cubin is one module to load on a warm start.
+// Compile groups: several kernels compiled as ONE program by one worker. A compiler's fixed
+// cost per program is a large part of a small kernel's compile: NVRTC spends ~10 ms of it, and
+// a kernel adds ~1-2 ms (16 GEMM kernels on an H100: 188 ms one per program, 35 ms in groups
+// of 8); cc ~35 ms, and a kernel ~35 ms (8 kernels: 565 ms apart, 290-315 ms as one unit);
+// bench/RESULTS.md. So when a graph has more kernels than there are workers, each worker takes
+// a group instead of a queue of single kernels, and a group's binary is loaded once.
 //
 // A group is transport only: every member keeps its own key, name, metadata and cache entry
 // (the entry holds the group's binary), so a member is found, shared and reused exactly as a
-// kernel compiled alone. Members' sources are concatenated: the backend's preludes are
-// include-guarded, so each is defined once (CUDA: backends/cuda/prelude.ts).
+// kernel compiled alone. Members' sources are concatenated: the backends' preludes are
+// include-guarded and every other top-level name derives from the kernel's name
+// (backends/backend.ts, includeGuarded).
 import { createHash } from 'node:crypto';
 import type { CompileRequest, CompiledKernel } from './types.js';
 
@@ -43,8 +45,18 @@ export function groupRequest(members: readonly CompileRequest[]): CompileRequest
     kernelName: `${first.kernelName}_group${members.length}`,
     source: members.map((m) => m.source).join('\n'),
     options: first.options,
-    meta: {},
+    // The members' keys, so a compile span (KILN_TRACE) says which kernels the job compiled.
+    meta: { [GROUP_MEMBERS]: members.map((m) => m.key) },
   };
+}
+
+/** Meta field of a group request: its members' kernel keys. */
+export const GROUP_MEMBERS = 'groupMembers';
+
+/** The kernel keys a request compiles: a group's members, or the request's own key. */
+export function compiledKeys(req: CompileRequest): string[] {
+  const members = req.meta[GROUP_MEMBERS];
+  return Array.isArray(members) ? members.map(String) : [req.key];
 }
 
 /** Each member as compiled by its group: the group's binary and log, the member's own identity. */
@@ -60,17 +72,18 @@ export function splitGroup(members: readonly CompileRequest[], group: CompiledKe
   }));
 }
 
-/** Options that must agree for requests to share one program. */
-function compatible(a: CompileRequest, b: CompileRequest): boolean {
-  return a.backend === b.backend && JSON.stringify(a.options) === JSON.stringify(b.options);
+/** Requests may share one program only when these agree: the backend and every compile option. */
+function groupSignature(r: CompileRequest): string {
+  return `${r.backend}\0${JSON.stringify(r.options)}`;
 }
 
 /**
- * Collects requests as codegen submits them and hands them on in groups of `size` (a request
- * whose options differ from the group's starts a new one); flush() hands on the rest.
+ * Collects requests as codegen submits them and hands them on in groups of `size`, one
+ * pending group per set of compile options (a C kernel with OpenMP and one without never
+ * share a program); flush() hands on what is left.
  */
 export class CompileGrouper {
-  private pending: CompileRequest[] = [];
+  private readonly pending = new Map<string, CompileRequest[]>();
 
   constructor(
     private readonly size: number,
@@ -78,15 +91,20 @@ export class CompileGrouper {
   ) {}
 
   add(req: CompileRequest): void {
-    if (this.pending.length > 0 && !compatible(this.pending[0]!, req)) this.flush();
-    this.pending.push(req);
-    if (this.pending.length >= this.size) this.flush();
+    const sig = groupSignature(req);
+    const group = this.pending.get(sig) ?? [];
+    group.push(req);
+    if (group.length >= this.size) {
+      this.pending.delete(sig);
+      this.submitGroup(group);
+    } else {
+      this.pending.set(sig, group);
+    }
   }
 
   flush(): void {
-    if (this.pending.length === 0) return;
-    const members = this.pending;
-    this.pending = [];
-    this.submitGroup(members);
+    const groups = [...this.pending.values()];
+    this.pending.clear();
+    for (const g of groups) this.submitGroup(g);
   }
 }

@@ -1,6 +1,7 @@
 // Entry point of a compile worker: a long-lived child process that compiles one kernel at a
 // time and sends back the binary. This is the only place (besides workers: 0) where a
 // compiler runs. Forked by pool.ts with serialization: 'advanced'.
+import { compiledKeys } from './compile_group.js';
 import { compilerFor } from '../backends/registry_compilers.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
@@ -34,7 +35,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function runJob(job: JobMessage): Promise<void> {
   const { req, attempt } = job;
   const start = nowUs();
-  const args = { kernel: req.key, kernelName: req.kernelName, backend: req.backend, attempt };
+  // kernels: what the job compiles (a compile group's members, else the one kernel).
+  const args = { kernel: req.key, kernels: compiledKeys(req), kernelName: req.kernelName, backend: req.backend, attempt };
   try {
     const o = req.options;
     if (o.testCrash !== undefined && o.testCrash !== false && attempt <= (o.testCrashAttempts ?? 1)) {

@@ -6,6 +6,7 @@
 import { arch } from 'node:os';
 import type { Kernel, LoopKernel, MatmulKernel, ScanKernel } from '../../lower/loop_ir.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
@@ -137,7 +138,9 @@ function matmul(k: MatmulKernel): CSource {
   const bDt = k.bufs[k.b.buf]!.dtype;
   const MR = 4;
   const NR = 32;
-  const lines: string[] = [`static ${t} kiln_bpanel[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
+  // The panel is named after the kernel: kernels of a compile group share one translation unit.
+  const panel = `${KERNEL_NAME_PLACEHOLDER}_bpanel`;
+  const lines: string[] = [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   const nb = k.batch.length;
   const mVar = `o${nb}`;
   const nVar = `o${nb + 1}`;
@@ -161,7 +164,7 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false);
-    lines.push(`${ind}${t}* restrict Bp = kiln_bpanel;`);
+    lines.push(`${ind}${t}* restrict Bp = ${panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);

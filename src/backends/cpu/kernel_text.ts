@@ -4,7 +4,7 @@
 
 import { byteSize } from '../../graph/dtype.js';
 import type { Kernel } from '../../lower/loop_ir.js';
-import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
+import { includeGuarded, KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 import { C_HALF_PRELUDE, C_INT_PRELUDE, C_PRELUDE, type EmitDialect, cStorageType } from '../c_expr.js';
 
 /** Work (elements touched) above which a kernel's outer loop runs on several threads. */
@@ -29,9 +29,15 @@ export function signature(k: Kernel): string {
   return `void ${KERNEL_NAME_PLACEHOLDER}(${params.join(', ')})`;
 }
 
-/** The includes and helpers; the half and integer helpers only for kernels that call them. */
+/**
+ * The includes and helpers; the half and integer helpers only for kernels that call them.
+ * Include-guarded, so kernels of a compile group can share one translation unit.
+ */
 export function header(half: boolean, ints: boolean): string {
-  return `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${C_PRELUDE}${half ? C_HALF_PRELUDE : ''}${ints ? C_INT_PRELUDE : ''}`;
+  return (
+    `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${includeGuarded('KILN_C_PRELUDE', C_PRELUDE)}` +
+    `${half ? includeGuarded('KILN_C_HALF_PRELUDE', C_HALF_PRELUDE) : ''}${ints ? includeGuarded('KILN_C_INT_PRELUDE', C_INT_PRELUDE) : ''}`
+  );
 }
 
 export function totalWork(k: Kernel): number {

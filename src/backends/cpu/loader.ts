@@ -1,7 +1,8 @@
 // Main-process side of the C backend: turn a compiled shared object into a loaded library.
 // dlopen needs a file, so binaries go to a per-process temp dir that is removed at exit
 // (Linux keeps mapped files alive after unlink). The CPU runtime declares the kernel's
-// signature with koffi; this file only loads.
+// signature with koffi; this file only loads. Kernels compiled in one group share one shared
+// object (the same Uint8Array, also as read back from a graph bundle): written and loaded once.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,12 @@ function loadDir(): string {
   return dir;
 }
 
+/** Libraries by the binary they were loaded from. */
+const libraries = new WeakMap<Uint8Array, { lib: LibraryHandle; path: string }>();
+
 export function loadCKernel(k: CompiledKernel): LoadedCKernel {
+  const known = libraries.get(k.binary);
+  if (known !== undefined) return { ...known, kernelName: k.kernelName };
   const path = join(loadDir(), `${k.key}.so`);
   // Never rewrite a file that may already be mapped (same key loaded twice): the key pins
   // the content, and overwriting a mapped .so in place would corrupt the running code.
@@ -37,5 +43,7 @@ export function loadCKernel(k: CompiledKernel): LoadedCKernel {
     writeFileSync(tmp, k.binary);
     renameSync(tmp, path);
   }
-  return { lib: koffi.load(path), kernelName: k.kernelName, path };
+  const loaded = { lib: koffi.load(path), path };
+  libraries.set(k.binary, loaded);
+  return { ...loaded, kernelName: k.kernelName };
 }

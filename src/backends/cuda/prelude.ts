@@ -6,18 +6,11 @@
 // intrinsics; so are the integer helpers (int_c.ts), with the fixed-width typedefs a kernel
 // names beyond these (int_c.ts's cudaTypedefs).
 
+import { includeGuarded } from '../backend.js';
 import { halfHelpers } from '../half_c.js';
 import { intHelpers } from '../int_c.js';
 
-/**
- * Wraps a prelude in an include guard: several kernels compiled as one program (a compile
- * group, compile/compile_group.ts) each carry their preludes, and each must be defined once.
- */
-function guarded(name: string, text: string): string {
-  return `#ifndef ${name}\n#define ${name}\n${text}#endif\n`;
-}
-
-export const CUDA_PRELUDE = guarded('KILN_CUDA_PRELUDE', `#ifdef __CUDACC_RTC__
+export const CUDA_PRELUDE = includeGuarded('KILN_CUDA_PRELUDE', `#ifdef __CUDACC_RTC__
 typedef long long int64_t;
 typedef int int32_t;
 typedef unsigned char uint8_t;
@@ -59,10 +52,10 @@ export const CUDA_PRELUDE_TYPES = ['int64_t', 'int32_t', 'uint8_t'] as const;
 export const CUDA_HALF_PRELUDE_TYPES = ['uint16_t', 'uint32_t'] as const;
 
 /** The integer division, remainder and power helpers (int_c.ts), for kernels that use them. */
-export const CUDA_INT_PRELUDE = guarded('KILN_CUDA_INT_PRELUDE', intHelpers('KD'));
+export const CUDA_INT_PRELUDE = includeGuarded('KILN_CUDA_INT_PRELUDE', intHelpers('KD'));
 
 /** The float16/bfloat16 helpers, after CUDA_PRELUDE, for kernels that use them. */
-export const CUDA_HALF_PRELUDE = guarded(
+export const CUDA_HALF_PRELUDE = includeGuarded(
   'KILN_CUDA_HALF_PRELUDE',
   `#ifdef __CUDACC_RTC__
 typedef unsigned short uint16_t;

@@ -1,36 +1,46 @@
-// The build bundles the CUDA backend's warm-path modules into one ES module (scripts/
-// bundle_warm_path.mjs) and turns each original file into a re-export of it. What must hold:
-// every member is such a shim, importing a member directly gives the bundle's own objects
-// (one instance, never two), and the backend still loads without a GPU.
+// The build bundles kiln's compiled modules (scripts/bundle_modules.mjs): the library (what
+// `import kiln` loads) into dist/src/bundle/kiln.bundle.js, the CUDA warm path's runtime into
+// warm_path.bundle.js, and turns each member file into a re-export of its bundle. What must
+// hold: members are such shims, importing a member directly gives the bundle's own objects
+// (one instance, never two), and the toolchain, which compile workers import, stays out.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-const MEMBERS = ['backend', 'loader', 'runtime', 'allocator', 'launch'];
-const dir = new URL('../src/backends/cuda/', import.meta.url);
+const SHIM = /^\/\/ re-exports from a bundle \(scripts\/bundle_modules\.mjs\)\n/;
+const cuda = new URL('../src/backends/cuda/', import.meta.url);
+const srcDir = new URL('../src/', import.meta.url);
+const CUDA_MEMBERS = ['backend', 'loader', 'runtime', 'allocator', 'launch'];
 
-test('each warm-path module is a re-export of the one bundle; the toolchain, which compile workers import, is not in it', () => {
-  for (const m of MEMBERS) {
-    const text = readFileSync(new URL(`${m}.js`, dir), 'utf8');
-    assert.match(text, /^\/\/ re-exports from warm_path\.bundle\.js/, `${m}.js`);
-    assert.match(text, /from '\.\/warm_path\.bundle\.js';\n$/, `${m}.js`);
+test('the CUDA warm path: each member re-exports the one bundle; the toolchain is not in it', () => {
+  for (const m of CUDA_MEMBERS) {
+    const text = readFileSync(new URL(`${m}.js`, cuda), 'utf8');
+    assert.match(text, SHIM, `${m}.js`);
+    assert.match(text, /from '\.\/warm_path\.bundle\.js';/, `${m}.js`);
   }
-  assert.doesNotMatch(readFileSync(new URL('toolchain.js', dir), 'utf8'), /warm_path\.bundle/);
-  assert.doesNotMatch(readFileSync(new URL('warm_path.bundle.js', dir), 'utf8'), /function findNvrtc/);
+  assert.doesNotMatch(readFileSync(new URL('toolchain.js', cuda), 'utf8'), SHIM);
+  assert.doesNotMatch(readFileSync(new URL('warm_path.bundle.js', cuda), 'utf8'), /function findNvrtc/);
 });
 
-test('a member imported directly is the bundle instance: one class, one allocator', async () => {
-  const bundle = (await import(new URL('warm_path.bundle.js', dir).href)) as Record<string, unknown>;
-  const runtime = (await import(new URL('runtime.js', dir).href)) as Record<string, unknown>;
-  const allocator = (await import(new URL('allocator.js', dir).href)) as Record<string, unknown>;
-  const backend = (await import(new URL('backend.js', dir).href)) as Record<string, unknown>;
-  assert.equal(runtime.CudaExecutable, bundle.CudaExecutable);
-  assert.equal(backend.CudaBackend, bundle.CudaBackend);
+test('a CUDA member imported directly is the bundle instance: one class, one allocator', async () => {
+  const runtime = (await import(new URL('runtime.js', cuda).href)) as Record<string, unknown>;
+  const backend = (await import(new URL('backend.js', cuda).href)) as Record<string, unknown>;
+  const allocator = (await import(new URL('allocator.js', cuda).href)) as Record<string, unknown>;
+  assert.equal(typeof runtime.CudaExecutable, 'function');
+  assert.equal(typeof backend.CudaBackend, 'function');
   assert.equal(typeof allocator.deviceAllocator, 'function');
-  assert.equal(allocator.deviceAllocator, bundle.deviceAllocator);
-  // A name each shim re-exports exists in the bundle (a renamed export would be undefined).
-  for (const m of MEMBERS) {
-    const mod = (await import(new URL(`${m}.js`, dir).href)) as Record<string, unknown>;
-    for (const [name, value] of Object.entries(mod)) assert.equal(value, bundle[name], `${m}.js: ${name}`);
+  assert.equal(allocator.deviceAllocator, (await import(new URL('allocator.js', cuda).href) as Record<string, unknown>).deviceAllocator);
+});
+
+test('the library: index.js and the modules it imports are shims of one bundle; kiln and a module imported directly share objects', async () => {
+  for (const m of ['index.js', 'api/compile.js', 'frontend/ndarray.js', 'graph/ir.js', 'cache/graph_key.js']) {
+    assert.match(readFileSync(new URL(m, srcDir), 'utf8'), SHIM, m);
   }
+  // The compile worker's entry is not part of `import kiln`; it imports the shims.
+  assert.doesNotMatch(readFileSync(new URL('compile/worker_main.js', srcDir), 'utf8'), SHIM);
+  const kiln = (await import(new URL('index.js', srcDir).href)) as Record<string, unknown>;
+  const ndarray = (await import(new URL('frontend/ndarray.js', srcDir).href)) as Record<string, unknown>;
+  const counters = (await import(new URL('observe/counters.js', srcDir).href)) as Record<string, unknown>;
+  assert.equal(kiln.NDArray, ndarray.NDArray);
+  assert.equal(kiln.counters, counters.counters);
 });

@@ -8,6 +8,7 @@ let cached: string | undefined;
 export function kilnBuildId(): string {
   if (cached !== undefined) return cached;
   try {
+    // '../' from dist/src/cache/ and from the library bundle in dist/src/bundle/ alike.
     const raw = JSON.parse(readFileSync(new URL('../build_id.json', import.meta.url), 'utf8')) as { buildId?: unknown };
     cached = typeof raw.buildId === 'string' && raw.buildId !== '' ? raw.buildId : 'unknown-build';
   } catch {

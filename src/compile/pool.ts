@@ -74,7 +74,8 @@ export function resolveWorkerCount(workers?: number): number {
   return workers ?? envInt('KILN_WORKERS') ?? defaultWorkerCount();
 }
 
-const WORKER_SCRIPT = fileURLToPath(new URL('./worker_main.js', import.meta.url));
+// Through ../compile/: the same path from this file and from the library bundle (dist/src/bundle/).
+const WORKER_SCRIPT = fileURLToPath(new URL('../compile/worker_main.js', import.meta.url));
 
 interface Job {
   id: number;

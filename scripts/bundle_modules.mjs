@@ -27,17 +27,20 @@ const cudaDir = join(src, 'backends', 'cuda');
 
 const SETS = [
   {
-    name: 'CUDA warm path',
-    // The modules a CUDA warm start imports; driver.js is loaded before them, and toolchain.js
-    // stays out: compile workers import it and must not load the runtime.
-    out: join(cudaDir, 'warm_path.bundle.js'),
-    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js'].map((m) => join(cudaDir, m)),
-  },
-  {
     name: 'library',
-    // Everything `import kiln` loads: index.js and what it imports statically.
+    // Everything `import kiln` loads: index.js and what it imports statically; and the CUDA
+    // toolchain search (node built-ins only), which a CUDA warm start and every compile
+    // worker need and which is too small to load as a module of its own.
     out: join(src, 'bundle', 'kiln.bundle.js'),
     entry: join(src, 'index.js'),
+    extra: [join(cudaDir, 'toolchain.js')],
+  },
+  {
+    name: 'CUDA warm path',
+    // The runtime modules a CUDA warm start imports; driver.js is loaded before them. Compile
+    // workers never load this bundle.
+    out: join(cudaDir, 'warm_path.bundle.js'),
+    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js'].map((m) => join(cudaDir, m)),
   },
 ];
 
@@ -51,8 +54,13 @@ function isShim(path) {
   return readFileSync(path, 'utf8').startsWith(SHIM_MARK);
 }
 
-/** Local static imports are bundled when `isMember` says so; everything else stays an import. */
-function membersPlugin(isMember, outDir) {
+/**
+ * Local static imports are bundled when `isMember` says so. An import of a module another
+ * bundle already holds (`bundled`: path → its bundle, namespace and names) takes the names
+ * from that bundle's namespace: importing the member's shim instead would load one more
+ * module per import (~0.5 ms each, on a warm start). Everything else stays an import.
+ */
+function membersPlugin(isMember, outDir, bundled = new Map()) {
   return {
     name: 'kiln-members',
     setup(b) {
@@ -61,7 +69,12 @@ function membersPlugin(isMember, outDir) {
         if (!a.path.startsWith('.')) return { path: a.path, external: true };
         const target = resolve(a.resolveDir, a.path);
         if (a.kind === 'import-statement' && isMember(target)) return undefined;
+        if (bundled.has(target)) return { path: target, namespace: 'kiln-bundled' };
         return { path: specifier(outDir, target), external: true };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'kiln-bundled' }, (a) => {
+        const { out, ns, names } = bundled.get(a.path);
+        return { contents: `import { ${ns} } from '${specifier(outDir, out)}';\nexport const { ${names.join(', ')} } = ${ns};\n`, resolveDir: outDir, loader: 'js' };
       });
     },
   };
@@ -73,7 +86,7 @@ const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20'
 async function membersOf(set) {
   if (set.members) return set.members;
   mkdirSync(dirname(set.out), { recursive: true });
-  const r = await build({ ...common, entryPoints: [set.entry], write: false, metafile: true, outdir: dirname(set.out), logLevel: 'silent', plugins: [membersPlugin((t) => !isShim(t), dirname(set.out))] });
+  const r = await build({ ...common, entryPoints: [set.entry, ...(set.extra ?? [])], write: false, metafile: true, outdir: dirname(set.out), logLevel: 'silent', plugins: [membersPlugin((t) => !isShim(t), dirname(set.out))] });
   return Object.keys(r.metafile.inputs).map((p) => resolve(root, p));
 }
 
@@ -82,6 +95,9 @@ async function exportNames(file) {
   const r = await build({ entryPoints: [file], bundle: false, format: 'esm', platform: 'node', write: false, metafile: true, outdir: dirname(file), logLevel: 'silent' });
   return Object.values(r.metafile.outputs).find((o) => o.entryPoint !== undefined).exports;
 }
+
+/** Modules already in a bundle: path → { out, ns, names }, for the sets built after it. */
+const bundled = new Map();
 
 async function bundleSet(set) {
   const members = await membersOf(set);
@@ -102,13 +118,14 @@ async function bundleSet(set) {
     sourcemap: true,
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: [membersPlugin((t) => memberSet.has(t), outDir)],
+    plugins: [membersPlugin((t) => memberSet.has(t), outDir, bundled)],
   });
   members.forEach((m, i) => {
     const from = specifier(dirname(m), set.out);
     if (names[i].includes('default')) throw new Error(`${relative(root, m)} has a default export: the shims do not handle one`);
     const body = names[i].length > 0 ? `import { m${i} } from '${from}';\nexport const { ${names[i].join(', ')} } = m${i};` : `import '${from}';`;
     writeFileSync(m, `${SHIM_MARK}\n${body}\n`);
+    bundled.set(m, { out: set.out, ns: `m${i}`, names: names[i] });
   });
   console.log(`bundled ${members.length} modules (${set.name}) into ${relative(root, set.out)}`);
 }

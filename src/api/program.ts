@@ -8,7 +8,7 @@ import { CpuBackend } from '../backends/cpu/backend.js';
 import { openCache } from '../cache/open_cache.js';
 import { graphKey } from '../cache/graph_key.js';
 import type { GraphBundle } from '../cache/graph_bundle.js';
-import { getAsyncCompile, type AsyncCompile } from '../compile/async_compile.js';
+import { getAsyncCompile, uniqueByKey, type AsyncCompile } from '../compile/async_compile.js';
 import { CompileGrouper, groupSize, maxGroupSize } from '../compile/compile_group.js';
 import type { CompiledKernel, CompileRequest } from '../compile/types.js';
 import type { NDArray } from '../frontend/ndarray.js';
@@ -142,7 +142,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     grouper?.flush();
     if (options.compileOnly) {
       const kernels = await Promise.all(pending);
-      cache.graphs.putBundle(key, { plan: s.plan, kernels: dedupe(kernels) } satisfies GraphBundle, options.label);
+      cache.graphs.putBundle(key, { plan: s.plan, kernels: uniqueByKey(kernels) } satisfies GraphBundle, options.label);
       return makeProgram(s.plan, key, undefined);
     }
     plan = s.plan;
@@ -156,14 +156,10 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
   return makeProgram(plan, key, exe, traced.params);
 }
 
-function dedupe(kernels: CompiledKernel[]): CompiledKernel[] {
-  return [...new Map(kernels.map((k) => [k.key, k])).values()];
-}
-
 /** Every binary the plan names, once each; undefined if one is missing (then nothing is bundled). */
 function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefined {
   const found = plan.kernels.map((k) => ac.compiledFor(k.key));
-  return found.every((c) => c !== undefined) ? dedupe(found as CompiledKernel[]) : undefined;
+  return found.every((c) => c !== undefined) ? uniqueByKey(found as CompiledKernel[]) : undefined;
 }
 
 function makeProgram(plan: Plan, key: string, exe: Executable | undefined, params: readonly NDArray[] = []): Program {

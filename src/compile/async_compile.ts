@@ -102,14 +102,14 @@ export class AsyncCompile {
    */
   submitGroup(reqs: readonly CompileRequest[]): void {
     const todo: CompileRequest[] = [];
-    for (const req of distinct(reqs)) {
+    for (const req of uniqueByKey(reqs)) {
       const existing = this.futures.get(req.key);
       if (existing !== undefined && !existing.failed) continue;
       const cached = this.fromStore(req.key);
       if (cached !== undefined) this.track(req.key, Promise.resolve(cached), false);
       else todo.push(req);
     }
-    const kernels = todo.length === 1 ? [this.compile(todo[0]!)] : this.compileGroup(todo);
+    const kernels = this.compileGroup(todo);
     todo.forEach((req, i) => this.track(req.key, kernels[i]!, true));
   }
 
@@ -164,26 +164,14 @@ export class AsyncCompile {
 
   /**
    * Compiles (or fetches from the store) without loading: for compile-only runs on a machine
-   * without the target device (kiln compile --device cuda on a CI box). Shares in-flight work.
+   * without the target device (kiln compile --device cuda on a CI box). Kernels that need a
+   * compiler are compiled together (compile_group.ts); in-flight work is shared.
    */
-  compileBinary(req: CompileRequest): Promise<CompiledKernel> {
-    const done = this.compiled.get(req.key);
-    if (done !== undefined) return Promise.resolve(done);
-    let p = this.binaries.get(req.key);
-    if (p === undefined) {
-      p = Promise.resolve(this.fromStore(req.key) ?? this.compile(req));
-      this.binaries.set(req.key, p);
-      p.catch(() => this.binaries.delete(req.key));
-    }
-    return p;
-  }
-
-  /** compileBinary() for several kernels, compiled together where more than one needs it. */
   compileBinaryGroup(reqs: readonly CompileRequest[]): Promise<CompiledKernel>[] {
     // fromStore() records a hit in `compiled`, so after this filter every request is known,
     // in flight, or in `todo`.
-    const todo = distinct(reqs).filter((r) => !this.compiled.has(r.key) && !this.binaries.has(r.key) && this.fromStore(r.key) === undefined);
-    const kernels = todo.length === 1 ? [this.compile(todo[0]!)] : this.compileGroup(todo);
+    const todo = uniqueByKey(reqs).filter((r) => !this.compiled.has(r.key) && !this.binaries.has(r.key) && this.fromStore(r.key) === undefined);
+    const kernels = this.compileGroup(todo);
     todo.forEach((req, i) => {
       const p = kernels[i]!;
       this.binaries.set(req.key, p);
@@ -266,27 +254,26 @@ export class AsyncCompile {
     let lock = this.store?.lockForCompile?.(req.key, staleMs) ?? { kind: 'owner' as const, release: () => {} };
     while (lock.kind === 'busy') {
       await new Promise<void>((r) => setTimeout(r, 25));
-      const theirs = this.store!.get(req.key);
-      if (theirs !== undefined) {
-        bump('kernel_cache_hits');
-        this.compiled.set(req.key, theirs);
-        return theirs;
-      }
+      const theirs = this.storedMeanwhile(req.key);
+      if (theirs !== undefined) return theirs;
       lock = this.store!.lockForCompile!(req.key, staleMs);
     }
     try {
       // The holder we waited for (or one that finished just before we looked) may have
       // stored it already: checked again now that no one else can be compiling it.
-      const stored = this.store?.lockForCompile ? this.store.get(req.key) : undefined;
-      if (stored !== undefined) {
-        bump('kernel_cache_hits');
-        this.compiled.set(req.key, stored);
-        return stored;
-      }
-      return await this.compileOwned(req);
+      return (this.store?.lockForCompile ? this.storedMeanwhile(req.key) : undefined) ?? (await this.compileOwned(req));
     } finally {
       lock.release();
     }
+  }
+
+  /** The entry another process sharing the cache stored while we looked (a hit), if any. */
+  private storedMeanwhile(key: string): CompiledKernel | undefined {
+    const k = this.store!.get(key);
+    if (k === undefined) return undefined;
+    bump('kernel_cache_hits');
+    this.compiled.set(key, k);
+    return k;
   }
 
   private async compileOwned(req: CompileRequest): Promise<CompiledKernel> {
@@ -334,6 +321,7 @@ export class AsyncCompile {
    * members still load.
    */
   private compileGroup(members: CompileRequest[]): Promise<CompiledKernel>[] {
+    if (members.length <= 1) return members.map((m) => this.compile(m));
     if (assertNoCompile()) {
       const refused = Promise.reject(new Error(`KILN_ASSERT_NO_COMPILE=1, but kernels ${members.map((m) => m.kernelName).join(', ')} are not cached and would need a compile`));
       refused.catch(() => {});
@@ -348,11 +336,9 @@ export class AsyncCompile {
         out[index] = this.compile(req);
         return;
       }
-      const stored = this.store?.lockForCompile ? this.store.get(req.key) : undefined;
+      const stored = this.store?.lockForCompile ? this.storedMeanwhile(req.key) : undefined;
       if (stored !== undefined) {
         lock.release();
-        bump('kernel_cache_hits');
-        this.compiled.set(req.key, stored);
         out[index] = Promise.resolve(stored);
         return;
       }
@@ -404,9 +390,9 @@ export class AsyncCompile {
   }
 }
 
-/** One request per key (a program cannot define a kernel twice). */
-function distinct(reqs: readonly CompileRequest[]): CompileRequest[] {
-  return [...new Map(reqs.map((r) => [r.key, r] as const)).values()];
+/** One item per key, in first-seen order (a program cannot define a kernel twice; a bundle stores each once). */
+export function uniqueByKey<T extends { key: string }>(items: readonly T[]): T[] {
+  return [...new Map(items.map((x) => [x.key, x] as const)).values()];
 }
 
 /** workers: 0: the compiler runs in this process, loaded only now (never at import). */

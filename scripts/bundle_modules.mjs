@@ -82,11 +82,10 @@ function membersPlugin(isMember, outDir, bundled = new Map()) {
 
 const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', absWorkingDir: root };
 
-/** The set's members: given, or the entry and every local module it imports statically (not shims of another set). */
+/** The set's members: given, or the entry and every local module it imports statically. */
 async function membersOf(set) {
   if (set.members) return set.members;
-  mkdirSync(dirname(set.out), { recursive: true });
-  const r = await build({ ...common, entryPoints: [set.entry, ...(set.extra ?? [])], write: false, metafile: true, outdir: dirname(set.out), logLevel: 'silent', plugins: [membersPlugin((t) => !isShim(t), dirname(set.out))] });
+  const r = await build({ ...common, entryPoints: [set.entry, ...(set.extra ?? [])], write: false, metafile: true, outdir: dirname(set.out), logLevel: 'silent', plugins: [membersPlugin(() => true, dirname(set.out))] });
   return Object.keys(r.metafile.inputs).map((p) => resolve(root, p));
 }
 
@@ -100,12 +99,12 @@ async function exportNames(file) {
 const bundled = new Map();
 
 async function bundleSet(set) {
+  const outDir = dirname(set.out);
+  mkdirSync(outDir, { recursive: true }); // esbuild resolves imports from it
   const members = await membersOf(set);
   for (const m of members) {
     if (isShim(m)) throw new Error(`${relative(root, m)} is already a shim: run tsc before scripts/bundle_modules.mjs`);
   }
-  const outDir = dirname(set.out);
-  mkdirSync(outDir, { recursive: true }); // esbuild resolves the entry's imports from it
   const memberSet = new Set(members);
   // One namespace per member: two members may export one name (a re-export), and each shim
   // takes its own member's namespace.

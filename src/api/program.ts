@@ -66,7 +66,7 @@ export async function schedule(
   submit: SubmitFn | undefined,
   returnsArray: boolean,
   onKernels?: (count: number) => void,
-): Promise<{ plan: Plan; requests: CompileRequest[] }> {
+): Promise<{ plan: Plan }> {
   if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
   const r = withSpan('schedule', 'realize', () => realize(graph));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
@@ -76,7 +76,7 @@ export async function schedule(
   }
   onKernels?.(f.kernels.length);
   await backend.prepareCodegen?.();
-  const { planKernels, requests } = await codegenAndSubmit(f.kernels, backend, submit);
+  const { planKernels } = await codegenAndSubmit(f.kernels, backend, submit);
   const plan: Plan = {
     device: backend.device,
     buffers: f.buffers,
@@ -88,7 +88,7 @@ export async function schedule(
     info: f.kernels.map((k, i) => ({ kind: k.kind, ops: f.kernelNodes[i]!.map((n) => graph.node(n).op) })),
   };
   if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
-  return { plan, requests };
+  return { plan };
 }
 
 export async function compileGraph(traced: Traced, options: CompileOptions = {}): Promise<Program> {

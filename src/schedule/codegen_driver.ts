@@ -32,10 +32,9 @@ export type SubmitFn = (req: CompileRequest) => unknown;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Backend, submit: SubmitFn | undefined): Promise<{ planKernels: PlanKernel[]; requests: CompileRequest[] }> {
+export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Backend, submit: SubmitFn | undefined): Promise<{ planKernels: PlanKernel[] }> {
   const early = earlyCompile();
   const planKernels: PlanKernel[] = [];
-  const requests: CompileRequest[] = [];
   // Each distinct kernel is submitted once, early or late (a plan may launch one kernel twice).
   const unique: CompileRequest[] = [];
   const seen = new Set<string>();
@@ -51,7 +50,6 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
     end({ kernel: req.key });
     if (debugEnabled('source')) debugPrint('source', `// ${name} (key ${req.key})\n${source}`);
     planKernels.push({ key: req.key, name, backend: backend.name, meta: gen.meta });
-    requests.push(req);
     if (seen.has(req.key)) continue;
     seen.add(req.key);
     unique.push(req);
@@ -61,5 +59,5 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
     }
   }
   if (!early && submit) for (const r of unique) submit(r);
-  return { planKernels, requests };
+  return { planKernels };
 }

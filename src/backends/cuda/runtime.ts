@@ -65,6 +65,8 @@ export class CudaExecutable implements Executable {
   private readonly metas: CudaKernelMeta[];
   private readonly fixed: (DevicePtr | undefined)[];
   private readonly scratch = new Map<number, DevicePtr>();
+  /** The parameter list uploadSmallParams last went through. */
+  private paramsChecked: readonly NDArray[] | undefined;
   private readonly cublas: Cublas | undefined;
 
   constructor(
@@ -190,6 +192,9 @@ export class CudaExecutable implements Executable {
    * copy, stays for the life of the process.
    */
   private uploadSmallParams(params: readonly NDArray[]): void {
+    // A program passes the same parameter list on every call: checked once, not per call.
+    if (params === this.paramsChecked) return;
+    this.paramsChecked = params;
     const todo: { a: NDArray; host: AnyTypedArray; offset: number }[] = [];
     let bytes = 0;
     const seen = new Set<NDArray>();

@@ -1,0 +1,129 @@
+// The real-model suite on one device: for each export (scripts/real_models.py's folders), a
+// cold process on an empty cache and then a warm process on the same cache, each timing
+// loadOnnx → first result; then per-call time, kernel count and max relative error against
+// PyTorch's saved outputs. With --bisect, a model over the tolerance is compiled again with
+// every realized node as an output to name the first wrong node (bench/model_bisect.ts).
+//
+//   node dist/bench/real_models.js [--dir test/fixtures/models] [--device cpu|cuda] [--only a,b]
+//        [--repeat 20] [--bisect 1] [--json]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { type BenchArgs, list, machineInfo, machineLine, median, parseArgs } from './common.js';
+import { listSuite, maxRelError, suiteInputs, suiteOutputs, type SuiteModel } from './model_suite.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TOL = 1e-4;
+
+interface Args extends BenchArgs {
+  dir: string;
+  only: string[] | undefined;
+  repeat: number;
+  bisect: boolean;
+  one: string | undefined;
+  cache: string | undefined;
+}
+
+interface OneResult {
+  model: string;
+  loadMs: number;
+  firstResultMs: number;
+  perCallMs: number;
+  kernels: number;
+  relError: number;
+  graphCacheHit: boolean;
+  counters: Record<string, number>;
+  bisect?: unknown;
+  error?: string;
+}
+
+/** One model in this process: load, first result, steady state, error. */
+async function runOne(m: SuiteModel, a: Args): Promise<OneResult> {
+  const { loadOnnx, counters } = await import('../src/index.js');
+  const feeds = suiteInputs(m);
+  const options = { device: a.device, cacheDir: a.cache! };
+  const sync = a.device === 'cuda' ? (await import('../src/backends/cuda/driver.js')).ctxSynchronize : () => {};
+  const t0 = performance.now();
+  const model = loadOnnx(path.join(m.dir, 'model.onnx'), options);
+  const loadMs = performance.now() - t0;
+  let outs = await model.run(feeds);
+  const firstName = m.meta.outputs[0]!.name;
+  await (outs[firstName] as { toTypedArray(): Promise<unknown> }).toTypedArray();
+  const firstResultMs = performance.now() - t0;
+  let relError = 0;
+  for (const { name, want } of suiteOutputs(m)) {
+    const got = outs[name] as { toArray(): Promise<number[]> };
+    relError = Math.max(relError, maxRelError(await got.toArray(), want.toArraySync()));
+  }
+  for (let i = 0; i < 3; i++) outs = await model.run(feeds);
+  sync();
+  const times: number[] = [];
+  for (let i = 0; i < a.repeat; i++) {
+    const t = performance.now();
+    outs = await model.run(feeds);
+    sync();
+    times.push(performance.now() - t);
+  }
+  const c = counters();
+  const prog = await model.compile(feeds);
+  const r: OneResult = { model: m.name, loadMs, firstResultMs, perCallMs: median(times), kernels: prog.kernelCount, relError, graphCacheHit: (c.graph_cache_hits ?? 0) > 0, counters: c };
+  if (a.bisect && !(relError <= TOL)) {
+    const { bisectModel } = await import('./model_bisect.js');
+    r.bisect = await bisectModel(model, feeds, options, TOL);
+  }
+  return r;
+}
+
+function child(m: SuiteModel, a: Args, cache: string, bisect: boolean): OneResult {
+  const args = [fileURLToPath(import.meta.url), '--one', m.dir, '--cache', cache, '--device', a.device, '--repeat', String(a.repeat), ...(bisect ? ['--bisect', 'x'] : [])];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 600_000 });
+  const line = r.stdout.split('\n').reverse().find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) return { model: m.name, error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-6).join(' | ').slice(0, 600) } as OneResult;
+  return JSON.parse(line) as OneResult;
+}
+
+async function main() {
+  const a = parseArgs<Args>(process.argv.slice(2), { json: false, device: 'cpu', dir: path.join(here, '../../test/fixtures/models'), only: undefined, repeat: 20, bisect: false, one: undefined, cache: undefined }, {
+    '--dir': (a, v) => (a.dir = v!),
+    '--only': (a, v) => (a.only = list(v)),
+    '--repeat': (a, v) => (a.repeat = Number(v)),
+    '--bisect': (a) => (a.bisect = true),
+    '--one': (a, v) => (a.one = v),
+    '--cache': (a, v) => (a.cache = v),
+  });
+  if (a.one) {
+    const m = listSuite(path.dirname(a.one)).find((s) => s.dir === path.resolve(a.one!) || s.dir === a.one)!;
+    try {
+      console.log(JSON.stringify(await runOne(m, a)));
+    } catch (e) {
+      console.log(JSON.stringify({ model: m.name, error: String((e as Error).message ?? e).slice(0, 1500) }));
+    }
+    process.exit(0);
+  }
+  const models = listSuite(a.dir).filter((m) => !a.only || a.only.some((o) => m.name.startsWith(o)));
+  const rows: { model: string; cold: OneResult; warm?: OneResult }[] = [];
+  for (const m of models) {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-real-'));
+    const cold = child(m, a, cache, a.bisect);
+    const warm = cold.error ? undefined : child(m, a, cache, false);
+    fs.rmSync(cache, { recursive: true, force: true });
+    rows.push({ model: m.name, cold, ...(warm ? { warm } : {}) });
+    if (!a.json) {
+      const ok = !cold.error && cold.relError <= TOL;
+      console.log(
+        cold.error
+          ? `${m.name.padEnd(28)} ERROR ${cold.error}`
+          : `${m.name.padEnd(28)} ${ok ? 'ok  ' : 'FAIL'} err ${cold.relError.toExponential(2)}  kernels ${String(cold.kernels).padStart(4)}  cold ${cold.firstResultMs.toFixed(0).padStart(6)} ms (load ${cold.loadMs.toFixed(0)})  warm ${warm?.firstResultMs.toFixed(0).padStart(5) ?? '?'} ms  per call ${cold.perCallMs.toFixed(3)} ms`,
+      );
+      if (cold.bisect) console.log(JSON.stringify(cold.bisect, null, 1));
+    }
+  }
+  const info = machineInfo({ device: a.device, dir: a.dir });
+  if (a.json) console.log(JSON.stringify({ machine: info, rows }));
+  else console.log(`\n${machineLine(info)}`);
+}
+
+await main();

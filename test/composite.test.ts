@@ -175,3 +175,19 @@ test('different signatures of one compiled function each match the reference', {
     await checkAgainstReference(fn, [randn(shape, seed), randBool(shape, seed + 10)], { ...tol, compiled });
   }
 });
+
+// Real decoders' RMSNorm (x.pow(2).mean(-1)) and GPT-2's tanh GELU (x + 0.044715·x³) read
+// their input through registers on CUDA (preloaded row elements, float4 lanes); those values
+// must stay typed as the float loads they replace (pow of negative floats, NaN checks, Python
+// remainders, NaN-propagating max), not as indices: LLaMA, Qwen2, Mistral and T5 gave wrong
+// answers on the GPU when `pow` became the integer power there.
+refTest(
+  'RMSNorm and tanh GELU through row registers and vector lanes: pow, isnan, remainder, maximum of negative values',
+  (x, g) => {
+    const rms = x.mul(x.pow(2).mean(-1, true).add(1e-6).rsqrt()).mul(g!);
+    const gelu = x.mul(0.5).mul(x.add(x.pow(3).mul(0.044715)).mul(0.7978845608).tanh().add(1));
+    return [rms, gelu, x.pow(2).sum(-1), x.remainder(0.75).add(x.isnan().to('float32')), x.maximum(x.mul(-0.5)).sum(-1)];
+  },
+  () => [scaled(randn([6, 64], 431), 2), randn([64], 432)],
+  tol,
+);

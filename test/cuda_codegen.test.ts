@@ -148,3 +148,17 @@ test('float32 kernels carry no integer helpers or typedefs (their sources, and c
     assert.doesNotMatch(k.source, /\bkiln_(idiv|udiv|imod|ifmod|umod|upow|ipow_w)\(|typedef (signed char|short|unsigned short|unsigned int|unsigned long long) /);
   }
 });
+
+test('values read through registers keep their float type: pow is powf of preloaded rows and float4 lanes, never the integer power', () => {
+  // RMSNorm's x.pow(2).mean(-1) (row kernel, rows preloaded into registers) and a pointwise
+  // x³ (float4 lanes): on the GPU the integer power of these made LLaMA-style decoders wrong.
+  const [row] = cudaKernels((x) => x.pow(2).mean(-1), [[4, 64]], DEFAULT_CUBLAS_MIN_MACS);
+  const [lanes] = cudaKernels((x) => x.pow(3).add(x.remainder(0.5)).maximum(x.isnan().to('float32')), [[64, 256]], DEFAULT_CUBLAS_MIN_MACS);
+  for (const k of [row!, lanes!]) {
+    const body = k.source.slice(k.source.indexOf('__global__'));
+    assert.match(body, /powf\(/);
+    assert.doesNotMatch(body, /kiln_ipow|kiln_imod_py|\(uint8_t\)0/);
+  }
+  assert.match(row!.source, /P0\[u\]/, 'the row kernel preloads its row');
+  assert.match(lanes!.source, /float4/, 'the pointwise kernel reads float4 lanes');
+});

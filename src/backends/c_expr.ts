@@ -286,6 +286,7 @@ export class Scope {
     if (e.k === 'var') return e.name;
     if (e.k === 'const') return cLiteral(e.v, e.dt);
     if (e.k === 'acc') return this.dialect.acc(e.id);
+    if (e.k === 'reg') return e.name;
     const key = exprKey(e);
     const found = this.lookup(key);
     if (found) return found;

@@ -19,13 +19,21 @@ export type Expr =
   | { readonly k: 'where'; readonly c: Expr; readonly a: Expr; readonly b: Expr; readonly dt: EType; readonly lazy?: boolean }
   | { readonly k: 'cast'; readonly a: Expr; readonly dt: EType }
   /** The finished value of reduction `id` of the enclosing kernel (or the matmul accumulator, id 0). */
-  | { readonly k: 'acc'; readonly id: number; readonly dt: DType };
+  | { readonly k: 'acc'; readonly id: number; readonly dt: DType }
+  /**
+   * A value the backend already holds in a register (a lane of a vector load, a preloaded row
+   * element), named in the target language. It carries the value's dtype, so the code it feeds
+   * is typed as the load it replaces: a loop variable standing in for it would read as an
+   * index, and `pow` of an index is the integer power.
+   */
+  | { readonly k: 'reg'; readonly name: string; readonly dt: DType };
 
 export function dtOf(e: Expr): EType {
   return e.k === 'var' ? 'index' : e.dt;
 }
 
 export const loopVar = (name: string, extent: number): Expr => ({ k: 'var', name, extent });
+export const reg = (name: string, dt: DType): Expr => ({ k: 'reg', name, dt });
 export const cst = (v: number, dt: EType): Expr => ({ k: 'const', v, dt });
 export const idx = (v: number): Expr => cst(v, 'index');
 
@@ -190,6 +198,8 @@ export function exprKey(e: Expr): string {
       return `${e.dt}(${exprKey(e.a)})`;
     case 'acc':
       return `acc${e.id}`;
+    case 'reg':
+      return `R(${e.name}):${e.dt}`;
     default:
       return e satisfies never;
   }
@@ -228,6 +238,8 @@ export function fmtExpr(e: Expr): string {
       return `${e.dt}(${fmtExpr(e.a)})`;
     case 'acc':
       return `acc${e.id}`;
+    case 'reg':
+      return `reg(${e.name})`;
     default:
       return e satisfies never;
   }
@@ -243,6 +255,7 @@ export function substitute(e: Expr, vars: ReadonlyMap<string, Expr>): Expr {
       return vars.get(e.name) ?? e;
     case 'const':
     case 'acc':
+    case 'reg':
       return e;
     case 'load':
       return { ...e, at: substitute(e.at, vars) };
@@ -298,6 +311,7 @@ export function children(e: Expr): Expr[] {
     case 'var':
     case 'const':
     case 'acc':
+    case 'reg':
       return [];
     case 'load':
       return [e.at];
@@ -319,6 +333,7 @@ export function mapChildren(e: Expr, f: (c: Expr) => Expr): Expr {
     case 'var':
     case 'const':
     case 'acc':
+    case 'reg':
       return e;
     case 'load':
       return { ...e, at: f(e.at) };

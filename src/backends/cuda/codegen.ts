@@ -9,7 +9,7 @@
 
 import type { DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildren, substitute, varsOf } from '../../lower/expr.js';
+import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildren, reg, substitute, varsOf } from '../../lower/expr.js';
 import type { Kernel, KernelBuf, LoopKernel, MatmulKernel, ScanKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
@@ -56,7 +56,7 @@ function kernelSource(k: Kernel, cublasMinMacs: number): CudaGenerated {
 /** Replaces loads of 4-byte buffers read exactly at `flat` by lane `l` of a vector register. */
 function vectorizeLoads(e: Expr, flatKey: string, lane: number, vecBufs: Set<number>): Expr {
   const rec = (x: Expr): Expr =>
-    x.k === 'load' && vecBufs.has(x.buf) && exprKey(x.at) === flatKey ? loopVar(`v${x.buf}.${LANES[lane]}`, 1) : mapChildren(x, rec);
+    x.k === 'load' && vecBufs.has(x.buf) && exprKey(x.at) === flatKey ? reg(`v${x.buf}.${LANES[lane]}`, x.dt) : mapChildren(x, rec);
   return rec(e);
 }
 
@@ -171,7 +171,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   };
   const fromRegisters = (e: Expr): Expr => {
     const c = e.k === 'load' ? cached.get(exprKey(e)) : undefined;
-    return c ? loopVar(`${c.name}[u]`, 1) : mapChildren(e, fromRegisters);
+    return c ? reg(`${c.name}[u]`, c.load.dt) : mapChildren(e, fromRegisters);
   };
   const point = (e: Expr): Expr => (persistent ? fromRegisters(substitute(e, vars)) : substitute(e, vars));
   if (persistent) {

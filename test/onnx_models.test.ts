@@ -15,6 +15,7 @@ import type { NDArray } from '../src/frontend/ndarray.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { readNpy } from '../src/onnx/npy.js';
+import { onnxNs } from '../src/onnx/proto.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FIX = [path.join(here, 'fixtures/onnx'), path.join(here, '../../test/fixtures/onnx')].find((p) => fs.existsSync(p))!;
@@ -82,6 +83,34 @@ test('Shape → Gather → Concat → Reshape chains fold at load time', async (
 test('external data: loads relative to the model file; from bytes it fails clearly', () => {
   const bytes = fs.readFileSync(path.join(FIX, 'mlp_external.onnx'));
   assert.throws(() => loadOnnx(bytes), /external data .* given as bytes/);
+});
+
+test('external data: a location outside the model folder, a truncated data file and a short region fail clearly', () => {
+  const ns = onnxNs();
+  const proto = ns.ModelProto.decode(fs.readFileSync(path.join(FIX, 'mlp_external.onnx')));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-external-'));
+  try {
+    const data = fs.readFileSync(path.join(FIX, 'mlp_external.onnx.data'));
+    const write = (name: string, edit: (kv: Map<string, string>) => void) => {
+      const m = ns.ModelProto.decode(ns.ModelProto.encode(proto).finish());
+      const t = m.graph!.initializer!.find((i) => (i.externalData ?? []).length > 0)!;
+      const kv = new Map(t.externalData!.map((e) => [e.key!, e.value!]));
+      edit(kv);
+      t.externalData = [...kv].map(([key, value]) => ns.StringStringEntryProto.create({ key, value }));
+      fs.writeFileSync(path.join(dir, name), ns.ModelProto.encode(m).finish());
+      return path.join(dir, name);
+    };
+    fs.writeFileSync(path.join(dir, 'mlp_external.onnx.data'), data);
+    fs.writeFileSync(path.join(dir, 'short.data'), data.subarray(0, 100));
+    assert.throws(() => loadOnnx(write('escape.onnx', (kv) => kv.set('location', '../../etc/passwd'))), /outside the model's directory/);
+    assert.throws(() => loadOnnx(write('abs.onnx', (kv) => kv.set('location', '/etc/passwd'))), /outside the model's directory/);
+    assert.throws(() => loadOnnx(write('short.onnx', (kv) => kv.set('location', 'short.data'))), /is shorter than offset/);
+    assert.throws(() => loadOnnx(write('len.onnx', (kv) => kv.set('length', '8'))), /external data holds 8 bytes, expected/);
+    // The untampered model from the same folder still loads.
+    loadOnnx(write('ok.onnx', () => {}));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a model given as bytes loads and runs', async () => {

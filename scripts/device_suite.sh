@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# GPU-machine run for the real-model issue: named steps, each under a hard timeout, logs to $OUT.
+#   source .device/env.sh && bash scripts/device_suite.sh STEP...
+# Steps: gputests (test/gpu), cudatests (ops, composite, conformance, real models on CUDA, poisoned
+# outputs), models (tiny suite on CUDA: bench/real_models --bisect), fullexport (full-size suite,
+# dynamo, into /tmp/full), fullkiln (bench/real_models on /tmp/full), torch (bench/torch_models.py).
+set -u
+cd "$(dirname "$0")/.."
+O=${OUT:-/tmp/out}
+W=$O
+source scripts/device_steps.sh
+[ -d .devmods ] && [ ! -e node_modules/koffi ] && { rm -rf node_modules; mv .devmods node_modules; }
+FULL=${FULL_MODELS:-gpt2,bert,vit,resnet,mobilenet_v2,convnext,llama,whisper_encoder,efficientnet_b0}
+for s in "$@"; do
+  case $s in
+    gputests) step gputests 200 node --test --test-concurrency=1 dist/test/gpu/ ;;
+    cudatests) step cudatests 420 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js dist/test/real_models.test.js ;;
+    realtests) step realtests 300 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js $(ls dist/test/ops_scatter*.test.js dist/test/ops_conv*.test.js 2>/dev/null) ;;
+    models) step models 300 node dist/bench/real_models.js --device cuda --repeat 10 --bisect 1 ;;
+    fullexport) step fullexport 400 env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
+    fullkiln) step fullkiln 500 node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;
+    torch) step torch 500 env PYTHONUNBUFFERED=1 python3 bench/torch_models.py --size full --only "$FULL" ;;
+    *) echo "unknown step $s"; exit 2 ;;
+  esac
+done
+cat "$W/steps.log"

@@ -88,6 +88,7 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'reduce':
     case 'matmul':
     case 'cumsum':
+    case 'scatter':
       throw new Error(`inline: ${node.op} node ${id} must be realized`);
     default:
       return node satisfies never;

@@ -62,7 +62,7 @@ async function check(bytes: Uint8Array, feeds: Record<string, NDArray>, label: s
   const outs = await m.run(feeds);
   const built = m.graphFor(feeds)!;
   const refs = interpret(built.traced.graph, [...built.runtimeInputs.map((n) => feeds[n]!), ...built.traced.params]);
-  for (const [i, name] of m.outputNames.entries()) await assertMatches(outs[name] as NDArray, refs[i]!, { label: `${label}: ${name}`, rtol: 1e-5 });
+  for (const [i, name] of m.outputNames.entries()) await assertMatches(outs[name] as NDArray, refs[i]!, { label: `${label}: ${name}` });
   return { m, outs, refs };
 }
 

@@ -173,7 +173,7 @@ function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr
  * each index component wrapped when negative, then clamped into its dim, so a bad index
  * read at run time never reads out of bounds (known indices are range-checked at load).
  */
-function gatherND(b: GraphBuilder, data: number, indices: number, batchDims: number): number {
+export function gatherND(b: GraphBuilder, data: number, indices: number, batchDims: number): number {
   const ds = b.shape(data);
   const is = b.shape(indices);
   const q = is.length;

@@ -14,8 +14,10 @@ import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { NDArray } from '../src/frontend/ndarray.js';
+import { Tensor } from '../src/frontend/tensor.js';
 import type { DType } from '../src/graph/dtype.js';
 import { layerNorm } from '../src/index.js';
+import { gatherND } from '../src/onnx/ops/indexing.js';
 import { counters, resetCounters } from '../src/observe/counters.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
@@ -52,6 +54,27 @@ const programs: [string, TracedFn, NDArray[]][] = [
     'float16 and bfloat16: pointwise and casts, row softmax and sums, cumsum, argmax, tiled GEMM',
     (h, b, hw) => [h.mul(b!.to('float16')).gelu(), h.softmax(-1), b!.sum(-1), h.cumsum(1), b!.argmax(-1), h.matmul(hw!).relu(), h.to('float64').add(b!), b!.to('float16')],
     [randHalf([64, 256], 9, 'float16'), randHalf([64, 256], 10, 'bfloat16'), randHalf([256, 32], 11, 'float16')],
+  ],
+  [
+    'scatters (every reduction; float32, int32, float16, bool) and GatherND with batch dims',
+    (d, i, u, e, ei, eu, h, hu, bl, bu, g, gi) => {
+      const b = d!.tracer.b;
+      const T = (id: number) => new Tensor(d!.tracer, id);
+      return [
+        ...(['none', 'add', 'mul', 'max', 'min'] as const).map((r) => T(b.scatterND(d!.id, i!.id, u!.exp().id, r))),
+        ...(['none', 'add', 'mul', 'max', 'min'] as const).map((r) => T(b.scatterElements(e!.id, ei!.id, eu!.id, -1, r)).add(1)),
+        T(b.scatterElements(h!.id, ei!.id, hu!.id, 1, 'max')),
+        T(b.scatterND(bl!.id, i!.id, bu!.id, 'add')),
+        T(gatherND(b, g!.id, gi!.id, 1)).relu(),
+      ];
+    },
+    [
+      randn([40, 300], 15), randInt([90, 1], -40, 40, 16, 'int64'), randn([90, 300], 17),
+      intData('int32', [64, 50], 18), randInt([64, 80], -50, 50, 19, 'int64'), intData('int32', [64, 80], 20),
+      randHalf([64, 50], 21, 'float16'), randHalf([64, 80], 22, 'float16'),
+      NDArray.from(new Uint8Array(40 * 300), [40, 300], { dtype: 'bool' }), NDArray.from(new Uint8Array(90 * 300), [90, 300], { dtype: 'bool' }),
+      randn([8, 30, 64], 23), randInt([8, 5, 1], -30, 30, 24, 'int64'),
+    ],
   ],
 ];
 
@@ -129,6 +152,12 @@ test('NVRTC has no <stdint.h>: every fixed-width type a kernel names is typedef\
     ...cudaKernels((a, b, f) => [a.add(b!.to('int8')).mul(a), a.div(a, 'trunc'), b!.remainder(b!), f!.to('uint32'), a.sum(-1), b!.argmax(-1), a.matmul(a.transpose(0, 1))], [[40, 40], [40, 40], [40, 40]], Infinity, ['int8', 'uint16', 'float32']),
     ...cudaKernels((u, v) => [u.sum(), u.max(0), u.to('float16'), v.add(1).to('int16')], [[300, 300], [300, 300]], Infinity, ['uint64', 'float16']),
     ...cudaKernels((a) => a.mul(2).softmax(-1), [[33, 100]], Infinity),
+    ...cudaKernels(
+      (d, i, u, e, eu) => [new Tensor(d.tracer, d.tracer.b.scatterND(d.id, i!.id, u!.id, 'mul')), new Tensor(d.tracer, d.tracer.b.scatterElements(e!.id, i!.id, eu!.id, 0, 'max'))],
+      [[20, 30], [25, 1], [25, 30], [20, 1], [25, 1]],
+      Infinity,
+      ['int8', 'int64', 'int8', 'uint16', 'uint16'],
+    ),
   ];
   const rtcBlocks = /#ifdef __CUDACC_RTC__\n([\s\S]*?)(?:#else|#endif)/g;
   let checked = 0;

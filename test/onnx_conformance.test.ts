@@ -35,7 +35,7 @@ const RTOL: Record<string, number> = { float32: 1e-3, float64: 1e-3, float16: 1e
 const MUST_PASS = [
   'MatMul', 'Gemm', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'Softmax',
   'LayerNormalization', 'ReduceMean', 'Transpose', 'Reshape', 'Split', 'Slice', 'Gather', 'Concat', 'Unsqueeze',
-  'Where', 'Cast', 'Shape', 'Constant',
+  'Where', 'Cast', 'Shape', 'Constant', 'GatherND', 'ScatterND', 'ScatterElements', 'Scatter',
 ];
 /**
  * A test whose every unsupported feature is an element type (float8, complex, ...) or a

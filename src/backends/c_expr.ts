@@ -329,6 +329,11 @@ export class Scope {
     return name;
   }
 
+  /** The indentation of this scope's statements. */
+  get indentation(): string {
+    return this.indent;
+  }
+
   push(line: string): void {
     this.lines.push(this.indent + line);
   }

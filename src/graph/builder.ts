@@ -3,7 +3,7 @@
 // Tensor methods and the ONNX importer both build graphs only through these.
 
 import { type DType, isFloat, isInt, promote } from './dtype.js';
-import { type BinaryOp, COMPARE_OPS, Graph, LOGIC_OPS, type ReduceOp, type SliceDim, type UnaryOp } from './ir.js';
+import { type BinaryOp, COMPARE_OPS, Graph, LOGIC_OPS, type ReduceOp, SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim, type UnaryOp } from './ir.js';
 import {
   ShapeError,
   assertValidShape,
@@ -12,6 +12,7 @@ import {
   normDim,
   normDims,
   numel,
+  sameShape,
   type Shape,
 } from './shape.js';
 
@@ -229,6 +230,58 @@ export class GraphBuilder {
     if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`gather: indices must be int32 or int64, got ${idt}`);
     const out = [...ds.slice(0, axis), ...this.shape(indices), ...ds.slice(axis + 1)];
     return this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data));
+  }
+
+  /**
+   * ONNX ScatterND: a copy of `data` with `updates` written (or combined, by `reduction`) at
+   * the slices `indices` names: indices [..., k] holds the first k coordinates of each
+   * target, updates has shape indices.shape[:-1] + data.shape[k:].
+   */
+  scatterND(data: number, indices: number, updates: number, reduction: ScatterReduction = 'none'): number {
+    const ds = this.shape(data);
+    const is = this.shape(indices);
+    this.checkScatter('scatterND', indices, reduction);
+    if (is.length < 1) throw new ShapeError(`scatterND: indices must have rank >= 1, got ${fmtShape(is)}`);
+    const k = is[is.length - 1]!;
+    if (k > ds.length) throw new ShapeError(`scatterND: indices ${fmtShape(is)} address ${k} dims of rank-${ds.length} data ${fmtShape(ds)}`);
+    const want = [...is.slice(0, -1), ...ds.slice(k)];
+    const us = this.shape(updates);
+    if (!sameShape(us, want)) {
+      throw new ShapeError(`scatterND: updates ${fmtShape(us)} must have shape ${fmtShape(want)} (indices ${fmtShape(is)} without its last dim, then data ${fmtShape(ds)} from dim ${k})`);
+    }
+    return this.addScatter({ op: 'scatter', form: 'nd', axis: 0, reduction }, data, indices, updates);
+  }
+
+  /**
+   * ONNX ScatterElements: a copy of `data` where each element of `updates` replaces (or is
+   * combined with) the element at its own coordinates, the one along `dim` taken from
+   * `indices` (same shape as updates, no larger than data outside `dim`).
+   */
+  scatterElements(data: number, indices: number, updates: number, dim: number, reduction: ScatterReduction = 'none'): number {
+    const ds = this.shape(data);
+    const is = this.shape(indices);
+    this.checkScatter('scatterElements', indices, reduction);
+    if (ds.length === 0) throw new ShapeError('scatterElements: data must have rank >= 1, got a scalar');
+    const axis = normDim('scatterElements', dim, ds.length);
+    if (is.length !== ds.length) throw new ShapeError(`scatterElements: indices ${fmtShape(is)} and data ${fmtShape(ds)} differ in rank`);
+    const us = this.shape(updates);
+    if (!sameShape(us, is)) throw new ShapeError(`scatterElements: updates ${fmtShape(us)} and indices ${fmtShape(is)} differ in shape`);
+    const over = is.findIndex((n, d) => d !== axis && n > ds[d]!);
+    if (over >= 0) throw new ShapeError(`scatterElements: indices ${fmtShape(is)} exceed data ${fmtShape(ds)} in dim ${over} (only dim ${axis} is indexed)`);
+    return this.addScatter({ op: 'scatter', form: 'elements', axis, reduction }, data, indices, updates);
+  }
+
+  private checkScatter(op: string, indices: number, reduction: ScatterReduction): void {
+    const idt = this.dtype(indices);
+    if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`${op}: indices must be int32 or int64, got ${idt}`);
+    if (!SCATTER_REDUCTIONS.includes(reduction)) throw new ShapeError(`${op}: reduction must be one of ${SCATTER_REDUCTIONS.join(', ')}, got '${String(reduction)}'`);
+  }
+
+  private addScatter(attrs: { op: 'scatter'; form: 'nd' | 'elements'; axis: number; reduction: ScatterReduction }, data: number, indices: number, updates: number): number {
+    // No updates: the result is data itself.
+    if (numel(this.shape(updates)) === 0) return data;
+    const dt = this.dtype(data);
+    return this.g.add(attrs, [data, indices, this.cast(updates, dt)], this.shape(data), dt);
   }
 
   iota(shape: readonly number[], axis: number, start: number, step: number, dtype: DType): number {

@@ -13,6 +13,7 @@
 import { type DType, isInt, typedToNumbers } from './dtype.js';
 import { binaryFnFor, castValue, coerce, unaryFnFor } from './elementwise_ref.js';
 import type { Graph, Node, ReduceOp } from './ir.js';
+import { scatterRef } from './scatter_ref.js';
 import { contiguousStrides, fmtShape, numel, type Shape } from './shape.js';
 import type { NDArray } from '../frontend/ndarray.js';
 
@@ -185,6 +186,10 @@ function evalNode(n: Node, xs: RefTensor[]): Float64Array {
         }
       }
       return out;
+    }
+    case 'scatter': {
+      const [data, idx, upd] = [xs[0]!, xs[1]!, xs[2]!];
+      return scatterRef(n, data.shape, data.data, idx.shape, idx.data, upd.data, n.dtype, (v) => coerce(v, n.dtype));
     }
     case 'matmul':
       return matmul(xs[0]!, xs[1]!, n.shape);

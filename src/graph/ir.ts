@@ -26,6 +26,10 @@ export const LOGIC_OPS: readonly BinaryOp[] = ['and', 'or', 'xor'];
 export const REDUCE_OPS = ['sum', 'max', 'min', 'prod', 'argmax', 'argmin'] as const;
 export type ReduceOp = (typeof REDUCE_OPS)[number];
 
+/** How a scatter combines an update with the element already there (ONNX's `reduction`). */
+export const SCATTER_REDUCTIONS = ['none', 'add', 'mul', 'max', 'min'] as const;
+export type ScatterReduction = (typeof SCATTER_REDUCTIONS)[number];
+
 /** Per-dim slice with a positive or negative step; start/end already clamped to the dim. */
 export interface SliceDim {
   start: number;
@@ -50,6 +54,16 @@ export type NodeAttrs =
   | { op: 'gather'; axis: number }
   | { op: 'iota'; axis: number; start: number; step: number }
   | { op: 'cumsum'; axis: number; exclusive: boolean; reverse: boolean }
+  /**
+   * out = data, then each update (inputs [data, indices, updates]), in row-major order of
+   * `updates`, is combined into out at the position its index names: ONNX ScatterND
+   * (`form: 'nd'`: the last dim of indices holds a prefix of data's coordinates, each update
+   * a slice) or ScatterElements (`form: 'elements'`: indices has updates' shape and replaces
+   * the coordinate along `axis`; axis is 0 for 'nd'). Negative indices count from the end; an
+   * update whose index is out of range after that is dropped (ONNX calls it an error: the
+   * importer refuses constant ones at load time, kernels must never write out of bounds).
+   */
+  | { op: 'scatter'; form: 'nd' | 'elements'; axis: number; reduction: ScatterReduction }
   | { op: 'matmul' };
 
 export type OpName = NodeAttrs['op'];

@@ -45,6 +45,7 @@ export function range(e: Expr): [number, number] | undefined {
     case 'const':
       return [e.v, e.v + 1];
     case 'bin': {
+      if (e.op === 'maximum' || e.op === 'minimum') return clampRange(e);
       const a = range(e.a);
       const b = range(e.b);
       if (!a || !b) return undefined;
@@ -61,9 +62,33 @@ export function range(e: Expr): [number, number] | undefined {
       }
       return undefined;
     }
+    case 'cast':
+      // Widening an integer to int64 or an index keeps its value.
+      return isIntegral(dtOf(e.a)) && (e.dt === 'index' || e.dt === 'int64') ? range(e.a) : undefined;
     default:
       return undefined;
   }
+}
+
+function isIntegral(dt: EType): boolean {
+  return dt === 'index' || dt === 'bool' || /^u?int/.test(dt);
+}
+
+/**
+ * Bounds of an integer maximum/minimum with a constant, including a clamp of an unbounded
+ * value (max(min(x, hi), lo), as GatherND's importer writes): [lo, hi + 1).
+ */
+function clampRange(e: Expr & { k: 'bin' }): [number, number] | undefined {
+  if (e.b.k !== 'const' || !isIntegral(e.dt)) return undefined;
+  const c = e.b.v;
+  const inner = e.a.k === 'bin' && e.a.b.k === 'const' && e.a.op === (e.op === 'maximum' ? 'minimum' : 'maximum') ? e.a.b.v : undefined;
+  const a = range(e.a);
+  if (e.op === 'maximum') {
+    if (a) return [Math.max(a[0], c), Math.max(a[1], c + 1)];
+    return inner === undefined ? undefined : [c, Math.max(c, inner) + 1];
+  }
+  if (a) return [Math.min(a[0], c), Math.min(a[1], c + 1)];
+  return inner === undefined ? undefined : [Math.min(inner, c), c + 1];
 }
 
 /** Splits an index sum into its terms (flattening nested adds). */
@@ -155,6 +180,17 @@ export function idiv(a: Expr, c: number): Expr {
     const rr = range(restSum);
     if (rr && rr[0] >= 0) {
       return iadd(divisible.reduce(iadd), rest.length ? idiv(restSum, c) : idx(0));
+    }
+  }
+  // (x*k + y) / c = x / (c/k) when k divides c, 0 <= y < k and x >= 0: a reshape that merged
+  // dims (y the inner one), read back through a coarser split.
+  if (ts.length > 1) {
+    for (const t of ts) {
+      const [base, k] = coeff(t);
+      if (!base || k <= 1 || c % k !== 0) continue;
+      const rr = range(sumOf(ts.filter((u) => u !== t)));
+      const rb = range(base);
+      if (rr && rr[0] >= 0 && rr[1] <= k && rb && rb[0] >= 0) return idiv(base, c / k);
     }
   }
   // (x / a) / b = x / (a*b)

@@ -5,7 +5,7 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { Graph, Node } from '../graph/ir.js';
-import { type Expr, cst, dtOf, iadd, idx, imul } from './expr.js';
+import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
 import { broadcastIndex, viewInputIndex } from './views.js';
 
 /** Thrown when a node cannot be computed inside the kernel being built (the scheduler then starts a new kernel). */
@@ -74,7 +74,8 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
       const raw: Expr = { k: 'cast', a: at(1, idxs.slice(axis, axis + k)), dt: 'index' };
       const n = data.shape[axis]!;
       const neg: Expr = { k: 'bin', op: 'lt', a: raw, b: idx(0), dt: 'bool' };
-      const wrapped: Expr = { k: 'where', c: neg, a: iadd(raw, idx(n)), b: raw, dt: 'index' };
+      // An index known to be nonnegative (GatherND's clamped offsets) needs no wrap.
+      const wrapped: Expr = (range(raw)?.[0] ?? -1) >= 0 ? raw : { k: 'where', c: neg, a: iadd(raw, idx(n)), b: raw, dt: 'index' };
       return at(0, [...idxs.slice(0, axis), wrapped, ...idxs.slice(axis + k)]);
     }
     case 'iota': {
@@ -87,6 +88,7 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'reduce':
     case 'matmul':
     case 'cumsum':
+    case 'scatter':
       throw new Error(`inline: ${node.op} node ${id} must be realized`);
     default:
       return node satisfies never;

@@ -85,7 +85,25 @@ export interface ScanKernel {
   out: { buf: number; at: Expr };
 }
 
-export type Kernel = LoopKernel | MatmulKernel | ScanKernel;
+/**
+ * The update phase of a scatter (lower/scatter.ts; an earlier kernel copied the data into the
+ * output). Its domain is updates' shape, split into lane dims (`outer`, vars o0..), where
+ * two updates never target one element, and serial dims (`inner`, vars r0..), which every
+ * lane point walks in row-major order: where `valid`, `store.value` (which may read the
+ * output at `store.at`, for a reduction) is stored at `store.at`. In updates' layout the
+ * first `leading` lane dims come before the serial ones and the rest after them.
+ */
+export interface ScatterKernel {
+  kind: 'scatter';
+  bufs: KernelBuf[];
+  outer: number[];
+  leading: number;
+  inner: number[];
+  valid: Expr;
+  store: Store;
+}
+
+export type Kernel = LoopKernel | MatmulKernel | ScanKernel | ScatterKernel;
 
 export function fmtKernel(k: Kernel): string {
   const bufs = k.bufs.map((b, i) => `b${i}:${b.role} ${b.dtype}[${b.numel}]`).join(', ');
@@ -106,6 +124,10 @@ export function fmtKernel(k: Kernel): string {
     case 'scan':
       lines.push(`  outer [${k.outer}] inner [${k.inner}] ${k.exclusive ? 'exclusive ' : ''}${k.reverse ? 'reverse ' : ''}cumsum ${fmtExpr(k.value)}`);
       lines.push(`  -> b${k.out.buf}[${fmtExpr(k.out.at)}]`);
+      break;
+    case 'scatter':
+      lines.push(`  lanes [${k.outer}] (${k.leading} before the serial dims) serial [${k.inner}]`);
+      lines.push(`  if ${fmtExpr(k.valid)}: b${k.store.buf}[${fmtExpr(k.store.at)}] = ${fmtExpr(k.store.value)}`);
       break;
     default:
       return k satisfies never;

@@ -5,6 +5,7 @@
 
 import { binaryFnFor, castValue, coerceStored, unaryFnFor } from '../graph/elementwise_ref.js';
 import type { Graph, Node } from '../graph/ir.js';
+import { scatterRef } from '../graph/scatter_ref.js';
 import { contiguousStrides, numel, type Shape } from '../graph/shape.js';
 
 /** For each flat output index, the flat index into an operand broadcast to `out`. */
@@ -198,6 +199,9 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
       });
       break;
     }
+    case 'scatter':
+      res = Array.from(scatterRef(n, inShape(0), args[0]!, inShape(1), args[1]!, args[2]!, n.dtype, (v) => coerceStored(v, n.dtype)));
+      break;
     case 'matmul': {
       const A = inShape(0);
       const B = inShape(1);

@@ -75,6 +75,7 @@ export function finalize(g: Graph, r: Realization, s: Schedule): Finalized {
       paramOf(d, d.scan.node);
       written.add(d.scan.node);
     }
+    if (d.scatter) written.add(d.scatter.node);
     const bufs: KernelBuf[] = d.paramNodes.map((id) => {
       const n = nodeOfStore(id);
       return { dtype: n.dtype, numel: numel(n.shape), role: written.has(id) ? 'out' : 'in' };
@@ -139,6 +140,15 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[])
         kind: 'scan', bufs, outer: outerShape, inner: innerShape, value: d.scan!.value, dtype: node.dtype,
         exclusive: node.exclusive, reverse: node.reverse,
         out: { buf: d.params.get(node.id)!, at: flatten(d.point, d.domainShape) },
+      };
+    }
+    case 'scatter': {
+      // Lane dims are the domain's non-serial dims (vars o0..), serial ones its `axes` (r0..).
+      const sc = d.scatter!;
+      const leading = d.axes.length ? d.axes[0]! : 0;
+      return {
+        kind: 'scatter', bufs, outer: outerShape, leading, inner: innerShape, valid: sc.valid,
+        store: { buf: d.params.get(sc.node)!, at: sc.at, value: sc.value },
       };
     }
     case 'matmul': {

@@ -9,13 +9,14 @@ import { sameShape } from '../graph/shape.js';
 import { type Expr, cst, exprKey, idx, loopVar } from '../lower/expr.js';
 import { type InlineContext, NotFusable, valueAt } from '../lower/inline.js';
 import type { AccOp, Reduction } from '../lower/loop_ir.js';
+import { scatterPoint, scatterSerialDims, scatterValue } from '../lower/scatter.js';
 import { flatten } from '../lower/views.js';
 import type { Realization } from './realize.js';
 
 /** A kernel under construction: its loop IR plus what the scheduler needs to extend it. */
 export interface KernelDraft {
   index: number;
-  kind: 'loops' | 'matmul' | 'scan';
+  kind: 'loops' | 'matmul' | 'scan' | 'scatter';
   /** Domain of the kernel: the shape its inner point indexes, and the reduced axes. */
   domainShape: number[];
   axes: number[];
@@ -34,6 +35,8 @@ export interface KernelDraft {
   /** For matmul and scan drafts, the fixed part of the kernel. */
   matmul?: { node: number; a: number; b: number };
   scan?: { node: number; value: Expr };
+  /** For a scatter's update kernel: whether each update applies, where it goes, what is stored. */
+  scatter?: { node: number; valid: Expr; at: Expr; value: Expr };
   /** Graph nodes computed here (for `kiln inspect` and debug dumps). */
   nodes: number[];
 }
@@ -139,7 +142,7 @@ export function formKernels(g: Graph, r: Realization): Schedule {
 
   /** Tries to compute pointwise root `node` inside `d` (inner pass, outer pass or epilogue). */
   function tryConsumer(d: KernelDraft, node: Node): boolean {
-    if (d.kind === 'scan') return false;
+    if (d.kind === 'scan' || d.kind === 'scatter') return false;
     let point: Expr[] | undefined;
     let where: 'inner' | 'outer' = 'inner';
     if (sameShape(node.shape, d.domainShape)) point = d.point;
@@ -220,6 +223,10 @@ export function formKernels(g: Graph, r: Realization): Schedule {
       producer.set(node.id, d.index);
       continue;
     }
+    if (node.op === 'scatter') {
+      scatterKernels(node);
+      continue;
+    }
     // A pointwise root: try the most recent kernels whose accumulators it reads.
     let placed = false;
     for (let i = drafts.length - 1; i >= Math.max(0, drafts.length - 6) && !placed; i--) {
@@ -237,6 +244,36 @@ export function formKernels(g: Graph, r: Realization): Schedule {
     producer.set(node.id, d.index);
   }
   return { drafts, producer, loaded };
+
+  /**
+   * A scatter is two kernels writing its buffer: a pointwise copy of the data (its producer
+   * fuses in; nothing joins later, having no accumulators), then the updates (lower/scatter.ts),
+   * whose indices and values are inlined from their producers too.
+   */
+  function scatterKernels(node: Node & { op: 'scatter' }) {
+    const [data, , updates] = node.inputs as [number, number, number];
+    const copy = newDraft('loops', [...node.shape], []);
+    const res = build(copy, data, copy.point);
+    commitLoads(copy, res.newLoads);
+    copy.innerStores.push({ node: node.id, value: res.value });
+    copy.writes.add(node.id);
+    copy.nodes.push(node.id);
+    const [s0, s1] = scatterSerialDims(g, node);
+    const serial = Array.from({ length: s1 - s0 }, (_, i) => s0 + i);
+    const d = newDraft('scatter', [...g.node(updates).shape], serial);
+    const loads: number[] = [];
+    const p = scatterPoint(g, node, d.point, (id, idxs) => {
+      const r = build(d, id, idxs);
+      loads.push(...r.newLoads);
+      return r.value;
+    });
+    commitLoads(d, loads);
+    const old: Expr = { k: 'load', buf: paramOf(d, node.id), at: p.at, dt: node.dtype };
+    d.scatter = { node: node.id, valid: p.valid, at: p.at, value: scatterValue(node, old, p.update) };
+    d.writes.add(node.id);
+    d.nodes.push(node.id);
+    producer.set(node.id, d.index);
+  }
 
   function copyKernel(d: KernelDraft, node: Node) {
     // Reads the external node and writes the output buffer; the output gets its own buffer id

@@ -1,5 +1,5 @@
 // Which nodes get a buffer (are "realized") and which are inlined into their consumers.
-// Realized: graph inputs, non-scalar constants, reductions, matmuls, scans, graph outputs,
+// Realized: graph inputs, non-scalar constants, reductions, matmuls, scans, scatters, graph outputs,
 // matmul operands that are not strided views of a buffer, and multi-use pointwise values
 // whose inlined expression would be large (recomputing them would cost more than a store).
 
@@ -52,6 +52,7 @@ export function realize(g: Graph): Realization {
       case 'reduce':
       case 'matmul':
       case 'cumsum':
+      case 'scatter':
         realized.add(n.id);
         break;
       default:

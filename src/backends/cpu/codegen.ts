@@ -4,7 +4,10 @@
 // columns take column_loops.ts's order (outputs innermost).
 
 import { arch } from 'node:os';
-import type { Kernel, LoopKernel, MatmulKernel, ScanKernel } from '../../lower/loop_ir.js';
+import { numel } from '../../graph/shape.js';
+import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
+import type { Kernel, LoopKernel, MatmulKernel, ScanKernel, ScatterKernel } from '../../lower/loop_ir.js';
+import { unflatten } from '../../lower/views.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
@@ -30,6 +33,8 @@ function kernelBody(k: Kernel): CSource {
       return matmul(k);
     case 'scan':
       return scan(k);
+    case 'scatter':
+      return scatter(k);
     default:
       return k satisfies never;
   }
@@ -117,6 +122,59 @@ function scan(k: ScanKernel): CSource {
   lines.push(`${ind}}`);
   closeLoops(lines, k.outer, '  ');
   lines.push('}');
+  return { body: lines.join('\n') + '\n', parallel };
+}
+
+/** Lane-inner points per parallel task of a scatter: enough to amortise its serial walk. */
+const SCATTER_CHUNK = 4096;
+
+/**
+ * A scatter's update phase (lower/scatter.ts says why it is ordered, not atomic): tasks are
+ * (leading lane point, chunk of trailing lane points), split across threads; each walks the
+ * serial dims in order and, innermost, its chunk of trailing lanes (contiguous in memory for
+ * ScatterND slices and for ScatterElements along a leading axis). Two tasks never touch one
+ * element, and one element's updates all come from one task in update order.
+ */
+function scatter(k: ScatterKernel): CSource {
+  const lead = k.outer.slice(0, k.leading);
+  const trail = k.outer.slice(k.leading);
+  const LO = numel(lead);
+  const LI = numel(trail);
+  const chunks = LI > SCATTER_CHUNK ? Math.ceil(LI / SCATTER_CHUNK) : 1;
+  const chunk = chunks > 1 ? SCATTER_CHUNK : LI;
+  const tasks = LO * chunks;
+  const parallel = totalWork(k) >= PARALLEL_MIN_WORK && tasks > 1;
+  const vars = new Map<string, Expr>();
+  unflatten(loopVar('lo', Math.max(LO, 1)), lead).forEach((e, d) => vars.set(`o${d}`, e));
+  unflatten(loopVar('li', Math.max(LI, 1)), trail).forEach((e, d) => vars.set(`o${k.leading + d}`, e));
+  const lines: string[] = [`${signature(k)} {`];
+  if (parallel) lines.push('  #pragma omp parallel for schedule(static)');
+  lines.push(`  for (int64_t task = 0; task < ${tasks}; task++) {`);
+  if (LO > 1) lines.push(`    const int64_t lo = task / ${chunks};`);
+  lines.push(`    const int64_t li0 = (task % ${chunks}) * ${chunk};`);
+  lines.push(`    const int64_t li1 = li0 + ${chunk} < ${LI} ? li0 + ${chunk} : ${LI};`);
+  const ind = openLoops(lines, k.inner, 'r', '    ', false);
+  const validExpr = substitute(k.valid, vars);
+  const store = (s: Scope) => {
+    const at = s.emit(substitute(k.store.at, vars));
+    const v = s.emit(substitute(k.store.value, vars));
+    return [...s.lines, `${s.indentation}${storeStmt(k.store.buf, at, v, k.bufs[k.store.buf]!.dtype)}`];
+  };
+  const liLoop = `for (int64_t li = li0; li < li1; li++) {`;
+  const outer = new Scope(dialect, { n: 0 }, undefined, ind);
+  if (!varsOf(validExpr).has('li')) {
+    // A ScatterND slice: one index check for the whole chunk of the slice.
+    const valid = outer.emit(validExpr);
+    const body = outer.child(`${ind}    `);
+    lines.push(...outer.lines, `${ind}if (${valid}) {`, `${ind}  ${liLoop}`, ...store(body), `${ind}  }`, `${ind}}`);
+  } else {
+    const s = outer.child(`${ind}  `);
+    const valid = s.emit(validExpr);
+    const body = s.child(`${ind}    `);
+    lines.push(`${ind}${liLoop}`, ...s.lines, `${ind}  if (${valid}) {`, ...store(body), `${ind}  }`, `${ind}}`);
+  }
+  closeLoops(lines, k.inner, '    ');
+  lines.push('  }', '}');
   return { body: lines.join('\n') + '\n', parallel };
 }
 

@@ -10,7 +10,7 @@
 import type { DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildren, reg, substitute, varsOf } from '../../lower/expr.js';
-import type { Kernel, KernelBuf, LoopKernel, MatmulKernel, ScanKernel, Store } from '../../lower/loop_ir.js';
+import type { Kernel, KernelBuf, LoopKernel, MatmulKernel, ScanKernel, ScatterKernel, Store } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
@@ -48,6 +48,8 @@ function kernelSource(k: Kernel, cublasMinMacs: number): CudaGenerated {
       return cublasEligible(k) && numel(k.batch) * k.M * k.N * k.K >= cublasMinMacs ? cublasEpilogue(k) : tiledGemm(k);
     case 'scan':
       return scan(k);
+    case 'scatter':
+      return scatter(k);
     default:
       return k satisfies never;
   }
@@ -286,6 +288,37 @@ function scan(k: ScanKernel): CudaGenerated {
   const store = storeStmt(k.out.buf, at, 'run', k.bufs[k.out.buf]!.dtype);
   lines.push(...s.lines, k.exclusive ? `    ${store} run += ${v};` : `    run += ${v}; ${store}`, '  }', '}');
   return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [Math.max(1, Math.ceil(rows / 128)), 1, 1], block: [128, 1, 1], shared: 0 } } };
+}
+
+/**
+ * A scatter's update phase (lower/scatter.ts says why it is ordered, not atomic): one thread
+ * per lane point (neighbouring threads take neighbouring trailing lanes, so the reads of the
+ * updates and the writes coalesce), each walking the serial dims in update order. No two
+ * threads touch one element, so plain loads and stores suffice for every dtype and reduction;
+ * the copy of the data into the output was the previous launch on the same stream.
+ */
+function scatter(k: ScatterKernel): CudaGenerated {
+  const lanes = numel(k.outer);
+  const point = unflatten(loopVar('l', Math.max(lanes, 1)), k.outer);
+  const vars = new Map(k.outer.map((_, d) => [`o${d}`, point[d]!] as [string, Expr]));
+  const lines = [`${signature(k.bufs)} {`];
+  lines.push(`  for (int64_t l = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; l < ${lanes}LL; l += (int64_t)gridDim.x * blockDim.x) {`);
+  let ind = '    ';
+  k.inner.forEach((n, i) => {
+    lines.push(n === 1 ? `${ind}{ const int64_t r${i} = 0;` : `${ind}for (int64_t r${i} = 0; r${i} < ${n}LL; r${i}++) {`);
+    ind += '  ';
+  });
+  const s = new Scope(dialect, { n: 0 }, undefined, ind);
+  const valid = s.emit(substitute(k.valid, vars));
+  const inside = s.child(`${ind}  `);
+  const at = inside.emit(substitute(k.store.at, vars));
+  const v = inside.emit(substitute(k.store.value, vars));
+  lines.push(...s.lines, `${ind}if (${valid}) {`, ...inside.lines, `${ind}  ${storeStmt(k.store.buf, at, v, k.bufs[k.store.buf]!.dtype)}`, `${ind}}`);
+  for (let i = k.inner.length - 1; i >= 0; i--) lines.push(`    ${'  '.repeat(i)}}`);
+  lines.push('  }', '}');
+  // No lanes: nothing to launch (grid 0 tells the runtime to skip it).
+  const blocks = lanes === 0 ? 0 : Math.min(Math.ceil(lanes / POINTWISE_THREADS), MAX_BLOCKS);
+  return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [blocks, 1, 1], block: [POINTWISE_THREADS, 1, 1], shared: 0 } } };
 }
 
 function operandLayout(o: MatmulKernel['a'], rows: number, cols: number): { ld: number; trans: boolean } | undefined {

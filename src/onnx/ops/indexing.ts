@@ -1,12 +1,15 @@
-// Ops that select or rearrange elements by index: Slice, Gather, GatherElements, Split,
-// Tile, Pad, Trilu, CumSum. Index arguments (starts, splits, pads...) are read at load time;
-// data-dependent indices (Gather's indices) stay runtime tensors.
+// Ops that select or rearrange elements by index: Slice, Gather, GatherElements, GatherND,
+// ScatterND, ScatterElements (and its opset-9 name Scatter), Split, Tile, Pad, Trilu, CumSum.
+// Index arguments (starts, splits, pads...) are read at load time; data-dependent indices
+// (Gather's, the scatters') stay runtime tensors, and are range-checked at load time where
+// they are known then.
 
 import type { GraphBuilder } from '../../graph/builder.js';
-import type { SliceDim } from '../../graph/ir.js';
+import { SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, normDim, numel } from '../../graph/shape.js';
 import { ConstTensor } from '../const_tensor.js';
 import type { ConvertContext } from '../context.js';
+import type { Val } from '../emit.js';
 import type { OnnxNode } from '../node.js';
 import type { OpTable } from './types.js';
 
@@ -164,6 +167,106 @@ function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr
   return b.gather(b.reshape(data, [numel(ds)]), flat, 0);
 }
 
+/**
+ * GatherND as a gather from data with its batch dims and the k indexed dims merged into one,
+ * at flat offsets computed by graph ops (so the offsets inline into the gather's kernel):
+ * each index component wrapped when negative, then clamped into its dim, so a bad index
+ * read at run time never reads out of bounds (known indices are range-checked at load).
+ */
+export function gatherND(b: GraphBuilder, data: number, indices: number, batchDims: number): number {
+  const ds = b.shape(data);
+  const is = b.shape(indices);
+  const q = is.length;
+  const B = batchDims;
+  if (q < 1) throw new ShapeError(`GatherND: indices must have rank >= 1, got ${fmtShape(is)}`);
+  if (!Number.isInteger(B) || B < 0 || B >= Math.min(q, ds.length)) {
+    throw new ShapeError(`GatherND: batch_dims ${B} must be in [0, ${Math.min(q, ds.length)}) for data ${fmtShape(ds)} and indices ${fmtShape(is)}`);
+  }
+  const bad = is.slice(0, B).findIndex((d, i) => d !== ds[i]);
+  if (bad >= 0) throw new ShapeError(`GatherND: batch dim ${bad} differs: data ${fmtShape(ds)}, indices ${fmtShape(is)}`);
+  const k = is[q - 1]!;
+  if (k < 1 || B + k > ds.length) {
+    throw new ShapeError(`GatherND: indices ${fmtShape(is)} address ${k} dims: must be 1 to ${ds.length - B} (rank-${ds.length} data ${fmtShape(ds)} with ${B} batch dims)`);
+  }
+  const merged = ds.slice(0, B + k);
+  const rest = ds.slice(B + k);
+  const lead = is.slice(0, -1);
+  if (numel(merged) === 0 && numel(lead) * numel(rest) > 0) {
+    throw new ShapeError(`GatherND: indices ${fmtShape(is)} address an empty dim of data ${fmtShape(ds)}`);
+  }
+  const strides = merged.map((_, d) => numel(merged.slice(d + 1)));
+  const i64 = (v: number) => b.scalar(v, 'int64');
+  let flat: number | undefined;
+  const addTerm = (term: number, stride: number) => {
+    const t = stride === 1 ? term : b.binary('mul', term, i64(stride));
+    flat = flat === undefined ? t : b.binary('add', flat, t);
+  };
+  for (let d = 0; d < B; d++) addTerm(b.iota(lead, d, 0, 1, 'int64'), strides[d]!);
+  const idx = b.cast(indices, 'int64');
+  for (let t = 0; t < k; t++) {
+    const n = merged[B + t]!;
+    const raw = b.reshape(b.slice(idx, q - 1, t, t + 1), lead);
+    const wrapped = b.where(b.binary('lt', raw, i64(0)), b.binary('add', raw, i64(n)), raw);
+    const clamped = b.binary('maximum', b.binary('minimum', wrapped, i64(n - 1)), i64(0));
+    addTerm(clamped, strides[B + t]!);
+  }
+  return b.gather(b.reshape(data, [numel(merged), ...rest]), flat!, 0);
+}
+
+/**
+ * Known indices must be in range for their dims (after negative ones wrap): ONNX calls any
+ * other an error, and at load time it can be named. `dimOf(flat)` is the size of the data
+ * dim that index element `flat` addresses.
+ */
+function checkKnownIndices(n: OnnxNode, indices: Val, dimOf: (flat: number) => number, data: readonly number[]): void {
+  if (!(indices instanceof ConstTensor)) return;
+  const vals = indices.values();
+  const strides = indices.shape.map((_, d) => numel(indices.shape.slice(d + 1)));
+  for (let i = 0; i < vals.length; i++) {
+    const size = dimOf(i);
+    const v = vals[i]!;
+    if (v >= -size && v < size) continue;
+    const at = strides.map((s, d) => Math.floor(i / s) % indices.shape[d]!);
+    throw new ShapeError(`${n.label}: index ${v} at indices[${at.join(',')}] is out of range for a dim of size ${size} (data ${fmtShape(data)}, indices ${fmtShape(indices.shape)}; valid: ${-size} to ${size - 1})`);
+  }
+}
+
+function reductionOf(n: OnnxNode): ScatterReduction {
+  return n.string('reduction', 'none') as ScatterReduction;
+}
+
+function checkReduction(n: OnnxNode): string[] {
+  const r = n.string('reduction', 'none');
+  return (SCATTER_REDUCTIONS as readonly string[]).includes(r) ? [] : [`reduction='${r}'`];
+}
+
+function gatherNDOp(ctx: ConvertContext, n: OnnxNode) {
+  const [data, indices] = [ctx.in(n, 0), ctx.in(n, 1)];
+  const ds = ctx.shape(data);
+  const is = ctx.shape(indices);
+  const B = n.int('batch_dims', 0);
+  const k = is[is.length - 1] ?? 0;
+  if (k >= 1 && B + k <= ds.length) checkKnownIndices(n, indices, (i) => ds[B + (i % k)]!, ds);
+  return ctx.em.emit([data, indices], (b, [x, i]) => gatherND(b, x!, i!, B));
+}
+
+function scatterNDOp(ctx: ConvertContext, n: OnnxNode) {
+  const [data, indices, updates] = [ctx.in(n, 0), ctx.in(n, 1), ctx.in(n, 2)];
+  const ds = ctx.shape(data);
+  const is = ctx.shape(indices);
+  const k = is[is.length - 1] ?? 0;
+  if (k >= 1 && k <= ds.length) checkKnownIndices(n, indices, (i) => ds[i % k]!, ds);
+  return ctx.em.emit([data, indices, updates], (b, [x, i, u]) => b.scatterND(x!, i!, u!, reductionOf(n)));
+}
+
+function scatterElementsOp(ctx: ConvertContext, n: OnnxNode) {
+  const [data, indices, updates] = [ctx.in(n, 0), ctx.in(n, 1), ctx.in(n, 2)];
+  const ds = ctx.shape(data);
+  const axis = normDim(n.opType, n.int('axis', 0), ds.length);
+  checkKnownIndices(n, indices, () => ds[axis]!, ds);
+  return ctx.em.emit([data, indices, updates], (b, [x, i, u]) => b.scatterElements(x!, i!, u!, axis, reductionOf(n)));
+}
+
 function trilu(ctx: ConvertContext, n: OnnxNode) {
   const x = ctx.in(n, 0);
   const k = ctx.intsIn(n, 1, 'k')?.[0] ?? 0;
@@ -187,6 +290,11 @@ export const indexingOps: OpTable = {
   GatherElements: {
     convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => gatherElements(b, x!, i!, n.int('axis', 0))),
   },
+  GatherND: { convert: gatherNDOp },
+  ScatterND: { check: checkReduction, convert: scatterNDOp },
+  ScatterElements: { check: checkReduction, convert: scatterElementsOp },
+  // Opset 9-10's name for ScatterElements (no reduction).
+  Scatter: { convert: scatterElementsOp },
   Split: { convert: split },
   Tile: {
     convert(ctx, n) {

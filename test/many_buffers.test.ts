@@ -1,0 +1,91 @@
+// Kernels with many buffers. Fused kernels of real models (MobileNetV2, ConvNeXt exported from
+// PyTorch) pass 64 buffers, the most parameters koffi lets a function declare; so a CPU kernel
+// takes its buffers as one block of pointers (src/backends/cpu/kernel_text.ts) and the
+// runtime fills that block. These programs are one kernel of 120+ buffers each, checked
+// against the reference interpreter.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { compileGraph } from '../src/api/program.js';
+import { generateC } from '../src/backends/cpu/codegen.js';
+import { trace, type TracedFn } from '../src/frontend/trace.js';
+import { NDArray } from '../src/frontend/ndarray.js';
+import { interpret } from '../src/graph/interpret.js';
+import { cat } from '../src/index.js';
+import { finalize } from '../src/schedule/finalize.js';
+import { formKernels } from '../src/schedule/fuse.js';
+import { realize } from '../src/schedule/realize.js';
+import { assertClose, checkAgainstReference, randn, skipCompile } from './helpers.js';
+
+const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-many-buffers-'));
+process.on('exit', () => fs.rmSync(cacheDir, { recursive: true, force: true }));
+
+const N = 120;
+const inputs = (n: number, shape: number[], seed: number) => Array.from({ length: n }, (_, i) => randn(shape, seed + i));
+/** x0 + 2·x1 + 3·x2 + …: every input is read, and a swapped pair of pointers would show. */
+const weightedSum: TracedFn = (...xs) => xs.reduce((acc, x, i) => acc.add(x.mul(i + 1)));
+const specs = (xs: readonly NDArray[]) => xs.map((x) => ({ shape: x.shape, dtype: x.dtype }));
+
+/** The plan's steps as (kernel count, buffers of each step). */
+async function planShape(fn: TracedFn, xs: readonly NDArray[]): Promise<{ kernels: number; args: number[] }> {
+  const program = await compileGraph(trace(fn, specs(xs)), { device: 'cpu', cacheDir, workers: 2 });
+  return { kernels: program.kernelCount, args: program.plan.steps.map((s) => s.args.length) };
+}
+
+test(`a weighted sum of ${N} inputs is one kernel of ${N + 1} buffers, and matches the reference`, { skip: skipCompile }, async () => {
+  const xs = inputs(N, [3, 37], 100);
+  assert.deepEqual(await planShape(weightedSum, xs), { kernels: 1, args: [N + 1] });
+  const { compiled } = await checkAgainstReference(weightedSum, xs, { cacheDir });
+  // Again with new arrays: the block's input and output addresses are written on every call.
+  await checkAgainstReference(weightedSum, inputs(N, [3, 37], 500), { cacheDir, compiled });
+});
+
+test(`cat of ${N} inputs and captured arrays, then a second kernel over its result`, { skip: skipCompile }, async () => {
+  // Captured arrays are parameters, whose addresses the runtime caches between calls: the
+  // call after an in-place update checks that they are still read in place.
+  const ws = inputs(8, [2, 5], 900);
+  const fn: TracedFn = (...xs) => {
+    const joined = cat([...xs.map((x) => x.relu()), ...ws.map((w, i) => xs[i]!.mul(w))], 0);
+    return [joined, joined.softmax(-1).sum(0)];
+  };
+  const xs = inputs(N, [2, 5], 700);
+  const shape = await planShape(fn, xs);
+  assert.ok(shape.args.some((n) => n >= N + ws.length + 1), `one kernel reads every input and captured array (steps take ${shape.args.join(', ')} buffers)`);
+  const { compiled } = await checkAgainstReference(fn, xs, { cacheDir });
+  for (const w of ws) {
+    const d = w.toTypedArraySync() as Float32Array;
+    for (let i = 0; i < d.length; i++) d[i] = 3 - d[i]!;
+  }
+  await checkAgainstReference(fn, xs, { cacheDir, compiled });
+});
+
+test('small arrays (kept on V8\'s heap) keep their addresses while a call allocates its outputs', { skip: skipCompile }, async () => {
+  // 130 inputs of 2 floats (8 bytes: V8 keeps such arrays' data on its heap, where a GC may
+  // move it) and 40 outputs allocated after the inputs' addresses are taken.
+  const xs = inputs(130, [2], 1300);
+  const fn: TracedFn = (...ts) => Array.from({ length: 40 }, (_, j) => ts.reduce((acc, t, i) => acc.add(t.mul(((i + j) % 5) - 2))));
+  const t = trace(fn, specs(xs));
+  const refs = interpret(t.graph, [...xs, ...t.params]);
+  const program = await compileGraph(t, { device: 'cpu', cacheDir, workers: 2 });
+  for (let round = 0; round < 50; round++) {
+    // Fresh small arrays each round, with garbage in between so young-generation GCs run.
+    const fresh = xs.map((x) => NDArray.from(Float32Array.from(x.toTypedArraySync() as Float32Array), x.shape));
+    for (let g = 0; g < 2000; g++) void new Float32Array(4);
+    const outs = await program.run(fresh);
+    outs.forEach((o, j) => assertClose(o.toTypedArraySync() as Float32Array, refs[j]!, { label: `round ${round}, output ${j}` }));
+  }
+});
+
+test('a C kernel exports one entry taking the block of pointers; the loops take restrict parameters as before', () => {
+  const xs = inputs(3, [4, 8], 1);
+  const t = trace((a, b, c) => a.mul(b!).add(c!), specs(xs));
+  const r = realize(t.graph);
+  const [k] = finalize(t.graph, r, formKernels(t.graph, r)).kernels;
+  const src = generateC(k!).body;
+  assert.match(src, /^void __KILN_KERNEL__\(void \*const \*args\) \{$/m);
+  assert.match(src, /^static __attribute__\(\(noinline\)\) void __KILN_KERNEL___body\(const float\* restrict b0, const float\* restrict b1, const float\* restrict b2, float\* restrict b3\) \{$/m);
+  assert.match(src, /__KILN_KERNEL___body\(\s*\(const float\*\)args\[0\],\s*\(const float\*\)args\[1\],\s*\(const float\*\)args\[2\],\s*\(float\*\)args\[3\]\);/);
+});

@@ -2,7 +2,9 @@
 // PyTorch) pass 64 buffers, the most parameters koffi lets a function declare; so a CPU kernel
 // takes its buffers as one block of pointers (src/backends/cpu/kernel_text.ts) and the
 // runtime fills that block. These programs are one kernel of 120+ buffers each, checked
-// against the reference interpreter.
+// against the reference interpreter. On CUDA, kernels of up to 512 pointers take them as
+// parameters and larger ones as a device array (src/backends/cuda/kernel_text.ts): both are
+// generated and compiled to cubin here.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,8 +13,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { compileGraph } from '../src/api/program.js';
 import { generateC } from '../src/backends/cpu/codegen.js';
+import { DEFAULT_CUBLAS_MIN_MACS } from '../src/backends/cuda/backend.js';
+import { generateCuda } from '../src/backends/cuda/codegen.js';
+import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
+import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { NDArray } from '../src/frontend/ndarray.js';
+import type { Tensor } from '../src/frontend/tensor.js';
 import { interpret } from '../src/graph/interpret.js';
 import { cat } from '../src/index.js';
 import { finalize } from '../src/schedule/finalize.js';
@@ -88,4 +95,63 @@ test('a C kernel exports one entry taking the block of pointers; the loops take 
   assert.match(src, /^void __KILN_KERNEL__\(void \*const \*args\) \{$/m);
   assert.match(src, /^static __attribute__\(\(noinline\)\) void __KILN_KERNEL___body\(const float\* restrict b0, const float\* restrict b1, const float\* restrict b2, float\* restrict b3\) \{$/m);
   assert.match(src, /__KILN_KERNEL___body\(\s*\(const float\*\)args\[0\],\s*\(const float\*\)args\[1\],\s*\(const float\*\)args\[2\],\s*\(float\*\)args\[3\]\);/);
+});
+
+// ---- CUDA: generated and compiled here (nvcc, or NVRTC where present); running needs the GPU suite.
+
+const cudaSkip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+
+/** The program's CUDA kernels as generated (no data needed: shapes only). */
+function cudaKernels(fn: TracedFn, shapes: { shape: number[]; dtype: 'float32' }[]) {
+  const t = trace(fn, shapes);
+  const r = realize(t.graph);
+  return finalize(t.graph, r, formKernels(t.graph, r)).kernels.map((k) => generateCuda(k, DEFAULT_CUBLAS_MIN_MACS));
+}
+
+/** Compiles the program for sm_90 without running it; returns each kernel's cache entry. */
+async function compileCudaOnly(fn: TracedFn, shapes: { shape: number[]; dtype: 'float32' }[]) {
+  const program = await compileGraph(trace(fn, shapes), { device: 'cuda', arch: 'sm_90', compileOnly: true, cacheDir, workers: 2 });
+  const store = openCache({ cacheDir }).kernels;
+  return program.plan.kernels.map((k) => {
+    const bin = store.get(k.key);
+    assert.ok(bin, `kernel ${k.name} is in the kernel cache after a compile-only run`);
+    assert.deepEqual([...bin.binary.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${k.name} is an ELF image`);
+    assert.equal(bin.binary[18]! | (bin.binary[19]! << 8), 190, `${k.name} is a CUDA (EM_CUDA = 190) binary`);
+    return bin;
+  });
+}
+
+const specsOf = (n: number, shape: number[]) => Array.from({ length: n }, () => ({ shape, dtype: 'float32' as const }));
+
+test(`CUDA: the weighted sum of ${N} inputs is one kernel of ${N + 1} pointer parameters, and compiles`, { skip: cudaSkip }, async () => {
+  const [g, ...rest] = cudaKernels(weightedSum, specsOf(N, [3, 37]));
+  assert.equal(rest.length, 0);
+  assert.ok(!g!.meta.pointerTable, `${N + 1} pointers (${8 * (N + 1)} bytes) fit in kernel parameter space`);
+  assert.equal(g!.source.match(/__restrict__ b\d+/g)?.length, N + 1);
+  const [bin] = await compileCudaOnly(weightedSum, specsOf(N, [3, 37]));
+  assert.ok(!bin!.meta.pointerTable);
+});
+
+test('CUDA: past 4 KB of parameters (600 inputs) a kernel takes its buffer pointers as a device array, and compiles', { skip: cudaSkip }, async () => {
+  const n = 600;
+  const [g] = cudaKernels(weightedSum, specsOf(n, [3, 37]));
+  assert.equal(g!.meta.pointerTable, true);
+  assert.equal(g!.meta.params, n + 1);
+  assert.match(g!.source, /__global__ void __KILN_KERNEL__\(void\* const\* __restrict__ kiln_args\) \{/);
+  assert.match(g!.source, /const float\* __restrict__ b599 = \(const float\*\)kiln_args\[599\];/);
+  assert.match(g!.source, /float\* __restrict__ b600 = \(float\*\)kiln_args\[600\];/);
+  const [bin] = await compileCudaOnly(weightedSum, specsOf(n, [3, 37]));
+  assert.equal(bin!.meta.pointerTable, true);
+});
+
+test('CUDA: a split reduction over 600 inputs keeps its workspace a parameter after the pointer table', { skip: cudaSkip }, async () => {
+  // Few long rows: one kernel of many blocks per row, partials in a workspace (its last parameter).
+  const fn: TracedFn = (...xs) => (weightedSum(...xs) as Tensor).sum(-1);
+  const shapes = specsOf(600, [2, 70_001]);
+  const gs = cudaKernels(fn, shapes);
+  const split = gs.find((g) => g.meta.workspace);
+  assert.ok(split, 'the row sum is a split reduction with a workspace');
+  assert.equal(split.meta.pointerTable, true);
+  assert.match(split.source, /\(void\* const\* __restrict__ kiln_args, unsigned char\* __restrict__ ws\)/);
+  await compileCudaOnly(fn, shapes);
 });

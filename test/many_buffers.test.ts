@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { test } from 'node:test';
 import { compileGraph } from '../src/api/program.js';
 import { generateC } from '../src/backends/cpu/codegen.js';
@@ -26,6 +28,12 @@ import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { assertClose, checkAgainstReference, randn, skipCompile } from './helpers.js';
+
+/** A full garbage collection, from V8's own gc() (exposed for this process by flag). */
+function collector(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-many-buffers-'));
 process.on('exit', () => fs.rmSync(cacheDir, { recursive: true, force: true }));
@@ -83,6 +91,28 @@ test('small arrays (kept on V8\'s heap) keep their addresses while a call alloca
     for (let g = 0; g < 2000; g++) void new Float32Array(4);
     const outs = await program.run(fresh);
     outs.forEach((o, j) => assertClose(o.toTypedArraySync() as Float32Array, refs[j]!, { label: `round ${round}, output ${j}` }));
+  }
+});
+
+test('temporaries and constants stay alive as long as the executable: garbage collections between calls change nothing', { skip: skipCompile }, async () => {
+  // The pointer blocks hold the arena's and the constants' addresses, not the arrays: the
+  // executable must keep those arrays alive itself. A chain of matmul layers has temporaries
+  // between its kernels and a scalar constant each; collections run between the calls.
+  const gc = collector();
+  const ws = inputs(6, [24, 24], 40).map((w) => NDArray.from((w.toTypedArraySync() as Float32Array).map((v) => v / 5), w.shape));
+  const fn: TracedFn = (x) => ws.reduce((h, w, i) => (h as Tensor).matmul(w).tanh().mul(1 + i / 64), x!);
+  const x = randn([4, 24], 41);
+  const t = trace(fn, specs([x]));
+  const refs = interpret(t.graph, [x, ...t.params]);
+  const program = await compileGraph(t, { device: 'cpu', cacheDir, workers: 2 });
+  assert.ok(program.plan.buffers.some((b) => b.kind === 'temp'), 'the plan has temporaries');
+  for (let round = 0; round < 20; round++) {
+    gc();
+    // New allocations that would take the memory of a freed arena.
+    const junk = Array.from({ length: 64 }, () => new Float32Array(96).fill(1e30));
+    const [out] = await program.run([x]);
+    assertClose(out!.toTypedArraySync() as Float32Array, refs[0]!, { label: `round ${round}` });
+    void junk;
   }
 });
 

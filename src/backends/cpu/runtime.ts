@@ -28,8 +28,12 @@ type KernelFn = (args: BigUint64Array) => void;
 
 /** A buffer whose array comes with each call (input, parameter) or is made by it (output). */
 interface CallBuffer {
-  id: number;
   kind: 'input' | 'param' | 'output';
+  /** Position among the inputs or the parameters. */
+  index: number;
+  /** For an output: its dtype and element count. */
+  dtype: PlanBuffer['dtype'];
+  numel: number;
   /** Where its address goes: indices into the executable's `blocks`, one per use by a step. */
   slots: number[];
 }
@@ -53,76 +57,96 @@ function paramAddress(t: AnyTypedArray, address: (t: AnyTypedArray) => bigint): 
 }
 
 export class CpuExecutable implements Executable {
-  private readonly fns: KernelFn[];
-  private readonly fixed: (AnyTypedArray | undefined)[];
   /** Every step's pointer block, one after another: step s's block is steps[s].block, a view of this. */
   private readonly blocks: BigUint64Array;
   private readonly steps: { fn: KernelFn; block: BigUint64Array }[];
+  /** The buffers each call gives or makes that a step uses or the plan returns. */
   private readonly callBuffers: CallBuffer[];
+  /** Each plan output: its index in callBuffers, else (a constant) -1; its buffer id, shape and dtype. */
+  private readonly outputs: { call: number; id: number; shape: number[]; dtype: PlanBuffer['dtype'] }[];
   private readonly address: (t: AnyTypedArray) => bigint;
+  /**
+   * The temporaries' arena views and the constants, by buffer id. The blocks hold only their
+   * addresses, so the executable holds the arrays: collected, their memory would be freed
+   * under the kernels.
+   */
+  private readonly fixed: (AnyTypedArray | undefined)[];
 
   constructor(
     private readonly plan: Plan,
     loaded: readonly LoadedCKernel[],
   ) {
-    this.fns = plan.kernels.map((pk, i) => loaded[i]!.lib.func(pk.name, 'void', ['void *']) as KernelFn);
+    const fns = plan.kernels.map((pk, i) => loaded[i]!.lib.func(pk.name, 'void', ['void *']) as KernelFn);
     // A plan with no kernels addresses nothing.
     this.address = loaded[0]?.address ?? (() => 0n);
     const arena = new ArrayBuffer(Math.max(plan.arenaBytes, 8));
-    this.fixed = plan.buffers.map((b) => fixedBuffer(b, arena));
+    // Temporaries and constants: made once, here; the blocks hold their addresses from now on.
+    const fixed = (this.fixed = plan.buffers.map((b) => fixedBuffer(b, arena)));
+    const fixedAddress = new Map<number, bigint>();
+    const callIndex = new Map<number, number>();
+    this.callBuffers = [];
+    const callBuffer = (id: number): CallBuffer => {
+      let i = callIndex.get(id);
+      if (i === undefined) {
+        const b = plan.buffers[id]!;
+        callIndex.set(id, (i = this.callBuffers.length));
+        this.callBuffers.push({ kind: b.kind as CallBuffer['kind'], index: b.index ?? -1, dtype: b.dtype, numel: numel(b.shape), slots: [] });
+      }
+      return this.callBuffers[i]!;
+    };
+    const isCall = (id: number) => fixed[id] === undefined;
     // An ArrayBuffer of its own: its memory is off V8's heap, so a block never moves.
     const total = plan.steps.reduce((n, s) => n + s.args.length, 0);
     this.blocks = new BigUint64Array(new ArrayBuffer(Math.max(total, 1) * 8));
-    const fixedAddress = new Map<number, bigint>();
-    const byId = new Map<number, CallBuffer>();
     let at = 0;
     this.steps = plan.steps.map((s) => {
       const start = at;
       for (const id of s.args) {
-        const b = plan.buffers[id]!;
-        if (b.kind === 'input' || b.kind === 'param' || b.kind === 'output') {
-          let cb = byId.get(id);
-          if (cb === undefined) byId.set(id, (cb = { id, kind: b.kind, slots: [] }));
-          cb.slots.push(at);
+        if (isCall(id)) {
+          callBuffer(id).slots.push(at);
         } else {
           let a = fixedAddress.get(id);
-          if (a === undefined) fixedAddress.set(id, (a = this.address(this.fixed[id]!)));
+          if (a === undefined) fixedAddress.set(id, (a = this.address(fixed[id]!)));
           this.blocks[at] = a;
         }
         at++;
       }
-      return { fn: this.fns[s.kernel]!, block: this.blocks.subarray(start, at) };
+      return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
     });
-    this.callBuffers = [...byId.values()];
+    this.outputs = plan.outputs.map((id) => {
+      const b = plan.buffers[id]!;
+      // An output no step writes (nothing to compute) still gets its array: a call buffer with no slots.
+      return { call: isCall(id) ? this.callBuffers.indexOf(callBuffer(id)) : -1, id, shape: b.shape, dtype: b.dtype };
+    });
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
-    const bufs: (AnyTypedArray | undefined)[] = this.fixed.slice();
     const blocks = this.blocks;
-    for (const cb of this.callBuffers) {
-      const t = this.callArray(cb.id, inputs, params);
-      const address = cb.kind === 'param' ? paramAddress(t, this.address) : this.address(t);
-      bufs[cb.id] = t;
-      for (const slot of cb.slots) blocks[slot] = address;
+    const cbs = this.callBuffers;
+    const arrays = new Array<AnyTypedArray>(cbs.length);
+    for (let i = 0; i < cbs.length; i++) {
+      const cb = cbs[i]!;
+      let t: AnyTypedArray;
+      let address: bigint;
+      if (cb.kind === 'output') {
+        t = allocTyped(cb.dtype, cb.numel);
+        address = this.address(t);
+      } else if (cb.kind === 'input') {
+        t = inputs[cb.index]!.toTypedArraySync();
+        address = this.address(t);
+      } else {
+        t = params[cb.index]!.toTypedArraySync();
+        address = paramAddress(t, this.address);
+      }
+      arrays[i] = t;
+      const slots = cb.slots;
+      for (let j = 0; j < slots.length; j++) blocks[slots[j]!] = address;
     }
     for (const step of this.steps) step.fn(step.block);
     end();
-    return this.plan.outputs.map((o) => {
-      const b = this.plan.buffers[o]!;
-      // A graph output no step reads or writes (nothing to compute) still gets its array.
-      const t = bufs[o] ?? (bufs[o] = this.callArray(o, inputs, params));
-      return NDArray.from(t, b.shape, { dtype: b.dtype });
-    });
-  }
-
-  /** The array of buffer `id` for this call: the input or parameter given, or a fresh output. */
-  private callArray(id: number, inputs: readonly NDArray[], params: readonly NDArray[]): AnyTypedArray {
-    const b = this.plan.buffers[id]!;
-    if (b.kind === 'input') return inputs[b.index!]!.toTypedArraySync();
-    if (b.kind === 'param') return params[b.index!]!.toTypedArraySync();
-    return allocTyped(b.dtype, numel(b.shape));
+    return this.outputs.map((o) => NDArray.from(o.call >= 0 ? arrays[o.call]! : this.fixed[o.id]!, o.shape, { dtype: o.dtype }));
   }
 }
 

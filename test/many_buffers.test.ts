@@ -116,6 +116,20 @@ test('temporaries and constants stay alive as long as the executable: garbage co
   }
 });
 
+test('arrays remember their data\'s address: outputs fed back in, inputs reused and updated in place', { skip: skipCompile }, async () => {
+  const fn: TracedFn = (a, b) => a!.mul(b!).add(a!.sin());
+  const a = randn([5, 33], 60);
+  const b = randn([5, 33], 61);
+  const { compiled, outputs } = await checkAgainstReference(fn, [a, b], { cacheDir });
+  // The output as an input: its address came with it from the call that made it.
+  const [next] = (await checkAgainstReference(fn, [outputs[0]!, a], { cacheDir, compiled })).outputs;
+  await checkAgainstReference(fn, [next!, outputs[0]!], { cacheDir, compiled });
+  // The same input arrays with new values.
+  const d = a.toTypedArraySync() as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] = 1 - 2 * d[i]!;
+  await checkAgainstReference(fn, [a, b], { cacheDir, compiled });
+});
+
 test('a C kernel exports one entry taking the block of pointers; the loops take restrict parameters as before', () => {
   const xs = inputs(3, [4, 8], 1);
   const t = trace((a, b, c) => a.mul(b!).add(c!), specs(xs));

@@ -11,8 +11,8 @@
 // with its block: no argument is converted per step. An address is taken with koffi.address
 // (handed over by the loader: this module is in the library bundle, which never loads koffi),
 // which also moves a small typed array's data off V8's heap if it was there, so the address
-// holds until the array is collected; the call keeps every array it addresses alive until its
-// kernels have run (the run is synchronous).
+// holds until the array is collected (an NDArray remembers it: addressOf); the call keeps
+// every array it addresses alive until its kernels have run (the run is synchronous).
 
 import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
@@ -39,21 +39,14 @@ interface CallBuffer {
 }
 
 /**
- * Parameters' addresses by array: a model's weights come back with every call, so their
- * addresses are looked up rather than taken again. Weak: the cache never keeps an array alive.
- * Inputs and outputs are usually new arrays each call and take koffi.address directly.
+ * The address of `a`'s host data `t`, remembered on the array: inputs and parameters (a
+ * model's weights) usually come back with every call, and outputs are often fed back in.
  */
-const paramAddresses = new WeakMap<AnyTypedArray, bigint>();
-
-function paramAddress(t: AnyTypedArray, address: (t: AnyTypedArray) => bigint): bigint {
-  // A detached array (its buffer transferred) has no bytes left: never trust a cached address for it.
-  if (t.byteLength === 0) return address(t);
-  let a = paramAddresses.get(t);
-  if (a === undefined) {
-    a = address(t);
-    paramAddresses.set(t, a);
-  }
-  return a;
+function addressOf(a: NDArray, t: AnyTypedArray, address: (t: AnyTypedArray) => bigint): bigint {
+  let p = a.cpuAddress;
+  // A detached array (its buffer transferred) has no bytes left: never trust a remembered address for it.
+  if (p === undefined || t.byteLength === 0) a.cpuAddress = p = address(t);
+  return p;
 }
 
 export class CpuExecutable implements Executable {
@@ -126,6 +119,7 @@ export class CpuExecutable implements Executable {
     const blocks = this.blocks;
     const cbs = this.callBuffers;
     const arrays = new Array<AnyTypedArray>(cbs.length);
+    const addresses = new Array<bigint>(cbs.length);
     for (let i = 0; i < cbs.length; i++) {
       const cb = cbs[i]!;
       let t: AnyTypedArray;
@@ -133,20 +127,26 @@ export class CpuExecutable implements Executable {
       if (cb.kind === 'output') {
         t = allocTyped(cb.dtype, cb.numel);
         address = this.address(t);
-      } else if (cb.kind === 'input') {
-        t = inputs[cb.index]!.toTypedArraySync();
-        address = this.address(t);
       } else {
-        t = params[cb.index]!.toTypedArraySync();
-        address = paramAddress(t, this.address);
+        const a = (cb.kind === 'input' ? inputs : params)[cb.index]!;
+        t = a.toTypedArraySync();
+        address = addressOf(a, t, this.address);
       }
       arrays[i] = t;
+      addresses[i] = address;
       const slots = cb.slots;
       for (let j = 0; j < slots.length; j++) blocks[slots[j]!] = address;
     }
     for (const step of this.steps) step.fn(step.block);
     end();
-    return this.outputs.map((o) => NDArray.from(o.call >= 0 ? arrays[o.call]! : this.fixed[o.id]!, o.shape, { dtype: o.dtype }));
+    return this.outputs.map((o) => {
+      if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });
+      const t = arrays[o.call]!;
+      const out = NDArray.from(t, o.shape, { dtype: o.dtype });
+      // The array wraps t itself (allocTyped made it of the dtype's own kind), so t's address is its data's.
+      if (out.hostData() === t) out.cpuAddress = addresses[o.call];
+      return out;
+    });
   }
 }
 

@@ -23,6 +23,13 @@ export interface NDArrayOptions {
 }
 
 export class NDArray {
+  /**
+   * Internal, for the CPU runtime (src/backends/cpu/runtime.ts): the address of the host data
+   * once a CPU program has taken it. Host data, once there, is never replaced, so its address
+   * holds as long as this array.
+   */
+  cpuAddress: bigint | undefined = undefined;
+
   private constructor(
     readonly shape: readonly number[],
     readonly dtype: DType,

@@ -15,14 +15,14 @@ import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, flatInner } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
-import { type CSource, PARALLEL_MIN_WORK, dialect, header, signature, totalWork } from './kernel_text.js';
+import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 
 export type { CSource } from './kernel_text.js';
 
 export function generateC(k: Kernel): CSource {
   const src = kernelBody(k);
   // The header goes on last, once the body shows whether it needs the half or integer helpers.
-  return { ...src, body: `${header(usesHalfHelpers(src.body), usesIntHelpers(src.body))}\n${src.body}` };
+  return { ...src, body: `${header(usesHalfHelpers(src.body), usesIntHelpers(src.body))}\n${src.body}${entryPoint(k)}` };
 }
 
 function kernelBody(k: Kernel): CSource {

@@ -1,6 +1,18 @@
 // What every generated C kernel shares: the source record, the dialect (buffers are
-// parameters b0, b1, …), the signature named by the kernel-name placeholder, the header, and
-// when a kernel is big enough to split across cores.
+// parameters b0, b1, …), the signatures named by the kernel-name placeholder (the body
+// function's and the exported entry's), the header, and when a kernel is big enough to split
+// across cores.
+//
+// A kernel's one exported symbol takes ONE argument, the block of its buffer pointers in
+// parameter order (`void name(void *const *args)`), however many buffers it has: koffi
+// declares at most 64 parameters a function, and fused kernels of real models pass that.
+// The entry unpacks the block into the restrict-qualified typed parameters of the body
+// function, which holds the loops exactly as before. The body is a function, not the entry
+// with restrict locals, because gcc ignores restrict on local pointers: unpacked into locals,
+// the pointwise and softmax loops were versioned for possible aliasing (more code, a runtime
+// overlap check); and `noinline` so the body compiles to the same instructions it did as the
+// exported function (inlined, gcc changed how the GEMM packs its B panel). The entry is a
+// few loads and one call.
 
 import { byteSize } from '../../graph/dtype.js';
 import type { Kernel } from '../../lower/loop_ir.js';
@@ -24,9 +36,22 @@ export const dialect: EmitDialect = {
   acc: (id) => `acc${id}`,
 };
 
+/** Buffer i's C pointer type: `const float*` for inputs, `float*` for outputs. */
+function pointerType(k: Kernel, i: number): string {
+  const b = k.bufs[i]!;
+  return `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}*`;
+}
+
+/** The body function's signature: buffers as restrict parameters b0, b1, …; entryPoint calls it. */
 export function signature(k: Kernel): string {
-  const params = k.bufs.map((b, i) => `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}* restrict b${i}`);
-  return `void ${KERNEL_NAME_PLACEHOLDER}(${params.join(', ')})`;
+  const params = k.bufs.map((_, i) => `${pointerType(k, i)} restrict b${i}`);
+  return `static __attribute__((noinline)) void ${KERNEL_NAME_PLACEHOLDER}_body(${params.join(', ')})`;
+}
+
+/** The exported symbol: takes the block of buffer pointers and calls the body with them. */
+export function entryPoint(k: Kernel): string {
+  const args = k.bufs.map((_, i) => `\n    (${pointerType(k, i)})args[${i}]`);
+  return `void ${KERNEL_NAME_PLACEHOLDER}(void *const *args) {\n  ${KERNEL_NAME_PLACEHOLDER}_body(${args.join(',')});\n}\n`;
 }
 
 /**

@@ -2,6 +2,17 @@
 // parameters are passed in place (no copy), temporaries live in one arena allocated once per
 // program (dead buffers' bytes are reused, as the memory plan says), and each output is a
 // fresh typed array that becomes the returned NDArray.
+//
+// Every kernel takes one argument, the block of its buffer pointers (kernel_text.ts). Each
+// plan step's block is made once, when the plan is instantiated, with the addresses of its
+// temporaries and constants, which never move (the arena and the constants are allocated
+// here, once). A call writes only the addresses of the buffers it is given or makes (inputs,
+// parameters, outputs), once per buffer however many steps read it, then calls each kernel
+// with its block: no argument is converted per step. An address is taken with koffi.address
+// (handed over by the loader: this module is in the library bundle, which never loads koffi),
+// which also moves a small typed array's data off V8's heap if it was there, so the address
+// holds until the array is collected (an NDArray remembers it: addressOf); the call keeps
+// every array it addresses alive until its kernels have run (the run is synchronous).
 
 import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
@@ -12,44 +23,129 @@ import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 
-type KernelFn = (...args: unknown[]) => void;
+/** A kernel entry: `void name(void *const *args)`. */
+type KernelFn = (args: BigUint64Array) => void;
+
+/** A buffer whose array comes with each call (input, parameter) or is made by it (output). */
+interface CallBuffer {
+  kind: 'input' | 'param' | 'output';
+  /** Position among the inputs or the parameters. */
+  index: number;
+  /** For an output: its dtype and element count. */
+  dtype: PlanBuffer['dtype'];
+  numel: number;
+  /** Where its address goes: indices into the executable's `blocks`, one per use by a step. */
+  slots: number[];
+}
+
+/**
+ * The address of `a`'s host data `t`, remembered on the array: inputs and parameters (a
+ * model's weights) usually come back with every call, and outputs are often fed back in.
+ */
+function addressOf(a: NDArray, t: AnyTypedArray, address: (t: AnyTypedArray) => bigint): bigint {
+  let p = a.cpuAddress;
+  // A detached array (its buffer transferred) has no bytes left: never trust a remembered address for it.
+  if (p === undefined || t.byteLength === 0) a.cpuAddress = p = address(t);
+  return p;
+}
 
 export class CpuExecutable implements Executable {
-  private readonly fns: KernelFn[];
+  /** Every step's pointer block, one after another: step s's block is steps[s].block, a view of this. */
+  private readonly blocks: BigUint64Array;
+  private readonly steps: { fn: KernelFn; block: BigUint64Array }[];
+  /** The buffers each call gives or makes that a step uses or the plan returns. */
+  private readonly callBuffers: CallBuffer[];
+  /** Each plan output: its index in callBuffers, else (a constant) -1; its buffer id, shape and dtype. */
+  private readonly outputs: { call: number; id: number; shape: number[]; dtype: PlanBuffer['dtype'] }[];
+  private readonly address: (t: AnyTypedArray) => bigint;
+  /**
+   * The temporaries' arena views and the constants, by buffer id. The blocks hold only their
+   * addresses, so the executable holds the arrays: collected, their memory would be freed
+   * under the kernels.
+   */
   private readonly fixed: (AnyTypedArray | undefined)[];
 
   constructor(
     private readonly plan: Plan,
     loaded: readonly LoadedCKernel[],
   ) {
-    this.fns = plan.kernels.map((pk, i) => {
-      const n = plan.steps.find((s) => s.kernel === i)?.args.length ?? 0;
-      return loaded[i]!.lib.func(pk.name, 'void', new Array<string>(n).fill('void *')) as KernelFn;
-    });
+    const fns = plan.kernels.map((pk, i) => loaded[i]!.lib.func(pk.name, 'void', ['void *']) as KernelFn);
+    // A plan with no kernels addresses nothing.
+    this.address = loaded[0]?.address ?? (() => 0n);
     const arena = new ArrayBuffer(Math.max(plan.arenaBytes, 8));
-    this.fixed = plan.buffers.map((b) => fixedBuffer(b, arena));
+    // Temporaries and constants: made once, here; the blocks hold their addresses from now on.
+    const fixed = (this.fixed = plan.buffers.map((b) => fixedBuffer(b, arena)));
+    const fixedAddress = new Map<number, bigint>();
+    const callIndex = new Map<number, number>();
+    this.callBuffers = [];
+    const callBuffer = (id: number): CallBuffer => {
+      let i = callIndex.get(id);
+      if (i === undefined) {
+        const b = plan.buffers[id]!;
+        callIndex.set(id, (i = this.callBuffers.length));
+        this.callBuffers.push({ kind: b.kind as CallBuffer['kind'], index: b.index ?? -1, dtype: b.dtype, numel: numel(b.shape), slots: [] });
+      }
+      return this.callBuffers[i]!;
+    };
+    const isCall = (id: number) => fixed[id] === undefined;
+    // An ArrayBuffer of its own: its memory is off V8's heap, so a block never moves.
+    const total = plan.steps.reduce((n, s) => n + s.args.length, 0);
+    this.blocks = new BigUint64Array(new ArrayBuffer(Math.max(total, 1) * 8));
+    let at = 0;
+    this.steps = plan.steps.map((s) => {
+      const start = at;
+      for (const id of s.args) {
+        if (isCall(id)) {
+          callBuffer(id).slots.push(at);
+        } else {
+          let a = fixedAddress.get(id);
+          if (a === undefined) fixedAddress.set(id, (a = this.address(fixed[id]!)));
+          this.blocks[at] = a;
+        }
+        at++;
+      }
+      return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
+    });
+    this.outputs = plan.outputs.map((id) => {
+      const b = plan.buffers[id]!;
+      // An output no step writes (nothing to compute) still gets its array: a call buffer with no slots.
+      return { call: isCall(id) ? this.callBuffers.indexOf(callBuffer(id)) : -1, id, shape: b.shape, dtype: b.dtype };
+    });
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
-    const bufs = this.plan.buffers.map((b, i) => {
-      switch (b.kind) {
-        case 'input':
-          return inputs[b.index!]!.toTypedArraySync();
-        case 'param':
-          return params[b.index!]!.toTypedArraySync();
-        case 'output':
-          return allocTyped(b.dtype, numel(b.shape));
-        default:
-          return this.fixed[i]!;
+    const blocks = this.blocks;
+    const cbs = this.callBuffers;
+    const arrays = new Array<AnyTypedArray>(cbs.length);
+    const addresses = new Array<bigint>(cbs.length);
+    for (let i = 0; i < cbs.length; i++) {
+      const cb = cbs[i]!;
+      let t: AnyTypedArray;
+      let address: bigint;
+      if (cb.kind === 'output') {
+        t = allocTyped(cb.dtype, cb.numel);
+        address = this.address(t);
+      } else {
+        const a = (cb.kind === 'input' ? inputs : params)[cb.index]!;
+        t = a.toTypedArraySync();
+        address = addressOf(a, t, this.address);
       }
-    });
-    for (const step of this.plan.steps) this.fns[step.kernel]!(...step.args.map((a) => bufs[a]));
+      arrays[i] = t;
+      addresses[i] = address;
+      const slots = cb.slots;
+      for (let j = 0; j < slots.length; j++) blocks[slots[j]!] = address;
+    }
+    for (const step of this.steps) step.fn(step.block);
     end();
-    return this.plan.outputs.map((o) => {
-      const b = this.plan.buffers[o]!;
-      return NDArray.from(bufs[o]!, b.shape, { dtype: b.dtype });
+    return this.outputs.map((o) => {
+      if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });
+      const t = arrays[o.call]!;
+      const out = NDArray.from(t, o.shape, { dtype: o.dtype });
+      // The array wraps t itself (allocTyped made it of the dtype's own kind), so t's address is its data's.
+      if (out.hostData() === t) out.cpuAddress = addresses[o.call];
+      return out;
     });
   }
 }
@@ -60,4 +156,3 @@ function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefin
   if (b.kind === 'const') return numbersToTyped(b.dtype, b.data!);
   return undefined;
 }
-

@@ -9,7 +9,7 @@ import { loopVar, substitute } from '../../lower/expr.js';
 import type { ScanKernel } from '../../lower/loop_ir.js';
 import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { Scope, cType, storeStmt } from '../c_expr.js';
-import { type CudaGenerated, dialect, signature } from './kernel_text.js';
+import { type CudaGenerated, dialect, kernelOpen } from './kernel_text.js';
 
 /** Rows at least this long take a block each; shorter ones stay one per thread. */
 export const BLOCK_SCAN_MIN = 64;
@@ -24,7 +24,7 @@ export function blockScan(k: ScanKernel): CudaGenerated {
   vars.set('r0', loopVar('rr', n));
   const t = cType(k.dtype);
   const shflUp = (x: string, d: string) => `__shfl_up_sync(0xffffffffu, ${x}, ${d})`;
-  const lines = [`${signature(k.bufs)} {`];
+  const lines = [kernelOpen(k.bufs)];
   lines.push('  const int64_t row = blockIdx.x;', '  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;');
   lines.push(`  __shared__ ${t} wsum[${warps}];`, `  ${t} carry = 0;`);
   lines.push(`  for (int64_t base = 0; base < ${n}LL; base += ${T}) {`);

@@ -15,7 +15,7 @@ import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
-import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
+import { type CudaGenerated, type GemmMeta, POINTER_TABLE, dialect, kernelOpen, usesPointerTable } from './kernel_text.js';
 import { cudaTypedefs, narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
 import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PRELUDE, CUDA_PRELUDE_TYPES } from './prelude.js';
 import { columnReduction, isColumnReduction } from './column_reduction.js';
@@ -31,6 +31,9 @@ const LANES = ['x', 'y', 'z', 'w'] as const;
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
   const g = kernelSource(k, cublasMinMacs);
+  // Pointers the launch passes: the buffers, then the cuBLAS scratch or the workspace (kernelOpen's choice, made again here for the runtime).
+  if (usesPointerTable(g.meta.params + (g.meta.gemm || g.meta.workspace ? 1 : 0))) g.meta.pointerTable = true;
+  if ((g.meta.pointerTable === true) !== g.source.includes(POINTER_TABLE)) throw new Error(`internal: kernel ${k.kind} and its metadata disagree on its pointer table`);
   // The prelude goes on last, once the source shows whether it needs the half or integer
   // helpers, and which fixed-width types beyond the preludes' it names.
   const half = usesHalfHelpers(g.source);
@@ -90,7 +93,7 @@ function pointwise(k: LoopKernel): CudaGenerated {
   const vecStores = stores.every((s) => exprKey(s.at) === flatKey && vecType(k.bufs[s.buf]!.dtype));
   const vec = N % 4 === 0 && N >= 4 * POINTWISE_THREADS && (vecIn.size > 0 || vecStores);
   const counter = { n: 0 };
-  const lines = [`${signature(k.bufs)} {`];
+  const lines = [kernelOpen(k.bufs)];
   const units = vec ? N / 4 : N;
   lines.push(`  for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < ${units}LL; j += (int64_t)gridDim.x * blockDim.x) {`);
   if (!vec) {
@@ -150,7 +153,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   k.outer.forEach((_, d) => vars.set(`o${d}`, opoint[d]!));
   k.inner.forEach((_, d) => vars.set(`r${d}`, ipoint[d]!));
   const counter = { n: 0 };
-  const lines = [`${signature(k.bufs)} {`];
+  const lines = [kernelOpen(k.bufs)];
   // Rows past the end compute on the last row (so every address is valid and every thread
   // joins the shuffles and barriers) but store nothing.
   lines.push(`  const int64_t rowRaw = (int64_t)blockIdx.x * ${rpb} + threadIdx.y;`);
@@ -279,7 +282,7 @@ function scan(k: ScanKernel): CudaGenerated {
   vars.set('r0', loopVar('rr', n));
   const counter = { n: 0 };
   const t = cType(k.dtype);
-  const lines = [`${signature(k.bufs)} {`];
+  const lines = [kernelOpen(k.bufs)];
   lines.push(`  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;`, `  if (row >= ${rows}LL) return;`, `  ${t} run = 0;`);
   lines.push(`  for (int64_t step = 0; step < ${n}LL; step++) {`, `    const int64_t rr = ${k.reverse ? `${n - 1}LL - step` : 'step'};`);
   const s = new Scope(dialect, counter, undefined, '    ');
@@ -391,7 +394,7 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   const bpoint = unflatten(zVar, k.batch);
   const vars = new Map<string, Expr>(bvars.map((v, d) => [v, bpoint[d]!] as [string, Expr]));
   const nb = k.batch.length;
-  const lines = [`${signature(k.bufs)} {`];
+  const lines = [kernelOpen(k.bufs)];
   lines.push(`  __shared__ ${t} As[${BK}][${BM}];`, `  __shared__ ${t} Bs[${BK}][${BN}];`);
   // z (the batch index) only where there is a batch: an unused one is a compiler warning in
   // every kernel's log, and logs travel in every warm-start bundle.

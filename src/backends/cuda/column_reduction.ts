@@ -12,7 +12,7 @@ import { substitute } from '../../lower/expr.js';
 import { flatPointVars, readsAlongColumns } from '../../lower/reduction_shape.js';
 import type { LoopKernel } from '../../lower/loop_ir.js';
 import { Scope, storeStmt } from '../c_expr.js';
-import { type CudaGenerated, dialect, signature } from './kernel_text.js';
+import { type CudaGenerated, dialect, kernelOpen } from './kernel_text.js';
 import { PartialsWorkspace } from './partials.js';
 import { accInitLines, accumulate, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
 
@@ -38,7 +38,7 @@ export function columnReduction(k: LoopKernel): CudaGenerated {
   const ws = splits > 1 ? new PartialsWorkspace(k.reductions, tiles, splits, rows * splits) : undefined;
   const vars = flatPointVars(k);
   const counter = { n: 0 };
-  const lines = [`${signature(k.bufs, ws ? ['unsigned char* __restrict__ ws'] : [])} {`];
+  const lines = [kernelOpen(k.bufs, ws ? ['unsigned char* __restrict__ ws'] : [])];
   // Outputs past the end compute on the last one (valid addresses; everyone meets at the
   // barriers) but store nothing.
   lines.push(`  const int64_t rowRaw = (int64_t)blockIdx.x * ${LANES} + threadIdx.x;`);

@@ -60,11 +60,49 @@ const PARAM_BATCH_MAX_BYTES = 1 << 20;
 /** Each parameter in a shared upload starts on this boundary (float4 and wider loads need 16 B). */
 const PARAM_ALIGN = 256;
 
+/**
+ * A kernel's buffer pointers in device memory, for a kernel with more than fit in kernel
+ * parameter space (kernel_text.ts). Copied to the device only when they changed since the
+ * last launch (inputs' device copies and outputs are new allocations, temporaries are not).
+ * A copy from pageable memory waits for the stream's earlier work first (the CUDA driver API's
+ * synchronous memcpy), so it never rewrites a table a queued launch still reads.
+ */
+class PointerTable {
+  readonly ptr: DevicePtr;
+  private readonly words: Uint32Array;
+  private copied = false;
+
+  constructor(private readonly length: number) {
+    this.ptr = alloc().alloc(Math.max(8 * length, 8));
+    this.words = new Uint32Array(2 * length);
+  }
+
+  /** Puts the first `length` of `ptrs` in the table; returns the table's device address. */
+  write(ptrs: readonly DevicePtr[]): DevicePtr {
+    let changed = !this.copied;
+    for (let i = 0; i < this.length; i++) {
+      const v = ptrs[i]!;
+      const lo = v >>> 0;
+      const hi = Math.floor(v / 4294967296) >>> 0;
+      if (this.words[2 * i] !== lo || this.words[2 * i + 1] !== hi) {
+        this.words[2 * i] = lo;
+        this.words[2 * i + 1] = hi;
+        changed = true;
+      }
+    }
+    if (changed) memcpyHtoD(this.ptr, this.words);
+    this.copied = true;
+    return this.ptr;
+  }
+}
+
 export class CudaExecutable implements Executable {
   private readonly launches: PreparedLaunch[];
   private readonly metas: CudaKernelMeta[];
   private readonly fixed: (DevicePtr | undefined)[];
   private readonly scratch = new Map<number, DevicePtr>();
+  /** By step: the device array of buffer pointers of a kernel with too many for parameters. */
+  private readonly tables = new Map<number, PointerTable>();
   /** The parameter list uploadSmallParams last went through. */
   private paramsChecked: readonly NDArray[] | undefined;
   private readonly cublas: Cublas | undefined;
@@ -79,7 +117,9 @@ export class CudaExecutable implements Executable {
     this.metas = loaded.map((l) => l.meta as CudaKernelMeta);
     this.launches = loaded.map((l) => {
       const m = l.meta as CudaKernelMeta;
-      return prepareLaunch(l.fn, new Array(m.params + (m.gemm || m.workspace ? 1 : 0)).fill('ptr'));
+      // A kernel with a pointer table takes the table, then its workspace if it has one.
+      const n = m.pointerTable ? (m.workspace ? 2 : 1) : m.params + (m.gemm || m.workspace ? 1 : 0);
+      return prepareLaunch(l.fn, new Array(n).fill('ptr'));
     });
     const arena = plan.arenaBytes > 0 ? alloc().alloc(plan.arenaBytes) : 0;
     this.fixed = plan.buffers.map((b) => {
@@ -104,6 +144,7 @@ export class CudaExecutable implements Executable {
         memsetD32(p, 0, bytes / 4);
         this.scratch.set(i, p);
       }
+      if (m.pointerTable) this.tables.set(i, new PointerTable(m.params + (m.gemm ? 1 : 0)));
     });
     if (this.metas.some((m) => m.gemm) && cublas === undefined) throw new Error('CudaExecutable: this plan has cuBLAS products but no cuBLAS handle was given');
     this.cublas = cublas;
@@ -148,9 +189,12 @@ export class CudaExecutable implements Executable {
         const scratch = this.scratch.get(si)!;
         this.gemm(meta.gemm, args, scratch);
         args.push(scratch);
-      } else if (meta.workspace) args.push(this.scratch.get(si)!);
+      }
       const { grid, block, shared } = meta.launch;
-      if (grid[0] * grid[1] * grid[2] > 0) this.launches[step.kernel]!.launch(args, grid, block, shared);
+      if (grid[0] * grid[1] * grid[2] === 0) return;
+      const launchArgs = meta.pointerTable ? [this.tables.get(si)!.write(args)] : args;
+      if (meta.workspace) launchArgs.push(this.scratch.get(si)!);
+      this.launches[step.kernel]!.launch(launchArgs, grid, block, shared);
     });
     // Stream order makes it safe to recycle the input copies now: later work on the default
     // stream runs after these kernels.

@@ -14,7 +14,7 @@ import { substitute } from '../../lower/expr.js';
 import type { LoopKernel } from '../../lower/loop_ir.js';
 import { flatPointVars, mentionsAcc } from '../../lower/reduction_shape.js';
 import { Scope, storeStmt } from '../c_expr.js';
-import { type CudaGenerated, dialect, signature } from './kernel_text.js';
+import { type CudaGenerated, dialect, kernelOpen } from './kernel_text.js';
 import { PartialsWorkspace } from './partials.js';
 import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
 
@@ -46,7 +46,7 @@ export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
   const vars = flatPointVars(k);
   const warps = THREADS / 32;
   const counter = { n: 0 };
-  const lines = [`${signature(k.bufs, ['unsigned char* __restrict__ ws'])} {`];
+  const lines = [kernelOpen(k.bufs, ['unsigned char* __restrict__ ws'])];
   lines.push('  const int64_t row = blockIdx.y;');
   lines.push(`  const int64_t lo = (int64_t)blockIdx.x * ${chunk}LL;`);
   lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);

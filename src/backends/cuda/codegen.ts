@@ -304,7 +304,7 @@ function scatter(k: ScatterKernel): CudaGenerated {
   const lanes = numel(k.outer);
   const point = unflatten(loopVar('l', Math.max(lanes, 1)), k.outer);
   const vars = new Map(k.outer.map((_, d) => [`o${d}`, point[d]!] as [string, Expr]));
-  const lines = [`${signature(k.bufs)} {`];
+  const lines = [kernelOpen(k.bufs)];
   lines.push(`  for (int64_t l = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; l < ${lanes}LL; l += (int64_t)gridDim.x * blockDim.x) {`);
   let ind = '    ';
   k.inner.forEach((n, i) => {

@@ -1,6 +1,7 @@
 // Which nodes get a buffer (are "realized") and which are inlined into their consumers.
 // Realized: graph inputs, non-scalar constants, reductions, matmuls, scans, graph outputs,
-// matmul operands that are not strided views of a buffer, and multi-use pointwise values
+// matmul operands that are not strided views of a buffer (except a window view's: read
+// through its index expression, an implicit GEMM), and multi-use pointwise values
 // whose inlined expression would be large (recomputing them would cost more than a store).
 
 import type { Graph } from '../graph/ir.js';
@@ -17,6 +18,11 @@ export interface Realization {
   live: Set<number>;
   /** Strided views for matmul operands: operand node id → view of a realized base. */
   views: Map<number, StridedView>;
+  /**
+   * B operands of matmuls read through their index expression (views over a window view: a
+   * conv's implicit GEMM), never materialised; the node under their views is realized.
+   */
+  implicit: Set<number>;
 }
 
 export function liveNodes(g: Graph): Set<number> {
@@ -35,6 +41,7 @@ export function realize(g: Graph): Realization {
   const live = liveNodes(g);
   const realized = new Set<number>();
   const views = new Map<number, StridedView>();
+  const implicit = new Set<number>();
   const uses = new Array<number>(g.nodes.length).fill(0);
   for (const n of g.nodes) if (live.has(n.id)) for (const i of n.inputs) uses[i]!++;
   for (const o of g.outputs) realized.add(o);
@@ -58,7 +65,13 @@ export function realize(g: Graph): Realization {
         break;
     }
     if (n.op === 'matmul') {
-      for (const operand of n.inputs) views.set(operand, stridedOperand(g, operand, realized));
+      const [a, b] = n.inputs as [number, number];
+      views.set(a, stridedOperand(g, a, realized));
+      const base = realized.has(b) ? undefined : windowBase(g, b);
+      if (base !== undefined) {
+        realized.add(base);
+        implicit.add(b);
+      } else views.set(b, stridedOperand(g, b, realized));
     }
     size[n.id] = realized.has(n.id) ? 1 : 1 + n.inputs.reduce((s, i) => s + (realized.has(i) ? 1 : size[i]!), 0);
     if (!realized.has(n.id) && uses[n.id]! > 1 && size[n.id]! > INLINE_LIMIT && numel(n.shape) > 1) {
@@ -66,7 +79,20 @@ export function realize(g: Graph): Realization {
       size[n.id] = 1;
     }
   }
-  return { realized, live, views };
+  return { realized, live, views, implicit };
+}
+
+const VIEW_OPS = new Set(['reshape', 'permute', 'expand', 'slice', 'window']);
+
+/** For a chain of views that includes a window view, the node under the chain; else undefined. */
+function windowBase(g: Graph, id: number): number | undefined {
+  let n = g.node(id);
+  let windowed = false;
+  while (VIEW_OPS.has(n.op)) {
+    windowed ||= n.op === 'window';
+    n = g.node(n.inputs[0]!);
+  }
+  return windowed ? n.id : undefined;
 }
 
 /** A strided view of a realized node for a matmul operand, realizing whatever is not a view. */

@@ -4,7 +4,7 @@
 // columns take column_loops.ts's order (outputs innermost).
 
 import { arch } from 'node:os';
-import type { Kernel, LoopKernel, MatmulKernel, ScanKernel } from '../../lower/loop_ir.js';
+import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
 import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
@@ -135,7 +135,8 @@ function matmul(k: MatmulKernel): CSource {
   // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
   const t = wideAccType(k.dtype) ?? cType(k.dtype);
   const aDt = k.bufs[k.a.buf]!.dtype;
-  const bDt = k.bufs[k.b.buf]!.dtype;
+  const implicitB = isImplicit(k.b) ? k.b : undefined;
+  const bDt = isImplicit(k.b) ? k.dtype : k.bufs[k.b.buf]!.dtype;
   const MR = 4;
   const NR = 32;
   // The panel is named after the kernel: kernels of a compile group share one translation unit.
@@ -168,14 +169,26 @@ function matmul(k: MatmulKernel): CSource {
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
-  const bOff = scope.emit(k.b.offset);
+  const bOff = isImplicit(k.b) ? '' : scope.emit(k.b.offset);
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
-  lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
+  if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
   lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
   lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
-  lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
-  lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${k.b.rowStride}LL + (jb + j) * ${k.b.colStride}LL]`, bDt)} : (${t})0;`);
+  if (implicitB) {
+    // An implicit B (a conv's window view): the panel is packed from its index expression at
+    // row r0, column r1 (im2col of one panel, never the whole matrix); past N it is zero.
+    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) {`);
+    lines.push(`${ind}    for (int64_t j = 0; j < jn; j++) {`);
+    const ps = scope.child(`${ind}      `);
+    const v = ps.emit(implicitB.value);
+    lines.push(`${ind}      const int64_t r0 = p;`, `${ind}      const int64_t r1 = jb + j;`, ...ps.lines, `${ind}      Bp[p * ${NR} + j] = (${t})${v};`, `${ind}    }`);
+    lines.push(`${ind}    for (int64_t j = jn; j < ${NR}; j++) Bp[p * ${NR} + j] = (${t})0;`, `${ind}  }`);
+  } else {
+    const sb = k.b as StridedOperand;
+    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
+    lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`);
+  }
   if (parallel && !parallelBatch && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);

@@ -48,10 +48,11 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'slice':
       return at(0, viewInputIndex(node, input(0).shape, idxs)!);
     case 'window': {
-      // Padding reads the fill value; the lazy where keeps the load from running out of bounds.
+      // Padding reads the fill value; the index there is clamped into the input, so the value
+      // is read unconditionally and selected (no branch).
       const w = windowInput(node, input(0).shape, idxs);
       const v = at(0, w.idxs);
-      return w.inside ? { k: 'where', c: w.inside, a: v, b: cst(node.fill, node.dtype), dt: node.dtype, lazy: true } : v;
+      return w.inside ? { k: 'where', c: w.inside, a: v, b: cst(node.fill, node.dtype), dt: node.dtype } : v;
     }
     case 'cat': {
       // Piecewise along the axis; the codegen emits `where` as a lazy ternary, so the

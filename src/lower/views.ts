@@ -49,19 +49,23 @@ export function viewInputIndex(node: Node, inShape: Shape, idxs: readonly Expr[]
 /**
  * Input index of a window view at output index `idxs`, and the condition that it lies inside
  * the input (undefined when every position does: no padding is read). Outside, the view reads
- * its fill value.
+ * its fill value; the index returned there is clamped into the input, so reading it is safe.
  */
 export function windowInput(node: Node & { op: 'window' }, inShape: Shape, idxs: readonly Expr[]): { idxs: Expr[]; inside: Expr | undefined } {
   const rank = inShape.length;
   const out = idxs.slice(0, rank);
   let inside: Expr | undefined;
-  const and = (c: Expr) => (inside = inside ? { k: 'bin', op: 'and', a: inside, b: c, dt: 'bool' } : c);
   node.dims.forEach((d, w) => {
     const pos = iadd(iadd(imul(idxs[d.dim]!, d.stride), imul(idxs[rank + w]!, d.dilation)), idx(-d.pad));
-    out[d.dim] = pos;
     const r = range(pos);
+    let ok: Expr | undefined;
+    const and = (c: Expr) => (ok = ok ? { k: 'bin', op: 'and', a: ok, b: c, dt: 'bool' } : c);
     if (!r || r[0] < 0) and({ k: 'bin', op: 'ge', a: pos, b: idx(0), dt: 'bool' });
     if (!r || r[1] > inShape[d.dim]!) and({ k: 'bin', op: 'lt', a: pos, b: idx(inShape[d.dim]!), dt: 'bool' });
+    // In the padding the position is clamped to 0, so the value can be read unconditionally
+    // (a select, no branch: loops over positions vectorize) and then replaced by the fill.
+    out[d.dim] = ok ? { k: 'where', c: ok, a: pos, b: idx(0), dt: 'index' } : pos;
+    if (ok) inside = inside ? { k: 'bin', op: 'and', a: inside, b: ok, dt: 'bool' } : ok;
   });
   return { idxs: out, inside };
 }

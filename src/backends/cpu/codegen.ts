@@ -7,11 +7,13 @@ import { arch } from 'node:os';
 import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
-import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import { Scope, cStorageType, cType, emitInvariants, invariantParts, storeStmt } from '../c_expr.js';
+import { dtOf, varsOf } from '../../lower/expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, flatInner } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
+import { rowLoops, shortRowReduction } from './row_loops.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, header, signature, totalWork } from './kernel_text.js';
 
 export type { CSource } from './kernel_text.js';
@@ -59,6 +61,7 @@ function closeLoops(lines: string[], dims: readonly number[], indent: string): v
 
 function loops(k: LoopKernel): CSource {
   if (readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
+  if (shortRowReduction(k)) return rowLoops(k);
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
   const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
@@ -178,11 +181,28 @@ function matmul(k: MatmulKernel): CSource {
   if (implicitB) {
     // An implicit B (a conv's window view): the panel is packed from its index expression at
     // row r0, column r1 (im2col of one panel, never the whole matrix); past N it is zero.
-    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) {`);
-    lines.push(`${ind}    for (int64_t j = 0; j < jn; j++) {`);
-    const ps = scope.child(`${ind}      `);
+    // What depends only on the column (a conv's output position: its divisions) goes into
+    // per-panel tables, what depends only on the row (channel and tap) is computed once per
+    // row, so the loop over a row's columns is selects, adds and a gather, and vectorizes.
+    // Rows are packed in parallel when the product's rows are.
+    const batchVars = k.batch.map((_, d) => `o${d}`);
+    const colParts = invariantParts(implicitB.value, new Set([...batchVars, 'r1'])).filter((e) => varsOf(e).has('r1'));
+    const colScope = scope.child(`${ind}    `);
+    const tables = colParts.map((e, i) => {
+      const name = `col${i}`;
+      lines.push(`${ind}  ${cType(dtOf(e))} ${name}[${NR}];`);
+      return `${ind}    ${name}[j] = ${colScope.emit(e)};`;
+    });
+    if (colParts.length) lines.push(`${ind}  for (int64_t j = 0; j < jn; j++) {`, `${ind}    const int64_t r1 = jb + j;`, ...colScope.lines, ...tables, `${ind}  }`);
+    if (parallel && !parallelBatch) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
+    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) {`, `${ind}    const int64_t r0 = p;`);
+    const rowScope = scope.child(`${ind}    `);
+    colParts.forEach((e, i) => rowScope.bind(e, `col${i}[j]`));
+    emitInvariants(rowScope, implicitB.value, new Set([...batchVars, 'r0']));
+    lines.push(...rowScope.lines.splice(0), `${ind}    #pragma omp simd`, `${ind}    for (int64_t j = 0; j < jn; j++) {`);
+    const ps = rowScope.child(`${ind}      `);
     const v = ps.emit(implicitB.value);
-    lines.push(`${ind}      const int64_t r0 = p;`, `${ind}      const int64_t r1 = jb + j;`, ...ps.lines, `${ind}      Bp[p * ${NR} + j] = (${t})${v};`, `${ind}    }`);
+    lines.push(`${ind}      const int64_t r1 = jb + j;`, ...ps.lines, `${ind}      Bp[p * ${NR} + j] = (${t})${v};`, `${ind}    }`);
     lines.push(`${ind}    for (int64_t j = jn; j < ${NR}; j++) Bp[p * ${NR} + j] = (${t})0;`, `${ind}  }`);
   } else {
     const sb = k.b as StridedOperand;

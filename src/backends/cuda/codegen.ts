@@ -21,6 +21,7 @@ import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PREL
 import { columnReduction, isColumnReduction } from './column_reduction.js';
 import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
+import { isThreadReduction, threadReduction } from './thread_reduction.js';
 import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
 
@@ -135,6 +136,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   const splits = splitsFor(k);
   if (splits > 1) return splitReduction(k, splits);
   if (isColumnReduction(k)) return columnReduction(k);
+  if (isThreadReduction(k)) return threadReduction(k);
   const rows = numel(k.outer);
   const R = numel(k.inner);
   const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));

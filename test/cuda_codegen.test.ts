@@ -213,3 +213,17 @@ test('CUDA: convs are one kernel each: implicit GEMMs take the generated tiled G
     assert.doesNotMatch(ks[0]!.g.source, /kiln_shfl_xor\(acc/, 'no warp shuffles');
   }
 });
+
+test('KILN_IM2COL_MIN_MACS (Backend.im2colMinMacs): a big conv materialises im2col in one kernel and cuBLAS takes the product', () => {
+  const b = new ModelBuilder('x', [1, 64, 28, 28]);
+  const y = b.node('Relu', [b.conv('x', 64, 64, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }])])[0]!;
+  const traced = onnxGraph(b.encode([y]), [1, 64, 28, 28]);
+  const r = realize(traced.graph, { im2colMinMacs: 1 << 22 });
+  const ks = finalize(traced.graph, r, formKernels(traced.graph, r)).kernels;
+  assert.deepEqual(ks.map((k) => k.kind), ['loops', 'matmul'], 'im2col, then the product with bias and ReLU');
+  const g = generateCuda(ks[1]!, DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual([g.meta.gemm?.M, g.meta.gemm?.N, g.meta.gemm?.K], [64, 784, 576]);
+  // Below the threshold: implicit.
+  const small = realize(traced.graph, { im2colMinMacs: 1 << 30 });
+  assert.equal(finalize(traced.graph, small, formKernels(traced.graph, small)).kernels.length, 1);
+});

@@ -37,7 +37,12 @@ export function liveNodes(g: Graph): Set<number> {
   return live;
 }
 
-export function realize(g: Graph): Realization {
+export interface RealizeOptions {
+  /** Matmuls over a window view with at least this many multiply-adds materialise it (Backend.im2colMinMacs). */
+  im2colMinMacs?: number | undefined;
+}
+
+export function realize(g: Graph, options: RealizeOptions = {}): Realization {
   const live = liveNodes(g);
   const realized = new Set<number>();
   const views = new Map<number, StridedView>();
@@ -68,7 +73,12 @@ export function realize(g: Graph): Realization {
       const [a, b] = n.inputs as [number, number];
       views.set(a, stridedOperand(g, a, realized));
       const base = realized.has(b) ? undefined : windowBase(g, b);
-      if (base !== undefined) {
+      const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
+      if (base !== undefined && macs >= (options.im2colMinMacs ?? Infinity)) {
+        // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
+        realized.add(b);
+        views.set(b, { base: b, offset: 0, strides: contiguousStrides(g.node(b).shape) });
+      } else if (base !== undefined) {
         realized.add(base);
         implicit.add(b);
       } else views.set(b, stridedOperand(g, b, realized));

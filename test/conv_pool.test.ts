@@ -16,7 +16,8 @@ import { interpret } from '../src/graph/interpret.js';
 import { randnFloat32 } from '../src/graph/random.js';
 import { numel } from '../src/graph/shape.js';
 import { loadOnnx } from '../src/onnx/load.js';
-import type { Graph } from '../src/graph/ir.js';
+import { Graph } from '../src/graph/ir.js';
+import { GraphBuilder } from '../src/graph/builder.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
@@ -311,4 +312,21 @@ test('a small MobileNet-like net matches the interpreter, in one kernel per conv
   const ops = model.inspect().ops;
   const convsAndPools = (ops.Conv ?? 0) + (ops.MaxPool ?? 0) + (ops.GlobalAveragePool ?? 0);
   assert.ok(kernels <= convsAndPools, `${kernels} kernels for ${convsAndPools} convs and pools`);
+});
+
+test('GraphBuilder.window: output shape, padding fill in the interpreter, errors naming the op, shapes and dims', () => {
+  const g = new Graph();
+  const b = new GraphBuilder(g);
+  const x = b.input('x', [1, 2, 5], 'float32');
+  // dim 2: k 3, stride 2, pads 1,1 → floor((5 + 2 − 3) / 2) + 1 = 3 positions.
+  const w = b.window(x, [{ dim: 2, k: 3, stride: 2, padBefore: 1, padAfter: 1 }], -7);
+  assert.deepEqual(b.shape(w), [1, 2, 3, 3]);
+  g.outputs = [w];
+  const xs = NDArray.from(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [1, 2, 5]);
+  const [got] = interpret(g, [xs]);
+  assert.deepEqual([...got!.data], [-7, 1, 2, 2, 3, 4, 4, 5, -7, -7, 6, 7, 7, 8, 9, 9, 10, -7]);
+  assert.throws(() => b.window(x, [{ dim: 2, k: 7 }]), /window: \[1,2,5\] with \[dim 2 k=7 .*\]: a window of 7 does not fit dim 2 of size 5/);
+  assert.throws(() => b.window(x, [{ dim: 2, k: 2 }, { dim: -1, k: 2 }]), /window: .*dim 2 given twice/);
+  assert.throws(() => b.window(x, [{ dim: 2, k: 2, stride: 0 }]), /window: .*stride must be an integer >= 1, got 0/);
+  assert.throws(() => b.window(x, [{ dim: 3, k: 1 }]), /window/);
 });

@@ -330,3 +330,30 @@ test('GraphBuilder.window: output shape, padding fill in the interpreter, errors
   assert.throws(() => b.window(x, [{ dim: 2, k: 2, stride: 0 }]), /window: .*stride must be an integer >= 1, got 0/);
   assert.throws(() => b.window(x, [{ dim: 3, k: 1 }]), /window/);
 });
+
+test('window views of float16, float64 and int8 data: a max-pool reduction and an implicit GEMM match the interpreter', async () => {
+  for (const dt of ['float16', 'float64', 'int8'] as const) {
+    const g = new Graph();
+    const b = new GraphBuilder(g);
+    const x = b.input('x', [1, 4, 9, 9], dt);
+    const w = b.input('w', [6, 36], dt);
+    const win = b.window(x, [2, 3].map((dim) => ({ dim, k: 3, padBefore: 1, padAfter: 1 })), 0); // [1, 4, 9, 9, 3, 3]
+    const pooled = b.reduce('max', win, [4, 5], false);
+    const cols = b.reshape(b.permute(win, [0, 1, 4, 5, 2, 3]), [1, 36, 81]);
+    const conv = b.binary('add', b.reshape(b.matmul(w, cols), [1, 6, 9, 9]), b.scalar(1, dt));
+    g.outputs = [pooled, conv];
+    const r = realize(g);
+    const ks = finalize(g, r, formKernels(g, r)).kernels;
+    assert.deepEqual(ks.map((k) => k.kind).sort(), ['loops', 'matmul'], dt);
+    const small = dt === 'int8';
+    const xs = small ? NDArray.from(Int8Array.from({ length: 324 }, (_, i) => ((i * 7) % 9) - 4), [1, 4, 9, 9], { dtype: dt }) : NDArray.from(randnFloat32(324, 3), [1, 4, 9, 9], { dtype: dt });
+    const ws = small ? NDArray.from(Int8Array.from({ length: 216 }, (_, i) => ((i * 5) % 7) - 3), [6, 36], { dtype: dt }) : NDArray.from(randnFloat32(216, 4), [6, 36], { dtype: dt });
+    const program = await compileGraph({ graph: g, params: [], returnsArray: true }, { cacheDir, workers: 2, device: testDevice });
+    const got = await program.run([xs, ws]);
+    const want = interpret(g, [xs, ws]);
+    for (let i = 0; i < 2; i++) {
+      const data = await got[i]!.toArray();
+      close(data, want[i]!.data, `${dt} output ${i}`, dt === 'float16' ? 2e-3 : 1e-6);
+    }
+  }
+});

@@ -22,6 +22,8 @@ import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { randInt, randn } from './helpers.js';
 import { loadOnnx } from '../src/onnx/load.js';
+import { Graph } from '../src/graph/ir.js';
+import { GraphBuilder } from '../src/graph/builder.js';
 import { type Attr, ModelBuilder, singleOpModel, smallConvNet } from './fixtures/conv_nets.js';
 import { intData } from './int_data.js';
 
@@ -226,4 +228,19 @@ test('KILN_IM2COL_MIN_MACS (Backend.im2colMinMacs): a big conv materialises im2c
   // Below the threshold: implicit.
   const small = realize(traced.graph, { im2colMinMacs: 1 << 30 });
   assert.equal(finalize(traced.graph, small, formKernels(traced.graph, small)).kernels.length, 1);
+});
+
+test('CUDA compile-only: window views of float16, float64 and int8 data (thread-per-output max pool, implicit GEMM widening half operands)', { skip }, async () => {
+  for (const dt of ['float16', 'float64', 'int8'] as const) {
+    const g = new Graph();
+    const b = new GraphBuilder(g);
+    const x = b.input('x', [1, 16, 32, 32], dt);
+    const w = b.input('w', [8, 144], dt);
+    const win = b.window(x, [2, 3].map((dim) => ({ dim, k: 3, padBefore: 1, padAfter: 1 })), 0);
+    const pooled = b.reduce('max', win, [4, 5], false);
+    const cols = b.reshape(b.permute(win, [0, 1, 4, 5, 2, 3]), [1, 144, 1024]);
+    g.outputs = [pooled, b.binary('add', b.reshape(b.matmul(w, cols), [1, 8, 32, 32]), b.scalar(1, dt))];
+    const program = await compileGraph({ graph: g, params: [], returnsArray: true }, { device: 'cuda', arch: 'sm_90', compileOnly: true, cacheDir, workers: 2 });
+    assert.equal(program.kernelCount, 2, dt);
+  }
 });

@@ -13,7 +13,7 @@ import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildre
 import { type Kernel, type KernelBuf, type LoopKernel, type MatmulKernel, type ScanKernel, type Store, isImplicit } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
-import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import { Scope, cStorageType, cType, emitInvariants, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { type CudaGenerated, type GemmMeta, dialect, signature } from './kernel_text.js';
 import { cudaTypedefs, narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
@@ -379,6 +379,13 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   lines.push(`  const ${cStorageType(aDt)}* A = b${k.a.buf} + ${aOff};`);
   if (sb) lines.push(`  const ${cStorageType(bDt)}* B = b${sb.buf} + ${bOff};`);
   lines.push(`  ${t} c[4][4];`, '  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) c[i][j] = 0;');
+  if (implicitB) {
+    // Each thread stages the same tile column (nn = threadIdx.x % BN) of every K slice: what
+    // depends only on the column (a conv's output position and its divisions) once per thread.
+    lines.push(`  const int nn = threadIdx.x % ${BN};`, '  const int64_t r1 = n0 + nn;');
+    emitInvariants(s, substitute(implicitB.value, vars), new Set(['z', 'r1']));
+    lines.push(...s.lines.splice(0));
+  }
   lines.push(`  for (int64_t p0 = 0; p0 < ${k.K}LL; p0 += ${BK}) {`);
   lines.push(`    for (int e = threadIdx.x; e < ${BK * BM}; e += 256) { const int kk = e / ${BM}, mm = e % ${BM}; const int64_t gm = m0 + mm, gk = p0 + kk; As[kk][mm] = (gm < ${k.M} && gk < ${k.K}) ? ${loadValue(`A[gm * ${k.a.rowStride}LL + gk * ${k.a.colStride}LL]`, aDt)} : (${t})0; }`);
   if (sb) {
@@ -386,7 +393,7 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   } else {
     // An implicit B (a conv's window view): the tile is staged from its index expression at
     // row r0, column r1 (neighbouring threads take neighbouring columns: output positions).
-    lines.push(`    for (int e = threadIdx.x; e < ${BK * BN}; e += 256) {`, `      const int kk = e / ${BN}, nn = e % ${BN};`, `      const int64_t r1 = n0 + nn, r0 = p0 + kk;`);
+    lines.push(`    for (int kk = threadIdx.x / ${BN}; kk < ${BK}; kk += ${256 / BN}) {`, '      const int64_t r0 = p0 + kk;');
     const bs = s.child('        ');
     const v = bs.emit(substitute(implicitB!.value, vars));
     lines.push(`      if (r1 < ${k.N} && r0 < ${k.K}) {`, ...bs.lines, `        Bs[kk][nn] = (${t})${v};`, `      } else Bs[kk][nn] = (${t})0;`, '    }');

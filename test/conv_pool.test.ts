@@ -357,3 +357,96 @@ test('window views of float16, float64 and int8 data: a max-pool reduction and a
     }
   }
 });
+
+// ---- ConvTranspose ------------------------------------------------------------------------------
+
+/** Direct ConvTranspose (the scatter form of the ONNX definition) with begin/end pads given. */
+function refConvTranspose(x: Float32Array, xs: number[], w: Float32Array, ws: number[], bias: Float32Array | undefined, group: number, strides: number[], dils: number[], pads: number[], outPad: number[]) {
+  const [N, C] = xs as [number, number];
+  const sp = xs.slice(2);
+  const r = sp.length;
+  const kernel = ws.slice(2);
+  const Cg = C / group;
+  const Mg = ws[1]!;
+  const M = Mg * group;
+  const out = sp.map((d, i) => strides[i]! * (d - 1) + outPad[i]! + (kernel[i]! - 1) * dils[i]! + 1 - pads[i]! - pads[i + r]!);
+  const shape = [N, M, ...out];
+  const y = new Float64Array(numel(shape));
+  each(shape, (ix) => (y[flatAt(ix, shape)] = bias ? bias[ix[1]!]! : 0));
+  each(xs, (ix) => {
+    const [n, c] = ix as [number, number];
+    const g = Math.floor(c / Cg);
+    for (let mg = 0; mg < Mg; mg++) {
+      each(kernel, (t) => {
+        const o = ix.slice(2).map((i, d) => i * strides[d]! + t[d]! * dils[d]! - pads[d]!);
+        if (o.some((v, d) => v < 0 || v >= out[d]!)) return;
+        y[flatAt([n, g * Mg + mg, ...o], shape)] += x[flatAt(ix, xs)]! * w[flatAt([c, mg, ...t], ws)]!;
+      });
+    }
+  });
+  return { data: y, shape };
+}
+
+interface TransposeCase {
+  name: string;
+  x: number[];
+  Mg: number;
+  kernel: number[];
+  group?: number;
+  strides?: number[];
+  dils?: number[];
+  pads?: number[];
+  outPad?: number[];
+  outputShape?: number[];
+  autoPad?: string;
+}
+
+const transposeCases: TransposeCase[] = [
+  { name: '3×3 stride 2 pad 1, output_padding 1', x: [1, 8, 5, 6], Mg: 12, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], outPad: [1, 1] },
+  { name: '4×4 stride 2 pad 1 (DCGAN), batch 2', x: [2, 16, 4, 4], Mg: 8, kernel: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1] },
+  { name: 'groups 2', x: [1, 16, 5, 5], Mg: 12, kernel: [3, 3], group: 2, strides: [2, 2] },
+  { name: 'depthwise (direct)', x: [1, 8, 6, 6], Mg: 1, kernel: [3, 3], group: 8, strides: [2, 2], pads: [1, 1, 1, 1] },
+  { name: '1-D stride 3 dilation 2', x: [1, 4, 7], Mg: 12, kernel: [3], strides: [3], dils: [2], pads: [2, 1] },
+  { name: 'pads past the kernel (cropping)', x: [1, 4, 8, 8], Mg: 12, kernel: [3, 3], strides: [1, 1], pads: [3, 0, 4, 1] },
+  { name: 'output_shape', x: [1, 6, 5, 5], Mg: 12, kernel: [3, 3], strides: [2, 2], outputShape: [10, 10] },
+  { name: 'SAME_UPPER', x: [1, 6, 5, 4], Mg: 12, kernel: [3, 3], strides: [2, 2], autoPad: 'SAME_UPPER' },
+];
+
+for (const c of transposeCases) {
+  test(`ConvTranspose ${c.name}: x ${JSON.stringify(c.x)}, kernel ${JSON.stringify(c.kernel)}`, async () => {
+    const group = c.group ?? 1;
+    const r = c.kernel.length;
+    const C = c.x[1]!;
+    const b = new ModelBuilder('x', c.x);
+    const w = b.weight([C, c.Mg, ...c.kernel], 0.3);
+    const bias = b.weight([c.Mg * group], 0.1);
+    const attrs: Attr[] = [{ name: 'kernel_shape', ints: c.kernel }];
+    if (group !== 1) attrs.push({ name: 'group', i: group });
+    if (c.strides) attrs.push({ name: 'strides', ints: c.strides });
+    if (c.dils) attrs.push({ name: 'dilations', ints: c.dils });
+    if (c.pads) attrs.push({ name: 'pads', ints: c.pads });
+    if (c.outPad) attrs.push({ name: 'output_padding', ints: c.outPad });
+    if (c.outputShape) attrs.push({ name: 'output_shape', ints: c.outputShape });
+    if (c.autoPad) attrs.push({ name: 'auto_pad', s: c.autoPad });
+    const y = b.node('ConvTranspose', ['x', w, bias], attrs)[0]!;
+    const xd = randnFloat32(numel(c.x), 9);
+    const { outs, kernels } = await runBoth(b.encode([y]), NDArray.from(xd, c.x), 1);
+    const strides = c.strides ?? c.kernel.map(() => 1);
+    const dils = c.dils ?? c.kernel.map(() => 1);
+    const outPad = c.outPad ?? c.kernel.map(() => 0);
+    let pads = c.pads ?? new Array<number>(2 * r).fill(0);
+    if (c.outputShape || c.autoPad) {
+      const want = c.outputShape ?? c.x.slice(2).map((d, i) => d * strides[i]!);
+      pads = new Array<number>(2 * r).fill(0);
+      for (let i = 0; i < r; i++) {
+        const total = strides[i]! * (c.x[2 + i]! - 1) + outPad[i]! + (c.kernel[i]! - 1) * dils[i]! + 1 - want[i]!;
+        const half = Math.floor(total / 2);
+        [pads[i], pads[i + r]] = c.autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
+      }
+    }
+    const want = refConvTranspose(xd, c.x, b.inits[0]!.data, b.inits[0]!.dims, b.inits[1]!.data, group, strides, dils, pads, outPad);
+    assert.deepEqual(outs[0]!.shape, want.shape);
+    close(outs[0]!.data, want.data, 'ConvTranspose');
+    assert.ok(kernels <= 2, `a transposed conv is one kernel (plus one rearranging grouped weights), got ${kernels}`);
+  });
+}

@@ -72,14 +72,14 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
     if (n.op === 'matmul') {
       const [a, b] = n.inputs as [number, number];
       views.set(a, stridedOperand(g, a, realized));
-      const base = realized.has(b) ? undefined : windowBase(g, b);
+      const bases = realized.has(b) ? undefined : windowBases(g, b);
       const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
-      if (base !== undefined && macs >= (options.im2colMinMacs ?? Infinity)) {
+      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity)) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
         realized.add(b);
         views.set(b, { base: b, offset: 0, strides: contiguousStrides(g.node(b).shape) });
-      } else if (base !== undefined) {
-        realized.add(base);
+      } else if (bases !== undefined) {
+        for (const base of bases) realized.add(base);
         implicit.add(b);
       } else views.set(b, stridedOperand(g, b, realized));
     }
@@ -94,15 +94,23 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
 
 const VIEW_OPS = new Set(['reshape', 'permute', 'expand', 'slice', 'window']);
 
-/** For a chain of views that includes a window view, the node under the chain; else undefined. */
-function windowBase(g: Graph, id: number): number | undefined {
-  let n = g.node(id);
+/**
+ * For views (and cats of views: a transposed conv's zero-stuffed input) that include a window
+ * view, the nodes under them (scalar constants aside: they inline); else undefined.
+ */
+function windowBases(g: Graph, id: number): number[] | undefined {
   let windowed = false;
-  while (VIEW_OPS.has(n.op)) {
-    windowed ||= n.op === 'window';
-    n = g.node(n.inputs[0]!);
-  }
-  return windowed ? n.id : undefined;
+  const bases: number[] = [];
+  const walk = (i: number): void => {
+    const n = g.node(i);
+    if (VIEW_OPS.has(n.op)) {
+      windowed ||= n.op === 'window';
+      walk(n.inputs[0]!);
+    } else if (n.op === 'cat') n.inputs.forEach(walk);
+    else if (!(n.op === 'const' && n.data.length === 1)) bases.push(i);
+  };
+  walk(id);
+  return windowed ? bases : undefined;
 }
 
 /** A strided view of a realized node for a matmul operand, realizing whatever is not a view. */

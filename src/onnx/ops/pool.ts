@@ -188,52 +188,139 @@ function conv(ctx: ConvertContext, n: OnnxNode): Val[] {
   const group = n.int('group', 1);
   const kernel = n.ints('kernel_shape') ?? ws.slice(2);
   const wins = windows(n, xs.slice(2), kernel);
-  const [N, C] = xs as [number, number];
+  const C = xs[1]!;
   const M = ws[0]!;
   if (C % group !== 0 || M % group !== 0 || ws[1] !== C / group || ws.length !== xs.length || kernel.some((k, i) => k !== ws[i + 2])) {
     throw new ShapeError(`${n.label}: weights ${fmtShape(ws)} do not fit input ${fmtShape(xs)} with group ${group} and kernel_shape [${kernel}]`);
   }
+  const operands = [x, w, ...(bias === undefined ? [] : [bias])];
+  return ctx.em.emit(operands, (b, [x, w, bias]) => convolve(b, x!, w!, bias, wins, group));
+}
+
+/** y = conv(x, w) + bias over windows `wins`; w is [M, C/group, k...]. */
+function convolve(b: GraphBuilder, x: number, w: number, bias: number | undefined, wins: Win[], group: number): number {
+  const [N, C] = b.shape(x) as [number, number];
+  const M = b.shape(w)[0]!;
+  const kernel = wins.map((win) => win.k);
   const outSpatial = wins.map((win) => win.out);
   const r = wins.length;
   const P = numel(outSpatial);
   const K = numel(kernel);
   const Cg = C / group;
   const Mg = M / group;
+  let y: number;
+  const pointwise = wins.every((win) => win.k === 1 && win.stride === 1 && win.padBegin === 0 && win.out === win.in);
+  if (pointwise) {
+    // [G, Mg, Cg] @ [N, G, Cg, P]: strided operands, a plain (batched) matmul.
+    const wm = b.reshape(w, group > 1 ? [group, Mg, Cg] : [M, Cg]);
+    const xm = b.reshape(x, group > 1 ? [N, group, Cg, P] : [N, Cg, P]);
+    y = b.matmul(wm, xm);
+  } else if (Cg === 1 || Mg <= 8) {
+    // Direct: y[n, m, o] = Σ_{cg, t} X[n, g·Cg + cg, window(o, t)] · W[m, cg, t], g = m / Mg.
+    const xw = windowOf(b, x, wins, 0); // [N, C, O..., K...]
+    const tapDims = Array.from({ length: r }, (_, i) => 3 + r + i);
+    // [N, G, Cg, O..., K...] → [N, G, O..., Cg, K...] → broadcast over Mg → [N, M, O..., Cg, K...]
+    let v = b.reshape(xw, [N, group, Cg, ...outSpatial, ...kernel]);
+    v = b.permute(v, [0, 1, ...outSpatial.map((_, i) => 3 + i), 2, ...tapDims]);
+    if (Mg > 1) {
+      v = b.reshape(v, [N, group, 1, ...outSpatial, Cg, ...kernel]);
+      v = b.expand(v, [N, group, Mg, ...outSpatial, Cg, ...kernel]);
+    }
+    v = b.reshape(v, [N, M, ...outSpatial, Cg, ...kernel]);
+    const wv = b.reshape(w, [M, ...outSpatial.map(() => 1), Cg, ...kernel]);
+    const prod = b.binary('mul', v, wv);
+    y = b.reduce('sum', prod, Array.from({ length: 1 + r }, (_, i) => 2 + r + i), false);
+  } else {
+    const xw = windowOf(b, x, wins, 0); // [N, C, O..., K...]
+    // [N, C, K..., O...] → [N, G, Cg·K, P]: the implicit B operand.
+    let cols = b.permute(xw, [0, 1, ...kernel.map((_, i) => 2 + r + i), ...outSpatial.map((_, i) => 2 + i)]);
+    cols = b.reshape(cols, group > 1 ? [N, group, Cg * K, P] : [N, Cg * K, P]);
+    const wm = b.reshape(w, group > 1 ? [group, Mg, Cg * K] : [M, Cg * K]);
+    y = b.matmul(wm, cols);
+  }
+  y = b.reshape(y, [N, M, ...outSpatial]);
+  if (bias !== undefined) y = b.binary('add', y, b.reshape(bias, [M, ...outSpatial.map(() => 1)]));
+  return y;
+}
+
+/**
+ * ConvTranspose as the conv it is equivalent to: over the input with stride−1 zeros between
+ * elements (a `cat` with zero blocks, inlined), padded by dilation·(k−1) − pads (cropped where
+ * negative), with the weights transposed per group and flipped, at stride 1: the conv paths
+ * above, so one kernel again whatever the kernel size or group count.
+ */
+function convTranspose(ctx: ConvertContext, n: OnnxNode): Val[] {
+  const x = ctx.in(n, 0);
+  const w = ctx.in(n, 1);
+  const bias = ctx.opt(n, 2);
+  const xs = ctx.shape(x);
+  const ws = ctx.shape(w);
+  const group = n.int('group', 1);
+  const spatial = xs.slice(2);
+  const r = spatial.length;
+  const kernel = n.ints('kernel_shape') ?? ws.slice(2);
+  const C = xs[1]!;
+  const Cg = C / group;
+  const Mg = ws[1]!;
+  const M = Mg * group;
+  if (C % group !== 0 || ws[0] !== C || ws.length !== xs.length || kernel.length !== r || kernel.some((k, i) => k !== ws[i + 2])) {
+    throw new ShapeError(`${n.label}: weights ${fmtShape(ws)} do not fit input ${fmtShape(xs)} with group ${group} and kernel_shape [${kernel}]`);
+  }
+  const strides = n.ints('strides') ?? new Array<number>(r).fill(1);
+  const dils = n.ints('dilations') ?? new Array<number>(r).fill(1);
+  const outPad = n.ints('output_padding') ?? new Array<number>(r).fill(0);
+  const outputShape = n.ints('output_shape');
+  const autoPad = n.string('auto_pad', 'NOTSET');
+  let pads = n.ints('pads') ?? new Array<number>(2 * r).fill(0);
+  const full = (i: number) => strides[i]! * (spatial[i]! - 1) + outPad[i]! + (kernel[i]! - 1) * dils[i]! + 1;
+  if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const want = outputShape ? outputShape.slice(-r) : spatial.map((d, i) => d * strides[i]!);
+    pads = new Array<number>(2 * r).fill(0);
+    for (let i = 0; i < r; i++) {
+      const total = full(i) - want[i]!;
+      const half = Math.floor(total / 2);
+      [pads[i], pads[i + r]] = autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
+    }
+  } else if (autoPad === 'VALID') pads = new Array<number>(2 * r).fill(0);
   const operands = [x, w, ...(bias === undefined ? [] : [bias])];
   return ctx.em.emit(operands, (b, [x, w, bias]) => {
-    let y: number;
-    const pointwise = wins.every((win) => win.k === 1 && win.stride === 1 && win.padBegin === 0 && win.out === win.in);
-    if (pointwise) {
-      // [G, Mg, Cg] @ [N, G, Cg, P]: strided operands, a plain (batched) matmul.
-      const wm = b.reshape(w!, group > 1 ? [group, Mg, Cg] : [M, Cg]);
-      const xm = b.reshape(x!, group > 1 ? [N, group, Cg, P] : [N, Cg, P]);
-      y = b.matmul(wm, xm);
-    } else if (Cg === 1 || Mg <= 8) {
-      // Direct: y[n, m, o] = Σ_{cg, t} X[n, g·Cg + cg, window(o, t)] · W[m, cg, t], g = m / Mg.
-      const xw = windowOf(b, x!, wins, 0); // [N, C, O..., K...]
-      const tapDims = Array.from({ length: r }, (_, i) => 3 + r + i);
-      // [N, G, Cg, O..., K...] → [N, G, O..., Cg, K...] → broadcast over Mg → [N, M, O..., Cg, K...]
-      let v = b.reshape(xw, [N, group, Cg, ...outSpatial, ...kernel]);
-      v = b.permute(v, [0, 1, ...outSpatial.map((_, i) => 3 + i), 2, ...tapDims]);
-      if (Mg > 1) {
-        v = b.reshape(v, [N, group, 1, ...outSpatial, Cg, ...kernel]);
-        v = b.expand(v, [N, group, Mg, ...outSpatial, Cg, ...kernel]);
+    let xv = x!;
+    const wins: Win[] = [];
+    for (let i = 0; i < r; i++) {
+      const axis = 2 + i;
+      const s = strides[i]!;
+      const len = spatial[i]!;
+      if (s > 1) {
+        // Zero-stuffing: [.., len, ..] → [.., len, s, ..] with zeros after each element → [.., (len−1)·s + 1, ..].
+        const sh = b.shape(xv);
+        const one = [...sh.slice(0, axis + 1), 1, ...sh.slice(axis + 1)];
+        const zeros = b.expand(b.scalar(0, b.dtype(xv)), one.map((d, j) => (j === axis + 1 ? s - 1 : d)));
+        xv = b.cat([b.reshape(xv, one), zeros], axis + 1);
+        xv = b.reshape(xv, sh.map((d, j) => (j === axis ? d * s : d)));
+        xv = b.slice(xv, axis, 0, (len - 1) * s + 1);
       }
-      v = b.reshape(v, [N, M, ...outSpatial, Cg, ...kernel]);
-      const wv = b.reshape(w!, [M, ...outSpatial.map(() => 1), Cg, ...kernel]);
-      const prod = b.binary('mul', v, wv);
-      y = b.reduce('sum', prod, Array.from({ length: 1 + r }, (_, i) => 2 + r + i), false);
-    } else {
-      const xw = windowOf(b, x!, wins, 0); // [N, C, O..., K...]
-      // [N, C, K..., O...] → [N, G, Cg·K, P]: the implicit B operand.
-      let cols = b.permute(xw, [0, 1, ...kernel.map((_, i) => 2 + r + i), ...outSpatial.map((_, i) => 2 + i)]);
-      cols = b.reshape(cols, group > 1 ? [N, group, Cg * K, P] : [N, Cg * K, P]);
-      const wm = b.reshape(w!, group > 1 ? [group, Mg, Cg * K] : [M, Cg * K]);
-      y = b.matmul(wm, cols);
+      const ek = (kernel[i]! - 1) * dils[i]!;
+      let pb = ek - pads[i]!;
+      let pe = ek - pads[i + r]! + outPad[i]!;
+      // Negative padding crops.
+      if (pb < 0 || pe < 0) {
+        const L = b.shape(xv)[axis]!;
+        xv = b.slice(xv, axis, Math.max(-pb, 0), L - Math.max(-pe, 0));
+        pb = Math.max(pb, 0);
+        pe = Math.max(pe, 0);
+      }
+      const L = b.shape(xv)[axis]!;
+      const out = L + pb + pe - ek;
+      if (out <= 0) throw new ShapeError(`${n.label}: output size ${out} for spatial dim ${i}`);
+      wins.push({ in: L, k: kernel[i]!, stride: 1, dil: dils[i]!, padBegin: pb, padEnd: pe, out });
     }
-    y = b.reshape(y, [N, M, ...outSpatial]);
-    if (bias !== undefined) y = b.binary('add', y, b.reshape(bias, [M, ...outSpatial.map(() => 1)]));
-    return y;
+    // Flipped along every tap dim, then [C, Mg, k...] = [G, Cg, Mg, k...] → [G, Mg, Cg, k...] →
+    // [M, Cg, k...]: the flip and the permute are strided, so at most one copy of the weights.
+    let wv = b.sliceDims(w!, ws.map((d, j) => (j < 2 ? { start: 0, step: 1, size: d } : { start: d - 1, step: -1, size: d })));
+    wv = b.reshape(wv, [group, Cg, Mg, ...kernel]);
+    wv = b.permute(wv, [0, 2, 1, ...kernel.map((_, i) => 3 + i)]);
+    wv = b.reshape(wv, [M, Cg, ...kernel]);
+    return convolve(b, xv, wv, bias, wins, group);
   });
 }
 
@@ -255,5 +342,9 @@ export const poolOps: OpTable = {
   Conv: {
     check: (n) => (AUTO_PADS.includes(n.string('auto_pad', 'NOTSET')) ? [] : [`auto_pad='${n.string('auto_pad')}'`]),
     convert: conv,
+  },
+  ConvTranspose: {
+    check: (n) => (AUTO_PADS.includes(n.string('auto_pad', 'NOTSET')) ? [] : [`auto_pad='${n.string('auto_pad')}'`]),
+    convert: convTranspose,
   },
 };

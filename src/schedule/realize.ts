@@ -121,7 +121,7 @@ function stridedOperand(g: Graph, id: number, realized: Set<number>): StridedVie
     return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
   };
   if (realized.has(id)) return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
-  if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice') {
+  if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice' || n.op === 'window') {
     const input = g.node(n.inputs[0]!);
     const inner = stridedOperand(g, input.id, realized);
     return composeView(n, inner, input.shape) ?? contiguous();

@@ -450,3 +450,20 @@ for (const c of transposeCases) {
     assert.ok(kernels <= 2, `a transposed conv is one kernel (plus one rearranging grouped weights), got ${kernels}`);
   });
 }
+
+test('an unpadded window view is a strided matmul operand (patches of a row as a batch of matrices)', async () => {
+  const g = new Graph();
+  const b = new GraphBuilder(g);
+  const x = b.input('x', [8, 12], 'float32');
+  const w = b.input('w', [4, 5], 'float32');
+  const patches = b.window(x, [{ dim: 1, k: 4, stride: 4 }]); // [8, 3, 4]: rows split into 3 patches of 4
+  g.outputs = [b.matmul(patches, w)];
+  const r = realize(g);
+  assert.deepEqual(r.views.get(patches), { base: x, offset: 0, strides: [12, 4, 1] });
+  const xs = NDArray.from(randnFloat32(96, 1), [8, 12]);
+  const ws = NDArray.from(randnFloat32(20, 2), [4, 5]);
+  const program = await compileGraph({ graph: g, params: [], returnsArray: true }, { cacheDir, workers: 2, device: testDevice });
+  assert.equal(program.kernelCount, 1);
+  const [got] = await program.run([xs, ws]);
+  close(await got!.toArray(), interpret(g, [xs, ws])[0]!.data, 'patches @ w');
+});

@@ -2,7 +2,7 @@
 // blocks, a grouped conv, a 7×7 depthwise conv, max and global average pooling): kernel
 // count, cold compile (empty cache, fresh process: load → first result) and time per call.
 //
-// node dist/bench/conv_net.js [--json] [--calls 50] [--width 1] (channel multiplier)
+// node dist/bench/conv_net.js [--json] [--device cpu|cuda] [--calls 50] [--width 1] (channel multiplier) [--size 64] (input height and width)
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +18,13 @@ import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './c
 interface Args extends BenchArgs {
   calls: number;
   width: number;
+  size: number;
 }
 
-const args = parseArgs<Args>(process.argv.slice(2), { json: false, device: 'cpu', calls: 50, width: 1 }, { '--calls': (a, v) => (a.calls = Number(v)), '--width': (a, v) => (a.width = Number(v)) });
+const args = parseArgs<Args>(process.argv.slice(2), { json: false, device: 'cpu', calls: 50, width: 1, size: 64 }, { '--calls': (a, v) => (a.calls = Number(v)), '--width': (a, v) => (a.width = Number(v)), '--size': (a, v) => (a.size = Number(v)) });
 const cacheDir = mkdtempSync(join(tmpdir(), 'kiln-conv-bench-'));
 try {
-  const { bytes, inputShape } = smallConvNet(args.width);
+  const { bytes, inputShape } = smallConvNet(args.width, args.size);
   const x = NDArray.from(randnFloat32(numel(inputShape), 7), inputShape);
   const t0 = performance.now();
   const model = loadOnnx(bytes, { cacheDir, workers: 2, device: args.device });
@@ -38,7 +39,7 @@ try {
     times.push(performance.now() - s);
   }
   const r = { graphNodes: traced.graph.nodes.length, kernels: program.kernelCount, coldMs, callMs: median(times), minCallMs: Math.min(...times) };
-  const m = machineInfo({ device: args.device, calls: args.calls, width: args.width });
+  const m = machineInfo({ device: args.device, calls: args.calls, width: args.width, size: args.size });
   if (args.json) console.log(JSON.stringify({ machine: m, result: r }));
   else {
     console.log(machineLine(m));

@@ -214,6 +214,8 @@ test('CUDA: convs are one kernel each: implicit GEMMs take the generated tiled G
     assert.deepEqual(ks[0]!.g.meta.launch.block, [256, 1, 1], 'one thread per output');
     assert.doesNotMatch(ks[0]!.g.source, /kiln_shfl_xor\(acc/, 'no warp shuffles');
   }
+  // Short rows of contiguous points (neighbouring outputs 32 elements apart) stay a warp's.
+  assert.deepEqual(cudaKernels((a) => a.sum(-1), [[4096, 32]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.launch.block, [32, 8, 1]);
 });
 
 test('KILN_IM2COL_MIN_MACS (Backend.im2colMinMacs): a big conv materialises im2col in one kernel and cuBLAS takes the product', () => {

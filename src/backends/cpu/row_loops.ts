@@ -6,9 +6,8 @@
 // it vectorizes. Rows (every other output dim, flattened) run on separate cores when big.
 
 import { numel } from '../../graph/shape.js';
-import { type Expr, children, evalIndex, varsOf } from '../../lower/expr.js';
 import type { LoopKernel } from '../../lower/loop_ir.js';
-import { mentionsAcc } from '../../lower/reduction_shape.js';
+import { readsAlongOutputRows } from '../../lower/reduction_shape.js';
 import { unflatten } from '../../lower/views.js';
 import { loopVar } from '../../lower/expr.js';
 import { Scope, emitInvariants, storeStmt } from '../c_expr.js';
@@ -23,39 +22,11 @@ const ROW_MIN = 8;
 /** …and at most this many (the accumulator arrays live on the stack). */
 const ROW_MAX = 4096;
 
-function loadsOf(e: Expr, out: (Expr & { k: 'load' })[] = []): (Expr & { k: 'load' })[] {
-  if (e.k === 'load') out.push(e);
-  for (const c of children(e)) loadsOf(c, out);
-  return out;
-}
-
-/**
- * Independent short reductions (2…64 points per output, no per-point stores) whose every
- * load either stays put or moves by at most 2 elements between neighbouring outputs of the
- * last dim (checked at the middle of the domain, away from any padding).
- */
+/** Short reductions along output rows (reduction_shape.ts) whose last output dim is a vector's worth or more. */
 export function shortRowReduction(k: LoopKernel): boolean {
   const R = numel(k.inner);
   const last = k.outer.at(-1) ?? 1;
-  if (R < 2 || R > ROW_MAX_INNER || last < ROW_MIN || last > ROW_MAX) return false;
-  if (k.innerStores.length > 0 || k.reductions.length === 0 || k.reductions.some((r) => mentionsAcc(r.value))) return false;
-  const lastVar = `o${k.outer.length - 1}`;
-  const mid = new Map<string, number>();
-  k.outer.forEach((n, d) => mid.set(`o${d}`, Math.floor(n / 2)));
-  k.inner.forEach((n, d) => mid.set(`r${d}`, Math.floor(n / 2)));
-  let moves = false;
-  for (const red of k.reductions) {
-    for (const ld of loadsOf(red.value)) {
-      if (loadsOf(ld.at).length > 0) return false; // a gather: no fixed step
-      if (!varsOf(ld.at).has(lastVar)) continue;
-      const at0 = evalIndex(ld.at, mid);
-      const next = new Map(mid).set(lastVar, mid.get(lastVar)! + 1);
-      const step = evalIndex(ld.at, next) - at0;
-      if (step < 1 || step > 2) return false;
-      moves = true;
-    }
-  }
-  return moves;
+  return R >= 2 && last >= ROW_MIN && last <= ROW_MAX && readsAlongOutputRows(k, ROW_MAX_INNER);
 }
 
 export function rowLoops(k: LoopKernel): CSource {

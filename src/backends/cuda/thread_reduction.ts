@@ -8,6 +8,7 @@ import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute } from '../../lower/expr.js';
 import type { LoopKernel } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
+import { readsAlongOutputRows } from '../../lower/reduction_shape.js';
 import { Scope, emitInvariants, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, signature } from './kernel_text.js';
 import { accInitLines, accumulate, finishLine, partialType } from './reduce_ops.js';
@@ -19,9 +20,9 @@ const THREAD_MIN_ROWS = 2048;
 const THREADS = 256;
 const MAX_BLOCKS = 132 * 32;
 
+/** Many short reductions whose neighbouring outputs read neighbouring inputs (reduction_shape.ts): rows of contiguous points stay a warp's. */
 export function isThreadReduction(k: LoopKernel): boolean {
-  const R = numel(k.inner);
-  return k.reductions.length > 0 && R > 0 && R <= THREAD_MAX_INNER && numel(k.outer) >= THREAD_MIN_ROWS && k.innerStores.length === 0;
+  return numel(k.outer) >= THREAD_MIN_ROWS && readsAlongOutputRows(k, THREAD_MAX_INNER);
 }
 
 export function threadReduction(k: LoopKernel): CudaGenerated {

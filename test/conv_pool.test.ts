@@ -21,6 +21,7 @@ import { GraphBuilder } from '../src/graph/builder.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
+import { generateC } from '../src/backends/cpu/codegen.js';
 import { type Attr, ModelBuilder, singleOpModel, smallConvNet } from './fixtures/conv_nets.js';
 import { testDevice } from './helpers.js';
 
@@ -466,4 +467,25 @@ test('an unpadded window view is a strided matmul operand (patches of a row as a
   assert.equal(program.kernelCount, 1);
   const [got] = await program.run([xs, ws]);
   close(await got!.toArray(), interpret(g, [xs, ws])[0]!.data, 'patches @ w');
+});
+
+test('C code: depthwise convs and pools take the row order (a vector loop along the output row), implicit GEMMs pack from column tables', () => {
+  const cSources = (bytes: Uint8Array, shape: number[]) => {
+    const g = loadOnnx(bytes).graphFor({ x: NDArray.from(new Float32Array(numel(shape)), shape) })!.traced.graph;
+    const r = realize(g);
+    return finalize(g, r, formKernels(g, r)).kernels.map((k) => generateC(k).body.slice(generateC(k).body.indexOf('void __KILN_KERNEL__')));
+  };
+  const dw = new ModelBuilder('x', [1, 32, 28, 28]);
+  const dwOut = dw.conv('x', 32, 32, [7, 7], [{ name: 'pads', ints: [3, 3, 3, 3] }], { group: 32 });
+  const pool = singleOpModel([1, 8, 28, 28], 'MaxPool', [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }]);
+  for (const [src] of [cSources(dw.encode([dwOut]), [1, 32, 28, 28]), cSources(pool, [1, 8, 28, 28])]) {
+    assert.match(src!, /A_acc0\[\d+\];/, 'accumulators of a row of outputs');
+    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < \d+; j\+\+\) \{\n\s*const int64_t o3 = j;/, 'a vector loop along the row');
+    assert.doesNotMatch(src!, /if \(t\d+\)/, 'padding is a select, not a branch');
+  }
+  const dense = new ModelBuilder('x', [1, 16, 28, 28]);
+  const denseOut = dense.conv('x', 16, 32, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]);
+  const [gemm] = cSources(dense.encode([denseOut]), [1, 16, 28, 28]);
+  assert.match(gemm!, /int64_t col0\[32\];/, 'column tables per panel');
+  assert.match(gemm!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < jn; j\+\+\)/, 'the panel row packed in a vector loop');
 });

@@ -58,8 +58,8 @@ export interface StridedOperand {
 /**
  * An operand read through an index expression rather than strides (an implicit GEMM: a
  * conv's window view, never materialised): element (batch o0..o{n-1}, row r0, col r1) is
- * `value`, which loads from the kernel's buffers (padding reads a constant through a lazy
- * where). Backends evaluate it where they stage the operand (the CPU's packed panel, the CUDA
+ * `value`, which loads from the kernel's buffers (a window's padding: a clamped index and a
+ * select). Backends evaluate it where they stage the operand (the CPU's packed panel, the CUDA
  * GEMM's shared tile), only at rows and columns inside the product.
  */
 export interface ImplicitOperand {

@@ -203,8 +203,8 @@ export function formKernels(g: Graph, r: Realization): Schedule {
     if (node.op === 'matmul') {
       const d = newDraft('matmul', [...node.shape], []);
       d.matmul = { node: node.id, a: node.inputs[0]!, b: node.inputs[1]! };
-      for (const operand of node.inputs) {
-        if (r.implicit.has(operand)) {
+      for (const [i, operand] of node.inputs.entries()) {
+        if (i === 1 && r.implicit.has(operand)) {
           // An implicit operand: its value at (batch o*, row r0, col r1), inlined through its views.
           const bShape = g.node(operand).shape;
           const nb = node.shape.length - 2;

@@ -72,7 +72,7 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
     if (n.op === 'matmul') {
       const [a, b] = n.inputs as [number, number];
       views.set(a, stridedOperand(g, a, realized));
-      const bases = realized.has(b) ? undefined : windowBases(g, b);
+      const bases = realized.has(b) || a === b ? undefined : windowBases(g, b);
       const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
       if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity)) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.

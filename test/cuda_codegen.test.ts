@@ -23,6 +23,10 @@ import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { randInt, randn } from './helpers.js';
+import { loadOnnx } from '../src/onnx/load.js';
+import { Graph } from '../src/graph/ir.js';
+import { GraphBuilder } from '../src/graph/builder.js';
+import { type Attr, ModelBuilder, singleOpModel, smallConvNet } from './fixtures/conv_nets.js';
 import { intData } from './int_data.js';
 
 const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
@@ -190,4 +194,98 @@ test('values read through registers keep their float type: pow is powf of preloa
   }
   assert.match(row!.source, /P0\[u\]/, 'the row kernel preloads its row');
   assert.match(lanes!.source, /float4/, 'the pointwise kernel reads float4 lanes');
+});
+
+// ---- convolution and pooling ---------------------------------------------------------------
+
+/** The traced graph of an ONNX model (test/fixtures/conv_nets.ts) for a float32 input. */
+function onnxGraph(bytes: Uint8Array, shape: number[]) {
+  return loadOnnx(bytes).graphFor({ x: NDArray.from(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape) })!.traced;
+}
+
+function cudaKernelsOf(traced: ReturnType<typeof onnxGraph>, cublasMinMacs: number) {
+  const r = realize(traced.graph);
+  const f = finalize(traced.graph, r, formKernels(traced.graph, r));
+  return f.kernels.map((k) => ({ k, g: generateCuda(k, cublasMinMacs) }));
+}
+
+const convModels: [string, Uint8Array, number[]][] = (() => {
+  const conv = (x: number[], M: number, kernel: number[], attrs: Attr[], group = 1) => {
+    const b = new ModelBuilder('x', x);
+    const y = b.node('Relu', [b.conv('x', x[1]!, M, kernel, attrs, { group })])[0]!;
+    return b.encode([y]);
+  };
+  const p = (n: number, r = 2) => [{ name: 'pads', ints: new Array<number>(2 * r).fill(n) }];
+  return [
+    ['dense 3×3 conv + bias + ReLU (implicit GEMM)', conv([2, 16, 20, 20], 32, [3, 3], p(1)), [2, 16, 20, 20]],
+    ['grouped 3×3 conv, groups 2 (implicit GEMM, groups a batch dim)', conv([1, 32, 14, 14], 64, [3, 3], p(1), 2), [1, 32, 14, 14]],
+    ['16×16 stride 16 patch embedding (implicit GEMM, no padding)', conv([1, 3, 64, 64], 64, [16, 16], [{ name: 'strides', ints: [16, 16] }]), [1, 3, 64, 64]],
+    ['3×3 depthwise stride 2 (thread-per-output reduction)', conv([1, 64, 56, 56], 64, [3, 3], [...p(1), { name: 'strides', ints: [2, 2] }], 64), [1, 64, 56, 56]],
+    ['7×7 depthwise (thread-per-output reduction)', conv([1, 96, 28, 28], 96, [7, 7], p(3), 96), [1, 96, 28, 28]],
+    ['3-D conv', conv([1, 4, 8, 8, 8], 8, [3, 3, 3], p(1, 3)), [1, 4, 8, 8, 8]],
+    ['max pool with indices', singleOpModel([1, 8, 32, 32], 'MaxPool', [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }], [], 2), [1, 8, 32, 32]],
+    ['average pool, pads not counted, ceil mode', singleOpModel([1, 8, 33, 33], 'AveragePool', [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }, { name: 'ceil_mode', i: 1 }]), [1, 8, 33, 33]],
+    ['small MobileNet-like net', smallConvNet(0.5).bytes, smallConvNet(0.5).inputShape],
+  ];
+})();
+
+for (const [name, bytes, shape] of convModels) {
+  test(`CUDA compile-only: ${name}`, { skip }, async () => {
+    const traced = onnxGraph(bytes, shape);
+    const program = await compileGraph(traced, { device: 'cuda', arch: 'sm_90', compileOnly: true, cacheDir, workers: 2 });
+    const store = openCache({ cacheDir }).kernels;
+    for (const k of program.plan.kernels) {
+      const bin = store.get(k.key);
+      assert.ok(bin, `kernel ${k.name} compiled`);
+      assert.equal(bin.binary[18] | (bin.binary[19]! << 8), 190, `${k.name} is a CUDA binary`);
+    }
+  });
+}
+
+test('CUDA: convs are one kernel each: implicit GEMMs take the generated tiled GEMM (never cuBLAS), depthwise convs and pools a thread per output', () => {
+  const [dense, grouped, patch, dw3, dw7, , maxpool, avgpool] = convModels.map(([, bytes, shape]) => cudaKernelsOf(onnxGraph(bytes, shape), 0));
+  for (const ks of [dense!, grouped!, patch!]) {
+    assert.equal(ks.length, 1, 'conv + bias + ReLU: one kernel');
+    assert.equal(ks[0]!.k.kind, 'matmul');
+    assert.equal(ks[0]!.g.meta.gemm, undefined, 'no cuBLAS for an implicit operand, even at threshold 0');
+    assert.match(ks[0]!.g.source, /__shared__/);
+    assert.match(ks[0]!.g.source, /r0 = p0 \+ kk/, 'the B tile is staged from the index expression');
+  }
+  assert.deepEqual(grouped![0]!.g.meta.launch.grid.slice(2), [2], 'groups: the grid z');
+  for (const ks of [dw3!, dw7!, maxpool!, avgpool!]) {
+    assert.equal(ks.length, 1);
+    assert.deepEqual(ks[0]!.g.meta.launch.block, [256, 1, 1], 'one thread per output');
+    assert.doesNotMatch(ks[0]!.g.source, /kiln_shfl_xor\(acc/, 'no warp shuffles');
+  }
+  // Short rows of contiguous points (neighbouring outputs 32 elements apart) stay a warp's.
+  assert.deepEqual(cudaKernels((a) => a.sum(-1), [[4096, 32]], DEFAULT_CUBLAS_MIN_MACS)[0]!.meta.launch.block, [32, 8, 1]);
+});
+
+test('KILN_IM2COL_MIN_MACS (Backend.im2colMinMacs): a big conv materialises im2col in one kernel and cuBLAS takes the product', () => {
+  const b = new ModelBuilder('x', [1, 64, 28, 28]);
+  const y = b.node('Relu', [b.conv('x', 64, 64, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }])])[0]!;
+  const traced = onnxGraph(b.encode([y]), [1, 64, 28, 28]);
+  const r = realize(traced.graph, { im2colMinMacs: 1 << 22 });
+  const ks = finalize(traced.graph, r, formKernels(traced.graph, r)).kernels;
+  assert.deepEqual(ks.map((k) => k.kind), ['loops', 'matmul'], 'im2col, then the product with bias and ReLU');
+  const g = generateCuda(ks[1]!, DEFAULT_CUBLAS_MIN_MACS);
+  assert.deepEqual([g.meta.gemm?.M, g.meta.gemm?.N, g.meta.gemm?.K], [64, 784, 576]);
+  // Below the threshold: implicit.
+  const small = realize(traced.graph, { im2colMinMacs: 1 << 30 });
+  assert.equal(finalize(traced.graph, small, formKernels(traced.graph, small)).kernels.length, 1);
+});
+
+test('CUDA compile-only: window views of float16, float64 and int8 data (thread-per-output max pool, implicit GEMM widening half operands)', { skip }, async () => {
+  for (const dt of ['float16', 'float64', 'int8'] as const) {
+    const g = new Graph();
+    const b = new GraphBuilder(g);
+    const x = b.input('x', [1, 16, 32, 32], dt);
+    const w = b.input('w', [8, 144], dt);
+    const win = b.window(x, [2, 3].map((dim) => ({ dim, k: 3, padBefore: 1, padAfter: 1 })), 0);
+    const pooled = b.reduce('max', win, [4, 5], false);
+    const cols = b.reshape(b.permute(win, [0, 1, 4, 5, 2, 3]), [1, 144, 1024]);
+    g.outputs = [pooled, b.binary('add', b.reshape(b.matmul(w, cols), [1, 8, 32, 32]), b.scalar(1, dt))];
+    const program = await compileGraph({ graph: g, params: [], returnsArray: true }, { device: 'cuda', arch: 'sm_90', compileOnly: true, cacheDir, workers: 2 });
+    assert.equal(program.kernelCount, 2, dt);
+  }
 });

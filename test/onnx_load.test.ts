@@ -77,7 +77,7 @@ test('a file that is not an ONNX model: OnnxParseError naming the file', () => {
 test('unsupported features: one error listing every op, attribute value and dtype with node names', () => {
   const bytes = model({
     nodes: [
-      { op: 'ConvTranspose', inputs: ['x', 'w'], outputs: ['a'], name: 'deconv1' },
+      { op: 'MaxUnpool', inputs: ['x', 'w'], outputs: ['a'], name: 'unpool1' },
       { op: 'Cast', inputs: ['a'], outputs: ['b'], name: 'to_f8', attrs: [{ name: 'to', i: 17 /* FLOAT8E4M3FN */, type: AT.INT }] },
       { op: 'Pad', inputs: ['b', 'pads'], outputs: ['c'], name: 'pad1', attrs: [{ name: 'mode', s: 'mirror', type: AT.STRING }] },
       { op: 'NonMaxSuppression', inputs: ['c'], outputs: ['d'], name: 'nms' },
@@ -92,7 +92,7 @@ test('unsupported features: one error listing every op, attribute value and dtyp
     (e: Error) => {
       assert.ok(e instanceof OnnxUnsupportedError);
       const m = e.message;
-      for (const want of ["ConvTranspose is not supported (node 'deconv1')", "NonMaxSuppression is not supported (node 'nms')", "com.example.Custom is not supported (node 'mine')",
+      for (const want of ["MaxUnpool is not supported (node 'unpool1')", "NonMaxSuppression is not supported (node 'nms')", "com.example.Custom is not supported (node 'mine')",
         "Cast 'to_f8': to=FLOAT8E4M3FN", "Pad 'pad1': mode='mirror'", "graph input 'w': element type COMPLEX64"]) {
         assert.ok(m.includes(want), `missing "${want}" in:\n${m}`);
       }

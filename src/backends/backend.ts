@@ -39,6 +39,13 @@ export interface Backend {
    * backends whose sources can be concatenated; absent: each kernel is its own program.
    */
   readonly maxCompileGroup?: number;
+  /**
+   * Matmuls over a window view (convolutions) with at least this many multiply-adds
+   * materialise that operand (im2col, one kernel) so a library GEMM can take them; absent:
+   * every such operand is read through its index expression (an implicit GEMM). Part of the
+   * identity when set, since it changes the plan.
+   */
+  readonly im2colMinMacs?: number;
   generate(k: Kernel): GeneratedSource;
   /**
    * Loads what generate() needs, if the backend keeps its code generator out of a warm start

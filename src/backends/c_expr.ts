@@ -6,7 +6,7 @@ import { type DType, isFloat } from '../graph/dtype.js';
 import { roundHalf } from '../graph/half.js';
 import { type IntDType, wrapInt } from '../graph/int.js';
 import type { BinaryOp, UnaryOp } from '../graph/ir.js';
-import { type EType, type Expr, dtOf, exprKey } from '../lower/expr.js';
+import { type EType, type Expr, children, dtOf, exprKey, varsOf } from '../lower/expr.js';
 import { castToHalf, halfHelpers, loadValue, storeValue } from './half_c.js';
 import { intBinary, intCType, intHelpers, intLiteral, intUnary, saturates, saturatingCast } from './int_c.js';
 
@@ -263,6 +263,33 @@ export interface EmitDialect {
 }
 
 /** A block of statements with memoised subexpressions; child scopes see their parent's values. */
+/**
+ * Emits into `scope` the largest load-free subexpressions of `e` that use only the variables
+ * in `vars` (and are more than a variable or a constant): emitting `e` later in a child scope
+ * then reuses them, so what is invariant in an inner loop is computed outside it. Index
+ * arithmetic only: loads stay where they are (a lazy branch may guard them).
+ */
+export function emitInvariants(scope: Scope, e: Expr, vars: ReadonlySet<string>): void {
+  for (const x of invariantParts(e, vars)) scope.emit(x);
+}
+
+/** The largest load-free subexpressions of `e` (beyond variables and constants) using only `vars`, each once. */
+export function invariantParts(e: Expr, vars: ReadonlySet<string>): Expr[] {
+  const hasLoad = (x: Expr): boolean => x.k === 'load' || x.k === 'acc' || children(x).some(hasLoad);
+  const out = new Map<string, Expr>();
+  const visit = (x: Expr): void => {
+    if (x.k === 'var' || x.k === 'const') return;
+    const used = varsOf(x);
+    if (!hasLoad(x) && [...used].every((v) => vars.has(v))) {
+      if (used.size > 0) out.set(exprKey(x), x);
+      return;
+    }
+    children(x).forEach(visit);
+  };
+  visit(e);
+  return [...out.values()];
+}
+
 export class Scope {
   readonly lines: string[] = [];
   private readonly memo = new Map<string, string>();
@@ -272,6 +299,11 @@ export class Scope {
     private readonly parent?: Scope,
     private readonly indent = '  ',
   ) {}
+
+  /** Makes `e` read as the C expression `text` in this scope and its children (a value computed elsewhere, e.g. a table entry). */
+  bind(e: Expr, text: string): void {
+    this.memo.set(exprKey(e), text);
+  }
 
   child(indent = this.indent + '  '): Scope {
     return new Scope(this.dialect, this.counter, this, indent);

@@ -3,7 +3,7 @@
 // Tensor methods and the ONNX importer both build graphs only through these.
 
 import { type DType, isFloat, isInt, promote } from './dtype.js';
-import { type BinaryOp, COMPARE_OPS, Graph, LOGIC_OPS, type ReduceOp, SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim, type UnaryOp } from './ir.js';
+import { type BinaryOp, COMPARE_OPS, Graph, LOGIC_OPS, type ReduceOp, SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim, type UnaryOp, type WindowDim } from './ir.js';
 import {
   ShapeError,
   assertValidShape,
@@ -201,6 +201,38 @@ export class GraphBuilder {
     return this.sliceDims(x, dims);
   }
 
+  /**
+   * Sliding windows over some dims (convolution and pooling): for each spec, the dim's size
+   * becomes the number of window positions, floor((in + padBefore + padAfter − ((k−1)·dilation
+   * + 1)) / stride) + 1, and a tap dim of size k is appended; positions outside the input
+   * (the padding) read `fill`. A negative padAfter leaves trailing elements no window reaches.
+   */
+  window(x: number, specs: readonly WindowSpec[], fill = 0): number {
+    const shape = this.shape(x);
+    const fmt = () => `window: ${fmtShape(shape)} with [${specs.map((s) => `dim ${s.dim} k=${s.k} stride=${s.stride ?? 1} dilation=${s.dilation ?? 1} pads=${s.padBefore ?? 0},${s.padAfter ?? 0}`).join('; ')}]`;
+    const seen = new Set<number>();
+    const dims: WindowDim[] = specs.map((s) => {
+      const dim = normDim('window', s.dim, shape.length);
+      if (seen.has(dim)) throw new ShapeError(`${fmt()}: dim ${dim} given twice`);
+      seen.add(dim);
+      const stride = s.stride ?? 1;
+      const dilation = s.dilation ?? 1;
+      const pb = s.padBefore ?? 0;
+      const pa = s.padAfter ?? 0;
+      for (const [name, v, min] of [['k', s.k, 1], ['stride', stride, 1], ['dilation', dilation, 1], ['padBefore', pb, 0], ['padAfter', pa, -Infinity]] as const) {
+        if (!Number.isInteger(v) || v < min) throw new ShapeError(`${fmt()}: ${name} must be an integer >= ${min}, got ${v}`);
+      }
+      const span = shape[dim]! + pb + pa - ((s.k - 1) * dilation + 1);
+      if (span < 0) throw new ShapeError(`${fmt()}: a window of ${(s.k - 1) * dilation + 1} does not fit dim ${dim} of size ${shape[dim]} (padded ${shape[dim]! + pb + pa})`);
+      return { dim, out: Math.floor(span / stride) + 1, k: s.k, stride, dilation, pad: pb };
+    });
+    if (!Number.isFinite(fill)) throw new ShapeError(`${fmt()}: fill must be finite, got ${fill}`);
+    const out = [...shape];
+    for (const d of dims) out[d.dim] = d.out;
+    out.push(...dims.map((d) => d.k));
+    return this.g.add({ op: 'window', dims, fill }, [x], out, this.dtype(x));
+  }
+
   cat(xs: readonly number[], dim: number): number {
     if (xs.length === 0) throw new ShapeError('cat: expects at least one tensor');
     const first = this.shape(xs[0]!);
@@ -328,6 +360,16 @@ export class GraphBuilder {
     }
     return y;
   }
+}
+
+/** One dim of `GraphBuilder.window`: stride and dilation default to 1, pads to 0. */
+export interface WindowSpec {
+  dim: number;
+  k: number;
+  stride?: number;
+  dilation?: number;
+  padBefore?: number;
+  padAfter?: number;
 }
 
 /** Python slice semantics with clamping for one dim of length n. */

@@ -125,6 +125,22 @@ function evalNode(n: Node, xs: RefTensor[]): Float64Array {
         return x.data[off]!;
       });
     }
+    case 'window': {
+      const x = xs[0]!;
+      const inStrides = contiguousStrides(x.shape);
+      const rank = x.shape.length;
+      return mapIndex(n.shape, (idx) => {
+        const pos = idx.slice(0, rank);
+        for (const [w, d] of n.dims.entries()) {
+          const p = idx[d.dim]! * d.stride + idx[rank + w]! * d.dilation - d.pad;
+          if (p < 0 || p >= x.shape[d.dim]!) return n.fill;
+          pos[d.dim] = p;
+        }
+        let off = 0;
+        for (let d = 0; d < rank; d++) off += pos[d]! * inStrides[d]!;
+        return x.data[off]!;
+      });
+    }
     case 'cat': {
       const out = new Float64Array(numel(n.shape));
       const outer = numel(n.shape.slice(0, n.axis));

@@ -38,6 +38,22 @@ export interface SliceDim {
   size: number;
 }
 
+/**
+ * One dim of a sliding-window view (torch's unfold, as_strided): output position `o` of dim
+ * `dim` and tap `t` (an added trailing dim of size `k`) read input index
+ * o·stride + t·dilation − pad; outside [0, in) they read the window's fill value.
+ */
+export interface WindowDim {
+  dim: number;
+  /** Number of window positions (the dim's size in the output). */
+  out: number;
+  k: number;
+  stride: number;
+  dilation: number;
+  /** Padding before the dim's first element (the padding after it is implied by `out`). */
+  pad: number;
+}
+
 export type NodeAttrs =
   | { op: 'input'; name: string; kind: 'input' | 'param' }
   | { op: 'const'; data: number[] }
@@ -50,6 +66,8 @@ export type NodeAttrs =
   | { op: 'permute'; perm: number[] }
   | { op: 'expand' }
   | { op: 'slice'; dims: SliceDim[] }
+  /** Output shape: the input's with each window dim's size replaced by `out`, then one tap dim of size `k` per window dim, in order. */
+  | { op: 'window'; dims: WindowDim[]; fill: number }
   | { op: 'cat'; axis: number }
   | { op: 'gather'; axis: number }
   | { op: 'iota'; axis: number; start: number; step: number }

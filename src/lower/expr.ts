@@ -195,6 +195,9 @@ export function idiv(a: Expr, c: number): Expr {
   }
   // (x / a) / b = x / (a*b)
   if (a.k === 'bin' && a.op === 'idiv' && a.b.k === 'const' && (range(a.a)?.[0] ?? -1) >= 0) return idiv(a.a, a.b.v * c);
+  // (q·X + y) / (q·c') = X / c' when 0 ≤ y < q (a flat index over [.., A, B] divided past B).
+  const split = commonFactor(ts, c);
+  if (split) return idiv(split.x, c / split.q);
   return { k: 'bin', op: 'idiv', a, b: idx(c), dt: 'index' };
 }
 
@@ -212,7 +215,42 @@ export function imod(a: Expr, c: number): Expr {
   }
   // (x % (c*k)) % c = x % c
   if (a.k === 'bin' && a.op === 'imod' && a.b.k === 'const' && a.b.v % c === 0) return imod(a.a, c);
+  // (q·X + y) % (q·c') = (X % c')·q + y when 0 ≤ y < q.
+  const split = commonFactor(ts, c);
+  if (split) return iadd(imul(imod(split.x, c / split.q), split.q), split.y);
   return { k: 'bin', op: 'imod', a, b: idx(c), dt: 'index' };
+}
+
+function gcd(a: number, b: number): number {
+  a = Math.abs(a);
+  b = Math.abs(b);
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * A factor q of c (1 < q < c) with the sum `ts` = q·X + y, X ≥ 0 and 0 ≤ y < q: then
+ * (q·X + y) / c = X / (c/q) and (q·X + y) % c = (X % (c/q))·q + y. Tries q = gcd(c, coefficient)
+ * for each term's coefficient, largest first.
+ */
+function commonFactor(ts: readonly Expr[], c: number): { q: number; x: Expr; y: Expr } | undefined {
+  const qs = [...new Set(ts.map((t) => gcd(c, coeff(t)[1])))].filter((q) => q > 1 && q < c).sort((p, q) => q - p);
+  for (const q of qs) {
+    const big: Expr[] = [];
+    const small: Expr[] = [];
+    for (const t of ts) {
+      const [base, k] = coeff(t);
+      if (k % q === 0) big.push(base ? imul(base, k / q) : idx(k / q));
+      else small.push(t);
+    }
+    if (big.length === 0) continue;
+    const x = big.reduce(iadd);
+    const y = sumOf(small);
+    const rx = range(x);
+    const ry = range(y);
+    if (rx && ry && rx[0] >= 0 && ry[0] >= 0 && ry[1] <= q) return { q, x, y };
+  }
+  return undefined;
 }
 
 /** A structural key: equal keys mean equal expressions. */
@@ -332,10 +370,21 @@ export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
         case 'mul': return a * b;
         case 'idiv': return Math.floor(a / b);
         case 'imod': return ((a % b) + b) % b;
+        // Conditions on indices (a window's padding test), as 0/1.
+        case 'lt': return Number(a < b);
+        case 'le': return Number(a <= b);
+        case 'gt': return Number(a > b);
+        case 'ge': return Number(a >= b);
+        case 'eq': return Number(a === b);
+        case 'ne': return Number(a !== b);
+        case 'and': return Number(a !== 0 && b !== 0);
+        case 'or': return Number(a !== 0 || b !== 0);
         default: break;
       }
       throw new Error(`evalIndex: unsupported op ${e.op}`);
     }
+    case 'where':
+      return evalIndex(e.c, env) !== 0 ? evalIndex(e.a, env) : evalIndex(e.b, env);
     default:
       throw new Error(`evalIndex: not an index expression (${e.k})`);
   }

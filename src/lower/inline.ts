@@ -6,7 +6,7 @@
 import type { DType } from '../graph/dtype.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
-import { broadcastIndex, viewInputIndex } from './views.js';
+import { broadcastIndex, viewInputIndex, windowInput } from './views.js';
 
 /** Thrown when a node cannot be computed inside the kernel being built (the scheduler then starts a new kernel). */
 export class NotFusable extends Error {
@@ -47,6 +47,13 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'expand':
     case 'slice':
       return at(0, viewInputIndex(node, input(0).shape, idxs)!);
+    case 'window': {
+      // Padding reads the fill value; the index there is clamped into the input, so the value
+      // is read unconditionally and selected (no branch).
+      const w = windowInput(node, input(0).shape, idxs);
+      const v = at(0, w.idxs);
+      return w.inside ? { k: 'where', c: w.inside, a: v, b: cst(node.fill, node.dtype), dt: node.dtype } : v;
+    }
     case 'cat': {
       // Piecewise along the axis; the codegen emits `where` as a lazy ternary, so the
       // out-of-range branch's load is never executed.

@@ -56,6 +56,21 @@ export interface StridedOperand {
 }
 
 /**
+ * An operand read through an index expression rather than strides (an implicit GEMM: a
+ * conv's window view, never materialised): element (batch o0..o{n-1}, row r0, col r1) is
+ * `value`, which loads from the kernel's buffers (a window's padding: a clamped index and a
+ * select). Backends evaluate it where they stage the operand (the CPU's packed panel, the CUDA
+ * GEMM's shared tile), only at rows and columns inside the product.
+ */
+export interface ImplicitOperand {
+  value: Expr;
+}
+
+export function isImplicit(o: StridedOperand | ImplicitOperand): o is ImplicitOperand {
+  return 'value' in o;
+}
+
+/**
  * Batched matmul: for every batch point (vars o0..), C[m, n] = Σ_k A[m, k] · B[k, n], then
  * the epilogue stores, whose values use acc0 (the dot product) at vars o*, m, n.
  */
@@ -67,7 +82,7 @@ export interface MatmulKernel {
   N: number;
   K: number;
   a: StridedOperand;
-  b: StridedOperand;
+  b: StridedOperand | ImplicitOperand;
   dtype: DType;
   epilogue: Store[];
 }
@@ -118,7 +133,8 @@ export function fmtKernel(k: Kernel): string {
     case 'matmul':
       lines.push(`  batch [${k.batch}] M=${k.M} N=${k.N} K=${k.K}`);
       lines.push(`  A=b${k.a.buf}+${fmtExpr(k.a.offset)} strides (${k.a.rowStride},${k.a.colStride})`);
-      lines.push(`  B=b${k.b.buf}+${fmtExpr(k.b.offset)} strides (${k.b.rowStride},${k.b.colStride})`);
+      if (isImplicit(k.b)) lines.push(`  B[r0, r1] = ${fmtExpr(k.b.value)}`);
+      else lines.push(`  B=b${k.b.buf}+${fmtExpr(k.b.offset)} strides (${k.b.rowStride},${k.b.colStride})`);
       for (const s of k.epilogue) lines.push(`  b${s.buf}[${fmtExpr(s.at)}] = ${fmtExpr(s.value)}`);
       break;
     case 'scan':

@@ -5,7 +5,7 @@
 
 import { numel } from '../graph/shape.js';
 import { type Expr, evalIndex, idiv, idx, imod, loopVar, substitute } from './expr.js';
-import type { MatmulKernel } from './loop_ir.js';
+import { type MatmulKernel, type StridedOperand, isImplicit } from './loop_ir.js';
 import { unflatten } from './views.js';
 
 /** Offset = base + flatBatch · stride for every batch point, or undefined when not of that form. */
@@ -32,7 +32,7 @@ export function linearBatch(offset: Expr, batch: readonly number[]): { base: num
 /** The same product with the batch folded into M when B is shared and A's batches are contiguous rows. */
 export function foldSharedWeightBatch(k: MatmulKernel): MatmulKernel {
   const nb = k.batch.length;
-  if (nb === 0 || numel(k.batch) <= 1) return k;
+  if (nb === 0 || numel(k.batch) <= 1 || isImplicit(k.b)) return k;
   const a = linearBatch(k.a.offset, k.batch);
   const b = linearBatch(k.b.offset, k.batch);
   if (!a || !b || b.stride !== 0 || a.stride !== k.M * k.a.rowStride) return k;
@@ -48,7 +48,7 @@ export function foldSharedWeightBatch(k: MatmulKernel): MatmulKernel {
     batch: [],
     M,
     a: { ...k.a, offset: idx(a.base) },
-    b: { ...k.b, offset: idx(b.base) },
+    b: { ...(k.b as StridedOperand), offset: idx(b.base) },
     epilogue: k.epilogue.map((s) => ({ buf: s.buf, at: substitute(s.at, vars), value: substitute(s.value, vars) })),
   };
 }

@@ -60,3 +60,32 @@ export function readsAlongColumns(k: LoopKernel, minRows: number): boolean {
   }
   return sawColumn;
 }
+
+/**
+ * Short independent reductions (at most `maxInner` points per output, no per-point stores)
+ * whose every load either stays put or moves by 1 or 2 elements between neighbouring outputs
+ * of the last output dim, and at least one moves (checked at the middle of the domain, away
+ * from any padding): pooling and convs over a window, where neighbouring outputs read
+ * neighbouring inputs. Both backends then give neighbouring outputs neighbouring lanes.
+ */
+export function readsAlongOutputRows(k: LoopKernel, maxInner: number): boolean {
+  const R = numel(k.inner);
+  if (R < 1 || R > maxInner || k.outer.length === 0) return false;
+  if (k.innerStores.length > 0 || k.reductions.length === 0 || k.reductions.some((r) => mentionsAcc(r.value))) return false;
+  const lastVar = `o${k.outer.length - 1}`;
+  const mid = new Map<string, number>();
+  k.outer.forEach((n, d) => mid.set(`o${d}`, Math.floor(n / 2)));
+  k.inner.forEach((n, d) => mid.set(`r${d}`, Math.floor(n / 2)));
+  const next = new Map(mid).set(lastVar, mid.get(lastVar)! + 1);
+  let moves = false;
+  for (const red of k.reductions) {
+    for (const ld of loadsOf(red.value)) {
+      if (loadsOf(ld.at).length > 0) return false; // a gather: no fixed step
+      if (!varsOf(ld.at).has(lastVar)) continue;
+      const step = evalIndex(ld.at, next) - evalIndex(ld.at, mid);
+      if (step < 1 || step > 2) return false;
+      moves = true;
+    }
+  }
+  return moves;
+}

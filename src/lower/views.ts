@@ -3,7 +3,7 @@
 
 import type { Node } from '../graph/ir.js';
 import { contiguousStrides, type Shape } from '../graph/shape.js';
-import { type Expr, iadd, idiv, idx, imod, imul } from './expr.js';
+import { type Expr, iadd, idiv, idx, imod, imul, range } from './expr.js';
 
 /** Row-major flat offset of a multi-index; size-1 dims contribute nothing. */
 export function flatten(idxs: readonly Expr[], shape: Shape): Expr {
@@ -27,7 +27,7 @@ export function broadcastIndex(idxs: readonly Expr[], inShape: Shape): Expr[] {
   return inShape.map((d, i) => (d === 1 ? idx(0) : idxs[i + off]!));
 }
 
-/** Input index of a view op (reshape, permute, expand, slice), or undefined for non-views. */
+/** Input index of a view op (reshape, permute, expand, slice), or undefined for non-views (a window: windowInput). */
 export function viewInputIndex(node: Node, inShape: Shape, idxs: readonly Expr[]): Expr[] | undefined {
   switch (node.op) {
     case 'reshape':
@@ -44,6 +44,35 @@ export function viewInputIndex(node: Node, inShape: Shape, idxs: readonly Expr[]
     default:
       return undefined;
   }
+}
+
+/**
+ * Input index of a window view at output index `idxs`, and the condition that it lies inside
+ * the input (undefined when every position does: no padding is read). Outside, the view reads
+ * its fill value; the index returned there is clamped into the input, so reading it is safe.
+ */
+export function windowInput(node: Node & { op: 'window' }, inShape: Shape, idxs: readonly Expr[]): { idxs: Expr[]; inside: Expr | undefined } {
+  const rank = inShape.length;
+  const out = idxs.slice(0, rank);
+  let inside: Expr | undefined;
+  node.dims.forEach((d, w) => {
+    const pos = iadd(iadd(imul(idxs[d.dim]!, d.stride), imul(idxs[rank + w]!, d.dilation)), idx(-d.pad));
+    const r = range(pos);
+    let ok: Expr | undefined;
+    const and = (c: Expr) => (ok = ok ? { k: 'bin', op: 'and', a: ok, b: c, dt: 'bool' } : c);
+    if (!r || r[0] < 0) and({ k: 'bin', op: 'ge', a: pos, b: idx(0), dt: 'bool' });
+    if (!r || r[1] > inShape[d.dim]!) and({ k: 'bin', op: 'lt', a: pos, b: idx(inShape[d.dim]!), dt: 'bool' });
+    // In the padding the position is clamped to 0, so the value can be read unconditionally
+    // (a select, no branch: loops over positions vectorize) and then replaced by the fill.
+    out[d.dim] = ok ? { k: 'where', c: ok, a: pos, b: idx(0), dt: 'index' } : pos;
+    if (ok) inside = inside ? { k: 'bin', op: 'and', a: inside, b: ok, dt: 'bool' } : ok;
+  });
+  return { idxs: out, inside };
+}
+
+/** True when a window view never reads padding (every position lies inside the input). */
+export function windowUnpadded(node: Node & { op: 'window' }, inShape: Shape): boolean {
+  return node.dims.every((d) => d.pad === 0 && (d.out - 1) * d.stride + (d.k - 1) * d.dilation < inShape[d.dim]!);
 }
 
 /** Strides of a view: element offset = offset + Σ idx[d]·strides[d]. */
@@ -72,6 +101,13 @@ export function composeView(node: Node, input: StridedView, inShape: Shape): Str
     }
     case 'reshape':
       return reshapeStrides(input, inShape, node.shape);
+    case 'window': {
+      // Without padding a window is strided: a position steps stride·s, a tap dilation·s.
+      if (!windowUnpadded(node, inShape)) return undefined;
+      const strides = [...input.strides];
+      for (const d of node.dims) strides[d.dim] = d.stride * input.strides[d.dim]!;
+      return { ...input, strides: [...strides, ...node.dims.map((d) => d.dilation * input.strides[d.dim]!)] };
+    }
     default:
       return undefined;
   }

@@ -111,6 +111,22 @@ export function evalNode(g: Graph, n: Node, args: number[][]): number[] {
       });
       break;
     }
+    case 'window': {
+      const ins = inShape(0);
+      const st = contiguousStrides(ins);
+      res = mapCoords(out, (c) => {
+        let src = 0;
+        const pos = c.slice(0, ins.length);
+        for (const [w, d] of n.dims.entries()) {
+          const p = c[d.dim]! * d.stride + c[ins.length + w]! * d.dilation - d.pad;
+          if (p < 0 || p >= ins[d.dim]!) return n.fill;
+          pos[d.dim] = p;
+        }
+        for (let d = 0; d < pos.length; d++) src += pos[d]! * st[d]!;
+        return args[0]![src]!;
+      });
+      break;
+    }
     case 'cat': {
       const offsets: number[] = [];
       let acc = 0;

@@ -167,7 +167,7 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[])
       };
       return foldSharedWeightBatch({
         kind: 'matmul', bufs, batch, M: m.shape[rank - 2]!, N: m.shape[rank - 1]!, K: g.node(d.matmul!.a).shape.at(-1)!,
-        a: operand(d.matmul!.a), b: operand(d.matmul!.b), dtype: m.dtype, epilogue: inner,
+        a: operand(d.matmul!.a), b: d.matmul!.bValue ? { value: d.matmul!.bValue } : operand(d.matmul!.b), dtype: m.dtype, epilogue: inner,
       });
     }
     default:

@@ -5,12 +5,12 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { Graph, Node } from '../graph/ir.js';
-import { sameShape } from '../graph/shape.js';
+import { numel, sameShape } from '../graph/shape.js';
 import { type Expr, cst, exprKey, idx, loopVar } from '../lower/expr.js';
 import { type InlineContext, NotFusable, valueAt } from '../lower/inline.js';
 import type { AccOp, Reduction } from '../lower/loop_ir.js';
 import { scatterPoint, scatterSerialDims, scatterValue } from '../lower/scatter.js';
-import { flatten } from '../lower/views.js';
+import { flatten, broadcastIndex, unflatten } from '../lower/views.js';
 import type { Realization } from './realize.js';
 
 /** A kernel under construction: its loop IR plus what the scheduler needs to extend it. */
@@ -33,7 +33,7 @@ export interface KernelDraft {
   outerStores: { node: number; value: Expr }[];
   innerStores: { node: number; value: Expr }[];
   /** For matmul and scan drafts, the fixed part of the kernel. */
-  matmul?: { node: number; a: number; b: number };
+  matmul?: { node: number; a: number; b: number; bValue?: Expr };
   scan?: { node: number; value: Expr };
   /** For a scatter's update kernel: whether each update applies, where it goes, what is stored. */
   scatter?: { node: number; valid: Expr; at: Expr; value: Expr };
@@ -146,7 +146,11 @@ export function formKernels(g: Graph, r: Realization): Schedule {
     let point: Expr[] | undefined;
     let where: 'inner' | 'outer' = 'inner';
     if (sameShape(node.shape, d.domainShape)) point = d.point;
-    else if (d.kind === 'loops' && d.axes.length > 0) {
+    else if (d.kind === 'matmul' && numel(node.shape) === numel(d.domainShape)) {
+      // A reshape of the product (a conv's [N, G, Mg, P] read as [N, M, OH, OW]): the same
+      // flat point, which the index simplifier maps back onto the accumulator's.
+      point = unflatten(flatten(d.point, d.domainShape), node.shape);
+    } else if (d.kind === 'loops' && d.axes.length > 0) {
       const outerShape = d.domainShape.filter((_, i) => !d.axes.includes(i));
       const keepShape = d.domainShape.map((n, i) => (d.axes.includes(i) ? 1 : n));
       if (sameShape(node.shape, outerShape)) point = d.point.filter((_, i) => !d.axes.includes(i));
@@ -202,7 +206,17 @@ export function formKernels(g: Graph, r: Realization): Schedule {
     if (node.op === 'matmul') {
       const d = newDraft('matmul', [...node.shape], []);
       d.matmul = { node: node.id, a: node.inputs[0]!, b: node.inputs[1]! };
-      for (const operand of node.inputs) {
+      for (const [i, operand] of node.inputs.entries()) {
+        if (i === 1 && r.implicit.has(operand)) {
+          // An implicit operand: its value at (batch o*, row r0, col r1), inlined through its views.
+          const bShape = g.node(operand).shape;
+          const nb = node.shape.length - 2;
+          const full = [...d.point.slice(0, nb), loopVar('r0', bShape.at(-2)!), loopVar('r1', bShape.at(-1)!)];
+          const res = build(d, operand, broadcastIndex(full, bShape));
+          commitLoads(d, res.newLoads);
+          d.matmul.bValue = res.value;
+          continue;
+        }
         const base = r.views.get(operand)!.base;
         paramOf(d, base);
         d.reads.add(base);

@@ -1,6 +1,7 @@
 // Which nodes get a buffer (are "realized") and which are inlined into their consumers.
 // Realized: graph inputs, non-scalar constants, reductions, matmuls, scans, scatters, graph outputs,
-// matmul operands that are not strided views of a buffer, and multi-use pointwise values
+// matmul operands that are not strided views of a buffer (except a window view's: read
+// through its index expression, an implicit GEMM), and multi-use pointwise values
 // whose inlined expression would be large (recomputing them would cost more than a store).
 
 import type { Graph } from '../graph/ir.js';
@@ -17,6 +18,11 @@ export interface Realization {
   live: Set<number>;
   /** Strided views for matmul operands: operand node id → view of a realized base. */
   views: Map<number, StridedView>;
+  /**
+   * B operands of matmuls read through their index expression (views over a window view: a
+   * conv's implicit GEMM), never materialised; the node under their views is realized.
+   */
+  implicit: Set<number>;
 }
 
 export function liveNodes(g: Graph): Set<number> {
@@ -31,10 +37,16 @@ export function liveNodes(g: Graph): Set<number> {
   return live;
 }
 
-export function realize(g: Graph): Realization {
+export interface RealizeOptions {
+  /** Matmuls over a window view with at least this many multiply-adds materialise it (Backend.im2colMinMacs). */
+  im2colMinMacs?: number | undefined;
+}
+
+export function realize(g: Graph, options: RealizeOptions = {}): Realization {
   const live = liveNodes(g);
   const realized = new Set<number>();
   const views = new Map<number, StridedView>();
+  const implicit = new Set<number>();
   const uses = new Array<number>(g.nodes.length).fill(0);
   for (const n of g.nodes) if (live.has(n.id)) for (const i of n.inputs) uses[i]!++;
   for (const o of g.outputs) realized.add(o);
@@ -59,7 +71,18 @@ export function realize(g: Graph): Realization {
         break;
     }
     if (n.op === 'matmul') {
-      for (const operand of n.inputs) views.set(operand, stridedOperand(g, operand, realized));
+      const [a, b] = n.inputs as [number, number];
+      views.set(a, stridedOperand(g, a, realized));
+      const bases = realized.has(b) || a === b ? undefined : windowBases(g, b);
+      const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
+      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity)) {
+        // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
+        realized.add(b);
+        views.set(b, { base: b, offset: 0, strides: contiguousStrides(g.node(b).shape) });
+      } else if (bases !== undefined) {
+        for (const base of bases) realized.add(base);
+        implicit.add(b);
+      } else views.set(b, stridedOperand(g, b, realized));
     }
     size[n.id] = realized.has(n.id) ? 1 : 1 + n.inputs.reduce((s, i) => s + (realized.has(i) ? 1 : size[i]!), 0);
     if (!realized.has(n.id) && uses[n.id]! > 1 && size[n.id]! > INLINE_LIMIT && numel(n.shape) > 1) {
@@ -67,7 +90,28 @@ export function realize(g: Graph): Realization {
       size[n.id] = 1;
     }
   }
-  return { realized, live, views };
+  return { realized, live, views, implicit };
+}
+
+const VIEW_OPS = new Set(['reshape', 'permute', 'expand', 'slice', 'window']);
+
+/**
+ * For views (and cats of views: a transposed conv's zero-stuffed input) that include a window
+ * view, the nodes under them (scalar constants aside: they inline); else undefined.
+ */
+function windowBases(g: Graph, id: number): number[] | undefined {
+  let windowed = false;
+  const bases: number[] = [];
+  const walk = (i: number): void => {
+    const n = g.node(i);
+    if (VIEW_OPS.has(n.op)) {
+      windowed ||= n.op === 'window';
+      walk(n.inputs[0]!);
+    } else if (n.op === 'cat') n.inputs.forEach(walk);
+    else if (!(n.op === 'const' && n.data.length === 1)) bases.push(i);
+  };
+  walk(id);
+  return windowed ? bases : undefined;
 }
 
 /** A strided view of a realized node for a matmul operand, realizing whatever is not a view. */
@@ -78,7 +122,7 @@ function stridedOperand(g: Graph, id: number, realized: Set<number>): StridedVie
     return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
   };
   if (realized.has(id)) return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
-  if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice') {
+  if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice' || n.op === 'window') {
     const input = g.node(n.inputs[0]!);
     const inner = stridedOperand(g, input.id, realized);
     return composeView(n, inner, input.shape) ?? contiguous();

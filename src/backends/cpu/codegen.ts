@@ -6,16 +6,18 @@
 import { arch } from 'node:os';
 import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
-import type { Kernel, LoopKernel, MatmulKernel, ScanKernel, ScatterKernel } from '../../lower/loop_ir.js';
+import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
-import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import { Scope, cStorageType, cType, emitInvariants, invariantParts, storeStmt } from '../c_expr.js';
+import { dtOf } from '../../lower/expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, flatInner } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
+import { rowLoops, shortRowReduction } from './row_loops.js';
 
 export type { CSource } from './kernel_text.js';
 
@@ -64,6 +66,7 @@ function closeLoops(lines: string[], dims: readonly number[], indent: string): v
 
 function loops(k: LoopKernel): CSource {
   if (readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
+  if (shortRowReduction(k)) return rowLoops(k);
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
   const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
@@ -193,7 +196,8 @@ function matmul(k: MatmulKernel): CSource {
   // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
   const t = wideAccType(k.dtype) ?? cType(k.dtype);
   const aDt = k.bufs[k.a.buf]!.dtype;
-  const bDt = k.bufs[k.b.buf]!.dtype;
+  const implicitB = isImplicit(k.b) ? k.b : undefined;
+  const bDt = isImplicit(k.b) ? k.dtype : k.bufs[k.b.buf]!.dtype;
   const MR = 4;
   const NR = 32;
   // The panel is named after the kernel: kernels of a compile group share one translation unit.
@@ -226,14 +230,43 @@ function matmul(k: MatmulKernel): CSource {
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
-  const bOff = scope.emit(k.b.offset);
+  const bOff = isImplicit(k.b) ? '' : scope.emit(k.b.offset);
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
-  lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
+  if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
   lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
   lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
-  lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
-  lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${k.b.rowStride}LL + (jb + j) * ${k.b.colStride}LL]`, bDt)} : (${t})0;`);
+  if (implicitB) {
+    // An implicit B (a conv's window view): the panel is packed from its index expression at
+    // row r0, column r1 (im2col of one panel, never the whole matrix); past N it is zero.
+    // What depends only on the column (a conv's output position: its divisions) goes into
+    // per-panel tables, what depends only on the row (channel and tap) is computed once per
+    // row, so the loop over a row's columns is selects, adds and a gather, and vectorizes.
+    // Rows are packed in parallel when the product's rows are.
+    const batchVars = k.batch.map((_, d) => `o${d}`);
+    const colParts = invariantParts(implicitB.value, new Set([...batchVars, 'r1'])).filter((e) => varsOf(e).has('r1'));
+    const colScope = scope.child(`${ind}    `);
+    const tables = colParts.map((e, i) => {
+      const name = `col${i}`;
+      lines.push(`${ind}  ${cType(dtOf(e))} ${name}[${NR}];`);
+      return `${ind}    ${name}[j] = ${colScope.emit(e)};`;
+    });
+    if (colParts.length) lines.push(`${ind}  for (int64_t j = 0; j < jn; j++) {`, `${ind}    const int64_t r1 = jb + j;`, ...colScope.lines, ...tables, `${ind}  }`);
+    if (parallel && !parallelBatch) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
+    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) {`, `${ind}    const int64_t r0 = p;`);
+    const rowScope = scope.child(`${ind}    `);
+    colParts.forEach((e, i) => rowScope.bind(e, `col${i}[j]`));
+    emitInvariants(rowScope, implicitB.value, new Set([...batchVars, 'r0']));
+    lines.push(...rowScope.lines.splice(0), `${ind}    #pragma omp simd`, `${ind}    for (int64_t j = 0; j < jn; j++) {`);
+    const ps = rowScope.child(`${ind}      `);
+    const v = ps.emit(implicitB.value);
+    lines.push(`${ind}      const int64_t r1 = jb + j;`, ...ps.lines, `${ind}      Bp[p * ${NR} + j] = (${t})${v};`, `${ind}    }`);
+    lines.push(`${ind}    for (int64_t j = jn; j < ${NR}; j++) Bp[p * ${NR} + j] = (${t})0;`, `${ind}  }`);
+  } else {
+    const sb = k.b as StridedOperand;
+    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
+    lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`);
+  }
   if (parallel && !parallelBatch && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);

@@ -18,12 +18,12 @@ const BLOCK = 256;
 export const COLUMN_MIN_ROWS = 16;
 
 /** Reduction r's accumulator variables as (name, C type): each becomes an array over the block. */
-function accArrays(r: Reduction): [string, string][] {
+export function accArrays(r: Reduction): [string, string][] {
   return accVars(r).map((v) => [v.name, v.type]);
 }
 
 /** `{ T acc = A_acc[j]; … body … A_acc[j] = acc; }` for every accumulator of r. */
-function withAccs(r: Reduction, ind: string, body: string[], writeBack: boolean): string[] {
+export function withAccs(r: Reduction, ind: string, body: string[], writeBack: boolean): string[] {
   const arrays = accArrays(r);
   return [
     `${ind}{`,

@@ -52,6 +52,20 @@ let codegen: typeof import('./codegen.js') | undefined;
 let loadingCodegen: Promise<void> | undefined;
 
 /** One cuBLAS handle per math mode, shared by every plan of the process. */
+/**
+ * KILN_IM2COL_MIN_MACS: convolutions (matmuls over a window view) of at least this many
+ * multiply-adds materialise their im2col matrix in one kernel, so cuBLAS can take the product
+ * where its strides allow; unset (the default): every conv is an implicit GEMM in the
+ * generated tiled GEMM. For A/B measurements on the GPU.
+ */
+function im2colMinMacs(): number | undefined {
+  const raw = process.env.KILN_IM2COL_MIN_MACS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`KILN_IM2COL_MIN_MACS must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 let cublasTf32: Cublas | undefined;
 let cublasStrict: Cublas | undefined;
 
@@ -63,6 +77,7 @@ export class CudaBackend implements Backend {
   /** Products with fewer multiply-adds take the generated GEMM (see cublasMinMacs). */
   readonly cublasMinMacs: number;
   readonly identity: string;
+  readonly im2colMinMacs?: number;
   /** NVRTC's fixed cost is ~10 ms a program, a small kernel adds ~1 ms: groups of up to 8. */
   readonly maxCompileGroup = 8;
 
@@ -73,6 +88,11 @@ export class CudaBackend implements Backend {
     this.cublasMinMacs = cublasMinMacs();
     // The threshold decides which kernels a plan has, so it is part of the graph key too.
     this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? `cublas>=${this.cublasMinMacs}` : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
+    const im2col = im2colMinMacs();
+    if (im2col !== undefined) {
+      this.im2colMinMacs = im2col;
+      this.identity += `|im2col>=${im2col}`;
+    }
   }
 
   prepareCodegen(): Promise<void> {

@@ -10,10 +10,10 @@
 import type { DType } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildren, reg, substitute, varsOf } from '../../lower/expr.js';
-import type { Kernel, KernelBuf, LoopKernel, MatmulKernel, ScanKernel, ScatterKernel, Store } from '../../lower/loop_ir.js';
+import { type Kernel, type KernelBuf, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type Store, isImplicit } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
-import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
+import { Scope, cStorageType, cType, emitInvariants, storeStmt } from '../c_expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { type CudaGenerated, type GemmMeta, POINTER_TABLE, dialect, kernelOpen, usesPointerTable } from './kernel_text.js';
 import { cudaTypedefs, narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
@@ -21,6 +21,7 @@ import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PREL
 import { columnReduction, isColumnReduction } from './column_reduction.js';
 import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
+import { isThreadReduction, threadReduction } from './thread_reduction.js';
 import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
 
@@ -140,6 +141,7 @@ function reduction(k: LoopKernel): CudaGenerated {
   const splits = splitsFor(k);
   if (splits > 1) return splitReduction(k, splits);
   if (isColumnReduction(k)) return columnReduction(k);
+  if (isThreadReduction(k)) return threadReduction(k);
   const rows = numel(k.outer);
   const R = numel(k.inner);
   const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));
@@ -336,10 +338,13 @@ function cublasEligible(k: MatmulKernel): boolean {
 }
 
 function gemmMeta(k: MatmulKernel): GemmMeta | undefined {
+  // An implicit operand (a conv's window view) has no strides for cuBLAS: the generated GEMM.
+  if (isImplicit(k.b)) return undefined;
+  const kb = k.b;
   const la = operandLayout(k.a, k.M, k.K);
-  const lb = operandLayout(k.b, k.K, k.N);
+  const lb = operandLayout(kb, k.K, k.N);
   const ba = linearBatch(k.a.offset, k.batch);
-  const bb = linearBatch(k.b.offset, k.batch);
+  const bb = linearBatch(kb.offset, k.batch);
   if (!la || !lb || !ba || !bb) return undefined;
   let batch = numel(k.batch);
   let M = k.M;
@@ -354,7 +359,7 @@ function gemmMeta(k: MatmulKernel): GemmMeta | undefined {
   return {
     batch, M, N: k.N, K: k.K,
     a: { param: k.a.buf, offset: ba.base, ld: la.ld, trans: la.trans, batchStride: ba.stride },
-    b: { param: k.b.buf, offset: bb.base, ld: lb.ld, trans: lb.trans, batchStride: bb.stride },
+    b: { param: kb.buf, offset: bb.base, ld: lb.ld, trans: lb.trans, batchStride: bb.stride },
   };
 }
 
@@ -386,7 +391,9 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   // float. Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
   const t = wideAccType(k.dtype) ?? cType(k.dtype);
   const aDt = k.bufs[k.a.buf]!.dtype;
-  const bDt = k.bufs[k.b.buf]!.dtype;
+  const implicitB = isImplicit(k.b) ? k.b : undefined;
+  const sb = isImplicit(k.b) ? undefined : k.b;
+  const bDt = sb ? k.bufs[sb.buf]!.dtype : k.dtype;
   const BM = 64, BN = 64, BK = 16;
   const counter = { n: 0 };
   const bvars = k.batch.map((_, d) => `o${d}`);
@@ -403,13 +410,30 @@ function tiledGemm(k: MatmulKernel): CudaGenerated {
   lines.push(`  const int64_t m0 = (int64_t)blockIdx.y * ${BM}, n0 = (int64_t)blockIdx.x * ${BN};`);
   const s = new Scope(dialect, counter, undefined, '  ');
   const aOff = s.emit(substitute(k.a.offset, vars));
-  const bOff = s.emit(substitute(k.b.offset, vars));
+  const bOff = sb ? s.emit(substitute(sb.offset, vars)) : '';
   lines.push(...s.lines.splice(0));
-  lines.push(`  const ${cStorageType(aDt)}* A = b${k.a.buf} + ${aOff};`, `  const ${cStorageType(bDt)}* B = b${k.b.buf} + ${bOff};`);
+  lines.push(`  const ${cStorageType(aDt)}* A = b${k.a.buf} + ${aOff};`);
+  if (sb) lines.push(`  const ${cStorageType(bDt)}* B = b${sb.buf} + ${bOff};`);
   lines.push(`  ${t} c[4][4];`, '  for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) c[i][j] = 0;');
+  if (implicitB) {
+    // Each thread stages the same tile column (nn = threadIdx.x % BN) of every K slice: what
+    // depends only on the column (a conv's output position and its divisions) once per thread.
+    lines.push(`  const int nn = threadIdx.x % ${BN};`, '  const int64_t r1 = n0 + nn;');
+    emitInvariants(s, substitute(implicitB.value, vars), new Set(['z', 'r1']));
+    lines.push(...s.lines.splice(0));
+  }
   lines.push(`  for (int64_t p0 = 0; p0 < ${k.K}LL; p0 += ${BK}) {`);
   lines.push(`    for (int e = threadIdx.x; e < ${BK * BM}; e += 256) { const int kk = e / ${BM}, mm = e % ${BM}; const int64_t gm = m0 + mm, gk = p0 + kk; As[kk][mm] = (gm < ${k.M} && gk < ${k.K}) ? ${loadValue(`A[gm * ${k.a.rowStride}LL + gk * ${k.a.colStride}LL]`, aDt)} : (${t})0; }`);
-  lines.push(`    for (int e = threadIdx.x; e < ${BK * BN}; e += 256) { const int kk = e / ${BN}, nn = e % ${BN}; const int64_t gn = n0 + nn, gk = p0 + kk; Bs[kk][nn] = (gn < ${k.N} && gk < ${k.K}) ? ${loadValue(`B[gk * ${k.b.rowStride}LL + gn * ${k.b.colStride}LL]`, bDt)} : (${t})0; }`);
+  if (sb) {
+    lines.push(`    for (int e = threadIdx.x; e < ${BK * BN}; e += 256) { const int kk = e / ${BN}, nn = e % ${BN}; const int64_t gn = n0 + nn, gk = p0 + kk; Bs[kk][nn] = (gn < ${k.N} && gk < ${k.K}) ? ${loadValue(`B[gk * ${sb.rowStride}LL + gn * ${sb.colStride}LL]`, bDt)} : (${t})0; }`);
+  } else {
+    // An implicit B (a conv's window view): the tile is staged from its index expression at
+    // row r0, column r1 (neighbouring threads take neighbouring columns: output positions).
+    lines.push(`    for (int kk = threadIdx.x / ${BN}; kk < ${BK}; kk += ${256 / BN}) {`, '      const int64_t r0 = p0 + kk;');
+    const bs = s.child('        ');
+    const v = bs.emit(substitute(implicitB!.value, vars));
+    lines.push(`      if (r1 < ${k.N} && r0 < ${k.K}) {`, ...bs.lines, `        Bs[kk][nn] = (${t})${v};`, `      } else Bs[kk][nn] = (${t})0;`, '    }');
+  }
   lines.push('    __syncthreads();');
   lines.push(`    #pragma unroll`, `    for (int kk = 0; kk < ${BK}; kk++) {`);
   lines.push(`      ${t} a[4], b[4];`, '      for (int i = 0; i < 4; i++) { a[i] = As[kk][ty * 4 + i]; b[i] = Bs[kk][tx * 4 + i]; }');

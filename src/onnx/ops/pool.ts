@@ -1,12 +1,12 @@
-// Pooling and convolution, built from strided slices of the padded input: one slice per
-// kernel offset, combined with max/sum (pooling) or stacked into columns for a matmul
-// (convolution, "im2col"). Fine for the small kernels of the models kiln targets; there is
-// no dedicated conv kernel.
+// Pooling and convolution over the window view of the input (GraphBuilder.window: each
+// spatial dim becomes window positions × taps, padding read as a fill value): pooling is a
+// reduction over the taps, a conv a reduction of window × weight or a matmul whose operand is
+// the window view itself (an implicit GEMM). The kernel count per op is constant: it does not
+// grow with the kernel size or the group count.
 
 import type { GraphBuilder } from '../../graph/builder.js';
 import { isInt } from '../../graph/dtype.js';
 import { intRange } from '../../graph/int.js';
-import type { SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, numel } from '../../graph/shape.js';
 import type { ConvertContext } from '../context.js';
 import type { Val } from '../emit.js';
@@ -61,41 +61,18 @@ function windows(n: OnnxNode, spatial: readonly number[], kernel: number[]): Win
   });
 }
 
-/** x padded with `fill` so that every window of every spatial dim (from dim 2) lies inside. */
-function padInput(b: GraphBuilder, x: number, wins: Win[], fill: number): number {
-  wins.forEach((w, i) => {
-    const axis = i + 2;
-    const need = (w.out - 1) * w.stride + (w.k - 1) * w.dil + 1;
-    const after = Math.max(need - w.in - w.padBegin, 0);
-    const parts: number[] = [];
-    const block = (size: number) => {
-      const shape = b.shape(x).map((d, k) => (k === axis ? size : d));
-      return b.expand(b.scalar(fill, b.dtype(x)), shape);
-    };
-    if (w.padBegin > 0) parts.push(block(w.padBegin));
-    parts.push(x);
-    if (after > 0) parts.push(block(after));
-    x = parts.length > 1 ? b.cat(parts, axis) : x;
-  });
-  return x;
-}
-
-/** Every kernel offset, as one index per spatial dim. */
-function offsets(wins: Win[]): number[][] {
-  let all: number[][] = [[]];
-  for (const w of wins) all = all.flatMap((o) => Array.from({ length: w.k }, (_, j) => [...o, j]));
-  return all;
-}
-
-/** The [N, C, out...] slice of the padded input seen by kernel offset `off`. */
-function windowSlice(b: GraphBuilder, xp: number, wins: Win[], off: number[]): number {
-  const shape = b.shape(xp);
-  const dims: SliceDim[] = shape.map((d, i) => {
-    if (i < 2) return { start: 0, step: 1, size: d };
-    const w = wins[i - 2]!;
-    return { start: off[i - 2]! * w.dil, step: w.stride, size: w.out };
-  });
-  return b.sliceDims(xp, dims);
+/** The window view of x over its spatial dims (from dim 2), padding reading `fill`. */
+function windowOf(b: GraphBuilder, x: number, wins: Win[], fill: number): number {
+  return b.window(
+    x,
+    wins.map((w, i) => {
+      // padAfter: exactly what the last window needs (ceil mode may need more than the pads,
+      // floor mode may leave trailing elements unread).
+      const need = (w.out - 1) * w.stride + (w.k - 1) * w.dil + 1;
+      return { dim: i + 2, k: w.k, stride: w.stride, dilation: w.dil, padBefore: w.padBegin, padAfter: need - w.in - w.padBegin };
+    }),
+    fill,
+  );
 }
 
 /** Per output position, how many kernel taps average over (pads included or not). */
@@ -132,32 +109,12 @@ function checkPool(n: OnnxNode): string[] {
   return issues;
 }
 
-/** Flat index into the spatial dims of the input for each output position, at kernel offset `off` (-1: padding). */
-function tapIndices(wins: Win[], off: number[], columnMajor: boolean): number[] {
-  const outShape = wins.map((w) => w.out);
-  const strides: number[] = [];
-  let acc = 1;
-  const order = columnMajor ? wins.map((_, i) => i) : wins.map((_, i) => wins.length - 1 - i);
-  for (const i of order) {
-    strides[i] = acc;
-    acc *= wins[i]!.in;
-  }
-  const res: number[] = [];
-  for (let flat = 0; flat < numel(outShape); flat++) {
-    let rem = flat;
-    let idx = 0;
-    for (let i = wins.length - 1; i >= 0; i--) {
-      const w = wins[i]!;
-      const o = rem % w.out;
-      rem = Math.floor(rem / w.out);
-      const pos = o * w.stride + off[i]! * w.dil - w.padBegin;
-      idx = idx < 0 || pos < 0 || pos >= w.in ? -1 : idx + pos * strides[i]!;
-    }
-    res.push(idx);
-  }
-  return res;
-}
-
+/**
+ * Max and average pooling: one reduction over the tap dims of the input's window view (max
+ * pads with the dtype's lowest value, average with 0 and divides by the taps counted), so one
+ * kernel whatever the kernel size. MaxPool's Indices are an argmax over the same taps (the
+ * same kernel), turned into flat input indices by index arithmetic.
+ */
 function pool(kind: 'max' | 'avg') {
   return (ctx: ConvertContext, n: OnnxNode): Val[] => {
     const x = ctx.in(n, 0);
@@ -165,42 +122,63 @@ function pool(kind: 'max' | 'avg') {
     const wins = windows(n, shape.slice(2), n.ints('kernel_shape')!);
     const includePad = n.int('count_include_pad', 0) !== 0;
     const wantIndices = kind === 'max' && !!n.outputs[1];
+    const columnMajor = n.int('storage_order', 0) === 1;
     return ctx.em.emit([x], (b, [x]) => {
       // Max pooling pads with the lowest value of the dtype: for floats the lowest float32
       // rather than -inf (a plain literal in every backend's source), for ints their minimum.
       const dt = b.dtype(x!);
       const lowest = isInt(dt) ? intRange(dt)[0] : -3.4028234663852886e38;
-      const xp = padInput(b, x!, wins, kind === 'max' ? lowest : 0);
+      const xw = windowOf(b, x!, wins, kind === 'max' ? lowest : 0);
       const outShape = wins.map((w) => w.out);
-      let acc: number | undefined;
-      let idx: number | undefined;
-      for (const off of offsets(wins)) {
-        const s = windowSlice(b, xp, wins, off);
-        if (acc === undefined) {
-          acc = s;
-          if (wantIndices) idx = b.constant(tapIndices(wins, off, n.int('storage_order', 0) === 1), outShape, 'int64');
-        } else if (wantIndices) {
-          // Strictly greater: the first maximum in window order wins, as in the reference.
-          const gt = b.binary('gt', s, acc);
-          acc = b.where(gt, s, acc);
-          idx = b.where(gt, b.constant(tapIndices(wins, off, n.int('storage_order', 0) === 1), outShape, 'int64'), idx!);
-        } else acc = b.binary(kind === 'max' ? 'maximum' : 'add', acc, s);
-      }
+      const r = wins.length;
+      // Taps flattened into one trailing dim: max and argmax then reduce over one domain.
+      const taps = b.reshape(xw, [...shape.slice(0, 2), ...outShape, numel(wins.map((w) => w.k))]);
+      const rank = 2 + r;
       if (kind === 'max') {
-        if (!wantIndices) return acc!;
-        // Indices are flat over the whole input: add the (n, c) plane offset.
+        const y = b.reduce('max', taps, rank, false);
+        if (!wantIndices) return y;
+        // Tap t of the window at o reads input position o·stride + tap·dilation − pad per dim;
+        // indices are flat over the whole input: (n, c) plane offset + position in the plane.
+        let t = b.reduce('argmax', taps, rank, false);
         const [N, C] = shape as [number, number];
         const plane = numel(shape.slice(2));
         const unit = [N, C, ...outShape.map(() => 1)];
-        const base = b.binary('add', b.iota(unit, 0, 0, C * plane, 'int64'), b.iota(unit, 1, 0, plane, 'int64'));
-        return [acc!, b.binary('add', idx!, base)];
+        let flat = b.binary('add', b.iota(unit, 0, 0, C * plane, 'int64'), b.iota(unit, 1, 0, plane, 'int64'));
+        const strides: number[] = [];
+        let acc = 1;
+        for (const i of columnMajor ? wins.map((_, i) => i) : wins.map((_, i) => r - 1 - i)) {
+          strides[i] = acc;
+          acc *= wins[i]!.in;
+        }
+        for (let i = r - 1; i >= 0; i--) {
+          const w = wins[i]!;
+          const k = b.scalar(w.k, 'int64');
+          const tap = b.binary('mod', t, k);
+          t = b.binary('trunc_div', t, k);
+          const at = [1, 1, ...outShape.map((o, j) => (j === i ? o : 1))];
+          const pos = b.binary('add', b.iota(at, 2 + i, -w.padBegin, w.stride, 'int64'), b.binary('mul', tap, b.scalar(w.dil, 'int64')));
+          flat = b.binary('add', flat, b.binary('mul', pos, b.scalar(strides[i]!, 'int64')));
+        }
+        return [y, flat];
       }
+      const sum = b.reduce('sum', taps, rank, false);
       const counts = avgCounts(wins, includePad);
-      return b.binary('div', acc!, b.constant(counts, outShape, b.dtype(x!)));
+      const uniform = counts.every((c) => c === counts[0]);
+      return b.binary('div', sum, uniform ? b.scalar(counts[0]!, dt) : b.constant(counts, outShape, dt));
     });
   };
 }
 
+/**
+ * Convolution. Taps of the window view of x (zero padding) are read through index arithmetic,
+ * never copied, and the kernel count does not depend on the kernel size or the group count:
+ * - a 1×1 stride-1 unpadded conv is a matmul of the weights with x itself;
+ * - convs with one input channel per group (depthwise) or few outputs per group are one
+ *   reduction over (input channel of the group, taps) of window × weight, bias fused;
+ * - every other conv is an implicit GEMM: per batch n and group g, W[g] [Mg, Cg·K] times the
+ *   window view [Cg·K, P] (a matmul operand realize.ts leaves as an index expression),
+ *   groups a batch dim of the matmul, bias and what follows fused as its epilogue.
+ */
 function conv(ctx: ConvertContext, n: OnnxNode): Val[] {
   const x = ctx.in(n, 0);
   const w = ctx.in(n, 1);
@@ -210,31 +188,139 @@ function conv(ctx: ConvertContext, n: OnnxNode): Val[] {
   const group = n.int('group', 1);
   const kernel = n.ints('kernel_shape') ?? ws.slice(2);
   const wins = windows(n, xs.slice(2), kernel);
-  const [N, C] = xs as [number, number];
+  const C = xs[1]!;
   const M = ws[0]!;
-  if (C % group !== 0 || M % group !== 0 || ws[1] !== C / group) {
-    throw new ShapeError(`${n.label}: weights ${fmtShape(ws)} do not fit input ${fmtShape(xs)} with group ${group}`);
+  if (C % group !== 0 || M % group !== 0 || ws[1] !== C / group || ws.length !== xs.length || kernel.some((k, i) => k !== ws[i + 2])) {
+    throw new ShapeError(`${n.label}: weights ${fmtShape(ws)} do not fit input ${fmtShape(xs)} with group ${group} and kernel_shape [${kernel}]`);
   }
+  const operands = [x, w, ...(bias === undefined ? [] : [bias])];
+  return ctx.em.emit(operands, (b, [x, w, bias]) => convolve(b, x!, w!, bias, wins, group));
+}
+
+/** y = conv(x, w) + bias over windows `wins`; w is [M, C/group, k...]. */
+function convolve(b: GraphBuilder, x: number, w: number, bias: number | undefined, wins: Win[], group: number): number {
+  const [N, C] = b.shape(x) as [number, number];
+  const M = b.shape(w)[0]!;
+  const kernel = wins.map((win) => win.k);
   const outSpatial = wins.map((win) => win.out);
+  const r = wins.length;
   const P = numel(outSpatial);
   const K = numel(kernel);
+  const Cg = C / group;
+  const Mg = M / group;
+  let y: number;
+  const pointwise = wins.every((win) => win.k === 1 && win.stride === 1 && win.padBegin === 0 && win.out === win.in);
+  if (pointwise) {
+    // [G, Mg, Cg] @ [N, G, Cg, P]: strided operands, a plain (batched) matmul.
+    const wm = b.reshape(w, group > 1 ? [group, Mg, Cg] : [M, Cg]);
+    const xm = b.reshape(x, group > 1 ? [N, group, Cg, P] : [N, Cg, P]);
+    y = b.matmul(wm, xm);
+  } else if (Cg === 1 || Mg <= 8) {
+    // Direct: y[n, m, o] = Σ_{cg, t} X[n, g·Cg + cg, window(o, t)] · W[m, cg, t], g = m / Mg.
+    const xw = windowOf(b, x, wins, 0); // [N, C, O..., K...]
+    const tapDims = Array.from({ length: r }, (_, i) => 3 + r + i);
+    // [N, G, Cg, O..., K...] → [N, G, O..., Cg, K...] → broadcast over Mg → [N, M, O..., Cg, K...]
+    let v = b.reshape(xw, [N, group, Cg, ...outSpatial, ...kernel]);
+    v = b.permute(v, [0, 1, ...outSpatial.map((_, i) => 3 + i), 2, ...tapDims]);
+    if (Mg > 1) {
+      v = b.reshape(v, [N, group, 1, ...outSpatial, Cg, ...kernel]);
+      v = b.expand(v, [N, group, Mg, ...outSpatial, Cg, ...kernel]);
+    }
+    v = b.reshape(v, [N, M, ...outSpatial, Cg, ...kernel]);
+    const wv = b.reshape(w, [M, ...outSpatial.map(() => 1), Cg, ...kernel]);
+    const prod = b.binary('mul', v, wv);
+    y = b.reduce('sum', prod, Array.from({ length: 1 + r }, (_, i) => 2 + r + i), false);
+  } else {
+    const xw = windowOf(b, x, wins, 0); // [N, C, O..., K...]
+    // [N, C, K..., O...] → [N, G, Cg·K, P]: the implicit B operand.
+    let cols = b.permute(xw, [0, 1, ...kernel.map((_, i) => 2 + r + i), ...outSpatial.map((_, i) => 2 + i)]);
+    cols = b.reshape(cols, group > 1 ? [N, group, Cg * K, P] : [N, Cg * K, P]);
+    const wm = b.reshape(w, group > 1 ? [group, Mg, Cg * K] : [M, Cg * K]);
+    y = b.matmul(wm, cols);
+  }
+  y = b.reshape(y, [N, M, ...outSpatial]);
+  if (bias !== undefined) y = b.binary('add', y, b.reshape(bias, [M, ...outSpatial.map(() => 1)]));
+  return y;
+}
+
+/**
+ * ConvTranspose as the conv it is equivalent to: over the input with stride−1 zeros between
+ * elements (a `cat` with zero blocks, inlined), padded by dilation·(k−1) − pads (cropped where
+ * negative), with the weights transposed per group and flipped, at stride 1: the conv paths
+ * above, so one kernel again whatever the kernel size or group count.
+ */
+function convTranspose(ctx: ConvertContext, n: OnnxNode): Val[] {
+  const x = ctx.in(n, 0);
+  const w = ctx.in(n, 1);
+  const bias = ctx.opt(n, 2);
+  const xs = ctx.shape(x);
+  const ws = ctx.shape(w);
+  const group = n.int('group', 1);
+  const spatial = xs.slice(2);
+  const r = spatial.length;
+  const kernel = n.ints('kernel_shape') ?? ws.slice(2);
+  const C = xs[1]!;
+  const Cg = C / group;
+  const Mg = ws[1]!;
+  const M = Mg * group;
+  if (C % group !== 0 || ws[0] !== C || ws.length !== xs.length || kernel.length !== r || kernel.some((k, i) => k !== ws[i + 2])) {
+    throw new ShapeError(`${n.label}: weights ${fmtShape(ws)} do not fit input ${fmtShape(xs)} with group ${group} and kernel_shape [${kernel}]`);
+  }
+  const strides = n.ints('strides') ?? new Array<number>(r).fill(1);
+  const dils = n.ints('dilations') ?? new Array<number>(r).fill(1);
+  const outPad = n.ints('output_padding') ?? new Array<number>(r).fill(0);
+  const outputShape = n.ints('output_shape');
+  const autoPad = n.string('auto_pad', 'NOTSET');
+  let pads = n.ints('pads') ?? new Array<number>(2 * r).fill(0);
+  const full = (i: number) => strides[i]! * (spatial[i]! - 1) + outPad[i]! + (kernel[i]! - 1) * dils[i]! + 1;
+  if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const want = outputShape ? outputShape.slice(-r) : spatial.map((d, i) => d * strides[i]!);
+    pads = new Array<number>(2 * r).fill(0);
+    for (let i = 0; i < r; i++) {
+      const total = full(i) - want[i]!;
+      const half = Math.floor(total / 2);
+      [pads[i], pads[i + r]] = autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
+    }
+  } else if (autoPad === 'VALID') pads = new Array<number>(2 * r).fill(0);
   const operands = [x, w, ...(bias === undefined ? [] : [bias])];
   return ctx.em.emit(operands, (b, [x, w, bias]) => {
-    const xp = padInput(b, x!, wins, 0);
-    // Columns [N, C, K, P]: one slice per kernel offset, then merged to [N, C*K, P].
-    const taps = offsets(wins).map((off) => b.reshape(windowSlice(b, xp, wins, off), [N, C, 1, P]));
-    const cols = b.reshape(taps.length > 1 ? b.cat(taps, 2) : taps[0]!, [N, C * K, P]);
-    const Cg = C / group;
-    const Mg = M / group;
-    const outs: number[] = [];
-    for (let g = 0; g < group; g++) {
-      const wg = b.reshape(group > 1 ? b.slice(w!, 0, g * Mg, (g + 1) * Mg) : w!, [Mg, Cg * K]);
-      const cg = group > 1 ? b.slice(cols, 1, g * Cg * K, (g + 1) * Cg * K) : cols;
-      outs.push(b.matmul(wg, cg));
+    let xv = x!;
+    const wins: Win[] = [];
+    for (let i = 0; i < r; i++) {
+      const axis = 2 + i;
+      const s = strides[i]!;
+      const len = spatial[i]!;
+      if (s > 1) {
+        // Zero-stuffing: [.., len, ..] → [.., len, s, ..] with zeros after each element → [.., (len−1)·s + 1, ..].
+        const sh = b.shape(xv);
+        const one = [...sh.slice(0, axis + 1), 1, ...sh.slice(axis + 1)];
+        const zeros = b.expand(b.scalar(0, b.dtype(xv)), one.map((d, j) => (j === axis + 1 ? s - 1 : d)));
+        xv = b.cat([b.reshape(xv, one), zeros], axis + 1);
+        xv = b.reshape(xv, sh.map((d, j) => (j === axis ? d * s : d)));
+        xv = b.slice(xv, axis, 0, (len - 1) * s + 1);
+      }
+      const ek = (kernel[i]! - 1) * dils[i]!;
+      let pb = ek - pads[i]!;
+      let pe = ek - pads[i + r]! + outPad[i]!;
+      // Negative padding crops.
+      if (pb < 0 || pe < 0) {
+        const L = b.shape(xv)[axis]!;
+        xv = b.slice(xv, axis, Math.max(-pb, 0), L - Math.max(-pe, 0));
+        pb = Math.max(pb, 0);
+        pe = Math.max(pe, 0);
+      }
+      const L = b.shape(xv)[axis]!;
+      const out = L + pb + pe - ek;
+      if (out <= 0) throw new ShapeError(`${n.label}: output size ${out} for spatial dim ${i}`);
+      wins.push({ in: L, k: kernel[i]!, stride: 1, dil: dils[i]!, padBegin: pb, padEnd: pe, out });
     }
-    let y = b.reshape(outs.length > 1 ? b.cat(outs, 1) : outs[0]!, [N, M, ...outSpatial]);
-    if (bias !== undefined) y = b.binary('add', y, b.reshape(bias, [M, ...outSpatial.map(() => 1)]));
-    return y;
+    // Flipped along every tap dim, then [C, Mg, k...] = [G, Cg, Mg, k...] → [G, Mg, Cg, k...] →
+    // [M, Cg, k...]: the flip and the permute are strided, so at most one copy of the weights.
+    let wv = b.sliceDims(w!, ws.map((d, j) => (j < 2 ? { start: 0, step: 1, size: d } : { start: d - 1, step: -1, size: d })));
+    wv = b.reshape(wv, [group, Cg, Mg, ...kernel]);
+    wv = b.permute(wv, [0, 2, 1, ...kernel.map((_, i) => 3 + i)]);
+    wv = b.reshape(wv, [M, Cg, ...kernel]);
+    return convolve(b, xv, wv, bias, wins, group);
   });
 }
 
@@ -256,5 +342,9 @@ export const poolOps: OpTable = {
   Conv: {
     check: (n) => (AUTO_PADS.includes(n.string('auto_pad', 'NOTSET')) ? [] : [`auto_pad='${n.string('auto_pad')}'`]),
     convert: conv,
+  },
+  ConvTranspose: {
+    check: (n) => (AUTO_PADS.includes(n.string('auto_pad', 'NOTSET')) ? [] : [`auto_pad='${n.string('auto_pad')}'`]),
+    convert: convTranspose,
   },
 };

@@ -1,0 +1,79 @@
+// C for short reductions over many outputs (pooling and depthwise convs: a window of 9 or 49
+// taps per output). One output at a time runs a 9-step loop that does not vectorize; here the
+// outputs along the last output dim (a row of the image) keep their accumulators in an
+// array, the taps are walked outside, and each tap updates the whole row in a loop over
+// neighbouring outputs whose indices are affine in the loop variable (padding as selects), so
+// it vectorizes. Rows (every other output dim, flattened) run on separate cores when big.
+
+import { numel } from '../../graph/shape.js';
+import type { LoopKernel } from '../../lower/loop_ir.js';
+import { readsAlongOutputRows } from '../../lower/reduction_shape.js';
+import { unflatten } from '../../lower/views.js';
+import { loopVar } from '../../lower/expr.js';
+import { Scope, emitInvariants, storeStmt } from '../c_expr.js';
+import { accFinish, accInit, accUpdate, flatInner } from './accumulators.js';
+import { accArrays, withAccs } from './column_loops.js';
+import { type CSource, PARALLEL_MIN_WORK, dialect, signature, totalWork } from './kernel_text.js';
+
+/** Reductions of at most this many points per output take the row order. */
+export const ROW_MAX_INNER = 64;
+/** The last output dim must hold at least this many outputs (a vector's worth)… */
+const ROW_MIN = 8;
+/** …and at most this many (the accumulator arrays live on the stack). */
+const ROW_MAX = 4096;
+
+/** Short reductions along output rows (reduction_shape.ts) whose last output dim is a vector's worth or more. */
+export function shortRowReduction(k: LoopKernel): boolean {
+  const R = numel(k.inner);
+  const last = k.outer.at(-1) ?? 1;
+  return R >= 2 && last >= ROW_MIN && last <= ROW_MAX && readsAlongOutputRows(k, ROW_MAX_INNER);
+}
+
+export function rowLoops(k: LoopKernel): CSource {
+  const L = k.outer.at(-1)!;
+  const lastVar = `o${k.outer.length - 1}`;
+  const rowShape = k.outer.slice(0, -1);
+  const rows = numel(rowShape);
+  const parallel = totalWork(k) >= PARALLEL_MIN_WORK && rows > 1;
+  const counter = { n: 0 };
+  const lines = [`${signature(k)} {`];
+  if (parallel) lines.push('  #pragma omp parallel for schedule(static)');
+  lines.push(`  for (int64_t orow = 0; orow < ${rows}; orow++) {`);
+  const rowIdx = unflatten(loopVar('orow', Math.max(rows, 1)), rowShape);
+  const top = new Scope(dialect, counter, undefined, '    ');
+  const decls = rowIdx.map((e, d) => `    const int64_t o${d} = ${top.emit(e)};`);
+  lines.push(...top.lines.splice(0), ...decls);
+  for (const r of k.reductions) for (const [name, t] of accArrays(r)) lines.push(`    ${t} A_${name}[${L}];`);
+  lines.push(`    for (int64_t j = 0; j < ${L}; j++) {`);
+  for (const r of k.reductions) {
+    lines.push(`      ${accInit(r)}`);
+    for (const [name] of accArrays(r)) lines.push(`      A_${name}[j] = ${name};`);
+  }
+  lines.push('    }');
+  let ind = '    ';
+  k.inner.forEach((n, i) => {
+    lines.push(n === 1 ? `${ind}{ const int64_t r${i} = 0;` : `${ind}for (int64_t r${i} = 0; r${i} < ${n}; r${i}++) {`);
+    ind += '  ';
+  });
+  // What depends only on the row and the tap is computed once per tap, outside the vector loop.
+  const tapScope = top.child(ind);
+  const outside = new Set([...rowShape.map((_, d) => `o${d}`), ...k.inner.map((_, d) => `r${d}`)]);
+  for (const r of k.reductions) emitInvariants(tapScope, r.value, outside);
+  lines.push(...tapScope.lines.splice(0));
+  const indexReduction = k.reductions.some((r) => r.op === 'argmax' || r.op === 'argmin');
+  if (!indexReduction) lines.push(`${ind}#pragma omp simd`);
+  lines.push(`${ind}for (int64_t j = 0; j < ${L}; j++) {`, `${ind}  const int64_t ${lastVar} = j;`);
+  const s = tapScope.child(`${ind}  `);
+  const updates = k.reductions.flatMap((r) => withAccs(r, `${ind}  `, accUpdate(r, s.emit(r.value), flatInner(k.inner)), true));
+  lines.push(...s.lines, ...updates, `${ind}}`);
+  k.inner.forEach(() => {
+    ind = ind.slice(2);
+    lines.push(`${ind}}`);
+  });
+  lines.push(`    for (int64_t j = 0; j < ${L}; j++) {`, `      const int64_t ${lastVar} = j;`);
+  const out = top.child('        ');
+  const stores = k.outerStores.map((st) => `        ${storeStmt(st.buf, out.emit(st.at), out.emit(st.value), k.bufs[st.buf]!.dtype)}`);
+  const loads = k.reductions.flatMap((r) => [...accArrays(r).map(([n, t]) => `      ${t} ${n} = A_${n}[j];`), ...accFinish(r).map((l) => `      ${l}`)]);
+  lines.push(...loads, '      {', ...out.lines, ...stores, '      }', '    }', '  }', '}');
+  return { body: lines.join('\n') + '\n', parallel };
+}

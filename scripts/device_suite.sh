@@ -15,10 +15,10 @@ for s in "$@"; do
   case $s in
     gputests) step gputests 200 node --test --test-concurrency=1 dist/test/gpu/ ;;
     cudatests) step cudatests 420 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js dist/test/real_models.test.js ;;
-    realtests) step realtests 300 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js $(ls dist/test/ops_scatter*.test.js dist/test/ops_conv*.test.js 2>/dev/null) ;;
+    realtests) step realtests 150 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js ;;
     models) step models 300 node dist/bench/real_models.js --device cuda --repeat 10 --bisect 1 ;;
-    fullexport) step fullexport 400 env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
-    fullkiln) step fullkiln 500 node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;
+    fullexport) step fullexport 120 env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
+    fullkiln) step fullkiln 150 node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;
     torch) step torch 500 env PYTHONUNBUFFERED=1 python3 bench/torch_models.py --size full --only "$FULL" ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac

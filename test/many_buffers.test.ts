@@ -27,7 +27,7 @@ import { cat } from '../src/index.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
-import { assertClose, checkAgainstReference, randn, skipCompile } from './helpers.js';
+import { assertClose, checkAgainstReference, randn, skipCompile, testDevice } from './helpers.js';
 
 /** A full garbage collection, from V8's own gc() (exposed for this process by flag). */
 function collector(): () => void {
@@ -70,6 +70,9 @@ test(`cat of ${N} inputs and captured arrays, then a second kernel over its resu
   const shape = await planShape(fn, xs);
   assert.ok(shape.args.some((n) => n >= N + ws.length + 1), `one kernel reads every input and captured array (steps take ${shape.args.join(', ')} buffers)`);
   const { compiled } = await checkAgainstReference(fn, xs, { cacheDir });
+  // On CUDA a captured host array is uploaded once, like a module's parameter (a documented
+  // limit: docs/architecture.md), so an in-place update is a CPU-only contract.
+  if (testDevice === 'cuda') return;
   for (const w of ws) {
     const d = w.toTypedArraySync() as Float32Array;
     for (let i = 0; i < d.length; i++) d[i] = 3 - d[i]!;

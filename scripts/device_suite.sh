@@ -3,7 +3,8 @@
 #   source .device/env.sh && bash scripts/device_suite.sh STEP...
 # Steps: gputests (test/gpu), cudatests (ops, composite, conformance, real models on CUDA, poisoned
 # outputs), models (tiny suite on CUDA: bench/real_models --bisect), fullexport (full-size suite,
-# dynamo, into /tmp/full), fullkiln (bench/real_models on /tmp/full), torch (bench/torch_models.py).
+# dynamo, into /tmp/full), fullkiln (bench/real_models on /tmp/full), fullim2col (the same with
+# KILN_IM2COL_MIN_MACS set: big convs through im2col + cuBLAS), torch (bench/torch_models.py).
 set -u
 cd "$(dirname "$0")/.."
 O=${OUT:-/tmp/out}
@@ -15,10 +16,11 @@ for s in "$@"; do
   case $s in
     gputests) step gputests 200 node --test --test-concurrency=1 dist/test/gpu/ ;;
     cudatests) step cudatests 420 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js dist/test/real_models.test.js ;;
-    realtests) step realtests 150 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js ;;
+    realtests) step realtests ${T_TESTS:-150} env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js ;;
     models) step models 300 node dist/bench/real_models.js --device cuda --repeat 10 --bisect 1 ;;
-    fullexport) step fullexport 120 env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
-    fullkiln) step fullkiln 150 node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;
+    fullexport) step fullexport ${T_EXPORT:-120} env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
+    fullkiln) step fullkiln ${T_KILN:-150} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;
+    fullim2col) step fullim2col 50 env KILN_IM2COL_MIN_MACS=${IM2COL:-1048576} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 --only ${IM2COL_MODELS:-resnet,mobilenet_v2} ;;
     torch) step torch 500 env PYTHONUNBUFFERED=1 python3 bench/torch_models.py --size full --only "$FULL" ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac

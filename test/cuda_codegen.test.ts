@@ -289,3 +289,25 @@ test('CUDA compile-only: window views of float16, float64 and int8 data (thread-
     assert.equal(program.kernelCount, 2, dt);
   }
 });
+
+test('by default on CUDA, a conv whose product has few output tiles goes through im2col + cuBLAS, one that fills the GPU stays an implicit GEMM', async () => {
+  const { CudaBackend } = await import('../src/backends/cuda/backend.js');
+  const backend = new CudaBackend({ compileOnly: true, arch: 'sm_90' });
+  assert.equal(backend.im2colMinMacs, 1 << 20);
+  assert.equal(backend.im2colMaxTiles, 128);
+  assert.match(backend.identity, /im2col>=1048576,tiles<128/);
+  const opts = { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles };
+  const kinds = (x: number[], M: number, kernel: number[], attrs: Attr[]) => {
+    const b = new ModelBuilder('x', x);
+    const y = b.node('Relu', [b.conv('x', x[1]!, M, kernel, attrs)])[0]!;
+    const traced = onnxGraph(b.encode([y]), x);
+    const r = realize(traced.graph, opts);
+    return finalize(traced.graph, r, formKernels(traced.graph, r)).kernels.map((k) => k.kind);
+  };
+  // ResNet-18's layer 3 at batch 1: M 256, N 196: 16 tiles, 116M multiply-adds.
+  assert.deepEqual(kinds([1, 256, 14, 14], 256, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]), ['loops', 'matmul']);
+  // Its 7×7 stride-2 stem: M 64, N 12544: 196 tiles.
+  assert.deepEqual(kinds([1, 3, 224, 224], 64, [7, 7], [{ name: 'pads', ints: [3, 3, 3, 3] }, { name: 'strides', ints: [2, 2] }]), ['matmul']);
+  // Below 1M multiply-adds: implicit, whatever the tiles.
+  assert.deepEqual(kinds([1, 16, 8, 8], 16, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]), ['matmul']);
+});

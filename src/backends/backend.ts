@@ -46,6 +46,8 @@ export interface Backend {
    * identity when set, since it changes the plan.
    */
   readonly im2colMinMacs?: number;
+  /** With im2colMinMacs: only products of fewer output tiles than this materialise im2col. */
+  readonly im2colMaxTiles?: number;
   generate(k: Kernel): GeneratedSource;
   /**
    * Loads what generate() needs, if the backend keeps its code generator out of a warm start

@@ -40,6 +40,18 @@ export function liveNodes(g: Graph): Set<number> {
 export interface RealizeOptions {
   /** Matmuls over a window view with at least this many multiply-adds materialise it (Backend.im2colMinMacs). */
   im2colMinMacs?: number | undefined;
+  /**
+   * ...and, when set, only those whose product has fewer 64×64 output tiles than this
+   * (Backend.im2colMaxTiles): a conv with few output tiles would starve the generated GEMM.
+   */
+  im2colMaxTiles?: number | undefined;
+}
+
+/** Output tiles of the generated GEMM (64×64) for a product of shape [...batch, M, N]. */
+function gemmTiles(shape: readonly number[]): number {
+  const m = shape.at(-2) ?? 1;
+  const n = shape.at(-1) ?? 1;
+  return Math.ceil(m / 64) * Math.ceil(n / 64) * numel(shape.slice(0, -2));
 }
 
 export function realize(g: Graph, options: RealizeOptions = {}): Realization {
@@ -75,7 +87,7 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
       views.set(a, stridedOperand(g, a, realized));
       const bases = realized.has(b) || a === b ? undefined : windowBases(g, b);
       const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
-      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity)) {
+      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && gemmTiles(n.shape) < (options.im2colMaxTiles ?? Infinity)) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
         realized.add(b);
         views.set(b, { base: b, offset: 0, strides: contiguousStrides(g.node(b).shape) });

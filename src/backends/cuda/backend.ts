@@ -53,11 +53,18 @@ let loadingCodegen: Promise<void> | undefined;
 
 /** One cuBLAS handle per math mode, shared by every plan of the process. */
 /**
- * KILN_IM2COL_MIN_MACS: convolutions (matmuls over a window view) of at least this many
- * multiply-adds materialise their im2col matrix in one kernel, so cuBLAS can take the product
- * where its strides allow; unset (the default): every conv is an implicit GEMM in the
- * generated tiled GEMM. For A/B measurements on the GPU.
+ * Which convolutions (matmuls over a window view) materialise their im2col matrix in one
+ * kernel so cuBLAS takes the product: by default those of at least 1M multiply-adds whose
+ * product has fewer than 128 of the generated GEMM's 64×64 output tiles (fewer blocks than
+ * the GPU has SMs: ResNet-18's later layers at batch 1, 8–49 tiles each, ran 5.07 ms a call
+ * as implicit GEMMs and 1.00 ms through cuBLAS on the H200, bench/RESULTS.md); the others stay
+ * implicit GEMMs, which fill the GPU (MobileNetV2's stem: 1.10 ms implicit, 1.48 ms with every
+ * conv through im2col). KILN_IM2COL_MIN_MACS=N instead takes every conv of N or more
+ * multiply-adds through im2col, whatever its tiles (for A/B runs).
  */
+const IM2COL_DEFAULT_MIN_MACS = 1 << 20;
+const IM2COL_DEFAULT_MAX_TILES = 128;
+
 function im2colMinMacs(): number | undefined {
   const raw = process.env.KILN_IM2COL_MIN_MACS;
   if (raw === undefined || raw === '') return undefined;
@@ -77,7 +84,8 @@ export class CudaBackend implements Backend {
   /** Products with fewer multiply-adds take the generated GEMM (see cublasMinMacs). */
   readonly cublasMinMacs: number;
   readonly identity: string;
-  readonly im2colMinMacs?: number;
+  readonly im2colMinMacs: number;
+  readonly im2colMaxTiles?: number;
   /** NVRTC's fixed cost is ~10 ms a program, a small kernel adds ~1 ms: groups of up to 8. */
   readonly maxCompileGroup = 8;
 
@@ -89,10 +97,9 @@ export class CudaBackend implements Backend {
     // The threshold decides which kernels a plan has, so it is part of the graph key too.
     this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? `cublas>=${this.cublasMinMacs}` : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
     const im2col = im2colMinMacs();
-    if (im2col !== undefined) {
-      this.im2colMinMacs = im2col;
-      this.identity += `|im2col>=${im2col}`;
-    }
+    this.im2colMinMacs = im2col ?? IM2COL_DEFAULT_MIN_MACS;
+    if (im2col === undefined) this.im2colMaxTiles = IM2COL_DEFAULT_MAX_TILES;
+    this.identity += `|im2col>=${this.im2colMinMacs}${this.im2colMaxTiles === undefined ? '' : `,tiles<${this.im2colMaxTiles}`}`;
   }
 
   prepareCodegen(): Promise<void> {

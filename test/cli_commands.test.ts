@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { readNpy } from '../src/onnx/npy.js';
+import { needs } from './prereq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MAIN = path.resolve(here, '../src/cli/main.js');
@@ -77,7 +78,7 @@ test('compile warms the cache: a later run compiles nothing', () => {
   assert.deepEqual(r.outputs[0]!.shape, [2, 5, 16]);
 });
 
-const noCudaCompiler = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+const noCudaCompiler = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');
 
 test('compile --device cuda --arch sm_90 builds cubins on a machine without a GPU', { skip: noCudaCompiler }, () => {
   const model = path.join(FIX, 'mlp.onnx');

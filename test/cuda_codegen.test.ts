@@ -11,6 +11,7 @@ import { compileGraph } from '../src/api/program.js';
 import { DEFAULT_CUBLAS_MIN_MACS } from '../src/backends/cuda/backend.js';
 import { generateCuda } from '../src/backends/cuda/codegen.js';
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
+import { needs } from './prereq.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { NDArray } from '../src/frontend/ndarray.js';
@@ -29,7 +30,7 @@ import { GraphBuilder } from '../src/graph/builder.js';
 import { type Attr, ModelBuilder, singleOpModel, smallConvNet } from './fixtures/conv_nets.js';
 import { intData } from './int_data.js';
 
-const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+const skip = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-codegen-'));
 process.on('exit', () => fs.rmSync(cacheDir, { recursive: true, force: true }));
 

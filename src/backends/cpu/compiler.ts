@@ -2,7 +2,7 @@
 // (or inline when the user asked for workers: 0): the main process may compute
 // cCompilerIdentity(), which never starts the compiler, but never calls compileC().
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
@@ -93,7 +93,7 @@ export function cpuTarget(cpuinfo: string | undefined = firstCpuinfoBlock()): st
     }
   }
   const what = fields.length > 0 ? fields.join('\n') : `os.cpus=${cpus()[0]?.model ?? 'unknown'}`;
-  return `native:${arch()}:${createHash('sha256').update(what).digest('hex').slice(0, 16)}`;
+  return `native:${arch()}:${hash('sha256', what, 'hex').slice(0, 16)}`;
 }
 
 let identityCache: { env: string | undefined; cpuinfo: string | undefined; id: string } | undefined;

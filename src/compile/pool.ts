@@ -69,6 +69,11 @@ export function defaultWorkerCount(): number {
   return defaultCount;
 }
 
+/** The default compile deadline: KILN_COMPILE_TIMEOUT_MS, else 60 s. */
+export function resolveCompileTimeoutMs(): number {
+  return envInt('KILN_COMPILE_TIMEOUT_MS') ?? 60_000;
+}
+
 /** Option, else KILN_WORKERS, else the default. 0 means "compile inline" (no pool). */
 export function resolveWorkerCount(workers?: number): number {
   return workers ?? envInt('KILN_WORKERS') ?? defaultWorkerCount();
@@ -81,6 +86,8 @@ interface Job {
   id: number;
   req: CompileRequest;
   attempt: number;
+  /** This job's deadline (ms from its start in a worker). */
+  timeoutMs: number;
   resolve(r: PoolResult): void;
   reject(e: Error): void;
   deadline?: NodeJS.Timeout;
@@ -133,14 +140,17 @@ export class WorkerPool {
     const n = resolveWorkerCount(opts.workers);
     if (n < 1) throw new Error('WorkerPool needs at least 1 worker (workers: 0 means compile inline, without a pool)');
     this.size = n;
-    this.compileTimeoutMs = opts.compileTimeoutMs ?? envInt('KILN_COMPILE_TIMEOUT_MS') ?? 60_000;
+    this.compileTimeoutMs = opts.compileTimeoutMs ?? resolveCompileTimeoutMs();
     this.idleTimeoutMs = opts.idleTimeoutMs ?? envInt('KILN_WORKER_IDLE_MS') ?? 30_000;
   }
 
-  /** Queues one compile; resolves with the worker's binary, rejects with the compiler's error. */
-  submit(req: CompileRequest): Promise<PoolResult> {
+  /**
+   * Queues one compile; resolves with the worker's binary, rejects with the compiler's error.
+   * `timeoutMs` is this job's deadline (default: the pool's compileTimeoutMs).
+   */
+  submit(req: CompileRequest, opts: { timeoutMs?: number } = {}): Promise<PoolResult> {
     return new Promise<PoolResult>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, req, attempt: 1, resolve, reject });
+      this.queue.push({ id: this.nextId++, req, attempt: 1, timeoutMs: opts.timeoutMs ?? this.compileTimeoutMs, resolve, reject });
       this.pump();
     });
   }
@@ -316,7 +326,7 @@ export class WorkerPool {
     this.queue.unshift(...ahead);
     job.reject(
       new Error(
-        `compile of kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}) timed out after ${this.compileTimeoutMs} ms ` +
+        `compile of kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}) timed out after ${job.timeoutMs} ms ` +
           `(deadline: compileTimeoutMs / KILN_COMPILE_TIMEOUT_MS); its worker pid ${pid} was killed`,
       ),
     );
@@ -362,7 +372,7 @@ export class WorkerPool {
   }
 
   private armDeadline(w: Worker, job: Job): void {
-    job.deadline = setTimeout(() => this.onDeadline(w, job), this.compileTimeoutMs);
+    job.deadline = setTimeout(() => this.onDeadline(w, job), job.timeoutMs);
   }
 
   /**

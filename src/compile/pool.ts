@@ -7,7 +7,9 @@
 // its deadline gets its worker SIGKILLed and fails alone. The pool never keeps the main
 // process alive when idle, and workers die with their parent.
 import { fork, type ChildProcess } from 'node:child_process';
-import { availableParallelism, freemem } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, freemem, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bump } from '../observe/counters.js';
 import type { TraceEvent } from '../observe/trace.js';
@@ -105,11 +107,47 @@ interface Worker {
   /** Sent to this worker, in order; jobs[0] is the one running (its deadline is armed). */
   jobs: Job[];
   idleTimer?: NodeJS.Timeout;
+  /**
+   * The worker's temporary root (its KILN_WORKER_TMP): every job directory of the worker is
+   * under it, and `pgid-<n>` files in it name the process groups of the compilers it runs.
+   * Removed, and those groups killed, once the worker is gone or being killed.
+   */
+  tmpRoot: string | undefined;
 }
 
 // Every live worker of every pool, so a process exit can take them all down synchronously.
 const liveWorkers = new Set<Worker>();
 let exitHookInstalled = false;
+
+/**
+ * Kills the compilers a worker left (their groups, from its temporary root) and removes the
+ * root: for a worker that is gone or being SIGKILLed, which cannot clean up after itself.
+ * Idempotent; synchronous (it also runs in the process's 'exit' hook).
+ */
+function cleanupWorkerFiles(w: Worker): void {
+  const root = w.tmpRoot;
+  if (root === undefined) return;
+  let names: string[] = [];
+  try {
+    names = readdirSync(root);
+  } catch {
+    // already removed
+  }
+  for (const name of names) {
+    const m = /^pgid-(\d+)$/.exec(name);
+    if (m === null) continue;
+    try {
+      process.kill(-Number(m[1]), 'SIGKILL');
+    } catch {
+      // the compiler is already gone
+    }
+  }
+  try {
+    rmSync(root, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+}
 
 function killGroup(w: Worker, signal: NodeJS.Signals): void {
   // Workers are forked detached (their own process group), so -pid also reaches a compiler
@@ -210,10 +248,25 @@ export class WorkerPool {
       // Workers exit on their own when the IPC channel closes; this just makes it immediate
       // and takes any compiler they are running with them.
       process.on('exit', () => {
-        for (const w of liveWorkers) killGroup(w, 'SIGKILL');
+        for (const w of liveWorkers) {
+          killGroup(w, 'SIGKILL');
+          cleanupWorkerFiles(w);
+        }
       });
     }
-    const env: NodeJS.ProcessEnv = { ...process.env, KILN_WORKER: '1', ...(this.warmBackend ? { KILN_WORKER_WARM: this.warmBackend } : {}) };
+    let tmpRoot: string | undefined;
+    try {
+      tmpRoot = mkdtempSync(join(tmpdir(), 'kiln-worker-'));
+    } catch {
+      // No temporary directory: the worker's jobs fall back to the system's (and a SIGKILLed
+      // worker's files are not removed by us).
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      KILN_WORKER: '1',
+      ...(this.warmBackend ? { KILN_WORKER_WARM: this.warmBackend } : {}),
+      ...(tmpRoot !== undefined ? { KILN_WORKER_TMP: tmpRoot } : {}),
+    };
     // Only the main process writes the trace file; workers ship their spans in replies.
     delete env.KILN_TRACE;
     const child = fork(WORKER_SCRIPT, [], {
@@ -224,11 +277,16 @@ export class WorkerPool {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     bump('workers_spawned');
-    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [] };
+    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [], tmpRoot };
     this.workers.add(w);
     liveWorkers.add(w);
     child.on('message', (msg: FromWorker) => this.onMessage(w, msg));
-    child.on('exit', (code, signal) => this.onExit(w, code === null ? `signal ${signal}` : `exit code ${code}`));
+    child.on('exit', (code, signal) => {
+      // Whatever the worker left (a SIGKILL gives it no chance to clean up): its compilers'
+      // groups, then its files.
+      cleanupWorkerFiles(w);
+      this.onExit(w, code === null ? `signal ${signal}` : `exit code ${code}`);
+    });
     child.on('error', (e) => this.onExit(w, `error ${e.message}`));
     return w;
   }
@@ -280,6 +338,9 @@ export class WorkerPool {
     this.workers.delete(w);
     liveWorkers.delete(w);
     killGroup(w, signal);
+    // A SIGKILLed worker cannot kill its compilers nor remove its files: we do, now (and again
+    // at its exit). One sent SIGTERM (idle) does both itself, and its exit event finishes.
+    if (signal === 'SIGKILL') cleanupWorkerFiles(w);
     // The exit event may arrive later; don't let this dead handle hold the process.
     w.child.unref();
     w.child.channel?.unref();

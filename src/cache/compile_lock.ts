@@ -182,6 +182,9 @@ function hold(h: Held, beatMs: number): void {
   dropCleanup ??= holdCleanup(() => {
     for (const m of heldMarkers) removeIfOurs(m);
     heldMarkers.clear();
+    // Already dropped by exit_cleanup: the next marker registers afresh.
+    dropCleanup = undefined;
+    stopHeartbeat();
   });
   if (beatMs < beatEvery) {
     clearInterval(beat);

@@ -4,11 +4,12 @@
 // for 'exit', SIGINT, SIGTERM and SIGHUP; when the last is dropped it stops listening, so a
 // process that holds nothing keeps Node's default signal behaviour untouched.
 //
-// On a signal the cleanups run synchronously, then, if no one else listens for that signal,
-// our listener is removed and the signal re-raised, so the process dies of it as it would
-// have (exit status 128 + n, the parent sees the signal). If the program has its own
-// listener, we only clean up: exiting or not is its decision (its process.exit() runs the
-// 'exit' cleanups anyway), and its listener is never removed or pre-empted.
+// On a signal that no one else listens for, the cleanups run synchronously, our listeners
+// are removed and the signal is re-raised, so the process dies of it as it would have
+// (status 128 + n, the parent sees the signal). If the program has a listener of its own,
+// exiting or not is its decision: we do nothing then (its process.exit(), or the process
+// ending when its work is done, runs the cleanups through 'exit'), and its listener is never
+// removed or pre-empted.
 
 type Cleanup = () => void;
 
@@ -32,10 +33,10 @@ function onExit(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
   runAll();
-  const others = process.listenerCount(signal) - 1;
   uninstall();
-  if (others === 0) process.kill(process.pid, signal);
+  process.kill(process.pid, signal);
 }
 
 function install(): void {

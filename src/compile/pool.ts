@@ -287,7 +287,10 @@ export class WorkerPool {
       cleanupWorkerFiles(w);
       this.onExit(w, code === null ? `signal ${signal}` : `exit code ${code}`);
     });
-    child.on('error', (e) => this.onExit(w, `error ${e.message}`));
+    child.on('error', (e) => {
+      cleanupWorkerFiles(w);
+      this.onExit(w, `error ${e.message}`);
+    });
     return w;
   }
 

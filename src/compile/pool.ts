@@ -5,7 +5,9 @@
 // ends instead of waiting for the main process to answer its reply: with 16 workers on 16
 // cores, that round trip cost ~0.8 ms per job. A worker that crashes costs its job one retry on another worker; a job past
 // its deadline gets its worker SIGKILLed and fails alone. The pool never keeps the main
-// process alive when idle, and workers die with their parent.
+// process alive when idle, and workers die with their parent. Each worker gets a temporary
+// root of its own (KILN_WORKER_TMP) holding its job directories and the group ids of the
+// compilers it runs, so a worker that is SIGKILLed leaves neither (cleanupWorkerFiles).
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, freemem, tmpdir } from 'node:os';
@@ -150,8 +152,9 @@ function cleanupWorkerFiles(w: Worker): void {
 }
 
 function killGroup(w: Worker, signal: NodeJS.Signals): void {
-  // Workers are forked detached (their own process group), so -pid also reaches a compiler
-  // the worker started; fall back to the pid alone if the group is already gone.
+  // Workers are forked detached (their own process group), so -pid reaches anything of the
+  // worker's that is not detached; its compilers have groups of their own, which
+  // cleanupWorkerFiles kills. Fall back to the pid alone if the group is already gone.
   try {
     process.kill(-w.pid, signal);
   } catch {

@@ -163,3 +163,21 @@ test('a SIGSTOPped owner is taken over after the bound of the configured compile
     await exited(child);
   }
 });
+
+test("an owner's heartbeat keeps its marker fresh; release never removes a successor's marker", async () => {
+  const dir = freshDir();
+  const k = key('h');
+  const l = tryCompileLock(dir, k, 200); // heartbeat every 50 ms
+  assert.equal(l.kind, 'owner');
+  const p = path.join(dir, 'locks', `${k}.lock`);
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(p, old, old);
+  await sleep(400);
+  assert.ok(Date.now() - fs.statSync(p).mtimeMs < 300, 'the heartbeat rewrote the mtime');
+  // Taken over while we could not beat (as after a SIGSTOP): the successor's marker stays.
+  fs.unlinkSync(p);
+  plant(dir, k, { v: 1, host: 'successor|x|y', pid: 1, start: '1', token: 'theirs', beatMs: 50 });
+  await sleep(200);
+  if (l.kind === 'owner') l.release();
+  assert.equal(JSON.parse(fs.readFileSync(p, 'utf8')).token, 'theirs');
+});

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { tryCompileLock } from '../src/cache/compile_lock.js';
+import { selfIdentity, tryCompileLock } from '../src/cache/compile_lock.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-lock-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -18,7 +18,9 @@ const lockFile = path.join(dir, 'locks', `${key}.lock`);
 test('one owner; others busy while it lives; release admits the next', () => {
   const first = tryCompileLock(dir, key, 60_000);
   assert.equal(first.kind, 'owner');
-  assert.equal(fs.readFileSync(lockFile, 'utf8'), String(process.pid));
+  const marker = JSON.parse(fs.readFileSync(lockFile, 'utf8')) as { pid: number; host: string; start: string };
+  assert.equal(marker.pid, process.pid);
+  assert.deepEqual({ host: marker.host, start: marker.start }, { host: selfIdentity().host, start: selfIdentity().start });
   assert.equal(tryCompileLock(dir, key, 60_000).kind, 'busy');
   if (first.kind === 'owner') first.release();
   const second = tryCompileLock(dir, key, 60_000);
@@ -36,7 +38,7 @@ test('a marker left by a dead process is taken over at once', () => {
   if (l.kind === 'owner') l.release();
 });
 
-test('a marker older than the deadline is stale even if its pid is alive', () => {
+test('a pid-only marker (older kiln) whose heartbeat is older than the bound is stale even if its pid is alive', () => {
   fs.mkdirSync(path.dirname(lockFile), { recursive: true });
   fs.writeFileSync(lockFile, String(process.pid));
   const old = new Date(Date.now() - 120_000);

@@ -94,7 +94,8 @@ export async function schedule(
 export async function compileGraph(traced: Traced, options: CompileOptions = {}): Promise<Program> {
   const backend = await withSpan('load', 'backend', () => backendFor(options));
   const cache = withSpan('cache', 'open', () => openCache({ cacheDir: options.cacheDir }));
-  const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels, compileTimeoutMs: options.compileTimeoutMs });
+  const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels });
+  const call = { compileTimeoutMs: options.compileTimeoutMs };
   const endKey = traceSpan('cache', 'graph key');
   const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray]);
   endKey();
@@ -126,13 +127,13 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     const submitGroup = options.compileOnly
       ? // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
         (members: CompileRequest[]) => {
-          for (const p of ac.compileBinaryGroup(members)) {
+          for (const p of ac.compileBinaryGroup(members, call)) {
             // Awaited below, after codegen; until then a failure must not count as unhandled.
             p.catch(() => {});
             pending.push(p);
           }
         }
-      : (members: CompileRequest[]) => ac.submitGroup(members);
+      : (members: CompileRequest[]) => ac.submitGroup(members, call);
     let grouper: CompileGrouper | undefined;
     const onKernels = (kernels: number) => {
       const size = groupSize(kernels, ac.workers, maxGroupSize(backend.maxCompileGroup));

@@ -8,7 +8,7 @@
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
-import { WorkerCompileError, WorkerPool, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
+import { WorkerCompileError, WorkerPool, resolveCompileTimeoutMs, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
 import { groupRequest, splitGroup } from './compile_group.js';
 import { runCompiler } from './run_compiler.js';
 import type { BackendName, CompileRequest, CompiledKernel, KernelStoreLike } from './types.js';
@@ -46,6 +46,16 @@ export interface AsyncCompileOptions extends WorkerPoolOptions {
   store?: KernelStoreLike;
   /** Share a pool between instances (getAsyncCompile does); otherwise one is made on first use. */
   pool?: WorkerPool;
+}
+
+/** Per-call settings of submit/submitGroup/compileBinaryGroup. */
+export interface CompileCallOptions {
+  /**
+   * This call's compile deadline (ms), for its jobs in the pool and for the staleness of its
+   * cross-process markers. Default: the instance's compileTimeoutMs, else the pool's, else
+   * KILN_COMPILE_TIMEOUT_MS, else 60 s. A future shared with an earlier call keeps that call's.
+   */
+  compileTimeoutMs?: number;
 }
 
 interface Entry {
@@ -89,18 +99,18 @@ export class AsyncCompile {
    * store, else a worker (or inline when workers = 0), then store.put, then load. A failed
    * future is replaced on the next submit, so a transient failure can be retried.
    */
-  submit<T = unknown>(req: CompileRequest): Promise<T> {
+  submit<T = unknown>(req: CompileRequest, call: CompileCallOptions = {}): Promise<T> {
     const existing = this.futures.get(req.key);
     if (existing !== undefined && !existing.failed) return existing.promise as Promise<T>;
     const cached = this.fromStore(req.key);
-    return this.track<T>(req.key, cached !== undefined ? Promise.resolve(cached) : this.compile(req), cached === undefined);
+    return this.track<T>(req.key, cached !== undefined ? Promise.resolve(cached) : this.compile(req, this.deadline(call)), cached === undefined);
   }
 
   /**
    * submit() for several kernels at once: those that still need a compiler are compiled
    * together as one program by one worker (compile_group.ts); each keeps its own future.
    */
-  submitGroup(reqs: readonly CompileRequest[]): void {
+  submitGroup(reqs: readonly CompileRequest[], call: CompileCallOptions = {}): void {
     const todo: CompileRequest[] = [];
     for (const req of uniqueByKey(reqs)) {
       const existing = this.futures.get(req.key);
@@ -109,7 +119,7 @@ export class AsyncCompile {
       if (cached !== undefined) this.track(req.key, Promise.resolve(cached), false);
       else todo.push(req);
     }
-    const kernels = this.compileGroup(todo);
+    const kernels = this.compileGroup(todo, this.deadline(call));
     todo.forEach((req, i) => this.track(req.key, kernels[i]!, true));
   }
 
@@ -167,11 +177,11 @@ export class AsyncCompile {
    * without the target device (kiln compile --device cuda on a CI box). Kernels that need a
    * compiler are compiled together (compile_group.ts); in-flight work is shared.
    */
-  compileBinaryGroup(reqs: readonly CompileRequest[]): Promise<CompiledKernel>[] {
+  compileBinaryGroup(reqs: readonly CompileRequest[], call: CompileCallOptions = {}): Promise<CompiledKernel>[] {
     // fromStore() records a hit in `compiled`, so after this filter every request is known,
     // in flight, or in `todo`.
     const todo = uniqueByKey(reqs).filter((r) => !this.compiled.has(r.key) && !this.binaries.has(r.key) && this.fromStore(r.key) === undefined);
-    const kernels = this.compileGroup(todo);
+    const kernels = this.compileGroup(todo, this.deadline(call));
     todo.forEach((req, i) => {
       const p = kernels[i]!;
       this.binaries.set(req.key, p);
@@ -219,6 +229,11 @@ export class AsyncCompile {
     this.progress.stop();
   }
 
+  /** The deadline of a call: its own, else this instance's, else the pool's, else the environment's or 60 s. */
+  private deadline(call: CompileCallOptions): number {
+    return call.compileTimeoutMs ?? this.poolOptions.compileTimeoutMs ?? this.pool?.compileTimeoutMs ?? resolveCompileTimeoutMs();
+  }
+
   private getPool(): WorkerPool {
     this.pool ??= new WorkerPool(this.poolOptions);
     return this.pool;
@@ -244,24 +259,23 @@ export class AsyncCompile {
     return k;
   }
 
-  private async compile(req: CompileRequest): Promise<CompiledKernel> {
+  private async compile(req: CompileRequest, deadlineMs: number): Promise<CompiledKernel> {
     if (assertNoCompile()) {
       throw new Error(`KILN_ASSERT_NO_COMPILE=1, but kernel ${req.kernelName} (key ${req.key}) is not cached and would need a compile`);
     }
     // Another process sharing the cache directory may be compiling this very kernel: wait for
     // its entry instead of compiling it a second time.
-    const staleMs = this.poolOptions.compileTimeoutMs ?? 60_000;
-    let lock = this.store?.lockForCompile?.(req.key, staleMs) ?? { kind: 'owner' as const, release: () => {} };
+    let lock = this.store?.lockForCompile?.(req.key, deadlineMs) ?? { kind: 'owner' as const, release: () => {} };
     while (lock.kind === 'busy') {
       await new Promise<void>((r) => setTimeout(r, 25));
       const theirs = this.storedMeanwhile(req.key);
       if (theirs !== undefined) return theirs;
-      lock = this.store!.lockForCompile!(req.key, staleMs);
+      lock = this.store!.lockForCompile!(req.key, deadlineMs);
     }
     try {
       // The holder we waited for (or one that finished just before we looked) may have
       // stored it already: checked again now that no one else can be compiling it.
-      return (this.store?.lockForCompile ? this.storedMeanwhile(req.key) : undefined) ?? (await this.compileOwned(req));
+      return (this.store?.lockForCompile ? this.storedMeanwhile(req.key) : undefined) ?? (await this.compileOwned(req, deadlineMs));
     } finally {
       lock.release();
     }
@@ -276,21 +290,21 @@ export class AsyncCompile {
     return k;
   }
 
-  private async compileOwned(req: CompileRequest): Promise<CompiledKernel> {
-    const kernel = await this.runJob(req, 1);
+  private async compileOwned(req: CompileRequest, deadlineMs: number): Promise<CompiledKernel> {
+    const kernel = await this.runJob(req, 1, deadlineMs);
     this.keep(kernel);
     return kernel;
   }
 
   /** One job: in a worker, or inline for workers: 0. `kernels`: how many it compiles (a group's members). */
-  private async runJob(req: CompileRequest, kernels: number): Promise<CompiledKernel> {
+  private async runJob(req: CompileRequest, kernels: number, deadlineMs: number): Promise<CompiledKernel> {
     if (this.workers === 0) {
       bump('compile_inline', kernels);
       return compileInline(req);
     }
     bump('compile_submitted', kernels);
     try {
-      const r = await this.getPool().submit(req);
+      const r = await this.getPool().submit(req, { timeoutMs: deadlineMs });
       recordEvent(r.span);
       return r.kernel;
     } catch (e) {
@@ -320,8 +334,8 @@ export class AsyncCompile {
    * and each member is compiled alone, so an error names its own kernel and the other
    * members still load.
    */
-  private compileGroup(members: CompileRequest[]): Promise<CompiledKernel>[] {
-    if (members.length <= 1) return members.map((m) => this.compile(m));
+  private compileGroup(members: CompileRequest[], deadlineMs: number): Promise<CompiledKernel>[] {
+    if (members.length <= 1) return members.map((m) => this.compile(m, deadlineMs));
     if (assertNoCompile()) {
       const refused = Promise.reject(new Error(`KILN_ASSERT_NO_COMPILE=1, but kernels ${members.map((m) => m.kernelName).join(', ')} are not cached and would need a compile`));
       refused.catch(() => {});
@@ -329,11 +343,10 @@ export class AsyncCompile {
     }
     const out: Promise<CompiledKernel>[] = [];
     const owned: { index: number; req: CompileRequest; release: () => void }[] = [];
-    const staleMs = this.poolOptions.compileTimeoutMs ?? 60_000;
     members.forEach((req, index) => {
-      const lock = this.store?.lockForCompile?.(req.key, staleMs) ?? { kind: 'owner' as const, release: () => {} };
+      const lock = this.store?.lockForCompile?.(req.key, deadlineMs) ?? { kind: 'owner' as const, release: () => {} };
       if (lock.kind === 'busy') {
-        out[index] = this.compile(req);
+        out[index] = this.compile(req, deadlineMs);
         return;
       }
       const stored = this.store?.lockForCompile ? this.storedMeanwhile(req.key) : undefined;
@@ -348,7 +361,7 @@ export class AsyncCompile {
     const reqs = owned.map((o) => o.req);
     const compiled = (async (): Promise<CompiledKernel[] | undefined> => {
       try {
-        const kernels = reqs.length === 1 ? [await this.runJob(reqs[0]!, 1)] : splitGroup(reqs, await this.runJob(groupRequest(reqs), reqs.length));
+        const kernels = reqs.length === 1 ? [await this.runJob(reqs[0]!, 1, deadlineMs)] : splitGroup(reqs, await this.runJob(groupRequest(reqs), reqs.length, deadlineMs));
         for (const k of kernels) this.keep(k);
         return kernels;
       } catch (e) {
@@ -359,7 +372,7 @@ export class AsyncCompile {
       }
     })();
     owned.forEach((o, j) => {
-      out[o.index] = compiled.then((ks) => ks?.[j] ?? this.compile(o.req));
+      out[o.index] = compiled.then((ks) => ks?.[j] ?? this.compile(o.req, deadlineMs));
     });
     return out;
   }
@@ -412,9 +425,11 @@ const sharedPools = new Map<number, WorkerPool>();
 /**
  * The process-wide instance for (workers, cacheDir). Instances with the same worker count
  * share one pool, so two cache dirs don't double the worker processes. `store` is used only
- * when the instance is created.
+ * when the instance is created. Neither has a deadline of its own: each caller passes its
+ * compileTimeoutMs with its submits (CompileCallOptions), so no caller's deadline (the
+ * first's, say) becomes everyone's.
  */
-export function getAsyncCompile(options: { workers?: number; cacheDir?: string; store?: KernelStoreLike; compileTimeoutMs?: number } = {}): AsyncCompile {
+export function getAsyncCompile(options: { workers?: number; cacheDir?: string; store?: KernelStoreLike } = {}): AsyncCompile {
   const workers = resolveWorkerCount(options.workers);
   const id = `${workers}|${options.cacheDir ?? ''}`;
   let ac = instances.get(id);
@@ -423,7 +438,7 @@ export function getAsyncCompile(options: { workers?: number; cacheDir?: string; 
     if (workers > 0) {
       pool = sharedPools.get(workers);
       if (pool === undefined) {
-        pool = new WorkerPool({ workers, compileTimeoutMs: options.compileTimeoutMs });
+        pool = new WorkerPool({ workers });
         sharedPools.set(workers, pool);
       }
     }

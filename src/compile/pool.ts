@@ -5,9 +5,13 @@
 // ends instead of waiting for the main process to answer its reply: with 16 workers on 16
 // cores, that round trip cost ~0.8 ms per job. A worker that crashes costs its job one retry on another worker; a job past
 // its deadline gets its worker SIGKILLed and fails alone. The pool never keeps the main
-// process alive when idle, and workers die with their parent.
+// process alive when idle, and workers die with their parent. Each worker gets a temporary
+// root of its own (KILN_WORKER_TMP) holding its job directories and the group ids of the
+// compilers it runs, so a worker that is SIGKILLed leaves neither (cleanupWorkerFiles).
 import { fork, type ChildProcess } from 'node:child_process';
-import { availableParallelism, freemem } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, freemem, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bump } from '../observe/counters.js';
 import type { TraceEvent } from '../observe/trace.js';
@@ -69,6 +73,11 @@ export function defaultWorkerCount(): number {
   return defaultCount;
 }
 
+/** The default compile deadline: KILN_COMPILE_TIMEOUT_MS, else 60 s. */
+export function resolveCompileTimeoutMs(): number {
+  return envInt('KILN_COMPILE_TIMEOUT_MS') ?? 60_000;
+}
+
 /** Option, else KILN_WORKERS, else the default. 0 means "compile inline" (no pool). */
 export function resolveWorkerCount(workers?: number): number {
   return workers ?? envInt('KILN_WORKERS') ?? defaultWorkerCount();
@@ -81,6 +90,8 @@ interface Job {
   id: number;
   req: CompileRequest;
   attempt: number;
+  /** This job's deadline (ms from its start in a worker). */
+  timeoutMs: number;
   resolve(r: PoolResult): void;
   reject(e: Error): void;
   deadline?: NodeJS.Timeout;
@@ -98,15 +109,52 @@ interface Worker {
   /** Sent to this worker, in order; jobs[0] is the one running (its deadline is armed). */
   jobs: Job[];
   idleTimer?: NodeJS.Timeout;
+  /**
+   * The worker's temporary root (its KILN_WORKER_TMP): every job directory of the worker is
+   * under it, and `pgid-<n>` files in it name the process groups of the compilers it runs.
+   * Removed, and those groups killed, once the worker is gone or being killed.
+   */
+  tmpRoot: string | undefined;
 }
 
 // Every live worker of every pool, so a process exit can take them all down synchronously.
 const liveWorkers = new Set<Worker>();
 let exitHookInstalled = false;
 
+/**
+ * Kills the compilers a worker left (their groups, from its temporary root) and removes the
+ * root: for a worker that is gone or being SIGKILLed, which cannot clean up after itself.
+ * Idempotent; synchronous (it also runs in the process's 'exit' hook).
+ */
+function cleanupWorkerFiles(w: Worker): void {
+  const root = w.tmpRoot;
+  if (root === undefined) return;
+  let names: string[] = [];
+  try {
+    names = readdirSync(root);
+  } catch {
+    // already removed
+  }
+  for (const name of names) {
+    const m = /^pgid-(\d+)$/.exec(name);
+    if (m === null) continue;
+    try {
+      process.kill(-Number(m[1]), 'SIGKILL');
+    } catch {
+      // the compiler is already gone
+    }
+  }
+  try {
+    rmSync(root, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+}
+
 function killGroup(w: Worker, signal: NodeJS.Signals): void {
-  // Workers are forked detached (their own process group), so -pid also reaches a compiler
-  // the worker started; fall back to the pid alone if the group is already gone.
+  // Workers are forked detached (their own process group), so -pid reaches anything of the
+  // worker's that is not detached; its compilers have groups of their own, which
+  // cleanupWorkerFiles kills. Fall back to the pid alone if the group is already gone.
   try {
     process.kill(-w.pid, signal);
   } catch {
@@ -133,14 +181,17 @@ export class WorkerPool {
     const n = resolveWorkerCount(opts.workers);
     if (n < 1) throw new Error('WorkerPool needs at least 1 worker (workers: 0 means compile inline, without a pool)');
     this.size = n;
-    this.compileTimeoutMs = opts.compileTimeoutMs ?? envInt('KILN_COMPILE_TIMEOUT_MS') ?? 60_000;
+    this.compileTimeoutMs = opts.compileTimeoutMs ?? resolveCompileTimeoutMs();
     this.idleTimeoutMs = opts.idleTimeoutMs ?? envInt('KILN_WORKER_IDLE_MS') ?? 30_000;
   }
 
-  /** Queues one compile; resolves with the worker's binary, rejects with the compiler's error. */
-  submit(req: CompileRequest): Promise<PoolResult> {
+  /**
+   * Queues one compile; resolves with the worker's binary, rejects with the compiler's error.
+   * `timeoutMs` is this job's deadline (default: the pool's compileTimeoutMs).
+   */
+  submit(req: CompileRequest, opts: { timeoutMs?: number } = {}): Promise<PoolResult> {
     return new Promise<PoolResult>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, req, attempt: 1, resolve, reject });
+      this.queue.push({ id: this.nextId++, req, attempt: 1, timeoutMs: opts.timeoutMs ?? this.compileTimeoutMs, resolve, reject });
       this.pump();
     });
   }
@@ -200,10 +251,25 @@ export class WorkerPool {
       // Workers exit on their own when the IPC channel closes; this just makes it immediate
       // and takes any compiler they are running with them.
       process.on('exit', () => {
-        for (const w of liveWorkers) killGroup(w, 'SIGKILL');
+        for (const w of liveWorkers) {
+          killGroup(w, 'SIGKILL');
+          cleanupWorkerFiles(w);
+        }
       });
     }
-    const env: NodeJS.ProcessEnv = { ...process.env, KILN_WORKER: '1', ...(this.warmBackend ? { KILN_WORKER_WARM: this.warmBackend } : {}) };
+    let tmpRoot: string | undefined;
+    try {
+      tmpRoot = mkdtempSync(join(tmpdir(), 'kiln-worker-'));
+    } catch {
+      // No temporary directory: the worker's jobs fall back to the system's (and a SIGKILLed
+      // worker's files are not removed by us).
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      KILN_WORKER: '1',
+      ...(this.warmBackend ? { KILN_WORKER_WARM: this.warmBackend } : {}),
+      ...(tmpRoot !== undefined ? { KILN_WORKER_TMP: tmpRoot } : {}),
+    };
     // Only the main process writes the trace file; workers ship their spans in replies.
     delete env.KILN_TRACE;
     const child = fork(WORKER_SCRIPT, [], {
@@ -214,12 +280,20 @@ export class WorkerPool {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     bump('workers_spawned');
-    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [] };
+    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [], tmpRoot };
     this.workers.add(w);
     liveWorkers.add(w);
     child.on('message', (msg: FromWorker) => this.onMessage(w, msg));
-    child.on('exit', (code, signal) => this.onExit(w, code === null ? `signal ${signal}` : `exit code ${code}`));
-    child.on('error', (e) => this.onExit(w, `error ${e.message}`));
+    child.on('exit', (code, signal) => {
+      // Whatever the worker left (a SIGKILL gives it no chance to clean up): its compilers'
+      // groups, then its files.
+      cleanupWorkerFiles(w);
+      this.onExit(w, code === null ? `signal ${signal}` : `exit code ${code}`);
+    });
+    child.on('error', (e) => {
+      cleanupWorkerFiles(w);
+      this.onExit(w, `error ${e.message}`);
+    });
     return w;
   }
 
@@ -270,6 +344,9 @@ export class WorkerPool {
     this.workers.delete(w);
     liveWorkers.delete(w);
     killGroup(w, signal);
+    // A SIGKILLed worker cannot kill its compilers nor remove its files: we do, now (and again
+    // at its exit). One sent SIGTERM (idle) does both itself, and its exit event finishes.
+    if (signal === 'SIGKILL') cleanupWorkerFiles(w);
     // The exit event may arrive later; don't let this dead handle hold the process.
     w.child.unref();
     w.child.channel?.unref();
@@ -316,7 +393,7 @@ export class WorkerPool {
     this.queue.unshift(...ahead);
     job.reject(
       new Error(
-        `compile of kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}) timed out after ${this.compileTimeoutMs} ms ` +
+        `compile of kernel ${job.req.kernelName} (key ${job.req.key.slice(0, 16)}) timed out after ${job.timeoutMs} ms ` +
           `(deadline: compileTimeoutMs / KILN_COMPILE_TIMEOUT_MS); its worker pid ${pid} was killed`,
       ),
     );
@@ -362,7 +439,7 @@ export class WorkerPool {
   }
 
   private armDeadline(w: Worker, job: Job): void {
-    job.deadline = setTimeout(() => this.onDeadline(w, job), this.compileTimeoutMs);
+    job.deadline = setTimeout(() => this.onDeadline(w, job), job.timeoutMs);
   }
 
   /**

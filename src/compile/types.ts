@@ -62,6 +62,8 @@ export interface KernelStoreLike {
   /**
    * Claims the compile of `key` across processes sharing the store: 'owner' (compile, then
    * release) or 'busy' (another live process is compiling it: wait for the entry). Optional.
+   * The second argument is the caller's compile deadline (ms): it sets how often the owner
+   * shows it is alive and how long a silent marker is waited for (cache/compile_lock.ts).
    */
-  lockForCompile?(key: string, staleMs: number): { kind: 'owner'; release(): void } | { kind: 'busy' };
+  lockForCompile?(key: string, deadlineMs: number): { kind: 'owner'; release(): void } | { kind: 'busy' };
 }

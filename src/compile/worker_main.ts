@@ -5,7 +5,10 @@ import { compiledKeys } from './compile_group.js';
 import { compilerFor } from '../backends/registry_compilers.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
+import { rmSync } from 'node:fs';
+import { holdCleanup, runCleanupsNow } from './exit_cleanup.js';
 import { runCompiler } from './run_compiler.js';
+import { workerTempRoot } from './subprocess.js';
 
 function send(msg: FromWorker): void {
   // If the parent is gone there is nobody to tell; the disconnect handler exits us.
@@ -14,9 +17,21 @@ function send(msg: FromWorker): void {
 
 // Die with the parent. 'disconnect' covers a parent that exits or is SIGKILLed (the IPC
 // pipe closes); the ppid poll covers anything that leaves the channel half-open.
-// The pool forks us detached, so we lead a process group holding any compiler we started:
-// killing the group takes a half-finished cc/nvcc down with us instead of orphaning it.
+// Compilers run in process groups of their own (compile/subprocess.ts), each held as a
+// cleanup that kills its group: dying, we run those cleanups (killing any half-finished
+// cc/nvcc), remove our temporary root, then take down our own group (the pool forks us
+// detached, as a group leader).
+const tmpRoot = workerTempRoot();
+function removeTmpRoot(): void {
+  if (tmpRoot !== undefined) rmSync(tmpRoot, { recursive: true, force: true });
+}
+// Held for the worker's life: on exit, SIGTERM (the pool retiring an idle worker), SIGINT or
+// SIGHUP, the root goes after the compilers' own cleanups, and the signal is re-raised.
+holdCleanup(removeTmpRoot);
+
 function die(): never {
+  runCleanupsNow();
+  removeTmpRoot();
   try {
     process.kill(-process.pid, 'SIGKILL');
   } catch {

@@ -1,11 +1,11 @@
 // C source → shared object with the system C compiler. Runs ONLY inside a compile worker
 // (or inline when the user asked for workers: 0): the main process may compute
 // cCompilerIdentity(), which never starts the compiler, but never calls compileC().
-import { execFile } from 'node:child_process';
 import { hash } from 'node:crypto';
-import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { arch, cpus, tmpdir } from 'node:os';
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { arch, cpus } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { makeJobDir, runTool } from '../../compile/subprocess.js';
 import type { CompileRequest } from '../../compile/types.js';
 
 /** Flags every kernel is built with; -march comes from options.arch (default native). */
@@ -125,44 +125,36 @@ export function cCompilerIdentity(): string {
   return id;
 }
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; error?: Error }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const e = error as (NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
-      resolve({
-        code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
-        signal: e?.signal ?? null,
-        stdout,
-        stderr,
-        ...(e !== null ? { error: e } : {}),
-      });
-    });
-  });
-}
-
 /**
- * Compiles one kernel. The source goes to a fresh temp dir; on success the dir is removed,
- * on failure it is kept and the error names the kernel, quotes the compiler's stderr and
- * says where the source is, so the failing C can be inspected and recompiled by hand.
+ * Compiles one kernel. The source goes to a fresh job directory (compile/subprocess.ts: cc
+ * runs in its own process group, with the directory as its TMPDIR, and neither outlives this
+ * process); on success the directory is removed, on failure the source is kept elsewhere and
+ * the error names the kernel, quotes the compiler's stderr and says where the source is, so
+ * the failing C can be inspected and recompiled by hand.
  */
 export async function compileC(req: CompileRequest): Promise<{ binary: Uint8Array; log: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-cc-'));
-  const src = join(dir, `${req.kernelName}.c`);
-  const out = join(dir, `${req.kernelName}.so`);
-  writeFileSync(src, req.source);
-  const [cmd, ...extra] = compilerCommand();
-  const args = [...extra, ...cFlags(req.options), '-o', out, src, '-lm'];
-  const r = await run(cmd!, args);
-  if (r.code !== 0) {
-    const how = r.signal !== null ? `was killed by ${r.signal}` : r.code === null ? `could not be started (${r.error?.message ?? 'unknown error'})` : `exited with status ${r.code}`;
-    throw new Error(
-      `C compile of kernel ${req.kernelName} failed: ${cmd} ${how}\n` +
-        `${(r.stderr + r.stdout).trim()}\n` +
-        `source kept at ${src}\n` +
-        `command: ${[cmd, ...args].join(' ')}`,
-    );
+  const dir = makeJobDir('kiln-cc-');
+  try {
+    const src = join(dir.path, `${req.kernelName}.c`);
+    const out = join(dir.path, `${req.kernelName}.so`);
+    writeFileSync(src, req.source);
+    const [cmd, ...extra] = compilerCommand();
+    const args = [...extra, ...cFlags(req.options), '-o', out, src, '-lm'];
+    const r = await runTool(cmd!, args, dir.path);
+    if (r.code !== 0 || r.error !== undefined) {
+      const how =
+        r.signal !== null ? `was killed by ${r.signal}` : r.code === null ? `could not be started (${r.error?.message ?? 'unknown error'})` : r.code !== 0 ? `exited with status ${r.code}` : `failed (${r.error!.message})`;
+      const kept = dir.keep(src);
+      throw new Error(
+        `C compile of kernel ${req.kernelName} failed: ${cmd} ${how}\n` +
+          `${(r.stderr + r.stdout).trim()}\n` +
+          `source kept at ${kept}\n` +
+          `command: ${[cmd, ...args.map((a) => (a === src ? kept : a))].join(' ')}`,
+      );
+    }
+    const binary = new Uint8Array(readFileSync(out));
+    return { binary, log: (r.stderr + r.stdout).trim() };
+  } finally {
+    dir.remove();
   }
-  const binary = new Uint8Array(readFileSync(out));
-  rmSync(dir, { recursive: true, force: true });
-  return { binary, log: (r.stderr + r.stdout).trim() };
 }

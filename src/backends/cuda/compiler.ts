@@ -1,9 +1,10 @@
 // CUDA C source → cubin. Runs ONLY inside compile workers (or inline for workers: 0): it may
 // load NVRTC or start nvcc, and it never initialises CUDA, so a worker holds no GPU context.
 // The main process needs only the compiler's identity, which toolchain.ts gives from files.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeJobDir } from '../../compile/subprocess.js';
 import type { CompileRequest } from '../../compile/types.js';
 import { runNvcc } from './nvcc.js';
 import { nvrtcCompile, nvrtcIncludeDirs } from './nvrtc.js';
@@ -47,20 +48,18 @@ function writeFailedSource(req: CompileRequest): string | undefined {
 }
 
 async function compileNvcc(req: CompileRequest, nvccPath: string, arch: string): Promise<{ binary: Uint8Array; log: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-nvcc-'));
-  let keep = false;
+  // nvcc runs in its own process group with this job directory as its TMPDIR; neither
+  // outlives the worker (compile/subprocess.ts). A failed kernel's source is kept elsewhere.
+  const dir = makeJobDir('kiln-nvcc-');
   try {
-    const src = join(dir, `${safeName(req.kernelName)}.cu`);
-    const out = join(dir, `${safeName(req.kernelName)}.cubin`);
+    const src = join(dir.path, `${safeName(req.kernelName)}.cu`);
+    const out = join(dir.path, `${safeName(req.kernelName)}.cubin`);
     writeFileSync(src, req.source);
-    const r = await runNvcc(nvccPath, src, out, arch, req.options.flags ?? []);
-    if (!r.ok) {
-      keep = true;
-      throw new CudaCompileError(req.kernelName, 'nvcc', arch, r.error ?? 'nvcc failed', r.log, src);
-    }
+    const r = await runNvcc(nvccPath, src, out, arch, req.options.flags ?? [], dir.path);
+    if (!r.ok) throw new CudaCompileError(req.kernelName, 'nvcc', arch, r.error ?? 'nvcc failed', r.log, dir.keep(src));
     return { binary: new Uint8Array(readFileSync(out)), log: r.log };
   } finally {
-    if (!keep) rmSync(dir, { recursive: true, force: true });
+    dir.remove();
   }
 }
 

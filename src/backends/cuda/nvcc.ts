@@ -2,7 +2,7 @@
 // KILN_CUDA_COMPILER=nvcc). Runs only inside compile workers. Knows nothing about kiln's
 // error contract: it returns the raw outcome and compiler.ts turns failures into errors.
 // Finding nvcc and its identity are toolchain.ts's.
-import { execFile } from 'node:child_process';
+import { runTool } from '../../compile/subprocess.js';
 import { NVCC_BASE_FLAGS } from './toolchain.js';
 
 export interface NvccOutcome {
@@ -13,17 +13,23 @@ export interface NvccOutcome {
   error?: string;
 }
 
-/** Runs `nvcc -cubin -arch=<arch> ... -o <outPath> <srcPath>`; never throws. */
-export function runNvcc(nvccPath: string, srcPath: string, outPath: string, arch: string, extraFlags: readonly string[]): Promise<NvccOutcome> {
+/**
+ * Runs `nvcc -cubin -arch=<arch> ... -o <outPath> <srcPath>` in its own process group, with
+ * `tmpDir` as its TMPDIR (compile/subprocess.ts); never throws.
+ */
+export async function runNvcc(nvccPath: string, srcPath: string, outPath: string, arch: string, extraFlags: readonly string[], tmpDir: string): Promise<NvccOutcome> {
   const args = [...NVCC_BASE_FLAGS, `-arch=${arch}`, ...extraFlags, '-o', outPath, srcPath];
-  return new Promise((resolve) => {
-    execFile(nvccPath, args, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const log = `${stderr}${stdout}`.trim();
-      if (err === null) return resolve({ ok: true, log });
-      const code = (err as NodeJS.ErrnoException).code;
-      const why =
-        code === 'ENOENT' ? `nvcc not found at ${nvccPath}` : err.killed ? `nvcc killed by ${err.signal ?? 'a signal'}` : `nvcc exited with code ${String(code)}`;
-      resolve({ ok: false, log, error: `${why} (${[nvccPath, ...args].join(' ')})` });
-    });
-  });
+  const r = await runTool(nvccPath, args, tmpDir);
+  const log = `${r.stderr}${r.stdout}`.trim();
+  if (r.code === 0 && r.error === undefined) return { ok: true, log };
+  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+  const why =
+    code === 'ENOENT'
+      ? `nvcc not found at ${nvccPath}`
+      : r.signal !== null
+        ? `nvcc killed by ${r.signal}`
+        : r.code !== null && r.code !== 0
+          ? `nvcc exited with code ${r.code}`
+          : `nvcc failed (${r.error?.message ?? 'unknown error'})`;
+  return { ok: false, log, error: `${why} (${[nvccPath, ...args].join(' ')})` };
 }

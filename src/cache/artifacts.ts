@@ -150,7 +150,7 @@ function validEntry(type: EntryKind, key: string, payload: Uint8Array): boolean 
   try {
     if (type === 'kernel') return decodeKernel(payload).key === key;
     if (type !== 'graph') return false;
-    decodeBundle(payload);
+    decodeBundle(payload, key);
     return true;
   } catch {
     return false;

@@ -3,7 +3,8 @@
 // user can write is loaded from.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -11,7 +12,8 @@ import { encodeBundle } from '../src/cache/graph_bundle.js';
 import { graphKey } from '../src/cache/graph_store.js';
 import { entryRelPath, listEntryFiles } from '../src/cache/layout.js';
 import { openCache } from '../src/cache/open_cache.js';
-import { writeEntryAtomic } from '../src/cache/entry_file.js';
+import { readEntryVerified, writeEntryAtomic } from '../src/cache/entry_file.js';
+import { importArtifacts } from '../src/cache/artifacts.js';
 import type { CompiledKernel } from '../src/compile/types.js';
 import { counters } from '../src/observe/counters.js';
 import { type ChildResult, type ProgramSpec, resultOf, runChild } from './fixtures/programs.js';
@@ -25,6 +27,17 @@ const newDir = (name: string): string => join(root, `${name}-${n++}`);
 
 function kernel(name: string): CompiledKernel {
   return { key: createHash('sha256').update(name).digest('hex'), backend: 'c', kernelName: name, binary: new Uint8Array(randomBytes(512)), meta: {}, log: '', compileMs: 1 };
+}
+
+function captureStderr<T>(fn: () => T): { value: T; text: string } {
+  const original = process.stderr.write.bind(process.stderr);
+  let text = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    return { value: fn(), text };
+  } finally {
+    process.stderr.write = original;
+  }
 }
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
@@ -102,4 +115,139 @@ test('a checksum-valid bundle whose binary is not a shared object: recompiled, n
   assertCorrect(r);
   assert.equal(r.counters.cache_corrupt, 1);
   assert.equal(r.counters.graph_cache_misses, 1);
+});
+
+// ---- item 7: non-regular files at entry paths
+
+test('a FIFO at a graph entry path: no hang, one warning, removed, then cached normally', { timeout: 20_000 }, () => {
+  const dir = newDir('fifo');
+  const { graphs } = openCache({ cacheDir: dir });
+  const key = graphKey(['fifo']);
+  const path = join(dir, entryRelPath('graph', key));
+  mkdirSync(join(path, '..'), { recursive: true });
+  execFileSync('mkfifo', [path]);
+  const { value, text } = captureStderr(() => graphs.getBundle(key));
+  assert.equal(value, undefined);
+  assert.match(text, /is a FIFO; not loaded, removed/);
+  assert.equal(text.trim().split('\n').length, 1);
+  assert.ok(!existsSync(path));
+  graphs.putBundle(key, { plan: { ok: 1 }, kernels: [] });
+  assert.deepEqual(graphs.getBundle(key)?.plan, { ok: 1 });
+});
+
+test('a symlink to /dev/zero at a kernel entry path is never followed (no memory growth), and removed', { timeout: 20_000 }, () => {
+  const dir = newDir('devzero');
+  const { kernels } = openCache({ cacheDir: dir });
+  const k = kernel('zero');
+  const path = join(dir, entryRelPath('kernel', k.key));
+  mkdirSync(join(path, '..'), { recursive: true });
+  symlinkSync('/dev/zero', path);
+  const rss = process.memoryUsage().rss;
+  const { value, text } = captureStderr(() => kernels.get(k.key));
+  assert.equal(value, undefined);
+  assert.match(text, /symbolic link/);
+  assert.ok(process.memoryUsage().rss - rss < 64 << 20);
+  assert.throws(() => lstatSync(path), /ENOENT/);
+  kernels.put(k);
+  assert.deepEqual(kernels.get(k.key), k);
+});
+
+test('a directory at an entry path is removed once, not "corrupt" on every run', () => {
+  const dir = newDir('isdir');
+  const { kernels } = openCache({ cacheDir: dir });
+  const k = kernel('dir');
+  const path = join(dir, entryRelPath('kernel', k.key));
+  mkdirSync(join(path, 'inner'), { recursive: true });
+  const before = counters().cache_corrupt;
+  captureStderr(() => assert.equal(kernels.get(k.key), undefined));
+  assert.ok(!existsSync(path));
+  kernels.put(k);
+  assert.deepEqual(kernels.get(k.key), k);
+  assert.equal(counters().cache_corrupt, before);
+});
+
+test('an entry file over the size bound is not read (a sparse 2 GiB file)', () => {
+  const dir = newDir('huge');
+  const { kernels } = openCache({ cacheDir: dir });
+  const k = kernel('huge');
+  kernels.put(k);
+  const path = join(dir, entryRelPath('kernel', k.key));
+  truncateSync(path, 2 * 1024 * 1024 * 1024);
+  const rss = process.memoryUsage().rss;
+  assert.equal(kernels.get(k.key), undefined);
+  assert.ok(process.memoryUsage().rss - rss < 64 << 20);
+  assert.ok(!existsSync(path));
+});
+
+test('importing a FIFO or a device fails with a message, never hangs', { timeout: 20_000 }, () => {
+  const dir = newDir('import-fifo');
+  const fifo = join(root, `import-${n++}.fifo`);
+  execFileSync('mkfifo', [fifo]);
+  assert.throws(() => importArtifacts(dir, fifo), /is a FIFO, not a kiln artifact file/);
+  assert.throws(() => importArtifacts(dir, '/dev/zero'), /is a device, not a kiln artifact file/);
+  assert.equal(readEntryVerified('/dev/null', { followSymlinks: true }).constructor, Object);
+});
+
+// ---- item 2: a private cache directory; nothing another user could write is loaded
+
+test('the cache directory, its subdirectories and entries are created private (0700 / 0600)', () => {
+  const dir = newDir('private');
+  const { kernels, graphs } = openCache({ cacheDir: dir });
+  const k = kernel('private');
+  kernels.put(k);
+  graphs.putBundle(graphKey(['private']), { plan: {}, kernels: [k] });
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  const entry = join(dir, entryRelPath('kernel', k.key));
+  assert.equal(statSync(join(entry, '..')).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, 'kernels')).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, 'graphs')).mode & 0o777, 0o700);
+  assert.equal(statSync(entry).mode & 0o077, 0);
+});
+
+test('an entry file writable by group or others is not loaded: one warning, removed, rewritten privately', () => {
+  const dir = newDir('gw-file');
+  const { kernels } = openCache({ cacheDir: dir });
+  const k = kernel('gw');
+  kernels.put(k);
+  const path = join(dir, entryRelPath('kernel', k.key));
+  chmodSync(path, 0o664);
+  const { value, text } = captureStderr(() => kernels.get(k.key));
+  assert.equal(value, undefined);
+  assert.match(text, /writable by its group \(mode 664\); not loaded, removed/);
+  assert.ok(!existsSync(path));
+  kernels.put(k);
+  assert.deepEqual(kernels.get(k.key), k);
+});
+
+test('an entry in a world-writable shard directory is not loaded', () => {
+  const dir = newDir('ow-shard');
+  const { kernels } = openCache({ cacheDir: dir });
+  const k = kernel('shard');
+  kernels.put(k);
+  const shard = join(dir, entryRelPath('kernel', k.key), '..');
+  chmodSync(shard, 0o777);
+  const { value, text } = captureStderr(() => kernels.get(k.key));
+  assert.equal(value, undefined);
+  assert.match(text, /not loading cache entries from .*writable by its group and others \(mode 777\)/);
+});
+
+test('a cache directory writable by others is not loaded from: memory cache, one warning', () => {
+  const other = newDir('ow-root-copy');
+  mkdirSync(other, { mode: 0o777 });
+  chmodSync(other, 0o777);
+  const { value: cache, text } = captureStderr(() => openCache({ cacheDir: other }));
+  assert.equal(cache.location.kind, 'memory');
+  assert.match(text, /writable by its group and others \(mode 777\).*caching in memory only/);
+});
+
+test('an entry not owned by us is not loaded (root only: chown)', { skip: process.getuid?.() !== 0 ? 'needs root to chown' : false }, () => {
+  const dir = newDir('chown');
+  const { kernels } = openCache({ cacheDir: dir });
+  const k = kernel('chown');
+  kernels.put(k);
+  const path = join(dir, entryRelPath('kernel', k.key));
+  chownSync(path, 65534, 65534);
+  const { value, text } = captureStderr(() => kernels.get(k.key));
+  assert.equal(value, undefined);
+  assert.match(text, /owned by uid 65534/);
 });

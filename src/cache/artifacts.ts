@@ -72,8 +72,9 @@ export function clearCache(dir: string): CacheStats {
 
 /** Verified payload of an entry file, or undefined (a corrupt one is removed and counted, as on a lookup). */
 function readLive(path: string): Uint8Array | undefined {
-  const payload = readEntryVerified(path);
+  const payload = readEntryVerified(path, { requireOwned: true });
   if (payload === 'missing') return undefined; // evicted or replaced since the listing
+  if (!(payload instanceof Uint8Array) && payload !== 'corrupt') return undefined; // not ours to ship
   if (payload === 'corrupt') {
     rmSync(path, { force: true });
     bump('cache_corrupt');
@@ -164,8 +165,9 @@ function validEntry(type: EntryKind, key: string, payload: Uint8Array): boolean 
  * validation are skipped and counted.
  */
 export function importArtifacts(dir: string, file: string): ImportResult {
-  const payload = readEntryVerified(file);
+  const payload = readEntryVerified(file, { followSymlinks: true });
   if (payload === 'missing') throw new Error(`no such file: ${file}`);
+  if (!(payload instanceof Uint8Array) && payload !== 'corrupt') throw new Error(`${file} is ${payload.refused}, not a kiln artifact file`);
   if (payload === 'corrupt') throw new Error(`${file} is corrupt or not a kiln artifact file`);
   const { json, blobs } = unpackJsonAndBlobs(payload);
   const manifest = parseManifest(json, blobs.length);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { encodeBundle } from '../src/cache/graph_bundle.js';
+import { decodeKernel, encodeKernel } from '../src/cache/kernel_codec.js';
 import { graphKey } from '../src/cache/graph_store.js';
 import { entryRelPath, listEntryFiles } from '../src/cache/layout.js';
 import { openCache } from '../src/cache/open_cache.js';
@@ -115,6 +116,20 @@ test('a checksum-valid bundle whose binary is not a shared object: recompiled, n
   assertCorrect(r);
   assert.equal(r.counters.cache_corrupt, 1);
   assert.equal(r.counters.graph_cache_misses, 1);
+});
+
+test('a checksum-valid kernel entry whose binary is not a shared object: recompiled, never loaded (end to end)', async () => {
+  const dir = newDir('badelf-kernel');
+  const A: ProgramSpec = { kind: 'layers', indices: range(635, 2) };
+  resultOf(await runChild({ programs: [A], workers: 1, cacheDir: dir }));
+  for (const e of listEntryFiles(dir).filter((e) => e.kind === 'graph')) rmSync(e.path);
+  const e = listEntryFiles(dir).find((e) => e.kind === 'kernel')!;
+  const k = decodeKernel(readEntryVerified(e.path) as Uint8Array);
+  writeEntryAtomic(e.path, encodeKernel({ ...k, binary: new Uint8Array(k.binary.byteLength).fill(0xcc) }));
+  const r = resultOf(await runChild({ programs: [A], workers: 1, cacheDir: dir }));
+  assertCorrect(r);
+  assert.ok(r.counters.cache_corrupt >= 1, 'cache_corrupt');
+  assert.equal(r.counters.compile_submitted, 1, 'compile_submitted');
 });
 
 // ---- item 7: non-regular files at entry paths

@@ -65,7 +65,7 @@ export class DiskBackend implements EntryBackend {
     const path = join(this.dir, relPath);
     const dirProblem = this.dirProblem(dirname(path));
     if (dirProblem !== undefined) {
-      warnOnce(`cache-untrusted-dir:${dirname(path)}`, `not loading cache entries from ${dirname(path)}: ${dirProblem}; compiling instead`);
+      warnOnce(`cache-untrusted-dir:${dirname(path)}`, `not loading cache entries from ${dirname(path)}: ${dirProblem}; compiling instead (if only you can have written there: chmod -R go-w ${this.dir})`);
       return 'missing';
     }
     const r = readEntryVerified(path, { requireOwned: true });

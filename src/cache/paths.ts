@@ -90,7 +90,7 @@ function probe(dir: string, forceReadOnly: boolean): Probe {
   if (st !== undefined) {
     const trust = st.isDirectory() ? ownershipProblem(st) : 'not a directory';
     if (trust !== undefined) {
-      result = { usable: false, reason: `it is ${trust}, so another user could plant code in it; not loading from it` };
+      result = { usable: false, reason: `it is ${trust}, so another user could plant code in it; not loading from it (chmod go-w ${dir} if it is yours alone)` };
     } else {
       let writeError: string | undefined = forceReadOnly ? 'KILN_CACHE_READONLY=1' : undefined;
       if (writeError === undefined) {

@@ -43,7 +43,8 @@ export class DiskBackend implements EntryBackend {
 
   /** Why entries in directory `d` (below the cache directory) must not be loaded, or undefined. */
   private dirProblem(d: string): string | undefined {
-    if (d === this.dir) return undefined; // checked when the cache was opened
+    // The cache directory itself was checked when the cache was opened; nothing above it is ours to judge.
+    if (d === this.dir || !d.startsWith(this.dir) || dirname(d) === d) return undefined;
     if (this.dirs.has(d)) return this.dirs.get(d);
     let problem: string | undefined;
     try {

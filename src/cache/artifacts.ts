@@ -188,8 +188,9 @@ function verifiedInner(payload: Uint8Array, file: string, opts: SigningOptions):
 /**
  * Verifies the artifact file `file` and writes its entries into the cache in `dir` (atomic
  * writes, existing entries replaced by the same content). Throws if the file is missing,
- * corrupt, not an artifact file or from another cache format; entries inside that fail
- * validation are skipped and counted.
+ * not a regular file, corrupt, not an artifact file, unsigned, not signed by a trusted key
+ * (SignatureError, saying how to trust it), altered after signing or from another cache
+ * format; entries inside that fail validation are skipped and counted.
  */
 export function importArtifacts(dir: string, file: string, opts: SigningOptions = {}): ImportResult {
   const payload = readEntryVerified(file, { followSymlinks: true });

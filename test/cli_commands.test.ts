@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { readNpy } from '../src/onnx/npy.js';
+import { needs } from './prereq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MAIN = path.resolve(here, '../src/cli/main.js');
@@ -77,7 +78,7 @@ test('compile warms the cache: a later run compiles nothing', () => {
   assert.deepEqual(r.outputs[0]!.shape, [2, 5, 16]);
 });
 
-const noCudaCompiler = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+const noCudaCompiler = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');
 
 test('compile --device cuda --arch sm_90 builds cubins on a machine without a GPU', { skip: noCudaCompiler }, () => {
   const model = path.join(FIX, 'mlp.onnx');
@@ -132,4 +133,99 @@ test('cache stats, export, clear and import round trip', () => {
   assert.deepEqual([imp.kernels, imp.graphs, imp.skipped], [exp.kernels, exp.graphs, 0]);
   // The imported artifacts are a complete warm start for that model.
   json(['run', path.join(REPO, 'examples/mlp.onnx')], { KILN_ASSERT_NO_COMPILE: '1' });
+});
+
+// ---- issue 14 item 13: the rough edges ------------------------------------------------------
+
+/** Runs kiln expecting any exit code (kiln() above insists on 0). */
+function kilnAny(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, KILN_CACHE_DIR: cache, KILN_WORKERS: '2', ...env },
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('cache export --label with no such label: says so, exits non-zero, writes nothing', () => {
+  kiln(['compile', path.join(REPO, 'examples/mlp.onnx')]);
+  const file = path.join(tmp, 'nosuch.kiln');
+  const r = kilnAny(['cache', 'export', '--label', 'nosuch', file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /no cached graph has the label 'nosuch'.*nothing written.*labels there: .*mlp\.onnx/);
+  assert.equal(fs.existsSync(file), false, 'a file was written');
+});
+
+test('cache export under a regular file: a message naming the path, no ENOTDIR or temporary name', () => {
+  const blocker = path.join(tmp, 'plain-file');
+  fs.writeFileSync(blocker, 'x');
+  for (const file of [path.join(blocker, 'a.kiln'), path.join(blocker, 'sub', 'a.kiln')]) {
+    const r = kilnAny(['cache', 'export', file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot write artifact file '${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}': '.*plain-file' is a file, not a directory`));
+    assert.doesNotMatch(r.stderr, /ENOTDIR|\.tmp|tmp-/);
+  }
+  const missing = kilnAny(['cache', 'export', path.join(tmp, 'no-such-dir', 'a.kiln')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /directory '.*no-such-dir' does not exist/);
+});
+
+test('run -o onto an existing file fails before anything is compiled; a directory is reused', () => {
+  const file = path.join(tmp, 'taken');
+  fs.writeFileSync(file, 'keep me');
+  const model = path.join(FIX, 'mlp.onnx');
+  const r = kilnAny(['run', model, '-o', file], { KILN_ASSERT_NO_COMPILE: '1', KILN_NO_CACHE: '1' });
+  // Exit 2 with the message, not 1 from the compile that KILN_ASSERT_NO_COMPILE forbids.
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--output '.*taken' is a file, not a directory/);
+  assert.doesNotMatch(r.stderr, /EEXIST/);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
+  // An existing output directory: its files of the same names are replaced.
+  const dir = path.join(tmp, 'outdir');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'y.npy'), 'old');
+  kiln(['run', model, '-o', dir]);
+  assert.notEqual(fs.readFileSync(path.join(dir, 'y.npy'), 'latin1').slice(0, 6), 'old');
+  assert.match(fs.readFileSync(path.join(dir, 'y.npy'), 'latin1'), /^\x93NUMPY/);
+});
+
+test('inspect of a model with an unsupported op lists its ops, the unsupported one marked; exit 0 with --no-kernels, 1 with kernels', async () => {
+  const { onnxNs } = await import('../src/onnx/proto.js');
+  const ns = onnxNs();
+  const m = ns.ModelProto.decode(fs.readFileSync(path.join(FIX, 'mlp.onnx')));
+  const node = m.graph!.node![0]!;
+  const original = node.opType;
+  node.opType = 'NoSuchOp';
+  const file = path.join(tmp, 'unsupported.onnx');
+  fs.writeFileSync(file, ns.ModelProto.encode(m).finish());
+  const r = kilnAny(['inspect', file, '--no-kernels']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1  NoSuchOp  \(unsupported\)/);
+  assert.match(r.stdout, /kiln cannot compile this model .*:\n    - operator NoSuchOp is not supported/);
+  const others = m.graph!.node!.filter((n) => n !== node).map((n) => n.opType!);
+  for (const op of others) assert.match(r.stdout, new RegExp(`  ${op}\\n`), `${op} listed`);
+  assert.notEqual(original, 'NoSuchOp');
+  const j = JSON.parse(kilnAny(['inspect', file, '--no-kernels', '--json']).stdout) as { supported: boolean; ops: Record<string, number>; unsupportedOps: string[] };
+  assert.equal(j.supported, false);
+  assert.deepEqual(j.unsupportedOps, ['NoSuchOp']);
+  assert.equal(j.ops.NoSuchOp, 1);
+  const k = kilnAny(['inspect', file]);
+  assert.equal(k.code, 1);
+  assert.match(k.stdout, /NoSuchOp  \(unsupported\)/);
+  assert.match(k.stderr, /unsupported: operator NoSuchOp is not supported/);
+});
+
+test('KILN_DEBUG on a warm start says why stages print nothing; unknown stage names are warned about', () => {
+  const model = path.join(FIX, 'rmsnorm_swiglu.onnx');
+  kiln(['compile', model]);
+  const warm = kilnAny(['run', model], { KILN_DEBUG: 'source,loops', KILN_ASSERT_NO_COMPILE: '1' });
+  assert.equal(warm.code, 0, warm.stderr);
+  assert.match(warm.stderr, /graph cache hit .*: no lowering\/codegen stages ran, so loops, source print nothing; KILN_DEBUG=plan shows the cached plan/);
+  const plan = kilnAny(['run', model], { KILN_DEBUG: 'plan', KILN_ASSERT_NO_COMPILE: '1' });
+  assert.match(plan.stderr, /--- kiln plan ---/);
+  assert.doesNotMatch(plan.stderr, /no lowering/);
+  const typo = kilnAny(['run', model], { KILN_DEBUG: 'sourec,plan', KILN_ASSERT_NO_COMPILE: '1' });
+  assert.equal(typo.code, 0, typo.stderr);
+  assert.equal(typo.stderr.match(/unknown stage/g)?.length, 1, typo.stderr);
+  assert.match(typo.stderr, /kiln warning: KILN_DEBUG: unknown stage 'sourec' ignored \(stages: graph, loops, schedule, source, plan, or all\)/);
 });

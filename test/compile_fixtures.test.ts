@@ -1,10 +1,13 @@
 // Shared fixtures for the compile pipeline tests (small, distinct, real C kernels checked
 // through koffi on random data), plus unit tests of the pieces that need no worker.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test as nodeTest } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LoadedCKernel } from '../src/backends/cpu/loader.js';
-import { cCompilerIdentity } from '../src/backends/cpu/compiler.js';
+import { cCompilerIdentity, cpuTarget } from '../src/backends/cpu/compiler.js';
 import { KILN_CACHE_FORMAT_VERSION, kernelKey, makeCompileRequest } from '../src/compile/key.js';
 import type { CompileOptions, CompileRequest, CompiledKernel, KernelStoreLike } from '../src/compile/types.js';
 import { COUNTER_NAMES, bump, counters, resetCounters } from '../src/observe/counters.js';
@@ -80,6 +83,34 @@ test('cCompilerIdentity names the real compiler binary without running it, and i
   } finally {
     if (saved === undefined) delete process.env.KILN_CC;
     else process.env.KILN_CC = saved;
+  }
+  assert.equal(cCompilerIdentity(), id);
+});
+
+const AVX512 = 'processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\ncpu MHz\t\t: 2596.134\nflags\t\t: fpu sse2 avx avx2 avx512f avx512bw\nbogomips\t: 5192.26';
+
+test('the CPU target (what -march=native selects) comes from the CPU\'s model and flags, read without running the compiler', () => {
+  const t = cpuTarget(AVX512);
+  assert.match(t, new RegExp(`^native:${process.arch}:[0-9a-f]{16}$`));
+  // Volatile fields and the flags' order do not matter; a feature more or less does.
+  assert.equal(cpuTarget(AVX512.replace('2596.134', '3100.000').replace('5192.26', '1.0').replace('avx2 avx512f', 'avx512f avx2')), t);
+  assert.notEqual(cpuTarget(AVX512.replace(' avx512f avx512bw', '')), t, 'AVX2-only host');
+  assert.notEqual(cpuTarget(AVX512.replace('model\t\t: 17', 'model\t\t: 33')), t, 'other model');
+  // The identity names this machine's target, and another CPU gives another identity.
+  const id = cCompilerIdentity();
+  assert.ok(id.endsWith(`|target=${cpuTarget()}`), id);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cpuinfo-'));
+  const saved = process.env.KILN_CPUINFO_FILE;
+  try {
+    fs.writeFileSync(path.join(dir, 'cpuinfo'), AVX512.replace(' avx512f avx512bw', '') + '\n\nprocessor\t: 1\n');
+    process.env.KILN_CPUINFO_FILE = path.join(dir, 'cpuinfo');
+    const other = cCompilerIdentity();
+    assert.notEqual(other, id);
+    assert.ok(other.endsWith(`|target=${cpuTarget(AVX512.replace(' avx512f avx512bw', ''))}`), other);
+  } finally {
+    if (saved === undefined) delete process.env.KILN_CPUINFO_FILE;
+    else process.env.KILN_CPUINFO_FILE = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(cCompilerIdentity(), id);
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findNvcc } from '../src/backends/cuda/toolchain.js';
+import { needs } from './prereq.js';
 import { AsyncCompile } from '../src/compile/async_compile.js';
 import { CompileGrouper, groupRequest, groupSize, maxGroupSize, splitGroup } from '../src/compile/compile_group.js';
 import type { CompileRequest, CompiledKernel } from '../src/compile/types.js';
@@ -84,7 +85,7 @@ describe('group sizes and requests', () => {
 });
 
 const nvcc = findNvcc();
-describe('compiling a group (nvcc)', { skip: nvcc === undefined ? 'nvcc not found' : false }, () => {
+describe('compiling a group (nvcc)', { skip: needs('nvcc', nvcc !== undefined) }, () => {
   it('members share one cubin that holds each of them', async () => {
     const ac = new AsyncCompile({ workers: 1 });
     try {

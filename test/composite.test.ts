@@ -18,7 +18,6 @@ import {
   refTest,
   resetCounters,
   scaled,
-  skipCompile,
   testDevice,
 } from './helpers.js';
 
@@ -129,7 +128,7 @@ refTest(
 
 // ---- the compile contract ------------------------------------------------------------------
 
-test('a second call with the same signature generates no kernel and is correct', { skip: skipCompile }, async () => {
+test('a second call with the same signature generates no kernel and is correct', async () => {
   const { w1, b1, w2, b2 } = mlpWeights(420);
   const fn = (x: Tensor) => x.matmul(w1).add(b1).relu().matmul(w2).add(b2).softmax(-1);
   const { compiled } = await checkAgainstReference(fn, [randn([3, 24], 424)], tol);
@@ -139,7 +138,7 @@ test('a second call with the same signature generates no kernel and is correct',
 });
 
 // On CUDA, captured host arrays are uploaded once per NDArray (docs/architecture.md, known limits).
-test('new weight values do not recompile and change the result', { skip: skipCompile || (testDevice === 'cuda' ? 'CUDA uploads captured host arrays once' : false) }, async () => {
+test('new weight values do not recompile and change the result', { skip: testDevice === 'cuda' ? 'CUDA uploads captured host arrays once' : false }, async () => {
   const { w1, b1, w2, b2 } = mlpWeights(430);
   const fn = (x: Tensor) => x.matmul(w1).add(b1).relu().matmul(w2).add(b2);
   const x = randn([5, 24], 434);
@@ -155,20 +154,20 @@ test('new weight values do not recompile and change the result', { skip: skipCom
   assert.notDeepEqual(Array.from(second.refs[0]!.data), Array.from(first.refs[0]!.data), 'the reference did not change (test set-up)');
 });
 
-test('a chain of 5 pointwise ops over one shape is exactly 1 kernel', { skip: skipCompile }, async () => {
+test('a chain of 5 pointwise ops over one shape is exactly 1 kernel', async () => {
   resetCounters();
   await checkAgainstReference((x, y) => x.mul(y).add(1.5).exp().neg().maximum(y), [randn([37, 41], 440), randn([37, 41], 441)], tol);
   assert.equal(counters()['kernels_generated'], 1);
 });
 
-test('a row softmax on [64,100] is at most 2 kernels', { skip: skipCompile }, async () => {
+test('a row softmax on [64,100] is at most 2 kernels', async () => {
   resetCounters();
   await checkAgainstReference((x) => x.softmax(-1), [scaled(randn([64, 100], 442), 2)], tol);
   const k = counters()['kernels_generated']!;
   assert.ok(k >= 1 && k <= 2, `softmax generated ${k} kernels`);
 });
 
-test('different signatures of one compiled function each match the reference', { skip: skipCompile }, async () => {
+test('different signatures of one compiled function each match the reference', async () => {
   const fn = (x: Tensor, m: Tensor) => where(m, x.exp(), x.neg()).sum(-1);
   const compiled = compileCpu(fn);
   for (const [shape, seed] of [[[3, 5], 450], [[2, 7, 3], 451], [[11], 452]] as const) {

@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CudaBackend } from '../src/backends/cuda/backend.js';
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
+import { needs } from './prereq.js';
 import { trace } from '../src/frontend/trace.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 
 // The backend's compiler identity needs a CUDA compiler to be installed (nothing runs it).
-const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+const skip = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');
 
 test('CudaBackend.generate needs prepareCodegen first; afterwards it generates', { skip }, async () => {
   const t = trace((x) => x.softmax(-1), [{ shape: [4, 64], dtype: 'float32' }]);

@@ -11,6 +11,7 @@ import { compileGraph } from '../src/api/program.js';
 import { DEFAULT_CUBLAS_MIN_MACS } from '../src/backends/cuda/backend.js';
 import { generateCuda } from '../src/backends/cuda/codegen.js';
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
+import { needs } from './prereq.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { NDArray } from '../src/frontend/ndarray.js';
@@ -29,7 +30,7 @@ import { GraphBuilder } from '../src/graph/builder.js';
 import { type Attr, ModelBuilder, singleOpModel, smallConvNet } from './fixtures/conv_nets.js';
 import { intData } from './int_data.js';
 
-const skip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+const skip = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-codegen-'));
 process.on('exit', () => fs.rmSync(cacheDir, { recursive: true, force: true }));
 
@@ -279,12 +280,14 @@ test('CUDA compile-only: window views of float16, float64 and int8 data (thread-
   for (const dt of ['float16', 'float64', 'int8'] as const) {
     const g = new Graph();
     const b = new GraphBuilder(g);
-    const x = b.input('x', [1, 16, 32, 32], dt);
+    // 16×16: the product (295K multiply-adds) stays under the 1M at which a conv with few
+    // output tiles takes im2col + cuBLAS by default, so it is the implicit GEMM under test.
+    const x = b.input('x', [1, 16, 16, 16], dt);
     const w = b.input('w', [8, 144], dt);
     const win = b.window(x, [2, 3].map((dim) => ({ dim, k: 3, padBefore: 1, padAfter: 1 })), 0);
     const pooled = b.reduce('max', win, [4, 5], false);
-    const cols = b.reshape(b.permute(win, [0, 1, 4, 5, 2, 3]), [1, 144, 1024]);
-    g.outputs = [pooled, b.binary('add', b.reshape(b.matmul(w, cols), [1, 8, 32, 32]), b.scalar(1, dt))];
+    const cols = b.reshape(b.permute(win, [0, 1, 4, 5, 2, 3]), [1, 144, 256]);
+    g.outputs = [pooled, b.binary('add', b.reshape(b.matmul(w, cols), [1, 8, 16, 16]), b.scalar(1, dt))];
     const program = await compileGraph({ graph: g, params: [], returnsArray: true }, { device: 'cuda', arch: 'sm_90', compileOnly: true, cacheDir, workers: 2 });
     assert.equal(program.kernelCount, 2, dt);
   }

@@ -29,9 +29,10 @@ import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { assertMatches, randInt, randn, randu } from './helpers.js';
+import { needs } from './prereq.js';
 
 const gxx = ['/usr/bin/g++', '/usr/bin/c++'].find((p) => fs.existsSync(p));
-const skip = gxx ? false : 'no host C++ compiler (g++)';
+const skip = needs('g++', gxx !== undefined, 'the host C++ compiler that runs the emulated kernels');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-emu-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 

@@ -13,42 +13,21 @@ import { type RefTensor, interpret } from '../src/graph/interpret.js';
 import { mulberry32, randnFloat32 } from '../src/graph/random.js';
 import { fmtShape, numel } from '../src/graph/shape.js';
 import { NDArray } from '../src/frontend/ndarray.js';
-import type { Tensor } from '../src/frontend/tensor.js';
 import { type TracedFn, trace } from '../src/frontend/trace.js';
-import * as kiln from '../src/index.js';
+import { type CompileOptions, compile, counters as kilnCounters, resetCounters as kilnResetCounters } from '../src/index.js';
+import type { Counters } from '../src/observe/counters.js';
 
 export { NDArray };
 export type { RefTensor };
 
 // ---- the compiler's public API, reached through the package entry --------------------------
-// Typed here by the contract in DESIGN.md rather than by import, so these tests type-check
-// (and the interpreter tests run) even while src/index.ts is still being written.
+// Imported with its real types (no casts): a change to the public API's types breaks these
+// tests at build time, and a missing export fails every test that compiles (there is no
+// "compiler not ready" skip: a test that cannot fail is no test).
 
-export interface CompileOptions {
-  device?: 'cpu' | 'cuda';
-  cacheDir?: string;
-  workers?: number;
-}
+export type { CompileOptions };
 export type CompiledFn = (...inputs: NDArray[]) => Promise<NDArray | NDArray[]>;
-export type Counters = Record<string, number>;
-interface KilnApi {
-  compile(fn: (...xs: Tensor[]) => unknown, options?: CompileOptions): CompiledFn;
-  counters(): Counters;
-  resetCounters(): void;
-}
-
-function api(): KilnApi {
-  const k = kiln as unknown as Partial<KilnApi>;
-  if (typeof k.compile !== 'function' || typeof k.counters !== 'function' || typeof k.resetCounters !== 'function') {
-    throw new Error('src/index.ts does not export compile/counters/resetCounters yet');
-  }
-  return k as KilnApi;
-}
-
-/** True when the package entry exports the compiler; compile-based tests skip otherwise. */
-export const compilerReady = typeof (kiln as Record<string, unknown>)['compile'] === 'function';
-/** Pass as `{ skip }` to node:test so compile-based tests report as skipped, not failed, until then. */
-export const skipCompile: string | false = compilerReady ? false : 'compile() is not exported by src/index.ts yet';
+export type { Counters };
 
 // One cache directory per test file (node --test runs each file in its own process), removed
 // on exit, so tests neither read a stale user cache nor leave files behind.
@@ -65,14 +44,14 @@ function testCacheDir(): string {
 /** The device op tests run on: the CPU, or the GPU when KILN_TEST_DEVICE=cuda (npm run test:gpu). */
 export const testDevice: 'cpu' | 'cuda' = process.env.KILN_TEST_DEVICE === 'cuda' ? 'cuda' : 'cpu';
 
-export function compileCpu(fn: (...xs: Tensor[]) => unknown, options: CompileOptions = {}): CompiledFn {
-  return api().compile(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
+export function compileCpu(fn: TracedFn, options: CompileOptions = {}): CompiledFn {
+  return compile<NDArray | NDArray[]>(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
 }
 export function counters(): Counters {
-  return api().counters();
+  return kilnCounters();
 }
 export function resetCounters(): void {
-  api().resetCounters();
+  kilnResetCounters();
 }
 
 // ---- seeded random data --------------------------------------------------------------------
@@ -242,7 +221,7 @@ export async function checkAgainstReference(
   const { rtol, atol, label, names, compiled: given, ...compileOptions } = options;
   const t = trace(fn, specsOf(inputs));
   const refs = interpret(t.graph, [...inputs, ...t.params]);
-  const compiled = given ?? compileCpu(fn as (...xs: Tensor[]) => unknown, compileOptions);
+  const compiled = given ?? compileCpu(fn, compileOptions);
   const result = await compiled(...inputs);
   const outputs = Array.isArray(result) ? result : [result];
   assert.equal(Array.isArray(result), t.returnsArray, `compiled fn returned ${Array.isArray(result) ? 'an array' : 'one NDArray'}`);
@@ -254,24 +233,15 @@ export async function checkAgainstReference(
   return { compiled, refs, outputs };
 }
 
-/**
- * Registers a node:test test that checks fn against the reference on `inputs`. While the
- * compiler is not exported it only runs the reference and reports a skip. Inputs may be lazy.
- */
+/** Registers a node:test test that checks fn against the reference on `inputs`. Inputs may be lazy. */
 export function refTest(
   name: string,
   fn: TracedFn,
   inputs: readonly NDArray[] | (() => readonly NDArray[]),
   options: CheckOptions = {},
 ): void {
-  test(name, async (t) => {
+  test(name, async () => {
     const xs = typeof inputs === 'function' ? inputs() : inputs;
-    if (!compilerReady) {
-      // Still trace and interpret, so the test's own set-up is checked before the compiler lands.
-      reference(fn, xs);
-      t.skip(skipCompile as string);
-      return;
-    }
     await checkAgainstReference(fn, xs, options);
   });
 }

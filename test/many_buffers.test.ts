@@ -27,7 +27,8 @@ import { cat } from '../src/index.js';
 import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
-import { assertClose, checkAgainstReference, randn, skipCompile, testDevice } from './helpers.js';
+import { assertClose, checkAgainstReference, randn, testDevice } from './helpers.js';
+import { needs } from './prereq.js';
 
 /** A full garbage collection, from V8's own gc() (exposed for this process by flag). */
 function collector(): () => void {
@@ -50,7 +51,7 @@ async function planShape(fn: TracedFn, xs: readonly NDArray[]): Promise<{ kernel
   return { kernels: program.kernelCount, args: program.plan.steps.map((s) => s.args.length) };
 }
 
-test(`a weighted sum of ${N} inputs is one kernel of ${N + 1} buffers, and matches the reference`, { skip: skipCompile }, async () => {
+test(`a weighted sum of ${N} inputs is one kernel of ${N + 1} buffers, and matches the reference`, async () => {
   const xs = inputs(N, [3, 37], 100);
   assert.deepEqual(await planShape(weightedSum, xs), { kernels: 1, args: [N + 1] });
   const { compiled } = await checkAgainstReference(weightedSum, xs, { cacheDir });
@@ -58,7 +59,7 @@ test(`a weighted sum of ${N} inputs is one kernel of ${N + 1} buffers, and match
   await checkAgainstReference(weightedSum, inputs(N, [3, 37], 500), { cacheDir, compiled });
 });
 
-test(`cat of ${N} inputs and captured arrays, then a second kernel over its result`, { skip: skipCompile }, async () => {
+test(`cat of ${N} inputs and captured arrays, then a second kernel over its result`, async () => {
   // Captured arrays are parameters, whose addresses the runtime caches between calls: the
   // call after an in-place update checks that they are still read in place.
   const ws = inputs(8, [2, 5], 900);
@@ -80,7 +81,7 @@ test(`cat of ${N} inputs and captured arrays, then a second kernel over its resu
   await checkAgainstReference(fn, xs, { cacheDir, compiled });
 });
 
-test('small arrays (kept on V8\'s heap) keep their addresses while a call allocates its outputs', { skip: skipCompile }, async () => {
+test('small arrays (kept on V8\'s heap) keep their addresses while a call allocates its outputs', async () => {
   // 130 inputs of 2 floats (8 bytes: V8 keeps such arrays' data on its heap, where a GC may
   // move it) and 40 outputs allocated after the inputs' addresses are taken.
   const xs = inputs(130, [2], 1300);
@@ -97,7 +98,7 @@ test('small arrays (kept on V8\'s heap) keep their addresses while a call alloca
   }
 });
 
-test('temporaries and constants stay alive as long as the executable: garbage collections between calls change nothing', { skip: skipCompile }, async () => {
+test('temporaries and constants stay alive as long as the executable: garbage collections between calls change nothing', async () => {
   // The pointer blocks hold the arena's and the constants' addresses, not the arrays: the
   // executable must keep those arrays alive itself. A chain of matmul layers has temporaries
   // between its kernels and a scalar constant each; collections run between the calls.
@@ -119,7 +120,7 @@ test('temporaries and constants stay alive as long as the executable: garbage co
   }
 });
 
-test('arrays remember their data\'s address: outputs fed back in, inputs reused and updated in place', { skip: skipCompile }, async () => {
+test('arrays remember their data\'s address: outputs fed back in, inputs reused and updated in place', async () => {
   const fn: TracedFn = (a, b) => a!.mul(b!).add(a!.sin());
   const a = randn([5, 33], 60);
   const b = randn([5, 33], 61);
@@ -146,7 +147,7 @@ test('a C kernel exports one entry taking the block of pointers; the loops take 
 
 // ---- CUDA: generated and compiled here (nvcc, or NVRTC where present); running needs the GPU suite.
 
-const cudaSkip = findNvcc() === undefined && findNvrtc() === undefined ? 'no CUDA compiler (nvcc or NVRTC) on this machine' : false;
+const cudaSkip = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');
 
 /** The program's CUDA kernels as generated (no data needed: shapes only). */
 function cudaKernels(fn: TracedFn, shapes: { shape: number[]; dtype: 'float32' }[]) {

@@ -12,7 +12,7 @@ import { layerNorm } from '../src/index.js';
 import { mulberry32 } from '../src/graph/random.js';
 import { numel } from '../src/graph/shape.js';
 import { BF16_CASES, F16_CASES, hex } from './half_cases.js';
-import { NDArray, compileCpu, compilerReady, randInt, randn, refTest, skipCompile } from './helpers.js';
+import { NDArray, compileCpu, randInt, randn, refTest } from './helpers.js';
 
 const HALVES = ['float16', 'bfloat16'] as const;
 
@@ -67,13 +67,12 @@ for (const dt of HALVES) {
 
 // ---- conversions inside kernels, bit for bit ------------------------------------------------
 
-const skip = compilerReady ? false : skipCompile;
 
 async function bits(a: NDArray): Promise<string[]> {
   return [...((await a.toTypedArray()) as Uint16Array)].map(hex);
 }
 
-test('kernels round float32 to float16 and bfloat16 like the host: ties, subnormals, overflow, NaN', { skip }, async () => {
+test('kernels round float32 to float16 and bfloat16 like the host: ties, subnormals, overflow, NaN', async () => {
   // Cases a float32 holds exactly (the float64-only ones are checked from float64 below).
   const f16 = F16_CASES.filter(([v]) => Number.isNaN(v) || Math.fround(v) === v);
   const bf16 = BF16_CASES.filter(([v]) => Number.isNaN(v) || Math.fround(v) === v);
@@ -83,7 +82,7 @@ test('kernels round float32 to float16 and bfloat16 like the host: ties, subnorm
   assert.deepEqual(await bits(b!), bf16.map(([, e]) => hex(e)));
 });
 
-test('kernels round float64 and int values to half types once, from the full value', { skip }, async () => {
+test('kernels round float64 and int values to half types once, from the full value', async () => {
   const f = compileCpu((x, i) => [x.to('float16'), x.to('bfloat16'), i.to('float16'), i.to('bfloat16')]);
   const doubles = [...F16_CASES.map(([v]) => v), ...BF16_CASES.map(([v]) => v)];
   const ints = [2049, 2051, -2051, 65504, 65519, 65520, 70000, -70000, 16777217, 257, 259];
@@ -94,7 +93,7 @@ test('kernels round float64 and int values to half types once, from the full val
   assert.deepEqual(await bits(ib!), ints.map((v) => hex(bfloat16Bits(v))));
 });
 
-test('kernels widen every float16 pattern exactly, and a cast to float16 rounds even inside a kernel', { skip }, async () => {
+test('kernels widen every float16 pattern exactly, and a cast to float16 rounds even inside a kernel', async () => {
   const all = new Uint16Array(0x10000).map((_, i) => i);
   const f = compileCpu((x) => [x.to('float32'), x.to('float64')]);
   const [a, d] = (await f(NDArray.from(all, [all.length], { dtype: 'float16' }))) as NDArray[];

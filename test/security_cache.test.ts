@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,7 +13,7 @@ import { decodeKernel, encodeKernel } from '../src/cache/kernel_codec.js';
 import { graphKey } from '../src/cache/graph_store.js';
 import { entryRelPath, listEntryFiles } from '../src/cache/layout.js';
 import { openCache } from '../src/cache/open_cache.js';
-import { readEntryVerified, writeEntryAtomic } from '../src/cache/entry_file.js';
+import { ownershipProblem, readEntryVerified, writeEntryAtomic } from '../src/cache/entry_file.js';
 import { importArtifacts } from '../src/cache/artifacts.js';
 import type { CompiledKernel } from '../src/compile/types.js';
 import { counters } from '../src/observe/counters.js';
@@ -255,7 +255,14 @@ test('a cache directory writable by others is not loaded from: memory cache, one
   assert.match(text, /writable by its group and others \(mode 777\).*caching in memory only/);
 });
 
-test('an entry not owned by us is not loaded (root only: chown)', { skip: process.getuid?.() !== 0 ? 'needs root to chown' : false }, () => {
+test('an entry not owned by us is not loaded (a real chown as root; otherwise the check on fstat results)', () => {
+  const uid = process.getuid!();
+  if (uid !== 0) {
+    // Only root can give a file away: check the rule the reader applies to fstat's result.
+    assert.match(ownershipProblem({ uid: uid + 1, mode: 0o100600 } as Stats) ?? '', /owned by uid \d+, not by this user/);
+    assert.equal(ownershipProblem({ uid, mode: 0o100644 } as Stats), undefined);
+    return;
+  }
   const dir = newDir('chown');
   const { kernels } = openCache({ cacheDir: dir });
   const k = kernel('chown');

@@ -199,3 +199,23 @@ test('KILN_NO_CACHE=1: works and writes nothing (neither the given dir nor ~/.ca
   assert.deepEqual(filesUnder(d), []);
   assert.deepEqual(filesUnder(home), []);
 });
+
+// Issue 14 item 10: CPU binaries are built with -march=native, so the CPU they were built for
+// is part of their identity. A cache filled (or exported) on one CPU is never used on a CPU
+// with other features: here the second process plays an AVX2-only host (KILN_CPUINFO_FILE),
+// and every kernel and the graph are misses, compiled afresh, never loaded.
+test('a cache made on one CPU is not used on a CPU with other features (AVX-512 vs AVX2): every kernel recompiles', async () => {
+  const d = copyOfGolden('other-cpu');
+  const fake = join(tmp, 'cpuinfo-avx2');
+  writeFileSync(
+    fake,
+    'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n' +
+      'flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma bmi1 bmi2 f16c\n\nprocessor\t: 1\n',
+  );
+  const r = await compileIn(d, [P], { KILN_CPUINFO_FILE: fake });
+  assert.equal(r.counters.graph_cache_hits, 0, 'graph entry of the other CPU used');
+  assert.equal(r.counters.kernel_cache_hits, 0, 'kernel entries of the other CPU used');
+  assert.equal(r.counters.compile_submitted, 16);
+  // The golden CPU's entries are still there and still its own: a warm start there.
+  assertWarm(await compileIn(d, [P], NO_COMPILE));
+});

@@ -16,7 +16,7 @@ import type { NDArray } from '../frontend/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
 import { canonicalGraph, type Graph } from '../graph/ir.js';
 import { bump } from '../observe/counters.js';
-import { debugEnabled, debugPrint } from '../observe/log.js';
+import { debugEnabled, debugPrint, debugStages } from '../observe/log.js';
 import { traceSpan, withSpan } from '../observe/trace.js';
 import { codegenAndSubmit, type SubmitFn } from '../schedule/codegen_driver.js';
 import { finalize } from '../schedule/finalize.js';
@@ -113,6 +113,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
   if (bundle) {
     bump('graph_cache_hits');
     plan = bundle.plan as Plan;
+    if (debugStages().length > 0) debugWarmStart(traced, plan, key);
     if (options.compileOnly) return makeProgram(plan, key, undefined);
     for (const k of bundle.kernels) ac.preload(k);
   } else {
@@ -161,6 +162,22 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
   }
   const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
   return makeProgram(plan, key, exe, traced.params);
+}
+
+/**
+ * KILN_DEBUG on a graph-cache hit: the graph and the cached plan are there to print; the
+ * stages in between never ran, which one line says (silence looked like a broken KILN_DEBUG).
+ */
+function debugWarmStart(traced: Traced, plan: Plan, key: string): void {
+  if (debugEnabled('graph')) debugPrint('graph', fmtGraph(traced.graph));
+  const skipped = debugStages().filter((s) => s === 'loops' || s === 'schedule' || s === 'source');
+  if (skipped.length > 0) {
+    process.stderr.write(
+      `kiln debug: graph cache hit (${key.slice(0, 12)}): no lowering/codegen stages ran, so ${skipped.join(', ')} print nothing; ` +
+        `KILN_DEBUG=plan shows the cached plan, KILN_NO_CACHE=1 runs every stage\n`,
+    );
+  }
+  if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
 }
 
 /** Every binary the plan names, once each; undefined if one is missing (then nothing is bundled). */

@@ -9,7 +9,10 @@ import type { Command } from 'commander';
 import { cacheStats, clearCache, exportArtifacts, importArtifacts } from '../cache/artifacts.js';
 import { configuredCacheDir } from '../cache/paths.js';
 import { fingerprint, machineSigningKey, publicKeyLine, trustKeyFile } from '../cache/signing.js';
+import { cachedLabels } from './cache_labels.js';
 import { printJson, requireFile } from './common.js';
+import { UsageError } from './errors.js';
+import { checkOutputFile, ioErrorAt } from './output_path.js';
 
 interface CacheOpts {
   cacheDir?: string;
@@ -51,7 +54,23 @@ export function registerCache(program: Command): void {
       .argument('<file>', 'artifact file to write')
       .option('--label <label>', 'only the graphs compiled under this label (the model file name) and their kernels'),
   ).action((file: string, o: CacheOpts) => {
-    const r = exportArtifacts(dirOf(o), file, o.label ? { label: o.label } : {});
+    // Checked before anything is written: a bad path or a label with no graphs writes no file.
+    checkOutputFile(file, 'artifact file');
+    if (o.label !== undefined) {
+      const labels = cachedLabels(dirOf(o));
+      if (!labels.has(o.label)) {
+        const known = [...labels.keys()].sort();
+        throw new UsageError(`no cached graph has the label '${o.label}' in ${dirOf(o)}; nothing written (${known.length ? `labels there: ${known.join(', ')}` : 'no labelled graphs there'})`);
+      }
+    }
+    // The signing key first (made on first use), so its own errors are not reported as the artifact file's.
+    machineSigningKey({ create: true });
+    let r;
+    try {
+      r = exportArtifacts(dirOf(o), file, o.label ? { label: o.label } : {});
+    } catch (e) {
+      ioErrorAt(e, file, 'artifact file');
+    }
     if (o.json) return printJson({ file, ...r });
     console.log(`${file}: ${r.kernels} kernels, ${r.graphs} graphs (${fmtBytes(r.bytes)}), signed by ${r.signer}`);
   });

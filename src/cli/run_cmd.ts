@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { writeNpy } from '../onnx/npy.js';
 import { StringTensor } from '../onnx/string_tensor.js';
+import { checkOutputDir } from './output_path.js';
 import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName } from './common.js';
 
 interface RunOpts extends CommonOpts {
@@ -18,9 +19,12 @@ export function registerRun(program: Command): void {
     .description('compile a model (or load it from the cache) and run it once')
     .argument('<model>', 'ONNX model file')
     .option('-i, --input <name=file.npy>', 'input from a .npy file (repeatable; other inputs get seeded random data)', collect)
-    .option('-o, --output <dir>', 'write each output to <dir>/<name>.npy (a STRING output to <name>.json)');
+    .option('-o, --output <dir>', 'write each output to <dir>/<name>.npy (a STRING output to <name>.json); <dir> is created if needed, files of the same names in it are replaced');
   addCommonOptions(cmd);
   cmd.action(async (file: string, o: RunOpts) => {
+    // Checked before loading or compiling anything: a file in the way is a usage error now,
+    // not an EEXIST after the whole run.
+    if (o.output) checkOutputDir(o.output, '--output');
     const t0 = process.hrtime.bigint();
     const model = openModel(file, o);
     const loadMs = ms(t0);

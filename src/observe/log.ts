@@ -2,6 +2,9 @@
 
 export type DebugStage = 'graph' | 'loops' | 'schedule' | 'source' | 'plan';
 
+/** Every stage KILN_DEBUG may name, in pipeline order (`all` or `1` enables them all). */
+export const DEBUG_STAGES: readonly DebugStage[] = ['graph', 'loops', 'schedule', 'source', 'plan'];
+
 // Parsed lazily and re-parsed only when the variable changes, so debugEnabled() is cheap
 // enough to call in hot paths and tests can still flip KILN_DEBUG at runtime.
 let lastRaw: string | undefined;
@@ -18,6 +21,16 @@ function parse(): void {
     .filter((s) => s.length > 0);
   all = items.includes('all') || items.includes('1');
   stages = new Set(items);
+  const unknown = items.filter((s) => s !== 'all' && s !== '1' && !(DEBUG_STAGES as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    warnOnce(`debug:${raw}`, `KILN_DEBUG: unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `'${s}'`).join(', ')} ignored (stages: ${DEBUG_STAGES.join(', ')}, or all)`);
+  }
+}
+
+/** The stages KILN_DEBUG enables now. */
+export function debugStages(): DebugStage[] {
+  parse();
+  return DEBUG_STAGES.filter((s) => all || stages.has(s));
 }
 
 export function debugEnabled(stage: DebugStage): boolean {

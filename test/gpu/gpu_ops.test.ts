@@ -10,9 +10,11 @@ import type { TracedFn } from '../../src/frontend/trace.js';
 import type { Tensor } from '../../src/frontend/tensor.js';
 import { NDArray } from '../../src/frontend/ndarray.js';
 import { checkAgainstReference, randBool, randInt, randn } from '../helpers.js';
+import { optional } from '../prereq.js';
 
 process.env.KILN_POISON_OUTPUTS = '1';
-const skip = cudaAvailable() ? false : `no CUDA device: ${cudaUnavailableReason() ?? 'unknown reason'}`;
+// A GPU is the one prerequisite CI lacks: these tests skip without one, in CI too.
+const skip = optional('a CUDA device', cudaAvailable(), `no CUDA device: ${cudaUnavailableReason() ?? 'unknown reason'}`);
 const onGpu = (fn: TracedFn, inputs: NDArray[], opts: { rtol?: number; atol?: number } = {}) =>
   checkAgainstReference(fn, inputs, { device: 'cuda', ...opts } as never);
 

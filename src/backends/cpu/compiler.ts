@@ -2,8 +2,9 @@
 // (or inline when the user asked for workers: 0): the main process may compute
 // cCompilerIdentity(), which never starts the compiler, but never calls compileC().
 import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { arch, tmpdir } from 'node:os';
+import { hash } from 'node:crypto';
+import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { arch, cpus, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { CompileRequest } from '../../compile/types.js';
 
@@ -37,17 +38,76 @@ function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
-let identityCache: { env: string | undefined; id: string } | undefined;
+/**
+ * The /proc/cpuinfo fields that decide what -march=native selects: the vendor, family and
+ * model (x86: gcc picks the -march CPU name from them) and the feature flags (gcc enables
+ * each ISA extension the CPU reports); on Arm the implementer/part and Features; elsewhere
+ * the ISA line. Volatile fields (MHz, bogomips, core and apic ids, microcode) are left out,
+ * so one machine keeps one identity across boots.
+ */
+const CPU_TARGET_FIELDS = new Set(['vendor_id', 'cpu family', 'model', 'flags', 'CPU implementer', 'CPU architecture', 'CPU variant', 'CPU part', 'Features', 'isa', 'cpu']);
 
 /**
- * Identifies the C compiler for cache keys WITHOUT running it: the real path of the binary
- * (distros version the driver's file name: x86_64-linux-gnu-gcc-13), its size and mtime
- * (an upgrade in place changes them), the default flags and the host architecture
- * (-march=native means the binary depends on the machine). Cached per process.
+ * The first processor's block of /proc/cpuinfo (KILN_CPUINFO_FILE names another file: tests
+ * use it to play a different CPU). Only the first 64 KB are read: the kernel formats the file
+ * one processor at a time, so a many-core host does not pay for every core's entry.
+ */
+function firstCpuinfoBlock(): string | undefined {
+  const file = process.env.KILN_CPUINFO_FILE ?? '/proc/cpuinfo';
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(64 * 1024);
+    let len = 0;
+    for (;;) {
+      const n = readSync(fd, buf, len, buf.length - len, null);
+      if (n <= 0) break;
+      len += n;
+      const text = buf.toString('utf8', 0, len);
+      if (/\n\s*\n/.test(text) || len === buf.length) break;
+    }
+    const text = buf.toString('utf8', 0, len);
+    return text.split(/\n\s*\n/)[0];
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * What -march=native means on this machine, found WITHOUT running the compiler: the CPU's
+ * vendor/family/model and feature flags (sorted, so their order never matters), hashed. Two
+ * hosts share an identity only when gcc and clang see the same CPU, so a cache exported from
+ * an AVX-512 host is never used on an AVX2 one. Without /proc/cpuinfo (macOS, a sandbox) it
+ * falls back to the CPU model string Node reports.
+ */
+export function cpuTarget(cpuinfo: string | undefined = firstCpuinfoBlock()): string {
+  const fields: string[] = [];
+  if (cpuinfo !== undefined) {
+    for (const line of cpuinfo.split('\n')) {
+      const m = /^([^:]+?)\s*:\s*(.*)$/.exec(line);
+      if (m === null || !CPU_TARGET_FIELDS.has(m[1]!)) continue;
+      const value = m[1] === 'flags' || m[1] === 'Features' ? [...new Set(m[2]!.trim().split(/\s+/))].sort().join(' ') : m[2]!.trim();
+      fields.push(`${m[1]}=${value}`);
+    }
+  }
+  const what = fields.length > 0 ? fields.join('\n') : `os.cpus=${cpus()[0]?.model ?? 'unknown'}`;
+  return `native:${arch()}:${hash('sha256', what, 'hex').slice(0, 16)}`;
+}
+
+let identityCache: { env: string | undefined; cpuinfo: string | undefined; id: string } | undefined;
+
+/**
+ * Identifies the C compiler and its target for cache keys WITHOUT running it: the real path
+ * of the binary (distros version the driver's file name: x86_64-linux-gnu-gcc-13), its size
+ * and mtime (an upgrade in place changes them), the default flags, and the exact target
+ * -march=native selects (cpuTarget: the CPU's model and feature flags). Cached per process.
  */
 export function cCompilerIdentity(): string {
   const env = process.env.KILN_CC;
-  if (identityCache !== undefined && identityCache.env === env) return identityCache.id;
+  const cpuinfo = process.env.KILN_CPUINFO_FILE;
+  if (identityCache !== undefined && identityCache.env === env && identityCache.cpuinfo === cpuinfo) return identityCache.id;
   const [cmd, ...extra] = compilerCommand();
   const found = findOnPath(cmd!);
   let binary = `missing:${cmd}`;
@@ -60,8 +120,8 @@ export function cCompilerIdentity(): string {
       binary = `unreadable:${found}`;
     }
   }
-  const id = ['cc', binary, ...extra, ...C_BASE_FLAGS, '-lm', `arch=${arch()}`].join('|');
-  identityCache = { env, id };
+  const id = ['cc', binary, ...extra, ...C_BASE_FLAGS, '-lm', `arch=${arch()}`, `target=${cpuTarget()}`].join('|');
+  identityCache = { env, cpuinfo, id };
   return id;
 }
 

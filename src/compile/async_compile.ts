@@ -398,9 +398,12 @@ export class AsyncCompile {
  */
 function usableBinary(k: CompiledKernel | undefined): CompiledKernel | undefined {
   if (k === undefined || binaryFormatProblem(k.backend, k.binary) === undefined) return k;
-  bump('cache_corrupt');
+  // Counted once per key: the same entry is read again under the compile lock.
+  if (!badBinaries.has(k.key)) bump('cache_corrupt');
+  badBinaries.add(k.key);
   return undefined;
 }
+const badBinaries = new Set<string>();
 
 /** One item per key, in first-seen order (a program cannot define a kernel twice; a bundle stores each once). */
 export function uniqueByKey<T extends { key: string }>(items: readonly T[]): T[] {

@@ -17,6 +17,10 @@ delete process.env.KILN_NO_CACHE;
 delete process.env.KILN_CACHE_MAX_MB;
 const root = mkdtempSync(join(tmpdir(), 'kiln-cache-art-'));
 after(() => rmSync(root, { recursive: true, force: true }));
+// Artifacts are signed with this machine's key (generated on first use): one of the test's own.
+process.env.XDG_CONFIG_HOME = join(root, 'config');
+delete process.env.KILN_CONFIG_DIR;
+delete process.env.KILN_SIGNING_KEY;
 
 function kernel(name: string): CompiledKernel {
   return {
@@ -64,7 +68,7 @@ test('export, clear, import: every entry comes back byte-identical', () => {
   const { kernels, graphs } = openCache({ cacheDir: dir });
   assert.equal(kernels.get(ks[0]!.key), undefined);
 
-  assert.deepEqual(importArtifacts(dir, file), { kernels: 4, graphs: 2, skipped: 0 });
+  assert.deepEqual(importArtifacts(dir, file), { kernels: 4, graphs: 2, skipped: 0, signer: exported.signer });
   assert.deepEqual(snapshot(dir), before);
   for (const k of ks) assert.deepEqual(kernels.get(k.key), k);
   assert.deepEqual(graphs.getBundle(a.key), { ...a.bundle, label: 'a.onnx' });
@@ -80,7 +84,7 @@ test('export by label ships that model\'s bundles and only the kernels they refe
   assert.deepEqual({ kernels: exported.kernels, graphs: exported.graphs }, { kernels: 2, graphs: 1 });
 
   const fresh = join(root, 'label-dst');
-  assert.deepEqual(importArtifacts(fresh, file), { kernels: 2, graphs: 1, skipped: 0 });
+  assert.deepEqual(importArtifacts(fresh, file), { kernels: 2, graphs: 1, skipped: 0, signer: exported.signer });
   const { kernels, graphs } = openCache({ cacheDir: fresh });
   assert.deepEqual(graphs.getBundle(a.key), { ...a.bundle, label: 'a.onnx' });
   assert.deepEqual(kernels.get(ks[0]!.key), ks[0]);

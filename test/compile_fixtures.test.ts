@@ -68,7 +68,7 @@ test('kernelKey covers source, compiler, options and format version, independent
   assert.notEqual(kernelKey('c', 'src', 'cc2', { flags: ['-a'], arch: 'native' }), base);
   assert.notEqual(kernelKey('c', 'src', 'cc1', { flags: ['-b'], arch: 'native' }), base);
   assert.notEqual(kernelKey('cuda', 'src', 'cc1', { flags: ['-a'], arch: 'native' }), base);
-  assert.equal(KILN_CACHE_FORMAT_VERSION, '2');
+  assert.equal(KILN_CACHE_FORMAT_VERSION, '3');
 });
 
 test('cCompilerIdentity names the real compiler binary without running it, and is cached', () => {

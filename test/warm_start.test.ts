@@ -20,6 +20,7 @@ import { type ChildResult, type ProgramSpec, buildProgram, resultOf, runChild } 
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-warm-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
+process.env.XDG_CONFIG_HOME = join(tmp, 'config'); // export signs with a key of the test's own
 let dirN = 0;
 const newDir = (name: string): string => join(tmp, `${name}-${dirN++}`);
 

@@ -5,6 +5,7 @@
 
 import type { Backend, Executable } from '../backends/backend.js';
 import { CpuBackend } from '../backends/cpu/backend.js';
+import { binaryFormatProblem } from '../cache/binary_format.js';
 import { openCache } from '../cache/open_cache.js';
 import { graphKey } from '../cache/graph_key.js';
 import type { GraphBundle } from '../cache/graph_bundle.js';
@@ -101,7 +102,13 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
   endKey();
 
   const endLookup = traceSpan('cache', 'graph cache lookup');
-  const bundle = cache.graphs.getBundle(key);
+  let bundle = cache.graphs.getBundle(key);
+  // A checksum-valid bundle whose binaries are not this host's ELF kind (damaged, or from
+  // another machine) is dropped as corrupt and recompiled, never handed to dlopen.
+  if (bundle !== undefined && bundle.kernels.some((k) => binaryFormatProblem(k.backend, k.binary) !== undefined)) {
+    cache.graphs.dropCorrupt(key);
+    bundle = undefined;
+  }
   endLookup();
   let plan: Plan;
   if (bundle) {

@@ -8,6 +8,8 @@ export interface EntryBackend {
   readonly description: string;
   /** The cache directory for disk backends; undefined otherwise. */
   readonly dir: string | undefined;
+  /** A disk cache that this process only reads (writes stay in memory; no compile locks). */
+  readonly readOnly?: boolean;
   /** The verified payload at `relPath` (see layout.ts). May throw on unexpected I/O errors. */
   read(relPath: string): Uint8Array | 'missing' | 'corrupt';
   /** Stores a payload atomically (readers see the old entry or the new one, never a mix). May throw on I/O errors. */

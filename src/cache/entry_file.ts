@@ -15,15 +15,23 @@
 // in the same directory and are renamed into place: rename is atomic within a filesystem,
 // so a concurrent reader sees either the old complete file or the new complete file.
 // No fsync: after a power loss a file may be torn, and the checksum catches that.
+//
+// Reads never trust what sits at a path: the file is opened with O_NOFOLLOW | O_NONBLOCK (a
+// symlink, to /dev/zero say, is refused; a FIFO does not block) and fstat'ed; anything but a
+// regular file, a file over MAX_ENTRY_BYTES, and (for cache entries) a file not owned by us
+// or writable by group or others is refused before a byte is read. Entries are created 0600.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 export const ENTRY_MAGIC = 'KILN';
 export const ENTRY_FORMAT_VERSION = 2;
 export const ENTRY_HEADER_BYTES = 20;
+
+/** No entry or artifact file is read past this size (a bundle of a big model is tens of MB). */
+export const MAX_ENTRY_BYTES = 1 << 30;
 
 /** Marks temporary files so that scans skip them and can sweep ones left by crashed writers. */
 export const TEMP_MARKER = '.tmp.';
@@ -67,16 +75,17 @@ function writeAll(fd: number, bytes: Uint8Array): void {
  * Writes `payload` as an entry at `path` atomically, creating parent directories.
  * Throws on I/O errors (the stores catch and warn); never leaves its temporary file behind.
  */
-export function writeEntryAtomic(path: string, payload: Uint8Array): void {
+export function writeEntryAtomic(path: string, payload: Uint8Array, mode = 0o600): void {
   const tmp = `${path}${TEMP_MARKER}${process.pid}.${randomBytes(6).toString('hex')}`;
   let fd: number;
   try {
-    fd = openSync(tmp, 'wx');
+    fd = openSync(tmp, 'wx', mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    // Parent missing: create it only now, so the common case costs no extra syscall.
-    mkdirSync(dirname(path), { recursive: true });
-    fd = openSync(tmp, 'wx');
+    // Parent missing: create it only now, so the common case costs no extra syscall. Private:
+    // no one else may add, replace or remove entries.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    fd = openSync(tmp, 'wx', mode);
   }
   try {
     try {
@@ -96,20 +105,75 @@ export function writeEntryAtomic(path: string, payload: Uint8Array): void {
   }
 }
 
+/** What sits at an entry path and why it was not read (for a warning); the caller may remove it. */
+export interface EntryRefusal {
+  refused: string;
+  /** A directory (removed recursively by a caller that owns the path). */
+  isDirectory: boolean;
+}
+
+export interface ReadEntryOptions {
+  /** Follow a symlink at `path` (an artifact file the user named); entries never do. */
+  followSymlinks?: boolean;
+  /** Refuse a file not owned by this user or writable by group or others (cache entries). */
+  requireOwned?: boolean;
+  maxBytes?: number;
+}
+
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+/** Why a file or directory with these stats may have been written by someone else, or undefined. */
+export function ownershipProblem(st: Stats): string | undefined {
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `owned by uid ${st.uid}, not by this user (${uid})`;
+  const w = st.mode & 0o022;
+  if (w !== 0) return `writable by ${w === 0o022 ? 'its group and others' : w === 0o020 ? 'its group' : 'others'} (mode ${(st.mode & 0o777).toString(8)})`;
+  return undefined;
+}
+
 /**
- * The verified payload of the entry at `path`, 'missing' if there is none, or 'corrupt'
- * (bad magic, version, length or checksum). The caller removes a corrupt file and bumps
- * `cache_corrupt`. Throws only on unexpected I/O errors (EACCES, EIO, ...).
+ * The verified payload of the entry at `path`, 'missing' if there is none, 'corrupt' (bad
+ * magic, version, length or checksum, or larger than the bound), or a refusal (not a regular
+ * file, or with `requireOwned` one someone else could have written): never blocks on a FIFO,
+ * never follows a symlink unless asked, never reads more than the bound. The caller removes
+ * a corrupt file and bumps `cache_corrupt`. Throws only on unexpected I/O errors (EACCES, EIO, ...).
  */
-export function readEntryVerified(path: string): Uint8Array | 'missing' | 'corrupt' {
-  let bytes: Buffer;
+export function readEntryVerified(path: string, opts: ReadEntryOptions = {}): Uint8Array | 'missing' | 'corrupt' | EntryRefusal {
+  let fd: number;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.followSymlinks ? 0 : constants.O_NOFOLLOW));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
-    if (code === 'EISDIR') return 'corrupt';
+    if (code === 'ELOOP' || code === 'EMLINK') return { refused: 'a symbolic link', isDirectory: false };
+    if (code === 'ENXIO' || code === 'EOPNOTSUPP') return { refused: 'a socket or device', isDirectory: false };
+    if (code === 'EISDIR') return { refused: 'a directory', isDirectory: true };
     throw e;
   }
-  return decodeEntry(bytes);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { refused: fileKind(st), isDirectory: st.isDirectory() };
+    if (opts.requireOwned) {
+      const problem = ownershipProblem(st);
+      if (problem !== undefined) return { refused: problem, isDirectory: false };
+    }
+    if (st.size > (opts.maxBytes ?? MAX_ENTRY_BYTES)) return 'corrupt';
+    const bytes = Buffer.allocUnsafeSlow(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const got = readSync(fd, bytes, off, st.size - off, off);
+      if (got === 0) return 'corrupt'; // shrank under us: torn
+      off += got;
+    }
+    return decodeEntry(bytes);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,11 +1,16 @@
 // A graph-level cache entry (Inductor's TritonBundler): the host program ("plan") plus every
 // kernel binary it launches, so a warm start needs nothing else: no codegen, no compiler.
-// Payload layout: framing.ts JSON { label, plan, planIsJson, kernels: KernelFields[] } + raw
-// blobs. planIsJson: the stored plan holds no storable_json tags, so it needs no decoding.
+// Payload layout: framing.ts JSON { key, label, plan, planIsJson, kernels: KernelFields[] } +
+// raw blobs. planIsJson: the stored plan holds no storable_json tags, so it needs no decoding.
+// key: the graph key the bundle was stored under, inside the checksummed payload, so a bundle
+// read under another key (two entries swapped, a file copied by hand) is refused as corrupt
+// instead of running another graph's plan. Every kernel key inside is validated too
+// (kernel_codec.ts), before anything uses it.
 
 import type { CompiledKernel } from '../compile/types.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
 import { kernelFromFields, kernelToFields } from './kernel_codec.js';
+import { isValidKey } from './layout.js';
 import { decodeStorable, encodeStorable, hasStorableTags } from './storable_json.js';
 
 export interface GraphBundle {
@@ -18,21 +23,33 @@ export interface GraphBundle {
 }
 
 /** Throws NotStorableError if the plan or a kernel's meta cannot round-trip exactly. */
-export function encodeBundle(bundle: GraphBundle, label = bundle.label): Uint8Array {
+export function encodeBundle(key: string, bundle: GraphBundle, label = bundle.label): Uint8Array {
+  if (!isValidKey(key)) throw new FramingError(`not a graph key: ${JSON.stringify(key)}`);
   const blobs: Uint8Array[] = [];
   const shared = new Map<Uint8Array, number>();
   const kernels = bundle.kernels.map((k) => kernelToFields(k, blobs, shared));
   const plan = encodeStorable(bundle.plan, blobs, '$.plan');
-  return packJsonAndBlobs({ label: label ?? null, plan, planIsJson: !hasStorableTags(plan), kernels }, blobs);
+  return packJsonAndBlobs({ key, label: label ?? null, plan, planIsJson: !hasStorableTags(plan), kernels }, blobs);
 }
 
-/** The bundle in a verified payload. Kernel binaries are views into `payload`. Throws on malformed input. */
-export function decodeBundle(payload: Uint8Array): GraphBundle {
+/** The graph key a bundle says it was stored under (throws on a malformed payload). */
+export function bundleKey(payload: Uint8Array): string {
+  const key = (unpackJsonAndBlobs(payload).json as { key?: unknown } | null)?.key;
+  if (!isValidKey(key)) throw new FramingError('graph bundle without a valid key');
+  return key;
+}
+
+/**
+ * The bundle in a verified payload, which must have been stored under `expectedKey`. Kernel
+ * binaries are views into `payload`. Throws on malformed input and on a key mismatch.
+ */
+export function decodeBundle(payload: Uint8Array, expectedKey: string): GraphBundle {
   const { json, blobs } = unpackJsonAndBlobs(payload);
-  const o = json as { label?: unknown; plan?: unknown; planIsJson?: unknown; kernels?: unknown } | null;
+  const o = json as { key?: unknown; label?: unknown; plan?: unknown; planIsJson?: unknown; kernels?: unknown } | null;
   if (o === null || typeof o !== 'object' || !Array.isArray(o.kernels) || !('plan' in o)) {
     throw new FramingError('malformed graph bundle');
   }
+  if (!isValidKey(o.key) || o.key !== expectedKey) throw new FramingError('graph bundle stored under another key');
   if (o.label !== null && typeof o.label !== 'string') throw new FramingError('malformed bundle label');
   if (typeof o.planIsJson !== 'boolean') throw new FramingError('malformed graph bundle');
   const bundle: GraphBundle = {
@@ -55,5 +72,9 @@ export function bundleKernelKeys(payload: Uint8Array): string[] {
   const { json } = unpackJsonAndBlobs(payload);
   const kernels = (json as { kernels?: unknown } | null)?.kernels;
   if (!Array.isArray(kernels)) throw new FramingError('malformed graph bundle');
-  return kernels.map((k) => String((k as { key?: unknown }).key));
+  return kernels.map((k) => {
+    const key = (k as { key?: unknown } | null)?.key;
+    if (!isValidKey(key)) throw new FramingError('graph bundle names an invalid kernel key');
+    return key;
+  });
 }

@@ -2,6 +2,7 @@
 // its kernel binaries, so a warm start is one read. Hit and miss counting belongs to the
 // caller (the scheduler), as for kernels; this store only counts corrupt entries.
 
+import { bump } from '../observe/counters.js';
 import { warnOnce } from '../observe/log.js';
 import type { EntryBackend } from './backend.js';
 import { decodeBundle, encodeBundle, type GraphBundle } from './graph_bundle.js';
@@ -17,7 +18,14 @@ export class GraphStore {
   /** A verified bundle, or undefined on a miss or a corrupt entry (removed, counted in cache_corrupt). */
   getBundle(graphKey: string): GraphBundle | undefined {
     if (!isValidKey(graphKey)) return undefined;
-    return loadEntry(this.backend, entryRelPath('graph', graphKey), decodeBundle);
+    return loadEntry(this.backend, entryRelPath('graph', graphKey), (payload) => decodeBundle(payload, graphKey));
+  }
+
+  /** Removes a bundle the caller found unusable and counts it in cache_corrupt. */
+  dropCorrupt(graphKey: string): void {
+    if (!isValidKey(graphKey)) return;
+    this.backend.remove(entryRelPath('graph', graphKey));
+    bump('cache_corrupt');
   }
 
   /**
@@ -30,6 +38,6 @@ export class GraphStore {
       warnOnce(`cache-bad-key:${graphKey}`, `not caching graph with unusable key ${JSON.stringify(graphKey)}`);
       return;
     }
-    storeEntry(this.backend, entryRelPath('graph', graphKey), () => encodeBundle(bundle, label ?? bundle.label));
+    storeEntry(this.backend, entryRelPath('graph', graphKey), () => encodeBundle(graphKey, bundle, label ?? bundle.label));
   }
 }

@@ -3,6 +3,7 @@
 
 import type { BackendName, CompiledKernel, KernelMeta } from '../compile/types.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
+import { isValidKey } from './layout.js';
 import { decodeStorable, encodeStorable } from './storable_json.js';
 
 /** The JSON half of a kernel; `binary` is the index of its binary among the payload's blobs. */
@@ -49,7 +50,7 @@ export function kernelFromFields(f: unknown, blobs: readonly Uint8Array[]): Comp
   if (
     o === null ||
     typeof o !== 'object' ||
-    typeof o.key !== 'string' ||
+    !isValidKey(o.key) ||
     !isBackend(o.backend) ||
     typeof o.kernelName !== 'string' ||
     typeof o.binary !== 'number' ||
@@ -62,7 +63,7 @@ export function kernelFromFields(f: unknown, blobs: readonly Uint8Array[]): Comp
   const meta = decodeStorable(o.meta, blobs);
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new FramingError('kernel meta is not an object');
   return {
-    key: o.key,
+    key: o.key as string,
     backend: o.backend,
     kernelName: o.kernelName,
     binary: blobs[o.binary]!,

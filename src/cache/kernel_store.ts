@@ -24,8 +24,9 @@ export class KernelStore implements KernelStoreLike {
   }
 
   lockForCompile(key: string, staleMs: number): CompileLock {
-    // Only a shared directory needs it; memory and disabled stores are private to this process.
-    if (this.backend.dir === undefined || !isValidKey(key)) return { kind: 'owner', release: () => {} };
+    // Only a shared directory needs it; memory and disabled stores are private to this
+    // process, and a read-only directory gets no entries from us to wait for.
+    if (this.backend.dir === undefined || this.backend.readOnly === true || !isValidKey(key)) return { kind: 'owner', release: () => {} };
     return tryCompileLock(this.backend.dir, key, staleMs);
   }
 

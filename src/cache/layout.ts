@@ -13,12 +13,18 @@ export const GRAPHS_DIR = 'graphs';
 const KERNEL_EXT = '.kentry';
 const GRAPH_EXT = '.gentry';
 
-/** Keys become file names: allow only characters that cannot escape the directory. */
-export function isValidKey(key: string): boolean {
-  return /^[A-Za-z0-9_-]{3,200}$/.test(key);
+/**
+ * Every key kiln makes (kernel and graph keys alike) is a sha256 in lower-case hex. Keys read
+ * from a file, a bundle or an artifact are checked against exactly that before they come near
+ * a path, so no key can name a file outside its directory.
+ */
+export function isValidKey(key: unknown): key is string {
+  return typeof key === 'string' && /^[0-9a-f]{64}$/.test(key);
 }
 
+/** Throws on a key that isValidKey refuses: the one way a key becomes a path. */
 export function entryRelPath(kind: EntryKind, key: string): string {
+  if (!isValidKey(key)) throw new Error(`not a kiln cache key: ${JSON.stringify(String(key).slice(0, 80))}`);
   return kind === 'kernel' ? join(KERNELS_DIR, key.slice(0, 2), key + KERNEL_EXT) : join(GRAPHS_DIR, key + GRAPH_EXT);
 }
 

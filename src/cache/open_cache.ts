@@ -22,7 +22,7 @@ const opened = new Map<string, Cache>();
 function backendFor(location: CacheLocation, maxBytes: number | undefined): EntryBackend {
   switch (location.kind) {
     case 'disk':
-      return new DiskBackend(location.dir, maxBytes);
+      return new DiskBackend(location.dir, maxBytes, location.readOnly);
     case 'memory':
       return new MemoryBackend(maxBytes);
     case 'disabled':
@@ -38,7 +38,7 @@ function backendFor(location: CacheLocation, maxBytes: number | undefined): Entr
  */
 export function openCache(opts: CacheDirOptions = {}): Cache {
   const location = resolveCacheLocation(opts);
-  const id = location.kind === 'disabled' ? 'disabled' : `${location.kind}:${location.dir}`;
+  const id = location.kind === 'disabled' ? 'disabled' : `${location.kind}${location.kind === 'disk' && location.readOnly ? '-ro' : ''}:${location.dir}`;
   let cache = opened.get(id);
   if (cache === undefined) {
     const backend = backendFor(location, maxBytesFromEnv(opts.env ?? process.env));

@@ -1,10 +1,14 @@
-// kiln cache stats | clear | export FILE | import FILE: the on-disk compile cache, through
-// src/cache/artifacts.ts. Export/import move compiled kernels and graphs between machines
-// (e.g. a build machine that ran `kiln compile` and the servers that run the model).
+// kiln cache stats | clear | export FILE | import FILE | key | trust KEYFILE: the on-disk
+// compile cache, through src/cache/artifacts.ts. Export/import move compiled kernels and
+// graphs between machines (e.g. a build machine that ran `kiln compile` and the servers that
+// run the model); export signs with this machine's key, import takes only files signed by a
+// trusted key (src/cache/signing.ts): `kiln cache key` on the signer prints its public key,
+// `kiln cache trust KEYFILE` on the importer trusts it.
 
 import type { Command } from 'commander';
 import { cacheStats, clearCache, exportArtifacts, importArtifacts } from '../cache/artifacts.js';
 import { configuredCacheDir } from '../cache/paths.js';
+import { fingerprint, machineSigningKey, publicKeyLine, trustKeyFile } from '../cache/signing.js';
 import { cachedLabels } from './cache_labels.js';
 import { printJson, requireFile } from './common.js';
 import { UsageError } from './errors.js';
@@ -59,6 +63,8 @@ export function registerCache(program: Command): void {
         throw new UsageError(`no cached graph has the label '${o.label}' in ${dirOf(o)}; nothing written (${known.length ? `labels there: ${known.join(', ')}` : 'no labelled graphs there'})`);
       }
     }
+    // The signing key first (made on first use), so its own errors are not reported as the artifact file's.
+    machineSigningKey({ create: true });
     let r;
     try {
       r = exportArtifacts(dirOf(o), file, o.label ? { label: o.label } : {});
@@ -66,14 +72,38 @@ export function registerCache(program: Command): void {
       ioErrorAt(e, file, 'artifact file');
     }
     if (o.json) return printJson({ file, ...r });
-    console.log(`${file}: ${r.kernels} kernels, ${r.graphs} graphs (${fmtBytes(r.bytes)})`);
+    console.log(`${file}: ${r.kernels} kernels, ${r.graphs} graphs (${fmtBytes(r.bytes)}), signed by ${r.signer}`);
   });
 
   withOptions(cache.command('import').description('add the kernels and graphs of an exported file to the cache').argument('<file>', 'artifact file to read')).action(
     (file: string, o: CacheOpts) => {
       const r = importArtifacts(dirOf(o), requireFile(file, 'artifact file'));
       if (o.json) return printJson({ file, ...r });
-      console.log(`${dirOf(o)}: imported ${r.kernels} kernels, ${r.graphs} graphs${r.skipped ? `; skipped ${r.skipped} invalid entries` : ''}`);
+      console.log(`${dirOf(o)}: imported ${r.kernels} kernels, ${r.graphs} graphs signed by ${r.signer}${r.skipped ? `; skipped ${r.skipped} invalid entries` : ''}`);
     },
   );
+
+  cache
+    .command('key')
+    .description("print this machine's public signing key (what `kiln cache trust` takes on another machine); made on first use")
+    .option('--json', 'print JSON')
+    .action((o: { json?: boolean }) => {
+      const k = machineSigningKey({ create: true })!;
+      const fp = fingerprint(k.publicRaw);
+      const line = publicKeyLine(k.publicRaw, `kiln@${fp}`);
+      if (o.json) return printJson({ fingerprint: fp, publicKey: line, keyFile: k.path, publicKeyFile: k.publicPath ?? null });
+      console.log(line);
+      console.error(`${fp}, private key ${k.path}${k.publicPath !== undefined ? `, public key file ${k.publicPath}` : ''}`);
+    });
+
+  cache
+    .command('trust')
+    .description('trust artifacts signed by the public key in KEYFILE (`kiln cache key` prints one)')
+    .argument('<keyfile>', 'public key file: PEM, or an "ed25519 <base64>" line')
+    .option('--json', 'print JSON')
+    .action((keyFile: string, o: { json?: boolean }) => {
+      const r = trustKeyFile(requireFile(keyFile, 'key file'));
+      if (o.json) return printJson(r);
+      console.log(`${r.added ? 'now trusting' : 'already trusted:'} ${r.fingerprint} (${r.list})`);
+    });
 }

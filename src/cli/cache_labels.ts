@@ -10,8 +10,8 @@ export function cachedLabels(dir: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const f of listEntryFiles(dir)) {
     if (f.kind !== 'graph') continue;
-    const payload = readEntryVerified(f.path);
-    if (typeof payload === 'string') continue;
+    const payload = readEntryVerified(f.path, { requireOwned: true });
+    if (!(payload instanceof Uint8Array)) continue;
     let label: string | undefined;
     try {
       label = bundleLabel(payload);

@@ -5,6 +5,7 @@
 //
 // Compiles run in the worker pool; the main process only loads binaries (dlopen,
 // cuModuleLoadData) through the loader registered for the backend.
+import { binaryFormatProblem } from '../cache/binary_format.js';
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
@@ -244,7 +245,7 @@ export class AsyncCompile {
     const end = traceSpan('cache', 'kernel store get', { kernel: key });
     let k: CompiledKernel | undefined;
     try {
-      k = this.store.get(key);
+      k = usableBinary(this.store.get(key));
     } catch {
       // The contract says get never throws; if a store does, treat it as a miss.
       k = undefined;
@@ -283,7 +284,7 @@ export class AsyncCompile {
 
   /** The entry another process sharing the cache stored while we looked (a hit), if any. */
   private storedMeanwhile(key: string): CompiledKernel | undefined {
-    const k = this.store!.get(key);
+    const k = usableBinary(this.store!.get(key));
     if (k === undefined) return undefined;
     bump('kernel_cache_hits');
     this.compiled.set(key, k);
@@ -402,6 +403,20 @@ export class AsyncCompile {
     }
   }
 }
+
+/**
+ * A stored kernel whose binary is the ELF kind its loader takes (cache/binary_format.ts), or
+ * undefined: a checksum-valid entry with a damaged binary is counted corrupt and compiled
+ * again (the compile's put replaces it), never handed to dlopen.
+ */
+function usableBinary(k: CompiledKernel | undefined): CompiledKernel | undefined {
+  if (k === undefined || binaryFormatProblem(k.backend, k.binary) === undefined) return k;
+  // Counted once per key: the same entry is read again under the compile lock.
+  if (!badBinaries.has(k.key)) bump('cache_corrupt');
+  badBinaries.add(k.key);
+  return undefined;
+}
+const badBinaries = new Set<string>();
 
 /** One item per key, in first-seen order (a program cannot define a kernel twice; a bundle stores each once). */
 export function uniqueByKey<T extends { key: string }>(items: readonly T[]): T[] {

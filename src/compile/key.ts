@@ -9,8 +9,9 @@ import type { BackendName, CompileOptions, CompileRequest, KernelMeta } from './
  * Bump when the layout of cached binaries or metadata changes, to orphan old entries: they
  * are then never looked up (and age out by LRU) instead of reading as corrupt.
  * 2: entry files checksummed with CRC-32 (entry format 2); bundles say whether the plan needs decoding.
+ * 3: graph bundles carry the key they are stored under; artifact files are signed.
  */
-export const KILN_CACHE_FORMAT_VERSION = '2';
+export const KILN_CACHE_FORMAT_VERSION = '3';
 
 /**
  * The launch metadata is keyed too: two kernels with the same source can differ in how they

@@ -1,14 +1,22 @@
 // Main-process side of the C backend: turn a compiled shared object into a loaded library.
-// dlopen needs a file, so binaries go to a per-process temp dir that is removed at exit
-// (Linux keeps mapped files alive after unlink). The CPU runtime declares the kernel's
-// signature with koffi; this file only loads. koffi is imported here, never by the runtime
-// (which is in the library bundle that `import kiln` loads): a loaded kernel carries
-// koffi.address for the runtime's pointer blocks. Kernels compiled in one group share one shared
-// object (the same Uint8Array, also as read back from a graph bundle): written and loaded once.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// dlopen needs a file, so binaries are written into a directory private to this process:
+// made by mkdtemp (a fresh, unpredictable name, mode 0700) and checked after creation (a real
+// directory, owned by us, no access for group or others), each file created there with
+// O_EXCL by us and never reused from an earlier run, so nothing another user can write is
+// ever loaded. Files are named by a counter, never by a key, so no key (however malformed
+// a bundle's is) comes near a path. The directory is removed at exit (Linux keeps mapped
+// files alive after unlink). Before dlopen the binary's ELF header is checked
+// (cache/binary_format.ts), so a damaged entry is an error, not a crash in the dynamic loader.
+// The CPU runtime declares the kernel's signature with koffi; this file only loads. koffi is
+// imported here, never by the runtime (which is in the library bundle that `import kiln`
+// loads): a loaded kernel carries koffi.address for the runtime's pointer blocks. Kernels
+// compiled in one group share one shared object (the same Uint8Array, also as read back from
+// a graph bundle): written and loaded once.
+import { closeSync, constants, fstatSync, lstatSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
+import { binaryFormatProblem } from '../../cache/binary_format.js';
 import type { CompiledKernel } from '../../compile/types.js';
 
 export interface LoadedCKernel {
@@ -22,32 +30,56 @@ export interface LoadedCKernel {
 }
 
 let dir: string | undefined;
+let written = 0;
 
-function loadDir(): string {
+/** Throws unless `path` is a real directory owned by this user that no one else may enter. */
+export function assertPrivateDir(path: string): void {
+  const st = lstatSync(path);
+  const uid = process.getuid?.();
+  if (!st.isDirectory()) throw new Error(`kiln: ${path} is not a directory; refusing to load kernels from it`);
+  if (uid !== undefined && st.uid !== uid) throw new Error(`kiln: ${path} is owned by uid ${st.uid}, not us (${uid}); refusing to load kernels from it`);
+  if ((st.mode & 0o077) !== 0) throw new Error(`kiln: ${path} has mode ${(st.mode & 0o777).toString(8)}, not 700; refusing to load kernels from it`);
+}
+
+/** This process's private load directory (created on first use). */
+export function loadDir(): string {
   if (dir === undefined) {
-    dir = join(tmpdir(), `kiln-${process.pid}`);
-    mkdirSync(dir, { recursive: true });
-    const d = dir;
+    const d = mkdtempSync(join(tmpdir(), `kiln-load-${process.pid}-`));
+    assertPrivateDir(d);
+    dir = d;
     process.on('exit', () => rmSync(d, { recursive: true, force: true }));
   }
   return dir;
 }
 
+/** Writes `binary` to a new file in the private directory (O_EXCL, 0600, not a link); returns its path. */
+function writePrivate(binary: Uint8Array): string {
+  const path = join(loadDir(), `k${written++}.so`);
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    let off = 0;
+    while (off < binary.byteLength) off += writeSync(fd, binary, off, binary.byteLength - off);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1 || st.size !== binary.byteLength) throw new Error(`kiln: ${path} changed while it was written`);
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
 /** Libraries by the binary they were loaded from. */
 const libraries = new WeakMap<Uint8Array, { lib: LibraryHandle; path: string }>();
+/** Libraries by kernel key, for the same kernel read again as another Uint8Array (written once). */
+const byKey = new Map<string, { lib: LibraryHandle; path: string }>();
 
 export function loadCKernel(k: CompiledKernel): LoadedCKernel {
-  const known = libraries.get(k.binary);
+  const known = libraries.get(k.binary) ?? byKey.get(k.key);
   if (known !== undefined) return { ...known, kernelName: k.kernelName, address: koffi.address };
-  const path = join(loadDir(), `${k.key}.so`);
-  // Never rewrite a file that may already be mapped (same key loaded twice): the key pins
-  // the content, and overwriting a mapped .so in place would corrupt the running code.
-  if (!existsSync(path)) {
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, k.binary);
-    renameSync(tmp, path);
-  }
+  const problem = binaryFormatProblem('c', k.binary);
+  if (problem !== undefined) throw new Error(`kernel '${k.kernelName}' (key ${k.key.slice(0, 16)}) is not a loadable shared object: ${problem}`);
+  const path = writePrivate(k.binary);
   const loaded = { lib: koffi.load(path), path };
   libraries.set(k.binary, loaded);
+  byKey.set(k.key, loaded);
   return { ...loaded, kernelName: k.kernelName, address: koffi.address };
 }

@@ -1,7 +1,7 @@
 // CUDA C source → cubin. Runs ONLY inside compile workers (or inline for workers: 0): it may
 // load NVRTC or start nvcc, and it never initialises CUDA, so a worker holds no GPU context.
 // The main process needs only the compiler's identity, which toolchain.ts gives from files.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeJobDir } from '../../compile/subprocess.js';
@@ -37,10 +37,11 @@ function safeName(kernelName: string): string {
 /** Keeps a failed kernel's source where a human can read it; returns the path. */
 function writeFailedSource(req: CompileRequest): string | undefined {
   try {
-    const dir = join(tmpdir(), `kiln-cuda-${process.getuid?.() ?? 'user'}`);
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, `${safeName(req.kernelName)}-${req.key.slice(0, 12)}.cu`);
-    writeFileSync(path, req.source);
+    // A fresh private directory (mkdtemp, 0700): a shared, predictable one could hold another
+    // user's symlink, and writing through it would clobber the file it points to.
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-cuda-src-'));
+    const path = join(dir, `${safeName(req.kernelName)}-${safeName(req.key.slice(0, 12))}.cu`);
+    writeFileSync(path, req.source, { flag: 'wx', mode: 0o600 });
     return path;
   } catch {
     return undefined;

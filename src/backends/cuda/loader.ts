@@ -2,6 +2,7 @@
 // process: cuModuleLoadData + cuModuleGetFunction, ~0.1 ms. The cheap step of the pipeline.
 // Kernels compiled in one group share one cubin (the same Uint8Array, also as read back from
 // a graph bundle): it is loaded once and each kernel looks its function up in that module.
+import { binaryFormatProblem } from '../../cache/binary_format.js';
 import type { CompiledKernel, KernelMeta } from '../../compile/types.js';
 import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, type CUfunction, type CUmodule } from './driver.js';
 
@@ -12,20 +13,15 @@ export interface LoadedCudaKernel {
   meta: KernelMeta;
 }
 
-const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-
 /** Modules by the cubin they were loaded from. */
 const modules = new WeakMap<Uint8Array, CUmodule>();
-
-function isElf(b: Uint8Array): boolean {
-  return b.length >= 4 && ELF_MAGIC.every((m, i) => b[i] === m);
-}
 
 /** Loads the cubin and looks up k.kernelName; errors name the kernel, its key and a likely cause. */
 export function loadCudaKernel(k: CompiledKernel): LoadedCudaKernel {
   const what = `kernel '${k.kernelName}' (key ${k.key.slice(0, 16)})`;
   if (k.backend !== 'cuda') throw new Error(`loadCudaKernel: ${what} is a '${k.backend}' kernel`);
-  if (!isElf(k.binary)) throw new Error(`loadCudaKernel: ${what} is not a cubin (no ELF header; ${k.binary.length} bytes)`);
+  const problem = binaryFormatProblem('cuda', k.binary);
+  if (problem !== undefined) throw new Error(`loadCudaKernel: ${what} is not a cubin (${problem}; ${k.binary.length} bytes)`);
   let module = modules.get(k.binary);
   try {
     if (module === undefined) {

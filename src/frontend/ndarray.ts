@@ -102,7 +102,9 @@ export class NDArray {
 }
 
 function inferDType(data: unknown): DType {
-  if (data instanceof Float32Array || data instanceof Float64Array) return 'float32';
+  if (data instanceof Float32Array) return 'float32';
+  // A Float64Array is float64: its precision is never dropped silently (ask for { dtype: 'float32' }).
+  if (data instanceof Float64Array) return 'float64';
   // 16-bit patterns could be float16 or bfloat16 bits, or plain integers: make the caller say.
   if (data instanceof Uint16Array) {
     throw new TypeError("NDArray.from: a Uint16Array needs { dtype: 'float16' } or { dtype: 'bfloat16' } (it is taken as raw bits), or { dtype: 'uint16' }");

@@ -30,6 +30,12 @@ export class NDArray {
    */
   cpuAddress: bigint | undefined = undefined;
 
+  /**
+   * Internal (src/api/index_checks.ts): for a device result of a program with run-time index
+   * checks, awaited before the data is first read back; it throws when an index was out of range.
+   */
+  readCheck: (() => Promise<void>) | undefined = undefined;
+
   private constructor(
     readonly shape: readonly number[],
     readonly dtype: DType,
@@ -76,6 +82,7 @@ export class NDArray {
 
   async toTypedArray(): Promise<AnyTypedArray> {
     if (this.host) return this.host;
+    if (this.readCheck) await this.readCheck();
     this.host = await this.deviceStorage!.read();
     return this.host;
   }

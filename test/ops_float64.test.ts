@@ -47,3 +47,14 @@ test('NDArray.from infers each typed array its own dtype (Float64Array is float6
   assert.equal((await y.toArray())[0], 1 + 1e-12);
   assert.equal(NDArray.from(new Float64Array([1 + 1e-12]), [1], { dtype: 'float32' }).toArraySync()[0], 1);
 });
+
+test('a Float64Array fed to an ONNX model input of float32 is a clear error, not a silent conversion', async () => {
+  const { loadOnnx, OnnxInputError } = await import('../src/index.js');
+  const model = loadOnnx('examples/mlp.onnx', { workers: 2 });
+  const name = model.inputNames[0]!;
+  const shape = [...model.inputs[0]!.shape] as number[];
+  const n = shape.reduce((a, b) => a * b, 1);
+  await assert.rejects(model.run({ [name]: NDArray.from(new Float64Array(n), shape) }), (e: Error) => e instanceof OnnxInputError && /expects float32.*got float64/.test(e.message));
+  const ok = await model.run({ [name]: NDArray.from(new Float64Array(n), shape, { dtype: 'float32' }) });
+  assert.ok(Object.keys(ok).length > 0);
+});

@@ -33,3 +33,24 @@ test('float32 sums of broadcast ones: 2^31-point rows (vector lanes pass 2^24), 
   assert.deepEqual(got[4], new Array(16).fill(2 ** 25));
   assert.deepEqual(got[5], [1]); // a float16 mean sums in float32: 2^25 / 2^25
 });
+
+test('blocked sums keep their omp simd reductions (row, whole-tensor) and short sums keep their source', async () => {
+  const { generateC } = await import('../src/backends/cpu/codegen.js');
+  const { trace } = await import('../src/frontend/trace.js');
+  const { realize } = await import('../src/schedule/realize.js');
+  const { finalize } = await import('../src/schedule/finalize.js');
+  const { formKernels } = await import('../src/schedule/fuse.js');
+  const sources = (fn: Parameters<typeof trace>[0], shape: number[]) => {
+    const t = trace(fn, [{ shape, dtype: 'float32' }]);
+    const r = realize(t.graph);
+    return finalize(t.graph, r, formKernels(t.graph, r)).kernels.map((k) => generateC(k).body);
+  };
+  const [row] = sources((x) => x.sum(-1), [8, 100_000]);
+  assert.match(row!, /#pragma omp simd reduction\(\+:bacc\d+\)\n\s*for \(int64_t r0 = r0b;/);
+  assert.match(row!, /acc\d+ \+= bacc\d+;/);
+  const [whole] = sources((x) => x.sum(), [64, 100_000]);
+  assert.match(whole!, /#pragma omp simd reduction\(\+:bacc\d+\)\n\s*for \(int64_t r1 = r1b;/);
+  const [short] = sources((x) => x.sum(-1), [8, 4096]);
+  assert.doesNotMatch(short!, /bacc/);
+  assert.match(short!, /#pragma omp simd reduction\(\+:acc\d+\)/);
+});

@@ -9,7 +9,9 @@
 // --runs timed calls after 2 warm-up calls; kiln's time is the whole `await f(x)` (input
 // checks, output allocation, kernel calls through koffi).
 //
-//   node dist/bench/cpu_throughput.js [--json] [--runs 7]
+//   node dist/bench/cpu_throughput.js [--json] [--runs 7] [--no-compile-time (kernel rows only)]
+// - whole sum, row sums of [64, 262144], column sums of [65536, 256]: float32 sums long enough
+//   to accumulate in blocks
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +116,40 @@ async function main(): Promise<void> {
     const kc = await timeIt(async () => (await ((await cs(x)) as NDArray).toTypedArray()) as Float32Array);
     const jc = await timeIt(() => jsColumnSums(xs));
     rows.push({ name: 'column sums [4096,4096] → [4096]', bytes: 4 * N, kilnMs: kc.ms, jsMs: jc.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(kc.out, jc.out) });
+    // Whole-tensor sum and long-row sums (float32 sums over more than 4096 points accumulate in
+    // blocks: issue 14 item 9), against a float64 JS loop.
+    const jsSum = (a: Float32Array, rowsOf: number) => {
+      const n = a.length / rowsOf;
+      const out = new Float32Array(rowsOf);
+      for (let r = 0; r < rowsOf; r++) {
+        let acc = 0;
+        for (let i = r * n; i < (r + 1) * n; i++) acc += a[i]!;
+        out[r] = acc;
+      }
+      return out;
+    };
+    const ws = compile((a: Tensor) => a.sum(), { device: 'cpu', cacheDir });
+    const kw = await timeIt(async () => (await ((await ws(x)) as NDArray).toTypedArray()) as Float32Array);
+    const jw = await timeIt(() => jsSum(xs, 1));
+    rows.push({ name: 'whole sum [4096,4096] → []', bytes: 4 * N, kilnMs: kw.ms, jsMs: jw.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(kw.out, jw.out) });
+    const x2 = NDArray.from(xs, [64, N / 64]);
+    const lr = compile((a: Tensor) => a.sum(-1), { device: 'cpu', cacheDir });
+    const kl = await timeIt(async () => (await ((await lr(x2)) as NDArray).toTypedArray()) as Float32Array);
+    const jl = await timeIt(() => jsSum(xs, 64));
+    rows.push({ name: 'row sums [64,262144] → [64]', bytes: 4 * N, kilnMs: kl.ms, jsMs: jl.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(kl.out, jl.out) });
+    const x3 = NDArray.from(xs, [N / 256, 256]);
+    const lc = compile((a: Tensor) => a.sum(0), { device: 'cpu', cacheDir });
+    const kcl = await timeIt(async () => (await ((await lc(x3)) as NDArray).toTypedArray()) as Float32Array);
+    const jcl = await timeIt(() => {
+      const out = new Float64Array(256);
+      for (let r = 0; r < N / 256; r++) for (let c = 0; c < 256; c++) out[c]! += xs[r * 256 + c]!;
+      return Float32Array.from(out);
+    });
+    rows.push({ name: 'column sums [65536,256] → [256]', bytes: 4 * N, kilnMs: kcl.ms, jsMs: jcl.ms, kilnGBs: 0, jsGBs: 0, maxAbsDiff: maxAbsDiff(kcl.out, jcl.out) });
+    if (process.argv.includes('--no-compile-time')) {
+      for (const r of rows) console.log(`${r.name.padEnd(44)} kiln ${r.kilnMs.toFixed(2).padStart(8)} ms  js ${r.jsMs.toFixed(2).padStart(8)} ms  max|diff| ${r.maxAbsDiff.toExponential(2)}`);
+      return;
+    }
     for (const r of rows) {
       r.kilnGBs = r.bytes / (r.kilnMs * 1e6);
       r.jsGBs = r.bytes / (r.jsMs * 1e6);

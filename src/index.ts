@@ -9,4 +9,5 @@ export { where, cat, layerNorm } from './frontend/functions.js';
 export { counters, resetCounters } from './observe/counters.js';
 export type { DType } from './graph/dtype.js';
 export { ShapeError } from './graph/shape.js';
+export { IndexRangeError } from './api/index_checks.js';
 export { loadOnnx, OnnxParseError, OnnxUnsupportedError, OnnxModelError, OnnxInputError, StringTensor, type OnnxValue } from './onnx/index.js';

@@ -314,3 +314,33 @@ test('by default on CUDA, a conv whose product has few output tiles goes through
   // Below 1M multiply-adds: implicit, whatever the tiles.
   assert.deepEqual(kinds([1, 16, 8, 8], 16, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]), ['matmul']);
 });
+
+// Issue 14 item 9: a CUDA thread that may take more than 4096 points of a float32 sum adds
+// them to block partials (reduce_ops.ts threadLoop), in row, split and column reductions;
+// shorter per-thread loops, and float64 sums, keep their source. (Reductions use shuffles and
+// barriers, so the emulation harness cannot run them: generated and compiled here.)
+test('CUDA float32 sums whose threads take more than 4096 points accumulate in block partials (row, split, column kernels)', { skip }, async () => {
+  const g = new Graph();
+  const b = new GraphBuilder(g);
+  const rows = b.input('rows', [128, 1 << 23], 'float32');
+  const whole = b.input('whole', [1 << 30], 'float32');
+  const cols = b.input('cols', [1 << 17, 32768], 'float32');
+  const half = b.input('half', [129, 1 << 23], 'float16');
+  const dbl = b.input('dbl', [130, 1 << 23], 'float64');
+  g.outputs = [b.reduce('sum', rows, [1], false), b.reduce('sum', whole, undefined, false), b.reduce('sum', cols, [0], false), b.reduce('sum', half, [1], false), b.reduce('sum', dbl, [1], false)];
+  const r = realize(g);
+  const f = finalize(g, r, formKernels(g, r));
+  const srcs = f.kernels.map((k) => generateCuda(k, DEFAULT_CUBLAS_MIN_MACS));
+  assert.equal(srcs.length, 5);
+  const [row, split, col, hrow, drow] = srcs;
+  for (const [name, s] of [['row', row], ['split', split], ['column', col], ['float16 row', hrow]] as const) {
+    assert.match(s!.source, /float bacc\d+ = 0;/, `${name}: block partial`);
+    assert.match(s!.source, /acc\d+v \+= bacc\d+;/, `${name}: folded into the accumulator`);
+  }
+  assert.ok(split!.meta.workspace, 'the whole-tensor sum is a split reduction');
+  assert.doesNotMatch(drow!.source, /bacc/, 'float64 sums keep one accumulator');
+  // Short per-thread loops are unchanged.
+  assert.doesNotMatch(cudaKernels((a) => a.sum(-1), [[128, 1 << 20]], DEFAULT_CUBLAS_MIN_MACS)[0]!.source, /bacc/);
+  const program = await compileGraph({ graph: g, params: [], returnsArray: true }, { device: 'cuda', arch: 'sm_90', compileOnly: true, cacheDir, workers: 2 });
+  assert.equal(program.kernelCount, 5, 'every kernel compiles');
+});

@@ -57,7 +57,7 @@ template <typename T> T __shfl_xor_sync(unsigned, T v, int) { return v; }
 `;
 
 /** Runs `fn`'s CUDA kernels on the host and checks every output against the interpreter. */
-async function emulate(label: string, fn: TracedFn, inputs: NDArray[], kinds?: string[]): Promise<void> {
+async function emulate(label: string, fn: TracedFn, inputs: NDArray[], kinds?: string[], expect?: number[][]): Promise<void> {
   const t = trace(fn, inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })));
   const r = realize(t.graph);
   const f = finalize(t.graph, r, formKernels(t.graph, r));
@@ -124,7 +124,8 @@ async function emulate(label: string, fn: TracedFn, inputs: NDArray[], kinds?: s
   execFileSync(gxx!, ['-O1', '-std=c++17', '-fno-strict-aliasing', '-w', `${stem}.cpp`, '-o', `${stem}.exe`, '-lm']);
   execFileSync(`${stem}.exe`, [`${stem}.in`, `${stem}.out`]);
   const out = fs.readFileSync(`${stem}.out`);
-  const refs = interpret(t.graph, all);
+  // Outputs the reference cannot give (it throws on a bad gather index) are given by the test.
+  const refs = expect ? undefined : interpret(t.graph, all);
   let at = 0;
   for (const [i, b] of f.outputs.entries()) {
     const buf = f.buffers[b]!;
@@ -132,7 +133,8 @@ async function emulate(label: string, fn: TracedFn, inputs: NDArray[], kinds?: s
     const copy = new Uint8Array(out.subarray(at, at + size));
     at += size;
     const arr = NDArray.from(typedFrom(buf.dtype, copy.buffer), buf.shape, { dtype: buf.dtype });
-    await assertMatches(arr, refs[i]!, { label: `${label}: output ${i}` });
+    if (expect) assert.deepEqual(arr.toArraySync(), expect[i], `${label}: output ${i}`);
+    else await assertMatches(arr, refs![i]!, { label: `${label}: output ${i}` });
   }
 }
 
@@ -190,4 +192,14 @@ test('CUDA kernels, emulated: GatherND with batch dims and fused producers and c
     [randn([10, 64], 21), randInt([30, 1], -10, 10, 22, 'int64'), randn([30, 64], 23), randn([4, 9, 33], 24), randInt([4, 7, 2], -9, 9, 25, 'int64')],
     ['loops', 'scatter', 'loops', 'loops'],
   );
+});
+
+// Issue 14 item 3: a gather's index out of range is clamped for the load on CUDA too (the run
+// reports it: src/api/index_checks.ts), so the kernel never reads outside the table: 2^40 and
+// -1e9 used to read 16 TB away (a fault on the GPU, a segfault here).
+test('CUDA gather kernels, emulated: indices out of range read clamped rows, never out of bounds', { skip }, async () => {
+  const table = NDArray.from(Float32Array.from({ length: 20 }, (_, i) => i), [5, 4]);
+  const ids = NDArray.from(BigInt64Array.from([7n, 2n ** 40n, -(10n ** 9n), -1n, 2n]), [5]);
+  const row = (r: number) => [0, 1, 2, 3].map((c) => 4 * r + c + 1);
+  await emulate('gather clamps', (t, i) => t.gather(0, i!).add(1), [table, ids], ['loops'], [[...row(4), ...row(4), ...row(0), ...row(4), ...row(2)]]);
 });

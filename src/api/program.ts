@@ -24,6 +24,7 @@ import { formKernels } from '../schedule/fuse.js';
 import { fmtPlan, type Plan } from '../schedule/plan.js';
 import { realize } from '../schedule/realize.js';
 import { fmtGraph } from '../graph/print.js';
+import { type CheckedGraph, checkedOutputs, withIndexChecks } from './index_checks.js';
 import { type CompileOptions, resolveDevice } from './options.js';
 
 export type { CompileOptions } from './options.js';
@@ -92,7 +93,10 @@ export async function schedule(
   return { plan };
 }
 
-export async function compileGraph(traced: Traced, options: CompileOptions = {}): Promise<Program> {
+export async function compileGraph(userTraced: Traced, options: CompileOptions = {}): Promise<Program> {
+  // Run-time index checks become extra outputs of the compiled copy (index_checks.ts).
+  const checked = withIndexChecks(userTraced);
+  const traced = checked.traced;
   const backend = await withSpan('load', 'backend', () => backendFor(options));
   const cache = withSpan('cache', 'open', () => openCache({ cacheDir: options.cacheDir }));
   const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels });
@@ -115,7 +119,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     bump('graph_cache_hits');
     plan = bundle.plan as Plan;
     if (debugStages().length > 0) debugWarmStart(traced, plan, key);
-    if (options.compileOnly) return makeProgram(plan, key, undefined);
+    if (options.compileOnly) return makeProgram(plan, key, undefined, checked);
     for (const k of bundle.kernels) ac.preload(k);
   } else {
     bump('graph_cache_misses');
@@ -152,7 +156,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     if (options.compileOnly) {
       const kernels = await Promise.all(pending);
       cache.graphs.putBundle(key, { plan: s.plan, kernels: uniqueByKey(kernels) } satisfies GraphBundle, options.label);
-      return makeProgram(s.plan, key, undefined);
+      return makeProgram(s.plan, key, undefined, checked);
     }
     plan = s.plan;
   }
@@ -162,7 +166,7 @@ export async function compileGraph(traced: Traced, options: CompileOptions = {})
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
   }
   const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
-  return makeProgram(plan, key, exe, traced.params);
+  return makeProgram(plan, key, exe, checked, traced.params);
 }
 
 /**
@@ -187,14 +191,14 @@ function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefin
   return found.every((c) => c !== undefined) ? uniqueByKey(found as CompiledKernel[]) : undefined;
 }
 
-function makeProgram(plan: Plan, key: string, exe: Executable | undefined, params: readonly NDArray[] = []): Program {
+function makeProgram(plan: Plan, key: string, exe: Executable | undefined, checked: CheckedGraph, params: readonly NDArray[] = []): Program {
   return {
     plan,
     graphKey: key,
     kernelCount: plan.kernels.length,
     run(inputs) {
       if (!exe) return Promise.reject(new Error('this program was compiled with compileOnly: it cannot run'));
-      return exe.run(inputs, params);
+      return checked.checks.length ? exe.run(inputs, params).then((outs) => checkedOutputs(checked, outs)) : exe.run(inputs, params);
     },
     inspect() {
       return { kernels: plan.kernels.map((k, i) => ({ name: k.name, kind: plan.info[i]?.kind ?? '?', ops: plan.info[i]?.ops ?? [] })) };

@@ -30,6 +30,12 @@ export class NDArray {
    */
   cpuAddress: bigint | undefined = undefined;
 
+  /**
+   * Internal (src/api/index_checks.ts): for a device result of a program with run-time index
+   * checks, awaited before the data is first read back; it throws when an index was out of range.
+   */
+  readCheck: (() => Promise<void>) | undefined = undefined;
+
   private constructor(
     readonly shape: readonly number[],
     readonly dtype: DType,
@@ -76,6 +82,7 @@ export class NDArray {
 
   async toTypedArray(): Promise<AnyTypedArray> {
     if (this.host) return this.host;
+    if (this.readCheck) await this.readCheck();
     this.host = await this.deviceStorage!.read();
     return this.host;
   }
@@ -102,7 +109,9 @@ export class NDArray {
 }
 
 function inferDType(data: unknown): DType {
-  if (data instanceof Float32Array || data instanceof Float64Array) return 'float32';
+  if (data instanceof Float32Array) return 'float32';
+  // A Float64Array is float64: its precision is never dropped silently (ask for { dtype: 'float32' }).
+  if (data instanceof Float64Array) return 'float64';
   // 16-bit patterns could be float16 or bfloat16 bits, or plain integers: make the caller say.
   if (data instanceof Uint16Array) {
     throw new TypeError("NDArray.from: a Uint16Array needs { dtype: 'float16' } or { dtype: 'bfloat16' } (it is taken as raw bits), or { dtype: 'uint16' }");

@@ -254,14 +254,31 @@ export class GraphBuilder {
     return this.g.add({ op: 'cat', axis }, parts, out, dt);
   }
 
-  /** ONNX/NumPy take: out shape = data[:axis] + indices.shape + data[axis+1:]; negative indices wrap. */
-  gather(data: number, indices: number, dim: number): number {
+  /**
+   * ONNX/NumPy take: out shape = data[:axis] + indices.shape + data[axis+1:]; negative indices
+   * wrap once. An index still out of range is clamped for the load (memory stays in bounds)
+   * and, unless `checked` is false (the caller checks its own raw indices, as GatherND and
+   * GatherElements do), is a run-time error naming the op (Graph.indexChecks).
+   */
+  gather(data: number, indices: number, dim: number, checked = true): number {
     const ds = this.shape(data);
     const axis = normDim('gather', dim, ds.length);
     const idt = this.dtype(indices);
     if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`gather: indices must be int32 or int64, got ${idt}`);
     const out = [...ds.slice(0, axis), ...this.shape(indices), ...ds.slice(axis + 1)];
-    return this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data));
+    const id = this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data));
+    if (checked) this.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, `gather (graph node ${id})`);
+    return id;
+  }
+
+  /**
+   * Records a run-time range check of `indices` (Graph.indexChecks): each element, wrapped once
+   * when negative, must be below its size (sizes[e % sizes.length] for element e). The label is
+   * the converting frontend's (an ONNX node's) when it set one, else `fallback`.
+   */
+  checkIndices(indices: number, sizes: readonly number[], what: string, fallback: string): void {
+    if (numel(this.shape(indices)) === 0) return;
+    this.g.indexChecks.push({ indices, sizes: [...sizes], what, label: this.g.checkLabel ?? fallback });
   }
 
   /**
@@ -281,7 +298,10 @@ export class GraphBuilder {
     if (!sameShape(us, want)) {
       throw new ShapeError(`scatterND: updates ${fmtShape(us)} must have shape ${fmtShape(want)} (indices ${fmtShape(is)} without its last dim, then data ${fmtShape(ds)} from dim ${k})`);
     }
-    return this.addScatter({ op: 'scatter', form: 'nd', axis: 0, reduction }, data, indices, updates);
+    const id = this.addScatter({ op: 'scatter', form: 'nd', axis: 0, reduction }, data, indices, updates);
+    // Out-of-range updates are dropped by the kernels (never written out of bounds) and reported.
+    if (id !== data) this.checkIndices(indices, ds.slice(0, k), `the first ${k} dims of data ${fmtShape(ds)}`, `scatterND (graph node ${id})`);
+    return id;
   }
 
   /**
@@ -300,7 +320,9 @@ export class GraphBuilder {
     if (!sameShape(us, is)) throw new ShapeError(`scatterElements: updates ${fmtShape(us)} and indices ${fmtShape(is)} differ in shape`);
     const over = is.findIndex((n, d) => d !== axis && n > ds[d]!);
     if (over >= 0) throw new ShapeError(`scatterElements: indices ${fmtShape(is)} exceed data ${fmtShape(ds)} in dim ${over} (only dim ${axis} is indexed)`);
-    return this.addScatter({ op: 'scatter', form: 'elements', axis, reduction }, data, indices, updates);
+    const id = this.addScatter({ op: 'scatter', form: 'elements', axis, reduction }, data, indices, updates);
+    if (id !== data) this.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, `scatterElements (graph node ${id})`);
+    return id;
   }
 
   private checkScatter(op: string, indices: number, reduction: ScatterReduction): void {

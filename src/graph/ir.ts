@@ -93,8 +93,29 @@ export type Node = NodeAttrs & {
   readonly dtype: DType;
 };
 
+/**
+ * A run-time range check of an index tensor (gather, GatherElements, GatherND, the scatters):
+ * element e of `indices`, wrapped once when negative, must lie in [0, size) where size is
+ * `sizes[0]`, or `sizes[e % sizes.length]` for indices whose last dim holds one coordinate per
+ * entry of `sizes` (ScatterND's, GatherND's). Kernels clamp such indices, so memory stays in
+ * bounds; compileGraph turns each check into two scalar outputs (the first bad position and
+ * its index) and a run throws, naming `label`, when one fires (src/api/index_checks.ts).
+ */
+export interface IndexCheck {
+  indices: number;
+  sizes: number[];
+  /** What the sizes are, for the message: "dim 1 of data [4, 5]". */
+  what: string;
+  /** The ONNX node ("Gather 'embed'") or the graph op ("gather (node 7)"). */
+  label: string;
+}
+
 export class Graph {
   readonly nodes: Node[] = [];
+  /** Run-time index checks (see IndexCheck); not part of the graph's key until compileGraph makes them outputs. */
+  readonly indexChecks: IndexCheck[] = [];
+  /** Set while a frontend converts one of its ops (the ONNX importer: the node's label), for IndexCheck.label. */
+  checkLabel: string | undefined = undefined;
   /** Node ids of the graph's inputs, in call order (user inputs first, then parameters). */
   readonly inputs: number[] = [];
   outputs: number[] = [];

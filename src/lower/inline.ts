@@ -83,7 +83,14 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
       const neg: Expr = { k: 'bin', op: 'lt', a: raw, b: idx(0), dt: 'bool' };
       // An index known to be nonnegative (GatherND's clamped offsets) needs no wrap.
       const wrapped: Expr = (range(raw)?.[0] ?? -1) >= 0 ? raw : { k: 'where', c: neg, a: iadd(raw, idx(n)), b: raw, dt: 'index' };
-      return at(0, [...idxs.slice(0, axis), wrapped, ...idxs.slice(axis + k)]);
+      // Still out of range: clamped for the load, so memory stays in bounds (the run reports
+      // the bad index: Graph.indexChecks). Known-good indices (GatherND's) need no clamp.
+      const wr = range(wrapped);
+      const clamped: Expr =
+        wr && wr[0] >= 0 && wr[1] <= n
+          ? wrapped
+          : { k: 'bin', op: 'maximum', a: { k: 'bin', op: 'minimum', a: wrapped, b: idx(Math.max(n - 1, 0)), dt: 'index' }, b: idx(0), dt: 'index' };
+      return at(0, [...idxs.slice(0, axis), clamped, ...idxs.slice(axis + k)]);
     }
     case 'iota': {
       const pos = imul(idxs[node.axis]!, 1);

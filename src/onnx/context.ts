@@ -45,7 +45,15 @@ export class ConvertContext {
   convertNode(n: OnnxNode): void {
     const def = this.table[n.opType];
     if (!def) throw new Unsupported(`operator ${n.opType} is not supported`);
-    const outs = def.convert(this, n);
+    const g = this.em.b.g;
+    const saved = g.checkLabel;
+    g.checkLabel = n.label;
+    let outs;
+    try {
+      outs = def.convert(this, n);
+    } finally {
+      g.checkLabel = saved;
+    }
     n.outputs.forEach((name, i) => {
       if (name && outs[i] !== undefined) this.values.set(name, outs[i]!);
     });

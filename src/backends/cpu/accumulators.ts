@@ -129,3 +129,81 @@ export function flatInner(dims: readonly number[]): string {
   }
   return `(${s})`;
 }
+
+/**
+ * float32 sums (half types sum in float32 too) accumulate in blocks, as PyTorch's cascade
+ * sums do: a partial sum over at most SUM_BLOCK points, added to the total when its block
+ * ends. One running float stops growing at 2^24 (adding 1 to 16777216 gives 16777216); with
+ * blocks, error grows with n / SUM_BLOCK + SUM_BLOCK instead of n. float64 and integer sums
+ * (and reductions of SUM_BLOCK points or fewer) keep one accumulator, so their sources and
+ * cache keys are what they were.
+ */
+export const SUM_BLOCK = 4096;
+
+export function blockedSum(r: Reduction): boolean {
+  return r.op === 'sum' && (r.dtype === 'float32' || r.dtype === 'float16' || r.dtype === 'bfloat16');
+}
+
+/** The block partial's variable. */
+export function blockAccName(r: Reduction): string {
+  return `bacc${r.id}`;
+}
+
+/**
+ * How a reduction over `dims` (row-major, the last innermost) splits into blocks: dim `dim`
+ * runs in chunks of `chunk` points, each chunk (with every dim after it) one block of at most
+ * SUM_BLOCK points. Undefined when the whole reduction fits one block.
+ */
+export function sumBlocking(dims: readonly number[]): { dim: number; chunk: number } | undefined {
+  if (dims.reduce((p, d) => p * d, 1) <= SUM_BLOCK) return undefined;
+  let after = 1;
+  for (let d = dims.length - 1; d >= 0; d--) {
+    if (dims[d]! * after > SUM_BLOCK) return { dim: d, chunk: Math.max(1, Math.floor(SUM_BLOCK / after)) };
+    after *= dims[d]!;
+  }
+  return undefined;
+}
+
+/**
+ * The block partial sum's update: `accUpdate` with the partial in place of the accumulator
+ * (blockedSum reductions only, never wide).
+ */
+export function blockUpdate(r: Reduction, v: string): string[] {
+  return [`${blockAccName(r)} += ${v};`];
+}
+
+/**
+ * Opens loops r0.. over a reduction's dims like openLoops, dim `split.dim` in chunks: `open`
+ * goes at the top of each chunk (the partials' declarations), `pragma` right before the
+ * innermost loop, `fold` after each chunk. Returns the innermost indentation and the lines
+ * that close everything, in order.
+ */
+export function openBlockedLoops(
+  lines: string[], dims: readonly number[], indent: string, split: { dim: number; chunk: number },
+  open: string[], fold: string[], pragma: string | undefined, prefix = 'r',
+): { ind: string; close: string[] } {
+  let ind = indent;
+  const closers: string[][] = [];
+  const last = dims.length - 1;
+  dims.forEach((n, i) => {
+    const v = `${prefix}${i}`;
+    if (i === split.dim) {
+      lines.push(`${ind}for (int64_t ${v}b = 0; ${v}b < ${n}; ${v}b += ${split.chunk}) {`);
+      const bi = ind + '  ';
+      lines.push(...open.map((l) => bi + l));
+      if (pragma && i === last) lines.push(bi + pragma);
+      lines.push(`${bi}for (int64_t ${v} = ${v}b; ${v} < (${v}b + ${split.chunk} < ${n} ? ${v}b + ${split.chunk} : ${n}); ${v}++) {`);
+      closers.push([`${bi}}`, ...fold.map((l) => bi + l), `${ind}}`]);
+      ind = bi + '  ';
+      return;
+    }
+    if (n === 1) lines.push(`${ind}{ const int64_t ${v} = 0;`);
+    else {
+      if (pragma && i === last) lines.push(ind + pragma);
+      lines.push(`${ind}for (int64_t ${v} = 0; ${v} < ${n}; ${v}++) {`);
+    }
+    closers.push([`${ind}}`]);
+    ind += '  ';
+  });
+  return { ind, close: closers.reverse().flat() };
+}

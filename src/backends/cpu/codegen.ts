@@ -14,7 +14,7 @@ import { Scope, cStorageType, cType, emitInvariants, invariantParts, storeStmt }
 import { dtOf } from '../../lower/expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';
 import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
-import { accFinish, accInit, accPragma, accUpdate, flatInner } from './accumulators.js';
+import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
@@ -75,6 +75,19 @@ function loops(k: LoopKernel): CSource {
   const body: string[] = [];
   for (const r of k.reductions) {
     body.push(`${ind}${accInit(r)}`);
+    const split = blockedSum(r) ? sumBlocking(k.inner) : undefined;
+    if (split) {
+      // A long float32 sum: partial sums over blocks of at most SUM_BLOCK points (accumulators.ts).
+      // The innermost loop vectorizes (whole-tensor sums over several dims included).
+      const pragma = `#pragma omp simd reduction(+:${blockAccName(r)})`;
+      const innerLines: string[] = [];
+      const { ind: innerInd, close } = openBlockedLoops(innerLines, k.inner, ind, split, [`float ${blockAccName(r)} = 0;`], [`acc${r.id} += ${blockAccName(r)};`], pragma);
+      const s = outerScope.child(innerInd);
+      const v = s.emit(r.value);
+      body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...blockUpdate(r, v).map((l) => innerInd + l), ...close);
+      body.push(...accFinish(r).map((l) => ind + l));
+      continue;
+    }
     const pragma = accPragma(r);
     // The pragma must sit right before a `for`: only when the single inner dim is a real loop.
     if (pragma && k.inner.length === 1 && k.inner[0] !== 1) body.push(`${ind}${pragma}`);

@@ -9,7 +9,7 @@ import { type Expr, substitute } from '../../lower/expr.js';
 import type { LoopKernel, Reduction } from '../../lower/loop_ir.js';
 import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { Scope, storeStmt } from '../c_expr.js';
-import { accFinish, accInit, accUpdate, accVars, flatInner } from './accumulators.js';
+import { accFinish, accInit, accUpdate, accVars, blockAccName, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, signature, totalWork } from './kernel_text.js';
 
 /** Outputs per block: their accumulators stay in L1 while the reduced axis is walked. */
@@ -53,22 +53,34 @@ export function columnLoops(k: LoopKernel): CSource {
     for (const [name] of accArrays(r)) lines.push(`      A_${name}[j] = ${name};`);
   }
   lines.push('    }');
-  // The reduced axis outside, the block of outputs inside (contiguous in memory).
+  // The reduced axis outside, the block of outputs inside (contiguous in memory). Long
+  // float32 sums add into per-output block partials, folded into the totals after each block
+  // of reduced points (accumulators.ts: SUM_BLOCK).
+  const blocked = k.reductions.filter(blockedSum);
+  const split = blocked.length ? sumBlocking(k.inner) : undefined;
+  const isBlocked = (r: Reduction) => split !== undefined && blockedSum(r);
   let ind = '    ';
-  k.inner.forEach((n, i) => {
-    lines.push(n === 1 ? `${ind}{ const int64_t r${i} = 0;` : `${ind}for (int64_t r${i} = 0; r${i} < ${n}; r${i}++) {`);
-    ind += '  ';
-  });
+  let close: string[] = [];
+  if (split) {
+    for (const r of blocked) lines.push(`    float A_${blockAccName(r)}[${BLOCK}];`);
+    const open = blocked.map((r) => `for (int64_t j = 0; j < n; j++) A_${blockAccName(r)}[j] = 0;`);
+    const fold = blocked.map((r) => `for (int64_t j = 0; j < n; j++) A_acc${r.id}[j] += A_${blockAccName(r)}[j];`);
+    ({ ind, close } = openBlockedLoops(lines, k.inner, ind, split, open, fold, undefined));
+  } else {
+    k.inner.forEach((n, i) => {
+      lines.push(n === 1 ? `${ind}{ const int64_t r${i} = 0;` : `${ind}for (int64_t r${i} = 0; r${i} < ${n}; r${i}++) {`);
+      close.unshift(`${ind}}`);
+      ind += '  ';
+    });
+  }
   const indexReduction = k.reductions.some((r) => r.op === 'argmax' || r.op === 'argmin');
   if (!indexReduction) lines.push(`${ind}#pragma omp simd`);
   lines.push(`${ind}for (int64_t j = 0; j < n; j++) {`, `${ind}  const int64_t row = row0 + j;`);
   const s = new Scope(dialect, counter, undefined, `${ind}  `);
-  const updates = k.reductions.flatMap((r) => withAccs(r, `${ind}  `, accUpdate(r, s.emit(at(r.value)), flatInner(k.inner)), true));
-  lines.push(...s.lines, ...updates, `${ind}}`);
-  k.inner.forEach(() => {
-    ind = ind.slice(2);
-    lines.push(`${ind}}`);
-  });
+  const updates = k.reductions.flatMap((r) =>
+    isBlocked(r) ? [`${ind}  A_${blockAccName(r)}[j] += ${s.emit(at(r.value))};`] : withAccs(r, `${ind}  `, accUpdate(r, s.emit(at(r.value)), flatInner(k.inner)), true),
+  );
+  lines.push(...s.lines, ...updates, `${ind}}`, ...close);
   // Finished values to their outputs.
   lines.push('    for (int64_t j = 0; j < n; j++) {', '      const int64_t row = row0 + j;');
   const out = new Scope(dialect, counter, undefined, '        ');

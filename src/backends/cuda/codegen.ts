@@ -23,7 +23,7 @@ import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
 import { isThreadReduction, threadReduction } from './thread_reduction.js';
 import { flatOutputVars } from '../../lower/reduction_shape.js';
-import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
+import { SUM_BLOCK, accInitLines, accumulate, blockReduceLines, blockedSum, finishLine, partialType, threadLoop } from './reduce_ops.js';
 
 const POINTWISE_THREADS = 256;
 const MAX_BLOCKS = 132 * 32;
@@ -234,7 +234,12 @@ function reduction(k: LoopKernel): CudaGenerated {
   for (const red of k.reductions) {
     lines.push(...accInitLines([red], '  ', true));
     lines.push(...outer.lines.splice(0));
-    lines.push(...innerLoop('', (sc) => [`      ${accumulate(red, `(${partialType(red)})${sc.emit(point(red.value))}`, 'r')}`]));
+    if (!persistent && blockedSum(red) && U > SUM_BLOCK) {
+      // A thread takes more than SUM_BLOCK points of a float32 sum: block partials (reduce_ops.ts).
+      const sc = outer.child('      ');
+      const v = `(${partialType(red)})${sc.emit(point(red.value))}`;
+      lines.push(...threadLoop([red], 'threadIdx.x', `${R}LL`, tpr, U, sc.lines, [v], '  '));
+    } else lines.push(...innerLoop('', (sc) => [`      ${accumulate(red, `(${partialType(red)})${sc.emit(point(red.value))}`, 'r')}`]));
     // Warp reduction, then across warps through shared memory; the result reaches every thread.
     lines.push(...blockReduceLines(red, warps, rpb), finishLine(red));
   }

@@ -14,7 +14,7 @@ import type { LoopKernel } from '../../lower/loop_ir.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, kernelOpen } from './kernel_text.js';
 import { PartialsWorkspace } from './partials.js';
-import { accInitLines, accumulate, finishLine, isIndexReduction, partialType } from './reduce_ops.js';
+import { accInitLines, accumulate, finishLine, isIndexReduction, partialType, threadLoop } from './reduce_ops.js';
 
 /** Outputs per block (one per lane) and warps per block (each takes every 16th step). */
 const LANES = 32;
@@ -48,8 +48,8 @@ export function columnReduction(k: LoopKernel): CudaGenerated {
   lines.push(`  const int64_t hi = lo + ${chunk}LL < ${R}LL ? lo + ${chunk}LL : ${R}LL;`);
   lines.push(...accInitLines(k.reductions, '  ', true));
   const sc = new Scope(dialect, counter, undefined, '    ');
-  const body = k.reductions.map((r) => `    ${accumulate(r, `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`, 'r')}`);
-  lines.push('  #pragma unroll 4', `  for (int64_t r = lo + threadIdx.y; r < hi; r += ${WARPS}) {`, ...sc.lines, ...body, '  }');
+  const values = k.reductions.map((r) => `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`);
+  lines.push(...threadLoop(k.reductions, 'lo + threadIdx.y', 'hi', WARPS, Math.ceil(chunk / WARPS), sc.lines, values, '  ', '#pragma unroll 4'));
   // The warps meet in shared memory; warp 0 ends with the block's value for each output.
   for (const r of k.reductions) {
     const vt = partialType(r);

@@ -133,3 +133,40 @@ export function blockReduceLines(r: Reduction, warps: number, rows: number): str
 export function finishLine(r: Reduction): string {
   return isIndexReduction(r) ? `  const int64_t acc${r.id} = acc${r.id}i;` : `  const ${accType(r)} acc${r.id} = (${accType(r)})acc${r.id}v;`;
 }
+
+/**
+ * float32 sums (half types sum in float32) accumulate in blocks, as on the CPU
+ * (cpu/accumulators.ts): a thread whose loop may take more than SUM_BLOCK points adds them to
+ * a block partial, folded into its accumulator every SUM_BLOCK points, so one thread's running
+ * float never stalls at 2^24. Loops of at most SUM_BLOCK points per thread (nearly all: the
+ * kernels spread long rows over many threads and blocks) keep their source as it was.
+ */
+export const SUM_BLOCK = 4096;
+
+export function blockedSum(r: Reduction): boolean {
+  return r.op === 'sum' && (r.dtype === 'float32' || r.dtype === 'float16' || r.dtype === 'bfloat16');
+}
+
+/**
+ * `for (int64_t r = start; r < hi; r += step) { … }` over this thread's points, with
+ * `body(r)` giving each reduction's value lines: each reduction's update, blocked sums through
+ * block partials when a thread may take more than SUM_BLOCK points (`maxPoints`).
+ */
+export function threadLoop(
+  reds: readonly Reduction[], start: string, hi: string, step: number, maxPoints: number,
+  pre: readonly string[], values: readonly string[], ind: string, unroll?: string,
+): string[] {
+  const blocked = maxPoints > SUM_BLOCK ? reds.filter(blockedSum) : [];
+  const update = (r: Reduction, i: number) => (blocked.includes(r) ? `${ind}  bacc${r.id} += ${values[i]};` : `${ind}  ${accumulate(r, values[i]!, 'r')}`);
+  const inner = (from: string, to: string, at: string) => [...(unroll ? [`${at}${unroll}`] : []), `${at}for (int64_t r = ${from}; r < ${to}; r += ${step}) {`, ...pre, ...reds.map(update), `${at}}`];
+  if (!blocked.length) return inner(start, hi, ind);
+  const span = `${step * SUM_BLOCK}LL`;
+  return [
+    `${ind}for (int64_t rb = ${start}; rb < ${hi}; rb += ${span}) {`,
+    ...blocked.map((r) => `${ind}  float bacc${r.id} = 0;`),
+    `${ind}  const int64_t re = rb + ${span} < ${hi} ? rb + ${span} : ${hi};`,
+    ...inner('rb', 're', ind + '  '),
+    ...blocked.map((r) => `${ind}  acc${r.id}v += bacc${r.id};`),
+    `${ind}}`,
+  ];
+}

@@ -16,7 +16,7 @@ import { flatPointVars, mentionsAcc } from '../../lower/reduction_shape.js';
 import { Scope, storeStmt } from '../c_expr.js';
 import { type CudaGenerated, dialect, kernelOpen } from './kernel_text.js';
 import { PartialsWorkspace } from './partials.js';
-import { accInitLines, accumulate, blockReduceLines, finishLine, partialType } from './reduce_ops.js';
+import { accInitLines, blockReduceLines, finishLine, partialType, threadLoop } from './reduce_ops.js';
 
 /** Threads per block of a split reduction. */
 const THREADS = 512;
@@ -53,8 +53,8 @@ export function splitReduction(k: LoopKernel, splits: number): CudaGenerated {
   lines.push(...accInitLines(k.reductions, '  ', true));
   // Phase 1: this block's chunk, one pass for every reduction.
   const sc = new Scope(dialect, counter, undefined, '    ');
-  const body = k.reductions.map((r) => `    ${accumulate(r, `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`, 'r')}`);
-  lines.push(`  for (int64_t r = lo + threadIdx.x; r < hi; r += ${THREADS}) {`, ...sc.lines, ...body, '  }');
+  const values = k.reductions.map((r) => `(${partialType(r)})${sc.emit(substitute(r.value, vars))}`);
+  lines.push(...threadLoop(k.reductions, 'lo + threadIdx.x', 'hi', THREADS, Math.ceil(chunk / THREADS), sc.lines, values, '  '));
   for (const r of k.reductions) lines.push(...blockReduceLines(r, warps, 1));
   // Publish the partials; the row's last block to arrive goes on.
   lines.push('  __shared__ bool last;', '  if (threadIdx.x == 0) {', ...ws.publish('    ', 'blockIdx.x'));

@@ -155,16 +155,21 @@ function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr
   const is = b.shape(indices);
   const axis = normDim('GatherElements', axisAttr, ds.length);
   if (is.length !== ds.length) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} and data ${fmtShape(ds)} differ in rank`);
+  const over = is.findIndex((n, d) => d !== axis && n > ds[d]!);
+  if (over >= 0) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} exceed data ${fmtShape(ds)} in dim ${over} (only dim ${axis} is indexed)`);
   let idx = b.cast(indices, 'int64');
-  // Negative indices count from the end of the axis.
+  // Negative indices count from the end of the axis; one still out of range is clamped (the
+  // flat offset stays inside data) and is a run-time error.
+  b.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, 'GatherElements');
   idx = b.where(b.binary('lt', idx, b.scalar(0, 'int64')), b.binary('add', idx, b.scalar(ds[axis]!, 'int64')), idx);
+  idx = b.binary('maximum', b.binary('minimum', idx, b.scalar(ds[axis]! - 1, 'int64')), b.scalar(0, 'int64'));
   let stride = 1;
   let flat = b.binary('mul', idx, b.scalar(numel(ds.slice(axis + 1)), 'int64'));
   for (let d = ds.length - 1; d >= 0; d--) {
     if (d !== axis) flat = b.binary('add', flat, b.binary('mul', b.iota(is, d, 0, 1, 'int64'), b.scalar(stride, 'int64')));
     stride *= ds[d]!;
   }
-  return b.gather(b.reshape(data, [numel(ds)]), flat, 0);
+  return b.gather(b.reshape(data, [numel(ds)]), flat, 0, false);
 }
 
 /**
@@ -203,6 +208,8 @@ export function gatherND(b: GraphBuilder, data: number, indices: number, batchDi
   };
   for (let d = 0; d < B; d++) addTerm(b.iota(lead, d, 0, 1, 'int64'), strides[d]!);
   const idx = b.cast(indices, 'int64');
+  // Each component is clamped below (memory stays in bounds); one out of range is a run-time error.
+  b.checkIndices(indices, merged.slice(B), `dims ${B} to ${B + k - 1} of data ${fmtShape(ds)}`, 'GatherND');
   for (let t = 0; t < k; t++) {
     const n = merged[B + t]!;
     const raw = b.reshape(b.slice(idx, q - 1, t, t + 1), lead);
@@ -210,7 +217,7 @@ export function gatherND(b: GraphBuilder, data: number, indices: number, batchDi
     const clamped = b.binary('maximum', b.binary('minimum', wrapped, i64(n - 1)), i64(0));
     addTerm(clamped, strides[B + t]!);
   }
-  return b.gather(b.reshape(data, [numel(merged), ...rest]), flat!, 0);
+  return b.gather(b.reshape(data, [numel(merged), ...rest]), flat!, 0, false);
 }
 
 /**

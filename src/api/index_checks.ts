@@ -1,0 +1,103 @@
+// Run-time index checks (Graph.indexChecks): kernels clamp every gather's index and drop a
+// scatter's out-of-range updates, so memory stays in bounds; this module makes the bad index
+// an error. compileGraph compiles a copy of the graph with two scalar int64 outputs per check
+// after the user's: the first bad element's flat position in the indices (their size when
+// none) and that element's index. A run reads them (on CUDA when any result is first read
+// back, the synchronisation that result needs anyway) and throws IndexRangeError naming the
+// ONNX node or the graph op, the index, where it is and the dim's size.
+
+import type { NDArray } from '../frontend/ndarray.js';
+import type { Traced } from '../frontend/trace.js';
+import { GraphBuilder } from '../graph/builder.js';
+import { Graph, type IndexCheck } from '../graph/ir.js';
+import { fmtShape, numel } from '../graph/shape.js';
+
+export class IndexRangeError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IndexRangeError';
+  }
+}
+
+export interface CheckedGraph {
+  traced: Traced;
+  /** The user's outputs come first; two per check follow. */
+  userOutputs: number;
+  checks: readonly IndexCheck[];
+  /** Each check's indices shape, for the message. */
+  shapes: readonly (readonly number[])[];
+}
+
+/** A copy of traced with every index check as outputs (traced itself when it has none). */
+export function withIndexChecks(traced: Traced): CheckedGraph {
+  const src = traced.graph;
+  const userOutputs = src.outputs.length;
+  if (src.indexChecks.length === 0) return { traced, userOutputs, checks: [], shapes: [] };
+  const g = new Graph();
+  g.nodes.push(...src.nodes);
+  g.inputs.push(...src.inputs);
+  const b = new GraphBuilder(g);
+  const outs = [...src.outputs];
+  for (const c of src.indexChecks) {
+    const shape = b.shape(c.indices);
+    const N = numel(shape);
+    const i64 = (v: number) => b.scalar(v, 'int64');
+    const flat = b.reshape(b.cast(c.indices, 'int64'), [N]);
+    const size = c.sizes.length === 1 ? i64(c.sizes[0]!) : b.reshape(b.expand(b.constant(c.sizes, [1, c.sizes.length], 'int64'), [N / c.sizes.length, c.sizes.length]), [N]);
+    const wrapped = b.where(b.binary('lt', flat, i64(0)), b.binary('add', flat, size), flat);
+    const bad = b.binary('or', b.binary('lt', wrapped, i64(0)), b.binary('ge', wrapped, size));
+    const first = b.reduce('min', b.where(bad, b.iota([N], 0, 0, 1, 'int64'), i64(N)), undefined, false);
+    const value = b.gather(flat, b.binary('minimum', first, i64(N - 1)), 0, false);
+    outs.push(first, value);
+  }
+  g.outputs = outs;
+  return { traced: { ...traced, graph: g }, userOutputs, checks: src.indexChecks.slice(), shapes: src.indexChecks.map((c) => src.node(c.indices).shape) };
+}
+
+/** The error for check `c` whose first bad element is at flat position `pos` with index `v`, or undefined. */
+function failure(c: IndexCheck, shape: readonly number[], pos: number, v: number): IndexRangeError | undefined {
+  const N = numel(shape);
+  if (!(pos < N)) return undefined;
+  const size = c.sizes[pos % c.sizes.length]!;
+  const at = shape.map((_, d) => Math.floor(pos / numel(shape.slice(d + 1))) % shape[d]!);
+  const comp = c.sizes.length > 1 ? ` (coordinate ${pos % c.sizes.length} of ${c.sizes.length})` : '';
+  return new IndexRangeError(
+    `${c.label}: index ${v} at indices[${at.join(',')}]${comp} is out of range for ${c.what}: size ${size}, valid ${-size} to ${size - 1} (indices ${fmtShape(shape)})`,
+  );
+}
+
+function scalarOf(a: NDArray): Promise<number> {
+  return a.toArray().then((v) => v[0]!);
+}
+
+/** The first failing check's error, reading the check outputs. */
+async function firstFailure(cg: CheckedGraph, outs: readonly NDArray[]): Promise<IndexRangeError | undefined> {
+  for (let i = 0; i < cg.checks.length; i++) {
+    const pos = await scalarOf(outs[cg.userOutputs + 2 * i]!);
+    if (pos < numel(cg.shapes[i]!)) return failure(cg.checks[i]!, cg.shapes[i]!, pos, await scalarOf(outs[cg.userOutputs + 2 * i + 1]!));
+  }
+  return undefined;
+}
+
+/**
+ * The user's outputs of a run, once the checks pass: host results are checked now (throws);
+ * device results are handed back at once and check when first read back.
+ */
+export async function checkedOutputs(cg: CheckedGraph, outs: NDArray[]): Promise<NDArray[]> {
+  if (cg.checks.length === 0) return outs;
+  const user = outs.slice(0, cg.userOutputs);
+  const checks = outs.slice(cg.userOutputs);
+  if (checks.every((a) => a.hostData() !== undefined)) {
+    const err = await firstFailure(cg, outs);
+    if (err) throw err;
+    return user;
+  }
+  let verdict: Promise<IndexRangeError | undefined> | undefined;
+  const verify = async () => {
+    verdict ??= firstFailure(cg, outs);
+    const err = await verdict;
+    if (err) throw err;
+  };
+  for (const a of user) if (a.deviceData()) a.readCheck = verify;
+  return user;
+}

@@ -9,6 +9,9 @@ machine has them; nothing is downloaded):
 
     python3 scripts/real_models.py --size tiny [--out DIR] [--only gpt2,bert] [--exporters dynamo,torchscript]
     python3 scripts/real_models.py --size full --out /tmp/full      # the GPU bench's models
+    python3 scripts/real_models.py --size full --exporters torchscript --only resnet,mobilenet_v2,convnext,vit
+        # where only an older PyTorch is installed (Debian's 1.13: TorchScript exporter, no
+        # transformers): the torchvision models at full size, for a CPU check
 
 Each export becomes DIR/<model>_<exporter>/ with model.onnx (full size: weights in
 model.onnx.data), input_<i>.npy, output_<i>.npy and meta.json (input and output names and
@@ -233,7 +236,9 @@ def export(model, args, in_names, out_names, exporter, path, external):
         prog = torch.onnx.export(model, args, dynamo=True, input_names=in_names, output_names=out_names, external_data=external)
         prog.save(path, external_data=external)
     else:
-        torch.onnx.export(model, args, path, dynamo=False, input_names=in_names, output_names=out_names, opset_version=17)
+        # PyTorch before 2.5 has no dynamo argument (its export is the TorchScript one).
+        extra = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
+        torch.onnx.export(model, args, path, input_names=in_names, output_names=out_names, opset_version=17, **extra)
 
 
 def ort_error(path, in_names, args, outs):
@@ -259,9 +264,13 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     names = a.only.split(",") if a.only else list(MODELS)
     import onnx
-    import transformers
-    import torchvision
-    suite = {"torch": torch.__version__, "transformers": transformers.__version__, "torchvision": torchvision.__version__, "onnx": onnx.__version__, "size": a.size, "models": {}}
+
+    def version(mod):
+        try:
+            return __import__(mod).__version__
+        except ImportError:
+            return None  # the models needing it record the ImportError
+    suite = {"torch": torch.__version__, "transformers": version("transformers"), "torchvision": version("torchvision"), "onnx": onnx.__version__, "size": a.size, "models": {}}
     for name in names:
         torch.manual_seed(0)
         try:

@@ -2,7 +2,7 @@
 // model and its inputs (.npy files or seeded random data), printing results as text or
 // JSON, and timing.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CompileOptions } from '../api/program.js';
@@ -16,6 +16,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import { readNpy } from '../onnx/npy.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatFloat } from '../onnx/strings.js';
+import { StatusLine } from '../observe/progress.js';
 import { UsageError } from './errors.js';
 
 export interface CommonOpts {
@@ -88,8 +89,24 @@ export function requireFile(file: string, what: string): string {
   return file;
 }
 
+/** Progress of the CLI's long steps on stderr, only on a TTY (see StatusLine). */
+export const status = new StatusLine();
+
+/** The bytes a model's load reads: its file and the external data files beside it (a TTY hint only). */
+function modelBytes(file: string): number {
+  let n = statSync(file).size;
+  try {
+    const dir = path.dirname(file);
+    for (const f of readdirSync(dir)) if (/\.(data|bin|weights)$|_data$/.test(f)) n += statSync(path.join(dir, f)).size;
+  } catch {
+    // A hint only.
+  }
+  return n;
+}
+
 export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {}): OnnxModel {
   requireFile(file, 'model file');
+  if (status.enabled) status.show(`loading ${path.basename(file)} (${(modelBytes(file) / 1e6).toFixed(0)} MB)…`);
   try {
     return loadOnnx(file, { ...compileOptions(o), ...extra, label: path.basename(file), inputShapes: parseShapes(o.shape ?? []) });
   } catch (e) {
@@ -99,6 +116,8 @@ export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {
       throw new UsageError(`${file}: ${msgs.join('; ')}: give concrete shapes with --shape name=d0,d1,...`);
     }
     throw e;
+  } finally {
+    status.clear();
   }
 }
 

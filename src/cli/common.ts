@@ -92,12 +92,16 @@ export function requireFile(file: string, what: string): string {
 /** Progress of the CLI's long steps on stderr, only on a TTY (see StatusLine). */
 export const status = new StatusLine();
 
-/** The bytes a model's load reads: its file and the external data files beside it (a TTY hint only). */
+/**
+ * About the bytes a model's load reads, for the TTY status line only: its file and the files
+ * beside it named after it (`model.onnx.data`, `model.onnx_data`, as exporters name external data).
+ */
 function modelBytes(file: string): number {
   let n = statSync(file).size;
   try {
     const dir = path.dirname(file);
-    for (const f of readdirSync(dir)) if (/\.(data|bin|weights)$|_data$/.test(f)) n += statSync(path.join(dir, f)).size;
+    const base = path.basename(file);
+    for (const f of readdirSync(dir)) if (f !== base && f.startsWith(base)) n += statSync(path.join(dir, f)).size;
   } catch {
     // A hint only.
   }
@@ -106,7 +110,10 @@ function modelBytes(file: string): number {
 
 export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {}): OnnxModel {
   requireFile(file, 'model file');
-  if (status.enabled) status.show(`loading ${path.basename(file)} (${(modelBytes(file) / 1e6).toFixed(0)} MB)…`);
+  if (status.enabled) {
+    const mb = modelBytes(file) / 1e6;
+    status.show(`loading ${path.basename(file)} (${mb < 10 ? mb.toFixed(1) : mb.toFixed(0)} MB)…`);
+  }
   try {
     return loadOnnx(file, { ...compileOptions(o), ...extra, label: path.basename(file), inputShapes: parseShapes(o.shape ?? []) });
   } catch (e) {

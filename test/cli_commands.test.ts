@@ -69,13 +69,34 @@ test('run: float16 and STRING models (random numeric strings in, strings out as 
   assert.deepEqual(written.data.slice(0, 6), f.outputs[0]!.values);
 });
 
-test('compile warms the cache: a later run compiles nothing', () => {
+test('compile warms the cache: a later run compiles nothing; --json says where the graph came from', () => {
   const model = path.join(FIX, 'rmsnorm_swiglu.onnx');
-  const c = json<{ kernels: number; device: string }>(['compile', model]);
+  const c = json<{ kernels: number; device: string; graphCache: string }>(['compile', model]);
   assert.ok(c.kernels > 0);
   assert.equal(c.device, 'cpu');
-  const r = json<{ outputs: { shape: number[] }[] }>(['run', model], { KILN_ASSERT_NO_COMPILE: '1' });
+  assert.equal(c.graphCache, 'miss');
+  const again = json<{ graphCache: string }>(['compile', model], { KILN_ASSERT_NO_COMPILE: '1' });
+  assert.equal(again.graphCache, 'hit');
+  const r = json<{ outputs: { shape: number[] }[]; graphCache: string }>(['run', model], { KILN_ASSERT_NO_COMPILE: '1' });
   assert.deepEqual(r.outputs[0]!.shape, [2, 5, 16]);
+  assert.equal(r.graphCache, 'hit');
+});
+
+test('run and compile on a fresh cache: no progress output or escape codes when stderr is not a TTY', () => {
+  const dir = path.join(tmp, 'progress-cache');
+  const model = path.join(FIX, 'rmsnorm_swiglu.onnx');
+  for (const args of [['compile', model], ['run', model], ['run', model]]) {
+    const r = spawnSync(process.execPath, [MAIN, ...args, '--cache-dir', dir], {
+      encoding: 'utf8',
+      env: { ...process.env, KILN_WORKERS: '2' },
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '', `kiln ${args.join(' ')}: stderr is empty off a TTY`);
+    assert.doesNotMatch(r.stdout, /\x1b|\r|loading|compiling \d/, `kiln ${args.join(' ')}: no progress on stdout`);
+  }
+  const first = spawnSync(process.execPath, [MAIN, 'run', model, '--cache-dir', dir], { encoding: 'utf8', timeout: 120_000 });
+  assert.match(first.stdout, /graph cache hit/);
 });
 
 const noCudaCompiler = needs('nvcc', findNvcc() !== undefined || findNvrtc() !== undefined, 'a CUDA compiler: nvcc or NVRTC');

@@ -16,6 +16,7 @@ import type { NDArray } from '../frontend/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
 import { canonicalGraph, type Graph } from '../graph/ir.js';
 import { bump } from '../observe/counters.js';
+import { CompileProgress } from '../observe/progress.js';
 import { debugEnabled, debugPrint, debugStages } from '../observe/log.js';
 import { traceSpan, withSpan } from '../observe/trace.js';
 import { codegenAndSubmit, type SubmitFn } from '../schedule/codegen_driver.js';
@@ -33,6 +34,8 @@ export interface Program {
   run(inputs: readonly NDArray[]): Promise<NDArray[]>;
   readonly kernelCount: number;
   readonly graphKey: string;
+  /** Whether the plan and binaries came from the graph cache ('hit') or were built now ('miss'). */
+  readonly graphCache: 'hit' | 'miss';
   readonly plan: Plan;
   inspect(): { kernels: { name: string; kind: string; ops: string[] }[] };
 }
@@ -119,7 +122,7 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
     bump('graph_cache_hits');
     plan = bundle.plan as Plan;
     if (debugStages().length > 0) debugWarmStart(traced, plan, key);
-    if (options.compileOnly) return makeProgram(plan, key, undefined, checked);
+    if (options.compileOnly) return makeProgram(plan, key, 'hit', undefined, checked);
     for (const k of bundle.kernels) ac.preload(k);
   } else {
     bump('graph_cache_misses');
@@ -135,12 +138,18 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
     // count is known, before codegen: one group per worker when there are more kernels than
     // workers, else one kernel per job. Only as many workers as jobs are started.
     const pending: Promise<CompiledKernel>[] = [];
+    // A compile-only run awaits its binaries here, not through lookups: its own bar (TTY only).
+    const bar = options.compileOnly ? new CompileProgress() : undefined;
+    let done = 0;
     const submitGroup = options.compileOnly
       ? // Compile every kernel (filling the kernel cache) but load nothing: no device needed.
         (members: CompileRequest[]) => {
           for (const p of ac.compileBinaryGroup(members, call)) {
             // Awaited below, after codegen; until then a failure must not count as unhandled.
-            p.catch(() => {});
+            p.then(
+              () => bar!.update(++done, pending.length),
+              () => {},
+            );
             pending.push(p);
           }
         }
@@ -154,9 +163,9 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
     const s = await schedule(traced.graph, backend, (r) => grouper!.add(r), traced.returnsArray, onKernels);
     grouper?.flush();
     if (options.compileOnly) {
-      const kernels = await Promise.all(pending);
+      const kernels = await Promise.all(pending).finally(() => bar!.stop());
       cache.graphs.putBundle(key, { plan: s.plan, kernels: uniqueByKey(kernels) } satisfies GraphBundle, options.label);
-      return makeProgram(s.plan, key, undefined, checked);
+      return makeProgram(s.plan, key, 'miss', undefined, checked);
     }
     plan = s.plan;
   }
@@ -166,7 +175,7 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
   }
   const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
-  return makeProgram(plan, key, exe, checked, traced.params);
+  return makeProgram(plan, key, bundle ? 'hit' : 'miss', exe, checked, traced.params);
 }
 
 /**
@@ -191,10 +200,11 @@ function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefin
   return found.every((c) => c !== undefined) ? uniqueByKey(found as CompiledKernel[]) : undefined;
 }
 
-function makeProgram(plan: Plan, key: string, exe: Executable | undefined, checked: CheckedGraph, params: readonly NDArray[] = []): Program {
+function makeProgram(plan: Plan, key: string, graphCache: 'hit' | 'miss', exe: Executable | undefined, checked: CheckedGraph, params: readonly NDArray[] = []): Program {
   return {
     plan,
     graphKey: key,
+    graphCache,
     kernelCount: plan.kernels.length,
     run(inputs) {
       if (!exe) return Promise.reject(new Error('this program was compiled with compileOnly: it cannot run'));

@@ -2,7 +2,7 @@
 // model and its inputs (.npy files or seeded random data), printing results as text or
 // JSON, and timing.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CompileOptions } from '../api/program.js';
@@ -16,6 +16,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import { readNpy } from '../onnx/npy.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatFloat } from '../onnx/strings.js';
+import { StatusLine } from '../observe/progress.js';
 import { UsageError } from './errors.js';
 
 export interface CommonOpts {
@@ -88,8 +89,31 @@ export function requireFile(file: string, what: string): string {
   return file;
 }
 
+/** Progress of the CLI's long steps on stderr, only on a TTY (see StatusLine). */
+export const status = new StatusLine();
+
+/**
+ * About the bytes a model's load reads, for the TTY status line only: its file and the files
+ * beside it named after it (`model.onnx.data`, `model.onnx_data`, as exporters name external data).
+ */
+function modelBytes(file: string): number {
+  let n = statSync(file).size;
+  try {
+    const dir = path.dirname(file);
+    const base = path.basename(file);
+    for (const f of readdirSync(dir)) if (f !== base && f.startsWith(base)) n += statSync(path.join(dir, f)).size;
+  } catch {
+    // A hint only.
+  }
+  return n;
+}
+
 export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {}): OnnxModel {
   requireFile(file, 'model file');
+  if (status.enabled) {
+    const mb = modelBytes(file) / 1e6;
+    status.show(`loading ${path.basename(file)} (${mb < 10 ? mb.toFixed(1) : mb.toFixed(0)} MB)…`);
+  }
   try {
     return loadOnnx(file, { ...compileOptions(o), ...extra, label: path.basename(file), inputShapes: parseShapes(o.shape ?? []) });
   } catch (e) {
@@ -99,6 +123,8 @@ export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {
       throw new UsageError(`${file}: ${msgs.join('; ')}: give concrete shapes with --shape name=d0,d1,...`);
     }
     throw e;
+  } finally {
+    status.clear();
   }
 }
 

@@ -3,7 +3,7 @@
 // machine can warm the cache that GPU machines then start from.
 
 import type { Command } from 'commander';
-import { type CommonOpts, addCommonOptions, collect, fmtMs, makeFeeds, ms, openModel, printJson } from './common.js';
+import { type CommonOpts, addCommonOptions, collect, fmtMs, makeFeeds, ms, openModel, printJson, status } from './common.js';
 
 interface CompileOpts extends CommonOpts {
   arch?: string;
@@ -25,13 +25,16 @@ export function registerCompile(program: Command): void {
     const model = openModel(file, o);
     // Only inputs that set shapes matter for compiling; the others get placeholders.
     const feeds = model.valueInputs.length ? makeFeeds(model, o.input ?? []).feeds : undefined;
+    status.show(`compiling ${file}…`);
     const program = await model.compile(feeds, { ...(o.device ? { device: o.device } : {}), ...(o.arch ? { arch: o.arch } : {}), compileOnly: !o.load });
+    status.clear();
     const total = ms(t0);
     const device = o.device ?? process.env.KILN_DEVICE ?? 'cpu';
     if (o.json) {
-      printJson({ model: file, device, ...(o.arch ? { arch: o.arch } : {}), kernels: program.kernelCount, graphKey: program.graphKey, timeMs: total });
+      printJson({ model: file, device, ...(o.arch ? { arch: o.arch } : {}), kernels: program.kernelCount, graphKey: program.graphKey, graphCache: program.graphCache, timeMs: total });
       return;
     }
-    console.log(`${file}: compiled ${program.kernelCount} kernels for ${device}${o.arch ? ` (${o.arch})` : ''} in ${fmtMs(total)}`);
+    const how = program.graphCache === 'hit' ? 'already cached' : 'compiled';
+    console.log(`${file}: ${how}: ${program.kernelCount} kernels for ${device}${o.arch ? ` (${o.arch})` : ''} in ${fmtMs(total)}`);
   });
 }

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { writeNpy } from '../onnx/npy.js';
 import { StringTensor } from '../onnx/string_tensor.js';
 import { checkOutputDir } from './output_path.js';
-import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName } from './common.js';
+import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName, status } from './common.js';
 
 interface RunOpts extends CommonOpts {
   input?: string[];
@@ -30,7 +30,8 @@ export function registerRun(program: Command): void {
     const loadMs = ms(t0);
     const { feeds, info } = makeFeeds(model, o.input ?? []);
     const t1 = process.hrtime.bigint();
-    const program = await model.compile(feeds);
+    status.show(`compiling ${file}…`);
+    const program = await model.compile(feeds).finally(() => status.clear());
     const compileMs = ms(t1);
     const t2 = process.hrtime.bigint();
     const outs = await model.run(feeds);
@@ -55,13 +56,14 @@ export function registerRun(program: Command): void {
         model: file,
         device: o.device ?? process.env.KILN_DEVICE ?? 'cpu',
         kernels: program.kernelCount,
+        graphCache: program.graphCache,
         inputs: info,
         outputs: outputs.map((x, i) => ({ ...x, ...(written[i] ? { file: written[i] } : {}) })),
         timesMs: { load: loadMs, compile: compileMs, run: runMs },
       });
       return;
     }
-    console.log(`${file}: ${program.kernelCount} kernels; load ${fmtMs(loadMs)}, compile ${fmtMs(compileMs)}, run ${fmtMs(runMs)}`);
+    console.log(`${file}: ${program.kernelCount} kernels (graph cache ${program.graphCache}); load ${fmtMs(loadMs)}, compile ${fmtMs(compileMs)}, run ${fmtMs(runMs)}`);
     for (const i of info) console.log(`  input  ${i.name}: ${i.dtype}[${i.shape.join(',')}] (${i.source})`);
     for (const [k, x] of outputs.entries()) {
       console.log(`  output ${x.name}: ${x.dtype}[${x.shape.join(',')}] ${fmtValues(x.values, x.size)}${written[k] ? ` → ${written[k]}` : ''}`);

@@ -60,3 +60,31 @@ export class CompileProgress {
     this.bar = undefined;
   }
 }
+
+/**
+ * One status line on stderr ("loading model.onnx (201 MB)…") for the CLI's long steps, drawn
+ * over itself and cleared when done. Only on a TTY (and not under CI), like the bar: piped
+ * or logged output never sees it, nor any escape code.
+ */
+export class StatusLine {
+  private shown = false;
+  private readonly stream: NodeJS.WriteStream;
+  readonly enabled: boolean;
+
+  constructor(stream: NodeJS.WriteStream = process.stderr) {
+    this.stream = stream;
+    this.enabled = stream.isTTY === true && process.env.CI === undefined;
+  }
+
+  show(msg: string): void {
+    if (!this.enabled) return;
+    this.stream.write(`\r\x1b[K${msg}`);
+    this.shown = true;
+  }
+
+  clear(): void {
+    if (!this.shown) return;
+    this.stream.write('\r\x1b[K');
+    this.shown = false;
+  }
+}

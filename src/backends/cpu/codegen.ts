@@ -225,6 +225,17 @@ function matmul(k: MatmulKernel): CSource {
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
   const parallelBatch = parallel && batches >= 2;
+  // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
+  // each B element is used once or twice, so copying B into panels costs as much as the
+  // product, and the rows cannot be split across threads. Then threads split the panels
+  // (each with a panel of its own), and a B whose rows are contiguous float32 (MatMul's
+  // [K, N] weight, column stride 1) is read in place: a full panel's rows are already the 32
+  // consecutive values the micro-kernel wants, so B is read once, never copied. The edge
+  // panel (fewer than 32 columns) is still packed, zero-padded.
+  // KILN_CPU_FEW_ROW_GEMM=0 turns this off (the earlier kernel), to compare (bench/cpu_weights.ts).
+  const fewRows = k.M <= 2 * MR && !implicitB && process.env.KILN_CPU_FEW_ROW_GEMM !== '0';
+  const panelsParallel = parallel && !parallelBatch && fewRows;
+  const direct = fewRows && !implicitB && (k.b as StridedOperand).colStride === 1 && cStorageType(bDt) === t;
   let ind = '  ';
   if (parallelBatch) {
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
@@ -239,7 +250,7 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false);
-    lines.push(`${ind}${t}* restrict Bp = ${panel};`);
+    if (!panelsParallel) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
@@ -247,8 +258,15 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
+  if (panelsParallel) {
+    lines.push(`${ind}#pragma omp parallel`, `${ind}{`);
+    ind += '  ';
+    lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`, `${ind}#pragma omp for schedule(static)`);
+  }
   lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
   lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
+  // Where the micro-kernel reads row p of the panel: Bq + p * ldb (the packed panel, or B itself).
+  lines.push(`${ind}  const ${t}* Bq = Bp;`, `${ind}  int64_t ldb = ${NR};`);
   if (implicitB) {
     // An implicit B (a conv's window view): the panel is packed from its index expression at
     // row r0, column r1 (im2col of one panel, never the whole matrix); past N it is zero.
@@ -277,10 +295,17 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(`${ind}    for (int64_t j = jn; j < ${NR}; j++) Bp[p * ${NR} + j] = (${t})0;`, `${ind}  }`);
   } else {
     const sb = k.b as StridedOperand;
-    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`);
-    lines.push(`${ind}    Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`);
+    const pack = [
+      `for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
+      `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`,
+    ];
+    if (direct) {
+      lines.push(`${ind}  if (jn == ${NR}) { Bq = B + jb; ldb = ${sb.rowStride}LL; }`, `${ind}  else {`, ...pack.map((l) => `${ind}    ${l}`), `${ind}  }`);
+    } else {
+      lines.push(...pack.map((l) => `${ind}  ${l}`));
+    }
   }
-  if (parallel && !parallelBatch && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
+  if (parallel && !parallelBatch && !panelsParallel && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) for (int j = 0; j < ${NR}; j++) acc[r][j] = 0;`);
@@ -289,7 +314,7 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${k.M} ? ib + ${r} : ${k.M - 1}) * ${k.a.rowStride}LL;`);
   }
   lines.push(`${ind}    for (int64_t p = 0; p < ${k.K}; p++) {`);
-  lines.push(`${ind}      const ${t}* restrict brow = Bp + p * ${NR};`);
+  lines.push(`${ind}      const ${t}* restrict brow = Bq + p * ldb;`);
   for (let r = 0; r < MR; r++) {
     lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${k.a.colStride}LL]`, aDt)};`);
     lines.push(`${ind}        #pragma omp simd`);
@@ -304,6 +329,10 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${cType(k.dtype)} acc0 = ${narrowAcc('acc[r][j]', k.dtype)};`);
   lines.push(...es.lines, ...stores);
   lines.push(`${ind}      }`, `${ind}    }`, `${ind}  }`, `${ind}}`);
+  if (panelsParallel) {
+    ind = ind.slice(2);
+    lines.push(`${ind}  free(Bp);`, `${ind}}`);
+  }
   if (parallelBatch) lines.push(`${ind}free(Bp);`, '  }');
   else closeLoops(lines, k.batch, '  ');
   lines.push('}');

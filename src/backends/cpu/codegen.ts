@@ -227,15 +227,14 @@ function matmul(k: MatmulKernel): CSource {
   const parallelBatch = parallel && batches >= 2;
   // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
   // each B element is used once or twice, so copying B into panels costs as much as the
-  // product, and the rows cannot be split across threads. Then threads split the panels
-  // (each with a panel of its own), and a B whose rows are contiguous float32 (MatMul's
-  // [K, N] weight, column stride 1) is read in place: a full panel's rows are already the 32
-  // consecutive values the micro-kernel wants, so B is read once, never copied. The edge
-  // panel (fewer than 32 columns) is still packed, zero-padded.
+  // product, and the rows cannot be split across threads. A float32 B whose rows are
+  // contiguous (MatMul's [K, N] weight, column stride 1) is then read in place, never packed:
+  // threads split the columns, B streams through once (`direct`). Any other B (a transposed
+  // weight) is still packed per panel, but threads split the panels, each with its own.
   // KILN_CPU_FEW_ROW_GEMM=0 turns this off (the earlier kernel), to compare (bench/cpu_weights.ts).
   const fewRows = k.M <= 2 * MR && !implicitB && process.env.KILN_CPU_FEW_ROW_GEMM !== '0';
-  const panelsParallel = parallel && !parallelBatch && fewRows;
-  const direct = fewRows && !implicitB && (k.b as StridedOperand).colStride === 1 && cStorageType(bDt) === t;
+  const direct = fewRows && !parallelBatch && (k.b as StridedOperand).colStride === 1 && cStorageType(bDt) === t;
+  const panelsParallel = parallel && !parallelBatch && fewRows && !direct;
   let ind = '  ';
   if (parallelBatch) {
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
@@ -258,6 +257,46 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
+  if (direct) {
+    // B read in place, row by row: each thread takes blocks of CB columns and keeps the M×CB
+    // accumulators (≤ 16 KB) in cache; row p of its block is CB consecutive values of B's row p,
+    // so the weights stream through once, in long contiguous runs.
+    const CB = 512;
+    const sb = k.b as StridedOperand;
+    if (parallel) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
+    lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${CB}) {`);
+    lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${CB} ? ${k.N} - jb : ${CB};`);
+    lines.push(`${ind}  ${t} acc[${k.M}][${CB}] __attribute__((aligned(64)));`);
+    lines.push(`${ind}  for (int r = 0; r < ${k.M}; r++) for (int64_t j = 0; j < ${CB}; j++) acc[r][j] = 0;`);
+    // Four rows of B at a time: each accumulator is loaded and stored once per four products.
+    const a = (r: number, p: string) => loadValue(`A[${r * k.a.rowStride}LL + (${p}) * ${k.a.colStride}LL]`, aDt);
+    const K4 = k.K - (k.K % 4);
+    lines.push(`${ind}  for (int64_t p = 0; p < ${K4}; p += 4) {`);
+    lines.push(`${ind}    const ${t}* restrict q0 = B + p * ${sb.rowStride}LL + jb;`);
+    for (let q = 1; q < 4; q++) lines.push(`${ind}    const ${t}* restrict q${q} = q${q - 1} + ${sb.rowStride}LL;`);
+    for (let r = 0; r < k.M; r++) {
+      lines.push(`${ind}    { const ${t} a0 = ${a(r, 'p')}, a1 = ${a(r, 'p + 1')}, a2 = ${a(r, 'p + 2')}, a3 = ${a(r, 'p + 3')};`);
+      lines.push(`${ind}      #pragma omp simd`);
+      lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) acc[${r}][j] += a0 * q0[j] + a1 * q1[j] + a2 * q2[j] + a3 * q3[j]; }`);
+    }
+    lines.push(`${ind}  }`);
+    lines.push(`${ind}  for (int64_t p = ${K4}; p < ${k.K}; p++) {`);
+    lines.push(`${ind}    const ${t}* restrict brow = B + p * ${sb.rowStride}LL + jb;`);
+    for (let r = 0; r < k.M; r++) {
+      lines.push(`${ind}    { const ${t} av = ${a(r, 'p')};`);
+      lines.push(`${ind}      #pragma omp simd`);
+      lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) acc[${r}][j] += av * brow[j]; }`);
+    }
+    lines.push(`${ind}  }`);
+    lines.push(`${ind}  for (int r = 0; r < ${k.M}; r++) {`, `${ind}    for (int64_t j = 0; j < jn; j++) {`);
+    const es = scope.child(`${ind}      `);
+    const stores = k.epilogue.map((st) => `${ind}      ${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);
+    lines.push(`${ind}      const int64_t ${mVar} = r;`, `${ind}      const int64_t ${nVar} = jb + j;`, `${ind}      const ${cType(k.dtype)} acc0 = ${narrowAcc('acc[r][j]', k.dtype)};`);
+    lines.push(...es.lines, ...stores, `${ind}    }`, `${ind}  }`, `${ind}}`);
+    closeLoops(lines, k.batch, '  ');
+    lines.push('}');
+    return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
+  }
   if (panelsParallel) {
     lines.push(`${ind}#pragma omp parallel`, `${ind}{`);
     ind += '  ';
@@ -265,8 +304,7 @@ function matmul(k: MatmulKernel): CSource {
   }
   lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
   lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
-  // Where the micro-kernel reads row p of the panel: Bq + p * ldb (the packed panel, or B itself).
-  lines.push(`${ind}  const ${t}* Bq = Bp;`, `${ind}  int64_t ldb = ${NR};`);
+
   if (implicitB) {
     // An implicit B (a conv's window view): the panel is packed from its index expression at
     // row r0, column r1 (im2col of one panel, never the whole matrix); past N it is zero.
@@ -299,11 +337,7 @@ function matmul(k: MatmulKernel): CSource {
       `for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
       `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`,
     ];
-    if (direct) {
-      lines.push(`${ind}  if (jn == ${NR}) { Bq = B + jb; ldb = ${sb.rowStride}LL; }`, `${ind}  else {`, ...pack.map((l) => `${ind}    ${l}`), `${ind}  }`);
-    } else {
-      lines.push(...pack.map((l) => `${ind}  ${l}`));
-    }
+    lines.push(...pack.map((l) => `${ind}  ${l}`));
   }
   if (parallel && !parallelBatch && !panelsParallel && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
@@ -314,7 +348,7 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${k.M} ? ib + ${r} : ${k.M - 1}) * ${k.a.rowStride}LL;`);
   }
   lines.push(`${ind}    for (int64_t p = 0; p < ${k.K}; p++) {`);
-  lines.push(`${ind}      const ${t}* restrict brow = Bq + p * ldb;`);
+  lines.push(`${ind}      const ${t}* restrict brow = Bp + p * ${NR};`);
   for (let r = 0; r < MR; r++) {
     lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${k.a.colStride}LL]`, aDt)};`);
     lines.push(`${ind}        #pragma omp simd`);

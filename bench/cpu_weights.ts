@@ -2,7 +2,7 @@
 // MatMul [batch, 2048] × [2048, 2048] + Add + Relu (50M float32 parameters, 201 MB), batch 4.
 // Every GEMM has M = 4: the weights' traffic is the call. kiln twice in one process, each on
 // a fresh cache directory: with KILN_CPU_FEW_ROW_GEMM=0 (the earlier kernel: B packed per call,
-// one thread) and with the default (panels split across threads, B read in place); then
+// one thread) and with the default (a contiguous B read in place, threads splitting its columns); then
 // onnxruntime-node (bench/install_peers.sh; skipped when absent) with default threads.
 // Per call: median of --runs calls after 3 warm-up calls; kiln's includes reading the output.
 //
@@ -76,7 +76,7 @@ try {
   writeFileSync(file, await deepMlp());
   const xData = randomF32(BATCH * D, 7, 1);
   const rows: { name: string; ms: number; y: Float32Array<ArrayBufferLike> }[] = [];
-  for (const [name, env] of [['kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0)', '0'], ['kiln, B read in place, panels split', '1']] as const) {
+  for (const [name, env] of [['kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0)', '0'], ['kiln, B read in place, columns split', '1']] as const) {
     process.env.KILN_CPU_FEW_ROW_GEMM = env;
     const model = loadOnnx(file, { cacheDir: join(tmp, `cache${env}`) });
     const feeds = { x: NDArray.from(xData, [BATCH, D]) };

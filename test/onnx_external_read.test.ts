@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 
 import { loadOnnx } from '../src/onnx/load.js';
 import { onnxNs } from '../src/onnx/proto.js';
+import { needs } from './prereq.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-ext-read-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -54,7 +55,7 @@ function writeModel(name: string, layers: number, rows: number): { file: string;
   return { file, dataBytes: offset };
 }
 
-test('a model of 48 tensors in one external data file reads each byte once', { skip: !fs.existsSync('/proc/self/io') && 'no /proc/self/io' }, () => {
+test('a model of 48 tensors in one external data file reads each byte once', { skip: needs('/proc/self/io', fs.existsSync('/proc/self/io'), 'Linux with per-process I/O accounting') }, () => {
   // Everything loaded on first use (onnx-proto, the importer's modules) is loaded first.
   loadOnnx(writeModel('warmup', 2, 4).file);
   const { file, dataBytes } = writeModel('many', 48, 128);

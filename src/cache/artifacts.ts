@@ -19,7 +19,7 @@ import { CACHE_FORMAT_VERSION } from './format.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
 import { fingerprint, machineSigningKey, signPayload, verifyPayload, type SigningOptions } from './signing.js';
 import { bundleKernelKeys, bundleLabel, decodeBundle } from './graph_bundle.js';
-import { decodeKernel } from './kernel_codec.js';
+import { decodeKernelEntry } from './kernel_codec.js';
 import { entryRelPath, GRAPHS_DIR, isValidKey, KERNELS_DIR, listEntryFiles, type EntryKind } from './layout.js';
 
 const MANIFEST_KIND = 'kiln-cache-artifacts';
@@ -164,7 +164,7 @@ function parseManifest(json: unknown, blobCount: number): Manifest {
 function validEntry(type: unknown, key: unknown, payload: Uint8Array): type is EntryKind {
   if (!isValidKey(key)) return false;
   try {
-    if (type === 'kernel') return decodeKernel(payload).key === key;
+    if (type === 'kernel') return decodeKernelEntry(payload).kernel.key === key;
     if (type !== 'graph') return false;
     decodeBundle(payload, key);
     return true;

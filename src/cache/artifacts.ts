@@ -127,12 +127,29 @@ export function exportArtifacts(dir: string, file: string, opts: ExportOptions =
     add('graph', f.key, payload);
     result.graphs++;
   }
-  for (const f of files.filter((f) => f.kind === 'kernel')) {
-    if (opts.label !== undefined && !wantedKernels.has(f.key)) continue;
+  const kernelFiles = files.filter((f) => f.kind === 'kernel');
+  const exported = new Set<string>();
+  const exportKernel = (f: (typeof kernelFiles)[number]): void => {
+    if (exported.has(f.key)) return;
+    exported.add(f.key);
     const payload = readLive(f.path);
-    if (payload === undefined) continue;
+    if (payload === undefined) return;
     add('kernel', f.key, payload);
     result.kernels++;
+    if (opts.label === undefined) return;
+    // A compile group's member names the entry holding its binary: that entry goes too.
+    let binaryOf: string | undefined;
+    try {
+      binaryOf = decodeKernelEntry(payload).binaryOf;
+    } catch {
+      return;
+    }
+    const holder = binaryOf === undefined ? undefined : kernelFiles.find((g) => g.key === binaryOf);
+    if (holder !== undefined) exportKernel(holder);
+  };
+  for (const f of kernelFiles) {
+    if (opts.label !== undefined && !wantedKernels.has(f.key)) continue;
+    exportKernel(f);
   }
   const manifest: Manifest = {
     kind: MANIFEST_KIND,

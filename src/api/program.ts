@@ -42,8 +42,25 @@ export interface Program {
 
 const backends = new Map<string, Backend>();
 
-/** Workers forked at a graph-cache miss, before the kernel count is known. */
+/** Workers forked when a compile is predicted, before the kernel count is known. */
 const EARLY_WORKERS = 4;
+
+/**
+ * Forks the first workers now, before tracing (compile()) or keying (compileGraph), when a
+ * compile is likely: the kernel cache holds no kernel at all (one readdir; a cold cache, a
+ * disabled one). A cache with kernels in it forks nothing here: a warm start will hit the
+ * graph cache, and a graph-cache miss forks at its first kernel that misses the kernel store
+ * (so a miss whose kernels are all stored forks none). Returns the prediction.
+ */
+export function warmForCompile(options: CompileOptions = {}): boolean {
+  const device = resolveDevice(options);
+  const cache = openCache({ cacheDir: options.cacheDir });
+  const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels });
+  if (ac.workers === 0) return false;
+  if (!cache.kernels.isEmpty()) return false;
+  ac.warm(device === 'cpu' ? 'c' : 'cuda', EARLY_WORKERS);
+  return true;
+}
 
 async function backendFor(options: CompileOptions): Promise<Backend> {
   const device = resolveDevice(options);
@@ -98,6 +115,7 @@ export async function schedule(
 
 export async function compileGraph(userTraced: Traced, options: CompileOptions = {}): Promise<Program> {
   // Run-time index checks become extra outputs of the compiled copy (index_checks.ts).
+  const compileLikely = warmForCompile(options);
   const checked = withIndexChecks(userTraced);
   const traced = checked.traced;
   const backend = await withSpan('load', 'backend', () => backendFor(options));
@@ -126,11 +144,12 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
     for (const k of bundle.kernels) ac.preload(k);
   } else {
     bump('graph_cache_misses');
-    // Fork a few workers now, while lowering and codegen run, so the first kernel's compile
-    // starts the moment its source is final (a cold pool takes ~60-80 ms to come up); the
-    // rest once the kernel count is known. A program of 4 kernels then starts 4 workers, not
-    // one per core all loading their compiler at once and slowing each other's start.
-    ac.warm(backend.name, EARLY_WORKERS);
+    // With an empty kernel cache the first workers were forked before tracing or keying
+    // (warmForCompile), so the first kernel's compile starts the moment its source is final
+    // (a cold pool takes ~60-80 ms to come up); the rest once the kernel count is known. A
+    // program of 4 kernels then starts 4 workers, not one per core all loading their compiler
+    // at once. With kernels in the cache, workers are forked at the first kernel that misses
+    // it, so a miss whose kernels are all stored forks none.
     // Start loading the code generator now; scheduling awaits it (and sees any failure) just
     // before codegen, so this early call only marks the promise handled.
     backend.prepareCodegen?.().catch(() => {});
@@ -155,12 +174,22 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
         }
       : (members: CompileRequest[]) => ac.submitGroup(members, call);
     let grouper: CompileGrouper | undefined;
+    let jobs = EARLY_WORKERS;
+    let forked = compileLikely;
     const onKernels = (kernels: number) => {
       const size = groupSize(kernels, ac.workers, maxGroupSize(backend.maxCompileGroup));
-      ac.warm(backend.name, Math.ceil(kernels / size));
+      jobs = Math.ceil(kernels / size);
+      if (forked) ac.warm(backend.name, jobs);
       grouper = new CompileGrouper(size, submitGroup);
     };
-    const s = await schedule(traced.graph, backend, (r) => grouper!.add(r), traced.returnsArray, onKernels);
+    const add = (r: CompileRequest) => {
+      if (!forked && ac.workers > 0 && ac.needsCompile(r.key)) {
+        forked = true;
+        ac.warm(backend.name, jobs);
+      }
+      grouper!.add(r);
+    };
+    const s = await schedule(traced.graph, backend, add, traced.returnsArray, onKernels);
     grouper?.flush();
     if (options.compileOnly) {
       const kernels = await Promise.all(pending).finally(() => bar!.stop());

@@ -19,7 +19,7 @@ import { CACHE_FORMAT_VERSION } from './format.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
 import { fingerprint, machineSigningKey, signPayload, verifyPayload, type SigningOptions } from './signing.js';
 import { bundleKernelKeys, bundleLabel, decodeBundle } from './graph_bundle.js';
-import { decodeKernel } from './kernel_codec.js';
+import { decodeKernelEntry } from './kernel_codec.js';
 import { entryRelPath, GRAPHS_DIR, isValidKey, KERNELS_DIR, listEntryFiles, type EntryKind } from './layout.js';
 
 const MANIFEST_KIND = 'kiln-cache-artifacts';
@@ -127,12 +127,29 @@ export function exportArtifacts(dir: string, file: string, opts: ExportOptions =
     add('graph', f.key, payload);
     result.graphs++;
   }
-  for (const f of files.filter((f) => f.kind === 'kernel')) {
-    if (opts.label !== undefined && !wantedKernels.has(f.key)) continue;
+  const kernelFiles = files.filter((f) => f.kind === 'kernel');
+  const exported = new Set<string>();
+  const exportKernel = (f: (typeof kernelFiles)[number]): void => {
+    if (exported.has(f.key)) return;
+    exported.add(f.key);
     const payload = readLive(f.path);
-    if (payload === undefined) continue;
+    if (payload === undefined) return;
     add('kernel', f.key, payload);
     result.kernels++;
+    if (opts.label === undefined) return;
+    // A compile group's member names the entry holding its binary: that entry goes too.
+    let binaryOf: string | undefined;
+    try {
+      binaryOf = decodeKernelEntry(payload).binaryOf;
+    } catch {
+      return;
+    }
+    const holder = binaryOf === undefined ? undefined : kernelFiles.find((g) => g.key === binaryOf);
+    if (holder !== undefined) exportKernel(holder);
+  };
+  for (const f of kernelFiles) {
+    if (opts.label !== undefined && !wantedKernels.has(f.key)) continue;
+    exportKernel(f);
   }
   const manifest: Manifest = {
     kind: MANIFEST_KIND,
@@ -164,7 +181,7 @@ function parseManifest(json: unknown, blobCount: number): Manifest {
 function validEntry(type: unknown, key: unknown, payload: Uint8Array): type is EntryKind {
   if (!isValidKey(key)) return false;
   try {
-    if (type === 'kernel') return decodeKernel(payload).key === key;
+    if (type === 'kernel') return decodeKernelEntry(payload).kernel.key === key;
     if (type !== 'graph') return false;
     decodeBundle(payload, key);
     return true;

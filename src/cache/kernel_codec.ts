@@ -11,7 +11,10 @@ export interface KernelFields {
   key: string;
   backend: BackendName;
   kernelName: string;
+  /** Index of the binary among the blobs; -1 when `binaryOf` names the entry holding it. */
   binary: number;
+  /** The kernel entry (a compile group's program) whose binary this kernel's is; kernel store only. */
+  binaryOf?: string;
   meta: unknown;
   log: string;
   compileMs: number;
@@ -73,14 +76,41 @@ export function kernelFromFields(f: unknown, blobs: readonly Uint8Array[]): Comp
   };
 }
 
+/**
+ * A kernel entry's payload. A kernel with `binaryOf` (a compile group's member) is written
+ * without its binary: the entry names the group's entry, which holds it once for all members.
+ */
 export function encodeKernel(k: CompiledKernel): Uint8Array {
   const blobs: Uint8Array[] = [];
+  if (k.binaryOf !== undefined) {
+    if (!isValidKey(k.binaryOf)) throw new FramingError(`not a kernel key: ${JSON.stringify(k.binaryOf)}`);
+    const fields = kernelToFields({ ...k, binary: new Uint8Array(0) }, blobs);
+    blobs.length = 0;
+    const meta = encodeStorable(k.meta, blobs, '$.meta');
+    return packJsonAndBlobs({ ...fields, binary: -1, binaryOf: k.binaryOf, meta }, blobs);
+  }
   const fields = kernelToFields(k, blobs);
   return packJsonAndBlobs(fields, blobs);
 }
 
-/** The kernel in a verified payload; its binary is a view into `payload`. Throws on malformed input. */
-export function decodeKernel(payload: Uint8Array): CompiledKernel {
+/** A decoded kernel entry: the kernel, or (binaryOf set) the kernel less its binary, which lives in that entry. */
+export type DecodedKernel = { kernel: CompiledKernel; binaryOf?: undefined } | { kernel: Omit<CompiledKernel, 'binary'>; binaryOf: string };
+
+/** The kernel entry in a verified payload (its binary a view into `payload`, or a reference). Throws on malformed input. */
+export function decodeKernelEntry(payload: Uint8Array): DecodedKernel {
   const { json, blobs } = unpackJsonAndBlobs(payload);
-  return kernelFromFields(json, blobs);
+  const o = json as { binary?: unknown; binaryOf?: unknown } | null;
+  if (o !== null && typeof o === 'object' && o.binaryOf !== undefined) {
+    if (!isValidKey(o.binaryOf) || o.binary !== -1) throw new FramingError('malformed binary reference');
+    const { binary: _b, ...kernel } = kernelFromFields({ ...o, binary: blobs.length }, [...blobs, new Uint8Array(0)]);
+    return { kernel, binaryOf: o.binaryOf };
+  }
+  return { kernel: kernelFromFields(json, blobs) };
+}
+
+/** The kernel in a verified payload; its binary is a view into `payload`. Throws on malformed input or a binary reference. */
+export function decodeKernel(payload: Uint8Array): CompiledKernel {
+  const d = decodeKernelEntry(payload);
+  if (d.binaryOf !== undefined) throw new FramingError('kernel entry references another entry for its binary');
+  return d.kernel;
 }

@@ -5,22 +5,63 @@
 import type { CompiledKernel, KernelStoreLike } from '../compile/types.js';
 import { warnOnce } from '../observe/log.js';
 import type { EntryBackend } from './backend.js';
-import { decodeKernel, encodeKernel } from './kernel_codec.js';
-import { entryRelPath, isValidKey } from './layout.js';
+import { bump } from '../observe/counters.js';
+import { decodeKernelEntry, encodeKernel } from './kernel_codec.js';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { KERNELS_DIR, entryRelPath, isValidKey } from './layout.js';
 import { loadEntry, storeEntry } from './store_io.js';
 import { type CompileLock, tryCompileLock } from './compile_lock.js';
 
 export class KernelStore implements KernelStoreLike {
   constructor(readonly backend: EntryBackend) {}
 
+  /**
+   * Binaries of compile groups' entries, by entry key, once read: every member of a group
+   * gets the same bytes (one object, which the loaders load once), read from disk once.
+   */
+  private readonly shared = new Map<string, Uint8Array>();
+
   get(key: string): CompiledKernel | undefined {
     if (!isValidKey(key)) return undefined;
-    return loadEntry(this.backend, entryRelPath('kernel', key), (payload) => {
-      const k = decodeKernel(payload);
+    const entry = loadEntry(this.backend, entryRelPath('kernel', key), (payload) => {
+      const d = decodeKernelEntry(payload);
       // A valid entry under the wrong name (copied by hand, a bug) must not be served.
-      if (k.key !== key) throw new Error('key mismatch');
-      return k;
+      if (d.kernel.key !== key) throw new Error('key mismatch');
+      return d;
     });
+    if (entry === undefined) return undefined;
+    if (entry.binaryOf === undefined) return entry.kernel;
+    // A compile group's member: its binary is the group entry's (stored once for all members).
+    const binary = this.sharedBinary(entry.binaryOf, entry.kernel.backend);
+    // The group's entry gone (evicted, removed): a miss, and the compile's put replaces both.
+    return binary === undefined ? undefined : { ...entry.kernel, binary, binaryOf: entry.binaryOf };
+  }
+
+  private sharedBinary(key: string, backend: CompiledKernel['backend']): Uint8Array | undefined {
+    const known = this.shared.get(key);
+    if (known !== undefined) return known;
+    const group = this.get(key);
+    // Only a plain entry of the same backend holds a binary (no chains of references).
+    if (group === undefined || group.binaryOf !== undefined || group.backend !== backend) return undefined;
+    bump('kernel_shared_binary_reads');
+    this.shared.set(key, group.binary);
+    return group.binary;
+  }
+
+  /**
+   * Whether the store holds no kernel at all (one readdir, no entry read): the cheap
+   * prediction that a compile is coming, made before tracing (api/program.ts, warmForCompile).
+   */
+  isEmpty(): boolean {
+    const b = this.backend as EntryBackend & { hasAny?: (dirRel: string) => boolean };
+    if (b.hasAny !== undefined) return !b.hasAny(KERNELS_DIR);
+    if (b.dir === undefined) return true;
+    try {
+      return readdirSync(join(b.dir, KERNELS_DIR)).length === 0;
+    } catch {
+      return true;
+    }
   }
 
   lockForCompile(key: string, staleMs: number): CompileLock {
@@ -36,5 +77,6 @@ export class KernelStore implements KernelStoreLike {
       return;
     }
     storeEntry(this.backend, entryRelPath('kernel', kernel.key), () => encodeKernel(kernel));
+    if (kernel.binaryOf === undefined) this.shared.delete(kernel.key);
   }
 }

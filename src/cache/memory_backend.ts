@@ -12,6 +12,12 @@ export class MemoryBackend implements EntryBackend {
 
   constructor(private readonly maxBytes?: number) {}
 
+  /** Whether any entry lies under `dirRel` (a layout folder: 'kernels', 'graphs'). */
+  hasAny(dirRel: string): boolean {
+    for (const k of this.entries.keys()) if (k.startsWith(dirRel + '/')) return true;
+    return false;
+  }
+
   read(relPath: string): Uint8Array | 'missing' {
     return this.entries.get(relPath) ?? 'missing';
   }

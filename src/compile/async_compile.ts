@@ -81,6 +81,8 @@ export class AsyncCompile {
   private readonly futures = new Map<string, Entry>();
   private readonly compiled = new Map<string, CompiledKernel>();
   private readonly binaries = new Map<string, Promise<CompiledKernel>>();
+  /** Keys needsCompile() found missing from the store: the submit that follows does not read it again. */
+  private readonly missed = new Set<string>();
   private readonly progress = new CompileProgress();
   // Progress accounting for the current burst of compiles (reset when none is outstanding).
   private outstanding = 0;
@@ -103,7 +105,7 @@ export class AsyncCompile {
   submit<T = unknown>(req: CompileRequest, call: CompileCallOptions = {}): Promise<T> {
     const existing = this.futures.get(req.key);
     if (existing !== undefined && !existing.failed) return existing.promise as Promise<T>;
-    const cached = this.fromStore(req.key);
+    const cached = this.storeHit(req.key);
     return this.track<T>(req.key, cached !== undefined ? Promise.resolve(cached) : this.compile(req, this.deadline(call)), cached === undefined);
   }
 
@@ -116,7 +118,7 @@ export class AsyncCompile {
     for (const req of uniqueByKey(reqs)) {
       const existing = this.futures.get(req.key);
       if (existing !== undefined && !existing.failed) continue;
-      const cached = this.fromStore(req.key);
+      const cached = this.storeHit(req.key);
       if (cached !== undefined) this.track(req.key, Promise.resolve(cached), false);
       else todo.push(req);
     }
@@ -181,7 +183,7 @@ export class AsyncCompile {
   compileBinaryGroup(reqs: readonly CompileRequest[], call: CompileCallOptions = {}): Promise<CompiledKernel>[] {
     // fromStore() records a hit in `compiled`, so after this filter every request is known,
     // in flight, or in `todo`.
-    const todo = uniqueByKey(reqs).filter((r) => !this.compiled.has(r.key) && !this.binaries.has(r.key) && this.fromStore(r.key) === undefined);
+    const todo = uniqueByKey(reqs).filter((r) => !this.compiled.has(r.key) && !this.binaries.has(r.key) && this.storeHit(r.key) === undefined);
     const kernels = this.compileGroup(todo, this.deadline(call));
     todo.forEach((req, i) => {
       const p = kernels[i]!;
@@ -238,6 +240,26 @@ export class AsyncCompile {
   private getPool(): WorkerPool {
     this.pool ??= new WorkerPool(this.poolOptions);
     return this.pool;
+  }
+
+  /**
+   * Whether submitting `key` would need a compiler: not in flight, done, nor in the kernel
+   * store (read now, counted once: the submit that follows takes the answer). Lets a caller
+   * fork workers at the first kernel that needs one, and never when none does.
+   */
+  needsCompile(key: string): boolean {
+    if (this.has(key) || this.compiled.has(key) || this.binaries.has(key) || this.missed.has(key)) return this.missed.has(key);
+    if (this.fromStore(key) !== undefined) return false;
+    this.missed.add(key);
+    return true;
+  }
+
+  /** The kernel store's answer for a key, or needsCompile()'s if it already asked. */
+  private storeHit(key: string): CompiledKernel | undefined {
+    const known = this.compiled.get(key);
+    if (known !== undefined) return known;
+    if (this.missed.delete(key)) return undefined;
+    return this.fromStore(key);
   }
 
   private fromStore(key: string): CompiledKernel | undefined {
@@ -317,6 +339,10 @@ export class AsyncCompile {
   /** Remembers a compiled kernel and writes it to the kernel store. */
   private keep(kernel: CompiledKernel): void {
     this.compiled.set(kernel.key, kernel);
+    this.putStore(kernel);
+  }
+
+  private putStore(kernel: CompiledKernel): void {
     if (this.store === undefined) return;
     const end = traceSpan('cache', 'kernel store put', { kernel: kernel.key });
     try {
@@ -362,7 +388,14 @@ export class AsyncCompile {
     const reqs = owned.map((o) => o.req);
     const compiled = (async (): Promise<CompiledKernel[] | undefined> => {
       try {
-        const kernels = reqs.length === 1 ? [await this.runJob(reqs[0]!, 1, deadlineMs)] : splitGroup(reqs, await this.runJob(groupRequest(reqs), reqs.length, deadlineMs));
+        let kernels: CompiledKernel[];
+        if (reqs.length === 1) kernels = [await this.runJob(reqs[0]!, 1, deadlineMs)];
+        else {
+          const group = await this.runJob(groupRequest(reqs), reqs.length, deadlineMs);
+          // The group's binary is stored once, in an entry of its own; members' entries name it.
+          this.putStore(group);
+          kernels = splitGroup(reqs, group);
+        }
         for (const k of kernels) this.keep(k);
         return kernels;
       } catch (e) {

@@ -6,7 +6,8 @@
 // a group instead of a queue of single kernels, and a group's binary is loaded once.
 //
 // A group is transport only: every member keeps its own key, name, metadata and cache entry
-// (the entry holds the group's binary), so a member is found, shared and reused exactly as a
+// (the entry names the group's entry, which holds the group's binary once for all members:
+// `binaryOf`), so a member is found, shared and reused exactly as a
 // kernel compiled alone. Members' sources are concatenated: the backends' preludes are
 // include-guarded and every other top-level name derives from the kernel's name
 // (backends/backend.ts, includeGuarded).
@@ -66,6 +67,7 @@ export function splitGroup(members: readonly CompileRequest[], group: CompiledKe
     backend: m.backend,
     kernelName: m.kernelName,
     binary: group.binary,
+    binaryOf: group.key,
     meta: m.meta,
     log: group.log,
     compileMs: group.compileMs / members.length,

@@ -14,7 +14,7 @@ import { availableParallelism, freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bump } from '../observe/counters.js';
-import type { TraceEvent } from '../observe/trace.js';
+import { makeSpan, nowUs, recordEvent, type TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import type { BackendName, CompileRequest, CompiledKernel } from './types.js';
 
@@ -108,6 +108,8 @@ interface Worker {
   state: WorkerState;
   /** Sent to this worker, in order; jobs[0] is the one running (its deadline is armed). */
   jobs: Job[];
+  /** When it was forked (trace clock, µs): its 'worker start' span runs from here to its ready message. */
+  forkedUs: number;
   idleTimer?: NodeJS.Timeout;
   /**
    * The worker's temporary root (its KILN_WORKER_TMP): every job directory of the worker is
@@ -272,6 +274,7 @@ export class WorkerPool {
     };
     // Only the main process writes the trace file; workers ship their spans in replies.
     delete env.KILN_TRACE;
+    const forkedUs = nowUs();
     const child = fork(WORKER_SCRIPT, [], {
       serialization: 'advanced',
       detached: true,
@@ -280,7 +283,7 @@ export class WorkerPool {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     bump('workers_spawned');
-    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [], tmpRoot };
+    const w: Worker = { child, pid: child.pid ?? -1, state: 'starting', jobs: [], forkedUs, tmpRoot };
     this.workers.add(w);
     liveWorkers.add(w);
     child.on('message', (msg: FromWorker) => this.onMessage(w, msg));
@@ -301,6 +304,7 @@ export class WorkerPool {
     if (w.state === 'gone') return;
     switch (msg.type) {
       case 'ready':
+        recordEvent(makeSpan('pool', 'worker start', w.forkedUs, nowUs(), { worker: w.pid }));
         this.startFailures = 0;
         this.becomeIdle(w);
         break;

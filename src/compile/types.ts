@@ -51,6 +51,11 @@ export interface CompiledKernel {
   log: string;
   /** Wall time of the compile itself, in ms. */
   compileMs: number;
+  /**
+   * A compile group's member: the key of the entry that holds `binary` (the group's one
+   * program, stored once), so the kernel store writes a reference, not the bytes again.
+   */
+  binaryOf?: string;
 }
 
 /** A persistent store of compiled kernels keyed by CompileRequest.key (implemented in cache/). */

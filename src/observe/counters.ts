@@ -8,6 +8,7 @@ export const COUNTER_NAMES = [
   'future_cache_hits',
   'kernel_cache_hits',
   'kernel_cache_misses',
+  'kernel_shared_binary_reads',
   'graph_cache_hits',
   'graph_cache_misses',
   'cache_corrupt',

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-export type TraceCategory = 'trace' | 'lower' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache';
+export type TraceCategory = 'trace' | 'lower' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache' | 'pool';
 
 export interface TraceEvent {
   name: string;

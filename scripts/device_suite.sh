@@ -15,8 +15,8 @@ FULL=${FULL_MODELS:-gpt2,bert,vit,resnet,mobilenet_v2,convnext,llama,whisper_enc
 for s in "$@"; do
   case $s in
     gputests) step gputests 200 node --test --test-concurrency=1 dist/test/gpu/ ;;
-    cudatests) step cudatests 420 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js dist/test/real_models.test.js ;;
-    realtests) step realtests ${T_TESTS:-150} env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js ;;
+    cudatests) step cudatests 420 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js dist/test/real_models.test.js dist/test/conv_pool.test.js dist/test/index_checks.test.js dist/test/sum_accuracy.test.js dist/test/many_buffers.test.js ;;
+    realtests) step realtests ${T_TESTS:-150} env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js dist/test/index_checks.test.js dist/test/sum_accuracy.test.js ;;
     models) step models 300 node dist/bench/real_models.js --device cuda --repeat 10 --bisect 1 ;;
     fullexport) step fullexport ${T_EXPORT:-120} env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
     fullkiln) step fullkiln ${T_KILN:-150} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;

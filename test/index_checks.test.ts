@@ -15,12 +15,25 @@ import { IndexRangeError, compile } from '../src/index.js';
 import { NDArray } from '../src/frontend/ndarray.js';
 import { onnxDType } from '../src/onnx/dtypes.js';
 import { loadOnnx } from '../src/onnx/load.js';
+import { testDevice } from './helpers.js';
 
 const { onnx } = onnxProto;
 const AT = onnx.AttributeProto.AttributeType;
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-index-checks-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
-const opts = { cacheDir, workers: 2 };
+// On the CPU by default; on CUDA under KILN_TEST_DEVICE=cuda (npm run test:gpu), where the
+// error is raised when a result is first read back.
+const opts = { cacheDir, workers: 2, device: testDevice };
+
+/**
+ * A run's results read back: on the CPU the error comes from the run itself, on CUDA when a
+ * result is first read back (the synchronisation the read needs anyway).
+ */
+async function readBack(p: Promise<unknown>): Promise<void> {
+  const r = await p;
+  const outs = r instanceof NDArray ? [r] : Array.isArray(r) ? r : Object.values(r as Record<string, unknown>);
+  for (const o of outs) if (o instanceof NDArray) await o.toArray();
+}
 
 const i64 = (v: number[], shape = [v.length]) => NDArray.from(BigInt64Array.from(v.map(BigInt)), shape);
 const table = NDArray.from(Float32Array.from({ length: 20 }, (_, i) => i), [5, 4]);
@@ -28,13 +41,13 @@ const table = NDArray.from(Float32Array.from({ length: 20 }, (_, i) => i), [5, 4
 test('Tensor.gather: in-range and wrapped indices read their rows; past the end or below -n is an error naming the op, index and size', async () => {
   const f = compile((x, i) => x.gather(0, i).mul(2), opts);
   assert.deepEqual(await (await f(table, i64([4, -5]))).toArray(), [32, 34, 36, 38, 0, 2, 4, 6]);
-  await assert.rejects(f(table, i64([1, 5])), (e: Error) => {
+  await assert.rejects(readBack(f(table, i64([1, 5]))), (e: Error) => {
     assert.ok(e instanceof IndexRangeError, String(e));
     assert.match(e.message, /^gather \(graph node \d+\): index 5 at indices\[1\] is out of range for dim 0 of data \[5, ?4\]: size 5, valid -5 to 4/);
     return true;
   });
-  await assert.rejects(f(table, i64([-6, 0])), /index -6 at indices\[0\]/);
-  await assert.rejects(f(table, i64([0, 1, 2, 1 << 30, 2 ** 40], [5])), /index 1073741824 at indices\[3\]/);
+  await assert.rejects(readBack(f(table, i64([-6, 0]))), /index -6 at indices\[0\]/);
+  await assert.rejects(readBack(f(table, i64([0, 1, 2, 1 << 30, 2 ** 40], [5]))), /index 1073741824 at indices\[3\]/);
   // The program still runs good indices afterwards.
   assert.deepEqual(await (await f(table, i64([0]))).toArray(), [0, 2, 4, 6]);
 });
@@ -67,16 +80,16 @@ test('ONNX Gather (an embedding) with a bad token id is an error naming the node
   const model = loadOnnx(oneNode('Gather', [['ids', ids]]), opts);
   const ok = await model.run({ ids });
   assert.deepEqual(await (ok.out as NDArray).toArray(), [0, 1, 2, 3, 16, 17, 18, 19, 16, 17, 18, 19]);
-  await rejectsWith(model.run({ ids: i64([0, 50257, 2], [1, 3]) }), /^Gather 'embed': index 50257 at indices\[0,1\] is out of range for dim 0 of data \[5, ?4\]: size 5, valid -5 to 4/);
+  await rejectsWith(readBack(model.run({ ids: i64([0, 50257, 2], [1, 3]) })), /^Gather 'embed': index 50257 at indices\[0,1\] is out of range for dim 0 of data \[5, ?4\]: size 5, valid -5 to 4/);
 });
 
 test('ONNX GatherElements and GatherND with run-time indices out of range are errors naming the node', async () => {
   const ge = loadOnnx(oneNode('GatherElements', [['ids', i64([0, 3, 1, 2], [1, 4])]], [{ name: 'axis', i: 0 }]), opts);
   assert.deepEqual(await ((await ge.run({ ids: i64([0, 3, -1, 2], [1, 4]) })).out as NDArray).toArray(), [0, 13, 18, 11]);
-  await rejectsWith(ge.run({ ids: i64([0, 3, 5, 2], [1, 4]) }), /^GatherElements 'embed': index 5 at indices\[0,2\] is out of range for dim 0/);
+  await rejectsWith(readBack(ge.run({ ids: i64([0, 3, 5, 2], [1, 4]) })), /^GatherElements 'embed': index 5 at indices\[0,2\] is out of range for dim 0/);
   const gnd = loadOnnx(oneNode('GatherND', [['ids', i64([4, 3, 0, 0], [2, 2])]]), opts);
   assert.deepEqual(await ((await gnd.run({ ids: i64([4, 3, -1, -4], [2, 2]) })).out as NDArray).toArray(), [19, 16]);
-  await rejectsWith(gnd.run({ ids: i64([4, 3, 1, 4], [2, 2]) }), /^GatherND 'embed': index 4 at indices\[1,1\] \(coordinate 1 of 2\) is out of range for dims 0 to 1 of data \[5, ?4\]: size 4/);
+  await rejectsWith(readBack(gnd.run({ ids: i64([4, 3, 1, 4], [2, 2]) })), /^GatherND 'embed': index 4 at indices\[1,1\] \(coordinate 1 of 2\) is out of range for dims 0 to 1 of data \[5, ?4\]: size 4/);
 });
 
 test('ONNX ScatterND / ScatterElements updates out of range are errors (they were dropped silently)', async () => {
@@ -84,8 +97,8 @@ test('ONNX ScatterND / ScatterElements updates out of range are errors (they wer
   const se = loadOnnx(oneNode('ScatterElements', [['ids', i64([0, 1, 2, 3], [1, 4])], ['upd', upd]], [{ name: 'axis', i: 0 }]), opts);
   const good = await se.run({ ids: i64([0, 1, -1, 3], [1, 4]), upd });
   assert.deepEqual((await (good.out as NDArray).toArray()).slice(0, 4), [100, 1, 2, 3]);
-  await rejectsWith(se.run({ ids: i64([0, 1, 7, 3], [1, 4]), upd }), /^ScatterElements 'embed': index 7 at indices\[0,2\] is out of range for dim 0 of data \[5, ?4\]: size 5/);
+  await rejectsWith(readBack(se.run({ ids: i64([0, 1, 7, 3], [1, 4]), upd })), /^ScatterElements 'embed': index 7 at indices\[0,2\] is out of range for dim 0 of data \[5, ?4\]: size 5/);
   const rows = NDArray.from(new Float32Array(8).fill(-1), [2, 4]);
   const snd = loadOnnx(oneNode('ScatterND', [['ids', i64([1, 3], [2, 1])], ['upd', rows]]), opts);
-  await rejectsWith(snd.run({ ids: i64([1, -9], [2, 1]), upd: rows }), /^ScatterND 'embed': index -9 at indices\[1,0\] is out of range for the first 1 dims of data \[5, ?4\]: size 5/);
+  await rejectsWith(readBack(snd.run({ ids: i64([1, -9], [2, 1]), upd: rows })), /^ScatterND 'embed': index -9 at indices\[1,0\] is out of range for the first 1 dims of data \[5, ?4\]: size 5/);
 });

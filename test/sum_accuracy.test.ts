@@ -1,16 +1,20 @@
 // Issue 14 item 9: float32 sums accumulate in blocks (partial sums over a few thousand
 // points, combined at the end), so a sum of many ones does not stop at 2^24 (16777216) on
-// the CPU. Broadcast views give long rows without the memory; one case reads a real buffer.
+// the CPU and the GPU. Broadcast views give long rows without the memory; one case reads a real buffer.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NDArray } from '../src/frontend/ndarray.js';
 import { compile } from '../src/index.js';
+import { testDevice } from './helpers.js';
+
+// On the CPU by default; on CUDA under KILN_TEST_DEVICE=cuda (npm run test:gpu).
+const opts = { device: testDevice };
 
 const one = (shape: number[] = [1]) => NDArray.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
 
 test('float32 whole-tensor sum of a [4096, 8192] buffer of ones is 2^25', async () => {
-  const y = await compile<NDArray[]>((x) => [x.sum(), x.mean()])(one([4096, 8192]));
+  const y = await compile<NDArray[]>((x) => [x.sum(), x.mean()], opts)(one([4096, 8192]));
   assert.deepEqual(await y[0]!.toArray(), [2 ** 25]);
   assert.deepEqual(await y[1]!.toArray(), [1]);
 });
@@ -23,7 +27,7 @@ test('float32 sums of broadcast ones: 2^31-point rows (vector lanes pass 2^24), 
     x.reshape([1, 1, 1]).expand([2 ** 23, 4, 2]).sum(),
     x.reshape([1, 1]).expand([2 ** 25, 16]).sum(0),
     x.to('float16').reshape([1, 1]).expand([4096, 8192]).mean(),
-  ]);
+  ], opts);
   const ys = await f(one());
   const got = await Promise.all(ys.map((y) => y.toArray()));
   assert.deepEqual(got[0], [2 ** 31]);

@@ -21,6 +21,8 @@ export class KernelStore implements KernelStoreLike {
    * gets the same bytes (one object, which the loaders load once), read from disk once.
    */
   private readonly shared = new Map<string, Uint8Array>();
+  /** Once the store was seen to hold a kernel (or stored one): compile() and compileGraph both ask. */
+  private holdsKernels = false;
 
   get(key: string): CompiledKernel | undefined {
     if (!isValidKey(key)) return undefined;
@@ -54,6 +56,12 @@ export class KernelStore implements KernelStoreLike {
    * prediction that a compile is coming, made before tracing (api/program.ts, warmForCompile).
    */
   isEmpty(): boolean {
+    if (this.holdsKernels) return false;
+    this.holdsKernels = !this.listsNoKernel();
+    return !this.holdsKernels;
+  }
+
+  private listsNoKernel(): boolean {
     const b = this.backend as EntryBackend & { hasAny?: (dirRel: string) => boolean };
     if (b.hasAny !== undefined) return !b.hasAny(KERNELS_DIR);
     if (b.dir === undefined) return true;

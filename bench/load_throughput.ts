@@ -14,12 +14,13 @@
 //
 //   npx tsc -p . && node dist/bench/load_throughput.js [--json] [--reps 3] [--layers 12] [--d 2048] [--keep 1 (leave the model in its temp dir)]
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
+import { ExternalDataWriter } from '../test/fixtures/external_data.js';
 
 const THIS = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(THIS), '..', '..');
@@ -43,9 +44,7 @@ async function writeModel(dir: string, layers: number, d: number): Promise<{ fil
   const { default: onnxProto } = await import('onnx-proto');
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const dataName = 'mlp.onnx.data';
-  const fd = openSync(join(dir, dataName), 'w');
-  let offset = 0;
+  const data = new ExternalDataWriter(dir, 'mlp.onnx.data');
   let seed = 1;
   const initializer: InstanceType<typeof onnx.TensorProto>[] = [];
   const node: InstanceType<typeof onnx.NodeProto>[] = [];
@@ -58,19 +57,7 @@ async function writeModel(dir: string, layers: number, d: number): Promise<{ fil
       s = (Math.imul(s, 1664525) + 1013904223) | 0;
       a[i] = ((s >>> 8) / 16777216 - 0.5) * scale;
     }
-    writeSync(fd, a);
-    initializer.push(onnx.TensorProto.create({
-      name,
-      dims,
-      dataType: FLOAT,
-      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: dataName },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(a.byteLength) },
-      ],
-    }));
-    offset += a.byteLength;
+    initializer.push(data.add(name, dims, a));
   };
   let x = 'x';
   for (let l = 0; l < layers; l++) {
@@ -81,7 +68,7 @@ async function writeModel(dir: string, layers: number, d: number): Promise<{ fil
     node.push(onnx.NodeProto.create({ opType: 'Relu', input: [`a${l}`], output: [`h${l}`] }));
     x = `h${l}`;
   }
-  closeSync(fd);
+  data.close();
   const io = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 4 }, { dimValue: d }] } } } });
   const m = onnx.ModelProto.create({
     irVersion: 8,
@@ -91,7 +78,7 @@ async function writeModel(dir: string, layers: number, d: number): Promise<{ fil
   });
   const file = join(dir, 'mlp.onnx');
   writeFileSync(file, onnx.ModelProto.encode(m).finish());
-  return { file, bytes: offset };
+  return { file, bytes: data.bytes };
 }
 
 async function child(kind: string, file: string): Promise<void> {

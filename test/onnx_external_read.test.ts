@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 
 import { loadOnnx } from '../src/onnx/load.js';
 import { onnxNs } from '../src/onnx/proto.js';
+import { ExternalDataWriter } from './fixtures/external_data.js';
 import { needs } from './prereq.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-ext-read-'));
@@ -21,38 +22,21 @@ const rchar = (): number => Number(/rchar:\s*(\d+)/.exec(fs.readFileSync('/proc/
 function writeModel(name: string, layers: number, rows: number): { file: string; dataBytes: number } {
   const onnx = onnxNs();
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const dataName = `${name}.data`;
-  const fd = fs.openSync(path.join(tmp, dataName), 'w');
+  const data = new ExternalDataWriter(tmp, `${name}.data`);
   const initializer = [];
   const node = [];
-  let offset = 0;
   let x = 'x';
   for (let l = 0; l < layers; l++) {
-    const a = new Float32Array(rows * 256).map((_, i) => ((i * 7 + l) % 13) / 13);
-    fs.writeSync(fd, a);
-    initializer.push(
-      onnx.TensorProto.create({
-        name: `w${l}`,
-        dims: [rows, 256],
-        dataType: FLOAT,
-        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-        externalData: [
-          { key: 'location', value: dataName },
-          { key: 'offset', value: String(offset) },
-          { key: 'length', value: String(a.byteLength) },
-        ],
-      }),
-    );
-    offset += a.byteLength;
+    initializer.push(data.add(`w${l}`, [rows, 256], new Float32Array(rows * 256).map((_, i) => ((i * 7 + l) % 13) / 13)));
     node.push(onnx.NodeProto.create({ opType: 'Add', input: [x, `w${l}`], output: [`h${l}`] }));
     x = `h${l}`;
   }
-  fs.closeSync(fd);
+  data.close();
   const io = (n: string) => ({ name: n, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: rows }, { dimValue: 256 }] } } } });
   const m = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name, node, initializer, input: [io('x')], output: [io(x)] } });
   const file = path.join(tmp, `${name}.onnx`);
   fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
-  return { file, dataBytes: offset };
+  return { file, dataBytes: data.bytes };
 }
 
 test('a model of 48 tensors in one external data file reads each byte once', { skip: needs('/proc/self/io', fs.existsSync('/proc/self/io'), 'Linux with per-process I/O accounting') }, () => {

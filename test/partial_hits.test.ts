@@ -5,13 +5,13 @@
 // start during codegen; a warm start forks no worker.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
 import { listEntryFiles } from '../src/cache/layout.js';
-import { type ChildConfig, type ChildResult, type ProgramSpec, resultOf, runChild } from './fixtures/programs.js';
+import { type ChildConfig, type ChildResult, type ProgramSpec, type TraceSpan, resultOf, runChildTraced } from './fixtures/programs.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-hits-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -19,20 +19,11 @@ let n = 0;
 const newDir = (name: string): string => join(tmp, `${name}-${n++}`);
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
 
-interface Span {
-  name: string;
-  cat: string;
-  ts: number;
-  dur: number;
-  pid: number;
-  args: Record<string, unknown>;
-}
-
-async function child(cfg: ChildConfig, env: Record<string, string> = {}): Promise<{ r: ChildResult; events: Span[] }> {
+async function child(cfg: ChildConfig, env: Record<string, string> = {}): Promise<{ r: ChildResult; events: TraceSpan[] }> {
   const file = join(tmp, `trace${n++}.json`);
-  const r = resultOf(await runChild(cfg, { KILN_TRACE: file, ...env }));
+  const { run, events } = await runChildTraced(cfg, file, env);
+  const r = resultOf(run);
   for (const p of r.programs ?? []) assert.equal(p.correct, true, `${p.name}: result differs from the reference`);
-  const events = (JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Span[] }).traceEvents;
   return { r, events };
 }
 

@@ -14,28 +14,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import { type ChildConfig, type ChildResult, type ProgramSpec, resultOf, runChild } from './fixtures/programs.js';
+import { type ChildConfig, type ChildResult, type ProgramSpec, type TraceSpan, resultOf, runChild, runChildTraced } from './fixtures/programs.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-pipeline-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Span {
-  name: string;
-  cat: string;
-  ts: number;
-  dur: number;
-  pid: number;
-  args: Record<string, unknown>;
-}
-
 let traceN = 0;
 /** Runs the child with KILN_TRACE on; returns its result and trace events. */
-async function traced(cfg: ChildConfig, env: Record<string, string> = {}): Promise<{ r: ChildResult; events: Span[]; stderr: string }> {
+async function traced(cfg: ChildConfig, env: Record<string, string> = {}): Promise<{ r: ChildResult; events: TraceSpan[]; stderr: string }> {
   const file = join(tmp, `trace${traceN++}.json`);
-  const run = await runChild(cfg, { KILN_NO_CACHE: '1', KILN_TRACE: file, ...env });
-  const r = resultOf(run);
-  const events = (JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Span[] }).traceEvents;
-  return { r, events, stderr: run.stderr };
+  const { run, events } = await runChildTraced(cfg, file, { KILN_NO_CACHE: '1', ...env });
+  return { r: resultOf(run), events, stderr: run.stderr };
 }
 
 function assertCorrect(r: ChildResult): void {
@@ -52,12 +41,12 @@ function diff(r: ChildResult): Record<string, number> {
 }
 
 /** The kernel keys a compile span compiled (a compile group's members, else its own key). */
-function keysOf(s: Span): string[] {
+function keysOf(s: TraceSpan): string[] {
   return Array.isArray(s.args.kernels) ? s.args.kernels.map(String) : [String(s.args.kernel)];
 }
 
 /** Per kernel key, how many compile spans compiled it. */
-function compilesPerKey(spans: Span[]): Map<string, number> {
+function compilesPerKey(spans: TraceSpan[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const s of spans) for (const k of keysOf(s)) m.set(k, (m.get(k) ?? 0) + 1);
   return m;
@@ -74,7 +63,7 @@ const WARMUP: ProgramSpec = { kind: 'layers', indices: [1001, 1002] };
 // scheduling luck on a loaded 2-core machine; they also check dedup within one graph.
 const REPEATED: ProgramSpec = { kind: 'layers', indices: [0, 1, 2, 3].flatMap(() => range(0, 32)) };
 
-function overlapCheck(r: ChildResult, events: Span[]) {
+function overlapCheck(r: ChildResult, events: TraceSpan[]) {
   const main = events.filter((e) => e.ts >= r.mainStartUs);
   const codegen = main.filter((e) => e.cat === 'codegen');
   const compiles = main.filter((e) => e.cat === 'compile');

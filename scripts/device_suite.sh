@@ -4,7 +4,9 @@
 # Steps: gputests (test/gpu), cudatests (ops, composite, conformance, real models on CUDA, poisoned
 # outputs), models (tiny suite on CUDA: bench/real_models --bisect), fullexport (full-size suite,
 # dynamo, into /tmp/full), fullkiln (bench/real_models on /tmp/full), fullim2col (the same with
-# KILN_IM2COL_MIN_MACS set: big convs through im2col + cuBLAS), torch (bench/torch_models.py).
+# KILN_IM2COL_MIN_MACS set: big convs through im2col + cuBLAS), fullcpu (bench/real_models on
+# /tmp/full on the CPU), warmtrace (a cold then a warm process per TRACE_MODELS model, the warm one
+# under KILN_TRACE into $OUT), torch (bench/torch_models.py).
 set -u
 cd "$(dirname "$0")/.."
 O=${OUT:-/tmp/out}
@@ -20,6 +22,8 @@ for s in "$@"; do
     models) step models 300 node dist/bench/real_models.js --device cuda --repeat 10 --bisect 1 ;;
     fullexport) step fullexport ${T_EXPORT:-120} env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
     fullkiln) step fullkiln ${T_KILN:-150} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 ;;
+    fullcpu) step fullcpu ${T_CPU:-200} node dist/bench/real_models.js --device cpu --dir /tmp/full --repeat 5 ;;
+    warmtrace) step warmtrace ${T_TRACE:-120} bash -c 'for m in ${TRACE_MODELS:-gpt2}; do c=$(mktemp -d); node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 3; KILN_TRACE='"$O"'/${m}_warm_trace.json node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 3; done' ;;
     fullim2col) step fullim2col 50 env KILN_IM2COL_MIN_MACS=${IM2COL:-1048576} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 --only ${IM2COL_MODELS:-resnet,mobilenet_v2} ;;
     torch) step torch 500 env PYTHONUNBUFFERED=1 python3 bench/torch_models.py --size full --only "$FULL" ;;
     *) echo "unknown step $s"; exit 2 ;;

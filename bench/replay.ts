@@ -42,11 +42,11 @@ function tracedItem(name: string, p: { fn: Parameters<typeof trace>[0]; inputs()
   return { name, traced: () => trace(p.fn, p.inputs().map((x) => ({ shape: x.shape, dtype: x.dtype }))) };
 }
 
-function onnxItem(name: string, file: string | Uint8Array, feeds: () => Record<string, OnnxValue>): Item {
+function onnxItem(name: string, file: string | Uint8Array, feeds: () => Record<string, OnnxValue>, inputShapes?: Record<string, number[]>): Item {
   return {
     name,
     traced: () => {
-      const model = loadOnnx(file, { workers: 0 });
+      const model = loadOnnx(file, { workers: 0, ...(inputShapes ? { inputShapes } : {}) });
       return model.graphFor(feeds())?.traced;
     },
   };
@@ -62,12 +62,11 @@ function corpus(): Item[] {
   for (const f of fs.readdirSync(onnxDir).filter((f) => f.endsWith('.onnx')).sort()) {
     const base = f.slice(0, -'.onnx'.length);
     const npy = path.join(onnxDir, `${base}.input.npy`);
-    items.push(
-      onnxItem(`onnx/${base}`, path.join(onnxDir, f), () => {
-        const model = loadOnnx(path.join(onnxDir, f), { workers: 0 });
-        return { [model.inputNames[0]!]: readNpy(npy) };
-      }),
-    );
+    // One input each; the dynamic fixtures get their symbolic dims pinned to the saved input's
+    // (the Proxy answers that shape for whichever input name is asked, to learn the name).
+    const x = readNpy(npy);
+    const input = loadOnnx(path.join(onnxDir, f), { workers: 0, inputShapes: new Proxy({}, { get: () => [...x.shape] }) }).inputNames[0]!;
+    items.push(onnxItem(`onnx/${base}`, path.join(onnxDir, f), () => ({ [input]: x }), { [input]: [...x.shape] }));
   }
   for (const m of listSuite(path.join(root, 'test/fixtures/models'))) items.push(onnxItem(`models/${m.name}`, path.join(m.dir, 'model.onnx'), () => suiteInputs(m)));
   for (const width of [1, 2]) {
@@ -142,6 +141,7 @@ async function main(): Promise<number> {
   fs.mkdirSync(out, { recursive: true });
   const bs = await backends(devices);
   let written = 0;
+  const writtenNow = new Set<string>();
   let failed = 0;
   for (const item of corpus()) {
     if (only && !item.name.includes(only)) continue;
@@ -150,7 +150,8 @@ async function main(): Promise<number> {
       traced = item.traced();
     } catch (e) {
       // Models kiln refuses are part of the corpus too: the refusal is their output.
-      for (const i of bs.keys()) fs.writeFileSync(path.join(out, fileName(item.name, devices[i]!)), `error: ${(e as Error).message}\n`);
+      for (const i of bs.keys()) fs.writeFileSync(path.join(out, fileName(item.name, devices[i]!)), `error: ${(e as Error).message.split(root).join('<root>')}\n`);
+      for (const d of devices) writtenNow.add(fileName(item.name, d));
       failed++;
       continue;
     }
@@ -162,15 +163,18 @@ async function main(): Promise<number> {
         text = `error: ${(e as Error).message}\n`;
         failed++;
       }
-      fs.writeFileSync(path.join(out, fileName(item.name, devices[i]!)), text);
+      // Paths differ between checkouts (replay.sh builds the other commit elsewhere).
+      fs.writeFileSync(path.join(out, fileName(item.name, devices[i]!)), text.split(root).join('<root>'));
+      writtenNow.add(fileName(item.name, devices[i]!));
       written++;
     }
   }
   process.stdout.write(`replay: ${written} files in ${out} (${failed} refused or failed)\n`);
   const against = opt('--against');
   if (!against) return 0;
-  const mine = new Set(fs.readdirSync(out));
-  const theirs = new Set(fs.readdirSync(against));
+  // With --only, only what this run wrote is compared.
+  const mine = new Set(fs.readdirSync(out).filter((f) => !only || writtenNow.has(f)));
+  const theirs = new Set(fs.readdirSync(against).filter((f) => !only || writtenNow.has(f)));
   const differ: string[] = [];
   for (const f of [...new Set([...mine, ...theirs])].sort()) {
     if (!mine.has(f) || !theirs.has(f)) differ.push(`${f}: only in ${mine.has(f) ? out : against}`);

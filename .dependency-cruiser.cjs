@@ -1,0 +1,94 @@
+// kiln's layering (docs/architecture.md, "Layers"), checked by dependency-cruiser: `npm test`
+// runs `npm run lint:layers` first, so CI fails on an import that goes the wrong way.
+// test/layering.test.ts plants such imports in a copy of src/ and checks each rule catches its own.
+//
+// Type-only imports count: a type is as much a dependency of the layering as a value.
+
+/**
+ * Each folder of src/ and the folders it may import from, besides its own. Every list names
+ * only folders further down this table, so the layers form no cycle; a folder missing from a
+ * list (a sibling, or one above) is forbidden.
+ */
+const LAYERS = [
+  // The bottom: helpers of the process (exit cleanups) usable by every layer.
+  ['util', []],
+  // Counters, trace, debug printing, progress: usable by every layer but util.
+  ['observe', ['util']],
+  // Stores of entries: knows nothing of compilers, tensors or backends.
+  ['cache', ['observe', 'util']],
+  // The future cache and the worker pool: knows nothing of tensors or backends (backends
+  // register their compilers and loaders with it: compile/registry.ts).
+  ['compile', ['cache', 'observe', 'util']],
+  // The pipeline, data flowing down the table's order reversed: graph → lower → schedule → backends.
+  ['graph', ['observe', 'util']],
+  ['lower', ['graph', 'observe', 'util']],
+  ['schedule', ['lower', 'graph', 'compile', 'observe', 'util']],
+  ['backends', ['schedule', 'lower', 'graph', 'compile', 'cache', 'observe', 'util']],
+  // What builds graphs: the traced Tensor front end, the ONNX importer (whose models compile through api/).
+  ['frontend', ['graph', 'observe', 'util']],
+  ['api', ['frontend', 'backends', 'schedule', 'lower', 'graph', 'compile', 'cache', 'observe', 'util']],
+  ['onnx', ['api', 'frontend', 'graph', 'observe', 'util']],
+  ['cli', ['onnx', 'api', 'frontend', 'backends', 'schedule', 'lower', 'graph', 'compile', 'cache', 'observe', 'util']],
+];
+
+const folders = LAYERS.map(([f]) => f);
+
+/** Regex of the src/ folders `names`. */
+const under = (names) => `^src/(${names.join('|')})/`;
+
+const layerRules = LAYERS.map(([folder, allowed]) => ({
+  name: `layer-${folder}`,
+  comment: `src/${folder}/ imports only from ${allowed.length ? allowed.map((a) => `src/${a}/`).join(', ') : 'itself'} (docs/architecture.md, "Layers")`,
+  severity: 'error',
+  from: { path: under([folder]) },
+  to: { path: '^src/', pathNot: under([folder, ...allowed]) },
+}));
+
+module.exports = {
+  forbidden: [
+    ...layerRules,
+    {
+      name: 'layer-index',
+      comment: 'src/index.ts (the package) exports the api, front ends and observation; nothing imports it back',
+      severity: 'error',
+      from: { path: '^src/index\\.ts$' },
+      to: { path: '^src/', pathNot: under(['api', 'frontend', 'graph', 'onnx', 'observe']) },
+    },
+    {
+      name: 'no-folder-outside-layers',
+      comment: `every folder of src/ is a layer of this table (${folders.join(', ')}): add a new one to LAYERS`,
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^src/[^/]+/', pathNot: under(folders) },
+    },
+    {
+      name: 'src-not-to-tests',
+      comment: 'the library never imports tests, benches or scripts',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^(test|bench|scripts|examples)/' },
+    },
+    {
+      name: 'no-circular',
+      comment: 'modules import each other in one direction only',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'cuda-lazy',
+      comment:
+        'the CUDA backend is imported lazily (a CPU-only run never loads it; docs/architecture.md): outside backends/cuda/, only dynamic imports (and types) reach it; toolchain.ts (file searches, in the library bundle) excepted',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/backends/cuda/' },
+      to: { path: '^src/backends/cuda/', pathNot: '^src/backends/cuda/toolchain\\.ts$', dependencyTypesNot: ['dynamic-import', 'type-only'] },
+    },
+  ],
+  options: {
+    includeOnly: '^src/',
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    skipAnalysisNotInRules: true,
+  },
+};

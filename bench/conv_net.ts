@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileGraph } from '../src/api/program.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { randnFloat32 } from '../src/graph/random.js';
 import { numel } from '../src/graph/shape.js';
 import { loadOnnx } from '../src/onnx/load.js';

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileGraph } from '../src/api/program.js';
 import { compile } from '../src/index.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { type TracedFn, trace } from '../src/frontend/trace.js';
 import { distinctLayers, randnArray } from '../test/fixtures/programs.js';

@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compile } from '../src/index.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { randnArray, resultOf, runChild } from '../test/fixtures/programs.js';
 import { machineInfo, machineLine, median } from './common.js';

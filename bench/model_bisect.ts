@@ -5,7 +5,7 @@
 // is where the bug is. Used by bench/real_models.ts --bisect.
 
 import { compileGraph, type CompileOptions } from '../src/api/program.js';
-import type { NDArray } from '../src/frontend/ndarray.js';
+import type { NDArray } from '../src/graph/ndarray.js';
 import { interpret } from '../src/graph/interpret.js';
 import { Graph } from '../src/graph/ir.js';
 import { fmtGraph } from '../src/graph/print.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { NDArray } from '../src/frontend/ndarray.js';
+import type { NDArray } from '../src/graph/ndarray.js';
 import { readNpy } from '../src/onnx/npy.js';
 
 export interface SuiteMeta {

@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
 import { mulberry32 } from '../src/graph/random.js';
 // Type only (erased): kiln itself is imported inside the child, where its import is timed.
-import type { NDArray } from '../src/frontend/ndarray.js';
+import type { NDArray } from '../src/graph/ndarray.js';
 
 const THIS = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(THIS), '..', '..');

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/backends/backend.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import type { CompileRequest } from '../src/compile/types.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { type Traced, trace } from '../src/frontend/trace.js';
 import { withIndexChecks } from '../src/api/index_checks.js';
 import { schedule } from '../src/api/program.js';

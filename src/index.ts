@@ -3,7 +3,7 @@
 export { compile } from './api/compile.js';
 export type { CompileOptions } from './api/options.js';
 export { compileGraph, type Program } from './api/program.js';
-export { NDArray, type Device } from './frontend/ndarray.js';
+export { NDArray, type Device } from './graph/ndarray.js';
 export { Tensor } from './frontend/tensor.js';
 export { where, cat, layerNorm } from './frontend/functions.js';
 export { counters, resetCounters } from './observe/counters.js';

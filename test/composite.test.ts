@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { cat, layerNorm, where } from '../src/frontend/functions.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import {
   checkAgainstReference,

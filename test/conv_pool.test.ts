@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 
 import { compileGraph } from '../src/api/program.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { interpret } from '../src/graph/interpret.js';
 import { randnFloat32 } from '../src/graph/random.js';
 import { numel } from '../src/graph/shape.js';

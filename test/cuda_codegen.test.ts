@@ -14,7 +14,7 @@ import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { needs } from './prereq.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { Tensor } from '../src/frontend/tensor.js';
 import type { DType } from '../src/graph/dtype.js';
 import { layerNorm } from '../src/index.js';

@@ -38,13 +38,13 @@ test('a CUDA member imported directly is the bundle instance: one class, one all
 });
 
 test('the library: index.js and the modules it imports are shims of one bundle; kiln and a module imported directly share objects', async () => {
-  for (const m of ['index.js', 'api/compile.js', 'frontend/ndarray.js', 'graph/ir.js', 'cache/graph_key.js']) {
+  for (const m of ['index.js', 'api/compile.js', 'graph/ndarray.js', 'graph/ir.js', 'cache/graph_key.js']) {
     assert.match(readFileSync(new URL(m, srcDir), 'utf8'), SHIM, m);
   }
   // The compile worker's entry is not part of `import kiln`; it imports the shims.
   assert.doesNotMatch(readFileSync(new URL('compile/worker_main.js', srcDir), 'utf8'), SHIM);
   const kiln = (await import(new URL('index.js', srcDir).href)) as Record<string, unknown>;
-  const ndarray = (await import(new URL('frontend/ndarray.js', srcDir).href)) as Record<string, unknown>;
+  const ndarray = (await import(new URL('graph/ndarray.js', srcDir).href)) as Record<string, unknown>;
   const counters = (await import(new URL('observe/counters.js', srcDir).href)) as Record<string, unknown>;
   assert.equal(kiln.NDArray, ndarray.NDArray);
   assert.equal(kiln.counters, counters.counters);

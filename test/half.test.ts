@@ -10,7 +10,7 @@ import { test } from 'node:test';
 
 import { promote, scalarDType } from '../src/graph/dtype.js';
 import { bfloat16Bits, bfloat16Value, float16Bits, float16Value, float32BitsToBFloat16, float32BitsToFloat16 } from '../src/graph/half.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { trace } from '../src/frontend/trace.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/onnx/npy.js';
 import { BF16_CASES, F16_CASES, hex } from './half_cases.js';

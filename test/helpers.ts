@@ -12,7 +12,7 @@ import type { DType } from '../src/graph/dtype.js';
 import { type RefTensor, interpret } from '../src/graph/interpret.js';
 import { mulberry32, randnFloat32 } from '../src/graph/random.js';
 import { fmtShape, numel } from '../src/graph/shape.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { type TracedFn, trace } from '../src/frontend/trace.js';
 import { type CompileOptions, compile, counters as kilnCounters, resetCounters as kilnResetCounters } from '../src/index.js';
 import type { Counters } from '../src/observe/counters.js';

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
 import { IndexRangeError, compile } from '../src/index.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { onnxDType } from '../src/onnx/dtypes.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { testDevice } from './helpers.js';

@@ -8,7 +8,7 @@
 // which the interpreter takes to mean the maximum: fine for one operation, so tests use it
 // directly, not in chains.
 
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import type { DType } from '../src/graph/dtype.js';
 import { INT_INFO, type IntDType } from '../src/graph/int.js';
 import { mulberry32 } from '../src/graph/random.js';

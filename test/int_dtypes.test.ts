@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { trace } from '../src/frontend/trace.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import { DTYPES, type DType, byteSize, numbersToTyped, promote } from '../src/graph/dtype.js';

@@ -20,7 +20,7 @@ import { generateCuda } from '../src/backends/cuda/codegen.js';
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { interpret } from '../src/graph/interpret.js';
 import { cat } from '../src/index.js';

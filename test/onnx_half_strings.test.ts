@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { float16Bits } from '../src/graph/half.js';
 import { OnnxInputError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { loadOnnx } from '../src/onnx/load.js';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { StringTensor } from '../src/onnx/string_tensor.js';
 import { parseTensorPb } from '../src/onnx/tensor_file.js';

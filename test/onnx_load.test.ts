@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
 import { byteSize } from '../src/graph/dtype.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { OnnxInputError, OnnxParseError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/onnx/npy.js';

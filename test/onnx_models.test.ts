@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
-import type { NDArray } from '../src/frontend/ndarray.js';
+import type { NDArray } from '../src/graph/ndarray.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { readNpy } from '../src/onnx/npy.js';

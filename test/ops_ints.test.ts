@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { trace } from '../src/frontend/trace.js';
 import { type DType, DTYPES, isInt } from '../src/graph/dtype.js';
 import { INT_INFO, type IntDType } from '../src/graph/int.js';

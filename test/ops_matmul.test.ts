@@ -1,7 +1,7 @@
 // matmul against the reference: 2-D with odd sizes, batched 3-D/4-D with batch broadcasting,
 // 1-D operands on either side, int matmul, captured weights, views as operands and epilogues.
 
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { randInt, randn, refTest } from './helpers.js';
 
 // Dot products of length K in float32: error grows like √K·ε·|terms|.

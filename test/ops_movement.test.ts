@@ -2,7 +2,7 @@
 // against the reference, alone (the output must be materialised) and composed with computation.
 
 import { cat } from '../src/frontend/functions.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { randBool, randInt, randn, refTest } from './helpers.js';
 
 refTest(

@@ -3,7 +3,7 @@
 // dims, broadcasting both ways, scalar and NDArray operands, every dtype where it applies.
 
 import { where } from '../src/frontend/functions.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { DTYPES } from '../src/graph/dtype.js';
 import type { UnaryOp } from '../src/graph/ir.js';
 import { f32, randBool, randInt, randIntF32, randn, randu, refTest, scaled } from './helpers.js';

@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
 import { IndexRangeError } from '../src/api/index_checks.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { interpret } from '../src/graph/interpret.js';
 import { numel } from '../src/graph/shape.js';
 import { onnxDType } from '../src/onnx/dtypes.js';

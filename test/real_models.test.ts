@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
 import { listSuite, maxRelError, suiteInputs, suiteOutputs } from '../bench/model_suite.js';
-import { NDArray } from '../src/frontend/ndarray.js';
+import { NDArray } from '../src/graph/ndarray.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { testDevice } from './helpers.js';
 

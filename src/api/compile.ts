@@ -1,7 +1,7 @@
 // compile(fn, options): the public entry point. Each new input signature (shapes, dtypes,
 // device) traces fn once and compiles it; later calls with that signature only run.
 
-import { NDArray } from '../frontend/ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import { type TracedFn, trace } from '../frontend/trace.js';
 import { type CompileOptions, resolveDevice } from './options.js';
 import { type Program, compileGraph, warmForCompile } from './program.js';

@@ -6,7 +6,7 @@
 // back, the synchronisation that result needs anyway) and throws IndexRangeError naming the
 // ONNX node or the graph op, the index, where it is and the dim's size.
 
-import type { NDArray } from '../frontend/ndarray.js';
+import type { NDArray } from '../graph/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { Graph, type IndexCheck } from '../graph/ir.js';

@@ -1,6 +1,6 @@
 // Options of compile() and loadOnnx(), and how environment variables fill them in.
 
-import type { Device } from '../frontend/ndarray.js';
+import type { Device } from '../graph/ndarray.js';
 
 export interface CompileOptions {
   /** 'cpu' (default, or KILN_DEVICE) or 'cuda'. */

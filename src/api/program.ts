@@ -12,7 +12,7 @@ import type { GraphBundle } from '../cache/graph_bundle.js';
 import { getAsyncCompile, uniqueByKey, type AsyncCompile } from '../compile/async_compile.js';
 import { CompileGrouper, groupSize, maxGroupSize } from '../compile/compile_group.js';
 import type { CompiledKernel, CompileRequest } from '../compile/types.js';
-import type { NDArray } from '../frontend/ndarray.js';
+import type { NDArray } from '../graph/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
 import { canonicalGraph, type Graph } from '../graph/ir.js';
 import { bump } from '../observe/counters.js';

@@ -3,7 +3,7 @@
 // cache keys, and a runtime that executes a plan with loaded kernels.
 
 import type { BackendName, CompileOptions, KernelMeta } from '../compile/types.js';
-import type { NDArray } from '../frontend/ndarray.js';
+import type { NDArray } from '../graph/ndarray.js';
 import type { Kernel } from '../lower/loop_ir.js';
 import type { Plan } from '../schedule/plan.js';
 

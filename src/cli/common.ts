@@ -9,7 +9,7 @@ import type { CompileOptions } from '../api/program.js';
 import { type DType, typedToNumbers } from '../graph/dtype.js';
 import { mulberry32 } from '../graph/random.js';
 import { fmtShape, numel } from '../graph/shape.js';
-import { NDArray } from '../frontend/ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
 import { loadOnnx } from '../onnx/load.js';
 import type { OnnxModel } from '../onnx/model.js';

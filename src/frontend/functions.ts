@@ -2,7 +2,7 @@
 
 import { promote } from '../graph/dtype.js';
 import { ShapeError, fmtShape } from '../graph/shape.js';
-import { NDArray } from './ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import { Tensor, type TensorLike, operandId, tracerOf } from './tensor.js';
 
 function dtypeOf(x: TensorLike) {

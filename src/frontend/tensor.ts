@@ -4,7 +4,7 @@
 import { type DType, isHalf, isInt, opmathDType, promote, scalarDType } from '../graph/dtype.js';
 import type { BinaryOp, ReduceOp, UnaryOp } from '../graph/ir.js';
 import { ShapeError, normDim, normDims, numel } from '../graph/shape.js';
-import { NDArray } from './ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import { type Tracer, currentTracer } from './tracer.js';
 
 /** Anything that may stand where a tensor operand goes. */

@@ -3,7 +3,7 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { Graph } from '../graph/ir.js';
-import { NDArray } from './ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import { Tensor } from './tensor.js';
 import { Tracer, withTracer } from './tracer.js';
 import { traceSpan } from '../observe/trace.js';

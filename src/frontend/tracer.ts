@@ -4,7 +4,7 @@
 
 import { GraphBuilder } from '../graph/builder.js';
 import { Graph } from '../graph/ir.js';
-import { NDArray } from './ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 
 export class Tracer {
   readonly graph = new Graph();

@@ -15,7 +15,7 @@ import { binaryFnFor, castValue, coerce, unaryFnFor } from './elementwise_ref.js
 import type { Graph, Node, ReduceOp } from './ir.js';
 import { scatterRef } from './scatter_ref.js';
 import { contiguousStrides, fmtShape, numel, type Shape } from './shape.js';
-import type { NDArray } from '../frontend/ndarray.js';
+import type { NDArray } from './ndarray.js';
 
 export interface RefTensor {
   shape: number[];

@@ -5,7 +5,7 @@
 
 import { type AnyTypedArray, type DType, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
 import { numel } from '../graph/shape.js';
-import { NDArray } from '../frontend/ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 
 export class ConstTensor {
   private nums: number[] | undefined;

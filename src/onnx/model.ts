@@ -6,7 +6,7 @@ import type { CompileOptions, Program } from '../api/program.js';
 import { compileGraph } from '../api/program.js';
 import type { DType } from '../graph/dtype.js';
 import { fmtShape, sameShape } from '../graph/shape.js';
-import { NDArray } from '../frontend/ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import type { ModelInput, ParsedModel } from './check.js';
 import { ConstTensor } from './const_tensor.js';
 import { NeedsInputValues } from './context.js';

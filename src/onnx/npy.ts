@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type DType, byteSize, viewTyped } from '../graph/dtype.js';
 import { numel } from '../graph/shape.js';
-import { NDArray } from '../frontend/ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 

@@ -3,7 +3,7 @@
 // wrapper parses and formats them on the host (strings.ts).
 
 import { assertValidShape, fmtShape, numel, ShapeError, type Shape } from '../graph/shape.js';
-import type { NDArray } from '../frontend/ndarray.js';
+import type { NDArray } from '../graph/ndarray.js';
 
 export class StringTensor {
   readonly dtype = 'string' as const;

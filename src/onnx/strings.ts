@@ -19,7 +19,7 @@
 import { type DType, isHalf, isInt, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
 import { roundHalf } from '../graph/half.js';
 import { saturateBig, saturateToBig } from '../graph/int.js';
-import { NDArray } from '../frontend/ndarray.js';
+import { NDArray } from '../graph/ndarray.js';
 import { OnnxInputError } from './errors.js';
 import { StringTensor } from './string_tensor.js';
 

@@ -1,7 +1,7 @@
 // Validates the arrays a plan is run with: count, shape, dtype and data length, with errors
 // that say which input is wrong and how.
 
-import type { NDArray } from '../frontend/ndarray.js';
+import type { NDArray } from '../graph/ndarray.js';
 import { fmtShape } from '../graph/shape.js';
 import type { Plan } from './plan.js';
 

@@ -8,7 +8,7 @@ import { cudaAvailable, cudaUnavailableReason } from '../../src/backends/cuda/dr
 import { layerNorm } from '../../src/index.js';
 import type { TracedFn } from '../../src/frontend/trace.js';
 import type { Tensor } from '../../src/frontend/tensor.js';
-import { NDArray } from '../../src/frontend/ndarray.js';
+import { NDArray } from '../../src/graph/ndarray.js';
 import { checkAgainstReference, randBool, randInt, randn } from '../helpers.js';
 import { optional } from '../prereq.js';
 

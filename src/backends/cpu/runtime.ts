@@ -16,7 +16,7 @@
 
 import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { NDArray } from '../../frontend/ndarray.js';
+import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import type { Executable } from '../backend.js';
 import type { LoadedCKernel } from './loader.js';

@@ -5,7 +5,7 @@
 
 import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { NDArray, type DeviceStorage } from '../../frontend/ndarray.js';
+import { NDArray, type DeviceStorage } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { traceSpan } from '../../observe/trace.js';

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Backend } from '../src/backends/backend.js';
+import type { Backend } from '../src/schedule/backend.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import type { CompileRequest } from '../src/compile/types.js';
 import { NDArray } from '../src/graph/ndarray.js';

@@ -16,7 +16,7 @@ import { test } from 'node:test';
 
 import { generateCuda } from '../src/backends/cuda/codegen.js';
 import { cStorageType } from '../src/backends/c_expr.js';
-import { KERNEL_NAME_PLACEHOLDER } from '../src/backends/backend.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../src/schedule/backend.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { Tensor } from '../src/frontend/tensor.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';

@@ -3,7 +3,7 @@
 // graph is scheduled, each kernel is generated and submitted for compilation as soon as its
 // source is final, and the plan loads every kernel through the future cache.
 
-import type { Backend, Executable } from '../backends/backend.js';
+import type { Backend, Executable } from '../schedule/backend.js';
 import { CpuBackend } from '../backends/cpu/backend.js';
 import { binaryFormatProblem } from '../cache/binary_format.js';
 import { openCache } from '../cache/open_cache.js';

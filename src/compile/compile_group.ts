@@ -10,7 +10,7 @@
 // `binaryOf`), so a member is found, shared and reused exactly as a
 // kernel compiled alone. Members' sources are concatenated: the backends' preludes are
 // include-guarded and every other top-level name derives from the kernel's name
-// (backends/backend.ts, includeGuarded).
+// (schedule/backend.ts, includeGuarded).
 import { createHash } from 'node:crypto';
 import type { CompileRequest, CompiledKernel } from './types.js';
 

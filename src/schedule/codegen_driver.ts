@@ -9,7 +9,7 @@
 // main thread left most workers idle for the whole of codegen).
 
 import { createHash } from 'node:crypto';
-import { KERNEL_NAME_PLACEHOLDER, type Backend } from '../backends/backend.js';
+import { KERNEL_NAME_PLACEHOLDER, type Backend } from './backend.js';
 import { makeCompileRequest } from '../compile/key.js';
 import type { CompileRequest } from '../compile/types.js';
 import { fmtKernel, type Kernel } from '../lower/loop_ir.js';

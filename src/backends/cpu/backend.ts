@@ -1,7 +1,7 @@
 // The C backend: loop IR → C (codegen.ts), compiled in workers (compiler.ts), loaded with
 // dlopen through koffi (loader.ts), run on host buffers (runtime.ts).
 
-import type { Backend, Executable, GeneratedSource } from '../backend.js';
+import type { Backend, Executable, GeneratedSource } from '../../schedule/backend.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import { generateC } from './codegen.js';

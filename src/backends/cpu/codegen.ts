@@ -9,7 +9,7 @@ import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
 import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
-import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { Scope, cStorageType, cType, emitInvariants, invariantParts, storeStmt } from '../c_expr.js';
 import { dtOf } from '../../lower/expr.js';
 import { loadValue, usesHalfHelpers } from '../half_c.js';

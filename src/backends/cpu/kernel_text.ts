@@ -16,7 +16,7 @@
 
 import { byteSize } from '../../graph/dtype.js';
 import type { Kernel } from '../../lower/loop_ir.js';
-import { includeGuarded, KERNEL_NAME_PLACEHOLDER } from '../backend.js';
+import { includeGuarded, KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { C_HALF_PRELUDE, C_INT_PRELUDE, C_PRELUDE, type EmitDialect, cStorageType } from '../c_expr.js';
 
 /** Work (elements touched) above which a kernel's outer loop runs on several threads. */

@@ -18,7 +18,7 @@ import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../..
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
-import type { Executable } from '../backend.js';
+import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
 import { checkInputs } from '../../schedule/check_inputs.js';

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import type { CompileOptions } from '../../api/options.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
-import type { Backend, Executable, GeneratedSource } from '../backend.js';
+import type { Backend, Executable, GeneratedSource } from '../../schedule/backend.js';
 import { cudaCompilerIdentity, listDir } from './toolchain.js';
 import type { Cublas } from './cublas.js';
 import { deviceArch } from './driver.js';

@@ -13,7 +13,7 @@
 // from one native block (launch.ts), no koffi signature has a parameter per buffer.
 
 import type { KernelBuf } from '../../lower/loop_ir.js';
-import { KERNEL_NAME_PLACEHOLDER } from '../backend.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { type EmitDialect, cStorageType } from '../c_expr.js';
 
 export interface CudaLaunchMeta {

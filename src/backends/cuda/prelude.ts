@@ -6,7 +6,7 @@
 // intrinsics; so are the integer helpers (int_c.ts), with the fixed-width typedefs a kernel
 // names beyond these (int_c.ts's cudaTypedefs).
 
-import { includeGuarded } from '../backend.js';
+import { includeGuarded } from '../../schedule/backend.js';
 import { halfHelpers } from '../half_c.js';
 import { intHelpers } from '../int_c.js';
 

@@ -9,7 +9,7 @@ import { NDArray, type DeviceStorage } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { traceSpan } from '../../observe/trace.js';
-import type { Executable } from '../backend.js';
+import type { Executable } from '../../schedule/backend.js';
 import { deviceAllocator } from './allocator.js';
 import type { CudaKernelMeta, GemmMeta } from './kernel_text.js';
 import type { Cublas } from './cublas.js';

@@ -5,7 +5,7 @@
 import type { BackendName, CompileOptions, KernelMeta } from '../compile/types.js';
 import type { NDArray } from '../graph/ndarray.js';
 import type { Kernel } from '../lower/loop_ir.js';
-import type { Plan } from '../schedule/plan.js';
+import type { Plan } from './plan.js';
 
 export const KERNEL_NAME_PLACEHOLDER = '__KILN_KERNEL__';
 

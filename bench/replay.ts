@@ -21,7 +21,7 @@ import type { CompileRequest } from '../src/compile/types.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { type Traced, trace } from '../src/frontend/trace.js';
 import { withIndexChecks } from '../src/api/index_checks.js';
-import { schedule } from '../src/api/program.js';
+import { schedule } from '../src/schedule/schedule.js';
 import { loadOnnx } from '../src/onnx/load.js';
 import { readNpy } from '../src/onnx/npy.js';
 import { readTensorPb } from '../src/onnx/tensor_file.js';

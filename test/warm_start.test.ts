@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { schedule } from '../src/api/program.js';
+import { schedule } from '../src/schedule/schedule.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import { cacheStats, clearCache, exportArtifacts, importArtifacts } from '../src/cache/artifacts.js';
 import { listEntryFiles } from '../src/cache/layout.js';

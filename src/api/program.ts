@@ -14,16 +14,13 @@ import { CompileGrouper, groupSize, maxGroupSize } from '../compile/compile_grou
 import type { CompiledKernel, CompileRequest } from '../compile/types.js';
 import type { NDArray } from '../graph/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
-import { canonicalGraph, type Graph } from '../graph/ir.js';
+import { canonicalGraph } from '../graph/ir.js';
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { debugEnabled, debugPrint, debugStages } from '../observe/log.js';
 import { traceSpan, withSpan } from '../observe/trace.js';
-import { codegenAndSubmit, type SubmitFn } from '../schedule/codegen_driver.js';
-import { finalize } from '../schedule/finalize.js';
-import { formKernels } from '../schedule/fuse.js';
 import { fmtPlan, type Plan } from '../schedule/plan.js';
-import { realize } from '../schedule/realize.js';
+import { schedule } from '../schedule/schedule.js';
 import { fmtGraph } from '../graph/print.js';
 import { type CheckedGraph, checkedOutputs, withIndexChecks } from './index_checks.js';
 import { type CompileOptions, resolveDevice } from './options.js';
@@ -76,41 +73,6 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
     backends.set(id, b!);
   }
   return b!;
-}
-
-/**
- * Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen.
- * `onKernels` hears how many kernels there will be as soon as that is known (before codegen).
- */
-export async function schedule(
-  graph: Graph,
-  backend: Backend,
-  submit: SubmitFn | undefined,
-  returnsArray: boolean,
-  onKernels?: (count: number) => void,
-): Promise<{ plan: Plan }> {
-  if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
-  const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles }));
-  const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
-  const f = withSpan('schedule', 'finalize', () => finalize(graph, r, s));
-  if (debugEnabled('schedule')) {
-    debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
-  }
-  onKernels?.(f.kernels.length);
-  await backend.prepareCodegen?.();
-  const { planKernels } = await codegenAndSubmit(f.kernels, backend, submit);
-  const plan: Plan = {
-    device: backend.device,
-    buffers: f.buffers,
-    kernels: planKernels,
-    steps: f.args.map((args, kernel) => ({ kernel, args })),
-    outputs: f.outputs,
-    arenaBytes: f.arenaBytes,
-    returnsArray,
-    info: f.kernels.map((k, i) => ({ kind: k.kind, ops: f.kernelNodes[i]!.map((n) => graph.node(n).op) })),
-  };
-  if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
-  return { plan };
 }
 
 export async function compileGraph(userTraced: Traced, options: CompileOptions = {}): Promise<Program> {

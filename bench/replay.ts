@@ -114,7 +114,7 @@ async function backends(devices: string[]): Promise<Backend[]> {
     else if (d === 'cuda') {
       // Code generation only: no GPU, no toolkit needed (the arch is fixed so the output is too).
       const { CudaBackend } = await import('../src/backends/cuda/backend.js');
-      out.push(new CudaBackend({ device: 'cuda', arch: 'sm_90' }));
+      out.push(new CudaBackend({ arch: 'sm_90' }));
     } else throw new Error(`replay: unknown device ${d}`);
   }
   for (const b of out) await b.prepareCodegen?.();

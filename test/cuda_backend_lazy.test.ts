@@ -20,7 +20,7 @@ test('CudaBackend.generate needs prepareCodegen first; afterwards it generates',
   const r = realize(t.graph);
   const [kernel] = finalize(t.graph, r, formKernels(t.graph, r)).kernels;
   // compileOnly with an explicit arch: no GPU and no compiler are touched.
-  const backend = new CudaBackend({ device: 'cuda', arch: 'sm_90', compileOnly: true });
+  const backend = new CudaBackend({ arch: 'sm_90', compileOnly: true });
   assert.throws(() => backend.generate(kernel!), /before prepareCodegen\(\)/);
   await backend.prepareCodegen();
   const g = backend.generate(kernel!);

@@ -68,7 +68,7 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
     else {
       // Loaded only for device 'cuda', so CPU users never load the CUDA modules.
       const { CudaBackend } = await import('../backends/cuda/backend.js');
-      b = new CudaBackend(options);
+      b = new CudaBackend({ arch: options.arch, compileOnly: options.compileOnly, allowTF32: options.allowTF32 });
     }
     backends.set(id, b!);
   }

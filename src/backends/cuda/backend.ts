@@ -2,7 +2,6 @@
 // workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
 
 import { existsSync } from 'node:fs';
-import type { CompileOptions } from '../../api/options.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../../schedule/backend.js';
@@ -73,6 +72,19 @@ function im2colMinMacs(): number | undefined {
   return n;
 }
 
+/**
+ * The settings of a program that the CUDA backend reads (api/ hands them over from the user's
+ * CompileOptions): the backend knows nothing of the user-facing options type.
+ */
+export interface CudaBackendOptions {
+  /** Target architecture, e.g. 'sm_90'; default: the device's (compileOnly: KILN_CUDA_ARCH, else sm_90). */
+  arch?: string;
+  /** Generate and compile only: no device is touched (there may be none). */
+  compileOnly?: boolean;
+  /** Let cuBLAS use TF32 tensor cores for float32 products. */
+  allowTF32?: boolean;
+}
+
 let cublasTf32: Cublas | undefined;
 let cublasStrict: Cublas | undefined;
 
@@ -89,7 +101,7 @@ export class CudaBackend implements Backend {
   /** NVRTC's fixed cost is ~10 ms a program, a small kernel adds ~1 ms: groups of up to 8. */
   readonly maxCompileGroup = 8;
 
-  constructor(private readonly options: CompileOptions) {
+  constructor(private readonly options: CudaBackendOptions) {
     // Compile-only runs must not touch a device (there may be none); otherwise ask it.
     this.arch = options.arch ?? (options.compileOnly ? (process.env.KILN_CUDA_ARCH || 'sm_90') : deviceArch());
     this.useCublas = cublasInstalled();

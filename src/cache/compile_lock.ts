@@ -13,7 +13,7 @@
 //  - when its heartbeat is older than staleAfterMs(deadline) = 10 intervals + 2 s, whatever
 //    the host: an owner that is stopped (SIGSTOP), hung, or dead on another host or in
 //    another pid namespace, where its pid means nothing here.
-// Markers are removed on release and, through exit_cleanup.ts, when the process exits or
+// Markers are removed on release and, through util/exit_cleanup.ts, when the process exits or
 // dies of SIGINT, SIGTERM or SIGHUP. Best effort: when locking fails for any other reason,
 // the caller simply compiles (a duplicate compile wastes time, never correctness: entries
 // are written atomically).
@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { holdCleanup } from '../compile/exit_cleanup.js';
+import { holdCleanup } from '../util/exit_cleanup.js';
 
 export type CompileLock = { kind: 'owner'; release(): void } | { kind: 'busy' };
 

@@ -2,7 +2,7 @@
 // kill(-pgid) takes down the driver and everything it started (cc1, as, ld, ptxas), and each
 // job in its own temporary directory (also the compiler's TMPDIR, so its intermediates land
 // there too). Nothing outlives the process that started it:
-//  - while a compiler runs, exit_cleanup.ts holds a cleanup that SIGKILLs its group and
+//  - while a compiler runs, util/exit_cleanup.ts holds a cleanup that SIGKILLs its group and
 //    removes its job directory on exit, SIGINT, SIGTERM or SIGHUP (a worker retired by the
 //    pool, a Ctrl-C with workers: 0);
 //  - in a compile worker, job directories live under the worker's own temporary root
@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { holdCleanup } from './exit_cleanup.js';
+import { holdCleanup } from '../util/exit_cleanup.js';
 
 /** The worker's temporary root (set by the pool), else undefined. */
 export function workerTempRoot(): string | undefined {

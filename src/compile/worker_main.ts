@@ -6,7 +6,7 @@ import { compilerFor } from '../backends/registry_compilers.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
 import { rmSync } from 'node:fs';
-import { holdCleanup, runCleanupsNow } from './exit_cleanup.js';
+import { holdCleanup, runCleanupsNow } from '../util/exit_cleanup.js';
 import { runCompiler } from './run_compiler.js';
 import { workerTempRoot } from './subprocess.js';
 

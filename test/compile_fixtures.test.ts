@@ -8,7 +8,8 @@ import { test as nodeTest } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LoadedCKernel } from '../src/backends/cpu/loader.js';
 import { cCompilerIdentity, cpuTarget } from '../src/backends/cpu/compiler.js';
-import { KILN_CACHE_FORMAT_VERSION, kernelKey, makeCompileRequest } from '../src/compile/key.js';
+import { CACHE_FORMAT_VERSION } from '../src/cache/format.js';
+import { kernelKey, makeCompileRequest } from '../src/compile/key.js';
 import type { CompileOptions, CompileRequest, CompiledKernel, KernelStoreLike } from '../src/compile/types.js';
 import { COUNTER_NAMES, bump, counters, resetCounters } from '../src/observe/counters.js';
 import { debugEnabled } from '../src/observe/log.js';
@@ -68,7 +69,7 @@ test('kernelKey covers source, compiler, options and format version, independent
   assert.notEqual(kernelKey('c', 'src', 'cc2', { flags: ['-a'], arch: 'native' }), base);
   assert.notEqual(kernelKey('c', 'src', 'cc1', { flags: ['-b'], arch: 'native' }), base);
   assert.notEqual(kernelKey('cuda', 'src', 'cc1', { flags: ['-a'], arch: 'native' }), base);
-  assert.equal(KILN_CACHE_FORMAT_VERSION, '3');
+  assert.equal(CACHE_FORMAT_VERSION, '3');
 });
 
 test('cCompilerIdentity names the real compiler binary without running it, and is cached', () => {

@@ -22,7 +22,7 @@ const LAYERS = [
   // The pipeline, data flowing down the table's order reversed: graph → lower → schedule → backends.
   ['graph', ['observe', 'util']],
   ['lower', ['graph', 'observe', 'util']],
-  ['schedule', ['lower', 'graph', 'compile', 'observe', 'util']],
+  ['schedule', ['lower', 'graph', 'compile', 'cache', 'observe', 'util']],
   ['backends', ['schedule', 'lower', 'graph', 'compile', 'cache', 'observe', 'util']],
   // What builds graphs: the traced Tensor front end, the ONNX importer (whose models compile through api/).
   ['frontend', ['graph', 'observe', 'util']],

@@ -10,7 +10,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { CompiledKernel, CompileRequest } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
+import type { CompileRequest } from '../src/compile/types.js';
 import { mulberry32 } from '../src/graph/random.js';
 
 const SAXPY = (name: string, k = 1) => `extern "C" __global__ void ${name}(float a, const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int n) {

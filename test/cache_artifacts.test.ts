@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { CompiledKernel } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import { cacheStats, clearCache, exportArtifacts, importArtifacts } from '../src/cache/artifacts.js';
 import { graphKey } from '../src/cache/graph_store.js';
 import { listEntryFiles } from '../src/cache/layout.js';

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { CompiledKernel } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import { cacheStats } from '../src/cache/artifacts.js';
 import { KernelStore } from '../src/cache/kernel_store.js';
 import { MemoryBackend } from '../src/cache/memory_backend.js';

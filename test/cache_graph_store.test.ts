@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { CompiledKernel } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { graphKey, type GraphBundle } from '../src/cache/graph_store.js';
 import { kilnBuildId } from '../src/cache/build_id.js';

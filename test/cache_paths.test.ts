@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
-import type { CompiledKernel } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import { DiskBackend } from '../src/cache/disk_backend.js';
 import { graphKey } from '../src/cache/graph_store.js';
 import { KernelStore } from '../src/cache/kernel_store.js';

@@ -17,7 +17,7 @@ import { encodeKernel } from '../src/cache/kernel_codec.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { CACHE_FORMAT_VERSION } from '../src/cache/format.js';
 import { machineSigningKey, signPayload, trustKeyFile } from '../src/cache/signing.js';
-import type { CompiledKernel } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 
 delete process.env.KILN_NO_CACHE;
 delete process.env.KILN_SIGNING_KEY;

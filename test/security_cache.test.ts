@@ -15,7 +15,7 @@ import { entryRelPath, listEntryFiles } from '../src/cache/layout.js';
 import { openCache } from '../src/cache/open_cache.js';
 import { ownershipProblem, readEntryVerified, writeEntryAtomic } from '../src/cache/entry_file.js';
 import { importArtifacts } from '../src/cache/artifacts.js';
-import type { CompiledKernel } from '../src/compile/types.js';
+import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import { counters } from '../src/observe/counters.js';
 import { type ChildResult, type ProgramSpec, resultOf, runChild } from './fixtures/programs.js';
 

@@ -2,7 +2,8 @@
 // compile worker (and by the main process only for workers: 0). Backends are loaded lazily
 // so a CPU-only run never touches CUDA code, and the CUDA compiler (which may dlopen NVRTC)
 // is only ever loaded where compiles run.
-import type { BackendName, CompileRequest, KernelMeta } from '../compile/types.js';
+import type { BackendName, KernelMeta } from '../cache/compiled_kernel.js';
+import type { CompileRequest } from '../compile/types.js';
 
 export interface CompilerOutput {
   binary: Uint8Array;

@@ -7,7 +7,7 @@
 // instead of running another graph's plan. Every kernel key inside is validated too
 // (kernel_codec.ts), before anything uses it.
 
-import type { CompiledKernel } from '../compile/types.js';
+import type { CompiledKernel } from './compiled_kernel.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
 import { kernelFromFields, kernelToFields } from './kernel_codec.js';
 import { isValidKey } from './layout.js';

@@ -1,7 +1,7 @@
 // Payload of one kernel entry: the CompiledKernel fields as JSON, the binary as raw blob 0,
 // typed arrays inside `meta` (if any) as further blobs. See framing.ts for the byte layout.
 
-import type { BackendName, CompiledKernel, KernelMeta } from '../compile/types.js';
+import type { BackendName, CompiledKernel, KernelMeta } from './compiled_kernel.js';
 import { FramingError, packJsonAndBlobs, unpackJsonAndBlobs } from './framing.js';
 import { isValidKey } from './layout.js';
 import { decodeStorable, encodeStorable } from './storable_json.js';

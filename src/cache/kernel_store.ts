@@ -1,8 +1,8 @@
-// The persistent kernel cache, content-addressed by CompileRequest.key. Hit and miss
+// The persistent kernel cache, content-addressed by each kernel's key. Hit and miss
 // counting belongs to the caller (AsyncCompile), which alone knows whether a lookup was the
 // one that decided to compile; this store only counts corrupt entries.
 
-import type { CompiledKernel, KernelStoreLike } from '../compile/types.js';
+import type { CompiledKernel } from './compiled_kernel.js';
 import { warnOnce } from '../observe/log.js';
 import type { EntryBackend } from './backend.js';
 import { bump } from '../observe/counters.js';
@@ -13,7 +13,8 @@ import { KERNELS_DIR, entryRelPath, isValidKey } from './layout.js';
 import { loadEntry, storeEntry } from './store_io.js';
 import { type CompileLock, tryCompileLock } from './compile_lock.js';
 
-export class KernelStore implements KernelStoreLike {
+/** AsyncCompile's kernel store (compile/types.ts, KernelStoreLike): kiln's one implementation. */
+export class KernelStore {
   constructor(readonly backend: EntryBackend) {}
 
   /**

@@ -12,7 +12,8 @@ import { recordEvent, traceSpan } from '../observe/trace.js';
 import { WorkerCompileError, WorkerPool, resolveCompileTimeoutMs, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
 import { groupRequest, splitGroup } from './compile_group.js';
 import { runCompiler } from './run_compiler.js';
-import type { BackendName, CompileRequest, CompiledKernel, KernelStoreLike } from './types.js';
+import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
+import type { CompileRequest, KernelStoreLike } from './types.js';
 
 /** Turns a binary into whatever the backend's runtime calls (a koffi library, a CUfunction...). */
 export type Loader<T = unknown> = (k: CompiledKernel) => T | Promise<T>;

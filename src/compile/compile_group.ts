@@ -12,7 +12,8 @@
 // include-guarded and every other top-level name derives from the kernel's name
 // (schedule/backend.ts, includeGuarded).
 import { createHash } from 'node:crypto';
-import type { CompileRequest, CompiledKernel } from './types.js';
+import type { CompiledKernel } from '../cache/compiled_kernel.js';
+import type { CompileRequest } from './types.js';
 
 /** Largest group when the backend allows groups: KILN_COMPILE_GROUP_MAX (1 turns groups off). */
 export function maxGroupSize(backendMax: number | undefined): number {

@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../cache/canonical_json.js';
 import { CACHE_FORMAT_VERSION } from '../cache/format.js';
-import type { BackendName, CompileOptions, CompileRequest, KernelMeta } from './types.js';
+import type { BackendName, KernelMeta } from '../cache/compiled_kernel.js';
+import type { CompileOptions, CompileRequest } from './types.js';
 
 /**
  * The launch metadata is keyed too: two kernels with the same source can differ in how they

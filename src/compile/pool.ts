@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { bump } from '../observe/counters.js';
 import { makeSpan, nowUs, recordEvent, type TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
-import type { BackendName, CompileRequest, CompiledKernel } from './types.js';
+import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
+import type { CompileRequest } from './types.js';
 
 export interface WorkerPoolOptions {
   /** Worker processes (>= 1). Default: KILN_WORKERS, else defaultWorkerCount(). */

@@ -1,7 +1,8 @@
 // Messages between the pool (main process) and a compile worker, over the fork IPC channel
 // with serialization: 'advanced', so binaries travel as Uint8Array without base64.
 import type { TraceEvent } from '../observe/trace.js';
-import type { CompileRequest, CompiledKernel } from './types.js';
+import type { CompiledKernel } from '../cache/compiled_kernel.js';
+import type { CompileRequest } from './types.js';
 
 /** main → worker: compile one kernel. `attempt` starts at 1; test crash hooks fire only on early attempts. */
 export interface JobMessage {

@@ -1,9 +1,9 @@
 // The contract between the scheduler (which produces kernel sources), the worker pool
 // (which turns sources into binaries) and the backends' loaders (which turn binaries into
-// callable kernels in the main process). Nothing here knows about tensors.
+// callable kernels in the main process). Nothing here knows about tensors. What a compile
+// produces, and the kernel cache stores, is cache/compiled_kernel.ts.
 
-/** Which compiler/runtime a kernel is for. 'c' = system C compiler + dlopen; 'cuda' = NVRTC or nvcc + driver API. */
-export type BackendName = 'c' | 'cuda';
+import type { BackendName, CompiledKernel, KernelMeta } from '../cache/compiled_kernel.js';
 
 /** What the scheduler submits: the exact source and everything that changes the binary. */
 export interface CompileRequest {
@@ -34,28 +34,6 @@ export interface CompileOptions {
   testCrash?: boolean | 'exit' | 'sigkill';
   /** Test hook: how many attempts testCrash crashes (default 1); 2 makes the retry crash too. */
   testCrashAttempts?: number;
-}
-
-/** JSON-serialisable launch metadata; each backend defines what it puts here. */
-export type KernelMeta = Record<string, unknown>;
-
-/** What a worker returns for one job, and what the kernel cache stores. */
-export interface CompiledKernel {
-  key: string;
-  backend: BackendName;
-  kernelName: string;
-  /** Shared object (C) or cubin (CUDA). */
-  binary: Uint8Array;
-  meta: KernelMeta;
-  /** Compiler diagnostics (warnings), possibly empty. */
-  log: string;
-  /** Wall time of the compile itself, in ms. */
-  compileMs: number;
-  /**
-   * A compile group's member: the key of the entry that holds `binary` (the group's one
-   * program, stored once), so the kernel store writes a reference, not the bytes again.
-   */
-  binaryOf?: string;
 }
 
 /** A persistent store of compiled kernels keyed by CompileRequest.key (implemented in cache/). */

@@ -2,7 +2,8 @@
 // the compile options and launch metadata that go with it), the compiler's identity for
 // cache keys, and a runtime that executes a plan with loaded kernels.
 
-import type { BackendName, CompileOptions, KernelMeta } from '../compile/types.js';
+import type { BackendName, KernelMeta } from '../cache/compiled_kernel.js';
+import type { CompileOptions } from '../compile/types.js';
 import type { NDArray } from '../graph/ndarray.js';
 import type { Kernel } from '../lower/loop_ir.js';
 import type { Plan } from './plan.js';

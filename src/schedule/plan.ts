@@ -2,7 +2,7 @@
 // order. It is plain JSON so the graph cache can store it beside the kernel binaries and a
 // warm start can run it without lowering or codegen.
 
-import type { BackendName, KernelMeta } from '../compile/types.js';
+import type { BackendName, KernelMeta } from '../cache/compiled_kernel.js';
 import type { DType } from '../graph/dtype.js';
 
 export type BufferKind = 'input' | 'param' | 'const' | 'temp' | 'output';

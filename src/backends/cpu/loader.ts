@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { binaryFormatProblem } from '../../cache/binary_format.js';
-import type { CompiledKernel } from '../../compile/types.js';
+import type { CompiledKernel } from '../../cache/compiled_kernel.js';
 
 export interface LoadedCKernel {
   lib: LibraryHandle;

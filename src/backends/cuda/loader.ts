@@ -3,7 +3,7 @@
 // Kernels compiled in one group share one cubin (the same Uint8Array, also as read back from
 // a graph bundle): it is loaded once and each kernel looks its function up in that module.
 import { binaryFormatProblem } from '../../cache/binary_format.js';
-import type { CompiledKernel, KernelMeta } from '../../compile/types.js';
+import type { CompiledKernel, KernelMeta } from '../../cache/compiled_kernel.js';
 import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, type CUfunction, type CUmodule } from './driver.js';
 
 export interface LoadedCudaKernel {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findNvcc } from '../src/backends/cuda/toolchain.js';
 import { needs } from './prereq.js';
+import '../src/backends/register.js';
 import { AsyncCompile } from '../src/compile/async_compile.js';
 import { CompileGrouper, groupRequest, groupSize, maxGroupSize, splitGroup } from '../src/compile/compile_group.js';
 import type { CompiledKernel } from '../src/cache/compiled_kernel.js';

@@ -49,6 +49,7 @@ function alive(pid: number): boolean {
 const orphanScript = script(
   'orphan.mjs',
   `
+await import(SRC + 'backends/register.js');
 const { WorkerPool } = await import(SRC + 'compile/pool.js');
 const { makeCompileRequest } = await import(SRC + 'compile/key.js');
 const pool = new WorkerPool({ workers: 2 });
@@ -80,6 +81,7 @@ test('an idle pool never keeps its parent alive, a non-TTY stderr stays silent, 
   const path = script(
     'idle.mjs',
     `
+await import(SRC + 'backends/register.js');
 const { AsyncCompile } = await import(SRC + 'compile/async_compile.js');
 const { makeCompileRequest } = await import(SRC + 'compile/key.js');
 const { cCompilerIdentity } = await import(SRC + 'backends/cpu/compiler.js');

@@ -6,6 +6,7 @@ import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
+import '../src/backends/register.js';
 import { AsyncCompile } from '../src/compile/async_compile.js';
 import { makeCompileRequest } from '../src/compile/key.js';
 import { cCompilerIdentity } from '../src/backends/cpu/compiler.js';

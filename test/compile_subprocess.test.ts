@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import '../src/backends/register.js';
 import { AsyncCompile, getAsyncCompile } from '../src/compile/async_compile.js';
 import { makeCompileRequest } from '../src/compile/key.js';
 import { cCompilerIdentity } from '../src/backends/cpu/compiler.js';
@@ -126,11 +127,13 @@ test('a worker SIGKILLed, then its retry past the deadline, with a hung compiler
 
 const asyncCompileModule = path.resolve(here, '../src/compile/async_compile.js');
 const keyModule = path.resolve(here, '../src/compile/key.js');
+const registerModule = path.resolve(here, '../src/backends/register.js');
 
 /** A process compiling one kernel with a hung compiler (`workers` 0 = inline); resolves once the compiler runs. */
 async function hungProcess(workers: number, name: string) {
   const fake = hungCompiler();
   const script = `
+    import ${JSON.stringify(registerModule)};
     import { AsyncCompile } from ${JSON.stringify(asyncCompileModule)};
     import { makeCompileRequest } from ${JSON.stringify(keyModule)};
     const ac = new AsyncCompile({ workers: ${workers} });

@@ -5,6 +5,8 @@
 
 import type { Backend, Executable } from '../schedule/backend.js';
 import { CpuBackend } from '../backends/cpu/backend.js';
+// The backends' compilers and loaders, registered with compile/ (the registration imports no backend).
+import '../backends/register.js';
 import { binaryFormatProblem } from '../cache/binary_format.js';
 import { openCache } from '../cache/open_cache.js';
 import { graphKey } from '../cache/graph_key.js';

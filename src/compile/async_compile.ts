@@ -4,42 +4,17 @@
 // instance, so identical kernels (from any graph) compile once.
 //
 // Compiles run in the worker pool; the main process only loads binaries (dlopen,
-// cuModuleLoadData) through the loader registered for the backend.
+// cuModuleLoadData) through the loader the backend registered (compile/registry.ts).
 import { binaryFormatProblem } from '../cache/binary_format.js';
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
 import { WorkerCompileError, WorkerPool, resolveCompileTimeoutMs, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
 import { groupRequest, splitGroup } from './compile_group.js';
+import { importCompiler, loaderFor } from './registry.js';
 import { runCompiler } from './run_compiler.js';
 import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
 import type { CompileRequest, KernelStoreLike } from './types.js';
-
-/** Turns a binary into whatever the backend's runtime calls (a koffi library, a CUfunction...). */
-export type Loader<T = unknown> = (k: CompiledKernel) => T | Promise<T>;
-
-const loaders = new Map<BackendName, Loader>();
-
-/** Sets how a backend's binaries are loaded in the main process (replaces any previous loader). */
-export function registerLoader<T>(backend: BackendName, fn: Loader<T>): void {
-  loaders.set(backend, fn as Loader);
-}
-
-async function loaderFor(backend: BackendName): Promise<Loader> {
-  const l = loaders.get(backend);
-  if (l !== undefined) return l;
-  // Defaults: each backend's own loader, imported only when a kernel of that backend is
-  // first loaded (a CPU-only run never touches the CUDA driver).
-  switch (backend) {
-    case 'c':
-      return (await import('../backends/cpu/loader.js')).loadCKernel;
-    case 'cuda':
-      return (await import('../backends/cuda/loader.js')).loadCudaKernel;
-    default:
-      backend satisfies never;
-      throw new Error(`no loader registered for backend '${String(backend)}': call registerLoader(backend, fn)`);
-  }
-}
 
 export interface AsyncCompileOptions extends WorkerPoolOptions {
   /** 0 = compile inline in this process (the only way a compiler runs outside a worker). */
@@ -459,10 +434,10 @@ export function uniqueByKey<T extends { key: string }>(items: readonly T[]): T[]
 
 /** workers: 0: the compiler runs in this process, loaded only now (never at import). */
 async function compileInline(req: CompileRequest): Promise<CompiledKernel> {
-  const { compilerFor } = await import('../backends/registry_compilers.js');
+  const compiler = await importCompiler(req.backend);
   const end = traceSpan('compile', req.kernelName, { kernel: req.key, kernelName: req.kernelName, backend: req.backend, inline: true });
   try {
-    return await runCompiler(compilerFor(req.backend), req);
+    return await runCompiler(compiler.compileKernel, req);
   } finally {
     end();
   }

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { bump } from '../observe/counters.js';
 import { makeSpan, nowUs, recordEvent, type TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import { compilerModules } from './registry.js';
 import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
 import type { CompileRequest } from './types.js';
 
@@ -276,7 +277,8 @@ export class WorkerPool {
     // Only the main process writes the trace file; workers ship their spans in replies.
     delete env.KILN_TRACE;
     const forkedUs = nowUs();
-    const child = fork(WORKER_SCRIPT, [], {
+    // The worker imports the backends' compilers from the modules they registered.
+    const child = fork(WORKER_SCRIPT, [JSON.stringify(compilerModules())], {
       serialization: 'advanced',
       detached: true,
       execArgv: [],

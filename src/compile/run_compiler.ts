@@ -1,8 +1,7 @@
 // Turning a compiler's output into the CompiledKernel that the cache stores and the loaders
 // load: shared by the compile worker (worker_main.ts) and by workers: 0 (async_compile.ts).
-// Only types come from the compiler registry, so importing this loads no compiler.
-import type { CompileFn } from '../backends/registry_compilers.js';
 import type { CompiledKernel } from '../cache/compiled_kernel.js';
+import type { CompileFn } from './registry.js';
 import type { CompileRequest } from './types.js';
 
 /** Runs `compile` on `req`, timing it; the compiler's metadata is merged over the request's. */

@@ -2,13 +2,17 @@
 // time and sends back the binary. This is the only place (besides workers: 0) where a
 // compiler runs. Forked by pool.ts with serialization: 'advanced'.
 import { compiledKeys } from './compile_group.js';
-import { compilerFor } from '../backends/registry_compilers.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
 import { rmSync } from 'node:fs';
 import { holdCleanup, runCleanupsNow } from '../util/exit_cleanup.js';
+import { importCompiler, type CompilerModules } from './registry.js';
 import { runCompiler } from './run_compiler.js';
 import { workerTempRoot } from './subprocess.js';
+
+// The backends' compiler modules, as the pool registered them (compile/registry.ts): a worker
+// imports a backend's module at its first job for that backend (or to warm it).
+const compilers = JSON.parse(process.argv[2] ?? '{}') as CompilerModules;
 
 function send(msg: FromWorker): void {
   // If the parent is gone there is nobody to tell; the disconnect handler exits us.
@@ -59,7 +63,7 @@ async function runJob(job: JobMessage): Promise<void> {
       process.exit(1);
     }
     if (o.testSleepMs !== undefined && o.testSleepMs > 0) await sleep(o.testSleepMs);
-    const kernel = await runCompiler(compilerFor(req.backend), req);
+    const kernel = await runCompiler((await importCompiler(req.backend, compilers)).compileKernel, req);
     send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
@@ -75,15 +79,13 @@ process.on('message', (msg: ToWorker) => {
 
 send({ type: 'ready', pid: process.pid });
 
-// Warm the compiler while no job is here yet (pool.warm('cuda')): NVRTC's first compile in a
-// process costs ~150 ms of library start-up. nvcc is a fresh process per compile: nothing to warm.
-if (process.env.KILN_WORKER_WARM === 'cuda') {
+// Warm the compiler while no job is here yet (pool.warm(backend)), if its module can: NVRTC's
+// first compile in a process costs ~150 ms of library start-up (backends/cuda/compiler.ts).
+const warmBackend = process.env.KILN_WORKER_WARM;
+if (warmBackend !== undefined && warmBackend !== '') {
   setImmediate(() => {
-    void Promise.all([import('../backends/cuda/toolchain.js'), import('../backends/cuda/compiler.js')])
-      .then(async ([t, c]) => {
-        if (t.selectCudaCompiler().kind !== 'nvrtc') return;
-        await c.compileCuda({ key: 'warmup', backend: 'cuda', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {}, meta: {} });
-      })
+    void importCompiler(warmBackend as keyof CompilerModules, compilers)
+      .then((c) => c.warmCompiler?.())
       .catch(() => {
         // A failed warm-up changes nothing: the real compile reports real errors.
       });

@@ -6,6 +6,7 @@ import { accessSync, closeSync, constants, openSync, readFileSync, readSync, rea
 import { arch, cpus } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { makeJobDir, runTool } from '../../compile/subprocess.js';
+import type { CompileFn } from '../../compile/registry.js';
 import type { CompileRequest } from '../../compile/types.js';
 
 /** Flags every kernel is built with; -march comes from options.arch (default native). */
@@ -158,3 +159,6 @@ export async function compileC(req: CompileRequest): Promise<{ binary: Uint8Arra
     dir.remove();
   }
 }
+
+/** The C backend's compiler, as compile workers call it (compile/registry.ts, CompilerModule). */
+export const compileKernel: CompileFn = compileC;

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeJobDir } from '../../compile/subprocess.js';
+import type { CompileFn } from '../../compile/registry.js';
 import type { CompileRequest } from '../../compile/types.js';
 import { runNvcc } from './nvcc.js';
 import { nvrtcCompile, nvrtcIncludeDirs } from './nvrtc.js';
@@ -91,4 +92,17 @@ export async function compileCuda(req: CompileRequest, force?: CudaCompilerKind)
     throw new CudaCompileError(req.kernelName, which ?? 'nvrtc', arch, (e as Error).message, '', undefined);
   }
   return c.kind === 'nvrtc' ? compileNvrtc(req, c.loc, arch) : compileNvcc(req, c.path, arch);
+}
+
+/** The CUDA backend's compiler, as compile workers call it (compile/registry.ts, CompilerModule). */
+export const compileKernel: CompileFn = (req) => compileCuda(req);
+
+/**
+ * Readies the compiler in a fresh worker while no job is there yet (pool.warm('cuda')): NVRTC's
+ * first compile in a process costs ~150 ms of library start-up. nvcc is a fresh process per
+ * compile: nothing to warm.
+ */
+export async function warmCompiler(): Promise<void> {
+  if (selectCudaCompiler().kind !== 'nvrtc') return;
+  await compileCuda({ key: 'warmup', backend: 'cuda', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {}, meta: {} });
 }

@@ -7,7 +7,6 @@ import { ConstTensor } from './const_tensor.js';
 import { Emitter, type Val } from './emit.js';
 import { Unsupported } from './errors.js';
 import type { OnnxNode } from './node.js';
-import type { OpTable } from './ops/types.js';
 
 /**
  * A shape argument depends on the value of these graph inputs. The loader then treats them
@@ -23,13 +22,19 @@ export class NeedsInputValues extends Error {
 /** Inputs wider than this are never specialised on: that would compile once per batch of data. */
 export const MAX_VALUE_INPUT = 16;
 
+/**
+ * The op converters as the context calls them: ops/types.ts's OpTable is one (the converters
+ * import this module, so it names only what it calls, not their module).
+ */
+export type Converters = Record<string, { convert(ctx: ConvertContext, node: OnnxNode): Val[] }>;
+
 export class ConvertContext {
   readonly values: Map<string, Val>;
 
   constructor(
     readonly em: Emitter,
     /** The converters, for ops whose bodies are subgraphs (Loop). */
-    readonly table: OpTable,
+    readonly table: Converters,
     parent?: ConvertContext,
   ) {
     // A subgraph sees every value of the enclosing scope (ONNX's outer-scope references).

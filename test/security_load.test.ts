@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadCKernel, loadDir } from '../src/backends/cpu/loader.js';
-import { binaryFormatProblem } from '../src/cache/binary_format.js';
+import { binaryFormatProblem } from '../src/backends/binary_format.js';
 import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kiln-sec-load-'));

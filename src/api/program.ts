@@ -7,12 +7,12 @@ import type { Backend, Executable } from '../schedule/backend.js';
 import { CpuBackend } from '../backends/cpu/backend.js';
 // The backends' compilers and loaders, registered with compile/ (the registration imports no backend).
 import '../backends/register.js';
-import { binaryFormatProblem } from '../cache/binary_format.js';
 import { openCache } from '../cache/open_cache.js';
 import { graphKey } from '../cache/graph_key.js';
 import type { GraphBundle } from '../cache/graph_bundle.js';
 import { getAsyncCompile, uniqueByKey, type AsyncCompile } from '../compile/async_compile.js';
 import { CompileGrouper, groupSize, maxGroupSize } from '../compile/compile_group.js';
+import { binaryProblem } from '../compile/registry.js';
 import type { CompiledKernel } from '../cache/compiled_kernel.js';
 import type { CompileRequest } from '../compile/types.js';
 import type { NDArray } from '../graph/ndarray.js';
@@ -95,7 +95,7 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
   let bundle = cache.graphs.getBundle(key);
   // A checksum-valid bundle whose binaries are not this host's ELF kind (damaged, or from
   // another machine) is dropped as corrupt and recompiled, never handed to dlopen.
-  if (bundle !== undefined && bundle.kernels.some((k) => binaryFormatProblem(k.backend, k.binary) !== undefined)) {
+  if (bundle !== undefined && bundle.kernels.some((k) => binaryProblem(k.backend, k.binary) !== undefined)) {
     cache.graphs.dropCorrupt(key);
     bundle = undefined;
   }

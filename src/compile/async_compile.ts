@@ -5,13 +5,12 @@
 //
 // Compiles run in the worker pool; the main process only loads binaries (dlopen,
 // cuModuleLoadData) through the loader the backend registered (compile/registry.ts).
-import { binaryFormatProblem } from '../cache/binary_format.js';
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
 import { WorkerCompileError, WorkerPool, resolveCompileTimeoutMs, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
 import { groupRequest, splitGroup } from './compile_group.js';
-import { importCompiler, loaderFor } from './registry.js';
+import { binaryProblem, importCompiler, loaderFor } from './registry.js';
 import { runCompiler } from './run_compiler.js';
 import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
 import type { CompileRequest, KernelStoreLike } from './types.js';
@@ -414,12 +413,12 @@ export class AsyncCompile {
 }
 
 /**
- * A stored kernel whose binary is the ELF kind its loader takes (cache/binary_format.ts), or
+ * A stored kernel whose binary is the ELF kind its loader takes (its backend's check: compile/registry.ts), or
  * undefined: a checksum-valid entry with a damaged binary is counted corrupt and compiled
  * again (the compile's put replaces it), never handed to dlopen.
  */
 function usableBinary(k: CompiledKernel | undefined): CompiledKernel | undefined {
-  if (k === undefined || binaryFormatProblem(k.backend, k.binary) === undefined) return k;
+  if (k === undefined || binaryProblem(k.backend, k.binary) === undefined) return k;
   // Counted once per key: the same entry is read again under the compile lock.
   if (!badBinaries.has(k.key)) bump('cache_corrupt');
   badBinaries.add(k.key);

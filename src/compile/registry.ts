@@ -1,6 +1,7 @@
 // The backends' part of compiling, registered by the backends (backends/register.ts): for each
-// BackendName, the module that turns a kernel's source into a binary and the loader that turns
-// a binary into what the backend's runtime calls. compile/ knows no backend; it asks here.
+// BackendName, the module that turns a kernel's source into a binary, the loader that turns a
+// binary into what the backend's runtime calls, and the check of a stored binary's format.
+// compile/ knows no backend; it asks here.
 //
 // The compiler is registered as a module URL, not a function: it runs in compile workers,
 // processes of their own that import it (pool.ts hands them the registered URLs), and in this
@@ -33,6 +34,11 @@ export interface BackendRegistration {
   compilerModule: string;
   /** The backend's loader, imported when one of its kernels is first loaded. */
   loader(): Promise<Loader>;
+  /**
+   * Why `binary` cannot be one of the backend's kernels on this host (not the ELF kind its
+   * loader takes), or undefined: checked before a stored binary is used, never loaded if it fails.
+   */
+  binaryProblem(binary: Uint8Array): string | undefined;
 }
 
 /** Backend name → URL of its compiler module: what a compile worker is started with. */
@@ -68,6 +74,12 @@ export async function loaderFor(backend: BackendName): Promise<Loader> {
   const fresh = await registration(backend).loader();
   imported.set(backend, fresh);
   return fresh;
+}
+
+/** Why `binary` cannot be a kernel of `backend` here (its backend's check), or undefined. */
+export function binaryProblem(backend: BackendName, binary: Uint8Array): string | undefined {
+  const r = registered.get(backend);
+  return r === undefined ? `no backend '${String(backend)}' is registered` : r.binaryProblem(binary);
 }
 
 /** The registered compiler modules, for a compile worker to import. */

@@ -6,7 +6,7 @@
 // ever loaded. Files are named by a counter, never by a key, so no key (however malformed
 // a bundle's is) comes near a path. The directory is removed at exit (Linux keeps mapped
 // files alive after unlink). Before dlopen the binary's ELF header is checked
-// (cache/binary_format.ts), so a damaged entry is an error, not a crash in the dynamic loader.
+// (backends/binary_format.ts), so a damaged entry is an error, not a crash in the dynamic loader.
 // The CPU runtime declares the kernel's signature with koffi; this file only loads. koffi is
 // imported here, never by the runtime (which is in the library bundle that `import kiln`
 // loads): a loaded kernel carries koffi.address for the runtime's pointer blocks. Kernels
@@ -16,7 +16,7 @@ import { closeSync, constants, fstatSync, lstatSync, mkdtempSync, openSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
-import { binaryFormatProblem } from '../../cache/binary_format.js';
+import { binaryFormatProblem } from '../binary_format.js';
 import type { CompiledKernel } from '../../cache/compiled_kernel.js';
 
 export interface LoadedCKernel {

@@ -2,7 +2,7 @@
 // process: cuModuleLoadData + cuModuleGetFunction, ~0.1 ms. The cheap step of the pipeline.
 // Kernels compiled in one group share one cubin (the same Uint8Array, also as read back from
 // a graph bundle): it is loaded once and each kernel looks its function up in that module.
-import { binaryFormatProblem } from '../../cache/binary_format.js';
+import { binaryFormatProblem } from '../binary_format.js';
 import type { CompiledKernel, KernelMeta } from '../../cache/compiled_kernel.js';
 import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, type CUfunction, type CUmodule } from './driver.js';
 

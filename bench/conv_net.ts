@@ -11,7 +11,7 @@ import { compileGraph } from '../src/api/program.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { randnFloat32 } from '../src/graph/random.js';
 import { numel } from '../src/graph/shape.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { smallConvNet } from '../test/fixtures/conv_nets.js';
 import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
 

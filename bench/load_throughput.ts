@@ -84,7 +84,7 @@ async function writeModel(dir: string, layers: number, d: number): Promise<{ fil
 async function child(kind: string, file: string): Promise<void> {
   // kiln's modules (and onnx-proto, loaded on first use) are imported before the clock starts:
   // this measures the load, not Node's module loader (ORT's addon likewise loads first).
-  const { loadOnnx } = await import('../src/onnx/load.js');
+  const { loadOnnx } = await import('../src/api/load_onnx.js');
   await import('onnx-proto');
   const req = createRequire(join(PEERS, 'node_modules', 'index.js'));
   const ort = kind === 'ort' ? (req('onnxruntime-node') as { InferenceSession: { create(p: string): Promise<unknown> } }) : undefined;

@@ -22,7 +22,7 @@ import { NDArray } from '../src/graph/ndarray.js';
 import { type Traced, trace } from '../src/frontend/trace.js';
 import { withIndexChecks } from '../src/api/index_checks.js';
 import { schedule } from '../src/schedule/schedule.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { readNpy } from '../src/onnx/npy.js';
 import { readTensorPb } from '../src/onnx/tensor_file.js';
 import type { OnnxValue } from '../src/onnx/string_tensor.js';

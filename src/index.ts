@@ -10,4 +10,5 @@ export { counters, resetCounters } from './observe/counters.js';
 export type { DType } from './graph/dtype.js';
 export { ShapeError } from './graph/shape.js';
 export { IndexRangeError } from './api/index_checks.js';
-export { loadOnnx, OnnxParseError, OnnxUnsupportedError, OnnxModelError, OnnxInputError, StringTensor, type OnnxValue } from './onnx/index.js';
+export { loadOnnx } from './api/load_onnx.js';
+export { OnnxParseError, OnnxUnsupportedError, OnnxModelError, OnnxInputError, StringTensor, type OnnxValue } from './onnx/index.js';

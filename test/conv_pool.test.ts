@@ -15,7 +15,7 @@ import { NDArray } from '../src/graph/ndarray.js';
 import { interpret } from '../src/graph/interpret.js';
 import { randnFloat32 } from '../src/graph/random.js';
 import { numel } from '../src/graph/shape.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { Graph } from '../src/graph/ir.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import { finalize } from '../src/schedule/finalize.js';

@@ -24,7 +24,7 @@ import { finalize } from '../src/schedule/finalize.js';
 import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { randInt, randn } from './helpers.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { Graph } from '../src/graph/ir.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import { type Attr, ModelBuilder, singleOpModel, smallConvNet } from './fixtures/conv_nets.js';

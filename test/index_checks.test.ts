@@ -14,7 +14,7 @@ import onnxProto from 'onnx-proto';
 import { IndexRangeError, compile } from '../src/index.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { onnxDType } from '../src/onnx/dtypes.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { testDevice } from './helpers.js';
 
 const { onnx } = onnxProto;

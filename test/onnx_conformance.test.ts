@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { StringTensor, type OnnxValue } from '../src/onnx/string_tensor.js';
 import { decodeTensorFile, onnxNs } from '../src/onnx/proto.js';

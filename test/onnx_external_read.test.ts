@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { onnxNs } from '../src/onnx/proto.js';
 import { ExternalDataWriter } from './fixtures/external_data.js';
 import { needs } from './prereq.js';

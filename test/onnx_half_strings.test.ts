@@ -13,7 +13,7 @@ import onnxProto from 'onnx-proto';
 import { NDArray } from '../src/graph/ndarray.js';
 import { float16Bits } from '../src/graph/half.js';
 import { OnnxInputError, OnnxUnsupportedError } from '../src/onnx/errors.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { StringTensor } from '../src/onnx/string_tensor.js';
 import { formatFloat, parseOnnxNumber } from '../src/onnx/strings.js';
 import { parseTensorPb } from '../src/onnx/tensor_file.js';

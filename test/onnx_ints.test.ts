@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 
 import { NDArray } from '../src/graph/ndarray.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { StringTensor } from '../src/onnx/string_tensor.js';
 import { parseTensorPb } from '../src/onnx/tensor_file.js';
 

@@ -12,7 +12,7 @@ import onnxProto from 'onnx-proto';
 import { byteSize } from '../src/graph/dtype.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { OnnxInputError, OnnxParseError, OnnxUnsupportedError } from '../src/onnx/errors.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/onnx/npy.js';
 
 const { onnx } = onnxProto;

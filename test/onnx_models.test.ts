@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
 import type { NDArray } from '../src/graph/ndarray.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { readNpy } from '../src/onnx/npy.js';
 import { onnxNs } from '../src/onnx/proto.js';

@@ -12,7 +12,7 @@ import onnxProto from 'onnx-proto';
 
 import { NDArray } from '../src/graph/ndarray.js';
 import { onnxDType } from '../src/onnx/dtypes.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 
 const { onnx } = onnxProto;
 const AT = onnx.AttributeProto.AttributeType;

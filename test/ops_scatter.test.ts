@@ -19,7 +19,7 @@ import { interpret } from '../src/graph/interpret.js';
 import { numel } from '../src/graph/shape.js';
 import { onnxDType } from '../src/onnx/dtypes.js';
 import { OnnxModelError } from '../src/onnx/errors.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { assertMatches, randInt, randn, randu, testDevice } from './helpers.js';
 
 const { onnx } = onnxProto;

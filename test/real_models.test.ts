@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 
 import { listSuite, maxRelError, suiteInputs, suiteOutputs } from '../bench/model_suite.js';
 import { NDArray } from '../src/graph/ndarray.js';
-import { loadOnnx } from '../src/onnx/load.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
 import { testDevice } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,7 +1,6 @@
-// Public surface of the ONNX importer.
+// Public surface of the ONNX importer (loadOnnx and OnnxModel, which compile the imported
+// graphs, are api/'s: api/load_onnx.ts, api/onnx_model.ts).
 
-export { loadOnnx, type LoadOptions } from './load.js';
-export { OnnxModel, type OnnxModelInfo } from './model.js';
 export type { ModelInput } from './check.js';
 export { OnnxInputError, OnnxModelError, OnnxParseError, OnnxUnsupportedError } from './errors.js';
 export { supportedOps } from './ops/index.js';

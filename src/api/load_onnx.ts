@@ -2,12 +2,12 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import type { CompileOptions } from '../api/program.js';
-import { parseAndCheck } from './check.js';
-import { OnnxParseError, OnnxUnsupportedError } from './errors.js';
-import { OnnxModel } from './model.js';
-import { opTable } from './ops/index.js';
-import { decodeModel } from './proto.js';
+import type { CompileOptions } from './program.js';
+import { parseAndCheck } from '../onnx/check.js';
+import { OnnxParseError, OnnxUnsupportedError } from '../onnx/errors.js';
+import { OnnxModel } from './onnx_model.js';
+import { opTable } from '../onnx/ops/index.js';
+import { decodeModel } from '../onnx/proto.js';
 
 export interface LoadOptions extends CompileOptions {
   /** Concrete shapes for graph inputs with symbolic dims (or to override declared ones). */

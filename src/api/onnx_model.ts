@@ -2,19 +2,19 @@
 // inputs that shapes depend on), compiles lazily through compileGraph and runs. STRING inputs
 // and outputs are converted here, on the host, before and after the compiled program.
 
-import type { CompileOptions, Program } from '../api/program.js';
-import { compileGraph } from '../api/program.js';
+import type { CompileOptions, Program } from './program.js';
+import { compileGraph } from './program.js';
 import type { DType } from '../graph/dtype.js';
 import { fmtShape, sameShape } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
-import type { ModelInput, ParsedModel } from './check.js';
-import { ConstTensor } from './const_tensor.js';
-import { NeedsInputValues } from './context.js';
-import { type Built, type InitializerCache, buildGraph } from './convert.js';
-import { OnnxInputError, OnnxModelError } from './errors.js';
-import type { OpTable } from './ops/index.js';
-import { type OnnxValue, StringTensor } from './string_tensor.js';
-import { formatStrings, parseStrings } from './strings.js';
+import type { ModelInput, ParsedModel } from '../onnx/check.js';
+import { ConstTensor } from '../onnx/const_tensor.js';
+import { NeedsInputValues } from '../onnx/context.js';
+import { type Built, type InitializerCache, buildGraph } from '../onnx/convert.js';
+import { OnnxInputError, OnnxModelError } from '../onnx/errors.js';
+import type { OpTable } from '../onnx/ops/index.js';
+import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
+import { formatStrings, parseStrings } from '../onnx/strings.js';
 
 /** Feeds by graph-input name, all numeric: string feeds already parsed into their Casts' outputs. */
 type NumericFeeds = Record<string, NDArray>;

@@ -202,9 +202,10 @@ export class WorkerPool {
 
   /**
    * Starts workers now, before their first job, up to `upTo` (default: all) so the first
-   * compiles skip the fork. `backend` 'cuda' also has each new worker load NVRTC and compile
-   * a trivial kernel while it waits for work (~150 ms a worker), so the first real CUDA
-   * compile does not pay the library's start-up.
+   * compiles skip the fork. With `backend`, each new worker also imports that backend's
+   * compiler module and runs its warmCompiler while it waits for work (compile/registry.ts;
+   * CUDA's loads NVRTC and compiles a trivial kernel, ~150 ms a worker), so the first real
+   * compile does not pay the compiler's start-up.
    */
   warm(backend?: BackendName, upTo = this.size): void {
     if (backend !== undefined) this.warmBackend = backend;

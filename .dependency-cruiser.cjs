@@ -77,6 +77,13 @@ module.exports = {
       to: { circular: true },
     },
     {
+      name: 'backends-apart',
+      comment: 'the C and CUDA backends do not import each other: what both use lives in backends/ itself (c_expr.ts, half_c.ts, int_c.ts)',
+      severity: 'error',
+      from: { path: '^src/backends/(cpu|cuda)/' },
+      to: { path: '^src/backends/(cpu|cuda)/', pathNot: '^src/backends/$1/' },
+    },
+    {
       name: 'cuda-lazy',
       comment:
         'the CUDA backend is imported lazily (a CPU-only run never loads it; docs/architecture.md): outside backends/cuda/, only dynamic imports (and types) reach it; toolchain.ts (file searches, in the library bundle) excepted',

@@ -1,8 +1,8 @@
 // The layering rules (.dependency-cruiser.cjs, which `npm test` runs first as `npm run
 // lint:layers`) catch what they are for: in a copy of src/, each planted import that breaks a
-// rule (an upward import, a type-only one, a cycle, a static import of the CUDA backend, a
-// folder outside the layers) is reported under that rule, and nothing else is: so the tree as
-// it is passes, and CI fails on any of these.
+// rule (an upward import, a type-only one, a cycle, one backend importing the other, a static
+// import of the CUDA backend, a folder outside the layers) is reported under that rule, and
+// nothing else is: so the tree as it is passes, and CI fails on any of these.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -53,6 +53,8 @@ test('dependency-cruiser reports each planted layering violation under its rule,
   writeFileSync(join(dir, 'src/lower/planted_b.ts'), "import { a } from './planted_a.js';\nexport const b = (): unknown => a;\n");
   // api/ may use the backends, but the CUDA backend only through a dynamic import.
   plant('api/compile.ts', "import { CudaBackend } from '../backends/cuda/backend.js';\nexport const PlantedCuda = CudaBackend;");
+  // One backend importing the other (cuda/ → cpu/; the reverse would also be a static CUDA import).
+  plant('backends/cuda/partials.ts', "import { C_BASE_FLAGS } from '../cpu/compiler.js';\nexport const plantedFlags = C_BASE_FLAGS;");
   // A folder that is no layer of the table.
   mkdirSync(join(dir, 'src/planted'));
   writeFileSync(join(dir, 'src/planted/helper.ts'), 'export const helper = 1;\n');
@@ -63,6 +65,7 @@ test('dependency-cruiser reports each planted layering violation under its rule,
   assert.deepEqual(
     r.violations.sort(),
     [
+      'backends-apart: src/backends/cuda/partials.ts → src/backends/cpu/compiler.ts',
       'cuda-lazy: src/api/compile.ts → src/backends/cuda/backend.ts',
       'layer-cache: src/cache/layout.ts → src/compile/types.ts',
       'layer-compile: src/compile/key.ts → src/graph/shape.ts',

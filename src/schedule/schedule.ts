@@ -10,6 +10,7 @@ import type { Backend } from './backend.js';
 import { codegenAndSubmit, type SubmitFn } from './codegen_driver.js';
 import { finalize } from './finalize.js';
 import { formKernels } from './fuse.js';
+import { fmtFusionPlan } from './fusion_plan.js';
 import { fmtPlan, type Plan } from './plan.js';
 import { realize } from './realize.js';
 
@@ -28,9 +29,7 @@ export async function schedule(
   const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles }));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
   const f = withSpan('schedule', 'finalize', () => finalize(graph, r, s));
-  if (debugEnabled('schedule')) {
-    debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
-  }
+  if (debugEnabled('schedule')) debugPrint('schedule', fmtFusionPlan(graph, s));
   onKernels?.(f.kernels.length);
   await backend.prepareCodegen?.();
   const { planKernels } = await codegenAndSubmit(f.kernels, backend, submit);

@@ -2,6 +2,7 @@
 // time and sends back the binary. This is the only place (besides workers: 0) where a
 // compiler runs. Forked by pool.ts with serialization: 'advanced'.
 import { compiledKeys } from './compile_group.js';
+import { setting } from '../config/read.js';
 import { compilerFor } from '../backends/registry_compilers.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
@@ -77,7 +78,7 @@ send({ type: 'ready', pid: process.pid });
 
 // Warm the compiler while no job is here yet (pool.warm('cuda')): NVRTC's first compile in a
 // process costs ~150 ms of library start-up. nvcc is a fresh process per compile: nothing to warm.
-if (process.env.KILN_WORKER_WARM === 'cuda') {
+if (setting('KILN_WORKER_WARM') === 'cuda') {
   setImmediate(() => {
     void Promise.all([import('../backends/cuda/toolchain.js'), import('../backends/cuda/compiler.js')])
       .then(async ([t, c]) => {

@@ -8,6 +8,7 @@ import { numel } from '../../graph/shape.js';
 import { NDArray, type DeviceStorage } from '../../frontend/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
+import { setting } from '../../config/read.js';
 import { traceSpan } from '../../observe/trace.js';
 import type { Executable } from '../backend.js';
 import { deviceAllocator } from './allocator.js';
@@ -18,7 +19,7 @@ import { type PreparedLaunch, prepareLaunch } from './launch.js';
 import type { LoadedCudaKernel } from './loader.js';
 
 const alloc = () => deviceAllocator();
-const POISON = process.env.KILN_POISON_OUTPUTS === '1';
+const POISON = setting('KILN_POISON_OUTPUTS');
 
 /** Frees device outputs the user dropped without calling release(). */
 const outputsFinalizer = new FinalizationRegistry<{ ptr: DevicePtr; released: boolean }>((h) => {

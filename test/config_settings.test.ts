@@ -95,6 +95,7 @@ describe('values', () => {
     assert.equal(setting('KILN_TRACE', { KILN_TRACE: '0' }), undefined);
     assert.equal(setting('KILN_CACHE_MAX_MB', { KILN_CACHE_MAX_MB: '0.5' }), 0.5);
     assert.deepEqual(setting('KILN_DEBUG', { KILN_DEBUG: 'all' }), ['graph', 'loops', 'schedule', 'source', 'plan']);
+    assert.deepEqual(setting('KILN_TEST_WORKER_HOOKS', { KILN_TEST_WORKER_HOOKS: '{"k": {"sleepMs": 5, "crash": "sigkill"}}' }), { k: { sleepMs: 5, crash: 'sigkill' } });
   });
 
   it('a bad value of an error setting throws a SettingError naming the variable and its value', () => {
@@ -107,6 +108,8 @@ describe('values', () => {
       ['KILN_CUDA_DEVICE', 'first', /^KILN_CUDA_DEVICE="first": expected an integer ≥ 0$/],
       ['KILN_ASSERT_NO_COMPILE', 'sure', /^KILN_ASSERT_NO_COMPILE="sure": expected 1 or 0/],
       ['KILN_CUDA_GEMM', 'cublas', /^KILN_CUDA_GEMM="cublas": expected auto or generated$/],
+      ['KILN_TEST_WORKER_HOOKS', '{"k": {"sleep": 5}}', /^KILN_TEST_WORKER_HOOKS=.*the hook of k has a bad field sleep/],
+      ['KILN_TEST_WORKER_HOOKS', '{k: 1}', /^KILN_TEST_WORKER_HOOKS="\{k: 1\}": not JSON/],
       ['KILN_ONNX_ONLY', '(', /^KILN_ONNX_ONLY="\(": Invalid regular expression/],
     ];
     for (const [name, raw, message] of bad) {

@@ -54,12 +54,13 @@ async function runJob(job: JobMessage): Promise<void> {
   // kernels: what the job compiles (a compile group's members, else the one kernel).
   const args = { kernel: req.key, kernels: compiledKeys(req), kernelName: req.kernelName, backend: req.backend, attempt };
   try {
-    const o = req.options;
-    if (o.testCrash !== undefined && o.testCrash !== false && attempt <= (o.testCrashAttempts ?? 1)) {
-      if (o.testCrash === 'sigkill') process.kill(process.pid, 'SIGKILL');
+    // Tests of crash recovery and deadlines (KILN_TEST_WORKER_HOOKS); never part of a request.
+    const hook = setting('KILN_TEST_WORKER_HOOKS')[req.kernelName];
+    if (hook?.crash !== undefined && attempt <= (hook.crashAttempts ?? 1)) {
+      if (hook.crash === 'sigkill') process.kill(process.pid, 'SIGKILL');
       process.exit(1);
     }
-    if (o.testSleepMs !== undefined && o.testSleepMs > 0) await sleep(o.testSleepMs);
+    if (hook?.sleepMs !== undefined && hook.sleepMs > 0) await sleep(hook.sleepMs);
     const kernel = await runCompiler(compilerFor(req.backend), req);
     send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
   } catch (e) {

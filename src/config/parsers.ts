@@ -72,6 +72,19 @@ export function words(raw: string): string[] {
   return raw.trim().split(/\s+/);
 }
 
+/** A JSON value, checked by `check` (which throws BadValue for a value of the wrong shape). */
+export function json<T>(check: (v: unknown) => T): (raw: string) => T {
+  return (raw) => {
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch (e) {
+      throw new BadValue(`not JSON (${(e as Error).message})`);
+    }
+    return check(v);
+  };
+}
+
 /** A real CUDA architecture a cubin can be built for (sm_90, sm_90a), not a virtual one (compute_90). */
 export const REAL_CUDA_ARCH = /^sm_\d+[a-z]?$/;
 

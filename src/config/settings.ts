@@ -7,7 +7,7 @@
 //
 // The bottom layer: imports nothing of kiln, and any stage may import it.
 
-import { cudaArch, flag, integerAtLeast, oneOf, path, pathList, positiveNumber, regex, words } from './parsers.js';
+import { BadValue, cudaArch, flag, integerAtLeast, json, oneOf, path, pathList, positiveNumber, regex, words } from './parsers.js';
 
 /** Where the README lists a setting. */
 export type Section = 'options' | 'tuning' | 'toolchain' | 'debugging' | 'testing' | 'internal';
@@ -55,6 +55,34 @@ function debugStages(raw: string, note: (msg: string) => void): readonly DebugSt
   if (unknown.length > 0) note(`unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `'${s}'`).join(', ')} ignored (stages: ${DEBUG_STAGES.join(', ')}, or all)`);
   if (items.includes('all') || items.includes('1')) return DEBUG_STAGES;
   return DEBUG_STAGES.filter((s) => items.includes(s));
+}
+
+/** What a compile worker does to one job, for the tests of crash recovery and deadlines. */
+export interface WorkerTestHook {
+  /** Sleep this long before compiling. */
+  sleepMs?: number;
+  /** Die on the job: 'exit' = process.exit(1), 'sigkill' = SIGKILL itself. */
+  crash?: 'exit' | 'sigkill';
+  /** How many attempts the crash takes (default 1, so the retry succeeds; 2 makes it crash too). */
+  crashAttempts?: number;
+}
+
+function workerTestHooks(v: unknown): Readonly<Record<string, WorkerTestHook>> {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isObject(v)) throw new BadValue('expected an object of kernel name → hook');
+  const out: Record<string, WorkerTestHook> = {};
+  for (const [name, h] of Object.entries(v)) {
+    if (!isObject(h)) throw new BadValue(`the hook of ${name} is not an object`);
+    const hook: WorkerTestHook = {};
+    for (const [k, x] of Object.entries(h)) {
+      if (k === 'sleepMs' && typeof x === 'number' && x >= 0) hook.sleepMs = x;
+      else if (k === 'crash' && (x === 'exit' || x === 'sigkill')) hook.crash = x;
+      else if (k === 'crashAttempts' && Number.isInteger(x) && (x as number) >= 1) hook.crashAttempts = x as number;
+      else throw new BadValue(`the hook of ${name} has a bad field ${k}: ${JSON.stringify(x)} (fields: sleepMs ≥ 0, crash 'exit' or 'sigkill', crashAttempts ≥ 1)`);
+    }
+    out[name] = hook;
+  }
+  return out;
 }
 
 const nonNegative = integerAtLeast(0);
@@ -360,6 +388,17 @@ export const SETTINGS = {
     parse: oneOf(['compile', 'interpret'] as const),
     invalid: 'error',
     doc: "`interpret`: an ONNX model's `run()` goes through the float64 reference interpreter instead of compiled kernels (checks the importer alone)",
+  }),
+  KILN_TEST_WORKER_HOOKS: spec({
+    section: 'testing',
+    values: 'JSON',
+    default: {} as Readonly<Record<string, WorkerTestHook>>,
+    defaultDoc: 'none',
+    parse: json(workerTestHooks),
+    invalid: 'error',
+    doc:
+      'what compile workers do to the jobs of the named kernels, for the tests of crash recovery and deadlines: ' +
+      '`{"<kernel name>": {"sleepMs": N, "crash": "exit" or "sigkill", "crashAttempts": N}}`; read by each worker as it is forked',
   }),
   KILN_TEST_DEVICE: spec({
     section: 'testing',

@@ -353,6 +353,16 @@ export const SETTINGS = {
       "print each named stage's IR on stderr (an unknown name is warned about); the CLI also prints an error's stack. On a graph-cache hit only `graph` and `plan` " +
       'have something to print: the other stages never ran, which one line says',
   }),
+  KILN_PROFILE: spec({
+    section: 'debugging',
+    values: '`1` or `0`',
+    default: false,
+    parse: flag,
+    invalid: 'warn',
+    doc:
+      "CUDA: time every step of every plan run with events and print, at exit, each kernel's GPU time per run (slowest first, with its graph ops and cuBLAS shape); " +
+      'runs synchronise, so only the per-kernel figures mean anything',
+  }),
   KILN_ASSERT_NO_COMPILE: spec({
     section: 'debugging',
     values: '`1` or `0`',

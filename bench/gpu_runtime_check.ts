@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import type { CompileRequest } from '../src/compile/types.js';
+import { setting } from '../src/config/read.js';
 import { mulberry32 } from '../src/graph/random.js';
 
 const SAXPY = (name: string, k = 1) => `extern "C" __global__ void ${name}(float a, const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int n) {
@@ -184,7 +185,7 @@ async function parentMain(): Promise<number> {
   const { deviceAllocator } = await import('../src/backends/cuda/allocator.js');
   const { Cublas, cublasLibraryPath } = await import('../src/backends/cuda/cublas.js');
   const { deviceArch } = await import('../src/backends/cuda/driver.js');
-  const arch = process.env.KILN_CUDA_ARCH ?? 'sm_90';
+  const arch = setting('KILN_CUDA_ARCH') ?? 'sm_90';
 
   // --- compiles, in child processes --------------------------------------------------------
   const nvrtcChild = new CompileChild();

@@ -37,10 +37,11 @@ const SETS = [
   },
   {
     name: 'CUDA warm path',
-    // The runtime modules a CUDA warm start imports; driver.js is loaded before them. Compile
-    // workers never load this bundle.
+    // The runtime modules a CUDA warm start imports, the driver API's bindings included (alone,
+    // driver.js was a module of its own, and each library module it imports one more shim).
+    // Compile workers never load this bundle.
     out: join(cudaDir, 'warm_path.bundle.js'),
-    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js'].map((m) => join(cudaDir, m)),
+    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js', 'driver.js'].map((m) => join(cudaDir, m)),
   },
 ];
 

@@ -14,7 +14,17 @@ import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import type { CompileOptions, CompileRequest, KernelStoreLike } from '../src/compile/types.js';
 import { COUNTER_NAMES, bump, counters, resetCounters } from '../src/observe/counters.js';
 import { debugEnabled } from '../src/observe/log.js';
+import type { WorkerTestHook } from '../src/config/settings.js';
 import { CompileProgress } from '../src/observe/progress.js';
+
+/**
+ * What compile workers do to the jobs of the named kernels (KILN_TEST_WORKER_HOOKS: sleep, to
+ * test deadlines; crash, to test recovery). A worker reads it as it is forked, so set it before
+ * the pools that need it start their workers (at the top of a test file).
+ */
+export function setWorkerTestHooks(hooks: Record<string, WorkerTestHook>): void {
+  process.env.KILN_TEST_WORKER_HOOKS = JSON.stringify(hooks);
+}
 
 /** `o[i] = a[i] * n`: one distinct kernel per (n, tag). */
 export function scaleSource(n: number, tag = 't'): { name: string; source: string } {

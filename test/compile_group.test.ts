@@ -46,7 +46,7 @@ describe('group sizes and requests', () => {
       process.env.KILN_COMPILE_GROUP_MAX = '3';
       assert.equal(maxGroupSize(8), 3);
       process.env.KILN_COMPILE_GROUP_MAX = '0';
-      assert.throws(() => maxGroupSize(8), /KILN_COMPILE_GROUP_MAX must be a positive integer, got "0"/);
+      assert.throws(() => maxGroupSize(8), /KILN_COMPILE_GROUP_MAX="0": expected an integer ≥ 1/);
     } finally {
       if (saved === undefined) delete process.env.KILN_COMPILE_GROUP_MAX;
       else process.env.KILN_COMPILE_GROUP_MAX = saved;

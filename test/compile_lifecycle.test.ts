@@ -52,9 +52,10 @@ const orphanScript = script(
 await import(SRC + 'backends/register.js');
 const { WorkerPool } = await import(SRC + 'compile/pool.js');
 const { makeCompileRequest } = await import(SRC + 'compile/key.js');
+process.env.KILN_TEST_WORKER_HOOKS = JSON.stringify({ slow1: { sleepMs: 60000 }, slow2: { sleepMs: 60000 } });
 const pool = new WorkerPool({ workers: 2 });
 for (const n of [1, 2]) {
-  const req = makeCompileRequest({ backend: 'c', kernelName: 'slow' + n, source: 'void slow' + n + '(void){}', compilerIdentity: 'x', options: { testSleepMs: 60000 } });
+  const req = makeCompileRequest({ backend: 'c', kernelName: 'slow' + n, source: 'void slow' + n + '(void){}', compilerIdentity: 'x' });
   pool.submit(req).catch(() => {});
 }
 while (pool.busyJobs().length < 2) await new Promise((r) => setTimeout(r, 20));

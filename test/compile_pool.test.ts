@@ -12,7 +12,18 @@ import { makeCompileRequest } from '../src/compile/key.js';
 import { cCompilerIdentity } from '../src/backends/cpu/compiler.js';
 import { counters, resetCounters } from '../src/observe/counters.js';
 import { configureTrace, flushTrace, type TraceEvent } from '../src/observe/trace.js';
-import { MemoryStore, checkScale, scaleRequest } from './compile_fixtures.test.js';
+import { MemoryStore, checkScale, scaleRequest, setWorkerTestHooks } from './compile_fixtures.test.js';
+
+// The slow, hung and crashing jobs below (scaleRequest names its kernel k_<tag>_<n>).
+setWorkerTestHooks({
+  k_killed_5: { sleepMs: 800 },
+  k_ahead_slow_13: { sleepMs: 1500 },
+  k_ahead_hung_17: { sleepMs: 60_000 },
+  k_crash_7: { crash: 'exit' },
+  k_crash_8: { crash: 'sigkill' },
+  k_crash_9: { crash: 'exit', crashAttempts: 2 },
+  k_hung_11: { sleepMs: 60_000 },
+});
 
 const traceDir = mkdtempSync(join(tmpdir(), 'kiln-trace-'));
 after(() => rmSync(traceDir, { recursive: true, force: true }));
@@ -95,7 +106,7 @@ test('a worker SIGKILLed mid-job: the job is retried once and the result is righ
   resetCounters();
   const ac = new AsyncCompile({ workers: 2 });
   try {
-    const slow = scaleRequest(5, 'killed', { testSleepMs: 800 });
+    const slow = scaleRequest(5, 'killed');
     const other = scaleRequest(6, 'bystander');
     const p = ac.submit(slow);
     const busy = await waitFor('the slow job to be running', () => ac.workerPool!.busyJobs().find((j) => j.key === slow.key));
@@ -117,7 +128,7 @@ test('a job handed ahead to a worker that dies is requeued without spending an a
   resetCounters();
   const ac = new AsyncCompile({ workers: 1 });
   try {
-    const slow = scaleRequest(13, 'ahead_slow', { testSleepMs: 1500 });
+    const slow = scaleRequest(13, 'ahead_slow');
     const rest = [14, 15, 16].map((n) => scaleRequest(n, 'ahead'));
     const p = ac.submit(slow);
     const q = rest.map((r) => ac.submit(r));
@@ -140,7 +151,7 @@ test('a hung job does not hold up the job handed ahead behind it', async () => {
   resetCounters();
   const ac = new AsyncCompile({ workers: 1, compileTimeoutMs: 600 });
   try {
-    const hung = scaleRequest(17, 'ahead_hung', { testSleepMs: 60_000 });
+    const hung = scaleRequest(17, 'ahead_hung');
     const rest = [18, 19].map((n) => scaleRequest(n, 'behind_hung'));
     const h = ac.submit(hung);
     const q = rest.map((r) => ac.submit(r));
@@ -153,20 +164,20 @@ test('a hung job does not hold up the job handed ahead behind it', async () => {
   }
 });
 
-test('testCrash (exit and self-SIGKILL) crashes only the first attempt; a second crash fails the job clearly', async () => {
+test('a crash hook (exit and self-SIGKILL) crashes only the first attempt; a second crash fails the job clearly', async () => {
   resetCounters();
   const ac = new AsyncCompile({ workers: 2 });
   try {
     const [a, b] = await Promise.all([
-      ac.submit(scaleRequest(7, 'crash', { testCrash: true })),
-      ac.submit(scaleRequest(8, 'crash', { testCrash: 'sigkill' })),
+      ac.submit(scaleRequest(7, 'crash')),
+      ac.submit(scaleRequest(8, 'crash')),
     ]);
     checkScale(a, 7);
     checkScale(b, 8);
     assert.equal(counters().worker_crashes, 2);
     assert.equal(counters().compile_retries, 2);
 
-    const twice = scaleRequest(9, 'crash', { testCrash: true, testCrashAttempts: 2 });
+    const twice = scaleRequest(9, 'crash');
     await assert.rejects(ac.submit(twice), (e: Error) => {
       assert.match(e.message, /died 2 times compiling kernel k_crash_9/);
       return true;
@@ -182,7 +193,7 @@ test('a hung compile times out with a clear error, and the pool keeps serving', 
   resetCounters();
   const ac = new AsyncCompile({ workers: 1, compileTimeoutMs: 700 });
   try {
-    const hung = scaleRequest(11, 'hung', { testSleepMs: 60_000 });
+    const hung = scaleRequest(11, 'hung');
     const next = scaleRequest(12, 'after_hang');
     const t0 = Date.now();
     const h = ac.submit(hung);

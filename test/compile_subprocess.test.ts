@@ -17,11 +17,14 @@ import { AsyncCompile, getAsyncCompile } from '../src/compile/async_compile.js';
 import { makeCompileRequest } from '../src/compile/key.js';
 import { cCompilerIdentity } from '../src/backends/cpu/compiler.js';
 import type { CompileOptions } from '../src/compile/types.js';
+import { setWorkerTestHooks } from './compile_fixtures.test.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-subproc-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// The second caller's kernel hangs in its worker until the caller's deadline kills it.
+setWorkerTestHooks({ k_second_caller: { sleepMs: 60_000 } });
 
 async function waitFor<T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
@@ -180,7 +183,7 @@ test("each caller's compileTimeoutMs holds for its own compiles on a shared pool
     // The first caller, with a long deadline, compiles first.
     await a.submit(request('k_first_caller'), { compileTimeoutMs: 120_000 });
     const t0 = Date.now();
-    await assert.rejects(b.submit(request('k_second_caller', { testSleepMs: 60_000 }), { compileTimeoutMs: 800 }), /timed out after 800 ms/);
+    await assert.rejects(b.submit(request('k_second_caller'), { compileTimeoutMs: 800 }), /timed out after 800 ms/);
     assert.ok(Date.now() - t0 < 10_000);
   } finally {
     a.shutdown();

@@ -111,7 +111,7 @@ describe('cudaCompilerIdentity', () => {
       assert.throws(() => withEnv({ KILN_CUDA_COMPILER: 'nvrtc' }, () => cudaCompilerIdentity('sm_90')), /KILN_CUDA_COMPILER=nvrtc but libnvrtc was not found/);
     }
     assert.throws(() => withEnv({ KILN_CUDA_COMPILER: 'nvcc', KILN_NVCC: '/nonexistent/nvcc' }, () => cudaCompilerIdentity('sm_90')), /KILN_CUDA_COMPILER=nvcc but nvcc was not found/);
-    assert.throws(() => withEnv({ KILN_CUDA_COMPILER: 'clang' }, () => cudaCompilerIdentity('sm_90')), /expected nvrtc, nvcc or auto/);
+    assert.throws(() => withEnv({ KILN_CUDA_COMPILER: 'clang' }, () => cudaCompilerIdentity('sm_90')), /KILN_CUDA_COMPILER="clang": expected auto, nvrtc or nvcc/);
   });
 
   it('does not load NVRTC (the main process never does)', { skip: needs('nvcc', nvccPath !== undefined || nvrtcLoc !== undefined, 'a CUDA compiler: nvcc or NVRTC') }, () => {

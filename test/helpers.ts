@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
+import { setting } from '../src/config/read.js';
 import type { DType } from '../src/graph/dtype.js';
 import { type RefTensor, interpret } from '../src/graph/interpret.js';
 import { mulberry32, randnFloat32 } from '../src/graph/random.js';
@@ -42,7 +43,7 @@ function testCacheDir(): string {
 }
 
 /** The device op tests run on: the CPU, or the GPU when KILN_TEST_DEVICE=cuda (npm run test:gpu). */
-export const testDevice: 'cpu' | 'cuda' = process.env.KILN_TEST_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+export const testDevice: 'cpu' | 'cuda' = setting('KILN_TEST_DEVICE');
 
 export function compileCpu(fn: TracedFn, options: CompileOptions = {}): CompiledFn {
   return compile<NDArray | NDArray[]>(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
+import { setting } from '../src/config/read.js';
 import { loadOnnx } from '../src/api/load_onnx.js';
 import { OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { StringTensor, type OnnxValue } from '../src/onnx/string_tensor.js';
@@ -130,7 +131,7 @@ const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-conf-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
 
 test('ONNX backend node tests', { timeout: 600_000 }, async () => {
-  const only = process.env.KILN_ONNX_ONLY ? new RegExp(process.env.KILN_ONNX_ONLY) : undefined;
+  const only = setting('KILN_ONNX_ONLY');
   const names = fs.readdirSync(ROOT).filter((d) => d.startsWith('test_') && (!only || only.test(d))).sort();
   // A test counts for the operator of its single node; a *_expanded test for its twin's.
   const { default: onnxProto } = await import('onnx-proto');
@@ -152,7 +153,7 @@ test('ONNX backend node tests', { timeout: 600_000 }, async () => {
   const passed = results.filter((r) => r.status === 'pass').length;
   const inScope = results.filter((r) => !outOfScope(r));
   const pct = (a: number, b: number) => `${a}/${b} (${((100 * a) / b).toFixed(1)}%)`;
-  console.log(`ONNX node tests (${process.env.KILN_ONNX_ORACLE === 'interpret' ? 'reference interpreter' : `compiled for ${testDevice}`}), ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+  console.log(`ONNX node tests (${setting('KILN_ONNX_ORACLE') === 'interpret' ? 'reference interpreter' : `compiled for ${testDevice}`}), ${((Date.now() - started) / 1000).toFixed(1)} s:`);
   console.log(rows.join('\n'));
   console.log(`passed ${pct(passed, results.length)} of all tests; ${pct(passed, inScope.length)} of the tests within kiln's dtypes`);
   const failed = results.filter((r) => r.status !== 'pass');

@@ -4,6 +4,7 @@
 
 import type { CompileOptions, Program } from './program.js';
 import { compileGraph } from './program.js';
+import { setting } from '../config/read.js';
 import type { DType } from '../graph/dtype.js';
 import { fmtShape, sameShape } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
@@ -149,7 +150,7 @@ export class OnnxModel {
     const numeric = this.checkFeeds(feeds);
     const v = this.variant(numeric)!;
     const inputs = v.built.runtimeInputs.map((n) => numeric[n]!);
-    const outs = process.env.KILN_ONNX_ORACLE === 'interpret' ? await interpretBuilt(v.built, inputs) : await (await this.programFor(v)).run(inputs);
+    const outs = setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(v.built, inputs) : await (await this.programFor(v)).run(inputs);
     const named: [string, OnnxValue][] = [];
     for (const [i, n] of this.outputNames.entries()) named.push([n, this.m.strings.formats.has(n) ? await formatStrings(outs[i]!) : outs[i]!]);
     return Object.fromEntries(named);

@@ -1,6 +1,7 @@
 // Options of compile() and loadOnnx(), and how environment variables fill them in.
 
 import type { Device } from '../graph/ndarray.js';
+import { setting } from '../config/read.js';
 
 export interface CompileOptions {
   /** 'cpu' (default, or KILN_DEVICE) or 'cuda'. */
@@ -22,7 +23,7 @@ export interface CompileOptions {
 }
 
 export function resolveDevice(o: CompileOptions): Device {
-  const d = o.device ?? (process.env.KILN_DEVICE as Device | undefined) ?? 'cpu';
+  const d = o.device ?? setting('KILN_DEVICE');
   if (d !== 'cpu' && d !== 'cuda') throw new TypeError(`unknown device '${String(d)}' (expected 'cpu' or 'cuda')`);
   return d;
 }

@@ -9,6 +9,7 @@ import { CpuBackend } from '../backends/cpu/backend.js';
 import '../backends/register.js';
 import { openCache } from '../cache/open_cache.js';
 import { graphKey } from '../cache/graph_key.js';
+import { codeSettings } from '../config/read.js';
 import type { GraphBundle } from '../cache/graph_bundle.js';
 import { getAsyncCompile, uniqueByKey, type AsyncCompile } from '../compile/async_compile.js';
 import { CompileGrouper, groupSize, maxGroupSize } from '../compile/compile_group.js';
@@ -88,7 +89,8 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
   const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels });
   const call = { compileTimeoutMs: options.compileTimeoutMs };
   const endKey = traceSpan('cache', 'graph key');
-  const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray]);
+  // codeSettings: the variables that change this backend's generated code (KILN_CPU_FEW_ROW_GEMM…).
+  const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray, codeSettings(backend.name)]);
   endKey();
 
   const endLookup = traceSpan('cache', 'graph cache lookup');

@@ -7,6 +7,7 @@
 
 import { unlinkSync } from 'node:fs';
 import { listEntryFiles } from './layout.js';
+import { setting } from '../config/read.js';
 import { warnOnce } from '../observe/log.js';
 
 /** After an eviction, total size is at most this fraction of the bound, so scans stay rare. */
@@ -16,14 +17,8 @@ const STALE_TEMP_MS = 10 * 60 * 1000;
 
 /** KILN_CACHE_MAX_MB in bytes (fractions allowed), or undefined when unset (unbounded). */
 export function maxBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env.KILN_CACHE_MAX_MB;
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const mb = Number(raw);
-  if (!Number.isFinite(mb) || mb <= 0) {
-    warnOnce('cache-max-mb', `ignoring KILN_CACHE_MAX_MB=${raw}: not a positive number; the cache is unbounded`);
-    return undefined;
-  }
-  return Math.floor(mb * 1024 * 1024);
+  const mb = setting('KILN_CACHE_MAX_MB', env);
+  return mb === undefined ? undefined : Math.floor(mb * 1024 * 1024);
 }
 
 export interface EvictionResult {

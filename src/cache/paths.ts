@@ -13,6 +13,7 @@
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setting } from '../config/read.js';
 import { warnOnce } from '../observe/log.js';
 import { ownershipProblem } from './entry_file.js';
 
@@ -38,17 +39,15 @@ function nonEmpty(s: string | undefined): string | undefined {
 /** The configured cache directory (absolute), whether or not it is usable. For the CLI and messages. */
 export function configuredCacheDir(opts: CacheDirOptions = {}): string {
   const env = opts.env ?? process.env;
-  return resolve(nonEmpty(opts.cacheDir) ?? nonEmpty(env.KILN_CACHE_DIR) ?? join(homedir(), '.cache', 'kiln'));
+  return resolve(nonEmpty(opts.cacheDir) ?? setting('KILN_CACHE_DIR', env) ?? join(homedir(), '.cache', 'kiln'));
 }
 
 export function diskCacheDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.KILN_NO_CACHE?.trim().toLowerCase();
-  return v === '1' || v === 'true' || v === 'yes';
+  return setting('KILN_NO_CACHE', env);
 }
 
 export function cacheReadOnlyForced(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.KILN_CACHE_READONLY?.trim().toLowerCase();
-  return v === '1' || v === 'true' || v === 'yes';
+  return setting('KILN_CACHE_READONLY', env);
 }
 
 type Probe = { usable: false; reason: string } | { usable: true; readOnly: boolean; note?: string };

@@ -23,7 +23,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { setting } from '../config/read.js';
 import { ownershipProblem } from './entry_file.js';
 
 const DOMAIN = Buffer.from('kiln-artifact-signature-v1\0', 'latin1');
@@ -40,8 +41,8 @@ export class SignatureError extends Error {
 }
 
 export function kilnConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  const own = env.KILN_CONFIG_DIR?.trim();
-  if (own) return resolve(own);
+  const own = setting('KILN_CONFIG_DIR', env);
+  if (own !== undefined) return resolve(own);
   const xdg = env.XDG_CONFIG_HOME?.trim();
   return resolve(xdg ? xdg : join(homedir(), '.config'), 'kiln');
 }
@@ -123,8 +124,8 @@ function defaultKeyPaths(env: NodeJS.ProcessEnv): { key: string; pub: string } {
  */
 export function machineSigningKey(opts: SigningOptions & { create?: boolean } = {}): SigningKey | undefined {
   const env = opts.env ?? process.env;
-  const explicit = env.KILN_SIGNING_KEY?.trim();
-  if (explicit) return readPrivateKey(resolve(explicit));
+  const explicit = setting('KILN_SIGNING_KEY', env);
+  if (explicit !== undefined) return readPrivateKey(resolve(explicit));
   const { key, pub } = defaultKeyPaths(env);
   try {
     return { ...readPrivateKey(key), publicPath: pub };
@@ -174,7 +175,7 @@ export function trustedKeys(opts: SigningOptions = {}): TrustedKey[] {
   const out: TrustedKey[] = [];
   const own = machineSigningKey({ env, create: false });
   if (own !== undefined) out.push({ raw: own.publicRaw, source: 'own key' });
-  for (const item of (env.KILN_TRUSTED_KEYS ?? '').split(delimiter).map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const item of setting('KILN_TRUSTED_KEYS', env)) {
     const text = /^ed25519:[A-Za-z0-9+/]{43}=$/.test(item) ? item : readFileSync(item, 'utf8');
     out.push({ raw: parsePublicKeyText(text, `KILN_TRUSTED_KEYS item ${item}`), source: 'KILN_TRUSTED_KEYS' });
   }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { type CommonOpts, addCommonOptions, collect, fmtMs, intArg, makeFeeds, median, ms, openModel, printJson } from './common.js';
+import { setting } from '../config/read.js';
 
 interface BenchOpts extends CommonOpts {
   runs: number;
@@ -62,7 +63,7 @@ export function registerBench(program: Command): void {
     }
     const result = {
       model: file,
-      device: o.device ?? process.env.KILN_DEVICE ?? 'cpu',
+      device: o.device ?? setting('KILN_DEVICE'),
       coldCompileMs: cold,
       warmCompileMs: warm,
       loadMs,

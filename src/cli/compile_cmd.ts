@@ -4,6 +4,7 @@
 
 import type { Command } from 'commander';
 import { type CommonOpts, addCommonOptions, collect, fmtMs, makeFeeds, ms, openModel, printJson, status } from './common.js';
+import { setting } from '../config/read.js';
 
 interface CompileOpts extends CommonOpts {
   arch?: string;
@@ -29,7 +30,7 @@ export function registerCompile(program: Command): void {
     const program = await model.compile(feeds, { ...(o.device ? { device: o.device } : {}), ...(o.arch ? { arch: o.arch } : {}), compileOnly: !o.load });
     status.clear();
     const total = ms(t0);
-    const device = o.device ?? process.env.KILN_DEVICE ?? 'cpu';
+    const device = o.device ?? setting('KILN_DEVICE');
     if (o.json) {
       printJson({ model: file, device, ...(o.arch ? { arch: o.arch } : {}), kernels: program.kernelCount, graphKey: program.graphKey, graphCache: program.graphCache, timeMs: total });
       return;

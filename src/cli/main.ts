@@ -13,6 +13,7 @@ import { registerDemo } from './demo.js';
 import { EXIT_USAGE, exitCodeFor } from './errors.js';
 import { registerInspect } from './inspect_cmd.js';
 import { registerRun } from './run_cmd.js';
+import { setting } from '../config/read.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = exitCodeFor(err);
     if (json) process.stdout.write(JSON.stringify({ error: { name: err.name, message: err.message, exitCode: code } }) + '\n');
     process.stderr.write(`kiln: ${err.message}\n`);
-    if (process.env.KILN_DEBUG && err.stack) process.stderr.write(err.stack + '\n');
+    if (setting('KILN_DEBUG').length > 0 && err.stack) process.stderr.write(err.stack + '\n');
     return code;
   }
 }

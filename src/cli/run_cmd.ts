@@ -7,6 +7,7 @@ import { writeNpy } from '../onnx/npy.js';
 import { StringTensor } from '../onnx/string_tensor.js';
 import { checkOutputDir } from './output_path.js';
 import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName, status } from './common.js';
+import { setting } from '../config/read.js';
 
 interface RunOpts extends CommonOpts {
   input?: string[];
@@ -54,7 +55,7 @@ export function registerRun(program: Command): void {
     if (o.json) {
       printJson({
         model: file,
-        device: o.device ?? process.env.KILN_DEVICE ?? 'cpu',
+        device: o.device ?? setting('KILN_DEVICE'),
         kernels: program.kernelCount,
         graphCache: program.graphCache,
         inputs: info,

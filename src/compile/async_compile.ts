@@ -5,6 +5,7 @@
 //
 // Compiles run in the worker pool; the main process only loads binaries (dlopen,
 // cuModuleLoadData) through the loader the backend registered (compile/registry.ts).
+import { setting } from '../config/read.js';
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
@@ -43,8 +44,7 @@ interface Entry {
 }
 
 function assertNoCompile(): boolean {
-  const v = process.env.KILN_ASSERT_NO_COMPILE;
-  return v !== undefined && v !== '' && v !== '0';
+  return setting('KILN_ASSERT_NO_COMPILE');
 }
 
 

@@ -13,16 +13,13 @@
 // (schedule/backend.ts, includeGuarded).
 import { createHash } from 'node:crypto';
 import type { CompiledKernel } from '../cache/compiled_kernel.js';
+import { setting } from '../config/read.js';
 import type { CompileRequest } from './types.js';
 
 /** Largest group when the backend allows groups: KILN_COMPILE_GROUP_MAX (1 turns groups off). */
 export function maxGroupSize(backendMax: number | undefined): number {
   if (backendMax === undefined) return 1;
-  const raw = process.env.KILN_COMPILE_GROUP_MAX;
-  if (raw === undefined || raw === '') return backendMax;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`KILN_COMPILE_GROUP_MAX must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
+  return setting('KILN_COMPILE_GROUP_MAX') ?? backendMax;
 }
 
 /**

@@ -13,6 +13,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setting } from '../config/read.js';
 import { bump } from '../observe/counters.js';
 import { makeSpan, nowUs, recordEvent, type TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
@@ -56,14 +57,6 @@ const MAX_ATTEMPTS = 2;
 /** Workers dying before their readiness handshake this many times in a row means they cannot start. */
 const MAX_START_FAILURES = 3;
 
-function envInt(name: string): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 let defaultCount: number | undefined;
 
 /**
@@ -77,12 +70,12 @@ export function defaultWorkerCount(): number {
 
 /** The default compile deadline: KILN_COMPILE_TIMEOUT_MS, else 60 s. */
 export function resolveCompileTimeoutMs(): number {
-  return envInt('KILN_COMPILE_TIMEOUT_MS') ?? 60_000;
+  return setting('KILN_COMPILE_TIMEOUT_MS');
 }
 
 /** Option, else KILN_WORKERS, else the default. 0 means "compile inline" (no pool). */
 export function resolveWorkerCount(workers?: number): number {
-  return workers ?? envInt('KILN_WORKERS') ?? defaultWorkerCount();
+  return workers ?? setting('KILN_WORKERS') ?? defaultWorkerCount();
 }
 
 // Through ../compile/: the same path from this file and from the library bundle (dist/src/bundle/).
@@ -186,7 +179,7 @@ export class WorkerPool {
     if (n < 1) throw new Error('WorkerPool needs at least 1 worker (workers: 0 means compile inline, without a pool)');
     this.size = n;
     this.compileTimeoutMs = opts.compileTimeoutMs ?? resolveCompileTimeoutMs();
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? envInt('KILN_WORKER_IDLE_MS') ?? 30_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? setting('KILN_WORKER_IDLE_MS');
   }
 
   /**
@@ -271,7 +264,6 @@ export class WorkerPool {
     }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      KILN_WORKER: '1',
       ...(this.warmBackend ? { KILN_WORKER_WARM: this.warmBackend } : {}),
       ...(tmpRoot !== undefined ? { KILN_WORKER_TMP: tmpRoot } : {}),
     };

@@ -15,12 +15,12 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { setting } from '../config/read.js';
 import { holdCleanup } from '../util/exit_cleanup.js';
 
 /** The worker's temporary root (set by the pool), else undefined. */
 export function workerTempRoot(): string | undefined {
-  const r = process.env.KILN_WORKER_TMP;
-  return r !== undefined && r !== '' ? r : undefined;
+  return setting('KILN_WORKER_TMP');
 }
 
 export interface JobDir {

@@ -24,16 +24,6 @@ export interface CompileOptions {
   flags?: string[];
   /** Target architecture, e.g. 'native' for C or 'sm_90' for CUDA. */
   arch?: string;
-  /** Test hook: the worker sleeps this long before compiling (to test deadlines). */
-  testSleepMs?: number;
-  /**
-   * Test hook: the worker dies abruptly when it receives this job (to test crash recovery):
-   * true or 'exit' = process.exit(1), 'sigkill' = it SIGKILLs itself. Only on the first
-   * attempt (or the first testCrashAttempts attempts), so the retry can succeed.
-   */
-  testCrash?: boolean | 'exit' | 'sigkill';
-  /** Test hook: how many attempts testCrash crashes (default 1); 2 makes the retry crash too. */
-  testCrashAttempts?: number;
 }
 
 /** A persistent store of compiled kernels keyed by CompileRequest.key (implemented in cache/). */

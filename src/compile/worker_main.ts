@@ -2,6 +2,7 @@
 // time and sends back the binary. This is the only place (besides workers: 0) where a
 // compiler runs. Forked by pool.ts with serialization: 'advanced'.
 import { compiledKeys } from './compile_group.js';
+import { setting } from '../config/read.js';
 import { makeSpan, nowUs } from '../observe/trace.js';
 import type { FromWorker, JobMessage, ToWorker } from './protocol.js';
 import { rmSync } from 'node:fs';
@@ -57,12 +58,13 @@ async function runJob(job: JobMessage): Promise<void> {
   // kernels: what the job compiles (a compile group's members, else the one kernel).
   const args = { kernel: req.key, kernels: compiledKeys(req), kernelName: req.kernelName, backend: req.backend, attempt };
   try {
-    const o = req.options;
-    if (o.testCrash !== undefined && o.testCrash !== false && attempt <= (o.testCrashAttempts ?? 1)) {
-      if (o.testCrash === 'sigkill') process.kill(process.pid, 'SIGKILL');
+    // Tests of crash recovery and deadlines (KILN_TEST_WORKER_HOOKS); never part of a request.
+    const hook = setting('KILN_TEST_WORKER_HOOKS')[req.kernelName];
+    if (hook?.crash !== undefined && attempt <= (hook.crashAttempts ?? 1)) {
+      if (hook.crash === 'sigkill') process.kill(process.pid, 'SIGKILL');
       process.exit(1);
     }
-    if (o.testSleepMs !== undefined && o.testSleepMs > 0) await sleep(o.testSleepMs);
+    if (hook?.sleepMs !== undefined && hook.sleepMs > 0) await sleep(hook.sleepMs);
     const kernel = await runCompiler((await importCompiler(req.backend, compilers)).compileKernel, req);
     send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
   } catch (e) {
@@ -81,10 +83,10 @@ send({ type: 'ready', pid: process.pid });
 
 // Warm the compiler while no job is here yet (pool.warm(backend)), if its module can: NVRTC's
 // first compile in a process costs ~150 ms of library start-up (backends/cuda/compiler.ts).
-const warmBackend = process.env.KILN_WORKER_WARM;
-if (warmBackend !== undefined && warmBackend !== '') {
+const warmBackend = setting('KILN_WORKER_WARM');
+if (warmBackend !== undefined) {
   setImmediate(() => {
-    void importCompiler(warmBackend as keyof CompilerModules, compilers)
+    void importCompiler(warmBackend, compilers)
       .then((c) => c.warmCompiler?.())
       .catch(() => {
         // A failed warm-up changes nothing: the real compile reports real errors.

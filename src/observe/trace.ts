@@ -6,6 +6,7 @@
 // and the main process records it with the worker's pid.
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setting } from '../config/read.js';
 
 export type TraceCategory = 'trace' | 'lower' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache' | 'pool';
 
@@ -33,10 +34,7 @@ const events: TraceEvent[] = [];
 let exitHookInstalled = false;
 
 function tracePath(): string | null {
-  if (path === undefined) {
-    const p = process.env.KILN_TRACE;
-    path = p !== undefined && p !== '' && p !== '0' ? p : null;
-  }
+  if (path === undefined) path = setting('KILN_TRACE') ?? null;
   return path;
 }
 

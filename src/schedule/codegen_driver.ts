@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { KERNEL_NAME_PLACEHOLDER, type Backend } from './backend.js';
 import { makeCompileRequest } from '../compile/key.js';
+import { setting } from '../config/read.js';
 import type { CompileRequest } from '../compile/types.js';
 import { fmtKernel, type Kernel } from '../lower/loop_ir.js';
 import { bump } from '../observe/counters.js';
@@ -19,7 +20,7 @@ import { traceSpan } from '../observe/trace.js';
 import type { PlanKernel } from './plan.js';
 
 export function earlyCompile(): boolean {
-  return process.env.KILN_EARLY_COMPILE !== '0';
+  return setting('KILN_EARLY_COMPILE');
 }
 
 /** Name from content: identical kernels in different graphs get identical source and key. */

@@ -4,6 +4,7 @@
 // columns take column_loops.ts's order (outputs innermost).
 
 import { arch } from 'node:os';
+import { setting } from '../../config/read.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
 import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
@@ -232,7 +233,7 @@ function matmul(k: MatmulKernel): CSource {
   // threads split the columns, B streams through once (`direct`). Any other B (a transposed
   // weight) is still packed per panel, but threads split the panels, each with its own.
   // KILN_CPU_FEW_ROW_GEMM=0 turns this off (the earlier kernel), to compare (bench/cpu_weights.ts).
-  const fewRows = k.M <= 2 * MR && !implicitB && process.env.KILN_CPU_FEW_ROW_GEMM !== '0';
+  const fewRows = k.M <= 2 * MR && !implicitB && setting('KILN_CPU_FEW_ROW_GEMM');
   const direct = fewRows && !parallelBatch && (k.b as StridedOperand).colStride === 1 && cStorageType(bDt) === t;
   const panelsParallel = parallel && !parallelBatch && fewRows && !direct;
   let ind = '  ';

@@ -8,15 +8,14 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { makeJobDir, runTool } from '../../compile/subprocess.js';
 import type { CompileFn } from '../../compile/registry.js';
 import type { CompileRequest } from '../../compile/types.js';
+import { setting } from '../../config/read.js';
 
 /** Flags every kernel is built with; -march comes from options.arch (default native). */
 export const C_BASE_FLAGS = ['-O3', '-fPIC', '-shared', '-fno-math-errno', '-fno-trapping-math', '-fopenmp-simd', '-std=c11'] as const;
 
 /** The compiler command: KILN_CC may carry extra words (e.g. "clang -fcolor-diagnostics"). */
-function compilerCommand(): string[] {
-  const raw = (process.env.KILN_CC ?? '').trim();
-  const words = raw === '' ? ['cc'] : raw.split(/\s+/);
-  return words;
+function compilerCommand(): readonly string[] {
+  return setting('KILN_CC');
 }
 
 function cFlags(options: CompileRequest['options']): string[] {
@@ -54,7 +53,7 @@ const CPU_TARGET_FIELDS = new Set(['vendor_id', 'cpu family', 'model', 'flags', 
  * one processor at a time, so a many-core host does not pay for every core's entry.
  */
 function firstCpuinfoBlock(): string | undefined {
-  const file = process.env.KILN_CPUINFO_FILE ?? '/proc/cpuinfo';
+  const file = setting('KILN_CPUINFO_FILE') ?? '/proc/cpuinfo';
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
@@ -97,7 +96,7 @@ export function cpuTarget(cpuinfo: string | undefined = firstCpuinfoBlock()): st
   return `native:${arch()}:${hash('sha256', what, 'hex').slice(0, 16)}`;
 }
 
-let identityCache: { env: string | undefined; cpuinfo: string | undefined; id: string } | undefined;
+let identityCache: { cc: readonly string[]; cpuinfo: string | undefined; id: string } | undefined;
 
 /**
  * Identifies the C compiler and its target for cache keys WITHOUT running it: the real path
@@ -106,10 +105,10 @@ let identityCache: { env: string | undefined; cpuinfo: string | undefined; id: s
  * -march=native selects (cpuTarget: the CPU's model and feature flags). Cached per process.
  */
 export function cCompilerIdentity(): string {
-  const env = process.env.KILN_CC;
-  const cpuinfo = process.env.KILN_CPUINFO_FILE;
-  if (identityCache !== undefined && identityCache.env === env && identityCache.cpuinfo === cpuinfo) return identityCache.id;
-  const [cmd, ...extra] = compilerCommand();
+  const cc = compilerCommand();
+  const cpuinfo = setting('KILN_CPUINFO_FILE');
+  if (identityCache !== undefined && identityCache.cc === cc && identityCache.cpuinfo === cpuinfo) return identityCache.id;
+  const [cmd, ...extra] = cc;
   const found = findOnPath(cmd!);
   let binary = `missing:${cmd}`;
   if (found !== undefined) {
@@ -122,7 +121,7 @@ export function cCompilerIdentity(): string {
     }
   }
   const id = ['cc', binary, ...extra, ...C_BASE_FLAGS, '-lm', `arch=${arch()}`, `target=${cpuTarget()}`].join('|');
-  identityCache = { env, cpuinfo, id };
+  identityCache = { cc, cpuinfo, id };
   return id;
 }
 

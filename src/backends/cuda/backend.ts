@@ -2,6 +2,8 @@
 // workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
 
 import { existsSync } from 'node:fs';
+import { setting } from '../../config/read.js';
+import { SETTINGS } from '../../config/settings.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../../schedule/backend.js';
@@ -17,8 +19,9 @@ import { CudaExecutable } from './runtime.js';
 
 /** Whether a cuBLAS library file exists (checked without initialising CUDA). */
 function cublasInstalled(): boolean {
-  if (process.env.KILN_CUDA_GEMM === 'generated') return false;
-  if (process.env.KILN_CUBLAS) return existsSync(process.env.KILN_CUBLAS);
+  if (setting('KILN_CUDA_GEMM') === 'generated') return false;
+  const explicit = setting('KILN_CUBLAS');
+  if (explicit !== undefined) return existsSync(explicit);
   for (const dir of ['/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu']) {
     // listDir: the NVRTC search has usually read /usr/local/cuda/lib64 already.
     if (listDir(dir)?.some((f) => /^libcublas\.so\.\d+/.test(f))) return true;
@@ -33,15 +36,7 @@ function cublasInstalled(): boolean {
  * library load, handle and first call cost a warm start ~100 ms. KILN_CUBLAS_MIN_MACS
  * overrides it (0: every eligible product through cuBLAS).
  */
-export const DEFAULT_CUBLAS_MIN_MACS = 1 << 22;
-
-function cublasMinMacs(): number {
-  const raw = process.env.KILN_CUBLAS_MIN_MACS;
-  if (raw === undefined || raw === '') return DEFAULT_CUBLAS_MIN_MACS;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`KILN_CUBLAS_MIN_MACS must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
+export const DEFAULT_CUBLAS_MIN_MACS = SETTINGS.KILN_CUBLAS_MIN_MACS.default;
 
 /**
  * The code generator and its modules (split/column reductions, scans, …), imported on the first
@@ -63,14 +58,6 @@ let loadingCodegen: Promise<void> | undefined;
  */
 const IM2COL_DEFAULT_MIN_MACS = 1 << 20;
 const IM2COL_DEFAULT_MAX_TILES = 128;
-
-function im2colMinMacs(): number | undefined {
-  const raw = process.env.KILN_IM2COL_MIN_MACS;
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`KILN_IM2COL_MIN_MACS must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 /**
  * The settings of a program that the CUDA backend reads (api/ hands them over from the user's
@@ -103,12 +90,12 @@ export class CudaBackend implements Backend {
 
   constructor(private readonly options: CudaBackendOptions) {
     // Compile-only runs must not touch a device (there may be none); otherwise ask it.
-    this.arch = options.arch ?? (options.compileOnly ? (process.env.KILN_CUDA_ARCH || 'sm_90') : deviceArch());
+    this.arch = options.arch ?? (options.compileOnly ? (setting('KILN_CUDA_ARCH') ?? 'sm_90') : deviceArch());
     this.useCublas = cublasInstalled();
-    this.cublasMinMacs = cublasMinMacs();
+    this.cublasMinMacs = setting('KILN_CUBLAS_MIN_MACS');
     // The threshold decides which kernels a plan has, so it is part of the graph key too.
     this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? `cublas>=${this.cublasMinMacs}` : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
-    const im2col = im2colMinMacs();
+    const im2col = setting('KILN_IM2COL_MIN_MACS');
     this.im2colMinMacs = im2col ?? IM2COL_DEFAULT_MIN_MACS;
     if (im2col === undefined) this.im2colMaxTiles = IM2COL_DEFAULT_MAX_TILES;
     this.identity += `|im2col>=${this.im2colMinMacs}${this.im2colMaxTiles === undefined ? '' : `,tiles<${this.im2colMaxTiles}`}`;

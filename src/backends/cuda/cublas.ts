@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
+import { setting } from '../../config/read.js';
 import { DEFAULT_STREAM, initCuda, type CUstream, type DevicePtr } from './driver.js';
 import { traceSpan } from '../../observe/trace.js';
 import { versionedToolkits } from './toolchain.js';
@@ -67,8 +68,8 @@ function candidateDirs(): string[] {
 
 /** KILN_CUBLAS, the toolkit directories, then the bare sonames (dynamic linker search). */
 function candidates(): string[] {
-  const explicit = process.env.KILN_CUBLAS;
-  if (explicit !== undefined && explicit !== '') return [explicit];
+  const explicit = setting('KILN_CUBLAS');
+  if (explicit !== undefined) return [explicit];
   const out: string[] = [];
   for (const dir of candidateDirs()) for (const so of ['libcublas.so.13', 'libcublas.so.12']) if (existsSync(join(dir, so))) out.push(join(dir, so));
   out.push('libcublas.so.13', 'libcublas.so.12');

@@ -10,6 +10,7 @@
 // - Host-side handles (CUmodule, CUfunction, CUstream, CUevent, CUcontext) are koffi pointers:
 //   bigint. 0n is the NULL stream (the legacy default stream).
 import { isMainThread } from 'node:worker_threads';
+import { setting } from '../../config/read.js';
 import { traceSpan } from '../../observe/trace.js';
 import koffi, { type LibraryHandle } from 'koffi';
 
@@ -133,7 +134,7 @@ function bind(l: LibraryHandle, name: string, ret: string, args: string[], alter
 /** dlopens libcuda and binds the functions; no CUDA call yet. Remembers a failure. */
 function loadLibrary(): DriverApi | undefined {
   if (api !== undefined || loadFailure !== undefined) return api;
-  const names = [process.env.KILN_LIBCUDA, 'libcuda.so.1', 'libcuda.so'].filter((n): n is string => n !== undefined && n !== '');
+  const names = [setting('KILN_LIBCUDA'), 'libcuda.so.1', 'libcuda.so'].filter((n): n is string => n !== undefined);
   const errors: string[] = [];
   for (const name of names) {
     try {
@@ -248,7 +249,7 @@ function startContext(): CudaDeviceInfo {
   check('cuInit', a.cuInit(0));
   const i32 = new Int32Array(1);
   check('cuDeviceGetCount', a.cuDeviceGetCount(i32));
-  const ordinal = Number(process.env.KILN_CUDA_DEVICE ?? '0');
+  const ordinal = setting('KILN_CUDA_DEVICE');
   if (i32[0]! <= ordinal) throw new Error(`CUDA unavailable: ${i32[0]} device(s), wanted device ${ordinal}`);
   check('cuDeviceGet', a.cuDeviceGet(i32, ordinal));
   const dev = i32[0]!;
@@ -318,8 +319,7 @@ export function deviceInfo(): CudaDeviceInfo {
  */
 export function deviceArch(): string {
   if (cudaAvailable()) return deviceInfo().arch;
-  const env = process.env.KILN_CUDA_ARCH;
-  return env !== undefined && env !== '' ? env : 'sm_90';
+  return setting('KILN_CUDA_ARCH') ?? 'sm_90';
 }
 
 export function deviceAttribute(attr: number): number {

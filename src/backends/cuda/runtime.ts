@@ -8,6 +8,7 @@ import { numel } from '../../graph/shape.js';
 import { NDArray, type DeviceStorage } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
+import { setting } from '../../config/read.js';
 import { traceSpan } from '../../observe/trace.js';
 import type { Executable } from '../../schedule/backend.js';
 import { deviceAllocator } from './allocator.js';
@@ -19,7 +20,7 @@ import type { LoadedCudaKernel } from './loader.js';
 import { RunProfile, type StepLabel, profilingEnabled } from './step_profile.js';
 
 const alloc = () => deviceAllocator();
-const POISON = process.env.KILN_POISON_OUTPUTS === '1';
+const POISON = setting('KILN_POISON_OUTPUTS');
 const PROFILE = profilingEnabled();
 
 /** Frees device outputs the user dropped without calling release(). */

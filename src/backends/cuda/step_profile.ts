@@ -4,6 +4,7 @@
 // reading them does: profiled runs synchronise after each run, so only per-kernel figures are
 // meaningful under it, not the time per call.
 
+import { setting } from '../../config/read.js';
 import { type CUevent, eventCreate, eventDestroy, eventElapsedMs, eventRecord, eventSynchronize } from './driver.js';
 
 export interface StepLabel {
@@ -23,7 +24,7 @@ let runs = 0;
 let registered = false;
 
 export function profilingEnabled(): boolean {
-  return process.env.KILN_PROFILE === '1';
+  return setting('KILN_PROFILE');
 }
 
 /** Records events around the steps of one run; `finish` reads them (synchronising) into the totals. */

@@ -6,6 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync as jsRealpathSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
+import { setting } from '../../config/read.js';
+import { REAL_CUDA_ARCH } from '../../config/parsers.js';
 
 // libc's realpath: Node's own realpathSync walks the path in JS (an lstat per component, and
 // the toolkit's paths are symlinks three deep), ~1 ms of every CUDA warm start.
@@ -111,9 +113,9 @@ export interface NvrtcLocation {
  * Throws only when KILN_NVRTC names a file that is not there (a misconfiguration to report).
  */
 export function findNvrtc(): NvrtcLocation | undefined {
-  const explicit = process.env.KILN_NVRTC;
+  const explicit = setting('KILN_NVRTC');
   let path: string | undefined;
-  if (explicit !== undefined && explicit !== '') {
+  if (explicit !== undefined) {
     if (!existsSync(explicit)) throw new Error(`KILN_NVRTC=${explicit}: no such file`);
     path = explicit;
   } else {
@@ -167,8 +169,8 @@ function isExecutable(path: string): boolean {
  * toolkit version.
  */
 export function findNvcc(): string | undefined {
-  const explicit = process.env.KILN_NVCC;
-  if (explicit !== undefined && explicit !== '') return isExecutable(explicit) ? explicit : undefined;
+  const explicit = setting('KILN_NVCC');
+  if (explicit !== undefined) return isExecutable(explicit) ? explicit : undefined;
   const roots = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].filter((r): r is string => r !== undefined && r !== '');
   for (const root of roots) {
     const candidate = join(root, 'bin', 'nvcc');
@@ -226,10 +228,8 @@ export const DEFAULT_CUDA_ARCH = 'sm_90';
 export type SelectedCudaCompiler = { kind: 'nvrtc'; loc: NvrtcLocation } | { kind: 'nvcc'; path: string };
 
 export function forcedCompiler(): CudaCompilerKind | undefined {
-  const v = (process.env.KILN_CUDA_COMPILER ?? '').trim().toLowerCase();
-  if (v === '' || v === 'auto') return undefined;
-  if (v === 'nvrtc' || v === 'nvcc') return v;
-  throw new Error(`KILN_CUDA_COMPILER=${v}: expected nvrtc, nvcc or auto`);
+  const v = setting('KILN_CUDA_COMPILER');
+  return v === 'auto' ? undefined : v;
 }
 
 /**
@@ -256,7 +256,7 @@ export function selectCudaCompiler(force: CudaCompilerKind | undefined = forcedC
 
 export function checkArch(arch: string): void {
   // A cubin needs a real architecture (sm_90, sm_90a), not a virtual one (compute_90).
-  if (!/^sm_\d+[a-z]?$/.test(arch)) throw new Error(`CUDA arch '${arch}' is not a real architecture like sm_90`);
+  if (!REAL_CUDA_ARCH.test(arch)) throw new Error(`CUDA arch '${arch}' is not a real architecture like sm_90`);
 }
 
 const identityCache = new Map<string, string>();
@@ -268,7 +268,7 @@ const identityCache = new Map<string, string>();
  */
 export function cudaCompilerIdentity(arch: string = DEFAULT_CUDA_ARCH): string {
   checkArch(arch);
-  const env = ['KILN_CUDA_COMPILER', 'KILN_NVRTC', 'KILN_NVCC', 'CUDA_HOME', 'CUDA_PATH'].map((k) => process.env[k] ?? '').join('\0');
+  const env = [setting('KILN_CUDA_COMPILER'), setting('KILN_NVRTC'), setting('KILN_NVCC'), process.env.CUDA_HOME, process.env.CUDA_PATH].map((v) => v ?? '').join('\0');
   const cacheKey = `${env}\0${arch}`;
   const hit = identityCache.get(cacheKey);
   if (hit !== undefined) return hit;

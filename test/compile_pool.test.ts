@@ -78,7 +78,7 @@ test('the same key submitted twice or concurrently compiles once', async () => {
   const ac = new AsyncCompile({ workers: 2 });
   try {
     const r = scaleRequest(3, 'dup');
-    const twin = makeCompileRequest({ backend: 'c', kernelName: r.kernelName, source: r.source, compilerIdentity: cCompilerIdentity() });
+    const twin = makeCompileRequest({ backend: 'c', meta: { params: 2 }, kernelName: r.kernelName, source: r.source, compilerIdentity: cCompilerIdentity() });
     assert.equal(twin.key, r.key);
     const [a, b] = await Promise.all([ac.submit(r), ac.submit(twin)]);
     assert.equal(a, b);
@@ -204,7 +204,7 @@ test('a hung compile times out with a clear error, and the pool keeps serving', 
 test('a C syntax error names the kernel, shows the compiler message and keeps the source', async () => {
   const ac = new AsyncCompile({ workers: 1 });
   try {
-    const bad = makeCompileRequest({ backend: 'c', kernelName: 'k_broken', source: 'void k_broken(float* o) { o[0] = ; }\n', compilerIdentity: cCompilerIdentity() });
+    const bad = makeCompileRequest({ backend: 'c', meta: { params: 1 }, kernelName: 'k_broken', source: 'void k_broken(float* o) { o[0] = ; }\n', compilerIdentity: cCompilerIdentity() });
     void ac.submit(bad);
     await assert.rejects(ac.lookup(bad.key), (e: Error) => {
       assert.match(e.message, /kernel k_broken/);

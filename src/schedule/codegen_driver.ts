@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { KERNEL_NAME_PLACEHOLDER, type Backend } from '../backends/backend.js';
 import { makeCompileRequest } from '../compile/key.js';
-import type { CompileRequest } from '../compile/types.js';
+import { type CompileRequest, targetOf } from '../compile/types.js';
 import { fmtKernel, type Kernel } from '../lower/loop_ir.js';
 import { bump } from '../observe/counters.js';
 import { debugEnabled, debugPrint } from '../observe/log.js';
@@ -45,11 +45,11 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
     const gen = backend.generate(k);
     const name = kernelName(gen.source);
     const source = gen.source.split(KERNEL_NAME_PLACEHOLDER).join(name);
-    const req = makeCompileRequest({ backend: backend.name, kernelName: name, source, compilerIdentity: backend.identity, options: gen.options, meta: gen.meta });
+    const req = makeCompileRequest({ ...targetOf(gen), kernelName: name, source, compilerIdentity: backend.identity, options: gen.options });
     bump('kernels_generated');
     end({ kernel: req.key });
     if (debugEnabled('source')) debugPrint('source', `// ${name} (key ${req.key})\n${source}`);
-    planKernels.push({ key: req.key, name, backend: backend.name, meta: gen.meta });
+    planKernels.push({ key: req.key, name, ...targetOf(gen) });
     if (seen.has(req.key)) continue;
     seen.add(req.key);
     unique.push(req);

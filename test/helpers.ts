@@ -45,7 +45,7 @@ function testCacheDir(): string {
 export const testDevice: 'cpu' | 'cuda' = process.env.KILN_TEST_DEVICE === 'cuda' ? 'cuda' : 'cpu';
 
 export function compileCpu(fn: TracedFn, options: CompileOptions = {}): CompiledFn {
-  return compile<NDArray | NDArray[]>(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
+  return compile(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
 }
 export function counters(): Counters {
   return kilnCounters();

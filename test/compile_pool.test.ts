@@ -67,6 +67,17 @@ test('32 distinct kernels compile in workers, run correctly, and trace with work
       // delays that by a few ms; misaligned clocks would be off by far more (seconds).
       assert.ok(l.ts >= c2.ts + c2.dur - 10000, 'load after compile on the shared clock (10 ms slack)');
     }
+    // Every process is named (metadata events): the main process and each worker by its pid.
+    const meta = (trace.traceEvents as unknown as { ph: string; name: string; pid: number; args: { name?: string } }[]).filter((e) => e.ph === 'M');
+    const nameOf = (kind: string, pid: number) => meta.find((e) => e.name === kind && e.pid === pid)?.args.name;
+    assert.match(nameOf('process_name', process.pid) ?? '', new RegExp(`^kiln main \\(pid ${process.pid}\\)$`));
+    assert.equal(nameOf('thread_name', process.pid), 'main');
+    const workerPids = [...new Set(compiles.map((e) => e.pid))];
+    for (const pid of workerPids) {
+      assert.match(nameOf('process_name', pid) ?? '', new RegExp(`^kiln compile worker [12] \\(pid ${pid}\\)$`));
+      assert.equal(nameOf('thread_name', pid), 'compile');
+    }
+    assert.equal(meta.filter((e) => e.name === 'process_name').length, 1 + workerPids.length, 'one name per process, no more');
   } finally {
     configureTrace(null);
     ac.shutdown();

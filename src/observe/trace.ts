@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-export type TraceCategory = 'trace' | 'lower' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache' | 'pool';
+export type TraceCategory = 'trace' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache' | 'pool';
 
 export interface TraceEvent {
   name: string;

@@ -40,7 +40,7 @@ const SETS = [
     // The runtime modules a CUDA warm start imports; driver.js is loaded before them. Compile
     // workers never load this bundle.
     out: join(cudaDir, 'warm_path.bundle.js'),
-    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js'].map((m) => join(cudaDir, m)),
+    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js'].map((m) => join(cudaDir, m)),
   },
 ];
 

@@ -2,23 +2,21 @@
 // compile worker (and by the main process only for workers: 0). Backends are loaded lazily
 // so a CPU-only run never touches CUDA code, and the CUDA compiler (which may dlopen NVRTC)
 // is only ever loaded where compiles run.
-import type { BackendName, CompileRequest, KernelMeta } from '../compile/types.js';
+import type { BackendName, CompileJob } from '../compile/types.js';
 
 export interface CompilerOutput {
   binary: Uint8Array;
   log: string;
-  /** Launch metadata the compiler learned (e.g. registers, shared memory); merged over the request's. */
-  meta?: KernelMeta;
 }
 
-export type CompileFn = (req: CompileRequest) => Promise<CompilerOutput>;
+export type CompileFn = (req: CompileJob) => Promise<CompilerOutput>;
 
-async function compileWithC(req: CompileRequest): Promise<CompilerOutput> {
+async function compileWithC(req: CompileJob): Promise<CompilerOutput> {
   const { compileC } = await import('./cpu/compiler.js');
   return compileC(req);
 }
 
-async function compileWithCuda(req: CompileRequest): Promise<CompilerOutput> {
+async function compileWithCuda(req: CompileJob): Promise<CompilerOutput> {
   // Lazy: the CUDA compiler may dlopen NVRTC, which only a worker should ever do.
   const { compileCuda } = await import('./cuda/compiler.js');
   return compileCuda(req);

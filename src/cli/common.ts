@@ -12,7 +12,7 @@ import { fmtShape, numel } from '../graph/shape.js';
 import { NDArray } from '../frontend/ndarray.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
 import { loadOnnx } from '../onnx/load.js';
-import type { OnnxModel } from '../onnx/model.js';
+import type { OnnxModel } from '../onnx/model_api.js';
 import { readNpy } from '../onnx/npy.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatFloat } from '../onnx/strings.js';

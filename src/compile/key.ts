@@ -3,7 +3,7 @@
 // different graphs share one compile (Inductor #112788).
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../cache/canonical_json.js';
-import type { BackendName, CompileOptions, CompileRequest, KernelMeta } from './types.js';
+import { type BackendName, type CompileOptions, type CompileRequest, type KernelMeta, type KernelTarget, targetOf } from './types.js';
 
 /**
  * Bump when the layout of cached binaries or metadata changes, to orphan old entries: they
@@ -18,7 +18,7 @@ export const KILN_CACHE_FORMAT_VERSION = '3';
  * are run (a CUDA epilogue kernel after two differently shaped cuBLAS products), and the
  * metadata travels with the cached binary.
  */
-export function kernelKey(backend: BackendName, source: string, compilerIdentity: string, options: CompileOptions, meta: KernelMeta = {}): string {
+export function kernelKey(backend: BackendName, source: string, compilerIdentity: string, options: CompileOptions, meta: KernelMeta): string {
   const h = createHash('sha256');
   // Length-prefixed fields: no concatenation of two different field sets can collide.
   for (const part of [`kiln-kernel-v${KILN_CACHE_FORMAT_VERSION}`, backend, compilerIdentity, canonicalJson(options), canonicalJson(meta), source]) {
@@ -29,21 +29,20 @@ export function kernelKey(backend: BackendName, source: string, compilerIdentity
 }
 
 /** Builds a CompileRequest with its key; the one place the scheduler needs to make one. */
-export function makeCompileRequest(r: {
-  backend: BackendName;
-  kernelName: string;
-  source: string;
-  compilerIdentity: string;
-  options?: CompileOptions;
-  meta?: KernelMeta;
-}): CompileRequest {
+export function makeCompileRequest(
+  r: KernelTarget & {
+    kernelName: string;
+    source: string;
+    compilerIdentity: string;
+    options?: CompileOptions;
+  },
+): CompileRequest {
   const options = r.options ?? {};
   return {
-    key: kernelKey(r.backend, r.source, r.compilerIdentity, options, r.meta ?? {}),
-    backend: r.backend,
+    key: kernelKey(r.backend, r.source, r.compilerIdentity, options, r.meta),
+    ...targetOf(r),
     kernelName: r.kernelName,
     source: r.source,
     options,
-    meta: r.meta ?? {},
   };
 }

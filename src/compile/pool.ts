@@ -17,7 +17,7 @@ import { setting } from '../config/read.js';
 import { bump } from '../observe/counters.js';
 import { makeSpan, nowUs, recordEvent, type TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
-import type { BackendName, CompileRequest, CompiledKernel } from './types.js';
+import type { BackendName, CompileJob, CompilerResult } from './types.js';
 
 export interface WorkerPoolOptions {
   /** Worker processes (>= 1). Default: KILN_WORKERS, else defaultWorkerCount(). */
@@ -29,7 +29,8 @@ export interface WorkerPoolOptions {
 }
 
 export interface PoolResult {
-  kernel: CompiledKernel;
+  /** The binary; the caller, which holds the job, knows whose it is. */
+  result: CompilerResult;
   /** The worker that compiled it. */
   pid: number;
   /** The worker's compile span, on the shared epoch clock. */
@@ -81,7 +82,7 @@ const WORKER_SCRIPT = fileURLToPath(new URL('../compile/worker_main.js', import.
 
 interface Job {
   id: number;
-  req: CompileRequest;
+  req: CompileJob;
   attempt: number;
   /** This job's deadline (ms from its start in a worker). */
   timeoutMs: number;
@@ -184,7 +185,7 @@ export class WorkerPool {
    * Queues one compile; resolves with the worker's binary, rejects with the compiler's error.
    * `timeoutMs` is this job's deadline (default: the pool's compileTimeoutMs).
    */
-  submit(req: CompileRequest, opts: { timeoutMs?: number } = {}): Promise<PoolResult> {
+  submit(req: CompileJob, opts: { timeoutMs?: number } = {}): Promise<PoolResult> {
     return new Promise<PoolResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, req, attempt: 1, timeoutMs: opts.timeoutMs ?? this.compileTimeoutMs, resolve, reject });
       this.pump();
@@ -309,7 +310,7 @@ export class WorkerPool {
         const next = w.jobs[0];
         if (next) this.armDeadline(w, next);
         else this.becomeIdle(w);
-        if (msg.type === 'done') job.resolve({ kernel: msg.kernel, pid: msg.pid, span: msg.span });
+        if (msg.type === 'done') job.resolve({ result: msg.result, pid: msg.pid, span: msg.span });
         else job.reject(new WorkerCompileError(msg.message, job.req.key, msg.span));
         break;
       }

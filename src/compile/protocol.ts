@@ -1,14 +1,14 @@
 // Messages between the pool (main process) and a compile worker, over the fork IPC channel
 // with serialization: 'advanced', so binaries travel as Uint8Array without base64.
 import type { TraceEvent } from '../observe/trace.js';
-import type { CompileRequest, CompiledKernel } from './types.js';
+import type { CompileJob, CompilerResult } from './types.js';
 
 /** main → worker: compile one kernel. `attempt` starts at 1; test crash hooks fire only on early attempts. */
 export interface JobMessage {
   type: 'job';
   id: number;
   attempt: number;
-  req: CompileRequest;
+  req: CompileJob;
 }
 
 export type ToWorker = JobMessage;
@@ -23,7 +23,7 @@ export interface DoneMessage {
   type: 'done';
   id: number;
   pid: number;
-  kernel: CompiledKernel;
+  result: CompilerResult;
   /** The worker's compile span, on the shared epoch clock; the main process records it. */
   span: TraceEvent;
 }

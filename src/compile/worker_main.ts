@@ -61,8 +61,8 @@ async function runJob(job: JobMessage): Promise<void> {
       process.exit(1);
     }
     if (hook?.sleepMs !== undefined && hook.sleepMs > 0) await sleep(hook.sleepMs);
-    const kernel = await runCompiler(compilerFor(req.backend), req);
-    send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
+    const result = await runCompiler(compilerFor(req.backend), req);
+    send({ type: 'done', id: job.id, pid: process.pid, result, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     send({ type: 'failed', id: job.id, pid: process.pid, message, span: makeSpan('compile', req.kernelName, start, nowUs(), { ...args, error: true }) });
@@ -84,7 +84,7 @@ if (setting('KILN_WORKER_WARM') === 'cuda') {
     void Promise.all([import('../backends/cuda/toolchain.js'), import('../backends/cuda/compiler.js')])
       .then(async ([t, c]) => {
         if (t.selectCudaCompiler().kind !== 'nvrtc') return;
-        await c.compileCuda({ key: 'warmup', backend: 'cuda', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {}, meta: {} });
+        await c.compileCuda({ key: 'warmup', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {} });
       })
       .catch(() => {
         // A failed warm-up changes nothing: the real compile reports real errors.

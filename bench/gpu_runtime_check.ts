@@ -11,7 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
-import type { CompileRequest } from '../src/compile/types.js';
+import type { CompileSource } from '../src/compile/types.js';
 import { setting } from '../src/config/read.js';
 import { mulberry32 } from '../src/graph/random.js';
 
@@ -33,7 +33,7 @@ const TINY = `extern "C" __global__ void tiny(float* p, int n) {
 interface ChildJob {
   id: number;
   compiler: 'nvrtc' | 'nvcc';
-  req: CompileRequest;
+  req: CompileSource;
 }
 interface ChildReply {
   id: number;
@@ -113,7 +113,7 @@ class CompileChild {
 
   compile(compiler: 'nvrtc' | 'nvcc', kernelName: string, source: string, arch: string): Promise<ChildReply> {
     const id = this.nextId++;
-    const req: CompileRequest = { key: `gpu-check-${kernelName}-${compiler}-${arch}`, backend: 'cuda', kernelName, source, options: { arch }, meta: {} };
+    const req: CompileSource = { key: `gpu-check-${kernelName}-${compiler}-${arch}`, kernelName, source, options: { arch } };
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       this.proc.send({ id, compiler, req } satisfies ChildJob);
@@ -172,8 +172,10 @@ function randomF32(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
+/** A compiled check kernel for the loader; the checks launch it by hand, so its launch metadata is a placeholder. */
 function asKernel(kernelName: string, r: ChildReply): CompiledKernel {
-  return { key: `gpu-check-${kernelName}`, backend: 'cuda', kernelName, binary: r.binary!, meta: {}, log: r.log ?? '', compileMs: r.ms };
+  const meta = { params: 0, launch: { grid: [1, 1, 1] as [number, number, number], block: [1, 1, 1] as [number, number, number], shared: 0 } };
+  return { key: `gpu-check-${kernelName}`, backend: 'cuda', kernelName, binary: r.binary!, meta, log: r.log ?? '', compileMs: r.ms };
 }
 
 const NAN_POISON = 0x7fc00000;

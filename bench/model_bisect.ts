@@ -9,7 +9,7 @@ import type { NDArray } from '../src/graph/ndarray.js';
 import { interpret } from '../src/graph/interpret.js';
 import { Graph } from '../src/graph/ir.js';
 import { fmtGraph } from '../src/graph/print.js';
-import type { OnnxModel } from '../src/api/onnx_model.js';
+import type { OnnxModel } from '../src/api/onnx_model_api.js';
 import { realize } from '../src/schedule/realize.js';
 import { maxRelError } from './model_suite.js';
 

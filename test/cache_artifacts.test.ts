@@ -28,7 +28,7 @@ function kernel(name: string): CompiledKernel {
     backend: 'cuda',
     kernelName: name,
     binary: new Uint8Array(randomBytes(3000)),
-    meta: { grid: [2, 1, 1] },
+    meta: { params: 2, launch: { grid: [2, 1, 1], block: [128, 1, 1], shared: 0 } },
     log: '',
     compileMs: 2,
   };

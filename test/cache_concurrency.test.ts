@@ -40,7 +40,7 @@ function bytesOf(seed) {
   return out;
 }
 function kernelOf(name, writer) {
-  return { key: keyOf(name), backend: 'c', kernelName: name, binary: bytesOf(name + '@' + writer), meta: { writer }, log: '', compileMs: 1 };
+  return { key: keyOf(name), backend: 'c', kernelName: name, binary: bytesOf(name + '@' + writer), meta: { params: writer }, log: '', compileMs: 1 };
 }
 function sameBytes(a, b) { return a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0; }
 `;
@@ -63,7 +63,7 @@ for (const stop = Number(process.env.START_AT) + ${RUN_MS}; rounds < 3 || Date.n
   for (const name of names) {
     const k = kernels.get(keyOf(name));
     if (k === undefined) continue; // not written yet by its owner
-    if (!sameBytes(k.binary, bytesOf(name + '@' + k.meta.writer))) { console.error('torn read of ' + name); process.exit(2); }
+    if (!sameBytes(k.binary, bytesOf(name + '@' + k.meta.params))) { console.error('torn read of ' + name); process.exit(2); }
   }
 }
 if (counters().cache_corrupt !== 0) { console.error('corrupt reads: ' + counters().cache_corrupt); process.exit(3); }
@@ -102,7 +102,7 @@ test('three processes writing one directory at once leave only valid entries', a
     const name = `shared${j}`;
     const k = kernels.get(keyOf(name));
     assert.ok(k !== undefined, `${name} present`);
-    const writer = k.meta.writer as number;
+    const writer = k.meta.params;
     assert.ok(sameBytes(k.binary, bytesOf(`${name}@${writer}`)), `${name} is writer ${writer}'s complete entry`);
   }
   for (let w = 0; w < WRITERS; w++) {
@@ -110,7 +110,7 @@ test('three processes writing one directory at once leave only valid entries', a
       const name = `own${w}_${j}`;
       const k = kernels.get(keyOf(name));
       assert.ok(k !== undefined, `${name} present`);
-      assert.equal(k.meta.writer, w);
+      assert.equal(k.meta.params, w);
       assert.ok(sameBytes(k.binary, bytesOf(`${name}@${w}`)), `${name} intact`);
     }
   }

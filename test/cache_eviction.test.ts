@@ -20,7 +20,7 @@ function kernel(i: number): CompiledKernel {
     backend: 'c',
     kernelName: `k${i}`,
     binary: new Uint8Array(randomBytes(40_000)),
-    meta: {},
+    meta: { params: 1 },
     log: '',
     compileMs: 1,
   };

@@ -26,7 +26,7 @@ function randomKernel(name: string): CompiledKernel {
     backend: 'c',
     kernelName: `k_${name}`,
     binary: new Uint8Array(randomBytes(1000 + Math.floor(Math.random() * 3000))),
-    meta: { params: ['a', 'b'], n: 7 },
+    meta: { params: 7 },
     log: '',
     compileMs: 3,
   };

@@ -22,7 +22,7 @@ function randomKernel(name: string, size = 4096): CompiledKernel {
     backend: 'cuda',
     kernelName: `k_${name}`,
     binary: new Uint8Array(randomBytes(size)),
-    meta: { grid: [4, 1, 1], block: [128, 1, 1], params: [{ name: 'x', dtype: 'float32' }], shared: 0, scales: new Float32Array([1.5, -2.25]) },
+    meta: { params: 3, launch: { grid: [4, 1, 1], block: [128, 1, 1], shared: 0 }, gemm: { batch: 1, M: 8, N: 16, K: 4, a: { param: 0, offset: 0, ld: 4, trans: false, batchStride: 0 }, b: { param: 1, offset: 0, ld: 16, trans: true, batchStride: 0 } } },
     log: 'warning: something ✓',
     compileMs: 12.5,
   };

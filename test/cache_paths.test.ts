@@ -24,7 +24,7 @@ const kernel: CompiledKernel = {
   backend: 'c',
   kernelName: 'k',
   binary: new Uint8Array(randomBytes(2048)),
-  meta: { n: 1 },
+  meta: { params: 1 },
   log: '',
   compileMs: 1,
 };

@@ -34,7 +34,7 @@ export function scaleSource(n: number, tag = 't'): { name: string; source: strin
 
 export function scaleRequest(n: number, tag = 't', options: CompileOptions = {}): CompileRequest {
   const { name, source } = scaleSource(n, tag);
-  return makeCompileRequest({ backend: 'c', kernelName: name, source, compilerIdentity: cCompilerIdentity(), options });
+  return makeCompileRequest({ backend: 'c', meta: { params: 2 }, kernelName: name, source, compilerIdentity: cCompilerIdentity(), options });
 }
 
 /** Calls the loaded kernel on random data (never zeros) and checks every output element. */
@@ -72,14 +72,16 @@ export class MemoryStore implements KernelStoreLike {
   }
 }
 
-test('kernelKey covers source, compiler, options and format version, independent of option order', () => {
-  const base = kernelKey('c', 'src', 'cc1', { flags: ['-a'], arch: 'native' });
+test('kernelKey covers source, compiler, options, metadata and format version, independent of option order', () => {
+  const meta = { params: 2 };
+  const base = kernelKey('c', 'src', 'cc1', { flags: ['-a'], arch: 'native' }, meta);
   assert.match(base, /^[0-9a-f]{64}$/);
-  assert.equal(kernelKey('c', 'src', 'cc1', { arch: 'native', flags: ['-a'] }), base);
-  assert.notEqual(kernelKey('c', 'src ', 'cc1', { flags: ['-a'], arch: 'native' }), base);
-  assert.notEqual(kernelKey('c', 'src', 'cc2', { flags: ['-a'], arch: 'native' }), base);
-  assert.notEqual(kernelKey('c', 'src', 'cc1', { flags: ['-b'], arch: 'native' }), base);
-  assert.notEqual(kernelKey('cuda', 'src', 'cc1', { flags: ['-a'], arch: 'native' }), base);
+  assert.equal(kernelKey('c', 'src', 'cc1', { arch: 'native', flags: ['-a'] }, meta), base);
+  assert.notEqual(kernelKey('c', 'src ', 'cc1', { flags: ['-a'], arch: 'native' }, meta), base);
+  assert.notEqual(kernelKey('c', 'src', 'cc2', { flags: ['-a'], arch: 'native' }, meta), base);
+  assert.notEqual(kernelKey('c', 'src', 'cc1', { flags: ['-b'], arch: 'native' }, meta), base);
+  assert.notEqual(kernelKey('cuda', 'src', 'cc1', { flags: ['-a'], arch: 'native' }, meta), base);
+  assert.notEqual(kernelKey('c', 'src', 'cc1', { flags: ['-a'], arch: 'native' }, { params: 3 }), base);
   assert.equal(CACHE_FORMAT_VERSION, '3');
 });
 

@@ -13,7 +13,7 @@ import { findNvcc } from '../src/backends/cuda/toolchain.js';
 import { needs } from './prereq.js';
 import '../src/backends/register.js';
 import { AsyncCompile } from '../src/compile/async_compile.js';
-import { CompileGrouper, groupRequest, groupSize, maxGroupSize, splitGroup } from '../src/compile/compile_group.js';
+import { CompileGrouper, compiledKeys, groupRequest, groupSize, maxGroupSize, splitGroup } from '../src/compile/compile_group.js';
 import type { CompiledKernel } from '../src/cache/compiled_kernel.js';
 import type { CompileRequest } from '../src/compile/types.js';
 import { compile } from '../src/index.js';
@@ -23,10 +23,10 @@ import { distinctLayers } from './fixtures/programs.js';
 const root = mkdtempSync(join(tmpdir(), 'kiln-compile-group-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function req(name: string, body: string, options: CompileRequest['options'] = { arch: 'sm_90' }): CompileRequest {
+function req(name: string, body: string, options: CompileRequest['options'] = { arch: 'sm_90' }, grid = 1): CompileRequest {
   // A real kiln-shaped source: a guarded prelude, then the kernel.
   const prelude = '#ifndef TEST_PRELUDE\n#define TEST_PRELUDE\nstatic __device__ __forceinline__ float twice(float x) { return 2.0f * x; }\n#endif\n';
-  return { key: `${name}-key-0123456789abcdef0123456789abcdef`, backend: 'cuda', kernelName: name, source: `${prelude}extern "C" __global__ void ${name}(float* p) { ${body} }\n`, options, meta: { params: 1, who: name } };
+  return { key: `${name}-key-0123456789abcdef0123456789abcdef`, backend: 'cuda', kernelName: name, source: `${prelude}extern "C" __global__ void ${name}(float* p) { ${body} }\n`, options, meta: { params: 1, launch: { grid: [grid, 1, 1], block: [32, 1, 1], shared: 0 } } };
 }
 
 describe('group sizes and requests', () => {
@@ -54,20 +54,23 @@ describe('group sizes and requests', () => {
   });
 
   it('a group request carries every source and a key of its own; members split back as themselves', () => {
-    const a = req('ka', 'p[0] = twice(1.0f);');
-    const b = req('kb', 'p[1] = twice(2.0f);');
+    const a = req('ka', 'p[0] = twice(1.0f);', undefined, 3);
+    const b = req('kb', 'p[1] = twice(2.0f);', undefined, 4);
     const g = groupRequest([a, b]);
+    assert.deepEqual(g.groupMembers, [a.key, b.key]);
+    assert.deepEqual(compiledKeys(g), [a.key, b.key]);
+    assert.deepEqual(compiledKeys(a), [a.key]);
     assert.notEqual(g.key, a.key);
     assert.equal(groupRequest([a, b]).key, g.key);
     assert.notEqual(groupRequest([b, a]).key, g.key);
     assert.ok(g.source.includes(a.source) && g.source.includes(b.source));
     const binary = new Uint8Array([1, 2, 3]);
-    const parts = splitGroup([a, b], { key: g.key, backend: 'cuda', kernelName: g.kernelName, binary, meta: {}, log: 'w', compileMs: 10 });
+    const parts = splitGroup([a, b], { key: g.key, backend: 'cuda', kernelName: g.kernelName, binary, groupMembers: g.groupMembers, log: 'w', compileMs: 10 });
     assert.deepEqual(
-      parts.map((p) => [p.key, p.kernelName, p.meta.who, p.binary === binary, p.compileMs]),
+      parts.map((p) => [p.key, p.kernelName, p.backend === 'cuda' ? p.meta.launch.grid[0] : -1, p.binary === binary, p.binaryOf, p.compileMs]),
       [
-        [a.key, 'ka', 'ka', true, 5],
-        [b.key, 'kb', 'kb', true, 5],
+        [a.key, 'ka', 3, true, g.key, 5],
+        [b.key, 'kb', 4, true, g.key, 5],
       ],
     );
   });

@@ -55,7 +55,7 @@ const { makeCompileRequest } = await import(SRC + 'compile/key.js');
 process.env.KILN_TEST_WORKER_HOOKS = JSON.stringify({ slow1: { sleepMs: 60000 }, slow2: { sleepMs: 60000 } });
 const pool = new WorkerPool({ workers: 2 });
 for (const n of [1, 2]) {
-  const req = makeCompileRequest({ backend: 'c', kernelName: 'slow' + n, source: 'void slow' + n + '(void){}', compilerIdentity: 'x' });
+  const req = makeCompileRequest({ backend: 'c', meta: { params: 0 }, kernelName: 'slow' + n, source: 'void slow' + n + '(void){}', compilerIdentity: 'x' });
   pool.submit(req).catch(() => {});
 }
 while (pool.busyJobs().length < 2) await new Promise((r) => setTimeout(r, 20));
@@ -88,7 +88,7 @@ const { makeCompileRequest } = await import(SRC + 'compile/key.js');
 const { cCompilerIdentity } = await import(SRC + 'backends/cpu/compiler.js');
 const { counters } = await import(SRC + 'observe/counters.js');
 const ac = new AsyncCompile({ workers: 2 }); // idle timeout 30 s: must not hold the exit
-const reqs = [2, 3, 4, 5].map((n) => makeCompileRequest({ backend: 'c', kernelName: 'k' + n, compilerIdentity: cCompilerIdentity(),
+const reqs = [2, 3, 4, 5].map((n) => makeCompileRequest({ backend: 'c', meta: { params: 1 }, kernelName: 'k' + n, compilerIdentity: cCompilerIdentity(),
   source: 'void k' + n + '(float* o, const float* a, long n){for(long i=0;i<n;i++)o[i]=a[i]*' + n + ';}' }));
 for (const r of reqs) void ac.submit(r);
 const libs = await Promise.all(reqs.map((r) => ac.lookup(r.key)));

@@ -79,6 +79,17 @@ test('32 distinct kernels compile in workers, run correctly, and trace with work
       // delays that by a few ms; misaligned clocks would be off by far more (seconds).
       assert.ok(l.ts >= c2.ts + c2.dur - 10000, 'load after compile on the shared clock (10 ms slack)');
     }
+    // Every process is named (metadata events): the main process and each worker by its pid.
+    const meta = (trace.traceEvents as unknown as { ph: string; name: string; pid: number; args: { name?: string } }[]).filter((e) => e.ph === 'M');
+    const nameOf = (kind: string, pid: number) => meta.find((e) => e.name === kind && e.pid === pid)?.args.name;
+    assert.match(nameOf('process_name', process.pid) ?? '', new RegExp(`^kiln main \\(pid ${process.pid}\\)$`));
+    assert.equal(nameOf('thread_name', process.pid), 'main');
+    const workerPids = [...new Set(compiles.map((e) => e.pid))];
+    for (const pid of workerPids) {
+      assert.match(nameOf('process_name', pid) ?? '', new RegExp(`^kiln compile worker [12] \\(pid ${pid}\\)$`));
+      assert.equal(nameOf('thread_name', pid), 'compile');
+    }
+    assert.equal(meta.filter((e) => e.name === 'process_name').length, 1 + workerPids.length, 'one name per process, no more');
   } finally {
     configureTrace(null);
     ac.shutdown();
@@ -90,7 +101,7 @@ test('the same key submitted twice or concurrently compiles once', async () => {
   const ac = new AsyncCompile({ workers: 2 });
   try {
     const r = scaleRequest(3, 'dup');
-    const twin = makeCompileRequest({ backend: 'c', kernelName: r.kernelName, source: r.source, compilerIdentity: cCompilerIdentity() });
+    const twin = makeCompileRequest({ backend: 'c', meta: { params: 2 }, kernelName: r.kernelName, source: r.source, compilerIdentity: cCompilerIdentity() });
     assert.equal(twin.key, r.key);
     const [a, b] = await Promise.all([ac.submit(r), ac.submit(twin)]);
     assert.equal(a, b);
@@ -216,7 +227,7 @@ test('a hung compile times out with a clear error, and the pool keeps serving', 
 test('a C syntax error names the kernel, shows the compiler message and keeps the source', async () => {
   const ac = new AsyncCompile({ workers: 1 });
   try {
-    const bad = makeCompileRequest({ backend: 'c', kernelName: 'k_broken', source: 'void k_broken(float* o) { o[0] = ; }\n', compilerIdentity: cCompilerIdentity() });
+    const bad = makeCompileRequest({ backend: 'c', meta: { params: 1 }, kernelName: 'k_broken', source: 'void k_broken(float* o) { o[0] = ; }\n', compilerIdentity: cCompilerIdentity() });
     void ac.submit(bad);
     await assert.rejects(ac.lookup(bad.key), (e: Error) => {
       assert.match(e.message, /kernel k_broken/);

@@ -11,6 +11,7 @@ import { binaryFormatProblem } from '../src/backends/binary_format.js';
 import type { BackendName } from '../src/cache/compiled_kernel.js';
 import { AsyncCompile } from '../src/compile/async_compile.js';
 import { makeCompileRequest } from '../src/compile/key.js';
+import type { CompileRequest } from '../src/compile/types.js';
 import { binaryProblem, compilerModules, importCompiler, loaderFor } from '../src/compile/registry.js';
 import { checkScale, scaleRequest } from './compile_fixtures.test.js';
 
@@ -41,7 +42,9 @@ test("binaryProblem is the backend's own ELF check; an unregistered backend's bi
 });
 
 test('a kernel of an unregistered backend fails clearly: inline, in a worker, and at load', async () => {
-  const req = makeCompileRequest({ backend: unknown, kernelName: 'k_fpga', source: 'void k_fpga(void){}', compilerIdentity: 'test' });
+  // A request as hostile input could carry it: a C kernel relabelled with a backend nobody registered.
+  const c = makeCompileRequest({ backend: 'c', meta: { params: 0 }, kernelName: 'k_fpga', source: 'void k_fpga(void){}', compilerIdentity: 'test' });
+  const req = { ...c, backend: unknown } as CompileRequest;
   await assert.rejects(new AsyncCompile({ workers: 0 }).submit(req), /no compiler registered for backend 'fpga'/);
   const pooled = new AsyncCompile({ workers: 1 });
   try {

@@ -82,7 +82,7 @@ function leftovers(file: string): string[] {
 
 function request(name: string, options: CompileOptions = {}) {
   const source = `void ${name}(float* o){o[0]=1.0f;}\n`;
-  return makeCompileRequest({ backend: 'c', kernelName: name, source, compilerIdentity: cCompilerIdentity(), options });
+  return makeCompileRequest({ backend: 'c', meta: { params: 1 }, kernelName: name, source, compilerIdentity: cCompilerIdentity(), options });
 }
 
 function workerTmp(pid: number): string {
@@ -140,7 +140,7 @@ async function hungProcess(workers: number, name: string) {
     import { AsyncCompile } from ${JSON.stringify(asyncCompileModule)};
     import { makeCompileRequest } from ${JSON.stringify(keyModule)};
     const ac = new AsyncCompile({ workers: ${workers} });
-    ac.submit(makeCompileRequest({ backend: 'c', kernelName: '${name}', source: 'void ${name}(float* o){o[0]=1.0f;}\\n', compilerIdentity: 'test' })).catch(() => {});
+    ac.submit(makeCompileRequest({ backend: 'c', meta: { params: 1 }, kernelName: '${name}', source: 'void ${name}(float* o){o[0]=1.0f;}\\n', compilerIdentity: 'test' })).catch(() => {});
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore', env: { ...process.env, KILN_CC: fake.cc } });

@@ -15,7 +15,7 @@ import { CudaError, cudaAvailable, cudaUnavailableReason, type DevicePtr } from 
 import { ArgPack } from '../src/backends/cuda/launch.js';
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { needs, optional } from './prereq.js';
-import type { CompileRequest } from '../src/compile/types.js';
+import type { CompileSource } from '../src/compile/types.js';
 
 const SAXPY = `extern "C" __global__ void saxpy(float a, const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -23,8 +23,8 @@ const SAXPY = `extern "C" __global__ void saxpy(float a, const float* __restrict
 }
 `;
 
-function request(kernelName: string, source: string, arch = 'sm_90'): CompileRequest {
-  return { key: `test-${kernelName}-${arch}-0123456789abcdef`, backend: 'cuda', kernelName, source, options: { arch }, meta: {} };
+function request(kernelName: string, source: string, arch = 'sm_90'): CompileSource {
+  return { key: `test-${kernelName}-${arch}-0123456789abcdef`, kernelName, source, options: { arch } };
 }
 
 function withEnv<T>(vars: Record<string, string | undefined>, f: () => T): T {

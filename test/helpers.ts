@@ -46,7 +46,7 @@ function testCacheDir(): string {
 export const testDevice: 'cpu' | 'cuda' = setting('KILN_TEST_DEVICE');
 
 export function compileCpu(fn: TracedFn, options: CompileOptions = {}): CompiledFn {
-  return compile<NDArray | NDArray[]>(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
+  return compile(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
 }
 export function counters(): Counters {
   return kilnCounters();

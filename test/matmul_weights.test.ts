@@ -48,7 +48,7 @@ test('few-row GEMM source: panels split across threads, a contiguous B read in p
 test('a captured weight read in place: changing its data between calls is seen (CPU contract)', async () => {
   const data = new Float32Array(256 * 64).fill(1);
   const w = NDArray.from(data, [256, 64]);
-  const f = compile<NDArray>((x) => x.matmul(w));
+  const f = compile((x) => x.matmul(w));
   const x = NDArray.from(new Float32Array(2 * 256).fill(1), [2, 256]);
   assert.deepEqual((await (await f(x)).toArray()).flat().slice(0, 3), [256, 256, 256]);
   (w.hostData() as Float32Array).fill(2);

@@ -12,7 +12,7 @@ import onnxProto from 'onnx-proto';
 
 import { NDArray } from '../src/graph/ndarray.js';
 import { float16Bits } from '../src/graph/half.js';
-import { OnnxInputError, OnnxUnsupportedError } from '../src/onnx/errors.js';
+import { OnnxInputError, OnnxModelError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { loadOnnx } from '../src/api/load_onnx.js';
 import { StringTensor } from '../src/onnx/string_tensor.js';
 import { formatFloat, parseOnnxNumber } from '../src/onnx/strings.js';
@@ -133,16 +133,18 @@ test('STRING at the boundary: an input read by Casts (to two types), an output w
   const m = load(bytes);
   assert.deepEqual(m.inputs, [{ name: 's', shape: [2, 4], dtype: 'string' }]);
   const s = new StringTensor(['3', '-0.5', '1e-3', 'NaN', ' INF ', '-inf', '12345678901', '0.1'], [2, 4]);
-  const { out, i, hs } = await m.run({ s });
+  assert.deepEqual(m.stringOutputs, ['out', 'hs']);
+  await assert.rejects(m.run({ s: new StringTensor(['1', '2', '3', '4', '5', '6', '7', '8'], [2, 4]) }), (e: Error) => e instanceof OnnxModelError && /outputs 'out', 'hs' are STRING: run it with runValues\(\)/.test(e.message));
+  const { out, i, hs } = await m.runValues({ s });
   assert.ok(out instanceof StringTensor && hs instanceof StringTensor);
   assert.deepEqual(out.shape, [2, 4]);
   // Squares in float32: 0.001f² is 1.0000001e-06 and 12345678848² rounds to 1.5241578e+20 in float32.
   assert.deepEqual(out.data, ['9.0', '0.25', '1.0000001e-06', 'NaN', 'INF', 'INF', '1.5241578e+20', '0.010000001']);
   assert.deepEqual([...((await (i as NDArray).toTypedArray()) as BigInt64Array)], [3n, 0n, 0n, 0n, 9223372036854775807n, -9223372036854775808n, 12345678901n, 0n]);
   assert.deepEqual(hs.data, ['3.0', '-0.5', '0.001', 'NaN', 'INF', '-INF', 'INF', '0.1']);
-  await assert.rejects(m.run({ s: new StringTensor(['1', '2', 'x', '4', '5', '6', '7', '8'], [2, 4]) }), (e: Error) => e instanceof OnnxInputError && /input 's': element 2 \("x"\) is not a number/.test(e.message));
-  await assert.rejects(m.run({ s: NDArray.from(new Float32Array(8), [2, 4]) as never }), /input 's' must be a StringTensor/);
-  await assert.rejects(m.run({ s: new StringTensor(['1'], [1]) }), /input 's' expects string\[2,4\], got string\[1\]/);
+  await assert.rejects(m.runValues({ s: new StringTensor(['1', '2', 'x', '4', '5', '6', '7', '8'], [2, 4]) }), (e: Error) => e instanceof OnnxInputError && /input 's': element 2 \("x"\) is not a number/.test(e.message));
+  await assert.rejects(m.runValues({ s: NDArray.from(new Float32Array(8), [2, 4]) as never }), /input 's' must be a StringTensor/);
+  await assert.rejects(m.runValues({ s: new StringTensor(['1'], [1]) }), /input 's' expects string\[2,4\], got string\[1\]/);
 });
 
 test('STRING anywhere but the boundary is unsupported, naming the node', () => {

@@ -160,7 +160,7 @@ test('.pb tensors of every integer type read exactly; STRING casts to and from t
     [vi('u8', T.UINT8, [5]), vi('back', T.STRING, [5])],
   );
   const m = load(bytes);
-  const { u8, back } = await m.run({ s: new StringTensor(['18446744073709551615', '-3', '300', '2.9', 'INF'], [5]) });
+  const { u8, back } = await m.runValues({ s: new StringTensor(['18446744073709551615', '-3', '300', '2.9', 'INF'], [5]) });
   assert.deepEqual(await data(u8), [255, 0, 255, 2, 255]);
   assert.deepEqual((back as StringTensor).data, ['18446744073709551615', '0', '300', '2', '18446744073709551615']);
 });

@@ -30,7 +30,7 @@ const newDir = (name: string): string => join(root, `${name}-${n++}`);
 const machine = (name: string): NodeJS.ProcessEnv => ({ ...process.env, XDG_CONFIG_HOME: newDir(`config-${name}`) });
 
 function kernel(name: string): CompiledKernel {
-  return { key: createHash('sha256').update(name).digest('hex'), backend: 'c', kernelName: name, binary: new Uint8Array(randomBytes(700)), meta: {}, log: '', compileMs: 1 };
+  return { key: createHash('sha256').update(name).digest('hex'), backend: 'c', kernelName: name, binary: new Uint8Array(randomBytes(700)), meta: { params: 1 }, log: '', compileMs: 1 };
 }
 
 function populated(): string {

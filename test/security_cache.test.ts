@@ -27,7 +27,7 @@ let n = 0;
 const newDir = (name: string): string => join(root, `${name}-${n++}`);
 
 function kernel(name: string): CompiledKernel {
-  return { key: createHash('sha256').update(name).digest('hex'), backend: 'c', kernelName: name, binary: new Uint8Array(randomBytes(512)), meta: {}, log: '', compileMs: 1 };
+  return { key: createHash('sha256').update(name).digest('hex'), backend: 'c', kernelName: name, binary: new Uint8Array(randomBytes(512)), meta: { params: 1 }, log: '', compileMs: 1 };
 }
 
 function captureStderr<T>(fn: () => T): { value: T; text: string } {

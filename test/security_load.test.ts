@@ -26,7 +26,7 @@ function buildLib(name: string, value: number): Uint8Array {
 }
 
 function kernel(key: string, binary: Uint8Array): CompiledKernel {
-  return { key, backend: 'c', kernelName: 'kiln_probe', binary, meta: {}, log: '', compileMs: 0 };
+  return { key, backend: 'c', kernelName: 'kiln_probe', binary, meta: { params: 1 }, log: '', compileMs: 0 };
 }
 
 test('a library planted at the old per-pid path is never loaded; the load directory is private', () => {

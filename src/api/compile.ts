@@ -6,11 +6,24 @@ import { type TracedFn, trace } from '../frontend/trace.js';
 import { type CompileOptions, resolveDevice } from './options.js';
 import { type Program, compileGraph, warmForCompile } from './program.js';
 
-export function compile<R = NDArray>(fn: TracedFn, options: CompileOptions = {}): (...inputs: NDArray[]) => Promise<R> {
+/**
+ * What a compiled function resolves to for a traced function returning `R`: an NDArray per
+ * element when it returns an array (a tuple keeps its length), else one NDArray.
+ */
+export type CompiledResult<R> = R extends readonly unknown[] ? { -readonly [K in keyof R]: NDArray } : NDArray;
+
+/** The compiled function's inputs: an NDArray for each tensor the traced function takes. */
+export type CompiledInputs<P extends readonly unknown[]> = { [K in keyof P]: NDArray };
+
+/** compile(fn)'s result, typed from fn: its inputs and what it returns. */
+export type CompiledFunction<F extends TracedFn> = (...inputs: CompiledInputs<Parameters<F>>) => Promise<CompiledResult<ReturnType<F>>>;
+
+export function compile<F extends TracedFn>(fn: F, options: CompileOptions = {}): CompiledFunction<F> {
   if (typeof fn !== 'function') throw new TypeError('compile: expected a function');
   resolveDevice(options);
   const programs = new Map<string, Promise<Program>>();
-  return async (...inputs: NDArray[]): Promise<R> => {
+  type Result = CompiledResult<ReturnType<F>>;
+  const compiled = async (...inputs: NDArray[]): Promise<Result> => {
     if (fn.length > 0 && inputs.length !== fn.length) {
       throw new TypeError(`compiled function expects ${fn.length} input${fn.length === 1 ? '' : 's'}, got ${inputs.length}`);
     }
@@ -28,6 +41,7 @@ export function compile<R = NDArray>(fn: TracedFn, options: CompileOptions = {})
     }
     const p = await program;
     const outs = await p.run(inputs);
-    return (p.plan.returnsArray ? outs : outs[0]) as R;
+    return (p.plan.returnsArray ? outs : outs[0]) as Result;
   };
+  return compiled as CompiledFunction<F>;
 }

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type { CompileOptions } from './program.js';
 import { parseAndCheck } from '../onnx/check.js';
 import { OnnxParseError, OnnxUnsupportedError } from '../onnx/errors.js';
-import { OnnxModel } from './onnx_model.js';
+import { LoadedOnnxModel } from './onnx_model.js';
+import type { OnnxModel } from './onnx_model_api.js';
 import { opTable } from '../onnx/ops/index.js';
 import { decodeModel } from '../onnx/proto.js';
 
@@ -45,5 +46,5 @@ export function loadOnnx(pathOrBytes: string | Uint8Array, options: LoadOptions 
   const { inputShapes, ...compileOptions } = options;
   const { model, issues } = parseAndCheck(proto, file, baseDir, table, inputShapes);
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
-  return new OnnxModel(model, table, compileOptions);
+  return new LoadedOnnxModel(model, table, compileOptions);
 }

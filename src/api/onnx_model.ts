@@ -8,10 +8,12 @@ import { setting } from '../config/read.js';
 import type { DType } from '../graph/dtype.js';
 import { fmtShape, sameShape } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
-import type { ModelInput, ParsedModel } from '../onnx/check.js';
+import type { ParsedModel } from '../onnx/check.js';
+import type { Built, ModelInput } from '../onnx/model_api.js';
+import type { OnnxModel, OnnxModelInfo } from './onnx_model_api.js';
 import { ConstTensor } from '../onnx/const_tensor.js';
 import { NeedsInputValues } from '../onnx/context.js';
-import { type Built, type InitializerCache, buildGraph } from '../onnx/convert.js';
+import { type InitializerCache, buildGraph } from '../onnx/convert.js';
 import { OnnxInputError, OnnxModelError } from '../onnx/errors.js';
 import type { OpTable } from '../onnx/ops/index.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
@@ -20,30 +22,16 @@ import { formatStrings, parseStrings } from '../onnx/strings.js';
 /** Feeds by graph-input name, all numeric: string feeds already parsed into their Casts' outputs. */
 type NumericFeeds = Record<string, NDArray>;
 
-export interface OnnxModelInfo {
-  /** Count of each ONNX operator in the model. */
-  ops: Record<string, number>;
-  opset: number;
-  producer: string;
-  nodes: number;
-  /** Initializer count and their total element count. */
-  initializers: { count: number; elements: number };
-  inputs: ModelInput[];
-  outputs: string[];
-  /** Inputs whose value (not only shape) the graph depends on: it is built once per value. */
-  valueInputs: string[];
-  /** Nodes of kiln's graph (after folding) by kind; undefined until the graph is built. */
-  graphNodes?: Record<string, number>;
-}
-
 interface Variant {
   built: Built;
   program?: Promise<Program>;
 }
 
-export class OnnxModel {
+/** loadOnnx's result; users see its interface, OnnxModel (onnx_model_api.ts). */
+export class LoadedOnnxModel implements OnnxModel {
   readonly inputNames: string[];
   readonly outputNames: string[];
+  readonly stringOutputs: string[];
   readonly inputs: ModelInput[];
   /** Graph inputs whose values shape the graph (found on load or on first run). */
   readonly valueInputs: string[] = [];
@@ -58,6 +46,7 @@ export class OnnxModel {
     this.inputs = m.inputs.map((i) => ({ ...i, shape: [...i.shape] }));
     this.inputNames = m.inputs.map((i) => i.name);
     this.outputNames = m.outputs.map((o) => o.name);
+    this.stringOutputs = this.outputNames.filter((n) => m.strings.formats.has(n));
     // Build now so that unsupported or broken models fail at load, before any compile.
     this.variant(undefined);
   }
@@ -142,11 +131,19 @@ export class OnnxModel {
     return this.programFor(v);
   }
 
+  /** Runs the model: its outputs, all NDArrays (a model with STRING outputs takes runValues()). */
+  async run(feeds: Record<string, OnnxValue>): Promise<Record<string, NDArray>> {
+    if (this.stringOutputs.length > 0) {
+      throw new OnnxModelError(this.file, `output${this.stringOutputs.length > 1 ? 's' : ''} ${this.stringOutputs.map((n) => `'${n}'`).join(', ')} ${this.stringOutputs.length > 1 ? 'are' : 'is'} STRING: run it with runValues(), which returns StringTensors for them`);
+    }
+    return (await this.runValues(feeds)) as Record<string, NDArray>;
+  }
+
   /**
    * Runs the model. Inputs and outputs are NDArrays, except STRING ones (StringTensor), which
    * only a model whose strings sit at its boundary has (see string_boundary.ts).
    */
-  async run(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
+  async runValues(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
     const numeric = this.checkFeeds(feeds);
     const v = this.variant(numeric)!;
     const inputs = v.built.runtimeInputs.map((n) => numeric[n]!);

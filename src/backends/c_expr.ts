@@ -8,6 +8,7 @@ import { type IntDType, wrapInt } from '../graph/int.js';
 import type { BinaryOp, UnaryOp } from '../graph/ir.js';
 import { type EType, type Expr, children, dtOf, exprKey, varsOf } from '../lower/expr.js';
 import { castToHalf, halfHelpers, loadValue, storeValue } from './half_c.js';
+import { useType } from './emitted_uses.js';
 import { intBinary, intCType, intHelpers, intLiteral, intUnary, saturates, saturatingCast } from './int_c.js';
 
 /** The C type a value of `dt` has in registers (half types compute as float). */
@@ -40,7 +41,7 @@ export function cType(dt: EType): string {
 
 /** The C type of a buffer element of `dt` (half types are stored as their bits). */
 export function cStorageType(dt: DType): string {
-  return dt === 'float16' || dt === 'bfloat16' ? 'uint16_t' : cType(dt);
+  return dt === 'float16' || dt === 'bfloat16' ? useType('uint16_t') : cType(dt);
 }
 
 /** The statement storing register value `v` into element `at` of buffer `buf` of dtype `dt`. */

@@ -9,6 +9,7 @@
 // float16 and back is the float16 value even when it never reaches memory.
 
 import type { DType } from '../graph/dtype.js';
+import { useHelper } from './emitted_uses.js';
 
 /** The helpers, each function declared with `qual` (e.g. `static inline`). */
 export function halfHelpers(qual: string): string {
@@ -56,25 +57,26 @@ ${qual} float kiln_rnd_bfd(double x) { return kiln_bf2f(kiln_f2bf(kiln_d2f_odd(x
 }
 
 /**
- * Whether generated code calls the helpers above. They are emitted only then, so a kernel
- * without half values keeps the source, and so the cache key, it had before half types
+ * Half helper calls note their use (emitted_uses.ts): the helpers are emitted only then, so a
+ * kernel without half values keeps the source, and so the cache key, it had before half types
  * existed, and pays nothing for them at compile time.
  */
-export function usesHalfHelpers(code: string): boolean {
-  return /\bkiln_(f2h|h2f|f2bf|bf2f|rnd_h|rnd_bf|rnd_hd|rnd_bfd)\(/.test(code);
+function halfCall(name: string, arg: string): string {
+  useHelper('half');
+  return `${name}(${arg})`;
 }
 
 /** A value read from a buffer of dtype `dt` (`ref` is the element, e.g. `b0[i]`), as held in registers. */
 export function loadValue(ref: string, dt: DType): string {
-  if (dt === 'float16') return `kiln_h2f(${ref})`;
-  if (dt === 'bfloat16') return `kiln_bf2f(${ref})`;
+  if (dt === 'float16') return halfCall('kiln_h2f', ref);
+  if (dt === 'bfloat16') return halfCall('kiln_bf2f', ref);
   return ref;
 }
 
 /** A register value `v` as stored into a buffer of dtype `dt`. */
 export function storeValue(v: string, dt: DType): string {
-  if (dt === 'float16') return `kiln_f2h(${v})`;
-  if (dt === 'bfloat16') return `kiln_f2bf(${v})`;
+  if (dt === 'float16') return halfCall('kiln_f2h', v);
+  if (dt === 'bfloat16') return halfCall('kiln_f2bf', v);
   return v;
 }
 
@@ -85,6 +87,6 @@ export function storeValue(v: string, dt: DType): string {
  */
 export function castToHalf(a: string, from: DType | 'index', to: 'float16' | 'bfloat16'): string {
   const wide = from === 'float64' || from === 'int64' || from === 'int32' || from === 'index' || from === 'uint32' || from === 'uint64';
-  if (to === 'float16') return wide ? `kiln_rnd_hd((double)(${a}))` : `kiln_rnd_h((float)(${a}))`;
-  return wide ? `kiln_rnd_bfd((double)(${a}))` : `kiln_rnd_bf((float)(${a}))`;
+  if (to === 'float16') return wide ? halfCall('kiln_rnd_hd', `(double)(${a})`) : halfCall('kiln_rnd_h', `(float)(${a})`);
+  return wide ? halfCall('kiln_rnd_bfd', `(double)(${a})`) : halfCall('kiln_rnd_bf', `(float)(${a})`);
 }

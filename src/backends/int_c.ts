@@ -16,6 +16,7 @@
 import { type DType, isFloat, isInt } from '../graph/dtype.js';
 import { INT_INFO, type IntDType } from '../graph/int.js';
 import type { EType } from '../lower/expr.js';
+import { useHelper, useType } from './emitted_uses.js';
 
 /**
  * The integer types that came after int32 and int64: the 8- and 16-bit types and the unsigned
@@ -38,12 +39,12 @@ export function isNarrowInt(dt: EType): boolean {
  * in their own register type (undefined when no such narrowing is needed).
  */
 export function wideAccType(dt: DType): string | undefined {
-  return isNarrowInt(dt) ? 'uint32_t' : undefined;
+  return isNarrowInt(dt) ? useType('uint32_t') : undefined;
 }
 
 /** Accumulator `v` back in `dt`'s register type (a cast only where it was accumulated wider). */
 export function narrowAcc(v: string, dt: DType): string {
-  return wideAccType(dt) ? `(${intCType(dt as IntDType)})${v}` : v;
+  return isNarrowInt(dt) ? `(${intCType(dt as IntDType)})${v}` : v;
 }
 
 /** The helpers, each function declared with `qual` (e.g. `static inline`). */
@@ -58,14 +59,12 @@ ${qual} int64_t kiln_ipow_w(int64_t a, int64_t b) { if (b < 0) return a == 1 ? 1
 `;
 }
 
-/** Whether generated code calls the helpers above. */
-export function usesIntHelpers(code: string): boolean {
-  return /\bkiln_(idiv|udiv|imod|ifmod|umod|upow|ipow_w)\(/.test(code);
-}
+/** The fixed-width types the helpers above name (the CUDA source typedefs those NVRTC lacks). */
+export const INT_HELPER_TYPES: readonly string[] = ['int64_t', 'uint64_t'];
 
 /** The C type a value of integer dtype `dt` has. */
 export function intCType(dt: IntDType): string {
-  return `${INT_INFO[dt].signed ? '' : 'u'}int${INT_INFO[dt].bits}_t`;
+  return useType(`${INT_INFO[dt].signed ? '' : 'u'}int${INT_INFO[dt].bits}_t`);
 }
 
 /** A C literal of integer dtype `dt` (v already an integer in its range; 2^64 stands for UINT64_MAX). */
@@ -100,19 +99,24 @@ export function intUnary(op: string, a: string, dt: EType): string | undefined {
  */
 export function intBinary(op: string, a: string, b: string, dt: EType): string | undefined {
   if (dt === 'index' || !isInt(dt)) return undefined;
-  const t = intCType(dt);
   const unsigned = !INT_INFO[dt].signed;
   switch (op) {
     case 'add': return narrow(`(${a} + ${b})`, dt);
     case 'sub': return narrow(`(${a} - ${b})`, dt);
-    case 'mul': return dt === 'uint16' ? `(uint16_t)((uint32_t)${a} * ${b})` : narrow(`(${a} * ${b})`, dt);
-    case 'trunc_div': return `(${t})${unsigned ? 'kiln_udiv' : 'kiln_idiv'}(${a}, ${b})`;
-    case 'mod': return `(${t})${unsigned ? 'kiln_umod' : 'kiln_imod'}(${a}, ${b})`;
-    case 'fmod': return `(${t})${unsigned ? 'kiln_umod' : 'kiln_ifmod'}(${a}, ${b})`;
+    case 'mul': return dt === 'uint16' ? `(${useType('uint16_t')})((${useType('uint32_t')})${a} * ${b})` : narrow(`(${a} * ${b})`, dt);
+    case 'trunc_div': return intHelperCall(dt, unsigned ? 'kiln_udiv' : 'kiln_idiv', a, b);
+    case 'mod': return intHelperCall(dt, unsigned ? 'kiln_umod' : 'kiln_imod', a, b);
+    case 'fmod': return intHelperCall(dt, unsigned ? 'kiln_umod' : 'kiln_ifmod', a, b);
     // int32/int64 keep kiln_ipow (their overflow was never defined); the others wrap.
-    case 'pow': return dt === 'int32' || dt === 'int64' ? undefined : `(${t})${unsigned ? 'kiln_upow' : 'kiln_ipow_w'}(${a}, ${b})`;
+    case 'pow': return dt === 'int32' || dt === 'int64' ? undefined : intHelperCall(dt, unsigned ? 'kiln_upow' : 'kiln_ipow_w', a, b);
     default: return undefined;
   }
+}
+
+/** A call of one of the helpers above, its result cast back to `dt`; notes the use (emitted_uses.ts). */
+function intHelperCall(dt: IntDType, helper: string, a: string, b: string): string {
+  useHelper('int');
+  return `(${intCType(dt)})${helper}(${a}, ${b})`;
 }
 
 /**
@@ -140,7 +144,7 @@ export function saturates(from: EType, to: EType): boolean {
 /**
  * NVRTC has no <stdint.h>: the CUDA prelude typedefs int64_t, int32_t and uint8_t (and the
  * half prelude uint16_t and uint32_t). These are the others, each emitted only when the
- * kernel's source names it, so kernels without them keep their source.
+ * kernel's code names it (emitted_uses.ts), so kernels without them keep their source.
  */
 const CUDA_TYPEDEFS: [string, string][] = [
   ['int8_t', 'signed char'],
@@ -150,9 +154,9 @@ const CUDA_TYPEDEFS: [string, string][] = [
   ['uint64_t', 'unsigned long long'],
 ];
 
-/** The typedefs `code` needs beyond those already `defined`, for NVRTC (nvcc has <stdint.h>). */
-export function cudaTypedefs(code: string, defined: readonly string[]): string {
-  const need = CUDA_TYPEDEFS.filter(([name]) => !defined.includes(name) && new RegExp(`\\b${name}\\b`).test(code));
+/** The typedefs for the type names `used` beyond those already `defined`, for NVRTC (nvcc has <stdint.h>). */
+export function cudaTypedefs(used: ReadonlySet<string>, defined: readonly string[]): string {
+  const need = CUDA_TYPEDEFS.filter(([name]) => !defined.includes(name) && used.has(name));
   if (need.length === 0) return '';
   return `#ifdef __CUDACC_RTC__\n${need.map(([name, t]) => `typedef ${t} ${name};`).join('\n')}\n#endif\n`;
 }

@@ -181,7 +181,10 @@ function parseManifest(json: unknown, blobCount: number): Manifest {
 function validEntry(type: unknown, key: unknown, payload: Uint8Array): type is EntryKind {
   if (!isValidKey(key)) return false;
   try {
-    if (type === 'kernel') return decodeKernelEntry(payload).kernel.key === key;
+    if (type === 'kernel') {
+      const d = decodeKernelEntry(payload);
+      return (d.kernel ?? d.group).key === key;
+    }
     if (type !== 'graph') return false;
     decodeBundle(payload, key);
     return true;

@@ -2,11 +2,11 @@
 // counting belongs to the caller (AsyncCompile), which alone knows whether a lookup was the
 // one that decided to compile; this store only counts corrupt entries.
 
-import type { CompiledKernel } from './compiled_kernel.js';
+import type { CompiledGroup, CompiledKernel } from './compiled_kernel.js';
+import { type DecodedKernel, decodeKernelEntry, encodeKernel } from './kernel_codec.js';
 import { warnOnce } from '../observe/log.js';
 import type { EntryBackend } from './backend.js';
 import { bump } from '../observe/counters.js';
-import { decodeKernelEntry, encodeKernel } from './kernel_codec.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KERNELS_DIR, entryRelPath, isValidKey } from './layout.js';
@@ -25,15 +25,10 @@ export class KernelStore {
   /** Once the store was seen to hold a kernel (or stored one): compile() and compileGraph both ask. */
   private holdsKernels = false;
 
+  /** The kernel stored under `key`; a miss for a compile group's entry (which holds a binary only). */
   get(key: string): CompiledKernel | undefined {
-    if (!isValidKey(key)) return undefined;
-    const entry = loadEntry(this.backend, entryRelPath('kernel', key), (payload) => {
-      const d = decodeKernelEntry(payload);
-      // A valid entry under the wrong name (copied by hand, a bug) must not be served.
-      if (d.kernel.key !== key) throw new Error('key mismatch');
-      return d;
-    });
-    if (entry === undefined) return undefined;
+    const entry = this.entry(key);
+    if (entry === undefined || entry.group !== undefined) return undefined;
     if (entry.binaryOf === undefined) return entry.kernel;
     // A compile group's member: its binary is the group entry's (stored once for all members).
     const binary = this.sharedBinary(entry.binaryOf, entry.kernel.backend);
@@ -41,15 +36,26 @@ export class KernelStore {
     return binary === undefined ? undefined : { ...entry.kernel, binary, binaryOf: entry.binaryOf };
   }
 
+  private entry(key: string): DecodedKernel | undefined {
+    if (!isValidKey(key)) return undefined;
+    return loadEntry(this.backend, entryRelPath('kernel', key), (payload) => {
+      const d = decodeKernelEntry(payload);
+      // A valid entry under the wrong name (copied by hand, a bug) must not be served.
+      if ((d.kernel ?? d.group).key !== key) throw new Error('key mismatch');
+      return d;
+    });
+  }
+
   private sharedBinary(key: string, backend: CompiledKernel['backend']): Uint8Array | undefined {
     const known = this.shared.get(key);
     if (known !== undefined) return known;
-    const group = this.get(key);
+    const entry = this.entry(key);
     // Only a plain entry of the same backend holds a binary (no chains of references).
-    if (group === undefined || group.binaryOf !== undefined || group.backend !== backend) return undefined;
+    const holder = entry === undefined || entry.binaryOf !== undefined ? undefined : (entry.kernel ?? entry.group);
+    if (holder === undefined || holder.backend !== backend) return undefined;
     bump('kernel_shared_binary_reads');
-    this.shared.set(key, group.binary);
-    return group.binary;
+    this.shared.set(key, holder.binary);
+    return holder.binary;
   }
 
   /**
@@ -80,7 +86,7 @@ export class KernelStore {
     return tryCompileLock(this.backend.dir, key, staleMs);
   }
 
-  put(kernel: CompiledKernel): void {
+  put(kernel: CompiledKernel | CompiledGroup): void {
     if (!isValidKey(kernel.key)) {
       warnOnce(`cache-bad-key:${kernel.key}`, `not caching kernel with unusable key ${JSON.stringify(kernel.key)}`);
       return;

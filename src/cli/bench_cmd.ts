@@ -54,11 +54,11 @@ export function registerBench(program: Command): void {
     const t0 = process.hrtime.bigint();
     await model.compile(feeds);
     const loadMs = ms(t0);
-    for (let i = 0; i < o.warmup; i++) await readAll(await model.run(feeds));
+    for (let i = 0; i < o.warmup; i++) await readAll(await model.runValues(feeds));
     const times: number[] = [];
     for (let i = 0; i < o.runs; i++) {
       const t = process.hrtime.bigint();
-      await readAll(await model.run(feeds));
+      await readAll(await model.runValues(feeds));
       times.push(ms(t));
     }
     const result = {

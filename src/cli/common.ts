@@ -12,7 +12,7 @@ import { fmtShape, numel } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
 import { loadOnnx } from '../api/load_onnx.js';
-import type { OnnxModel } from '../api/onnx_model.js';
+import type { OnnxModel } from '../api/onnx_model_api.js';
 import { readNpy } from '../onnx/npy.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatFloat } from '../onnx/strings.js';

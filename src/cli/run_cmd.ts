@@ -35,7 +35,7 @@ export function registerRun(program: Command): void {
     const program = await model.compile(feeds).finally(() => status.clear());
     const compileMs = ms(t1);
     const t2 = process.hrtime.bigint();
-    const outs = await model.run(feeds);
+    const outs = await model.runValues(feeds);
     const outputs = [];
     for (const [name, a] of Object.entries(outs)) {
       outputs.push({ name, shape: [...a.shape], dtype: a.dtype, values: await preview(a), size: a.size });

@@ -10,11 +10,11 @@ import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { recordEvent, traceSpan } from '../observe/trace.js';
 import { WorkerCompileError, WorkerPool, resolveCompileTimeoutMs, resolveWorkerCount, type WorkerPoolOptions } from './pool.js';
-import { groupRequest, splitGroup } from './compile_group.js';
+import { compiledKernel, groupRequest, splitGroup } from './compile_group.js';
 import { binaryProblem, importCompiler, loaderFor } from './registry.js';
 import { runCompiler } from './run_compiler.js';
-import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
-import type { CompileRequest, KernelStoreLike } from './types.js';
+import type { BackendName, CompiledGroup, CompiledKernel, CompilerResult } from '../cache/compiled_kernel.js';
+import type { CompileJob, CompileRequest, KernelStoreLike } from './types.js';
 
 export interface AsyncCompileOptions extends WorkerPoolOptions {
   /** 0 = compile inline in this process (the only way a compiler runs outside a worker). */
@@ -289,13 +289,13 @@ export class AsyncCompile {
   }
 
   private async compileOwned(req: CompileRequest, deadlineMs: number): Promise<CompiledKernel> {
-    const kernel = await this.runJob(req, 1, deadlineMs);
+    const kernel = compiledKernel(req, await this.runJob(req, 1, deadlineMs));
     this.keep(kernel);
     return kernel;
   }
 
   /** One job: in a worker, or inline for workers: 0. `kernels`: how many it compiles (a group's members). */
-  private async runJob(req: CompileRequest, kernels: number, deadlineMs: number): Promise<CompiledKernel> {
+  private async runJob(req: CompileJob, kernels: number, deadlineMs: number): Promise<CompilerResult> {
     if (this.workers === 0) {
       bump('compile_inline', kernels);
       return compileInline(req);
@@ -304,7 +304,7 @@ export class AsyncCompile {
     try {
       const r = await this.getPool().submit(req, { timeoutMs: deadlineMs });
       recordEvent(r.span);
-      return r.kernel;
+      return r.result;
     } catch (e) {
       if (e instanceof WorkerCompileError && e.span !== undefined) recordEvent(e.span);
       throw e;
@@ -317,7 +317,7 @@ export class AsyncCompile {
     this.putStore(kernel);
   }
 
-  private putStore(kernel: CompiledKernel): void {
+  private putStore(kernel: CompiledKernel | CompiledGroup): void {
     if (this.store === undefined) return;
     const end = traceSpan('cache', 'kernel store put', { kernel: kernel.key });
     try {
@@ -364,9 +364,10 @@ export class AsyncCompile {
     const compiled = (async (): Promise<CompiledKernel[] | undefined> => {
       try {
         let kernels: CompiledKernel[];
-        if (reqs.length === 1) kernels = [await this.runJob(reqs[0]!, 1, deadlineMs)];
+        if (reqs.length === 1) kernels = [compiledKernel(reqs[0]!, await this.runJob(reqs[0]!, 1, deadlineMs))];
         else {
-          const group = await this.runJob(groupRequest(reqs), reqs.length, deadlineMs);
+          const job = groupRequest(reqs);
+          const group: CompiledGroup = { key: job.key, backend: job.backend, kernelName: job.kernelName, groupMembers: job.groupMembers, ...(await this.runJob(job, reqs.length, deadlineMs)) };
           // The group's binary is stored once, in an entry of its own; members' entries name it.
           this.putStore(group);
           kernels = splitGroup(reqs, group);
@@ -432,7 +433,7 @@ export function uniqueByKey<T extends { key: string }>(items: readonly T[]): T[]
 }
 
 /** workers: 0: the compiler runs in this process, loaded only now (never at import). */
-async function compileInline(req: CompileRequest): Promise<CompiledKernel> {
+async function compileInline(req: CompileJob): Promise<CompilerResult> {
   const compiler = await importCompiler(req.backend);
   const end = traceSpan('compile', req.kernelName, { kernel: req.key, kernelName: req.kernelName, backend: req.backend, inline: true });
   try {

@@ -12,9 +12,9 @@
 // include-guarded and every other top-level name derives from the kernel's name
 // (schedule/backend.ts, includeGuarded).
 import { createHash } from 'node:crypto';
-import type { CompiledKernel } from '../cache/compiled_kernel.js';
 import { setting } from '../config/read.js';
-import type { CompileRequest } from './types.js';
+import { type CompiledGroup, type CompiledKernel, type CompilerResult, targetOf } from '../cache/compiled_kernel.js';
+import type { CompileJob, CompileRequest, GroupRequest } from './types.js';
 
 /** Largest group when the backend allows groups: KILN_COMPILE_GROUP_MAX (1 turns groups off). */
 export function maxGroupSize(backendMax: number | undefined): number {
@@ -31,8 +31,8 @@ export function groupSize(kernels: number, workers: number, max: number): number
   return Math.max(1, Math.min(max, Math.ceil(kernels / workers)));
 }
 
-/** The one request that compiles `members` together; its key is derived from theirs. */
-export function groupRequest(members: readonly CompileRequest[]): CompileRequest {
+/** The one job that compiles `members` together; its key is derived from theirs. */
+export function groupRequest(members: readonly CompileRequest[]): GroupRequest {
   const first = members[0]!;
   const key = createHash('sha256')
     .update(`kiln-group\0${members.map((m) => m.key).join('\0')}`)
@@ -45,30 +45,25 @@ export function groupRequest(members: readonly CompileRequest[]): CompileRequest
     source: members.map((m) => m.source).join('\n'),
     options: first.options,
     // The members' keys, so a compile span (KILN_TRACE) says which kernels the job compiled.
-    meta: { [GROUP_MEMBERS]: members.map((m) => m.key) },
+    groupMembers: members.map((m) => m.key),
   };
 }
 
-/** Meta field of a group request: its members' kernel keys. */
-export const GROUP_MEMBERS = 'groupMembers';
+/** The kernel keys a job compiles: a group's members, or the kernel's own key. */
+export function compiledKeys(job: CompileJob): string[] {
+  return 'groupMembers' in job ? job.groupMembers : [job.key];
+}
 
-/** The kernel keys a request compiles: a group's members, or the request's own key. */
-export function compiledKeys(req: CompileRequest): string[] {
-  const members = req.meta[GROUP_MEMBERS];
-  return Array.isArray(members) ? members.map(String) : [req.key];
+/** The kernel `req` asked for, as its compile produced it. */
+export function compiledKernel(req: CompileRequest, out: CompilerResult): CompiledKernel {
+  return { key: req.key, kernelName: req.kernelName, ...targetOf(req), binary: out.binary, log: out.log, compileMs: out.compileMs };
 }
 
 /** Each member as compiled by its group: the group's binary and log, the member's own identity. */
-export function splitGroup(members: readonly CompileRequest[], group: CompiledKernel): CompiledKernel[] {
+export function splitGroup(members: readonly CompileRequest[], group: CompiledGroup): CompiledKernel[] {
   return members.map((m) => ({
-    key: m.key,
-    backend: m.backend,
-    kernelName: m.kernelName,
-    binary: group.binary,
+    ...compiledKernel(m, { binary: group.binary, log: group.log, compileMs: group.compileMs / members.length }),
     binaryOf: group.key,
-    meta: m.meta,
-    log: group.log,
-    compileMs: group.compileMs / members.length,
   }));
 }
 

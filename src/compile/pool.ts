@@ -18,8 +18,8 @@ import { bump } from '../observe/counters.js';
 import { makeSpan, nowUs, recordEvent, type TraceEvent } from '../observe/trace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { compilerModules } from './registry.js';
-import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
-import type { CompileRequest } from './types.js';
+import type { BackendName, CompilerResult } from '../cache/compiled_kernel.js';
+import type { CompileJob } from './types.js';
 
 export interface WorkerPoolOptions {
   /** Worker processes (>= 1). Default: KILN_WORKERS, else defaultWorkerCount(). */
@@ -31,7 +31,8 @@ export interface WorkerPoolOptions {
 }
 
 export interface PoolResult {
-  kernel: CompiledKernel;
+  /** The binary; the caller, which holds the job, knows whose it is. */
+  result: CompilerResult;
   /** The worker that compiled it. */
   pid: number;
   /** The worker's compile span, on the shared epoch clock. */
@@ -83,7 +84,7 @@ const WORKER_SCRIPT = fileURLToPath(new URL('../compile/worker_main.js', import.
 
 interface Job {
   id: number;
-  req: CompileRequest;
+  req: CompileJob;
   attempt: number;
   /** This job's deadline (ms from its start in a worker). */
   timeoutMs: number;
@@ -186,7 +187,7 @@ export class WorkerPool {
    * Queues one compile; resolves with the worker's binary, rejects with the compiler's error.
    * `timeoutMs` is this job's deadline (default: the pool's compileTimeoutMs).
    */
-  submit(req: CompileRequest, opts: { timeoutMs?: number } = {}): Promise<PoolResult> {
+  submit(req: CompileJob, opts: { timeoutMs?: number } = {}): Promise<PoolResult> {
     return new Promise<PoolResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, req, attempt: 1, timeoutMs: opts.timeoutMs ?? this.compileTimeoutMs, resolve, reject });
       this.pump();
@@ -313,7 +314,7 @@ export class WorkerPool {
         const next = w.jobs[0];
         if (next) this.armDeadline(w, next);
         else this.becomeIdle(w);
-        if (msg.type === 'done') job.resolve({ kernel: msg.kernel, pid: msg.pid, span: msg.span });
+        if (msg.type === 'done') job.resolve({ result: msg.result, pid: msg.pid, span: msg.span });
         else job.reject(new WorkerCompileError(msg.message, job.req.key, msg.span));
         break;
       }

@@ -1,15 +1,15 @@
 // Messages between the pool (main process) and a compile worker, over the fork IPC channel
 // with serialization: 'advanced', so binaries travel as Uint8Array without base64.
 import type { TraceEvent } from '../observe/trace.js';
-import type { CompiledKernel } from '../cache/compiled_kernel.js';
-import type { CompileRequest } from './types.js';
+import type { CompilerResult } from '../cache/compiled_kernel.js';
+import type { CompileJob } from './types.js';
 
 /** main → worker: compile one kernel. `attempt` starts at 1; test crash hooks fire only on early attempts. */
 export interface JobMessage {
   type: 'job';
   id: number;
   attempt: number;
-  req: CompileRequest;
+  req: CompileJob;
 }
 
 export type ToWorker = JobMessage;
@@ -24,7 +24,7 @@ export interface DoneMessage {
   type: 'done';
   id: number;
   pid: number;
-  kernel: CompiledKernel;
+  result: CompilerResult;
   /** The worker's compile span, on the shared epoch clock; the main process records it. */
   span: TraceEvent;
 }

@@ -7,17 +7,16 @@
 // processes of their own that import it (pool.ts hands them the registered URLs), and in this
 // process only for workers: 0. The loader is a function that imports it on first use, so a
 // CPU-only run never touches the CUDA driver.
-import type { BackendName, CompiledKernel, KernelMeta } from '../cache/compiled_kernel.js';
-import type { CompileRequest } from './types.js';
+import type { BackendName, CompiledKernel } from '../cache/compiled_kernel.js';
+import type { CompileJob } from './types.js';
 
 export interface CompilerOutput {
   binary: Uint8Array;
   log: string;
-  /** Launch metadata the compiler learned (e.g. registers, shared memory); merged over the request's. */
-  meta?: KernelMeta;
 }
 
-export type CompileFn = (req: CompileRequest) => Promise<CompilerOutput>;
+/** Compiles one job: a kernel, or a compile group's members as one program. */
+export type CompileFn = (req: CompileJob) => Promise<CompilerOutput>;
 
 /** What a backend's compiler module exports. */
 export interface CompilerModule {

@@ -1,20 +1,13 @@
-// Turning a compiler's output into the CompiledKernel that the cache stores and the loaders
-// load: shared by the compile worker (worker_main.ts) and by workers: 0 (async_compile.ts).
-import type { CompiledKernel } from '../cache/compiled_kernel.js';
+// Running a backend's compiler on a job, timed: shared by the compile worker (worker_main.ts)
+// and by workers: 0 (async_compile.ts). Only types come from the compiler registry
+// (registry.ts), so importing this loads no compiler.
 import type { CompileFn } from './registry.js';
-import type { CompileRequest } from './types.js';
+import type { CompilerResult } from '../cache/compiled_kernel.js';
+import type { CompileJob } from './types.js';
 
-/** Runs `compile` on `req`, timing it; the compiler's metadata is merged over the request's. */
-export async function runCompiler(compile: CompileFn, req: CompileRequest): Promise<CompiledKernel> {
+/** Runs `compile` on `job`, timing it. */
+export async function runCompiler(compile: CompileFn, job: CompileJob): Promise<CompilerResult> {
   const t0 = performance.now();
-  const out = await compile(req);
-  return {
-    key: req.key,
-    backend: req.backend,
-    kernelName: req.kernelName,
-    binary: out.binary,
-    meta: out.meta !== undefined ? { ...req.meta, ...out.meta } : req.meta,
-    log: out.log,
-    compileMs: performance.now() - t0,
-  };
+  const out = await compile(job);
+  return { binary: out.binary, log: out.log, compileMs: performance.now() - t0 };
 }

@@ -65,8 +65,8 @@ async function runJob(job: JobMessage): Promise<void> {
       process.exit(1);
     }
     if (hook?.sleepMs !== undefined && hook.sleepMs > 0) await sleep(hook.sleepMs);
-    const kernel = await runCompiler((await importCompiler(req.backend, compilers)).compileKernel, req);
-    send({ type: 'done', id: job.id, pid: process.pid, kernel, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
+    const result = await runCompiler((await importCompiler(req.backend, compilers)).compileKernel, req);
+    send({ type: 'done', id: job.id, pid: process.pid, result, span: makeSpan('compile', req.kernelName, start, nowUs(), args) });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     send({ type: 'failed', id: job.id, pid: process.pid, message, span: makeSpan('compile', req.kernelName, start, nowUs(), { ...args, error: true }) });

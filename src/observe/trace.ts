@@ -3,12 +3,14 @@
 // Every process stamps events on the same epoch clock (performance.timeOrigin +
 // performance.now(), in µs), so spans from worker processes line up with the main
 // process's. Workers never write the file: they return their compile span in the job reply
-// and the main process records it with the worker's pid.
+// and the main process records it with the worker's pid. The file names each process and its
+// thread (metadata events, ph 'M'): the main process, and each compile worker by its pid, so
+// a trace viewer shows "kiln main" and "kiln compile worker 2 (pid …)", not bare pids.
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setting } from '../config/read.js';
 
-export type TraceCategory = 'trace' | 'lower' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache' | 'pool';
+export type TraceCategory = 'trace' | 'schedule' | 'codegen' | 'compile' | 'load' | 'run' | 'cache' | 'pool';
 
 export interface TraceEvent {
   name: string;
@@ -100,12 +102,38 @@ export function makeSpan(cat: TraceCategory, name: string, startUs: number, endU
   return { name, cat, ph: 'X', ts: startUs, dur: Math.max(0, endUs - startUs), pid, tid: 0, args: args ?? {} };
 }
 
-/** Writes every event so far as `{"traceEvents":[...]}`; also runs at process exit. */
+/** A Chrome trace metadata event (process_name, thread_name, process_sort_index). */
+export interface TraceMetadata {
+  name: 'process_name' | 'thread_name' | 'process_sort_index';
+  ph: 'M';
+  pid: number;
+  tid: number;
+  args: { name?: string; sort_index?: number };
+}
+
+/**
+ * Names for every process in `spans`: this one is the main process; any other pid is a
+ * compile worker (the only processes whose spans reach this one), numbered in order of
+ * their first span. Sorted main first, then the workers in that order.
+ */
+export function processNames(spans: readonly TraceEvent[], mainPid = process.pid): TraceMetadata[] {
+  const pids = [mainPid, ...new Set(spans.map((e) => e.pid).filter((p) => p !== mainPid))];
+  return pids.flatMap((pid, i): TraceMetadata[] => {
+    const main = pid === mainPid;
+    return [
+      { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: main ? `kiln main (pid ${pid})` : `kiln compile worker ${i} (pid ${pid})` } },
+      { name: 'process_sort_index', ph: 'M', pid, tid: 0, args: { sort_index: i } },
+      { name: 'thread_name', ph: 'M', pid, tid: 0, args: { name: main ? 'main' : 'compile' } },
+    ];
+  });
+}
+
+/** Writes every event so far as `{"traceEvents":[...]}` after the process names; also runs at process exit. */
 export function flushTrace(): void {
   const p = tracePath();
   if (p === null) return;
   try {
-    writeFileSync(p, JSON.stringify({ traceEvents: events, displayTimeUnit: 'ms' }));
+    writeFileSync(p, JSON.stringify({ traceEvents: [...processNames(events), ...events], displayTimeUnit: 'ms' }));
   } catch (e) {
     process.stderr.write(`kiln warning: could not write trace ${p}: ${(e as Error).message}\n`);
   }

@@ -2,20 +2,15 @@
 // feature kiln cannot handle (operators, attribute values, element types, unresolved
 // symbolic dims) so that loadOnnx reports them all in one error before building anything.
 
-import type { DType } from '../graph/dtype.js';
 import { ONNX_STRING, kilnDType, onnxTypeName } from './dtypes.js';
 import { inlineFunctions } from './functions.js';
 import { OnnxNode } from './node.js';
 import type { OpTable } from './ops/index.js';
 import { type DeclaredType, type GraphProto, type ModelProto, type TensorProto, declaredType } from './proto.js';
 import { type StringBoundary, findStringBoundary } from './string_boundary.js';
+import type { ModelInput } from './model_api.js';
 
-export interface ModelInput {
-  name: string;
-  shape: number[];
-  /** 'string': fed as a StringTensor, parsed on the host by the Casts that read it. */
-  dtype: DType | 'string';
-}
+export type { ModelInput } from './model_api.js';
 
 export interface ParsedModel {
   file: string;

@@ -4,7 +4,6 @@
 
 import { type DType, isFloat } from '../graph/dtype.js';
 import { fmtShape } from '../graph/shape.js';
-import type { Traced } from '../frontend/trace.js';
 import { Tracer } from '../frontend/tracer.js';
 import type { ParsedModel } from './check.js';
 import { ConstTensor } from './const_tensor.js';
@@ -15,14 +14,9 @@ import { OnnxModelError, OnnxUnsupportedError, Unsupported } from './errors.js';
 import type { OpTable } from './ops/index.js';
 import { tensorFromProto } from './proto.js';
 import { pruneGraph } from './prune.js';
+import type { Built } from './model_api.js';
 
-export interface Built {
-  traced: Traced;
-  /** Names of the graph inputs the graph takes at run time, in order (fixed ones excluded). */
-  runtimeInputs: string[];
-  /** Count of each ONNX operator converted. */
-  ops: Record<string, number>;
-}
+export type { Built } from './model_api.js';
 
 /** Decoded initializers, kept across builds (decoding large weights once). */
 export type InitializerCache = Map<string, ConstTensor>;

@@ -1,7 +1,7 @@
 // Public surface of the ONNX importer (loadOnnx and OnnxModel, which compile the imported
 // graphs, are api/'s: api/load_onnx.ts, api/onnx_model.ts).
 
-export type { ModelInput } from './check.js';
+export type { ModelInput } from './model_api.js';
 export { OnnxInputError, OnnxModelError, OnnxParseError, OnnxUnsupportedError } from './errors.js';
 export { supportedOps } from './ops/index.js';
 export { readNpy, writeNpy } from './npy.js';

@@ -2,7 +2,7 @@
 // the compile options and launch metadata that go with it), the compiler's identity for
 // cache keys, and a runtime that executes a plan with loaded kernels.
 
-import type { BackendName, KernelMeta } from '../cache/compiled_kernel.js';
+import type { BackendName, KernelTarget } from '../cache/compiled_kernel.js';
 import type { CompileOptions } from '../compile/types.js';
 import type { NDArray } from '../graph/ndarray.js';
 import type { Kernel } from '../lower/loop_ir.js';
@@ -19,12 +19,12 @@ export function includeGuarded(guard: string, text: string): string {
   return `#ifndef ${guard}\n#define ${guard}\n${text}${text.endsWith('\n') ? '' : '\n'}#endif\n`;
 }
 
-export interface GeneratedSource {
+/** A generated kernel: its source, compile options, and the backend with its launch metadata. */
+export type GeneratedSource = KernelTarget & {
   /** Source text with KERNEL_NAME_PLACEHOLDER where the kernel's name goes. */
   source: string;
   options: CompileOptions;
-  meta: KernelMeta;
-}
+};
 
 export interface Executable {
   run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]>;

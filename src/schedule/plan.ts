@@ -2,7 +2,7 @@
 // order. It is plain JSON so the graph cache can store it beside the kernel binaries and a
 // warm start can run it without lowering or codegen.
 
-import type { BackendName, KernelMeta } from '../cache/compiled_kernel.js';
+import type { KernelTarget } from '../cache/compiled_kernel.js';
 import type { DType } from '../graph/dtype.js';
 
 export type BufferKind = 'input' | 'param' | 'const' | 'temp' | 'output';
@@ -20,12 +20,11 @@ export interface PlanBuffer {
   offset?: number;
 }
 
-export interface PlanKernel {
+/** A kernel the plan launches: its key, name, and backend with its launch metadata. */
+export type PlanKernel = KernelTarget & {
   key: string;
   name: string;
-  backend: BackendName;
-  meta: KernelMeta;
-}
+};
 
 export interface PlanStep {
   kernel: number;

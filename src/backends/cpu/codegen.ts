@@ -13,8 +13,9 @@ import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { Scope, cStorageType, cType, emitInvariants, invariantParts, storeStmt } from '../c_expr.js';
 import { dtOf } from '../../lower/expr.js';
-import { loadValue, usesHalfHelpers } from '../half_c.js';
-import { narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
+import { loadValue } from '../half_c.js';
+import { recordUses } from '../emitted_uses.js';
+import { narrowAcc, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
@@ -23,9 +24,9 @@ import { rowLoops, shortRowReduction } from './row_loops.js';
 export type { CSource } from './kernel_text.js';
 
 export function generateC(k: Kernel): CSource {
-  const src = kernelBody(k);
-  // The header goes on last, once the body shows whether it needs the half or integer helpers.
-  return { ...src, body: `${header(usesHalfHelpers(src.body), usesIntHelpers(src.body))}\n${src.body}${entryPoint(k)}` };
+  const { value: src, uses } = recordUses(() => kernelBody(k));
+  // The header goes on last, once the generator has used (or not) the half or integer helpers.
+  return { ...src, body: `${header(uses.helpers.has('half'), uses.helpers.has('int'))}\n${src.body}${entryPoint(k)}` };
 }
 
 function kernelBody(k: Kernel): CSource {
@@ -46,6 +47,8 @@ function kernelBody(k: Kernel): CSource {
 /** Opens nested loops over `dims` named prefix0..; size-1 dims get no loop (their index is 0). */
 function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean): string {
   let ind = indent;
+  // The first real loop (size-1 dims open blocks) takes the pragma, the loops inside it none.
+  let pragmaPending = parallelFirst;
   dims.forEach((n, i) => {
     if (n === 1) {
       // A block, not a loop: it scopes the constant index like a loop would.
@@ -53,7 +56,8 @@ function openLoops(lines: string[], dims: readonly number[], prefix: string, ind
       ind += '  ';
       return;
     }
-    if (parallelFirst && lines.every((l) => !l.includes('omp parallel'))) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
+    if (pragmaPending) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
+    pragmaPending = false;
     lines.push(`${ind}for (int64_t ${prefix}${i} = 0; ${prefix}${i} < ${n}; ${prefix}${i}++) {`);
     ind += '  ';
   });

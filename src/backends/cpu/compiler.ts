@@ -7,7 +7,7 @@ import { arch, cpus } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { makeJobDir, runTool } from '../../compile/subprocess.js';
 import type { CompileFn } from '../../compile/registry.js';
-import type { CompileRequest } from '../../compile/types.js';
+import type { CompileSource } from '../../compile/types.js';
 import { setting } from '../../config/read.js';
 
 /** Flags every kernel is built with; -march comes from options.arch (default native). */
@@ -18,7 +18,7 @@ function compilerCommand(): readonly string[] {
   return setting('KILN_CC');
 }
 
-function cFlags(options: CompileRequest['options']): string[] {
+function cFlags(options: CompileSource['options']): string[] {
   return [...C_BASE_FLAGS, `-march=${options.arch ?? 'native'}`, ...(options.flags ?? [])];
 }
 
@@ -132,7 +132,7 @@ export function cCompilerIdentity(): string {
  * the error names the kernel, quotes the compiler's stderr and says where the source is, so
  * the failing C can be inspected and recompiled by hand.
  */
-export async function compileC(req: CompileRequest): Promise<{ binary: Uint8Array; log: string }> {
+export async function compileC(req: CompileSource): Promise<{ binary: Uint8Array; log: string }> {
   const dir = makeJobDir('kiln-cc-');
   try {
     const src = join(dir.path, `${req.kernelName}.c`);

@@ -10,7 +10,6 @@ import type { Backend, Executable, GeneratedSource } from '../../schedule/backen
 import { cudaCompilerIdentity, listDir } from './toolchain.js';
 import type { Cublas } from './cublas.js';
 import { deviceArch } from './driver.js';
-import type { CudaKernelMeta } from './kernel_text.js';
 import type { LoadedCudaKernel } from './loader.js';
 // Imported with the backend, not by itself on the first kernel load: a warm start would
 // otherwise wait on a second dynamic import (each costs ~0.5 ms of module loading).
@@ -111,13 +110,13 @@ export class CudaBackend implements Backend {
   generate(k: Kernel): GeneratedSource {
     if (codegen === undefined) throw new Error('CudaBackend.generate() before prepareCodegen(): the code generator is loaded on a graph-cache miss');
     const g = codegen.generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
-    return { source: g.source, options: { arch: this.arch }, meta: g.meta };
+    return { source: g.source, options: { arch: this.arch }, backend: 'cuda', meta: g.meta };
   }
 
   async instantiate(plan: Plan, loaded: readonly unknown[]): Promise<Executable> {
     const kernels = loaded as LoadedCudaKernel[];
     let cublas: Cublas | undefined;
-    if (kernels.some((k) => (k.meta as CudaKernelMeta).gemm)) {
+    if (kernels.some((k) => k.meta.gemm)) {
       // Only plans with cuBLAS products import its module (and load the library).
       const { Cublas } = await import('./cublas.js');
       cublas = this.options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());

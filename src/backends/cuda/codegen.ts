@@ -14,9 +14,10 @@ import { type Kernel, type KernelBuf, type LoopKernel, type MatmulKernel, type S
 import { unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
 import { Scope, cStorageType, cType, emitInvariants, storeStmt } from '../c_expr.js';
-import { loadValue, usesHalfHelpers } from '../half_c.js';
+import { loadValue } from '../half_c.js';
+import { recordUses } from '../emitted_uses.js';
 import { type CudaGenerated, type GemmMeta, POINTER_TABLE, dialect, kernelOpen, usesPointerTable } from './kernel_text.js';
-import { cudaTypedefs, narrowAcc, usesIntHelpers, wideAccType } from '../int_c.js';
+import { INT_HELPER_TYPES, cudaTypedefs, narrowAcc, wideAccType } from '../int_c.js';
 import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PRELUDE, CUDA_PRELUDE_TYPES } from './prelude.js';
 import { columnReduction, isColumnReduction } from './column_reduction.js';
 import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
@@ -31,16 +32,17 @@ const LANES = ['x', 'y', 'z', 'w'] as const;
 
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
-  const g = kernelSource(k, cublasMinMacs);
+  const { value: g, uses } = recordUses(() => kernelSource(k, cublasMinMacs));
   // Pointers the launch passes: the buffers, then the cuBLAS scratch or the workspace (kernelOpen's choice, made again here for the runtime).
   if (usesPointerTable(g.meta.params + (g.meta.gemm || g.meta.workspace ? 1 : 0))) g.meta.pointerTable = true;
   if ((g.meta.pointerTable === true) !== g.source.includes(POINTER_TABLE)) throw new Error(`internal: kernel ${k.kind} and its metadata disagree on its pointer table`);
-  // The prelude goes on last, once the source shows whether it needs the half or integer
-  // helpers, and which fixed-width types beyond the preludes' it names.
-  const half = usesHalfHelpers(g.source);
-  const ints = usesIntHelpers(g.source) ? CUDA_INT_PRELUDE : '';
+  // The prelude goes on last, once the generator has used (or not) the half or integer
+  // helpers and named the fixed-width types it needs beyond the preludes'.
+  const half = uses.helpers.has('half');
+  const int = uses.helpers.has('int');
+  const ints = int ? CUDA_INT_PRELUDE : '';
   const defined: string[] = [...CUDA_PRELUDE_TYPES, ...(half ? CUDA_HALF_PRELUDE_TYPES : [])];
-  const types = cudaTypedefs(ints + g.source, defined);
+  const types = cudaTypedefs(new Set([...(int ? INT_HELPER_TYPES : []), ...uses.types]), defined);
   return { ...g, source: `${CUDA_PRELUDE}${half ? CUDA_HALF_PRELUDE : ''}${types}${ints}\n${g.source}` };
 }
 

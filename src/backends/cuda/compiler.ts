@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeJobDir } from '../../compile/subprocess.js';
 import type { CompileFn } from '../../compile/registry.js';
-import type { CompileRequest } from '../../compile/types.js';
+import type { CompileSource } from '../../compile/types.js';
 import { runNvcc } from './nvcc.js';
 import { nvrtcCompile, nvrtcIncludeDirs } from './nvrtc.js';
 import { checkArch, type CudaCompilerKind, DEFAULT_CUDA_ARCH, forcedCompiler, type NvrtcLocation, type SelectedCudaCompiler, selectCudaCompiler } from './toolchain.js';
@@ -36,7 +36,7 @@ function safeName(kernelName: string): string {
 }
 
 /** Keeps a failed kernel's source where a human can read it; returns the path. */
-function writeFailedSource(req: CompileRequest): string | undefined {
+function writeFailedSource(req: CompileSource): string | undefined {
   try {
     // A fresh private directory (mkdtemp, 0700): a shared, predictable one could hold another
     // user's symlink, and writing through it would clobber the file it points to.
@@ -49,7 +49,7 @@ function writeFailedSource(req: CompileRequest): string | undefined {
   }
 }
 
-async function compileNvcc(req: CompileRequest, nvccPath: string, arch: string): Promise<{ binary: Uint8Array; log: string }> {
+async function compileNvcc(req: CompileSource, nvccPath: string, arch: string): Promise<{ binary: Uint8Array; log: string }> {
   // nvcc runs in its own process group with this job directory as its TMPDIR; neither
   // outlives the worker (compile/subprocess.ts). A failed kernel's source is kept elsewhere.
   const dir = makeJobDir('kiln-nvcc-');
@@ -65,7 +65,7 @@ async function compileNvcc(req: CompileRequest, nvccPath: string, arch: string):
   }
 }
 
-function compileNvrtc(req: CompileRequest, loc: NvrtcLocation, arch: string): { binary: Uint8Array; log: string } {
+function compileNvrtc(req: CompileSource, loc: NvrtcLocation, arch: string): { binary: Uint8Array; log: string } {
   let r;
   try {
     r = nvrtcCompile(loc, req.source, `${safeName(req.kernelName)}.cu`, arch, req.options.flags ?? [], nvrtcIncludeDirs(loc));
@@ -81,7 +81,7 @@ function compileNvrtc(req: CompileRequest, loc: NvrtcLocation, arch: string): { 
  * when NVRTC is absent or KILN_CUDA_COMPILER / `force` says so. Rejects with a
  * CudaCompileError naming the kernel, with the compiler's log and the source's path.
  */
-export async function compileCuda(req: CompileRequest, force?: CudaCompilerKind): Promise<{ binary: Uint8Array; log: string }> {
+export async function compileCuda(req: CompileSource, force?: CudaCompilerKind): Promise<{ binary: Uint8Array; log: string }> {
   const arch = req.options.arch ?? DEFAULT_CUDA_ARCH;
   const which = force ?? forcedCompiler();
   let c: SelectedCudaCompiler;
@@ -104,5 +104,5 @@ export const compileKernel: CompileFn = (req) => compileCuda(req);
  */
 export async function warmCompiler(): Promise<void> {
   if (selectCudaCompiler().kind !== 'nvrtc') return;
-  await compileCuda({ key: 'warmup', backend: 'cuda', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {}, meta: {} });
+  await compileCuda({ key: 'warmup', kernelName: 'kiln_warmup', source: 'extern "C" __global__ void kiln_warmup(float* p) { p[0] = 1.0f; }', options: {} });
 }

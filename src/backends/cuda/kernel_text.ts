@@ -15,47 +15,11 @@
 import type { KernelBuf } from '../../lower/loop_ir.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { type EmitDialect, cStorageType } from '../c_expr.js';
+import type { CudaKernelMeta } from '../../cache/kernel_meta.js';
 
-export interface CudaLaunchMeta {
-  grid: [number, number, number];
-  block: [number, number, number];
-  shared: number;
-}
-
-/** A matmul done by cuBLAS before the kernel runs; the kernel is then its epilogue. */
-export interface GemmMeta {
-  batch: number;
-  M: number;
-  N: number;
-  K: number;
-  /** Kernel parameter indices of A and B, element offsets, leading dims, transposes, batch strides. */
-  a: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
-  b: { param: number; offset: number; ld: number; trans: boolean; batchStride: number };
-  /**
-   * When the epilogue only stores the product (the next kernel reads it, as a layer norm
-   * reads x @ W): the kernel parameter cuBLAS writes straight into, and no epilogue launch.
-   */
-  direct?: number;
-}
-
-export interface CudaKernelMeta {
-  params: number;
-  launch: CudaLaunchMeta;
-  /** When set, the runtime runs this GEMM into a scratch buffer passed as the last parameter. */
-  gemm?: GemmMeta;
-  /**
-   * Bytes of device workspace the kernel takes as its last parameter, zeroed once when the
-   * plan is instantiated (a split reduction's partials and per-row counters, which the
-   * kernel leaves zeroed again).
-   */
-  workspace?: number;
-  /**
-   * The kernel takes its buffer pointers (the `params`, then the cuBLAS product's scratch
-   * buffer) as one device array, its first parameter, rather than one parameter each.
-   */
-  pointerTable?: boolean;
-  [k: string]: unknown;
-}
+// The launch metadata's types are part of the compile contract (compile/kernel_meta.ts), where
+// the cache validates a stored kernel's metadata without importing this backend.
+export type { CudaKernelMeta, CudaLaunchMeta, GemmMeta } from '../../cache/kernel_meta.js';
 
 export interface CudaGenerated {
   source: string;

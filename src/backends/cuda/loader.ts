@@ -3,14 +3,15 @@
 // Kernels compiled in one group share one cubin (the same Uint8Array, also as read back from
 // a graph bundle): it is loaded once and each kernel looks its function up in that module.
 import { binaryFormatProblem } from '../binary_format.js';
-import type { CompiledKernel, KernelMeta } from '../../cache/compiled_kernel.js';
+import type { CompiledKernel } from '../../cache/compiled_kernel.js';
+import type { CudaKernelMeta } from './kernel_text.js';
 import { CudaError, deviceInfo, moduleGetFunction, moduleLoadData, type CUfunction, type CUmodule } from './driver.js';
 
 export interface LoadedCudaKernel {
   fn: CUfunction;
   module: CUmodule;
   kernelName: string;
-  meta: KernelMeta;
+  meta: CudaKernelMeta;
 }
 
 /** Modules by the cubin they were loaded from. */

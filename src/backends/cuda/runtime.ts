@@ -117,9 +117,9 @@ export class CudaExecutable implements Executable {
     cublas: Cublas | undefined,
   ) {
     initCuda();
-    this.metas = loaded.map((l) => l.meta as CudaKernelMeta);
+    this.metas = loaded.map((l) => l.meta);
     this.launches = loaded.map((l) => {
-      const m = l.meta as CudaKernelMeta;
+      const m = l.meta;
       // A kernel with a pointer table takes the table, then its workspace if it has one.
       const n = m.pointerTable ? (m.workspace ? 2 : 1) : m.params + (m.gemm || m.workspace ? 1 : 0);
       return prepareLaunch(l.fn, new Array(n).fill('ptr'));

@@ -1,0 +1,144 @@
+// Writes docs/ops.md: the supported ONNX operators (from the op table, by family) and the
+// traced Tensor's methods and free functions (from src/frontend/tensor.ts and functions.ts,
+// read with the TypeScript compiler API: every public method with its parameters and the
+// first sentence of its doc comment). test/ops_doc.test.ts fails when the file is stale.
+//
+//   node dist/bench/ops_doc.js           writes docs/ops.md
+//   node dist/bench/ops_doc.js --check   exit 1 when docs/ops.md differs from what it would write
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { activationOps } from '../src/onnx/ops/activations.js';
+import { controlOps } from '../src/onnx/ops/control.js';
+import { einsumOps } from '../src/onnx/ops/einsum.js';
+import { elementwiseOps } from '../src/onnx/ops/elementwise.js';
+import { generatorOps } from '../src/onnx/ops/generators.js';
+import { indexingOps } from '../src/onnx/ops/indexing.js';
+import { nnOps } from '../src/onnx/ops/nn.js';
+import { poolOps } from '../src/onnx/ops/pool.js';
+import { reduceOps } from '../src/onnx/ops/reduce.js';
+import { shapeOps } from '../src/onnx/ops/shape.js';
+import { opTable } from '../src/onnx/ops/index.js';
+import type { OpTable } from '../src/onnx/ops/types.js';
+
+export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const OPS_DOC = path.join(root, 'docs', 'ops.md');
+
+const FAMILIES: [string, OpTable][] = [
+  ['Elementwise', elementwiseOps],
+  ['Activations', activationOps],
+  ['Reductions', reduceOps],
+  ['Shape and layout', shapeOps],
+  ['Indexing and scatter', indexingOps],
+  ['Constants and generators', generatorOps(undefined)],
+  ['Neural network', nnOps],
+  ['Einsum', einsumOps],
+  ['Convolution and pooling', poolOps],
+  ['Control flow', controlOps],
+];
+
+interface Member {
+  signature: string;
+  doc: string;
+}
+
+/** The first sentence of a doc comment, on one line. */
+function firstSentence(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  const end = flat.search(/\.(\s|$)/);
+  return end < 0 ? flat : flat.slice(0, end + 1);
+}
+
+function docOf(node: ts.Node, source: ts.SourceFile): string {
+  const ranges = ts.getLeadingCommentRanges(source.text, node.getFullStart()) ?? [];
+  const last = ranges.filter((r) => source.text.startsWith('/**', r.pos)).pop();
+  if (last === undefined) return '';
+  const body = source.text.slice(last.pos + 3, last.end - 2).replace(/^\s*\* ?/gm, '');
+  return firstSentence(body);
+}
+
+function params(node: ts.SignatureDeclarationBase, source: ts.SourceFile): string {
+  return node.parameters.map((p) => p.getText(source).replace(/\s+/g, ' ')).join(', ');
+}
+
+function isPublic(m: ts.ClassElement): boolean {
+  const mods = ts.canHaveModifiers(m) ? (ts.getModifiers(m) ?? []) : [];
+  return !mods.some((x) => x.kind === ts.SyntaxKind.PrivateKeyword || x.kind === ts.SyntaxKind.ProtectedKeyword || x.kind === ts.SyntaxKind.StaticKeyword);
+}
+
+function parse(file: string): ts.SourceFile {
+  return ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
+}
+
+/** Tensor's public methods and getters, in source order. */
+export function tensorMembers(): Member[] {
+  const source = parse(path.join(root, 'src', 'frontend', 'tensor.ts'));
+  const cls = source.statements.find((s): s is ts.ClassDeclaration => ts.isClassDeclaration(s) && s.name?.text === 'Tensor');
+  if (cls === undefined) throw new Error('ops_doc: no class Tensor in src/frontend/tensor.ts');
+  const out: Member[] = [];
+  for (const m of cls.members) {
+    if (!isPublic(m) || m.name === undefined || !ts.isIdentifier(m.name)) continue;
+    if (ts.isMethodDeclaration(m)) out.push({ signature: `${m.name.text}(${params(m, source)})`, doc: docOf(m, source) });
+    else if (ts.isGetAccessorDeclaration(m)) out.push({ signature: m.name.text, doc: docOf(m, source) });
+  }
+  return out;
+}
+
+/** The exported functions of src/frontend/functions.ts. */
+export function freeFunctions(): Member[] {
+  const source = parse(path.join(root, 'src', 'frontend', 'functions.ts'));
+  return source.statements
+    .filter((s): s is ts.FunctionDeclaration => ts.isFunctionDeclaration(s) && s.name !== undefined && (ts.getModifiers(s) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword))
+    .map((f) => ({ signature: `${f.name!.text}(${params(f, source)})`, doc: docOf(f, source) }));
+}
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|');
+
+/** The text of docs/ops.md. */
+export function opsDoc(): string {
+  const all = Object.keys(opTable(undefined)).sort();
+  const listed = new Set(FAMILIES.flatMap(([, t]) => Object.keys(t)));
+  const unlisted = all.filter((op) => !listed.has(op));
+  if (unlisted.length > 0) throw new Error(`ops_doc: operators in no family: ${unlisted.join(', ')} (add their table to FAMILIES)`);
+  const lines = [
+    '# Supported operators and Tensor methods',
+    '',
+    'Generated by `node dist/bench/ops_doc.js` from the ONNX op table (`src/onnx/ops/`) and the',
+    'traced `Tensor` (`src/frontend/tensor.ts`, `functions.ts`); `test/ops_doc.test.ts` fails when',
+    'this file is stale. Do not edit by hand.',
+    '',
+    `## ONNX operators (${all.length}, default domain)`,
+    '',
+    'An operator listed here may still refuse some attribute values or element types: `loadOnnx`',
+    'names every one a model uses before anything compiles (`OnnxUnsupportedError`), and',
+    '`kiln inspect model.onnx` lists a model\'s operators with the unsupported ones marked.',
+    '',
+    '| family | operators |',
+    '|:--|:--|',
+    ...FAMILIES.map(([family, table]) => `| ${family} | ${Object.keys(table).sort().map((op) => `\`${op}\``).join(', ')} |`),
+    '',
+  ];
+  const members = tensorMembers();
+  lines.push(`## Tensor methods (${members.length})`, '', 'What a function passed to `compile()` can call on its inputs (PyTorch names and signatures).', '', '| method | |', '|:--|:--|');
+  for (const m of members) lines.push(`| \`${cell(m.signature)}\` | ${cell(m.doc)} |`);
+  const fns = freeFunctions();
+  lines.push('', `## Functions (${fns.length})`, '', 'Exported by `kiln` beside `Tensor`.', '', '| function | |', '|:--|:--|');
+  for (const f of fns) lines.push(`| \`${cell(f.signature)}\` | ${cell(f.doc)} |`);
+  return lines.join('\n') + '\n';
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const text = opsDoc();
+  if (process.argv.includes('--check')) {
+    const current = fs.existsSync(OPS_DOC) ? fs.readFileSync(OPS_DOC, 'utf8') : '';
+    if (current !== text) {
+      process.stderr.write(`${path.relative(root, OPS_DOC)} is stale: run node dist/bench/ops_doc.js\n`);
+      process.exit(1);
+    }
+  } else {
+    fs.writeFileSync(OPS_DOC, text);
+    process.stdout.write(`wrote ${path.relative(root, OPS_DOC)}\n`);
+  }
+}

@@ -6,8 +6,10 @@ import { type DType, isFloat } from '../graph/dtype.js';
 import { fmtShape } from '../graph/shape.js';
 import type { Traced } from '../frontend/trace.js';
 import { Tracer } from '../frontend/tracer.js';
+import { bump } from '../observe/counters.js';
+import { traceSpan } from '../observe/trace.js';
 import type { ParsedModel } from './check.js';
-import { ConstTensor } from './const_tensor.js';
+import { ConstTensor, type ValueReads, recordValueReads } from './const_tensor.js';
 import { ConvertContext, NeedsInputValues } from './context.js';
 import { kilnDType } from './dtypes.js';
 import { Emitter } from './emit.js';
@@ -22,25 +24,49 @@ export interface Built {
   runtimeInputs: string[];
   /** Count of each ONNX operator converted. */
   ops: Record<string, number>;
+  /** The initializers whose values the conversion read (the stored conversion's guards). */
+  reads: ValueReads;
 }
 
 /** Decoded initializers, kept across builds (decoding large weights once). */
 export type InitializerCache = Map<string, ConstTensor>;
 
+/**
+ * The initializer `name` (which the model must have), decoded once per model: every graph
+ * built from the model, and a warm start that builds none, share its ConstTensor and so its
+ * NDArray. Reading its values is recorded by the running build (const_tensor.ts).
+ */
+export function initializerTensor(m: ParsedModel, name: string, inits: InitializerCache): ConstTensor {
+  let c = inits.get(name);
+  if (!c) {
+    const proto = m.initializers.get(name);
+    if (!proto) throw new Error(`${m.file}: no initializer '${name}'`);
+    const raw = tensorFromProto(proto, m.baseDir);
+    // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
+    c = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
+    c.source = name;
+    inits.set(name, c);
+  }
+  return c;
+}
+
+/** Converts the model into kiln's graph (`onnx_graph_builds` counts these), noting the initializers it read by value. */
 export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Built {
+  bump('onnx_graph_builds');
+  const end = traceSpan('trace', 'onnx graph build');
+  const reads: ValueReads = { initializers: new Set(), unkeyable: false };
+  try {
+    return { ...recordValueReads(reads, () => convertModel(m, table, fixed, inits)), reads };
+  } finally {
+    end();
+  }
+}
+
+function convertModel(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Omit<Built, 'reads'> {
   const t = new Tracer();
   const em = new Emitter(t);
   const ctx = new ConvertContext(em, table);
-  for (const [name, proto] of m.initializers) {
-    let c = inits.get(name);
-    if (!c) {
-      const raw = tensorFromProto(proto, m.baseDir);
-      // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
-      c = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
-      inits.set(name, c);
-    }
-    ctx.values.set(name, c);
-  }
+  for (const name of m.initializers.keys()) ctx.values.set(name, initializerTensor(m, name, inits));
   const runtimeInputs: string[] = [];
   const addInput = (name: string, shape: readonly number[], dtype: DType) => {
     const f = fixed.get(name);

@@ -8,6 +8,8 @@ import { OnnxParseError, OnnxUnsupportedError } from './errors.js';
 import { OnnxModel } from './model.js';
 import { opTable } from './ops/index.js';
 import { decodeModel } from './proto.js';
+import { modelStructureHash } from './structure_hash.js';
+import { withSpan } from '../observe/trace.js';
 
 export interface LoadOptions extends CompileOptions {
   /** Concrete shapes for graph inputs with symbolic dims (or to override declared ones). */
@@ -40,10 +42,12 @@ export function loadOnnx(pathOrBytes: string | Uint8Array, options: LoadOptions 
   } else {
     throw new TypeError('loadOnnx: expected a file path or a Uint8Array');
   }
-  const proto = decodeModel(bytes, file);
+  const proto = withSpan('load', 'onnx decode', () => decodeModel(bytes, file));
   const table = opTable(baseDir);
   const { inputShapes, ...compileOptions } = options;
   const { model, issues } = parseAndCheck(proto, file, baseDir, table, inputShapes);
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
-  return new OnnxModel(model, table, compileOptions);
+  // The model's structure keys its stored conversions: a warm start neither converts nor folds.
+  const structure = withSpan('cache', 'onnx structure hash', () => modelStructureHash(bytes));
+  return new OnnxModel(model, table, compileOptions, structure);
 }

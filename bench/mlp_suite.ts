@@ -6,7 +6,7 @@
 //   node dist/bench/real_models.js --dir /tmp/mlpsuite --warm-repeat 5
 //
 // The expected output is computed here in float64 from the weights written (batch 4).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NDArray } from '../src/frontend/ndarray.js';
 import { writeNpy } from '../src/onnx/npy.js';
@@ -61,7 +61,9 @@ async function main(): Promise<void> {
     ort_max_rel_error: null,
   };
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 1));
-  console.log(`wrote ${file}`);
+  // The suite's name for the model (its data file keeps the name the model points at).
+  renameSync(file, join(dir, 'model.onnx'));
+  console.log(`wrote ${join(dir, 'model.onnx')}`);
 }
 
 await main();

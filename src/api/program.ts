@@ -146,11 +146,14 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
   }
   endLookup();
   let plan: Plan;
+  let uploading: Promise<void> | undefined;
   if (bundle) {
     bump('graph_cache_hits');
     plan = bundle.plan as Plan;
     if (debugStages().length > 0) debugWarmStart(source, plan, key);
     if (options.compileOnly) return makeProgram(plan, key, 'hit', undefined, source.checks);
+    // The weights' upload (CUDA) starts first: its copies run while the modules load.
+    uploading = backend.prepareParams?.(plan, source.params);
     for (const k of bundle.kernels) ac.preload(k);
   } else {
     bump('graph_cache_misses');
@@ -208,8 +211,12 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
       return makeProgram(s.plan, key, 'miss', undefined, source.checks);
     }
     plan = s.plan;
+    uploading = backend.prepareParams?.(plan, source.params);
   }
+  // Awaited after the kernels; until then a failure must not count as unhandled.
+  uploading?.catch(() => {});
   const loaded = await withSpan('load', 'all kernels', () => Promise.all(plan.kernels.map((k) => ac.lookup(k.key))));
+  await uploading;
   if (!bundle) {
     const kernels = uniqueKernels(plan, ac);
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);

@@ -166,7 +166,11 @@ export class OnnxModel {
         return undefined;
       }
       bump('onnx_conversion_hits');
-      return { fixed, record: { key, conversion } };
+      const v: Variant = { fixed, record: { key, conversion } };
+      // The weights are read now, as a build reads them: I/O errors (a missing or short data
+      // file) surface at load, and the first run only binds them.
+      this.sourceOf(v);
+      return v;
     });
   }
 

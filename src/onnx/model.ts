@@ -37,7 +37,7 @@ export interface OnnxModelInfo {
   outputs: string[];
   /** Inputs whose value (not only shape) the graph depends on: it is built once per value. */
   valueInputs: string[];
-  /** Nodes of kiln's graph (after folding) by kind; undefined until the graph is built. */
+  /** Nodes of kiln's graph (after folding) by kind; undefined while the graph needs input values. */
   graphNodes?: Record<string, number>;
 }
 
@@ -324,7 +324,9 @@ export class OnnxModel {
     for (const n of this.m.nodes) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
     let elements = 0;
     for (const t of this.m.initializers.values()) elements += (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
-    const built = [...this.variants.values()].find((v) => v.built)?.built;
+    // A warm start has no graph: inspecting it builds one (a diagnostic, not the load path).
+    const first = [...this.variants.values()][0];
+    const built = first ? this.builtOf(first) : undefined;
     let graphNodes: Record<string, number> | undefined;
     if (built) {
       graphNodes = {};

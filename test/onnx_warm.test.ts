@@ -5,7 +5,8 @@
 // the cache); a model whose shape tensor, folded weight or folded indices differ does NOT reuse
 // the old conversion; damaged and swapped entries are misses, never another model's graph; the
 // structure hash leaves out exactly the initializers' values. Every output is checked against
-// a plain-JS reference of the model.
+// a plain-JS reference of the model. On the device of the test run (KILN_TEST_DEVICE=cuda: the
+// weights then go through the CUDA upload, and a warm start's upload shares nothing stale).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -21,6 +22,7 @@ import { loadOnnx } from '../src/onnx/load.js';
 import { onnxNs } from '../src/onnx/proto.js';
 import { modelStructureHash } from '../src/onnx/structure_hash.js';
 import { ExternalDataWriter } from './fixtures/external_data.js';
+import { testDevice } from './helpers.js';
 
 delete process.env.KILN_NO_CACHE;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-warm-'));
@@ -107,7 +109,7 @@ const X = seeded(2 * D, 9);
 
 async function runModel(file: string, cacheDir: string, s: Spec): Promise<ReturnType<typeof counters>> {
   resetCounters();
-  const model = loadOnnx(file, { cacheDir, workers: 2 });
+  const model = loadOnnx(file, { cacheDir, workers: 2, device: testDevice });
   const { y } = await model.run({ x: NDArray.from(X, [2, D]) });
   const c = counters();
   const out = y as NDArray;
@@ -139,6 +141,9 @@ test('a warm start of an ONNX model builds no graph and gives the right answer',
   assertRebuilt(cold);
   assert.equal(cold.graph_cache_misses, 1);
   assertWarm(await runModel(file, cacheDir, s));
+  // Inspecting a warm model builds its graph on demand (kiln inspect's node counts).
+  const model = loadOnnx(file, { cacheDir, workers: 2, device: testDevice });
+  assert.ok(Object.keys(model.inspect().graphNodes ?? {}).length > 0);
 });
 
 test('new weights in a model of the same structure: no graph built, the new weights used', async () => {
@@ -181,23 +186,27 @@ for (const [what, change] of [
 }
 
 /** The conversion entries (graph entries holding an ONNX conversion) in a cache directory. */
-function conversionEntries(cacheDir: string): string[] {
+function conversionEntries(cacheDir: string): { key: string; path: string }[] {
   const { graphs } = openCache({ cacheDir });
-  return listEntryFiles(cacheDir)
-    .filter((e) => e.kind === 'graph' && (graphs.getBundle(e.key)?.plan as { kind?: string } | undefined)?.kind === 'onnx-conversion')
-    .map((e) => e.path);
+  return listEntryFiles(cacheDir).filter((e) => e.kind === 'graph' && (graphs.getBundle(e.key)?.plan as { kind?: string } | undefined)?.kind === 'onnx-conversion');
 }
 
-test('a damaged conversion entry is a miss: counted corrupt, the graph built again, right answer', async () => {
+/** The base model, run once on a new cache directory (which then holds its conversion). */
+async function warmedModel(): Promise<{ cacheDir: string; s: Spec; file: string }> {
   const cacheDir = newDir('cache');
   const s = baseSpec();
   const file = writeModel(newDir('m'), 'model', s);
   await runModel(file, cacheDir, s);
+  return { cacheDir, s, file };
+}
+
+test('a damaged conversion entry is a miss: counted corrupt, the graph built again, right answer', async () => {
+  const { cacheDir, s, file } = await warmedModel();
   const [entry, ...others] = conversionEntries(cacheDir);
   assert.ok(entry !== undefined && others.length === 0);
-  const bytes = fs.readFileSync(entry);
+  const bytes = fs.readFileSync(entry.path);
   bytes[bytes.length >> 1]! ^= 0x5a;
-  fs.writeFileSync(entry, bytes);
+  fs.writeFileSync(entry.path, bytes);
   const c = await runModel(file, cacheDir, s);
   assertRebuilt(c);
   assert.equal(c.cache_corrupt, 1);
@@ -210,11 +219,11 @@ test("two swapped conversion entries are corrupt, never each other's graph", asy
   const fileA = writeModel(newDir('a'), 'model', a);
   const fileB = writeModel(newDir('b'), 'model', b);
   await runModel(fileA, cacheDir, a);
-  const [ea] = conversionEntries(cacheDir);
+  const ea = conversionEntries(cacheDir)[0]!.path;
   await runModel(fileB, cacheDir, b);
-  const eb = conversionEntries(cacheDir).find((p) => p !== ea)!;
-  const bytesA = fs.readFileSync(ea!);
-  fs.writeFileSync(ea!, fs.readFileSync(eb));
+  const eb = conversionEntries(cacheDir).find((e) => e.path !== ea)!.path;
+  const bytesA = fs.readFileSync(ea);
+  fs.writeFileSync(ea, fs.readFileSync(eb));
   fs.writeFileSync(eb, bytesA);
   for (const [file, s] of [[fileA, a], [fileB, b]] as const) {
     const c = await runModel(file, cacheDir, s);
@@ -224,12 +233,9 @@ test("two swapped conversion entries are corrupt, never each other's graph", asy
 });
 
 test('a checksum-valid conversion naming an initializer the model lacks is dropped and rebuilt', async () => {
-  const cacheDir = newDir('cache');
-  const s = baseSpec();
-  const file = writeModel(newDir('m'), 'model', s);
-  await runModel(file, cacheDir, s);
+  const { cacheDir, s, file } = await warmedModel();
   const { graphs } = openCache({ cacheDir });
-  const [entry] = listEntryFiles(cacheDir).filter((e) => e.kind === 'graph' && (graphs.getBundle(e.key)?.plan as { kind?: string }).kind === 'onnx-conversion');
+  const [entry] = conversionEntries(cacheDir);
   const bundle = graphs.getBundle(entry!.key)!;
   const plan = bundle.plan as { params: ({ init: string } | object)[] };
   plan.params = plan.params.map((p) => ('init' in p ? { init: 'no-such-tensor' } : p));
@@ -240,10 +246,7 @@ test('a checksum-valid conversion naming an initializer the model lacks is dropp
 });
 
 test('KILN_DEBUG=graph on a warm start says the graph was not built', async () => {
-  const cacheDir = newDir('cache');
-  const s = baseSpec();
-  const file = writeModel(newDir('m'), 'model', s);
-  await runModel(file, cacheDir, s);
+  const { cacheDir, s, file } = await warmedModel();
   const original = process.stderr.write.bind(process.stderr);
   let text = '';
   process.stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof process.stderr.write;

@@ -117,6 +117,9 @@ export class OnnxModel {
       if (known) return known;
       const stored = this.storedVariant(fixed);
       if (stored) {
+        // The weights are read now, as a build reads them: I/O errors (a missing or short data
+        // file) surface at load, and the first run only binds them.
+        withSpan('load', 'onnx weights', () => this.sourceOf(stored));
         this.variants.set(key, stored);
         return stored;
       }
@@ -166,11 +169,7 @@ export class OnnxModel {
         return undefined;
       }
       bump('onnx_conversion_hits');
-      const v: Variant = { fixed, record: { key, conversion } };
-      // The weights are read now, as a build reads them: I/O errors (a missing or short data
-      // file) surface at load, and the first run only binds them.
-      this.sourceOf(v);
-      return v;
+      return { fixed, record: { key, conversion } };
     });
   }
 

@@ -286,3 +286,67 @@ test('the structure hash leaves out initializer values and nothing else', () => 
   // Bytes that are no protobuf hash whole instead of failing.
   assert.match(modelStructureHash(new Uint8Array([0xff, 0xff, 0xff])), /^[0-9a-f]{64}$/);
 });
+
+/** y = Reshape(x, s) with s a graph input: a value input, whose value shapes the graph. */
+function writeValueInputModel(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const onnx = onnxNs();
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const node = [onnx.NodeProto.create({ opType: 'Reshape', input: ['x', 's'], output: ['r'] }), onnx.NodeProto.create({ opType: 'Relu', input: ['r'], output: ['y'] })];
+  const input = [
+    { name: 'x', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 2 }, { dimValue: D }] } } } },
+    { name: 's', type: { tensorType: { elemType: INT64, shape: { dim: [{ dimValue: 2 }] } } } },
+  ];
+  const output = [{ name: 'y', type: { tensorType: { elemType: FLOAT } } }];
+  const m = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name: 'values', node, input, output } });
+  const file = path.join(dir, 'values.onnx');
+  fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
+  return file;
+}
+
+test('a model with a value input starts warm for a stored value and converts again for a new one', async () => {
+  const cacheDir = newDir('cache');
+  const file = writeValueInputModel(newDir('v'));
+  const run = async (shape: number[]) => {
+    resetCounters();
+    const model = loadOnnx(file, { cacheDir, workers: 2, device: testDevice });
+    const { y } = await model.run({ x: NDArray.from(X, [2, D]), s: NDArray.from(BigInt64Array.from(shape.map(BigInt)), [2]) });
+    const out = y as NDArray;
+    assert.deepEqual(out.shape, shape);
+    assert.deepEqual(Array.from((await out.toTypedArray()) as Float32Array), Array.from(X, (v) => Math.max(0, v)));
+    assert.deepEqual(model.valueInputs, ['s']);
+    return counters();
+  };
+  // Cold, the load's build stops where the shape needs s's value; the run builds for its value.
+  const cold = await run([4, 6]);
+  assert.equal(cold.onnx_graph_builds, 2);
+  assert.equal(cold.onnx_conversion_hits, 0);
+  // Warm, the stored index names s: nothing is built at load or for a stored value.
+  assertWarm(await run([4, 6]));
+  assertRebuilt(await run([6, 4]));
+  assertWarm(await run([6, 4]));
+});
+
+test('two loads of one model file share each weight (one NDArray, so one device copy); a rewritten file is read again', async () => {
+  const dir = newDir('shared');
+  const cacheDir = newDir('cache');
+  const s: Spec = { ...baseSpec(), external: true };
+  const file = writeModel(dir, 'model', s);
+  // Files written in the last 2 s are never shared (their times may not show a rewrite yet).
+  const age = (f: string) => fs.utimesSync(f, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+  age(file);
+  age(path.join(dir, 'model.data'));
+  const weightsOf = (m: ReturnType<typeof loadOnnx>) => m.graphFor()!.traced.params;
+  const a = loadOnnx(file, { cacheDir, device: testDevice });
+  const b = loadOnnx(file, { cacheDir, device: testDevice });
+  // Parameter 0 is W (MatMul(x, W) comes first), an initializer in the external data file.
+  const [wa, wb] = [weightsOf(a)[0]!, weightsOf(b)[0]!];
+  assert.deepEqual(wa.shape, [D, D]);
+  assert.equal(wa, wb, 'one NDArray for W');
+  // The external data rewritten (a new mtime): the next load reads it and runs with the new weights.
+  const s2 = { ...s, w: seeded(D * D, 99) };
+  writeModel(dir, 'model', s2);
+  assert.notEqual(weightsOf(loadOnnx(file, { cacheDir, device: testDevice }))[0], wa);
+  await runModel(file, cacheDir, s2);
+});

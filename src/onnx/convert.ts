@@ -17,6 +17,7 @@ import { OnnxModelError, OnnxUnsupportedError, Unsupported } from './errors.js';
 import type { OpTable } from './ops/index.js';
 import { tensorFromProto } from './proto.js';
 import { pruneGraph } from './prune.js';
+import { sharedInitializer } from './shared_initializers.js';
 
 export interface Built {
   traced: Traced;
@@ -32,19 +33,23 @@ export interface Built {
 export type InitializerCache = Map<string, ConstTensor>;
 
 /**
- * The initializer `name` (which the model must have), decoded once per model: every graph
- * built from the model, and a warm start that builds none, share its ConstTensor and so its
- * NDArray. Reading its values is recorded by the running build (const_tensor.ts).
+ * The initializer `name` (which the model must have), decoded once per model file in the
+ * process (shared_initializers.ts): every graph built from the model, a warm start that builds
+ * none, and another load of the file share its ConstTensor and so its NDArray. Reading its
+ * values is recorded by the running build (const_tensor.ts).
  */
 export function initializerTensor(m: ParsedModel, name: string, inits: InitializerCache): ConstTensor {
   let c = inits.get(name);
   if (!c) {
     const proto = m.initializers.get(name);
     if (!proto) throw new Error(`${m.file}: no initializer '${name}'`);
-    const raw = tensorFromProto(proto, m.baseDir);
-    // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
-    c = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
-    c.source = name;
+    c = sharedInitializer(m.file, m.baseDir, proto, () => {
+      const raw = tensorFromProto(proto, m.baseDir);
+      // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
+      const t = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
+      t.source = name;
+      return t;
+    });
     inits.set(name, c);
   }
   return c;

@@ -12,7 +12,7 @@ export function median(xs: readonly number[]): number {
 
 /** The machine (cores, CPU, node, date, load average before and now), then the bench's own `extra` fields. */
 export function machineInfo<E extends object>(extra: E) {
-  return { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0], ...extra };
+  return { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0]!, ...extra };
 }
 
 /** "16 cores, <cpu>, node v20…; load average 0.3 before, 1.2 after": the machine in a bench's heading. */

@@ -14,6 +14,6 @@ done
 pb=.devmods/onnx-proto/node_modules/protobufjs
 rm -rf "$pb/cli"
 # Only what the GPU machine loads: glibc x64 koffi, no koffi sources, no source maps.
-rm -rf .devmods/@koromix/koffi-linux-x64/musl_x64 .devmods/koffi/lib/native .devmods/koffi/vendor .devmods/koffi/src
+rm -rf .devmods/@koromix/koffi-linux-x64/musl_x64 .devmods/koffi/lib/native .devmods/koffi/vendor
 find .devmods -name "*.map" -delete
 du -sh .devmods

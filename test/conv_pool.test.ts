@@ -381,7 +381,8 @@ function refConvTranspose(x: Float32Array, xs: number[], w: Float32Array, ws: nu
       each(kernel, (t) => {
         const o = ix.slice(2).map((i, d) => i * strides[d]! + t[d]! * dils[d]! - pads[d]!);
         if (o.some((v, d) => v < 0 || v >= out[d]!)) return;
-        y[flatAt([n, g * Mg + mg, ...o], shape)] += x[flatAt(ix, xs)]! * w[flatAt([c, mg, ...t], ws)]!;
+        const at = flatAt([n, g * Mg + mg, ...o], shape);
+        y[at] = y[at]! + x[flatAt(ix, xs)]! * w[flatAt([c, mg, ...t], ws)]!;
       });
     }
   });

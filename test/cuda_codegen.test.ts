@@ -95,7 +95,7 @@ for (const [name, fn, inputs] of programs) {
       const bin = store.get(k.key);
       assert.ok(bin, `kernel ${k.name} is in the kernel cache after a compile-only run`);
       assert.deepEqual([...bin.binary.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${k.name} is an ELF image`);
-      assert.equal(bin.binary[18] | (bin.binary[19]! << 8), 190, `${k.name} is a CUDA (EM_CUDA = 190) binary`);
+      assert.equal(bin.binary[18]! | (bin.binary[19]! << 8), 190, `${k.name} is a CUDA (EM_CUDA = 190) binary`);
       assert.equal(bin.backend, 'cuda');
     }
     await assert.rejects(() => program.run(inputs), /compileOnly: it cannot run/);
@@ -238,7 +238,7 @@ for (const [name, bytes, shape] of convModels) {
     for (const k of program.plan.kernels) {
       const bin = store.get(k.key);
       assert.ok(bin, `kernel ${k.name} compiled`);
-      assert.equal(bin.binary[18] | (bin.binary[19]! << 8), 190, `${k.name} is a CUDA binary`);
+      assert.equal(bin.binary[18]! | (bin.binary[19]! << 8), 190, `${k.name} is a CUDA binary`);
     }
   });
 }

@@ -115,7 +115,7 @@ test('three processes fill one empty cache dir at once: all correct, each kernel
   const d = newDir('shared3');
   const Q: ProgramSpec = { kind: 'layers', indices: range(600, 10) };
   const rs = await Promise.all([0, 1, 2].map(() => compileIn(d, [Q], {}, 1)));
-  const compiled = rs.map((r) => r.counters.compile_submitted);
+  const compiled = rs.map((r) => r.counters.compile_submitted ?? 0);
   t.diagnostic(`compiles per process: ${compiled.join(', ')} (10 distinct kernels)`);
   for (const r of rs) assert.ok(r.counters.cache_corrupt === 0, 'a process saw a corrupt entry');
   // Compile markers in the shared directory: each kernel is compiled by one process only.

@@ -22,6 +22,7 @@ import { traceSpan, withSpan } from '../observe/trace.js';
 import { codegenAndSubmit, type SubmitFn } from '../schedule/codegen_driver.js';
 import { finalize } from '../schedule/finalize.js';
 import { formKernels } from '../schedule/fuse.js';
+import { fmtFusionPlan } from '../schedule/fusion_plan.js';
 import { fmtPlan, type Plan } from '../schedule/plan.js';
 import { realize } from '../schedule/realize.js';
 import { fmtGraph } from '../graph/print.js';
@@ -94,9 +95,7 @@ export async function schedule(
   const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles }));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
   const f = withSpan('schedule', 'finalize', () => finalize(graph, r, s));
-  if (debugEnabled('schedule')) {
-    debugPrint('schedule', f.kernelNodes.map((nodes, i) => `kernel ${i} (${f.kernels[i]!.kind}): nodes ${nodes.join(' ')}`).join('\n'));
-  }
+  if (debugEnabled('schedule')) debugPrint('schedule', fmtFusionPlan(graph, s));
   onKernels?.(f.kernels.length);
   await backend.prepareCodegen?.();
   const { planKernels } = await codegenAndSubmit(f.kernels, backend, submit);

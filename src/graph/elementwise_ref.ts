@@ -1,7 +1,7 @@
 // What each pointwise op of the graph IR computes on one element, over JS numbers (float64):
 // the unary and binary functions, dtype coercion, round-half-even and erf. One definition
-// serves the reference interpreter (interpret.ts, the oracle of every test, matching
-// PyTorch) and the ONNX importer's load-time folding (onnx/consteval.ts), so a folded value
+// serves the reference interpreter (the oracle of every test, matching PyTorch) and the ONNX
+// importer's load-time folding, through their one evaluator (evaluate.ts), so a folded value
 // and the reference can never disagree about an op's meaning.
 
 import { type DType, isFloat, isHalf, isInt } from './dtype.js';

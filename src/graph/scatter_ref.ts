@@ -1,5 +1,5 @@
 // What the graph IR's scatter op computes, over JS numbers: one definition for the reference
-// interpreter (interpret.ts) and the ONNX importer's load-time folding (onnx/consteval.ts).
+// interpreter and the ONNX importer's load-time folding, through their evaluator (evaluate.ts).
 // Updates are applied one at a time in row-major order of `updates`, so duplicate indices
 // with a reduction combine in that order and, without one, the last update wins; an index
 // still out of range after negative indices wrap drops its update.

@@ -8,19 +8,16 @@ import type { Graph, Node } from '../graph/ir.js';
 import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
 import { broadcastIndex, viewInputIndex, windowInput } from './views.js';
 
-/** Thrown when a node cannot be computed inside the kernel being built (the scheduler then starts a new kernel). */
-export class NotFusable extends Error {
-  constructor(reason: string) {
-    super(reason);
-  }
-}
-
 /** How the kernel being built resolves realized nodes. */
 export interface InlineContext {
   graph: Graph;
   /** True for nodes that are materialised (inputs, buffers, reductions, matmuls…): never inlined. */
   isRealized(id: number): boolean;
-  /** Expression for reading realized node `id` at `idxs` (acc, load or constant); may throw NotFusable. */
+  /**
+   * Expression for reading realized node `id` at `idxs` (acc, load or constant). A scheduler
+   * for which the read is impossible in the kernel it builds notes why and returns a load
+   * anyway: it discards the whole expression then (schedule/fuse.ts).
+   */
   readRealized(node: Node, idxs: readonly Expr[]): Expr;
 }
 

@@ -1,15 +1,16 @@
 // The importer's builder: every ONNX op is expressed as a function over GraphBuilder calls,
 // and this class runs it either for real (appending nodes to the traced graph) or, when
-// every operand is known at load time, on a scratch graph that consteval.ts evaluates at
-// once. One converter thus serves both roles, and a folded value matches the compiled one.
+// every operand is known at load time, on a scratch graph evaluated at once by the reference
+// interpreter's evaluator (graph/evaluate.ts) with results rounded as a kernel stores them.
+// One converter thus serves both roles, and a folded value matches the compiled one.
 
 import type { DType } from '../graph/dtype.js';
 import { GraphBuilder } from '../graph/builder.js';
+import { evaluateGraph, type RefTensor } from '../graph/evaluate.js';
 import { Graph } from '../graph/ir.js';
 import { numel, type Shape } from '../graph/shape.js';
 import type { Tracer } from '../frontend/tracer.js';
 import { ConstTensor } from './const_tensor.js';
-import { evalNode } from './consteval.js';
 
 /** An importer value: a node of the traced graph, or a tensor known at load time. */
 export type Val = number | ConstTensor;
@@ -73,12 +74,9 @@ export class Emitter {
     const res = fn(sb, ids);
     const outs = typeof res === 'number' ? [res] : res;
     for (let i = operands.length; i < g.nodes.length; i++) if (numel(g.nodes[i]!.shape) > FOLD_LIMIT) return undefined;
-    const vals: number[][] = operands.map((c) => c.values());
-    for (let i = operands.length; i < g.nodes.length; i++) {
-      const n = g.nodes[i]!;
-      vals.push(evalNode(g, n, n.inputs.map((j) => vals[j]!)));
-    }
-    const folded = outs.map((o) => (o < operands.length ? operands[o]! : new ConstTensor(g.node(o).shape, g.node(o).dtype, vals[o]!)));
+    const vals: (RefTensor | undefined)[] = operands.map((c) => ({ shape: [...c.shape], dtype: c.dtype, data: Float64Array.from(c.values()) }));
+    evaluateGraph(g, vals, 'kernel');
+    const folded = outs.map((o) => (o < operands.length ? operands[o]! : new ConstTensor(g.node(o).shape, g.node(o).dtype, Array.from(vals[o]!.data))));
     return folded.every((c) => c.exactAsNumbers()) ? folded : undefined;
   }
 }

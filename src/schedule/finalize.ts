@@ -1,6 +1,6 @@
-// From kernel drafts to loop-IR kernels and the buffer table: adds the stores that other
+// From the fusion plan to loop-IR kernels and the buffer table: adds the stores that other
 // kernels or the outputs need, gives every kernel its parameter list, and plans memory
-// (temporaries whose lifetimes do not overlap share arena bytes).
+// (temporaries whose lifetimes do not overlap share arena bytes). The plan is not changed.
 
 import { byteSize } from '../graph/dtype.js';
 import type { Graph, Node } from '../graph/ir.js';
@@ -9,8 +9,7 @@ import { type Expr, iadd, idx, imul } from '../lower/expr.js';
 import type { Kernel, KernelBuf, StridedOperand } from '../lower/loop_ir.js';
 import { flatten } from '../lower/views.js';
 import { foldSharedWeightBatch } from '../lower/matmul_batch.js';
-import type { KernelDraft, Schedule } from './fuse.js';
-import { paramOf } from './fuse.js';
+import { type BufferRef, type FusionPlan, type KernelDraft, type KernelParams, type Store, nodeBuffer } from './fusion_plan.js';
 import type { PlanBuffer } from './plan.js';
 import type { Realization } from './realize.js';
 
@@ -27,23 +26,40 @@ export interface Finalized {
 
 const ALIGN = 64;
 
-export function finalize(g: Graph, r: Realization, s: Schedule): Finalized {
+/** A kernel's stores and parameters once the plan is final: its accumulators' stores added. */
+interface FinalStores {
+  inner: Store[];
+  outer: Store[];
+  params: KernelParams;
+  /** Parameter indices the kernel writes. */
+  written: Set<number>;
+}
+
+/** Kernel `k`'s stores, with one for each accumulator that something reads from memory or that is an output. */
+function finalStores(k: KernelDraft, loaded: ReadonlySet<number>, outputs: ReadonlySet<number>): FinalStores {
+  const inner = [...k.innerStores];
+  const outer = [...k.outerStores];
+  for (const [node, acc] of k.accs) {
+    if (!loaded.has(node) && !outputs.has(node)) continue;
+    const value: Expr = { k: 'acc', id: acc.accId, dt: acc.dtype };
+    (k.kind === 'matmul' ? inner : outer).push({ buf: nodeBuffer(node), value });
+  }
+  const params = k.params.clone();
+  const written = new Set([...inner, ...outer].map((st) => params.add(st.buf)));
+  if (k.scan) written.add(params.add(nodeBuffer(k.scan.node)));
+  if (k.scatter) written.add(params.add(nodeBuffer(k.scatter.node)));
+  return { inner, outer, params, written };
+}
+
+export function finalize(g: Graph, r: Realization, plan: FusionPlan): Finalized {
   const outputs = new Set(g.outputs);
   // 1. Stores for accumulators that something reads from memory, or that are outputs.
-  for (const d of s.drafts) {
-    for (const [node, acc] of d.accs) {
-      if (!s.loaded.has(node) && !outputs.has(node)) continue;
-      const value: Expr = { k: 'acc', id: acc.accId, dt: acc.dtype };
-      if (d.kind === 'matmul') d.innerStores.push({ node, value });
-      else d.outerStores.push({ node, value });
-      d.writes.add(node);
-    }
-  }
+  const stores = plan.kernels.map((k) => finalStores(k, plan.loaded, outputs));
 
-  // 2. Buffers: one per external node read, one per node written.
+  // 2. Buffers: one per external node read, one per node written, one per output copy.
   const buffers: PlanBuffer[] = [];
-  const bufOf = new Map<number, number>();
-  const nodeOfStore = (id: number): Node => g.node(id < 0 ? -1 - id : id);
+  const bufOfNode = new Map<number, number>();
+  const bufOfCopy = new Map<number, number>();
   let inputIndex = 0;
   let paramIndex = 0;
   for (const id of g.inputs) {
@@ -51,41 +67,36 @@ export function finalize(g: Graph, r: Realization, s: Schedule): Finalized {
     const kind = (n as { kind?: string }).kind === 'param' ? 'param' : 'input';
     const b: PlanBuffer = { id: buffers.length, kind, dtype: n.dtype, shape: [...n.shape], index: kind === 'param' ? paramIndex++ : inputIndex++ };
     buffers.push(b);
-    bufOf.set(id, b.id);
+    bufOfNode.set(id, b.id);
   }
-  const ensure = (id: number): number => {
-    let b = bufOf.get(id);
-    if (b !== undefined) return b;
-    const n = nodeOfStore(id);
-    const kind = n.op === 'const' && id >= 0 ? 'const' : outputs.has(id) || id < 0 ? 'output' : 'temp';
+  const ensure = (ref: BufferRef): number => {
+    const bufOf = ref.kind === 'node' ? bufOfNode : bufOfCopy;
+    const have = bufOf.get(ref.node);
+    if (have !== undefined) return have;
+    const n = g.node(ref.node);
+    const kind = ref.kind === 'outputCopy' ? 'output' : n.op === 'const' ? 'const' : outputs.has(ref.node) ? 'output' : 'temp';
     const buf: PlanBuffer = { id: buffers.length, kind, dtype: n.dtype, shape: [...n.shape] };
     if (kind === 'const' && n.op === 'const') buf.data = n.data;
     buffers.push(buf);
-    bufOf.set(id, buf.id);
+    bufOf.set(ref.node, buf.id);
     return buf.id;
   };
 
   // 3. Kernels.
   const kernels: Kernel[] = [];
   const args: number[][] = [];
-  for (const d of s.drafts) {
-    for (const st of [...d.innerStores, ...d.outerStores]) paramOf(d, st.node);
-    const written = new Set([...d.innerStores, ...d.outerStores].map((st) => st.node));
-    if (d.scan) {
-      paramOf(d, d.scan.node);
-      written.add(d.scan.node);
-    }
-    if (d.scatter) written.add(d.scatter.node);
-    const bufs: KernelBuf[] = d.paramNodes.map((id) => {
-      const n = nodeOfStore(id);
-      return { dtype: n.dtype, numel: numel(n.shape), role: written.has(id) ? 'out' : 'in' };
+  plan.kernels.forEach((k, i) => {
+    const st = stores[i]!;
+    const bufs: KernelBuf[] = st.params.refs.map((ref, p) => {
+      const n = g.node(ref.node);
+      return { dtype: n.dtype, numel: numel(n.shape), role: st.written.has(p) ? 'out' : 'in' };
     });
-    args.push(d.paramNodes.map((id) => ensure(id)));
-    kernels.push(lowerDraft(g, r, d, bufs));
-  }
+    args.push(st.params.refs.map(ensure));
+    kernels.push(lowerDraft(g, r, k, st, bufs));
+  });
 
   // 4. Outputs: the buffer holding each output node (input/const outputs were copied).
-  const outIds = g.outputs.map((id) => bufOf.get(bufOf.has(-1 - id) ? -1 - id : id)!);
+  const outIds = g.outputs.map((id) => bufOfCopy.get(id) ?? bufOfNode.get(id)!);
 
   // 5. Memory plan for temporaries: first and last kernel touching each.
   const first = new Map<number, number>();
@@ -122,15 +133,16 @@ export function finalize(g: Graph, r: Realization, s: Schedule): Finalized {
     t.offset = offset;
     live.push({ end: last.get(t.id)!, offset, size });
   }
-  return { kernels, args, buffers, outputs: outIds, arenaBytes: arena, kernelNodes: s.drafts.map((d) => d.nodes) };
+  return { kernels, args, buffers, outputs: outIds, arenaBytes: arena, kernelNodes: plan.kernels.map((k) => k.members.map((m) => m.node)) };
 }
 
-function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[]): Kernel {
+function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, bufs: KernelBuf[]): Kernel {
+  const param = (ref: BufferRef): number => st.params.indexOf(ref)!;
   const outerPoint = d.point.filter((_, i) => !d.axes.includes(i));
   const outerShape = d.domainShape.filter((_, i) => !d.axes.includes(i));
   const innerShape = d.axes.map((a) => d.domainShape[a]!);
-  const inner = d.innerStores.map((st) => ({ buf: d.params.get(st.node)!, at: flatten(d.point, d.domainShape), value: st.value }));
-  const outer = d.outerStores.map((st) => ({ buf: d.params.get(st.node)!, at: flatten(outerPoint, outerShape), value: st.value }));
+  const inner = st.inner.map((s) => ({ buf: param(s.buf), at: flatten(d.point, d.domainShape), value: s.value }));
+  const outer = st.outer.map((s) => ({ buf: param(s.buf), at: flatten(outerPoint, outerShape), value: s.value }));
   switch (d.kind) {
     case 'loops':
       return { kind: 'loops', bufs, outer: outerShape, inner: innerShape, reductions: d.reductions, outerStores: outer, innerStores: inner };
@@ -139,7 +151,7 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[])
       return {
         kind: 'scan', bufs, outer: outerShape, inner: innerShape, value: d.scan!.value, dtype: node.dtype,
         exclusive: node.exclusive, reverse: node.reverse,
-        out: { buf: d.params.get(node.id)!, at: flatten(d.point, d.domainShape) },
+        out: { buf: param(nodeBuffer(node.id)), at: flatten(d.point, d.domainShape) },
       };
     }
     case 'scatter': {
@@ -148,7 +160,7 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[])
       const leading = d.axes.length ? d.axes[0]! : 0;
       return {
         kind: 'scatter', bufs, outer: outerShape, leading, inner: innerShape, valid: sc.valid,
-        store: { buf: d.params.get(sc.node)!, at: sc.at, value: sc.value },
+        store: { buf: param(nodeBuffer(sc.node)), at: sc.at, value: sc.value },
       };
     }
     case 'matmul': {
@@ -163,7 +175,7 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, bufs: KernelBuf[])
         for (let i = 0; i < shape.length - 2; i++) {
           if (shape[i] !== 1) offset = iadd(offset, imul(d.point[i + off]!, v.strides[i]!));
         }
-        return { buf: d.params.get(v.base)!, offset, rowStride: v.strides[shape.length - 2]!, colStride: v.strides[shape.length - 1]! };
+        return { buf: param(nodeBuffer(v.base)), offset, rowStride: v.strides[shape.length - 2]!, colStride: v.strides[shape.length - 1]! };
       };
       return foldSharedWeightBatch({
         kind: 'matmul', bufs, batch, M: m.shape[rank - 2]!, N: m.shape[rank - 1]!, K: g.node(d.matmul!.a).shape.at(-1)!,

@@ -1,317 +1,351 @@
-// Kernel formation. Realized nodes are visited in topological order; each either joins an
-// earlier kernel (a reduction over the same domain whose inputs are ready, or a pointwise
-// consumer of a kernel's reductions/matmul read at the same point: softmax and layer norm
-// become one row kernel, bias + activation become a matmul epilogue) or starts a new one.
+// Kernel formation: builds the fusion plan (fusion_plan.ts). Realized nodes are placed in
+// topological order; each joins an earlier kernel by one of the rules below or starts a new
+// one, and the kernel records which rule placed it:
+// - a reduction joins the most recent row kernel over the same domain and axes, when its
+//   inputs are computed before that kernel (softmax's max and sum, layer norm's two sums);
+// - a pointwise node joins a kernel whose accumulators it reads at the point where they are
+//   held: as an inner or outer store of a row kernel (softmax's division), or as a matmul's
+//   epilogue (bias + activation), also through a reshape of the product. Kernels whose
+//   accumulators it reads are tried newest first; joining one that holds none would gain
+//   nothing over a kernel of its own;
+// - anything else starts a kernel: a matmul, a scan, a scatter (two kernels writing one buffer:
+//   a copy of its data, then the updates), a reduction or pointwise node that joined nothing.
+// Pointwise producers and views are inlined into whoever reads them (lower/inline.ts).
+//
+// Building a node's expression for a kernel changes nothing: it returns the expression, the
+// parameters it would add and, when the node cannot be computed there, why; the kernel is
+// extended only by `commit`.
 
-import type { DType } from '../graph/dtype.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { numel, sameShape } from '../graph/shape.js';
 import { type Expr, cst, exprKey, idx, loopVar } from '../lower/expr.js';
-import { type InlineContext, NotFusable, valueAt } from '../lower/inline.js';
-import type { AccOp, Reduction } from '../lower/loop_ir.js';
+import { type InlineContext, valueAt } from '../lower/inline.js';
+import type { AccOp } from '../lower/loop_ir.js';
 import { scatterPoint, scatterSerialDims, scatterValue } from '../lower/scatter.js';
 import { flatten, broadcastIndex, unflatten } from '../lower/views.js';
+import { type FusionPlan, type FusionRule, type KernelDraft, type KernelKind, KernelParams, nodeBuffer } from './fusion_plan.js';
 import type { Realization } from './realize.js';
 
-/** A kernel under construction: its loop IR plus what the scheduler needs to extend it. */
-export interface KernelDraft {
-  index: number;
-  kind: 'loops' | 'matmul' | 'scan' | 'scatter';
-  /** Domain of the kernel: the shape its inner point indexes, and the reduced axes. */
-  domainShape: number[];
-  axes: number[];
-  /** Canonical multi-index of domainShape at the current point (loop vars). */
+export type { FusionPlan, KernelDraft } from './fusion_plan.js';
+
+/** A node's expression built for a kernel, and what committing it adds to the kernel. */
+interface Built {
+  value: Expr;
+  /** Realized nodes read from buffers. */
+  loads: number[];
+  /** Nodes that become new parameters of the kernel, in the order the expression numbered them. */
+  newParams: number[];
+  /** The kernel's accumulators the expression reads. */
+  accsRead: number[];
+  /** Pointwise and view nodes inlined. */
+  inlined: number[];
+  /** Why the node cannot be computed in this kernel; the expression is then meaningless. */
+  refusal?: string;
+}
+
+/** Where a pointwise node would join a kernel: the point it is read at and the rule. */
+interface ConsumerPlace {
   point: Expr[];
-  /** Nodes whose value this kernel holds in an accumulator, with their canonical flat index key. */
-  accs: Map<number, { accId: number; key: string; dtype: DType }>;
-  /** Buffer parameters: node id → param index; roles decided when the plan is final. */
-  params: Map<number, number>;
-  paramNodes: number[];
-  reads: Set<number>;
-  writes: Set<number>;
-  reductions: Reduction[];
-  outerStores: { node: number; value: Expr }[];
-  innerStores: { node: number; value: Expr }[];
-  /** For matmul and scan drafts, the fixed part of the kernel. */
-  matmul?: { node: number; a: number; b: number; bValue?: Expr };
-  scan?: { node: number; value: Expr };
-  /** For a scatter's update kernel: whether each update applies, where it goes, what is stored. */
-  scatter?: { node: number; valid: Expr; at: Expr; value: Expr };
-  /** Graph nodes computed here (for `kiln inspect` and debug dumps). */
-  nodes: number[];
+  store: 'inner' | 'outer';
+  rule: FusionRule;
 }
 
-export interface Schedule {
-  drafts: KernelDraft[];
-  /** Kernel index that produces each realized non-input node. */
-  producer: Map<number, number>;
-  /** Realized nodes read from a buffer by some kernel (they need a store). */
-  loaded: Set<number>;
+export function formKernels(g: Graph, r: Realization): FusionPlan {
+  const f = new Fuser(g, r);
+  for (const node of g.nodes) {
+    if (r.live.has(node.id) && r.realized.has(node.id)) f.place(node);
+  }
+  return f.plan;
 }
 
-export function formKernels(g: Graph, r: Realization): Schedule {
-  const drafts: KernelDraft[] = [];
-  const producer = new Map<number, number>();
-  const loaded = new Set<number>();
-  const outputs = new Set(g.outputs);
+const isExternal = (n: Node) => n.op === 'input' || n.op === 'const';
 
-  const isExternal = (n: Node) => n.op === 'input' || n.op === 'const';
-  const inlining = new Set<number>();
+class Fuser {
+  readonly plan: FusionPlan = { kernels: [], producer: new Map(), loaded: new Set() };
+  private readonly outputs: Set<number>;
 
-  /** Builds an expression for node `id` at `point` inside draft `d`; throws NotFusable. */
-  function build(d: KernelDraft, id: number, point: readonly Expr[]): { value: Expr; usedAcc: boolean; newLoads: number[] } {
-    let usedAcc = false;
-    const newLoads: number[] = [];
+  constructor(
+    private readonly g: Graph,
+    private readonly r: Realization,
+  ) {
+    this.outputs = new Set(g.outputs);
+  }
+
+  place(node: Node): void {
+    if (isExternal(node)) {
+      if (this.outputs.has(node.id)) this.copyOutput(node);
+      return;
+    }
+    switch (node.op) {
+      case 'reduce':
+        return this.placeReduction(node);
+      case 'matmul':
+        return this.startMatmul(node);
+      case 'cumsum':
+        return this.startScan(node);
+      case 'scatter':
+        return this.startScatter(node);
+      default:
+        if (!this.consumerCandidates(node).some((k) => this.joinAsConsumer(k, node))) this.startPointwise(node);
+    }
+  }
+
+  // ---- building expressions ------------------------------------------------------------
+
+  /**
+   * The value of `root` at `point` inside kernel `k`, without changing `k`. With `inlineRoot`,
+   * a realized root is computed from its definition rather than read from its own buffer.
+   */
+  private build(k: KernelDraft, root: number, point: readonly Expr[], inlineRoot = false): Built {
+    const built: Omit<Built, 'value'> = { loads: [], newParams: [], accsRead: [], inlined: [] };
+    const inlined = new Set<number>();
+    const refuse = (why: string) => (built.refusal ??= why);
+    const paramIndex = (id: number): number => {
+      const have = k.params.indexOf(nodeBuffer(id));
+      if (have !== undefined) return have;
+      let i = built.newParams.indexOf(id);
+      if (i < 0) i = built.newParams.push(id) - 1;
+      return k.params.size + i;
+    };
     const ctx: InlineContext = {
-      graph: g,
-      isRealized: (n) => r.realized.has(n) && !inlining.has(n),
-      readRealized(node, idxs) {
+      graph: this.g,
+      isRealized: (id) => {
+        if (this.r.realized.has(id) && !(inlineRoot && id === root)) return true;
+        if (id !== root || !inlineRoot) inlined.add(id);
+        return false;
+      },
+      readRealized: (node, idxs) => {
         if (node.op === 'const' && node.data.length === 1) return cst(node.data[0]!, node.dtype);
-        const acc = d.accs.get(node.id);
+        const acc = k.accs.get(node.id);
         if (acc) {
-          if (exprKey(flatten(idxs, node.shape)) !== acc.key) throw new NotFusable(`node ${node.id} read at another point`);
-          usedAcc = true;
-          return { k: 'acc', id: acc.accId, dt: acc.dtype };
+          if (exprKey(flatten(idxs, node.shape)) === acc.key) {
+            if (!built.accsRead.includes(node.id)) built.accsRead.push(node.id);
+            return { k: 'acc', id: acc.accId, dt: acc.dtype };
+          }
+          refuse(`%${node.id} is read at another point than kernel ${k.index} holds it`);
+        } else if (!isExternal(node)) {
+          const p = this.plan.producer.get(node.id);
+          if (p === undefined || p >= k.index) refuse(`%${node.id} is not computed before kernel ${k.index}`);
         }
-        if (!isExternal(node)) {
-          const p = producer.get(node.id);
-          if (p === undefined || p >= d.index) throw new NotFusable(`node ${node.id} is not ready before kernel ${d.index}`);
-        }
-        newLoads.push(node.id);
-        return { k: 'load', buf: paramOf(d, node.id), at: flatten(idxs, node.shape), dt: node.dtype };
+        built.loads.push(node.id);
+        return { k: 'load', buf: paramIndex(node.id), at: flatten(idxs, node.shape), dt: node.dtype };
       },
     };
-    return { value: valueAt(ctx, id, point), usedAcc, newLoads };
+    const value = valueAt(ctx, root, point);
+    return { ...built, value, inlined: [...inlined] };
   }
 
-  /** Runs `fn` against `d`, rolling back any parameters it added if it throws. */
-  function attempt<T>(d: KernelDraft, fn: () => T): T | undefined {
-    const saved = d.paramNodes.length;
-    try {
-      return fn();
-    } catch (e) {
-      if (!(e instanceof NotFusable)) throw e;
-      for (const n of d.paramNodes.splice(saved)) d.params.delete(n);
-      return undefined;
-    }
+  /** build, for a kernel just started for the node: it has no accumulator to misread and every input is ready. */
+  private buildFresh(k: KernelDraft, root: number, point: readonly Expr[], inlineRoot = false): Built {
+    const b = this.build(k, root, point, inlineRoot);
+    if (b.refusal !== undefined) throw new Error(`schedule: cannot build node ${root} in its own kernel ${k.index}: ${b.refusal}`);
+    return b;
   }
 
-  function commitLoads(d: KernelDraft, ids: number[]) {
-    for (const id of ids) {
-      d.reads.add(id);
-      loaded.add(id);
-    }
+  /** Adds what `b` needs to kernel `k`: its new parameters (numbered as built) and its loads. */
+  private commit(k: KernelDraft, b: Built): void {
+    for (const id of b.newParams) k.params.add(nodeBuffer(id));
+    for (const id of b.loads) this.plan.loaded.add(id);
   }
 
-  function newDraft(kind: KernelDraft['kind'], domainShape: number[], axes: number[]): KernelDraft {
+  // ---- kernels -------------------------------------------------------------------------
+
+  private start(kind: KernelKind, domainShape: readonly number[], axes: readonly number[]): KernelDraft {
     const outerDims = domainShape.map((_, i) => i).filter((i) => !axes.includes(i));
     const point = domainShape.map((n, i) =>
       n === 1 ? idx(0) : axes.includes(i) ? loopVar(`r${axes.indexOf(i)}`, n) : loopVar(`o${outerDims.indexOf(i)}`, n),
     );
-    const d: KernelDraft = {
-      index: drafts.length, kind, domainShape, axes, point,
-      accs: new Map(), params: new Map(), paramNodes: [], reads: new Set(), writes: new Set(),
-      reductions: [], outerStores: [], innerStores: [], nodes: [],
+    const k: KernelDraft = {
+      index: this.plan.kernels.length, kind, domainShape: [...domainShape], axes: [...axes], point,
+      accs: new Map(), params: new KernelParams(), reductions: [], outerStores: [], innerStores: [], members: [],
     };
-    drafts.push(d);
-    return d;
+    this.plan.kernels.push(k);
+    return k;
   }
 
-  /** The index of a reduction's output at the current outer point of draft `d`. */
-  function reducedPoint(d: KernelDraft, node: Node): Expr[] {
+  /**
+   * Records `node` as computed by `k`, by `rule`, from the expressions `built` and the buffers
+   * `loads` read besides; `producer`: whether later kernels read it from `k`.
+   */
+  private member(k: KernelDraft, node: number, rule: FusionRule, built: readonly Built[], loads: number[] = [], producer = true): void {
+    const union = (f: (b: Built) => number[]) => [...new Set(built.flatMap(f))];
+    k.members.push({ node, rule, reads: union((b) => b.accsRead), loads: [...new Set([...union((b) => b.loads), ...loads])], inlined: union((b) => b.inlined) });
+    if (producer) this.plan.producer.set(node, k.index);
+  }
+
+  /** An output that is an input or constant still gets a kernel, so outputs are fresh buffers. */
+  private copyOutput(node: Node): void {
+    const k = this.start('loops', node.shape, []);
+    let value: Expr;
+    const loads: number[] = [];
+    if (node.op === 'const' && node.data.length === 1) value = cst(node.data[0]!, node.dtype);
+    else {
+      value = { k: 'load', buf: k.params.add(nodeBuffer(node.id)), at: flatten(k.point, node.shape), dt: node.dtype };
+      this.plan.loaded.add(node.id);
+      loads.push(node.id);
+    }
+    k.innerStores.push({ buf: { kind: 'outputCopy', node: node.id }, value });
+    this.member(k, node.id, 'output copy', [], loads, false);
+  }
+
+  private placeReduction(node: Node & { op: 'reduce' }): void {
+    const inShape = this.g.node(node.inputs[0]!).shape;
+    const same = this.plan.kernels.filter((k) => k.kind === 'loops' && sameShape(k.domainShape, inShape) && sameShape(k.axes, node.axes));
+    const last = same.at(-1);
+    if (last) {
+      const b = this.build(last, node.inputs[0]!, last.point);
+      if (b.refusal === undefined) return this.addReduction(last, node, b, 'same-domain reduction');
+    }
+    const k = this.start('loops', inShape, node.axes);
+    this.addReduction(k, node, this.buildFresh(k, node.inputs[0]!, k.point), 'reduction');
+  }
+
+  private addReduction(k: KernelDraft, node: Node & { op: 'reduce' }, b: Built, rule: FusionRule): void {
+    this.commit(k, b);
+    const accId = k.reductions.length;
+    k.reductions.push({ id: accId, op: node.fn as AccOp, value: b.value, dtype: node.dtype, ...(node.selectLast ? { selectLast: true } : {}) });
+    k.accs.set(node.id, { accId, key: exprKey(flatten(this.reducedPoint(k, node), node.shape)), dtype: node.dtype });
+    this.member(k, node.id, rule, [b]);
+  }
+
+  /** The index of a reduction's output at the current outer point of kernel `k`. */
+  private reducedPoint(k: KernelDraft, node: Node): Expr[] {
     const keep = node.op === 'reduce' && node.keepdim;
     const out: Expr[] = [];
-    d.domainShape.forEach((_, i) => {
-      if (!d.axes.includes(i)) out.push(d.point[i]!);
+    k.domainShape.forEach((_, i) => {
+      if (!k.axes.includes(i)) out.push(k.point[i]!);
       else if (keep) out.push(idx(0));
     });
     return out;
   }
 
-  function tryReduction(d: KernelDraft, node: Node & { op: 'reduce' }): boolean {
-    const res = attempt(d, () => build(d, node.inputs[0]!, d.point));
-    if (!res) return false;
-    commitLoads(d, res.newLoads);
-    const accId = d.reductions.length;
-    d.reductions.push({ id: accId, op: node.fn as AccOp, value: res.value, dtype: node.dtype, ...(node.selectLast ? { selectLast: true } : {}) });
-    d.accs.set(node.id, { accId, key: exprKey(flatten(reducedPoint(d, node), node.shape)), dtype: node.dtype });
-    d.nodes.push(node.id);
-    producer.set(node.id, d.index);
-    return true;
+  private startMatmul(node: Node & { op: 'matmul' }): void {
+    const k = this.start('matmul', node.shape, []);
+    const [a, b] = node.inputs as [number, number];
+    k.matmul = { node: node.id, a, b };
+    const built: Built[] = [];
+    const loads: number[] = [];
+    for (const [i, operand] of node.inputs.entries()) {
+      if (i === 1 && this.r.implicit.has(operand)) {
+        // An implicit operand: its value at (batch o*, row r0, col r1), inlined through its views.
+        const bShape = this.g.node(operand).shape;
+        const nb = node.shape.length - 2;
+        const full = [...k.point.slice(0, nb), loopVar('r0', bShape.at(-2)!), loopVar('r1', bShape.at(-1)!)];
+        const b = this.buildFresh(k, operand, broadcastIndex(full, bShape));
+        this.commit(k, b);
+        k.matmul.bValue = b.value;
+        built.push(b);
+        continue;
+      }
+      const base = this.r.views.get(operand)!.base;
+      k.params.add(nodeBuffer(base));
+      this.plan.loaded.add(base);
+      loads.push(base);
+    }
+    k.accs.set(node.id, { accId: 0, key: exprKey(flatten(k.point, node.shape)), dtype: node.dtype });
+    this.member(k, node.id, 'matmul', built, loads);
   }
 
-  /** Tries to compute pointwise root `node` inside `d` (inner pass, outer pass or epilogue). */
-  function tryConsumer(d: KernelDraft, node: Node): boolean {
-    if (d.kind === 'scan' || d.kind === 'scatter') return false;
-    let point: Expr[] | undefined;
-    let where: 'inner' | 'outer' = 'inner';
-    if (sameShape(node.shape, d.domainShape)) point = d.point;
-    else if (d.kind === 'matmul' && numel(node.shape) === numel(d.domainShape)) {
-      // A reshape of the product (a conv's [N, G, Mg, P] read as [N, M, OH, OW]): the same
-      // flat point, which the index simplifier maps back onto the accumulator's.
-      point = unflatten(flatten(d.point, d.domainShape), node.shape);
-    } else if (d.kind === 'loops' && d.axes.length > 0) {
-      const outerShape = d.domainShape.filter((_, i) => !d.axes.includes(i));
-      const keepShape = d.domainShape.map((n, i) => (d.axes.includes(i) ? 1 : n));
-      if (sameShape(node.shape, outerShape)) point = d.point.filter((_, i) => !d.axes.includes(i));
-      else if (sameShape(node.shape, keepShape)) point = d.point.map((p, i) => (d.axes.includes(i) ? idx(0) : p));
-      where = 'outer';
-    }
-    if (!point) return false;
-    const res = attempt(d, () => build(d, inlineRoot(node), point!));
-    if (!res || !res.usedAcc) {
-      // Nothing of this kernel is reused: a separate kernel is as good and keeps this one simple.
-      if (res) for (const n of d.paramNodes.filter((p) => res.newLoads.includes(p) && !d.reads.has(p))) {
-        d.params.delete(n);
-        d.paramNodes.splice(d.paramNodes.indexOf(n), 1);
-      }
-      return false;
-    }
-    commitLoads(d, res.newLoads);
-    (where === 'inner' ? d.innerStores : d.outerStores).push({ node: node.id, value: res.value });
-    d.writes.add(node.id);
-    d.nodes.push(node.id);
-    producer.set(node.id, d.index);
-    return true;
+  private startScan(node: Node & { op: 'cumsum' }): void {
+    const k = this.start('scan', node.shape, [node.axis]);
+    const b = this.buildFresh(k, node.inputs[0]!, k.point);
+    this.commit(k, b);
+    k.scan = { node: node.id, value: b.value };
+    this.member(k, node.id, 'cumsum', [b]);
   }
-
-  /**
-   * A realized pointwise node is built by inlining its own definition: it is treated as not
-   * realized while it is built, so valueAt expands it instead of reading its own buffer.
-   */
-  function inlineRoot(node: Node): number {
-    inlining.add(node.id);
-    return node.id;
-  }
-
-  for (const node of g.nodes) {
-    if (!r.live.has(node.id) || !r.realized.has(node.id)) continue;
-    inlining.clear();
-    if (isExternal(node)) {
-      if (outputs.has(node.id)) {
-        // An output that is an input or constant still gets a kernel, so outputs are fresh buffers.
-        const d = newDraft('loops', [...node.shape], []);
-        copyKernel(d, node);
-      }
-      continue;
-    }
-    if (node.op === 'reduce') {
-      const inShape = g.node(node.inputs[0]!).shape;
-      const candidates = drafts.filter((d) => d.kind === 'loops' && sameShape(d.domainShape, inShape) && sameShape(d.axes, node.axes));
-      if (candidates.length && tryReduction(candidates[candidates.length - 1]!, node)) continue;
-      const d = newDraft('loops', [...inShape], [...node.axes]);
-      if (!tryReduction(d, node)) throw new Error(`schedule: cannot build reduction node ${node.id}`);
-      continue;
-    }
-    if (node.op === 'matmul') {
-      const d = newDraft('matmul', [...node.shape], []);
-      d.matmul = { node: node.id, a: node.inputs[0]!, b: node.inputs[1]! };
-      for (const [i, operand] of node.inputs.entries()) {
-        if (i === 1 && r.implicit.has(operand)) {
-          // An implicit operand: its value at (batch o*, row r0, col r1), inlined through its views.
-          const bShape = g.node(operand).shape;
-          const nb = node.shape.length - 2;
-          const full = [...d.point.slice(0, nb), loopVar('r0', bShape.at(-2)!), loopVar('r1', bShape.at(-1)!)];
-          const res = build(d, operand, broadcastIndex(full, bShape));
-          commitLoads(d, res.newLoads);
-          d.matmul.bValue = res.value;
-          continue;
-        }
-        const base = r.views.get(operand)!.base;
-        paramOf(d, base);
-        d.reads.add(base);
-        loaded.add(base);
-      }
-      d.accs.set(node.id, { accId: 0, key: exprKey(flatten(d.point, node.shape)), dtype: node.dtype });
-      d.nodes.push(node.id);
-      producer.set(node.id, d.index);
-      continue;
-    }
-    if (node.op === 'cumsum') {
-      const inShape = [...node.shape];
-      const d = newDraft('scan', inShape, [node.axis]);
-      const res = build(d, node.inputs[0]!, d.point);
-      commitLoads(d, res.newLoads);
-      d.scan = { node: node.id, value: res.value };
-      d.nodes.push(node.id);
-      producer.set(node.id, d.index);
-      continue;
-    }
-    if (node.op === 'scatter') {
-      scatterKernels(node);
-      continue;
-    }
-    // A pointwise root: try the most recent kernels whose accumulators it reads.
-    let placed = false;
-    for (let i = drafts.length - 1; i >= Math.max(0, drafts.length - 6) && !placed; i--) {
-      inlining.clear();
-      placed = tryConsumer(drafts[i]!, node);
-    }
-    if (placed) continue;
-    inlining.clear();
-    const d = newDraft('loops', [...node.shape], []);
-    const res = build(d, inlineRoot(node), d.point);
-    commitLoads(d, res.newLoads);
-    d.innerStores.push({ node: node.id, value: res.value });
-    d.writes.add(node.id);
-    d.nodes.push(node.id);
-    producer.set(node.id, d.index);
-  }
-  return { drafts, producer, loaded };
 
   /**
    * A scatter is two kernels writing its buffer: a pointwise copy of the data (its producer
    * fuses in; nothing joins later, having no accumulators), then the updates (lower/scatter.ts),
    * whose indices and values are inlined from their producers too.
    */
-  function scatterKernels(node: Node & { op: 'scatter' }) {
+  private startScatter(node: Node & { op: 'scatter' }): void {
     const [data, , updates] = node.inputs as [number, number, number];
-    const copy = newDraft('loops', [...node.shape], []);
-    const res = build(copy, data, copy.point);
-    commitLoads(copy, res.newLoads);
-    copy.innerStores.push({ node: node.id, value: res.value });
-    copy.writes.add(node.id);
-    copy.nodes.push(node.id);
-    const [s0, s1] = scatterSerialDims(g, node);
+    const copy = this.start('loops', node.shape, []);
+    const b = this.buildFresh(copy, data, copy.point);
+    this.commit(copy, b);
+    copy.innerStores.push({ buf: nodeBuffer(node.id), value: b.value });
+    this.member(copy, node.id, 'scatter copy', [b], [], false);
+
+    const [s0, s1] = scatterSerialDims(this.g, node);
     const serial = Array.from({ length: s1 - s0 }, (_, i) => s0 + i);
-    const d = newDraft('scatter', [...g.node(updates).shape], serial);
-    const loads: number[] = [];
-    const p = scatterPoint(g, node, d.point, (id, idxs) => {
-      const r = build(d, id, idxs);
-      loads.push(...r.newLoads);
-      return r.value;
+    const k = this.start('scatter', this.g.node(updates).shape, serial);
+    const parts: Built[] = [];
+    const p = scatterPoint(this.g, node, k.point, (id, idxs) => {
+      // Committed one by one: each expression numbers its new parameters after the last's.
+      const part = this.buildFresh(k, id, idxs);
+      this.commit(k, part);
+      parts.push(part);
+      return part.value;
     });
-    commitLoads(d, loads);
-    const old: Expr = { k: 'load', buf: paramOf(d, node.id), at: p.at, dt: node.dtype };
-    d.scatter = { node: node.id, valid: p.valid, at: p.at, value: scatterValue(node, old, p.update) };
-    d.writes.add(node.id);
-    d.nodes.push(node.id);
-    producer.set(node.id, d.index);
+    const old: Expr = { k: 'load', buf: k.params.add(nodeBuffer(node.id)), at: p.at, dt: node.dtype };
+    k.scatter = { node: node.id, valid: p.valid, at: p.at, value: scatterValue(node, old, p.update) };
+    this.member(k, node.id, 'scatter updates', parts, [node.id]);
   }
 
-  function copyKernel(d: KernelDraft, node: Node) {
-    // Reads the external node and writes the output buffer; the output gets its own buffer id
-    // through the plan (an output aliasing an input is copied).
-    const value: Expr =
-      node.op === 'const' && node.data.length === 1
-        ? cst(node.data[0]!, node.dtype)
-        : { k: 'load', buf: paramOf(d, node.id), at: flatten(d.point, node.shape), dt: node.dtype };
-    if (value.k === 'load') {
-      d.reads.add(node.id);
-      loaded.add(node.id);
+  private startPointwise(node: Node): void {
+    const k = this.start('loops', node.shape, []);
+    const b = this.buildFresh(k, node.id, k.point, true);
+    this.commit(k, b);
+    k.innerStores.push({ buf: nodeBuffer(node.id), value: b.value });
+    this.member(k, node.id, 'pointwise', [b]);
+  }
+
+  // ---- pointwise consumers -------------------------------------------------------------
+
+  /**
+   * The kernels holding an accumulator that `node`'s expression reads, newest first: the only
+   * ones it can join (joinAsConsumer needs such a read). The realized nodes the expression
+   * reads are those reached from `node` through inlined (unrealized) producers.
+   */
+  private consumerCandidates(node: Node): KernelDraft[] {
+    const reads = new Set<number>();
+    const seen = new Set<number>();
+    const walk = (id: number) => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (id !== node.id && this.r.realized.has(id)) reads.add(id);
+      else for (const i of this.g.node(id).inputs) walk(i);
+    };
+    walk(node.id);
+    const kernels = new Set<number>();
+    for (const id of reads) {
+      const p = this.plan.producer.get(id);
+      if (p !== undefined && this.plan.kernels[p]!.accs.has(id)) kernels.add(p);
     }
-    d.innerStores.push({ node: -1 - node.id, value });
-    d.nodes.push(node.id);
+    return [...kernels].sort((a, b) => b - a).map((i) => this.plan.kernels[i]!);
   }
-}
 
-/** Registers `nodeId` as a buffer parameter of `d` and returns its index. */
-export function paramOf(d: KernelDraft, nodeId: number): number {
-  let p = d.params.get(nodeId);
-  if (p === undefined) {
-    p = d.paramNodes.length;
-    d.params.set(nodeId, p);
-    d.paramNodes.push(nodeId);
+  /** Where pointwise `node` would be computed in kernel `k`, if its shape fits one of k's points. */
+  private consumerPlace(k: KernelDraft, node: Node): ConsumerPlace | undefined {
+    if (k.kind === 'scan' || k.kind === 'scatter') return undefined;
+    if (sameShape(node.shape, k.domainShape)) return { point: k.point, store: 'inner', rule: k.kind === 'matmul' ? 'epilogue' : 'inner consumer' };
+    if (k.kind === 'matmul' && numel(node.shape) === numel(k.domainShape)) {
+      // A reshape of the product (a conv's [N, G, Mg, P] read as [N, M, OH, OW]): the same
+      // flat point, which the index simplifier maps back onto the accumulator's.
+      return { point: unflatten(flatten(k.point, k.domainShape), node.shape), store: 'inner', rule: 'reshaped epilogue' };
+    }
+    if (k.kind !== 'loops' || k.axes.length === 0) return undefined;
+    const outerShape = k.domainShape.filter((_, i) => !k.axes.includes(i));
+    const keepShape = k.domainShape.map((n, i) => (k.axes.includes(i) ? 1 : n));
+    if (sameShape(node.shape, outerShape)) return { point: k.point.filter((_, i) => !k.axes.includes(i)), store: 'outer', rule: 'outer consumer' };
+    if (sameShape(node.shape, keepShape)) return { point: k.point.map((p, i) => (k.axes.includes(i) ? idx(0) : p)), store: 'outer', rule: 'outer consumer' };
+    return undefined;
   }
-  return p;
+
+  /**
+   * Computes pointwise `node` inside `k` when it fits one of k's points, every value it reads
+   * is ready there and it reads at least one of k's accumulators (else a kernel of its own is
+   * as good and keeps `k` simple). Returns whether it joined.
+   */
+  private joinAsConsumer(k: KernelDraft, node: Node): boolean {
+    const place = this.consumerPlace(k, node);
+    if (!place) return false;
+    const b = this.build(k, node.id, place.point, true);
+    if (b.refusal !== undefined || b.accsRead.length === 0) return false;
+    this.commit(k, b);
+    (place.store === 'inner' ? k.innerStores : k.outerStores).push({ buf: nodeBuffer(node.id), value: b.value });
+    this.member(k, node.id, place.rule, [b]);
+    return true;
+  }
 }

@@ -114,8 +114,8 @@ function describeResult(code: number): { name: string; text: string } {
   if (api !== undefined) {
     const n: (string | null)[] = [null];
     const t: (string | null)[] = [null];
-    const name = api.cuGetErrorName(code, n) === 0 && n[0] !== null ? n[0] : `CUDA_ERROR_${code}`;
-    const text = api.cuGetErrorString(code, t) === 0 && t[0] !== null ? t[0] : '';
+    const name = (api.cuGetErrorName(code, n) === 0 && n[0]) || `CUDA_ERROR_${code}`;
+    const text = (api.cuGetErrorString(code, t) === 0 && t[0]) || '';
     return { name, text };
   }
   return { name: `CUresult ${code}`, text: '' };

@@ -18,9 +18,11 @@ import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD, memsetD32 } from './d
 import { type PreparedLaunch, prepareLaunch } from './launch.js';
 import { deviceCopyOf, uploadParamsNow, uploadsInFlight, weightsEnqueued } from './weights.js';
 import type { LoadedCudaKernel } from './loader.js';
+import { RunProfile, type StepLabel, profilingEnabled } from './step_profile.js';
 
 const alloc = () => deviceAllocator();
 const POISON = process.env.KILN_POISON_OUTPUTS === '1';
+const PROFILE = profilingEnabled();
 
 /** Frees device outputs the user dropped without calling release(). */
 const outputsFinalizer = new FinalizationRegistry<{ ptr: DevicePtr; released: boolean }>((h) => {
@@ -173,25 +175,12 @@ export class CudaExecutable implements Executable {
           return this.fixed[i]!;
       }
     });
+    const profile = PROFILE ? new RunProfile() : undefined;
     this.plan.steps.forEach((step, si) => {
-      const meta = this.metas[step.kernel]!;
-      const args = step.args.map((a) => ptrs[a]!);
-      if (meta.gemm?.direct !== undefined) {
-        // The product is the result: cuBLAS writes it in place, nothing else to launch.
-        this.gemm(meta.gemm, args, args[meta.gemm.direct]!);
-        return;
-      }
-      if (meta.gemm) {
-        const scratch = this.scratch.get(si)!;
-        this.gemm(meta.gemm, args, scratch);
-        args.push(scratch);
-      }
-      const { grid, block, shared } = meta.launch;
-      if (grid[0] * grid[1] * grid[2] === 0) return;
-      const launchArgs = meta.pointerTable ? [this.tables.get(si)!.write(args)] : args;
-      if (meta.workspace) launchArgs.push(this.scratch.get(si)!);
-      this.launches[step.kernel]!.launch(launchArgs, grid, block, shared);
+      this.launchStep(step.kernel, si, step.args.map((a) => ptrs[a]!));
+      profile?.step(this.stepLabel(step.kernel));
     });
+    profile?.finish();
     // Stream order makes it safe to recycle the input copies now: later work on the default
     // stream runs after these kernels.
     for (const p of uploaded) alloc().free(p);
@@ -200,6 +189,34 @@ export class CudaExecutable implements Executable {
       const b = this.plan.buffers[o]!;
       return NDArray.fromDevice(outputs.get(o)!, b.shape, b.dtype);
     });
+  }
+
+  /** One step of the plan: its cuBLAS product, if it has one, then its kernel. */
+  private launchStep(kernel: number, si: number, args: DevicePtr[]): void {
+    const meta = this.metas[kernel]!;
+    if (meta.gemm?.direct !== undefined) {
+      // The product is the result: cuBLAS writes it in place, nothing else to launch.
+      this.gemm(meta.gemm, args, args[meta.gemm.direct]!);
+      return;
+    }
+    if (meta.gemm) {
+      const scratch = this.scratch.get(si)!;
+      this.gemm(meta.gemm, args, scratch);
+      args.push(scratch);
+    }
+    const { grid, block, shared } = meta.launch;
+    if (grid[0] * grid[1] * grid[2] === 0) return;
+    const launchArgs = meta.pointerTable ? [this.tables.get(si)!.write(args)] : args;
+    if (meta.workspace) launchArgs.push(this.scratch.get(si)!);
+    this.launches[kernel]!.launch(launchArgs, grid, block, shared);
+  }
+
+  /** KILN_PROFILE's name for a step's kernel: its name, kind, graph ops and cuBLAS shape. */
+  private stepLabel(kernel: number): StepLabel {
+    const g = this.metas[kernel]!.gemm;
+    const info = this.plan.info[kernel];
+    const shape = g ? ` cublas ${g.batch}x${g.M}x${g.N}x${g.K}${g.direct !== undefined ? ' direct' : ''}` : '';
+    return { kernel: this.plan.kernels[kernel]!.name, kind: info?.kind ?? '?', what: `${(info?.ops ?? []).join(',')}${shape}` };
   }
 
   private gemm(g: GemmMeta, args: DevicePtr[], out: DevicePtr): void {

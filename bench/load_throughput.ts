@@ -14,13 +14,13 @@
 //
 //   npx tsc -p . && node dist/bench/load_throughput.js [--json] [--reps 3] [--layers 12] [--d 2048] [--keep 1 (leave the model in its temp dir)]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
-import { ExternalDataWriter } from '../test/fixtures/external_data.js';
+import { writeMlpModel as writeModel } from './mlp_model.js';
 
 const THIS = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(THIS), '..', '..');
@@ -37,48 +37,6 @@ interface ChildResult {
   ms: number;
   rssBefore: number;
   maxRss: number;
-}
-
-/** Writes the model and its data file; returns the model's path and the weights' byte count. */
-async function writeModel(dir: string, layers: number, d: number): Promise<{ file: string; bytes: number }> {
-  const { default: onnxProto } = await import('onnx-proto');
-  const { onnx } = onnxProto;
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const data = new ExternalDataWriter(dir, 'mlp.onnx.data');
-  let seed = 1;
-  const initializer: InstanceType<typeof onnx.TensorProto>[] = [];
-  const node: InstanceType<typeof onnx.NodeProto>[] = [];
-  const ext = (name: string, dims: number[], scale: number) => {
-    const n = dims.reduce((x, y) => x * y, 1);
-    const a = new Float32Array(n);
-    // A cheap LCG: the values do not matter, only that they are not all equal.
-    let s = seed++ * 2654435761;
-    for (let i = 0; i < n; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) | 0;
-      a[i] = ((s >>> 8) / 16777216 - 0.5) * scale;
-    }
-    initializer.push(data.add(name, dims, a));
-  };
-  let x = 'x';
-  for (let l = 0; l < layers; l++) {
-    ext(`w${l}`, [d, d], 2 / Math.sqrt(d));
-    ext(`b${l}`, [d], 0.1);
-    node.push(onnx.NodeProto.create({ opType: 'MatMul', input: [x, `w${l}`], output: [`m${l}`] }));
-    node.push(onnx.NodeProto.create({ opType: 'Add', input: [`m${l}`, `b${l}`], output: [`a${l}`] }));
-    node.push(onnx.NodeProto.create({ opType: 'Relu', input: [`a${l}`], output: [`h${l}`] }));
-    x = `h${l}`;
-  }
-  data.close();
-  const io = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 4 }, { dimValue: d }] } } } });
-  const m = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'kiln bench/load_throughput.ts',
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: 'big_mlp', node, initializer, input: [io('x')], output: [io(x)] },
-  });
-  const file = join(dir, 'mlp.onnx');
-  writeFileSync(file, onnx.ModelProto.encode(m).finish());
-  return { file, bytes: data.bytes };
 }
 
 async function child(kind: string, file: string): Promise<void> {

@@ -3,7 +3,8 @@
 // Why: Node's ES module loader costs ~0.5 ms per module on top of compiling the code.
 // - `import kiln` loaded ~100 modules (~55 ms on the CI VM).
 // - A CUDA warm start imports the backend's runtime inside the timed path (CPU users never
-//   load it): five modules, 3.8-5.6 ms of an 11 ms warm start on an H100.
+//   load it): five modules then, 3.8-5.6 ms of an 11 ms warm start on an H100 (step_profile.js and
+//   weights.js make seven).
 //
 // How: esbuild bundles each set of compiled files into one file. Every import that leaves the
 // set stays an import (its path rewritten for the bundle's folder), so a module outside keeps
@@ -41,7 +42,7 @@ const SETS = [
     // driver.js was a module of its own, and each library module it imports one more shim).
     // Compile workers never load this bundle.
     out: join(cudaDir, 'warm_path.bundle.js'),
-    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js', 'driver.js'].map((m) => join(cudaDir, m)),
+    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js', 'driver.js', 'weights.js'].map((m) => join(cudaDir, m)),
   },
 ];
 

@@ -110,7 +110,8 @@ test('compile --device cuda --arch sm_90 builds cubins on a machine without a GP
   const stats = json<{ kernels: number; graphs: number }>(['cache', 'stats', '--cache-dir', dir]);
   // Every kernel's entry, plus one per compile group (holding the group's cubin once).
   assert.ok(stats.kernels >= c.kernels, `every cubin is in the cache: ${stats.kernels} entries for ${c.kernels} kernels`);
-  assert.equal(stats.graphs, 1, 'the plan is in the cache');
+  // Graph entries: the plan, and the model's stored conversion (its index and the conversion).
+  assert.equal(stats.graphs, 3, 'the plan and the stored conversion are in the cache');
 });
 
 test('inspect lists operators and the kernels after fusion', () => {

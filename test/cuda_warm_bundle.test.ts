@@ -10,7 +10,7 @@ import { test } from 'node:test';
 const SHIM = /^\/\/ re-exports from a bundle \(scripts\/bundle_modules\.mjs\)\n/;
 const cuda = new URL('../src/backends/cuda/', import.meta.url);
 const srcDir = new URL('../src/', import.meta.url);
-const CUDA_MEMBERS = ['backend', 'loader', 'runtime', 'allocator', 'launch', 'step_profile', 'driver'];
+const CUDA_MEMBERS = ['backend', 'loader', 'runtime', 'allocator', 'launch', 'step_profile', 'driver', 'weights'];
 
 test('the CUDA warm path: each member re-exports the one bundle, which takes library modules from the library bundle', () => {
   for (const m of CUDA_MEMBERS) {

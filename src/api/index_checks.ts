@@ -19,13 +19,17 @@ export class IndexRangeError extends RangeError {
   }
 }
 
-export interface CheckedGraph {
-  traced: Traced;
+/** What a run needs to read a checked graph's outputs (no graph: a warm start may have none). */
+export interface IndexCheckOutputs {
   /** The user's outputs come first; two per check follow. */
   userOutputs: number;
   checks: readonly IndexCheck[];
   /** Each check's indices shape, for the message. */
   shapes: readonly (readonly number[])[];
+}
+
+export interface CheckedGraph extends IndexCheckOutputs {
+  traced: Traced;
 }
 
 /** A copy of traced with every index check as outputs (traced itself when it has none). */
@@ -71,7 +75,7 @@ function scalarOf(a: NDArray): Promise<number> {
 }
 
 /** The first failing check's error, reading the check outputs. */
-async function firstFailure(cg: CheckedGraph, outs: readonly NDArray[]): Promise<IndexRangeError | undefined> {
+async function firstFailure(cg: IndexCheckOutputs, outs: readonly NDArray[]): Promise<IndexRangeError | undefined> {
   for (let i = 0; i < cg.checks.length; i++) {
     const pos = await scalarOf(outs[cg.userOutputs + 2 * i]!);
     if (pos < numel(cg.shapes[i]!)) return failure(cg.checks[i]!, cg.shapes[i]!, pos, await scalarOf(outs[cg.userOutputs + 2 * i + 1]!));
@@ -83,7 +87,7 @@ async function firstFailure(cg: CheckedGraph, outs: readonly NDArray[]): Promise
  * The user's outputs of a run, once the checks pass: host results are checked now (throws);
  * device results are handed back at once and check when first read back.
  */
-export async function checkedOutputs(cg: CheckedGraph, outs: NDArray[]): Promise<NDArray[]> {
+export async function checkedOutputs(cg: IndexCheckOutputs, outs: NDArray[]): Promise<NDArray[]> {
   if (cg.checks.length === 0) return outs;
   const user = outs.slice(0, cg.userOutputs);
   const checks = outs.slice(cg.userOutputs);

@@ -9,6 +9,8 @@ import { LoadedOnnxModel } from './onnx_model.js';
 import type { OnnxModel } from './onnx_model_api.js';
 import { opTable } from '../onnx/ops/index.js';
 import { decodeModel } from '../onnx/proto.js';
+import { modelStructureHash } from '../onnx/structure_hash.js';
+import { withSpan } from '../observe/trace.js';
 
 export interface LoadOptions extends CompileOptions {
   /** Concrete shapes for graph inputs with symbolic dims (or to override declared ones). */
@@ -41,10 +43,12 @@ export function loadOnnx(pathOrBytes: string | Uint8Array, options: LoadOptions 
   } else {
     throw new TypeError('loadOnnx: expected a file path or a Uint8Array');
   }
-  const proto = decodeModel(bytes, file);
+  const proto = withSpan('load', 'onnx decode', () => decodeModel(bytes, file));
   const table = opTable(baseDir);
   const { inputShapes, ...compileOptions } = options;
   const { model, issues } = parseAndCheck(proto, file, baseDir, table, inputShapes);
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
-  return new LoadedOnnxModel(model, table, compileOptions);
+  // The model's structure keys its stored conversions: a warm start neither converts nor folds.
+  const structure = withSpan('cache', 'onnx structure hash', () => modelStructureHash(bytes));
+  return new LoadedOnnxModel(model, table, compileOptions, structure);
 }

@@ -3,9 +3,14 @@
 // and outputs are converted here, on the host, before and after the compiled program.
 
 import type { CompileOptions, Program } from './program.js';
-import { compileGraph } from './program.js';
+import { compileGraphSource } from './program.js';
+import { type GraphSource, graphDigest, tracedSource } from './graph_source.js';
+import { withIndexChecks } from './index_checks.js';
+import { openCache } from '../cache/open_cache.js';
 import { setting } from '../config/read.js';
 import type { DType } from '../graph/dtype.js';
+import { bump } from '../observe/counters.js';
+import { withSpan } from '../observe/trace.js';
 import { fmtShape, sameShape } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
 import type { ParsedModel } from '../onnx/check.js';
@@ -13,7 +18,8 @@ import type { Built, ModelInput } from '../onnx/model_api.js';
 import type { OnnxModel, OnnxModelInfo } from './onnx_model_api.js';
 import { ConstTensor } from '../onnx/const_tensor.js';
 import { NeedsInputValues } from '../onnx/context.js';
-import { type InitializerCache, buildGraph } from '../onnx/convert.js';
+import { type ConversionRecord, ConversionStore, type ModelIndex, type ParamSource, conversionKey, modelIndexKey } from './conversion_record.js';
+import { type Conversion, type InitializerCache, buildGraph, initializerTensor } from '../onnx/convert.js';
 import { OnnxInputError, OnnxModelError } from '../onnx/errors.js';
 import type { OpTable } from '../onnx/ops/index.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
@@ -22,9 +28,23 @@ import { formatStrings, parseStrings } from '../onnx/strings.js';
 /** Feeds by graph-input name, all numeric: string feeds already parsed into their Casts' outputs. */
 type NumericFeeds = Record<string, NDArray>;
 
+/**
+ * The graph for one value of the value inputs: built (a cold start, or on demand), or known
+ * only by its stored conversion (a warm start: no conversion, no folding).
+ */
 interface Variant {
-  built: Built;
+  fixed: Map<string, ConstTensor>;
+  built?: Conversion;
+  record?: { key: string; conversion: ConversionRecord };
+  source?: GraphSource;
   program?: Promise<Program>;
+}
+
+/** Where the model's conversions are stored (the graph store of its cache directory). */
+interface ConversionCache {
+  store: ConversionStore;
+  indexKey: string;
+  index: ModelIndex | undefined;
 }
 
 /** loadOnnx's result; users see its interface, OnnxModel (onnx_model_api.ts). */
@@ -37,17 +57,33 @@ export class LoadedOnnxModel implements OnnxModel {
   readonly valueInputs: string[] = [];
   private readonly variants = new Map<string, Variant>();
   private readonly inits: InitializerCache = new Map();
+  private readonly cache: ConversionCache | undefined;
 
+  /**
+   * `structureHash` (structure_hash.ts) keys the stored conversions; without it the graph is
+   * always built.
+   */
   constructor(
     private readonly m: ParsedModel,
     private readonly table: OpTable,
     private readonly options: CompileOptions,
+    structureHash?: string,
   ) {
     this.inputs = m.inputs.map((i) => ({ ...i, shape: [...i.shape] }));
     this.inputNames = m.inputs.map((i) => i.name);
     this.outputNames = m.outputs.map((o) => o.name);
     this.stringOutputs = this.outputNames.filter((n) => m.strings.formats.has(n));
-    // Build now so that unsupported or broken models fail at load, before any compile.
+    if (structureHash !== undefined) {
+      const store = new ConversionStore(openCache({ cacheDir: options.cacheDir }).graphs, m.file);
+      const indexKey = modelIndexKey(structureHash, this.inputs);
+      const index = withSpan('cache', 'onnx model index', () => store.index(indexKey));
+      this.cache = { store, indexKey, index: index && this.usableIndex(index) ? index : undefined };
+      if (index && !this.cache.index) store.drop(indexKey);
+      this.valueInputs.push(...(this.cache.index?.valueInputs ?? []));
+    }
+    // Build now (unless the conversion is stored) so that unsupported or broken models fail at
+    // load, before any compile. A stored conversion was built from a model of this structure
+    // and these guarded values, so it converts: loadOnnx's checks against the op table ran.
     this.variant(undefined);
   }
 
@@ -56,8 +92,8 @@ export class LoadedOnnxModel implements OnnxModel {
   }
 
   /**
-   * The graph for these feeds: built once per distinct value of the value inputs. Without
-   * feeds, returns undefined when the graph needs some input's value.
+   * The graph for these feeds: one per distinct value of the value inputs, from the stored
+   * conversion or built. Without feeds, returns undefined when the graph needs some input's value.
    */
   private variant(feeds: NumericFeeds | undefined): Variant | undefined {
     for (;;) {
@@ -69,8 +105,17 @@ export class LoadedOnnxModel implements OnnxModel {
       const key = JSON.stringify([...fixed].map(([k, v]) => [k, v.values()]));
       const known = this.variants.get(key);
       if (known) return known;
+      const stored = this.storedVariant(fixed);
+      if (stored) {
+        // The weights are read now, as a build reads them: I/O errors (a missing or short data
+        // file) surface at load, and the first run only binds them.
+        withSpan('load', 'onnx weights', () => this.sourceOf(stored));
+        this.variants.set(key, stored);
+        return stored;
+      }
       try {
-        const v = { built: buildGraph(this.m, this.table, fixed, this.inits) };
+        const v: Variant = { fixed, built: this.build(fixed) };
+        this.store(v);
         this.variants.set(key, v);
         return v;
       } catch (e) {
@@ -80,6 +125,118 @@ export class LoadedOnnxModel implements OnnxModel {
         this.valueInputs.push(...added);
       }
     }
+  }
+
+  private build(fixed: ReadonlyMap<string, ConstTensor>): Conversion {
+    return buildGraph(this.m, this.table, fixed, this.inits);
+  }
+
+  /** Names a numeric feed may have: the graph inputs, and the values STRING inputs' Casts produce. */
+  private numericInputNames(): Set<string> {
+    const names = new Set(this.inputs.filter((i) => i.dtype !== 'string').map((i) => i.name));
+    for (const casts of this.m.strings.casts.values()) for (const c of casts) names.add(c.value);
+    return names;
+  }
+
+  /** Whether a stored model index fits this model (its names exist); anything else is corrupt. */
+  private usableIndex(index: ModelIndex): boolean {
+    const inputs = this.numericInputNames();
+    return index.valueInputs.every((n) => inputs.has(n)) && index.guards.every((n) => this.m.initializers.has(n));
+  }
+
+  /** The variant from its stored conversion, or undefined (no cache, a miss, or an entry that does not fit). */
+  private storedVariant(fixed: Map<string, ConstTensor>): Variant | undefined {
+    const c = this.cache;
+    if (!c?.index) return undefined;
+    const index = c.index;
+    return withSpan('cache', 'onnx conversion lookup', () => {
+      const key = conversionKey(c.indexKey, index.guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), fixed);
+      const conversion = c.store.conversion(key);
+      if (!conversion) return undefined;
+      const inputs = this.numericInputNames();
+      if (!conversion.runtimeInputs.every((n) => inputs.has(n)) || !conversion.params.every((p) => !('init' in p) || this.m.initializers.has(p.init))) {
+        c.store.drop(key);
+        return undefined;
+      }
+      bump('onnx_conversion_hits');
+      return { fixed, record: { key, conversion } };
+    });
+  }
+
+  /** Stores a built variant's conversion (and the model index, when it learnt something). */
+  private store(v: Variant): void {
+    const c = this.cache;
+    const built = v.built!;
+    v.source = tracedSource(built.traced);
+    // A build that read data the model's bytes do not hold (a Constant's external data) cannot be keyed by them.
+    if (!c || built.reads.unkeyable) return;
+    const source = v.source;
+    withSpan('cache', 'onnx conversion store', () => {
+      const guards = [...new Set([...(c.index?.guards ?? []), ...built.reads.initializers])].sort();
+      const index: ModelIndex = { valueInputs: [...this.valueInputs], guards };
+      if (!c.index || JSON.stringify(c.index) !== JSON.stringify(index)) {
+        c.store.putIndex(c.indexKey, index);
+        c.index = index;
+      }
+      const key = conversionKey(c.indexKey, guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), v.fixed);
+      c.store.putConversion(key, {
+        digest: source.digest,
+        runtimeInputs: built.runtimeInputs,
+        ops: built.ops,
+        userOutputs: source.checks.userOutputs,
+        checks: [...source.checks.checks],
+        shapes: source.checks.shapes.map((s) => [...s]),
+        params: this.paramSources(source.params),
+      });
+    });
+  }
+
+  /** Where each graph parameter comes from: an initializer's own NDArray, else data folding derived. */
+  private paramSources(params: readonly NDArray[]): ParamSource[] {
+    const byArray = new Map<NDArray, string>();
+    for (const [name, c] of this.inits) byArray.set(c.toNDArray(), name);
+    return params.map((a) => {
+      const init = byArray.get(a);
+      return init !== undefined ? { init } : { data: a.toTypedArraySync(), dtype: a.dtype, shape: [...a.shape] };
+    });
+  }
+
+  /** The built graph of a variant, building it now for one that came from the cache. */
+  private builtOf(v: Variant): Built {
+    if (!v.built) {
+      const built = this.build(v.fixed);
+      const rec = v.record!;
+      // The stored conversion named this graph: a different one means the entry was wrong.
+      if (graphDigest(withIndexChecks(built.traced).traced.graph) !== rec.conversion.digest) {
+        this.cache?.store.drop(rec.key);
+        throw new OnnxModelError(this.m.file, 'the cached conversion of this model does not match it (removed from the cache: run again)');
+      }
+      v.built = built;
+    }
+    return v.built;
+  }
+
+  /** The graph's source for compileGraphSource: a built graph, or a stored conversion (built only on a graph-cache miss). */
+  private sourceOf(v: Variant): GraphSource {
+    if (v.source) return v.source;
+    const conv = v.record!.conversion;
+    const params = conv.params.map((p) => ('init' in p ? initializerTensor(this.m, p.init, this.inits).toNDArray() : NDArray.from(p.data, p.shape, { dtype: p.dtype })));
+    const model = this;
+    v.source = {
+      digest: conv.digest,
+      returnsArray: true,
+      params,
+      checks: { userOutputs: conv.userOutputs, checks: conv.checks, shapes: conv.shapes },
+      get built() {
+        return v.built !== undefined;
+      },
+      checked: () => withIndexChecks(model.builtOf(v).traced),
+    };
+    return v.source;
+  }
+
+  private runtimeInputs(v: Variant): string[] {
+    return v.built?.runtimeInputs ?? v.record!.conversion.runtimeInputs;
   }
 
   /** Validates feeds against the model's inputs (names, then shapes and dtypes) and parses string feeds. */
@@ -114,7 +271,7 @@ export class LoadedOnnxModel implements OnnxModel {
 
   private programFor(v: Variant): Promise<Program> {
     if (!v.program) {
-      v.program = compileGraph(v.built.traced, { label: this.file, ...this.options });
+      v.program = compileGraphSource(this.sourceOf(v), { label: this.file, ...this.options });
       v.program.catch(() => (v.program = undefined));
     }
     return v.program;
@@ -127,7 +284,7 @@ export class LoadedOnnxModel implements OnnxModel {
   async compile(feeds?: Record<string, OnnxValue>, options: CompileOptions = {}): Promise<Program> {
     const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
     if (!v) throw new OnnxInputError(`${this.file}: the graph depends on the values of input(s) ${this.valueInputs.map((n) => `'${n}'`).join(', ')}: pass feeds to compile()`);
-    if (Object.keys(options).length) return compileGraph(v.built.traced, { label: this.file, ...this.options, ...options });
+    if (Object.keys(options).length) return compileGraphSource(this.sourceOf(v), { label: this.file, ...this.options, ...options });
     return this.programFor(v);
   }
 
@@ -146,8 +303,8 @@ export class LoadedOnnxModel implements OnnxModel {
   async runValues(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
     const numeric = this.checkFeeds(feeds);
     const v = this.variant(numeric)!;
-    const inputs = v.built.runtimeInputs.map((n) => numeric[n]!);
-    const outs = setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(v.built, inputs) : await (await this.programFor(v)).run(inputs);
+    const inputs = this.runtimeInputs(v).map((n) => numeric[n]!);
+    const outs = setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(this.builtOf(v), inputs) : await (await this.programFor(v)).run(inputs);
     const named: [string, OnnxValue][] = [];
     for (const [i, n] of this.outputNames.entries()) named.push([n, this.m.strings.formats.has(n) ? await formatStrings(outs[i]!) : outs[i]!]);
     return Object.fromEntries(named);
@@ -155,7 +312,8 @@ export class LoadedOnnxModel implements OnnxModel {
 
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
   graphFor(feeds?: Record<string, OnnxValue>): Built | undefined {
-    return this.variant(feeds ? this.checkFeeds(feeds) : undefined)?.built;
+    const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
+    return v ? this.builtOf(v) : undefined;
   }
 
   inspect(): OnnxModelInfo {
@@ -163,7 +321,9 @@ export class LoadedOnnxModel implements OnnxModel {
     for (const n of this.m.nodes) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
     let elements = 0;
     for (const t of this.m.initializers.values()) elements += (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
-    const built = this.variants.size ? [...this.variants.values()][0]!.built : undefined;
+    // A warm start has no graph: inspecting it builds one (a diagnostic, not the load path).
+    const first = [...this.variants.values()][0];
+    const built = first ? this.builtOf(first) : undefined;
     let graphNodes: Record<string, number> | undefined;
     if (built) {
       graphNodes = {};

@@ -18,7 +18,6 @@ import type { CompiledKernel } from '../cache/compiled_kernel.js';
 import type { CompileRequest } from '../compile/types.js';
 import type { NDArray } from '../graph/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
-import { canonicalGraph } from '../graph/ir.js';
 import { bump } from '../observe/counters.js';
 import { CompileProgress } from '../observe/progress.js';
 import { debugEnabled, debugPrint, debugStages } from '../observe/log.js';
@@ -26,7 +25,8 @@ import { traceSpan, withSpan } from '../observe/trace.js';
 import { fmtPlan, type Plan } from '../schedule/plan.js';
 import { schedule } from '../schedule/schedule.js';
 import { fmtGraph } from '../graph/print.js';
-import { type CheckedGraph, checkedOutputs, withIndexChecks } from './index_checks.js';
+import { type GraphSource, tracedSource } from './graph_source.js';
+import { type IndexCheckOutputs, checkedOutputs } from './index_checks.js';
 import { type CompileOptions, resolveDevice } from './options.js';
 
 export type { CompileOptions } from './options.js';
@@ -80,17 +80,28 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
 }
 
 export async function compileGraph(userTraced: Traced, options: CompileOptions = {}): Promise<Program> {
-  // Run-time index checks become extra outputs of the compiled copy (index_checks.ts).
+  // Forked before keying (which hashes the graph) when a compile is likely.
   const compileLikely = warmForCompile(options);
-  const checked = withIndexChecks(userTraced);
-  const traced = checked.traced;
+  // Run-time index checks become extra outputs of the compiled copy (index_checks.ts).
+  return compileSource(withSpan('cache', 'graph key', () => tracedSource(userTraced)), options, compileLikely);
+}
+
+/**
+ * compileGraph for a graph known by its digest (graph_source.ts): the graph is built only on a
+ * graph-cache miss, so an ONNX warm start neither converts nor folds its model.
+ */
+export function compileGraphSource(source: GraphSource, options: CompileOptions = {}): Promise<Program> {
+  return compileSource(source, options, warmForCompile(options));
+}
+
+async function compileSource(source: GraphSource, options: CompileOptions, compileLikely: boolean): Promise<Program> {
   const backend = await withSpan('load', 'backend', () => backendFor(options));
   const cache = withSpan('cache', 'open', () => openCache({ cacheDir: options.cacheDir }));
   const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels });
   const call = { compileTimeoutMs: options.compileTimeoutMs };
   const endKey = traceSpan('cache', 'graph key');
   // codeSettings: the variables that change this backend's generated code (KILN_CPU_FEW_ROW_GEMM…).
-  const key = graphKey([canonicalGraph(traced.graph), backend.device, backend.identity, traced.returnsArray, codeSettings(backend.name)]);
+  const key = graphKey([source.digest, backend.device, backend.identity, source.returnsArray, codeSettings(backend.name)]);
   endKey();
 
   const endLookup = traceSpan('cache', 'graph cache lookup');
@@ -103,11 +114,14 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
   }
   endLookup();
   let plan: Plan;
+  let uploading: Promise<void> | undefined;
   if (bundle) {
     bump('graph_cache_hits');
     plan = bundle.plan as Plan;
-    if (debugStages().length > 0) debugWarmStart(traced, plan, key);
-    if (options.compileOnly) return makeProgram(plan, key, 'hit', undefined, checked);
+    if (debugStages().length > 0) debugWarmStart(source, plan, key);
+    if (options.compileOnly) return makeProgram(plan, key, 'hit', undefined, source.checks);
+    // The weights' upload (CUDA) starts first: its copies run while the modules load.
+    uploading = backend.prepareParams?.(plan, source.params);
     for (const k of bundle.kernels) ac.preload(k);
   } else {
     bump('graph_cache_misses');
@@ -156,30 +170,39 @@ export async function compileGraph(userTraced: Traced, options: CompileOptions =
       }
       grouper!.add(r);
     };
+    const traced = source.checked().traced;
     const s = await schedule(traced.graph, backend, add, traced.returnsArray, onKernels);
     grouper?.flush();
     if (options.compileOnly) {
       const kernels = await Promise.all(pending).finally(() => bar!.stop());
       cache.graphs.putBundle(key, { plan: s.plan, kernels: uniqueByKey(kernels) } satisfies GraphBundle, options.label);
-      return makeProgram(s.plan, key, 'miss', undefined, checked);
+      return makeProgram(s.plan, key, 'miss', undefined, source.checks);
     }
     plan = s.plan;
+    uploading = backend.prepareParams?.(plan, source.params);
   }
+  // Awaited after the kernels; until then a failure must not count as unhandled.
+  uploading?.catch(() => {});
   const loaded = await withSpan('load', 'all kernels', () => Promise.all(plan.kernels.map((k) => ac.lookup(k.key))));
+  await uploading;
   if (!bundle) {
     const kernels = uniqueKernels(plan, ac);
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
   }
   const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
-  return makeProgram(plan, key, bundle ? 'hit' : 'miss', exe, checked, traced.params);
+  return makeProgram(plan, key, bundle ? 'hit' : 'miss', exe, source.checks, source.params);
 }
 
 /**
- * KILN_DEBUG on a graph-cache hit: the graph and the cached plan are there to print; the
- * stages in between never ran, which one line says (silence looked like a broken KILN_DEBUG).
+ * KILN_DEBUG on a graph-cache hit: the graph (when there is one: an ONNX warm start never
+ * builds it, which one line says) and the cached plan are there to print; the stages in
+ * between never ran, which one line says (silence looked like a broken KILN_DEBUG).
  */
-function debugWarmStart(traced: Traced, plan: Plan, key: string): void {
-  if (debugEnabled('graph')) debugPrint('graph', fmtGraph(traced.graph));
+function debugWarmStart(source: GraphSource, plan: Plan, key: string): void {
+  if (debugEnabled('graph')) {
+    if (source.built) debugPrint('graph', fmtGraph(source.checked().traced.graph));
+    else process.stderr.write(`kiln debug: graph cache hit (${key.slice(0, 12)}): the ONNX model's graph was not built (its conversion came from the cache too); KILN_NO_CACHE=1 builds it\n`);
+  }
   const skipped = debugStages().filter((s) => s === 'loops' || s === 'schedule' || s === 'source');
   if (skipped.length > 0) {
     process.stderr.write(
@@ -196,7 +219,7 @@ function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefin
   return found.every((c) => c !== undefined) ? uniqueByKey(found as CompiledKernel[]) : undefined;
 }
 
-function makeProgram(plan: Plan, key: string, graphCache: 'hit' | 'miss', exe: Executable | undefined, checked: CheckedGraph, params: readonly NDArray[] = []): Program {
+function makeProgram(plan: Plan, key: string, graphCache: 'hit' | 'miss', exe: Executable | undefined, checked: IndexCheckOutputs, params: readonly NDArray[] = []): Program {
   return {
     plan,
     graphKey: key,

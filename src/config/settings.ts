@@ -262,6 +262,14 @@ export const SETTINGS = {
     invalid: 'warn',
     doc: '`0`: submit compiles only after all codegen (to measure early submission)',
   }),
+  KILN_CUDA_PINNED: spec({
+    section: 'tuning',
+    values: '`1` or `0`',
+    default: true,
+    parse: flag,
+    invalid: 'warn',
+    doc: '`0`: upload CUDA weights through ordinary memory with synchronous copies instead of page-locked staging and async copies on an upload stream (for A/B runs)',
+  }),
   KILN_WORKER_IDLE_MS: spec({
     section: 'tuning',
     values: 'integer ≥ 0 (ms)',
@@ -351,7 +359,7 @@ export const SETTINGS = {
     invalid: 'warn',
     doc:
       "print each named stage's IR on stderr (an unknown name is warned about); the CLI also prints an error's stack. On a graph-cache hit only `graph` and `plan` " +
-      'have something to print: the other stages never ran, which one line says',
+      'have something to print: the other stages never ran, which one line says (an ONNX model\'s warm start does not even build its graph: one line says that too)',
   }),
   KILN_PROFILE: spec({
     section: 'debugging',

@@ -11,6 +11,10 @@ export const COUNTER_NAMES = [
   'kernel_shared_binary_reads',
   'graph_cache_hits',
   'graph_cache_misses',
+  /** ONNX imports converted into a graph; a warm start whose conversion is cached builds none. */
+  'onnx_graph_builds',
+  /** ONNX graphs whose conversion came from the cache (no conversion, no folding). */
+  'onnx_conversion_hits',
   'cache_corrupt',
   'workers_spawned',
   'worker_crashes',

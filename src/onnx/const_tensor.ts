@@ -7,9 +7,46 @@ import { type AnyTypedArray, type DType, numbersToTyped, typedToNumbers } from '
 import { numel } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
 
+/**
+ * The initializers whose values one import read (see readValues). The ONNX graph cache keys a
+ * stored conversion by these tensors' contents: a model of the same structure whose
+ * shape-determining data differs must not reuse the conversion (conversion_record.ts).
+ */
+export interface ValueReads {
+  /** Names of initializers whose values the import read. */
+  readonly initializers: Set<string>;
+  /** Set when the import read a tensor the key cannot name (a Constant node's external data). */
+  unkeyable: boolean;
+}
+
+let recording: ValueReads | undefined;
+
+/** Runs `fn` (an import) noting every initializer whose values it reads. */
+export function recordValueReads<T>(reads: ValueReads, fn: () => T): T {
+  const prev = recording;
+  recording = reads;
+  try {
+    return fn();
+  } finally {
+    recording = prev;
+  }
+}
+
+/** Marks the running import as not cacheable by structure (it read data the model bytes do not hold). */
+export function noteUnkeyableRead(): void {
+  if (recording) recording.unkeyable = true;
+}
+
 export class ConstTensor {
   private nums: number[] | undefined;
   private typed: AnyTypedArray | undefined;
+  private array: NDArray | undefined;
+  /**
+   * The initializer this tensor holds, if any: reading its values (values(), typedArray(),
+   * exactAsNumbers()) is recorded, since the graph then depends on them; handing it to the
+   * graph as a parameter (toNDArray()) is not.
+   */
+  source: string | undefined;
 
   /**
    * `weight` marks initializers that are model weights: they become graph parameters (bound
@@ -38,6 +75,7 @@ export class ConstTensor {
    * shape math never needs).
    */
   values(): number[] {
+    this.noteRead();
     this.nums ??= Array.from(typedToNumbers(this.dtype, this.typed!));
     return this.nums;
   }
@@ -48,6 +86,7 @@ export class ConstTensor {
    */
   exactAsNumbers(): boolean {
     if (this.dtype !== 'int64' && this.dtype !== 'uint64') return true;
+    this.noteRead();
     if (!this.typed) return this.nums!.every((v) => Number.isSafeInteger(v));
     const limit = BigInt(Number.MAX_SAFE_INTEGER);
     for (const v of this.typed as BigInt64Array | BigUint64Array) if (v > limit || v < -limit) return false;
@@ -56,12 +95,27 @@ export class ConstTensor {
 
   /** The values as the typed array of the dtype (exact for data read from the file; half types as bits). */
   typedArray(): AnyTypedArray {
+    this.noteRead();
+    return this.data();
+  }
+
+  /**
+   * The tensor as an NDArray over the same data, one object per tensor: every graph built from
+   * a model (one per value of its value inputs) passes the same NDArray for a weight, so a
+   * device keeps one copy of it (CUDA uploads once per NDArray object).
+   */
+  toNDArray(): NDArray {
+    this.array ??= NDArray.from(this.data(), this.shape, { dtype: this.dtype });
+    return this.array;
+  }
+
+  private data(): AnyTypedArray {
     this.typed ??= numbersToTyped(this.dtype, this.nums!);
     return this.typed;
   }
 
-  toNDArray(): NDArray {
-    return NDArray.from(this.typedArray(), this.shape, { dtype: this.dtype });
+  private noteRead(): void {
+    if (recording && this.source !== undefined) recording.initializers.add(this.source);
   }
 
   static fromNDArray(a: NDArray): ConstTensor {

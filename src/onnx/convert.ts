@@ -5,8 +5,10 @@
 import { type DType, isFloat } from '../graph/dtype.js';
 import { fmtShape } from '../graph/shape.js';
 import { Tracer } from '../frontend/tracer.js';
+import { bump } from '../observe/counters.js';
+import { traceSpan } from '../observe/trace.js';
 import type { ParsedModel } from './check.js';
-import { ConstTensor } from './const_tensor.js';
+import { ConstTensor, type ValueReads, recordValueReads } from './const_tensor.js';
 import { ConvertContext, NeedsInputValues } from './context.js';
 import { kilnDType } from './dtypes.js';
 import { Emitter } from './emit.js';
@@ -15,26 +17,58 @@ import type { OpTable } from './ops/index.js';
 import { tensorFromProto } from './proto.js';
 import { pruneGraph } from './prune.js';
 import type { Built } from './model_api.js';
+import { sharedInitializer } from './shared_initializers.js';
 
 export type { Built } from './model_api.js';
+
+/** A built graph and the initializers whose values the conversion read (the stored conversion's guards). */
+export interface Conversion extends Built {
+  reads: ValueReads;
+}
 
 /** Decoded initializers, kept across builds (decoding large weights once). */
 export type InitializerCache = Map<string, ConstTensor>;
 
-export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Built {
+/**
+ * The initializer `name` (which the model must have), decoded once per model file in the
+ * process (shared_initializers.ts): every graph built from the model, a warm start that builds
+ * none, and another load of the file share its ConstTensor and so its NDArray. Reading its
+ * values is recorded by the running build (const_tensor.ts).
+ */
+export function initializerTensor(m: ParsedModel, name: string, inits: InitializerCache): ConstTensor {
+  let c = inits.get(name);
+  if (!c) {
+    const proto = m.initializers.get(name);
+    if (!proto) throw new Error(`${m.file}: no initializer '${name}'`);
+    c = sharedInitializer(m.file, m.baseDir, proto, () => {
+      const raw = tensorFromProto(proto, m.baseDir);
+      // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
+      const t = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
+      t.source = name;
+      return t;
+    });
+    inits.set(name, c);
+  }
+  return c;
+}
+
+/** Converts the model into kiln's graph (`onnx_graph_builds` counts these), noting the initializers it read by value. */
+export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Conversion {
+  bump('onnx_graph_builds');
+  const end = traceSpan('trace', 'onnx graph build');
+  const reads: ValueReads = { initializers: new Set(), unkeyable: false };
+  try {
+    return { ...recordValueReads(reads, () => convertModel(m, table, fixed, inits)), reads };
+  } finally {
+    end();
+  }
+}
+
+function convertModel(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Omit<Built, 'reads'> {
   const t = new Tracer();
   const em = new Emitter(t);
   const ctx = new ConvertContext(em, table);
-  for (const [name, proto] of m.initializers) {
-    let c = inits.get(name);
-    if (!c) {
-      const raw = tensorFromProto(proto, m.baseDir);
-      // Float tensors beyond a scalar are weights (parameters); integer ones are shape data.
-      c = new ConstTensor(raw.shape, raw.dtype, raw.typedArray(), isFloat(raw.dtype) && raw.size > 1);
-      inits.set(name, c);
-    }
-    ctx.values.set(name, c);
-  }
+  for (const name of m.initializers.keys()) ctx.values.set(name, initializerTensor(m, name, inits));
   const runtimeInputs: string[] = [];
   const addInput = (name: string, shape: readonly number[], dtype: DType) => {
     const f = fixed.get(name);

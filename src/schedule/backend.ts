@@ -57,6 +57,12 @@ export interface Backend {
    */
   prepareCodegen?(): Promise<void>;
   /**
+   * Starts moving the plan's parameters where its runtime reads them, before the kernels load
+   * (CUDA: the weights' upload, beside the module loads). Optional: a runtime without it reads
+   * parameters where they are, or moves them on its first run.
+   */
+  prepareParams?(plan: Plan, params: readonly NDArray[]): Promise<void>;
+  /**
    * Builds the runtime for a plan once every kernel is loaded (`loaded[i]` for plan.kernels[i]).
    * May be async, to import what only some plans need (CUDA: cuBLAS's module).
    */

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { setting } from '../../config/read.js';
 import { SETTINGS } from '../../config/settings.js';
 import type { Kernel } from '../../lower/loop_ir.js';
+import type { NDArray } from '../../graph/ndarray.js';
 import type { Plan } from '../../schedule/plan.js';
 import type { Backend, Executable, GeneratedSource } from '../../schedule/backend.js';
 import { cudaCompilerIdentity, listDir } from './toolchain.js';
@@ -14,7 +15,8 @@ import type { LoadedCudaKernel } from './loader.js';
 // Imported with the backend, not by itself on the first kernel load: a warm start would
 // otherwise wait on a second dynamic import (each costs ~0.5 ms of module loading).
 import './loader.js';
-import { CudaExecutable } from './runtime.js';
+import { CudaExecutable, planParams } from './runtime.js';
+import { uploadParams } from './weights.js';
 
 /** Whether a cuBLAS library file exists (checked without initialising CUDA). */
 function cublasInstalled(): boolean {
@@ -111,6 +113,11 @@ export class CudaBackend implements Backend {
     if (codegen === undefined) throw new Error('CudaBackend.generate() before prepareCodegen(): the code generator is loaded on a graph-cache miss');
     const g = codegen.generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
     return { source: g.source, options: { arch: this.arch }, backend: 'cuda', meta: g.meta };
+  }
+
+  /** Uploads the plan's weights in large transfers, overlapping the module loads that follow. */
+  prepareParams(plan: Plan, params: readonly NDArray[]): Promise<void> {
+    return uploadParams(planParams(plan, params));
   }
 
   async instantiate(plan: Plan, loaded: readonly unknown[]): Promise<Executable> {

@@ -78,6 +78,8 @@ export interface DriverApi {
   cuMemAlloc: Fn<[Uint32Array, number]>;
   cuMemFree: Fn<[number]>;
   cuMemGetInfo: Fn<[BigUint64Array, BigUint64Array]>;
+  cuMemHostAlloc: Fn<[(bigint | null)[], number, number]>;
+  cuMemFreeHost: Fn<[bigint]>;
   cuMemcpyHtoD: Fn<[number, HostBuffer, number]>;
   cuMemcpyDtoH: Fn<[HostBuffer, number, number]>;
   cuMemcpyDtoD: Fn<[number, number, number]>;
@@ -166,6 +168,9 @@ function loadLibrary(): DriverApi | undefined {
       cuMemAlloc: bind(l, 'cuMemAlloc_v2', 'int', [P, 'size_t']),
       cuMemFree: bind(l, 'cuMemFree_v2', 'int', [U64]),
       cuMemGetInfo: bind(l, 'cuMemGetInfo_v2', 'int', [P, P]),
+      // koffi writes the host pointer into out[0] (a bigint).
+      cuMemHostAlloc: l.func('int cuMemHostAlloc(_Out_ void **pp, size_t bytesize, unsigned int Flags)'),
+      cuMemFreeHost: bind(l, 'cuMemFreeHost', 'int', [P]),
       cuMemcpyHtoD: bind(l, 'cuMemcpyHtoD_v2', 'int', [U64, P, 'size_t']),
       cuMemcpyDtoH: bind(l, 'cuMemcpyDtoH_v2', 'int', [P, U64, 'size_t']),
       cuMemcpyDtoD: bind(l, 'cuMemcpyDtoD_v2', 'int', [U64, U64, 'size_t']),
@@ -350,6 +355,29 @@ export function memGetInfo(): { freeBytes: number; totalBytes: number } {
   const t = new BigUint64Array(1);
   check('cuMemGetInfo_v2', driverApi().cuMemGetInfo(f, t));
   return { freeBytes: Number(f[0]), totalBytes: Number(t[0]) };
+}
+
+/** Page-locked host memory (cuMemHostAlloc) and a view of it; free with memFreeHost(ptr). */
+export interface PinnedHostMemory {
+  ptr: bigint;
+  /** The memory itself: bytes written here are what a copy from it reads. */
+  bytes: Uint8Array;
+}
+
+/**
+ * cuMemHostAlloc: page-locked memory the GPU's copy engines read directly, so an async copy
+ * from it runs at the bus's speed while the host goes on (a copy from pageable memory is
+ * staged by the driver and returns only once the data is read).
+ */
+export function memHostAlloc(bytes: number): PinnedHostMemory {
+  const out: (bigint | null)[] = [null];
+  check('cuMemHostAlloc', driverApi().cuMemHostAlloc(out, bytes, 0));
+  const ptr = out[0]!;
+  return { ptr, bytes: new Uint8Array(koffi.view(ptr, bytes)) };
+}
+
+export function memFreeHost(ptr: bigint): void {
+  check('cuMemFreeHost', driverApi().cuMemFreeHost(ptr));
 }
 
 function hostBytes(call: string, host: HostBuffer, bytes: number | undefined): number {

@@ -1,7 +1,8 @@
 // Runs a plan on the GPU. Kernels launch on the default stream in plan order; temporaries
-// live in one device arena per program (the memory plan's offsets), constants and captured
-// parameters are uploaded once, host inputs are copied in per call, and outputs stay on the
-// device until toTypedArray() (through the caching allocator, freed when collected).
+// live in one device arena per program (the memory plan's offsets), constants are uploaded
+// once, captured parameters once per NDArray for the process (weights.ts: one block per batch,
+// shared by every program binding them), host inputs are copied in per call, and outputs stay
+// on the device until toTypedArray() (through the caching allocator, freed when collected).
 
 import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
@@ -16,6 +17,7 @@ import type { CudaKernelMeta, GemmMeta } from './kernel_text.js';
 import type { Cublas } from './cublas.js';
 import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD, memsetD32 } from './driver.js';
 import { type PreparedLaunch, prepareLaunch } from './launch.js';
+import { deviceCopyOf, uploadParamsNow, uploadsInFlight, weightsEnqueued } from './weights.js';
 import type { LoadedCudaKernel } from './loader.js';
 import { RunProfile, type StepLabel, profilingEnabled } from './step_profile.js';
 
@@ -54,14 +56,6 @@ class DeviceBuffer implements DeviceStorage {
     alloc().free(this.ptr);
   }
 }
-
-/** Device copies of captured parameters, uploaded once per NDArray object. */
-const paramCopies = new WeakMap<NDArray, DevicePtr>();
-
-/** Parameters up to this size are uploaded together (see uploadSmallParams); bigger ones alone. */
-const PARAM_BATCH_MAX_BYTES = 1 << 20;
-/** Each parameter in a shared upload starts on this boundary (float4 and wider loads need 16 B). */
-const PARAM_ALIGN = 256;
 
 /**
  * A kernel's buffer pointers in device memory, for a kernel with more than fit in kernel
@@ -106,7 +100,7 @@ export class CudaExecutable implements Executable {
   private readonly scratch = new Map<number, DevicePtr>();
   /** By step: the device array of buffer pointers of a kernel with too many for parameters. */
   private readonly tables = new Map<number, PointerTable>();
-  /** The parameter list uploadSmallParams last went through. */
+  /** The parameter list last checked for uploads. */
   private paramsChecked: readonly NDArray[] | undefined;
   private readonly cublas: Cublas | undefined;
 
@@ -155,8 +149,10 @@ export class CudaExecutable implements Executable {
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     checkInputs(this.plan, inputs, params);
+    // Uploads started ahead (compileGraph, beside the module loads) enqueue their copies first.
+    if (uploadsInFlight()) await weightsEnqueued();
     const end = traceSpan('run', 'cuda plan');
-    this.uploadSmallParams(params);
+    this.uploadParams(params);
     const uploaded: DevicePtr[] = [];
     const outputs = new Map<number, DeviceBuffer>();
     const ptrs = this.plan.buffers.map((b, i) => {
@@ -247,47 +243,27 @@ export class CudaExecutable implements Executable {
     return p;
   }
 
-  /**
-   * Uploads, in one copy, every small host parameter the plan uses that has no device copy
-   * yet. A warm start of 100 small layers made 200 cuMemAlloc + cuMemcpyHtoD calls for 2 KB
-   * each (~2 ms of its first run). The copies share one block which, like every parameter
-   * copy, stays for the life of the process.
-   */
-  private uploadSmallParams(params: readonly NDArray[]): void {
+  /** Uploads, in one batch, every host parameter the plan uses that has no device copy yet. */
+  private uploadParams(params: readonly NDArray[]): void {
     // A program passes the same parameter list on every call: checked once, not per call.
     if (params === this.paramsChecked) return;
+    uploadParamsNow(planParams(this.plan, params));
     this.paramsChecked = params;
-    const todo: { a: NDArray; host: AnyTypedArray; offset: number }[] = [];
-    let bytes = 0;
-    const seen = new Set<NDArray>();
-    for (const b of this.plan.buffers) {
-      if (b.kind !== 'param') continue;
-      const a = params[b.index!]!;
-      if (seen.has(a) || paramCopies.has(a) || a.deviceData() !== undefined) continue;
-      seen.add(a);
-      const host = a.hostData();
-      if (host === undefined || host.byteLength > PARAM_BATCH_MAX_BYTES) continue;
-      todo.push({ a, host, offset: bytes });
-      bytes += Math.ceil(Math.max(host.byteLength, 4) / PARAM_ALIGN) * PARAM_ALIGN;
-    }
-    if (todo.length < 2) return;
-    const staging = new Uint8Array(bytes);
-    for (const t of todo) staging.set(new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength), t.offset);
-    const block = alloc().alloc(bytes);
-    memcpyHtoD(block, staging);
-    for (const t of todo) paramCopies.set(t.a, block + t.offset);
   }
 
   private paramCopy(a: NDArray): DevicePtr {
     const dev = a.deviceData();
     if (dev instanceof DeviceBuffer) return dev.ptr;
-    let p = paramCopies.get(a);
+    let p = deviceCopyOf(a);
     if (p === undefined) {
-      const host = a.toTypedArraySync();
-      p = alloc().alloc(Math.max(host.byteLength, 4));
-      if (host.byteLength) memcpyHtoD(p, host);
-      paramCopies.set(a, p);
+      uploadParamsNow([a]);
+      p = deviceCopyOf(a)!;
     }
     return p;
   }
+}
+
+/** The parameters a plan reads (a program's list may hold some its plan no longer uses). */
+export function planParams(plan: Plan, params: readonly NDArray[]): NDArray[] {
+  return plan.buffers.filter((b) => b.kind === 'param').map((b) => params[b.index!]!);
 }

@@ -3,10 +3,10 @@
 
 import { coerceStored } from '../../graph/elementwise_ref.js';
 import { numel } from '../../graph/shape.js';
-import { ConstTensor } from '../const_tensor.js';
+import { ConstTensor, noteUnkeyableRead } from '../const_tensor.js';
 import { kilnDType, onnxTypeName } from '../dtypes.js';
 import type { OnnxNode } from '../node.js';
-import { tensorFromProto, tensorDims } from '../proto.js';
+import { type TensorProto, tensorFromProto, tensorDims } from '../proto.js';
 import type { OpTable } from './types.js';
 
 const CONSTANT_FORMS = ['value', 'value_float', 'value_floats', 'value_int', 'value_ints'];
@@ -19,9 +19,19 @@ function checkConstant(n: OnnxNode): string[] {
   return form ? [] : ['no value attribute'];
 }
 
+/**
+ * A node attribute's tensor. One in an external data file is not in the model's bytes, which
+ * key a stored conversion: reading it makes this import uncacheable (api/conversion_record.ts).
+ */
+function attrTensor(t: TensorProto, baseDir: string | undefined): ConstTensor {
+  // data_location 1 is EXTERNAL (onnx.proto).
+  if (t.dataLocation === 1 || (t.externalData ?? []).length > 0) noteUnkeyableRead();
+  return tensorFromProto(t, baseDir);
+}
+
 function constant(n: OnnxNode, baseDir: string | undefined): ConstTensor {
   const t = n.tensor('value');
-  if (t) return tensorFromProto(t, baseDir);
+  if (t) return attrTensor(t, baseDir);
   const f = n.float('value_float');
   if (f !== undefined) return ConstTensor.scalar(Math.fround(f), 'float32');
   const fs = n.floats('value_floats');
@@ -46,7 +56,7 @@ export function generatorOps(baseDir: string | undefined): OpTable {
       convert(ctx, n) {
         const shape = ctx.constIn(n, 0, 'the shape').values();
         const t = n.tensor('value');
-        const fill = t ? tensorFromProto(t, baseDir) : ConstTensor.scalar(0, 'float32');
+        const fill = t ? attrTensor(t, baseDir) : ConstTensor.scalar(0, 'float32');
         if (t && numel(tensorDims(t)) !== 1) throw new Error(`${n.label}: value must hold one element`);
         const v = fill.values()[0]!;
         return ctx.em.emit([], (b) => b.expand(b.scalar(v, fill.dtype), shape));

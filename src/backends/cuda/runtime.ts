@@ -3,6 +3,7 @@
 // parameters are uploaded once, host inputs are copied in per call, and outputs stay on the
 // device until toTypedArray() (through the caching allocator, freed when collected).
 
+import { assertUnchanged } from '../../frontend/host_mapping.js';
 import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray, type DeviceStorage } from '../../frontend/ndarray.js';
@@ -253,6 +254,7 @@ export class CudaExecutable implements Executable {
       bytes += Math.ceil(Math.max(host.byteLength, 4) / PARAM_ALIGN) * PARAM_ALIGN;
     }
     if (todo.length < 2) return;
+    assertUnchanged(todo.map((t) => t.host));
     const staging = new Uint8Array(bytes);
     for (const t of todo) staging.set(new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength), t.offset);
     const block = alloc().alloc(bytes);
@@ -266,6 +268,8 @@ export class CudaExecutable implements Executable {
     let p = paramCopies.get(a);
     if (p === undefined) {
       const host = a.toTypedArraySync();
+      // A weight mapped from its file: the upload must not read pages a truncation took away.
+      assertUnchanged([host]);
       p = alloc().alloc(Math.max(host.byteLength, 4));
       if (host.byteLength) memcpyHtoD(p, host);
       paramCopies.set(a, p);

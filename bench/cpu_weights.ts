@@ -1,29 +1,40 @@
 // CPU per-call time of a deep MLP at a small batch, beside onnxruntime-node: 12 layers of
-// MatMul [batch, 2048] × [2048, 2048] + Add + Relu (50M float32 parameters, 201 MB), batch 4.
-// Every GEMM has M = 4: the weights' traffic is the call. kiln twice in one process, each on
-// a fresh cache directory: with KILN_CPU_FEW_ROW_GEMM=0 (the earlier kernel: B packed per call,
-// one thread) and with the default (a contiguous B read in place, threads splitting its columns); then
-// onnxruntime-node (bench/install_peers.sh; skipped when absent) with default threads.
-// Per call: median of --runs calls after 3 warm-up calls; kiln's includes reading the output.
+// [batch, 2048] × [2048, 2048] + bias + relu (50M float32 parameters, 201 MB), batch 4, as
+// MatMul + Add + Relu (weights [K, N]: rows contiguous) and as Gemm(transB = 1) + Relu
+// (weights [N, K], read transposed). Every GEMM has M = 4: the weights' traffic is the call.
 //
-//   node dist/bench/cpu_weights.js [--runs 30] [--layers 12] [--d 2048] [--batch 4]
+// Variants, each on a fresh cache directory, all loaded and warmed first, then measured in
+// alternating rounds (--rounds of --runs/--rounds calls each), so that the machine's load
+// falls on all of them alike:
+//   kiln packed    KILN_CPU_FEW_ROW_GEMM=0: the earlier kernel, B packed into panels per call
+//   kiln           the default: B read in place (src/backends/cpu/few_rows.ts)
+//   kiln before    --before <dist/src/index.js of another kiln build>: that build's default (to
+//                  compare two kernels that cannot both live in one build)
+//   onnxruntime-node (bench/install_peers.sh; skipped when absent), default threads
+// Per call: median of the variant's calls (after 3 warm-up calls); kiln's includes reading the
+// output. Also the floor: 201 MB / the machine's read bandwidth, measured here by a kernel
+// that only sums the weights (one pass, threads splitting rows), in the same rounds.
+//
+//   node dist/bench/cpu_weights.js [--runs 40] [--rounds 8] [--layers 12] [--d 2048] [--batch 4] [--before path]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { machineInfo, machineLine, median } from './common.js';
 import { mulberry32 } from '../src/graph/random.js';
-import { NDArray, loadOnnx } from '../src/index.js';
+import { NDArray, type Tensor, compile, loadOnnx } from '../src/index.js';
 
 const flag = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const RUNS = flag('--runs', 30);
+const RUNS = flag('--runs', 40);
+const ROUNDS = flag('--rounds', 8);
 const LAYERS = flag('--layers', 12);
 const D = flag('--d', 2048);
 const BATCH = flag('--batch', 4);
+const BEFORE = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function randomF32(n: number, seed: number, scale: number): Float32Array {
@@ -33,7 +44,8 @@ function randomF32(n: number, seed: number, scale: number): Float32Array {
   return a;
 }
 
-async function deepMlp(): Promise<Uint8Array> {
+/** The MLP as MatMul + Add + Relu (transB false) or Gemm(transB = 1) + Relu, the same weights. */
+async function deepMlp(transB: boolean): Promise<Uint8Array> {
   const { default: onnxProto } = await import('onnx-proto');
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -46,7 +58,11 @@ async function deepMlp(): Promise<Uint8Array> {
     initializer.push({ name: `w${l}`, dims: [D, D], dataType: FLOAT, rawData: new Uint8Array(w.buffer) });
     initializer.push({ name: `b${l}`, dims: [D], dataType: FLOAT, rawData: new Uint8Array(b.buffer) });
     const y = l === LAYERS - 1 ? 'y' : `r${l}`;
-    node.push({ opType: 'MatMul', input: [x, `w${l}`], output: [`m${l}`] }, { opType: 'Add', input: [`m${l}`, `b${l}`], output: [`a${l}`] }, { opType: 'Relu', input: [`a${l}`], output: [y] });
+    if (transB) {
+      node.push({ opType: 'Gemm', input: [x, `w${l}`, `b${l}`], output: [`a${l}`], attribute: [{ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] }, { opType: 'Relu', input: [`a${l}`], output: [y] });
+    } else {
+      node.push({ opType: 'MatMul', input: [x, `w${l}`], output: [`m${l}`] }, { opType: 'Add', input: [`m${l}`, `b${l}`], output: [`a${l}`] }, { opType: 'Relu', input: [`a${l}`], output: [y] });
+    }
     x = y;
   }
   const shape = { dim: [{ dimValue: BATCH }, { dimValue: D }] };
@@ -59,57 +75,91 @@ async function deepMlp(): Promise<Uint8Array> {
   return onnx.ModelProto.encode(m).finish();
 }
 
-async function perCall(f: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 3; i++) await f();
-  const ts: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t = performance.now();
-    await f();
-    ts.push(performance.now() - t);
-  }
-  return median(ts);
+interface Variant {
+  name: string;
+  call: () => Promise<Float32Array<ArrayBufferLike>>;
+  times: number[];
+  y?: Float32Array<ArrayBufferLike>;
+}
+
+type Kiln = { loadOnnx: typeof loadOnnx; NDArray: typeof NDArray };
+
+async function kilnVariant(kiln: Kiln, name: string, file: string, cacheDir: string, env: string | undefined, xData: Float32Array): Promise<Variant> {
+  const was = process.env.KILN_CPU_FEW_ROW_GEMM;
+  if (env === undefined) delete process.env.KILN_CPU_FEW_ROW_GEMM;
+  else process.env.KILN_CPU_FEW_ROW_GEMM = env;
+  const model = kiln.loadOnnx(file, { cacheDir });
+  const feeds = { x: kiln.NDArray.from(xData, [BATCH, D]) };
+  const call = async () => (await ((await model.run(feeds)).y as NDArray).toTypedArray()) as Float32Array;
+  await call(); // compiles, with this variant's kernel (the env is read at code generation)
+  if (was === undefined) delete process.env.KILN_CPU_FEW_ROW_GEMM;
+  else process.env.KILN_CPU_FEW_ROW_GEMM = was;
+  return { name, call, times: [] };
+}
+
+/** The floor's kernel: one pass over all the weights, summing them (threads split the rows). */
+async function floorVariant(weights: NDArray[], cacheDir: string): Promise<Variant> {
+  const f = compile<NDArray>((...ws: Tensor[]) => ws.map((w) => w.sum(0)).reduce((a, b) => a.add(b)), { cacheDir });
+  const call = async () => (await (await f(...weights)).toTypedArray()) as Float32Array;
+  return { name: `floor: one read of the ${((LAYERS * D * D * 4) / 1e6).toFixed(0)} MB of weights (a sum)`, call, times: [] };
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-cpu-weights-'));
 try {
-  const file = join(tmp, 'deep_mlp.onnx');
-  writeFileSync(file, await deepMlp());
   const xData = randomF32(BATCH * D, 7, 1);
-  const rows: { name: string; ms: number; y: Float32Array<ArrayBufferLike> }[] = [];
-  for (const [name, env] of [['kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0)', '0'], ['kiln, B read in place, columns split', '1']] as const) {
-    process.env.KILN_CPU_FEW_ROW_GEMM = env;
-    const model = loadOnnx(file, { cacheDir: join(tmp, `cache${env}`) });
-    const feeds = { x: NDArray.from(xData, [BATCH, D]) };
-    let y: Float32Array<ArrayBufferLike> = new Float32Array(0);
-    const ms = await perCall(async () => {
-      const o = await model.run(feeds);
-      y = (await (o.y as NDArray).toTypedArray()) as Float32Array;
-    });
-    rows.push({ name, ms, y });
-  }
   const req = createRequire(join(ROOT, 'bench', '.peers', 'node_modules', 'index.js'));
+  let ort: any;
   try {
-    const ort = req('onnxruntime-node') as any;
+    ort = req('onnxruntime-node');
     ort.env.logLevel = 'error';
-    const s = await ort.InferenceSession.create(file);
-    const feeds = { x: new ort.Tensor('float32', xData, [BATCH, D]) };
-    let y: Float32Array<ArrayBufferLike> = new Float32Array(0);
-    const ms = await perCall(async () => {
-      y = (await s.run(feeds)).y.data as Float32Array;
-    });
-    rows.push({ name: `onnxruntime-node ${(req('onnxruntime-node/package.json') as { version: string }).version}, default threads`, ms, y });
   } catch (e) {
     console.log(`onnxruntime-node not run (${(e as Error).message.split('\n')[0]}); bash bench/install_peers.sh`);
   }
-  const ref = rows[rows.length - 1]!;
-  const scale = ref.y.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const before = BEFORE ? ((await import(pathToFileURL(BEFORE).href)) as Kiln) : undefined;
+  const weights = Array.from({ length: LAYERS }, (_, l) => NDArray.from(randomF32(D * D, 100 + l, 1), [D, D]));
+  const variants: Variant[] = [await floorVariant(weights, join(tmp, 'floor'))];
+  const models: { label: string; variants: Variant[] }[] = [];
+  for (const transB of [false, true]) {
+    const label = transB ? 'Gemm(transB=1) + Relu' : 'MatMul + Add + Relu';
+    const file = join(tmp, `deep_mlp_${transB ? 'gemm' : 'matmul'}.onnx`);
+    writeFileSync(file, await deepMlp(transB));
+    const vs: Variant[] = [];
+    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0)', file, join(tmp, `packed${transB}`), '0', xData));
+    if (before) vs.push(await kilnVariant(before, `kiln before (${BEFORE})`, file, join(tmp, `before${transB}`), undefined, xData));
+    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place', file, join(tmp, `inplace${transB}`), undefined, xData));
+    if (ort) {
+      const s = await ort.InferenceSession.create(file);
+      const feeds = { x: new ort.Tensor('float32', xData, [BATCH, D]) };
+      const v: Variant = { name: `onnxruntime-node ${(req('onnxruntime-node/package.json') as { version: string }).version}, default threads`, call: async () => (await s.run(feeds)).y.data as Float32Array, times: [] };
+      vs.push(v);
+    }
+    models.push({ label, variants: vs });
+    variants.push(...vs);
+  }
+  for (const v of variants) for (let i = 0; i < 3; i++) v.y = await v.call();
+  const per = Math.max(1, Math.round(RUNS / ROUNDS));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const v of variants) {
+      for (let i = 0; i < per; i++) {
+        const t = performance.now();
+        v.y = await v.call();
+        v.times.push(performance.now() - t);
+      }
+    }
+  }
   console.log(machineLine(machineInfo({})));
-  console.log(`${LAYERS} layers of [${BATCH}, ${D}] × [${D}, ${D}] + bias + relu, median of ${RUNS} calls\n`);
-  console.log('| runtime | per call | vs last row | max abs diff vs last row (max abs ' + scale.toPrecision(3) + ') |\n|:--|--:|--:|--:|');
-  for (const r of rows) {
-    let d = 0;
-    for (let i = 0; i < r.y.length; i++) d = Math.max(d, Math.abs(r.y[i]! - ref.y[i]!));
-    console.log(`| ${r.name} | ${r.ms.toFixed(2)} ms | ${(r.ms / ref.ms).toFixed(2)}× | ${d.toExponential(2)} |`);
+  console.log(`${LAYERS} layers of [${BATCH}, ${D}] × [${D}, ${D}] + bias + relu; median of ${per * ROUNDS} calls per variant, in ${ROUNDS} alternating rounds\n`);
+  console.log(`${variants[0]!.name}: ${median(variants[0]!.times).toFixed(2)} ms (${((LAYERS * D * D * 4) / 1e6 / median(variants[0]!.times)).toFixed(1)} GB/s)\n`);
+  for (const m of models) {
+    const ref = m.variants[m.variants.length - 1]!;
+    const scale = ref.y!.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    console.log(`${m.label}\n\n| runtime | per call | vs last row | max abs diff vs last row (max abs ${scale.toPrecision(3)}) |\n|:--|--:|--:|--:|`);
+    for (const v of m.variants) {
+      let d = 0;
+      for (let i = 0; i < v.y!.length; i++) d = Math.max(d, Math.abs(v.y![i]! - ref.y![i]!));
+      console.log(`| ${v.name} | ${median(v.times).toFixed(2)} ms | ${(median(v.times) / median(ref.times)).toFixed(2)}× | ${d.toExponential(2)} |`);
+    }
+    console.log('');
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -1,19 +1,22 @@
 // CPU per-call time of a deep MLP at a small batch, beside onnxruntime-node: 12 layers of
-// [batch, 2048] × [2048, 2048] + bias + relu (50M float32 parameters, 201 MB), batch 4, as
-// MatMul + Add + Relu (weights [K, N]: rows contiguous) and as Gemm(transB = 1) + Relu
-// (weights [N, K], read transposed). Every GEMM has M = 4: the weights' traffic is the call.
+// [batch, 2048] × [2048, 2048] + bias + relu (50M float32 parameters, 201 MB in one external data
+// file), batch 4, as MatMul + Add + Relu (weights [K, N]: rows contiguous) and as
+// Gemm(transB = 1) + Relu (weights [N, K], read transposed). Every GEMM has M = 4: the weights'
+// traffic is the call.
 //
 // Variants, each on a fresh cache directory, all loaded and warmed first, then measured in
 // alternating rounds (--rounds of --runs/--rounds calls each), so that the machine's load
 // falls on all of them alike:
 //   kiln packed    KILN_CPU_FEW_ROW_GEMM=0: the earlier kernel, B packed into panels per call
-//   kiln           the default: B read in place (src/backends/cpu/few_rows.ts)
 //   kiln before    --before <dist/src/index.js of another kiln build>: that build's default (to
 //                  compare two kernels that cannot both live in one build)
+//   kiln, read     the default kernel (src/backends/cpu/few_rows.ts), weights read into memory
+//                  (KILN_EXTERNAL_DATA=region)
+//   kiln, mapped   the default kernel and reader: weights are views of the mapped data file
 //   onnxruntime-node (bench/install_peers.sh; skipped when absent), default threads
 // Per call: median of the variant's calls (after 3 warm-up calls); kiln's includes reading the
-// output. Also the floor: 201 MB / the machine's read bandwidth, measured here by a kernel
-// that only sums the weights (one pass, threads splitting rows), in the same rounds.
+// output. Also a floor: a kiln kernel that only sums all the weights (each read once), in the
+// same rounds.
 //
 //   node dist/bench/cpu_weights.js [--runs 40] [--rounds 8] [--layers 12] [--d 2048] [--batch 4] [--before path]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +26,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { machineInfo, machineLine, median } from './common.js';
 import { mulberry32 } from '../src/graph/random.js';
+import { ExternalDataWriter } from '../test/fixtures/external_data.js';
 import { NDArray, type Tensor, compile, loadOnnx } from '../src/index.js';
 
 const flag = (name: string, dflt: number) => {
@@ -44,19 +48,22 @@ function randomF32(n: number, seed: number, scale: number): Float32Array {
   return a;
 }
 
-/** The MLP as MatMul + Add + Relu (transB false) or Gemm(transB = 1) + Relu, the same weights. */
-async function deepMlp(transB: boolean): Promise<Uint8Array> {
+/**
+ * The MLP as MatMul + Add + Relu (transB false) or Gemm(transB = 1) + Relu, the same weights,
+ * all in one external data file `<name>.data` beside the model (as exporters store big models).
+ */
+async function deepMlp(transB: boolean, dir: string, name: string): Promise<Uint8Array> {
   const { default: onnxProto } = await import('onnx-proto');
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const data = new ExternalDataWriter(dir, `${name}.data`);
   const node = [];
   const initializer = [];
   let x = 'x';
   for (let l = 0; l < LAYERS; l++) {
     const w = randomF32(D * D, 100 + l, Math.sqrt(3 / D));
     const b = randomF32(D, 200 + l, 0.1);
-    initializer.push({ name: `w${l}`, dims: [D, D], dataType: FLOAT, rawData: new Uint8Array(w.buffer) });
-    initializer.push({ name: `b${l}`, dims: [D], dataType: FLOAT, rawData: new Uint8Array(b.buffer) });
+    initializer.push(data.add(`w${l}`, [D, D], w), data.add(`b${l}`, [D], b));
     const y = l === LAYERS - 1 ? 'y' : `r${l}`;
     if (transB) {
       node.push({ opType: 'Gemm', input: [x, `w${l}`, `b${l}`], output: [`a${l}`], attribute: [{ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] }, { opType: 'Relu', input: [`a${l}`], output: [y] });
@@ -65,6 +72,7 @@ async function deepMlp(transB: boolean): Promise<Uint8Array> {
     }
     x = y;
   }
+  data.close();
   const shape = { dim: [{ dimValue: BATCH }, { dimValue: D }] };
   const m = onnx.ModelProto.create({
     irVersion: 8,
@@ -84,22 +92,37 @@ interface Variant {
 
 type Kiln = { loadOnnx: typeof loadOnnx; NDArray: typeof NDArray };
 
-async function kilnVariant(kiln: Kiln, name: string, file: string, cacheDir: string, env: string | undefined, xData: Float32Array): Promise<Variant> {
-  const was = process.env.KILN_CPU_FEW_ROW_GEMM;
-  if (env === undefined) delete process.env.KILN_CPU_FEW_ROW_GEMM;
-  else process.env.KILN_CPU_FEW_ROW_GEMM = env;
-  const model = kiln.loadOnnx(file, { cacheDir });
-  const feeds = { x: kiln.NDArray.from(xData, [BATCH, D]) };
-  const call = async () => (await ((await model.run(feeds)).y as NDArray).toTypedArray()) as Float32Array;
-  await call(); // compiles, with this variant's kernel (the env is read at code generation)
-  if (was === undefined) delete process.env.KILN_CPU_FEW_ROW_GEMM;
-  else process.env.KILN_CPU_FEW_ROW_GEMM = was;
-  return { name, call, times: [] };
+/** `f` with the environment variables `env` set (undefined: unset), then restored. */
+async function withEnv<T>(env: Record<string, string | undefined>, f: () => Promise<T>): Promise<T> {
+  const was = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const set = (e: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(e)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  set(env);
+  try {
+    return await f();
+  } finally {
+    set(was);
+  }
+}
+
+/** A kiln variant, loaded and compiled with `env` (the GEMM setting is read at code generation, the reader at load). */
+function kilnVariant(kiln: Kiln, name: string, file: string, cacheDir: string, env: Record<string, string | undefined>, xData: Float32Array): Promise<Variant> {
+  return withEnv(env, async () => {
+    const model = kiln.loadOnnx(file, { cacheDir });
+    const feeds = { x: kiln.NDArray.from(xData, [BATCH, D]) };
+    const call = async () => (await ((await model.run(feeds)).y as NDArray).toTypedArray()) as Float32Array;
+    await call(); // compiles, with this variant's kernel
+    return { name, call, times: [] };
+  });
 }
 
 /** The floor's kernel: one pass over all the weights, summing them (threads split the rows). */
 async function floorVariant(weights: NDArray[], cacheDir: string): Promise<Variant> {
-  const f = compile<NDArray>((...ws: Tensor[]) => ws.map((w) => w.sum(0)).reduce((a, b) => a.add(b)), { cacheDir });
+  const f = compile<NDArray>((...ws: Tensor[]) => ws.map((w) => w.sum()).reduce((a, b) => a.add(b)), { cacheDir });
   const call = async () => (await (await f(...weights)).toTypedArray()) as Float32Array;
   return { name: `floor: one read of the ${((LAYERS * D * D * 4) / 1e6).toFixed(0)} MB of weights (a sum)`, call, times: [] };
 }
@@ -122,11 +145,13 @@ try {
   for (const transB of [false, true]) {
     const label = transB ? 'Gemm(transB=1) + Relu' : 'MatMul + Add + Relu';
     const file = join(tmp, `deep_mlp_${transB ? 'gemm' : 'matmul'}.onnx`);
-    writeFileSync(file, await deepMlp(transB));
+    writeFileSync(file, await deepMlp(transB, tmp, `deep_mlp_${transB ? 'gemm' : 'matmul'}`));
     const vs: Variant[] = [];
-    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0)', file, join(tmp, `packed${transB}`), '0', xData));
-    if (before) vs.push(await kilnVariant(before, `kiln before (${BEFORE})`, file, join(tmp, `before${transB}`), undefined, xData));
-    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place', file, join(tmp, `inplace${transB}`), undefined, xData));
+    const region = { KILN_EXTERNAL_DATA: 'region' };
+    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0), weights read', file, join(tmp, `packed${transB}`), { ...region, KILN_CPU_FEW_ROW_GEMM: '0' }, xData));
+    if (before) vs.push(await kilnVariant(before, `kiln before (${BEFORE}), weights read`, file, join(tmp, `before${transB}`), {}, xData));
+    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place, weights read (KILN_EXTERNAL_DATA=region)', file, join(tmp, `region${transB}`), region, xData));
+    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place, weights mapped (default)', file, join(tmp, `inplace${transB}`), {}, xData));
     if (ort) {
       const s = await ort.InferenceSession.create(file);
       const feeds = { x: new ort.Tensor('float32', xData, [BATCH, D]) };

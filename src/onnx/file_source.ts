@@ -68,10 +68,14 @@ function loadLibc(): Libc | null {
   return libc;
 }
 
-/** Unmaps a collected mapping and closes its file. */
-const unmapper = new FinalizationRegistry<{ ptr: unknown; size: number; fd: number }>(({ ptr, size, fd }) => {
+/** Live sources by absolute path: a later tensor or load of the same unchanged file reuses one. */
+const sources = new Map<string, { at: Fingerprint; buffer: WeakRef<ArrayBuffer>; mapping?: FileMapping }>();
+
+/** Unmaps a collected mapping, closes its file and forgets it. */
+const unmapper = new FinalizationRegistry<{ ptr: unknown; size: number; fd: number; file: string }>(({ ptr, size, fd, file }) => {
   libc?.munmap(ptr, size);
   closeSync(fd);
+  if (sources.get(file)?.buffer.deref() === undefined) sources.delete(file);
 });
 
 interface Fingerprint {
@@ -121,9 +125,6 @@ class FileMapping implements MappedFile {
   }
 }
 
-/** Live sources by absolute path: a later tensor or load of the same unchanged file reuses one. */
-const sources = new Map<string, { at: Fingerprint; buffer: WeakRef<ArrayBuffer>; mapping?: FileMapping }>();
-
 /**
  * The bytes of `file` (opened as `fd`, which the caller closes) as one buffer: mapped for
  * 'map', read once for 'file'. Undefined when mapping is unavailable (the caller reads regions).
@@ -163,7 +164,7 @@ function map(file: string, at: Fingerprint): FileBytes | undefined {
     if (ptr === null || lib.koffi.address(ptr) === MAP_FAILED) return undefined;
     const buffer = lib.koffi.view(ptr, at.size);
     const mapping = new FileMapping(file, fd, at, ptr, lib);
-    unmapper.register(buffer, { ptr, size: at.size, fd });
+    unmapper.register(buffer, { ptr, size: at.size, fd, file });
     registerMapping(buffer, mapping);
     kept = true;
     return { buffer, mapping };

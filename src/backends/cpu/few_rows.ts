@@ -44,6 +44,8 @@ const rowsPerPass = (m: number) => (m <= 4 ? 16 : 8);
 /** Rows of B per chunk, at least: a chunk's partial (M×N) costs about 1/32 of its rows' reads. */
 const CHUNK_MIN_ROWS = 128;
 const MAX_CHUNKS = 32;
+/** The partials' bytes, at most (a vocabulary-sized N takes fewer chunks). */
+const PARTIALS_MAX_BYTES = 8 << 20;
 
 /** The kernel for `k` if B is a float32 operand read in place, contiguous along rows or columns. */
 export function fewRowKernel(k: MatmulKernel, c: FewRowContext): FewRowKernel | undefined {
@@ -65,7 +67,7 @@ function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRo
   const { M, N, K } = k;
   const RB = rowsPerPass(M);
   const groups = Math.floor(K / RB);
-  const KC = c.parallel ? Math.max(1, Math.min(MAX_CHUNKS, Math.floor(K / CHUNK_MIN_ROWS), groups)) : 1;
+  const KC = c.parallel ? Math.max(1, Math.min(MAX_CHUNKS, Math.floor(K / CHUNK_MIN_ROWS), groups, Math.floor(PARTIALS_MAX_BYTES / (M * N * 4)))) : 1;
   const part = `${KERNEL_NAME_PLACEHOLDER}_part`;
   const a = (r: number, p: string) => loadValue(`A[${r * k.a.rowStride}LL + (${p}) * ${k.a.colStride}LL]`, c.aDt);
   const L: string[] = [];

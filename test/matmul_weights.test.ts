@@ -49,6 +49,9 @@ test('few-row GEMM source: panels split across threads, a contiguous B read in p
   assert.match(small, /acc\[0LL \+ j\] \+= a0_0 \* q0 \+ a0_1 \* q1/);
   assert.doesNotMatch(small, /Bp\[/, 'nothing is packed');
   assert.match(small, /#pragma omp for schedule\(static\)\n\s*for \(int64_t c = 0; c < 16; c\+\+\)/, 'threads take chunks of 128 rows');
+  // A vocabulary-sized N: the partials (8 × 32000 floats a chunk) stay under 8 MB, so 8 chunks, not 32.
+  const vocab = source((x, w) => x.matmul(w), [[8, 4096], [4096, 32000]]);
+  assert.match(vocab, /for \(int64_t c = 0; c < 8; c\+\+\)/);
   const transposed = source((x, w) => x.matmul(w.transpose(0, 1)), [[4, 2048], [2048, 2048]]);
   assert.doesNotMatch(transposed, /Bp\[/, 'a transposed B is not packed either');
   assert.match(transposed, /const float\* restrict w0 = B \+ \(n0 \+ 0\) \* 2048LL;/, 'each column a contiguous row of the weight');

@@ -18,7 +18,10 @@
 // output. Also a floor: a kiln kernel that only sums all the weights (each read once), in the
 // same rounds.
 //
-//   node dist/bench/cpu_weights.js [--runs 40] [--rounds 8] [--layers 12] [--d 2048] [--batch 4] [--before path]
+// In one process, each runtime's idle threads (libgomp's, ORT's pool) spin while the other
+// runs: --only kiln or --only ort runs one of them, for runs alternating between processes.
+//
+//   node dist/bench/cpu_weights.js [--runs 40] [--rounds 8] [--layers 12] [--d 2048] [--batch 4] [--before path] [--only kiln|ort]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -38,6 +41,8 @@ const ROUNDS = flag('--rounds', 8);
 const LAYERS = flag('--layers', 12);
 const D = flag('--d', 2048);
 const BATCH = flag('--batch', 4);
+/** --only kiln | ort: run only kiln's default variant (and the floor) or only onnxruntime-node, so that neither's idle threads spin in the other's process. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const BEFORE = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -132,7 +137,7 @@ try {
   const xData = randomF32(BATCH * D, 7, 1);
   const req = createRequire(join(ROOT, 'bench', '.peers', 'node_modules', 'index.js'));
   let ort: any;
-  try {
+  if (ONLY !== 'kiln') try {
     ort = req('onnxruntime-node');
     ort.env.logLevel = 'error';
   } catch (e) {
@@ -140,7 +145,7 @@ try {
   }
   const before = BEFORE ? ((await import(pathToFileURL(BEFORE).href)) as Kiln) : undefined;
   const weights = Array.from({ length: LAYERS }, (_, l) => NDArray.from(randomF32(D * D, 100 + l, 1), [D, D]));
-  const variants: Variant[] = [await floorVariant(weights, join(tmp, 'floor'))];
+  const variants: Variant[] = ONLY === 'ort' ? [] : [await floorVariant(weights, join(tmp, 'floor'))];
   const models: { label: string; variants: Variant[] }[] = [];
   for (const transB of [false, true]) {
     const label = transB ? 'Gemm(transB=1) + Relu' : 'MatMul + Add + Relu';
@@ -148,10 +153,12 @@ try {
     writeFileSync(file, await deepMlp(transB, tmp, `deep_mlp_${transB ? 'gemm' : 'matmul'}`));
     const vs: Variant[] = [];
     const region = { KILN_EXTERNAL_DATA: 'region' };
-    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0), weights read', file, join(tmp, `packed${transB}`), { ...region, KILN_CPU_FEW_ROW_GEMM: '0' }, xData));
-    if (before) vs.push(await kilnVariant(before, `kiln before (${BEFORE}), weights read`, file, join(tmp, `before${transB}`), {}, xData));
-    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place, weights read (KILN_EXTERNAL_DATA=region)', file, join(tmp, `region${transB}`), region, xData));
-    vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place, weights mapped (default)', file, join(tmp, `inplace${transB}`), {}, xData));
+    if (ONLY === undefined) {
+      vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B packed per call (KILN_CPU_FEW_ROW_GEMM=0), weights read', file, join(tmp, `packed${transB}`), { ...region, KILN_CPU_FEW_ROW_GEMM: '0' }, xData));
+      if (before) vs.push(await kilnVariant(before, `kiln before (${BEFORE}), weights read`, file, join(tmp, `before${transB}`), {}, xData));
+      vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place, weights read (KILN_EXTERNAL_DATA=region)', file, join(tmp, `region${transB}`), region, xData));
+    }
+    if (ONLY !== 'ort') vs.push(await kilnVariant({ loadOnnx, NDArray }, 'kiln, B read in place, weights mapped (default)', file, join(tmp, `inplace${transB}`), {}, xData));
     if (ort) {
       const s = await ort.InferenceSession.create(file);
       const feeds = { x: new ort.Tensor('float32', xData, [BATCH, D]) };
@@ -174,7 +181,7 @@ try {
   }
   console.log(machineLine(machineInfo({})));
   console.log(`${LAYERS} layers of [${BATCH}, ${D}] × [${D}, ${D}] + bias + relu; median of ${per * ROUNDS} calls per variant, in ${ROUNDS} alternating rounds\n`);
-  console.log(`${variants[0]!.name}: ${median(variants[0]!.times).toFixed(2)} ms (${((LAYERS * D * D * 4) / 1e6 / median(variants[0]!.times)).toFixed(1)} GB/s)\n`);
+  if (ONLY !== 'ort') console.log(`${variants[0]!.name}: ${median(variants[0]!.times).toFixed(2)} ms (${((LAYERS * D * D * 4) / 1e6 / median(variants[0]!.times)).toFixed(1)} GB/s)\n`);
   for (const m of models) {
     const ref = m.variants[m.variants.length - 1]!;
     const scale = ref.y!.reduce((a, v) => Math.max(a, Math.abs(v)), 0);

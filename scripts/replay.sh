@@ -15,7 +15,8 @@ git worktree add --detach -q "$tmp/tree" "$ref"
 ln -s "$root/node_modules" "$tmp/tree/node_modules"
 (cd "$tmp/tree" && npx tsc -p . >/dev/null && [ -f dist/bench/replay.js ] || { echo "replay: $ref has no bench/replay.ts" >&2; exit 2; })
 (cd "$tmp/tree" && node dist/bench/replay.js --out "$tmp/before" "$@" >/dev/null)
-npx tsc -p . >/dev/null
+# The full build (tsc alone would leave dist/ without its bundles, breaking the tests that load them).
+npm run build --silent >/dev/null
 node dist/bench/replay.js --out "$tmp/after" --against "$tmp/before" "$@" | tee "$tmp/result"
 if ! grep -q "identical" "$tmp/result"; then
   # The first few differing files, as unified diffs.

@@ -270,6 +270,27 @@ export const SETTINGS = {
     invalid: 'warn',
     doc: '`0`: upload CUDA weights through ordinary memory with synchronous copies instead of page-locked staging and async copies on an upload stream (for A/B runs)',
   }),
+  KILN_EXTERNAL_DATA: spec({
+    section: 'tuning',
+    values: '`map`, `file` or `region`',
+    default: undefined as 'map' | 'file' | 'region' | undefined,
+    defaultDoc: '`map` on Linux, else `region`',
+    parse: oneOf(['map', 'file', 'region'] as const),
+    invalid: 'warn',
+    doc:
+      "how an ONNX model's external data is read: `map` (the data file mapped, tensors views of it, no copy; the file must not be changed in place while the model lives, as a run then fails naming it: replace it by renaming a new file over it; Linux only), " +
+      '`file` (each file read once into one buffer), `region` (each tensor\'s region read into its own buffer)',
+  }),
+  KILN_GOMP_SPINCOUNT: spec({
+    section: 'tuning',
+    values: 'integer ≥ 0, or `libgomp`',
+    default: 10_000 as number | 'libgomp',
+    parse: (raw: string) => (raw === 'libgomp' ? ('libgomp' as const) : integerAtLeast(0)(raw)),
+    invalid: 'warn',
+    doc:
+      "CPU kernels' OpenMP threads spin this many rounds before sleeping (libgomp's `GOMP_SPINCOUNT`, set for the kernels' load only), unless `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set; " +
+      "libgomp's own 300,000 cost a busy machine a core's time slice at every parallel region; `libgomp` leaves libgomp's default (for A/B runs)",
+  }),
   KILN_WORKER_IDLE_MS: spec({
     section: 'tuning',
     values: 'integer ≥ 0 (ms)',

@@ -1,8 +1,6 @@
 // Reading ONNX protobufs: the model, its tensors (inline, raw or external data) and the
 // declared types of its values. This is the only file that touches onnx-proto's classes.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type onnxProto from 'onnx-proto';
 import { type AnyTypedArray, type DType, allocTyped, byteSize, viewTyped } from '../graph/dtype.js';
@@ -11,6 +9,7 @@ import { numel } from '../graph/shape.js';
 import { ConstTensor } from './const_tensor.js';
 import { kilnDType, onnxTypeName } from './dtypes.js';
 import { OnnxParseError } from './errors.js';
+import { readExternal } from './external_data.js';
 
 type OnnxNamespace = typeof onnxProto.onnx;
 let loaded: OnnxNamespace | undefined;
@@ -80,45 +79,6 @@ function fromRaw(dtype: DType, raw: Uint8Array, n: number): AnyTypedArray {
   const buf = new ArrayBuffer(n * width);
   new Uint8Array(buf).set(raw);
   return viewTyped(dtype, buf, 0, n);
-}
-
-/**
- * Reads an external-data tensor's own region of its file, relative to the model's directory,
- * straight into the typed array's buffer: one read of `length` bytes per tensor, so loading
- * costs the weights' size once (reading the whole file per tensor cost tensors × file size:
- * GPT-2's 497 MB took 17 s). The location must stay inside the model's directory.
- */
-function readExternal(t: TensorProto, baseDir: string | undefined, dtype: DType, n: number): AnyTypedArray {
-  const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
-  const location = kv.get('location');
-  if (!location) throw new Error(`tensor '${t.name}' has external data without a location`);
-  if (baseDir === undefined) throw new Error(`tensor '${t.name}' has external data ('${location}') but the model was given as bytes`);
-  const file = path.resolve(baseDir, location);
-  const rel = path.relative(baseDir, file);
-  if (path.isAbsolute(location) || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new Error(`tensor '${t.name}': external data location '${location}' is outside the model's directory`);
-  }
-  const width = byteSize(dtype);
-  const offset = Number(kv.get('offset') ?? 0);
-  const fd = openSync(file, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const length = kv.has('length') ? Number(kv.get('length')) : size - offset;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new Error(`external data file ${file} (${size} bytes) is shorter than offset ${offset} + length ${length} of tensor '${t.name}'`);
-    }
-    if (length !== n * width) throw new Error(`tensor '${t.name}': external data holds ${length} bytes, expected ${n * width}`);
-    const buf = new ArrayBuffer(length);
-    const bytes = new Uint8Array(buf);
-    for (let done = 0; done < length; ) {
-      const got = readSync(fd, bytes, done, Math.min(length - done, 1 << 30), offset + done);
-      if (got === 0) throw new Error(`external data file ${file} ended early reading tensor '${t.name}'`);
-      done += got;
-    }
-    return viewTyped(dtype, buf, 0, n);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { recordUses } from '../emitted_uses.js';
 import { narrowAcc, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
+import { type FewRowContext, fewRowKernel } from './few_rows.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
 
@@ -231,15 +232,17 @@ function matmul(k: MatmulKernel): CSource {
   // its own panel; one product: threads split its rows and share the panel.
   const parallelBatch = parallel && batches >= 2;
   // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
-  // each B element is used once or twice, so copying B into panels costs as much as the
-  // product, and the rows cannot be split across threads. A float32 B whose rows are
-  // contiguous (MatMul's [K, N] weight, column stride 1) is then read in place, never packed:
-  // threads split the columns, B streams through once (`direct`). Any other B (a transposed
-  // weight) is still packed per panel, but threads split the panels, each with its own.
-  // KILN_CPU_FEW_ROW_GEMM=0 turns this off (the earlier kernel), to compare (bench/cpu_weights.ts).
+  // each B element is used at most 8 times, so copying B into panels costs as much as the
+  // product, and the rows cannot be split across threads. A float32 B contiguous along its rows
+  // (MatMul's [K, N] weight) or its columns (Gemm's transB weight) is read in place, never packed
+  // (few_rows.ts). Any other B is still packed per panel, but threads split the panels, each
+  // with its own. KILN_CPU_FEW_ROW_GEMM=0 turns both off (the earlier kernel), to compare
+  // (bench/cpu_weights.ts).
   const fewRows = k.M <= 2 * MR && !implicitB && setting('KILN_CPU_FEW_ROW_GEMM');
-  const direct = fewRows && !parallelBatch && (k.b as StridedOperand).colStride === 1 && cStorageType(bDt) === t;
-  const panelsParallel = parallel && !parallelBatch && fewRows && !direct;
+  const sb0 = k.b as StridedOperand;
+  const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
+  const few = inPlace ? (c: FewRowContext) => fewRowKernel(k, c)! : undefined;
+  const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
   let ind = '  ';
   if (parallelBatch) {
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
@@ -254,7 +257,7 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false);
-    if (!panelsParallel) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
+    if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
@@ -262,42 +265,10 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
-  if (direct) {
-    // B read in place, row by row: each thread takes blocks of CB columns and keeps the M×CB
-    // accumulators (≤ 16 KB) in cache; row p of its block is CB consecutive values of B's row p,
-    // so the weights stream through once, in long contiguous runs.
-    const CB = 512;
-    const sb = k.b as StridedOperand;
-    if (parallel) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
-    lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${CB}) {`);
-    lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${CB} ? ${k.N} - jb : ${CB};`);
-    lines.push(`${ind}  ${t} acc[${k.M}][${CB}] __attribute__((aligned(64)));`);
-    lines.push(`${ind}  for (int r = 0; r < ${k.M}; r++) for (int64_t j = 0; j < ${CB}; j++) acc[r][j] = 0;`);
-    // Four rows of B at a time: each accumulator is loaded and stored once per four products.
-    const a = (r: number, p: string) => loadValue(`A[${r * k.a.rowStride}LL + (${p}) * ${k.a.colStride}LL]`, aDt);
-    const K4 = k.K - (k.K % 4);
-    lines.push(`${ind}  for (int64_t p = 0; p < ${K4}; p += 4) {`);
-    lines.push(`${ind}    const ${t}* restrict q0 = B + p * ${sb.rowStride}LL + jb;`);
-    for (let q = 1; q < 4; q++) lines.push(`${ind}    const ${t}* restrict q${q} = q${q - 1} + ${sb.rowStride}LL;`);
-    for (let r = 0; r < k.M; r++) {
-      lines.push(`${ind}    { const ${t} a0 = ${a(r, 'p')}, a1 = ${a(r, 'p + 1')}, a2 = ${a(r, 'p + 2')}, a3 = ${a(r, 'p + 3')};`);
-      lines.push(`${ind}      #pragma omp simd`);
-      lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) acc[${r}][j] += a0 * q0[j] + a1 * q1[j] + a2 * q2[j] + a3 * q3[j]; }`);
-    }
-    lines.push(`${ind}  }`);
-    lines.push(`${ind}  for (int64_t p = ${K4}; p < ${k.K}; p++) {`);
-    lines.push(`${ind}    const ${t}* restrict brow = B + p * ${sb.rowStride}LL + jb;`);
-    for (let r = 0; r < k.M; r++) {
-      lines.push(`${ind}    { const ${t} av = ${a(r, 'p')};`);
-      lines.push(`${ind}      #pragma omp simd`);
-      lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) acc[${r}][j] += av * brow[j]; }`);
-    }
-    lines.push(`${ind}  }`);
-    lines.push(`${ind}  for (int r = 0; r < ${k.M}; r++) {`, `${ind}    for (int64_t j = 0; j < jn; j++) {`);
-    const es = scope.child(`${ind}      `);
-    const stores = k.epilogue.map((st) => `${ind}      ${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);
-    lines.push(`${ind}      const int64_t ${mVar} = r;`, `${ind}      const int64_t ${nVar} = jb + j;`, `${ind}      const ${cType(k.dtype)} acc0 = ${narrowAcc('acc[r][j]', k.dtype)};`);
-    lines.push(...es.lines, ...stores, `${ind}    }`, `${ind}  }`, `${ind}}`);
+  if (few) {
+    const kernel = few({ t, aDt, parallel, mVar, nVar, ind, scope });
+    lines[0] = kernel.statics.join('\n');
+    lines.push(...kernel.body);
     closeLoops(lines, k.batch, '  ');
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };

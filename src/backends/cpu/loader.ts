@@ -12,6 +12,7 @@
 // loads): a loaded kernel carries koffi.address for the runtime's pointer blocks. Kernels
 // compiled in one group share one shared object (the same Uint8Array, also as read back from
 // a graph bundle): written and loaded once.
+import { setting } from '../../config/read.js';
 import { closeSync, constants, fstatSync, lstatSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,36 @@ function writePrivate(binary: Uint8Array): string {
   return path;
 }
 
+/**
+ * How long libgomp's threads spin at the end of a parallel region before sleeping, unless the
+ * user chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT). libgomp's default spins up to 300,000 times
+ * (about a millisecond), which on a busy machine takes the core that a descheduled sibling
+ * needs: at a load average of 13 on the 2-core VM the few-row GEMM of bench/cpu_weights.ts took
+ * ~4× longer spinning than sleeping at once (bench/RESULTS.md, "CPU weights read in place").
+ * KILN_GOMP_SPINCOUNT overrides this default (for the bench that chose it).
+ */
+function gompSpinCount(): string {
+  const v = setting('KILN_GOMP_SPINCOUNT');
+  return v === 'libgomp' ? '' : String(v);
+}
+
+/**
+ * Runs `load` (a dlopen of a kernel library, which loads libgomp with the first OpenMP kernel:
+ * libgomp reads its settings from the environment then, once) with GOMP_SPINCOUNT set, then
+ * restores the environment, so the setting reaches libgomp but not the user's child processes.
+ */
+function withOpenMpWaitPolicy<T>(load: () => T): T {
+  const env = process.env;
+  const spin = gompSpinCount();
+  if (env.OMP_WAIT_POLICY !== undefined || env.GOMP_SPINCOUNT !== undefined || spin === '') return load();
+  env.GOMP_SPINCOUNT = spin;
+  try {
+    return load();
+  } finally {
+    delete env.GOMP_SPINCOUNT;
+  }
+}
+
 /** Libraries by the binary they were loaded from. */
 const libraries = new WeakMap<Uint8Array, { lib: LibraryHandle; path: string }>();
 /** Libraries by kernel key, for the same kernel read again as another Uint8Array (written once). */
@@ -78,7 +109,7 @@ export function loadCKernel(k: CompiledKernel): LoadedCKernel {
   const problem = binaryFormatProblem('c', k.binary);
   if (problem !== undefined) throw new Error(`kernel '${k.kernelName}' (key ${k.key.slice(0, 16)}) is not a loadable shared object: ${problem}`);
   const path = writePrivate(k.binary);
-  const loaded = { lib: koffi.load(path), path };
+  const loaded = { lib: withOpenMpWaitPolicy(() => koffi.load(path)), path };
   libraries.set(k.binary, loaded);
   byKey.set(k.key, loaded);
   return { ...loaded, kernelName: k.kernelName, address: koffi.address };

@@ -22,6 +22,7 @@ import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
+import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
 
 /** A kernel entry: `void name(void *const *args)`. */
 type KernelFn = (args: BigUint64Array) => void;
@@ -120,6 +121,7 @@ export class CpuExecutable implements Executable {
     const cbs = this.callBuffers;
     const arrays = new Array<AnyTypedArray>(cbs.length);
     const addresses = new Array<bigint>(cbs.length);
+    let mapped: AnyTypedArray[] | undefined;
     for (let i = 0; i < cbs.length; i++) {
       const cb = cbs[i]!;
       let t: AnyTypedArray;
@@ -131,12 +133,16 @@ export class CpuExecutable implements Executable {
         const a = (cb.kind === 'input' ? inputs : params)[cb.index]!;
         t = a.toTypedArraySync();
         address = addressOf(a, t, this.address);
+        if (cb.kind === 'param' && mappedFileOf(t) !== undefined) (mapped ??= []).push(t);
       }
       arrays[i] = t;
       addresses[i] = address;
       const slots = cb.slots;
       for (let j = 0; j < slots.length; j++) blocks[slots[j]!] = address;
     }
+    // Weights mapped from a file (an ONNX model's external data) are read in place: a file
+    // changed since it was mapped is an error here, before a kernel reads a page it lost.
+    if (mapped !== undefined) assertUnchanged(mapped);
     for (const step of this.steps) step.fn(step.block);
     end();
     return this.outputs.map((o) => {

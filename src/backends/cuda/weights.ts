@@ -14,6 +14,7 @@
 // driver refused it, or KILN_CUDA_PINNED=0 for an A/B run) the slots are ordinary memory and
 // each slot is a synchronous cuMemcpyHtoD.
 
+import { assertUnchanged } from '../../graph/host_mapping.js';
 import { setting } from '../../config/read.js';
 import type { NDArray } from '../../graph/ndarray.js';
 import type { AnyTypedArray } from '../../graph/dtype.js';
@@ -128,6 +129,9 @@ function pending(params: Iterable<NDArray>): { a: NDArray; host: Uint8Array }[] 
 function* uploadSteps(params: Iterable<NDArray>): Generator<void, void, void> {
   const todo = pending(params);
   if (todo.length === 0) return;
+  // Weights mapped from their file (external_data.ts): an upload must not read pages a
+  // truncation took away, so a file changed since it was mapped is an error naming it.
+  assertUnchanged(todo.map((t) => t.host));
   let total = 0;
   const offsets = todo.map((t) => {
     const at = total;

@@ -6,7 +6,8 @@
 # dynamo, into /tmp/full), fullkiln (bench/real_models on /tmp/full), fullim2col (the same with
 # KILN_IM2COL_MIN_MACS set: big convs through im2col + cuBLAS), fullcpu (bench/real_models on
 # /tmp/full on the CPU), warmtrace (a cold then a warm process per TRACE_MODELS model, the warm one
-# under KILN_TRACE into $OUT), torch (bench/torch_models.py).
+# under KILN_TRACE into $OUT), profile (KILN_PROFILE=1 of a warm process per PROFILE_MODELS model: each
+# kernel's GPU time, into $OUT), torch (bench/torch_models.py).
 set -u
 cd "$(dirname "$0")/.."
 O=${OUT:-/tmp/out}
@@ -18,12 +19,13 @@ for s in "$@"; do
   case $s in
     gputests) step gputests 200 node --test --test-concurrency=1 dist/test/gpu/ ;;
     cudatests) step cudatests 420 env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 $(ls dist/test/ops_*.test.js) dist/test/composite.test.js dist/test/onnx_conformance.test.js dist/test/real_models.test.js dist/test/conv_pool.test.js dist/test/index_checks.test.js dist/test/sum_accuracy.test.js dist/test/many_buffers.test.js dist/test/onnx_warm.test.js dist/test/cuda_weights.test.js ;;
-    realtests) step realtests ${T_TESTS:-150} env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js dist/test/index_checks.test.js dist/test/sum_accuracy.test.js ;;
+    realtests) step realtests ${T_TESTS:-150} env KILN_TEST_DEVICE=cuda KILN_POISON_OUTPUTS=1 node --test --test-concurrency=4 dist/test/real_models.test.js dist/test/composite.test.js dist/test/ops_scatter.test.js dist/test/conv_pool.test.js dist/test/many_buffers.test.js dist/test/index_checks.test.js dist/test/sum_accuracy.test.js dist/test/onnx_warm.test.js dist/test/cuda_weights.test.js dist/test/fusion_plan.test.js dist/test/onnx_external_read.test.js dist/test/matmul_weights.test.js ;;
     models) step models 300 node dist/bench/real_models.js --device cuda --repeat 10 --bisect 1 ;;
     fullexport) step fullexport ${T_EXPORT:-120} env PYTHONUNBUFFERED=1 python3 scripts/real_models.py --size full --out /tmp/full --exporters dynamo --only "$FULL" ;;
     fullkiln) step fullkiln ${T_KILN:-150} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 --warm-repeat ${WARM_REPEAT:-3} ${KILN_MODELS:+--only $KILN_MODELS} ;;
     fullcpu) step fullcpu ${T_CPU:-200} node dist/bench/real_models.js --device cpu --dir /tmp/full --repeat 5 ${CPU_MODELS:+--only $CPU_MODELS} ;;
     warmtrace) step warmtrace ${T_TRACE:-120} bash -c 'for m in ${TRACE_MODELS:-gpt2}; do c=$(mktemp -d); node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 3; KILN_TRACE='"$O"'/${m}_warm_trace.json node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 3; done' ;;
+    profile) step profile ${T_PROFILE:-90} bash -c 'for m in ${PROFILE_MODELS:-whisper_encoder}; do c=$(mktemp -d); node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 3 >/dev/null; KILN_PROFILE=1 node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 20 >/dev/null 2>'"$O"'/${m}_profile.txt; head -40 '"$O"'/${m}_profile.txt; done' ;;
     fullim2col) step fullim2col 50 env KILN_IM2COL_MIN_MACS=${IM2COL:-1048576} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 --only ${IM2COL_MODELS:-resnet,mobilenet_v2} ;;
     torch) step torch 500 env PYTHONUNBUFFERED=1 python3 bench/torch_models.py --size full --only "$FULL" ;;
     *) echo "unknown step $s"; exit 2 ;;

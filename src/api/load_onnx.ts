@@ -8,7 +8,7 @@ import { OnnxParseError, OnnxUnsupportedError } from '../onnx/errors.js';
 import { LoadedOnnxModel } from './onnx_model.js';
 import type { OnnxModel } from './onnx_model_api.js';
 import { opTable } from '../onnx/ops/index.js';
-import { decodeModel } from '../onnx/proto.js';
+import { type TensorProto, type ValueInfoProto, declaredType, decodeModel } from '../onnx/proto.js';
 import { modelStructureHash } from '../onnx/structure_hash.js';
 import { withSpan } from '../observe/trace.js';
 
@@ -17,12 +17,29 @@ export interface LoadOptions extends CompileOptions {
   inputShapes?: Record<string, readonly number[]>;
 }
 
+/** A graph input as the file declares it: dims are numbers, symbol names, or '?' (unknown); undefined: no shape. */
+export interface DeclaredInput {
+  name: string;
+  dims: (number | string)[] | undefined;
+}
+
+/**
+ * Picks inputShapes once the file's declared inputs are known (the CLI fills symbolic dims from
+ * its -i files this way, without decoding the model twice).
+ */
+export type InputShapeResolver = (declared: DeclaredInput[]) => Record<string, readonly number[]>;
+
 /**
  * Loads an ONNX model. Fails before compiling anything: OnnxParseError for a file that is
  * not a model, OnnxUnsupportedError listing every unsupported operator, attribute value and
  * element type, OnnxModelError for an inconsistent graph.
  */
 export function loadOnnx(pathOrBytes: string | Uint8Array, options: LoadOptions = {}): OnnxModel {
+  return loadOnnxResolving(pathOrBytes, options);
+}
+
+/** loadOnnx, with `resolveShapes` (when given) choosing inputShapes from the declared inputs. */
+export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: LoadOptions, resolveShapes?: InputShapeResolver): OnnxModel {
   let bytes: Uint8Array;
   let file: string;
   let baseDir: string | undefined;
@@ -45,10 +62,16 @@ export function loadOnnx(pathOrBytes: string | Uint8Array, options: LoadOptions 
   }
   const proto = withSpan('load', 'onnx decode', () => decodeModel(bytes, file));
   const table = opTable(baseDir);
-  const { inputShapes, ...compileOptions } = options;
+  const { inputShapes: given, ...compileOptions } = options;
+  const inputShapes = resolveShapes ? resolveShapes(declaredInputs(proto.graph ?? {})) : given;
   const { model, issues } = parseAndCheck(proto, file, baseDir, table, inputShapes);
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
   // The model's structure keys its stored conversions: a warm start neither converts nor folds.
   const structure = withSpan('cache', 'onnx structure hash', () => modelStructureHash(bytes));
   return new LoadedOnnxModel(model, table, compileOptions, structure);
+}
+
+function declaredInputs(graph: { input?: ValueInfoProto[] | null; initializer?: TensorProto[] | null }): DeclaredInput[] {
+  const inits = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
+  return (graph.input ?? []).filter((v) => !inits.has(v.name ?? '')).map((v) => ({ name: v.name ?? '', dims: declaredType(v).dims }));
 }

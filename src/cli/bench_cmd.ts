@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
-import { type CommonOpts, addCommonOptions, collect, fmtMs, intArg, makeFeeds, median, ms, openModel, printJson } from './common.js';
+import { type CommonOpts, addCommonOptions, readInputFiles, collect, fmtMs, intArg, makeFeeds, median, ms, openModel, printJson } from './common.js';
 import { setting } from '../config/read.js';
 
 interface BenchOpts extends CommonOpts {
@@ -38,11 +38,12 @@ export function registerBench(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .option('--runs <n>', 'timed runs (the median is reported)', intArg('--runs', 1), 20)
     .option('--warmup <n>', 'untimed runs first', intArg('--warmup'), 3)
-    .option('-i, --input <name=file.npy>', 'input from a .npy file (repeatable; others random)', collect);
+    .option('-i, --input <name=file.npy>', 'input from a .npy file, which also sizes its symbolic dims (repeatable; others random)', collect);
   addCommonOptions(cmd);
   cmd.action(async (file: string, o: BenchOpts) => {
-    const model = openModel(file, o);
-    const { feeds } = makeFeeds(model, o.input ?? []);
+    const files = readInputFiles(o.input);
+    const model = openModel(file, o, files);
+    const { feeds } = makeFeeds(model, files);
     const fresh = mkdtempSync(path.join(tmpdir(), 'kiln-bench-'));
     let cold: number, warm: number;
     try {

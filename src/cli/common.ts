@@ -11,7 +11,7 @@ import { mulberry32 } from '../graph/random.js';
 import { fmtShape, numel } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
-import { loadOnnx } from '../api/load_onnx.js';
+import { type DeclaredInput, loadOnnxResolving } from '../api/load_onnx.js';
 import type { OnnxModel } from '../api/onnx_model_api.js';
 import { readNpy } from '../onnx/npy.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
@@ -24,6 +24,8 @@ export interface CommonOpts {
   cacheDir?: string;
   workers?: number;
   shape?: string[];
+  /** -i name=file.npy flags. */
+  input?: string[];
   json?: boolean;
 }
 
@@ -47,7 +49,7 @@ export function addCommonOptions(cmd: Command, { compile = true } = {}): Command
     cmd.option('--cache-dir <dir>', 'compile cache directory (default: KILN_CACHE_DIR or ~/.cache/kiln)');
     cmd.option('--workers <n>', 'compile worker processes (0 compiles in this process)', intArg('--workers'));
   }
-  cmd.option('--shape <name=d0,d1,...>', 'concrete shape for an input with symbolic dims (repeatable)', collect);
+  cmd.option('--shape <name=d0,d1,...>', 'shape of an input with symbolic dims that no -i file gives (repeatable)', collect);
   cmd.option('--json', 'print one JSON object on stdout instead of text');
   return cmd;
 }
@@ -108,19 +110,98 @@ function modelBytes(file: string): number {
   return n;
 }
 
-export function openModel(file: string, o: CommonOpts, extra: CompileOptions = {}): OnnxModel {
+/**
+ * An -i name=file.npy flag. Its array is read once, when first needed (after the name is checked
+ * against the model's inputs): it sizes the input's symbolic dims and is its feed.
+ */
+export class InputFile {
+  private read?: NDArray;
+  constructor(
+    readonly name: string,
+    readonly file: string,
+  ) {}
+
+  get array(): NDArray {
+    return (this.read ??= readNpy(requireFile(this.file, `--input ${this.name}`)));
+  }
+}
+
+export type InputFiles = Map<string, InputFile>;
+
+/** The -i flags by input name (syntax checked now, files read when needed). */
+export function readInputFiles(inputs: string[] = []): InputFiles {
+  return new Map([...keyValues('--input', inputs)].map(([name, file]) => [name, new InputFile(name, file)]));
+}
+
+function fmtDims(dims: readonly (number | string)[]): string {
+  return `[${dims.join(',')}]`;
+}
+
+/**
+ * The shape of each input: --shape pins it; else an -i file gives it to an input the model leaves
+ * symbolic (a static input's file is checked against it when the feeds are made). `missing` names
+ * each symbolic dim given neither way (the loader then refuses the model; see openModel).
+ */
+function resolveShapes(declared: DeclaredInput[], pinned: Record<string, number[]>, files: InputFiles): { shapes: Record<string, readonly number[]>; missing: string[] } {
+  const names = declared.map((d) => d.name);
+  const inputsText = declared.map((d) => `${d.name}${d.dims ? fmtDims(d.dims) : ''}`).join(', ');
+  for (const name of Object.keys(pinned)) {
+    if (!names.includes(name)) throw new UsageError(`--shape names '${name}', which is not an input of the model (inputs: ${inputsText})`);
+  }
+  const shapes: Record<string, readonly number[]> = {};
+  const missing: string[] = [];
+  for (const { name, dims } of declared) {
+    const symbolic = !dims || dims.some((d) => typeof d === 'string');
+    const file = names.includes(name) ? files.get(name) : undefined;
+    const [shape, from] = pinned[name] ? [pinned[name], `--shape ${name}`] : file && symbolic ? [file.array.shape, `--input ${name}: ${file.file} holds`] : [undefined, ''];
+    if (shape) {
+      if (dims && (dims.length !== shape.length || dims.some((d, i) => typeof d === 'number' && d !== shape[i]))) {
+        throw new UsageError(`${from} ${fmtDims(shape)}, but the model declares ${name}${fmtDims(dims)}`);
+      }
+      shapes[name] = shape;
+    } else if (!dims) {
+      missing.push(`input '${name}' declares no shape`);
+    } else {
+      dims.forEach((d, i) => {
+        if (typeof d === 'string') missing.push(`input '${name}' dim ${i} is ${d === '?' ? 'unknown' : `symbolic ('${d}')`}`);
+      });
+    }
+  }
+  return { shapes, missing };
+}
+
+/** The usage error for symbolic dims given no size: each input and dim, and both ways to give it. */
+function missingShapesError(file: string, missing: string[]): UsageError {
+  const which = [...new Set(missing.map((m) => /^input '([^']*)'/.exec(m)![1]!))];
+  const how = which.map((n) => `-i ${n}=file.npy or --shape ${n}=d0,d1,...`).join('; ');
+  return new UsageError(`${file}: ${missing.join('; ')}: give ${which.length === 1 ? 'its' : 'their'} data or shape with ${how}`);
+}
+
+export function openModel(file: string, o: CommonOpts, files: InputFiles = new Map(), extra: CompileOptions = {}): OnnxModel {
   requireFile(file, 'model file');
+  const pinned = parseShapes(o.shape ?? []);
   if (status.enabled) {
     const mb = modelBytes(file) / 1e6;
     status.show(`loading ${path.basename(file)} (${mb < 10 ? mb.toFixed(1) : mb.toFixed(0)} MB)…`);
   }
+  let missing: string[] = [];
+  const resolve = (declared: DeclaredInput[]): Record<string, readonly number[]> => {
+    const r = resolveShapes(declared, pinned, files);
+    missing = r.missing;
+    return r.shapes;
+  };
   try {
-    return loadOnnx(file, { ...compileOptions(o), ...extra, label: path.basename(file), inputShapes: parseShapes(o.shape ?? []) });
+    const model = loadOnnxResolving(file, { ...compileOptions(o), ...extra, label: path.basename(file) }, resolve);
+    for (const name of files.keys()) {
+      if (!model.inputNames.includes(name)) throw new UsageError(`--input names '${name}', which is not an input of the model (inputs: ${model.describeInputs()})`);
+    }
+    return model;
   } catch (e) {
-    // Symbolic dims alone are the caller's to resolve: say how, on the command line.
-    if (e instanceof OnnxUnsupportedError && e.issues.every((i) => /is symbolic|no declared shape|inputShapes/.test(i))) {
-      const msgs = e.issues.map((i) => i.replace(/; pass a concrete shape in options\.inputShapes\['[^']*'\]| \(pass options\.inputShapes\['[^']*'\]\)/, ''));
-      throw new UsageError(`${file}: ${msgs.join('; ')}: give concrete shapes with --shape name=d0,d1,...`);
+    if (e instanceof UsageError) throw new UsageError(`${file}: ${e.message}`);
+    // Unsized dims alone are the caller's to give, on the command line; with other issues the
+    // model cannot compile anyway, and the loader's full list says why (inspect prints it).
+    if (missing.length && e instanceof OnnxUnsupportedError && e.issues.every((i) => /is symbolic|no declared shape/.test(i))) {
+      throw missingShapesError(file, missing);
     }
     throw e;
   } finally {
@@ -165,19 +246,16 @@ export interface FeedInfo {
   source: string;
 }
 
-/** Feeds from --input name=file.npy, random data of the declared shape for the rest. */
-export function makeFeeds(model: OnnxModel, inputs: string[]): { feeds: Record<string, OnnxValue>; info: FeedInfo[] } {
-  const given = keyValues('--input', inputs);
-  for (const name of given.keys()) {
-    if (!model.inputNames.includes(name)) throw new UsageError(`--input names '${name}', which is not an input of the model (inputs: ${model.describeInputs()})`);
-  }
+/** Feeds from the -i files, random data of the declared (or --shape) shape for the rest. */
+export function makeFeeds(model: OnnxModel, given: InputFiles): { feeds: Record<string, OnnxValue>; info: FeedInfo[] } {
   const feeds: Record<string, OnnxValue> = {};
   const info: FeedInfo[] = [];
   model.inputs.forEach((inp, i) => {
-    const file = given.get(inp.name);
-    if (file) {
+    const read = given.get(inp.name);
+    if (read) {
+      const file = read.file;
       if (inp.dtype === 'string') throw new UsageError(`--input ${inp.name}: a STRING input cannot be read from .npy (leave it out for random numeric strings)`);
-      let a = readNpy(requireFile(file, `--input ${inp.name}`));
+      let a = read.array;
       // NumPy's default dtype is float64: a float64 file feeds a float32 input, converted.
       if (a.dtype === 'float64' && inp.dtype === 'float32') a = NDArray.from(Float32Array.from(a.toTypedArraySync() as Float64Array), a.shape);
       if (a.dtype !== inp.dtype || a.shape.join(',') !== inp.shape.join(',')) {

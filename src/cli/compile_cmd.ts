@@ -3,7 +3,7 @@
 // machine can warm the cache that GPU machines then start from.
 
 import type { Command } from 'commander';
-import { type CommonOpts, addCommonOptions, collect, fmtMs, makeFeeds, ms, openModel, printJson, status } from './common.js';
+import { type CommonOpts, addCommonOptions, readInputFiles, collect, fmtMs, makeFeeds, ms, openModel, printJson, status } from './common.js';
 import { setting } from '../config/read.js';
 
 interface CompileOpts extends CommonOpts {
@@ -19,13 +19,14 @@ export function registerCompile(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .option('--arch <sm_XX>', 'CUDA architecture to compile for, e.g. sm_90 (with --device cuda)')
     .option('--load', 'also load the kernels on the device, as a first run would (needs the device)')
-    .option('-i, --input <name=file.npy>', 'value of an input that sets shapes in the model (repeatable)', collect);
+    .option('-i, --input <name=file.npy>', 'input from a .npy file: its shape sizes symbolic dims, its value feeds an input that sets shapes in the model (repeatable)', collect);
   addCommonOptions(cmd);
   cmd.action(async (file: string, o: CompileOpts) => {
+    const files = readInputFiles(o.input);
     const t0 = process.hrtime.bigint();
-    const model = openModel(file, o);
+    const model = openModel(file, o, files);
     // Only inputs that set shapes matter for compiling; the others get placeholders.
-    const feeds = model.valueInputs.length ? makeFeeds(model, o.input ?? []).feeds : undefined;
+    const feeds = model.valueInputs.length ? makeFeeds(model, files).feeds : undefined;
     status.show(`compiling ${file}…`);
     const program = await model.compile(feeds, { ...(o.device ? { device: o.device } : {}), ...(o.arch ? { arch: o.arch } : {}), compileOnly: !o.load });
     status.clear();

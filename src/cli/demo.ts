@@ -23,7 +23,7 @@ export function registerDemo(program: Command): void {
   cmd.action(async (o: CommonOpts) => {
     const file = exampleModel();
     const model = openModel(file, o);
-    const { feeds } = makeFeeds(model, []);
+    const { feeds } = makeFeeds(model, new Map());
     const before = counters();
     const t0 = process.hrtime.bigint();
     const program = await model.compile(feeds);

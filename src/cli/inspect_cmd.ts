@@ -10,7 +10,7 @@ import { fmtShape } from '../graph/shape.js';
 import { onnxTypeName } from '../onnx/dtypes.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
 import { declaredType, decodeModel, num, tensorDims } from '../onnx/proto.js';
-import { type CommonOpts, addCommonOptions, collect, makeFeeds, openModel, printJson } from './common.js';
+import { type CommonOpts, addCommonOptions, readInputFiles, collect, makeFeeds, openModel, printJson } from './common.js';
 
 interface InspectOpts extends CommonOpts {
   kernels: boolean;
@@ -76,12 +76,13 @@ export function registerInspect(program: Command): void {
     .description('list the model\'s operators and the kernels kiln fuses them into')
     .argument('<model>', 'ONNX model file')
     .option('--no-kernels', 'skip compiling: report the model only (also for a model kiln cannot compile: exit 0, unsupported ops marked)')
-    .option('-i, --input <name=file.npy>', 'value of an input that sets shapes in the model (repeatable)', collect);
+    .option('-i, --input <name=file.npy>', 'input from a .npy file: its shape sizes symbolic dims, its value feeds an input that sets shapes in the model (repeatable)', collect);
   addCommonOptions(cmd);
   cmd.action(async (file: string, o: InspectOpts) => {
+    const files = readInputFiles(o.input);
     let model;
     try {
-      model = openModel(file, o);
+      model = openModel(file, o, files);
     } catch (e) {
       if (!(e instanceof OnnxUnsupportedError)) throw e;
       // --json with kernels asked for: the error object alone, so stdout stays one object.
@@ -102,7 +103,7 @@ export function registerInspect(program: Command): void {
       if (!o.kernels) return;
       throw e;
     }
-    const feeds = model.valueInputs.length ? makeFeeds(model, o.input ?? []).feeds : undefined;
+    const feeds = model.valueInputs.length ? makeFeeds(model, files).feeds : undefined;
     const kernels = o.kernels ? (await model.compile(feeds)).inspect().kernels : undefined;
     const info = model.inspect();
     if (o.json) return printJson({ model: file, supported: true, ...info, ...(kernels ? { kernels } : {}) });

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { writeNpy } from '../onnx/npy.js';
 import { StringTensor } from '../onnx/string_tensor.js';
 import { checkOutputDir } from './output_path.js';
-import { type CommonOpts, addCommonOptions, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName, status } from './common.js';
+import { type CommonOpts, addCommonOptions, readInputFiles, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName, status } from './common.js';
 import { setting } from '../config/read.js';
 
 interface RunOpts extends CommonOpts {
@@ -19,17 +19,18 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('compile a model (or load it from the cache) and run it once')
     .argument('<model>', 'ONNX model file')
-    .option('-i, --input <name=file.npy>', 'input from a .npy file (repeatable; other inputs get seeded random data)', collect)
+    .option('-i, --input <name=file.npy>', 'input from a .npy file, which also sizes its symbolic dims (repeatable; other inputs get seeded random data)', collect)
     .option('-o, --output <dir>', 'write each output to <dir>/<name>.npy (a STRING output to <name>.json); <dir> is created if needed, files of the same names in it are replaced');
   addCommonOptions(cmd);
   cmd.action(async (file: string, o: RunOpts) => {
+    const files = readInputFiles(o.input);
     // Checked before loading or compiling anything: a file in the way is a usage error now,
     // not an EEXIST after the whole run.
     if (o.output) checkOutputDir(o.output, '--output');
     const t0 = process.hrtime.bigint();
-    const model = openModel(file, o);
+    const model = openModel(file, o, files);
     const loadMs = ms(t0);
-    const { feeds, info } = makeFeeds(model, o.input ?? []);
+    const { feeds, info } = makeFeeds(model, files);
     const t1 = process.hrtime.bigint();
     status.show(`compiling ${file}…`);
     const program = await model.compile(feeds).finally(() => status.clear());

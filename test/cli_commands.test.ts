@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
 import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
-import { readNpy } from '../src/onnx/npy.js';
+import { NDArray } from '../src/graph/ndarray.js';
+import { readNpy, writeNpy } from '../src/onnx/npy.js';
 import { needs } from './prereq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -124,6 +125,74 @@ test('inspect lists operators and the kernels after fusion', () => {
   const text = kiln(['inspect', path.join(FIX, 'transformer_layer.onnx'), '--no-kernels']);
   assert.match(text, /2  LayerNormalization/);
   assert.doesNotMatch(text, /kernels after fusion/);
+});
+
+/** Checks an output .npy against PyTorch's output, or its leading `rows` (of the batch dim). */
+function assertMatchesReference(gotFile: string, wantFile: string, rows?: number): void {
+  const got = readNpy(gotFile);
+  const want = readNpy(wantFile);
+  const n = rows === undefined ? want.size : (want.size / want.shape[0]!) * rows;
+  assert.deepEqual(got.shape, rows === undefined ? want.shape : [rows, ...want.shape.slice(1)]);
+  const g = got.toTypedArraySync() as Float32Array;
+  const w = want.toTypedArraySync() as Float32Array;
+  for (let i = 0; i < n; i++) assert.ok(Math.abs(g[i]! - w[i]!) <= 1e-5 + 1e-4 * Math.abs(w[i]!), `${gotFile} element ${i}: ${g[i]} vs ${w[i]}`);
+}
+
+/** The first `rows` of an .npy's batch dim, as a new .npy (a batch size the reference output covers). */
+async function leadingRows(file: string, rows: number, out: string): Promise<string> {
+  const a = readNpy(file);
+  const per = a.size / a.shape[0]!;
+  await writeNpy(out, NDArray.from((a.toTypedArraySync() as Float32Array).slice(0, per * rows), [rows, ...a.shape.slice(1)]));
+  return out;
+}
+
+/** The symbolic-dims tests' own cache directory: their graphs (mlp_dynamic at [4,16] is mlp.onnx's graph) keep the shared cache's labels as the cache tests expect. */
+function dynJson<T>(args: string[], env: Record<string, string> = {}): T {
+  return json<T>(args.includes('--cache-dir') ? args : [...args, '--cache-dir', path.join(tmp, 'dynamic-cache')], env);
+}
+
+test('symbolic dims: run, compile, inspect and bench take the shape from the -i file; results match PyTorch at two batch sizes', async () => {
+  for (const name of ['mlp_dynamic', 'attention_dynamic']) {
+    const model = path.join(FIX, `${name}.onnx`);
+    const input = path.join(FIX, `${name}.input.npy`);
+    const want = path.join(FIX, `${name}.output.npy`);
+    const full = readNpy(input).shape;
+    // The file's shape, as given: no --shape needed.
+    const out = path.join(tmp, `${name}-out`);
+    const r = dynJson<{ inputs: { shape: number[]; source: string }[]; outputs: { name: string; file: string }[] }>(['run', model, '-i', `x=${input}`, '-o', out]);
+    assert.deepEqual(r.inputs[0]!.shape, full);
+    assert.equal(r.inputs[0]!.source, input);
+    assertMatchesReference(r.outputs[0]!.file, want);
+    // Another batch size from another file: a different specialization, still right.
+    const one = await leadingRows(input, 1, path.join(tmp, `${name}-1.npy`));
+    const out1 = path.join(tmp, `${name}-out1`);
+    const r1 = dynJson<{ outputs: { file: string }[] }>(['run', model, '-i', `x=${one}`, '-o', out1]);
+    assertMatchesReference(r1.outputs[0]!.file, want, 1);
+    // compile from the file's shape warms the cache for exactly that run.
+    const dir = path.join(tmp, `${name}-warm-cache`);
+    const c = dynJson<{ graphCache: string; kernels: number }>(['compile', model, '-i', `x=${input}`, '--cache-dir', dir]);
+    assert.equal(c.graphCache, 'miss');
+    assert.ok(c.kernels > 0);
+    const warm = dynJson<{ graphCache: string }>(['run', model, '-i', `x=${input}`, '--cache-dir', dir], { KILN_ASSERT_NO_COMPILE: '1' });
+    assert.equal(warm.graphCache, 'hit');
+    const ins = dynJson<{ inputs: { name: string; shape: number[] }[]; kernels: unknown[] }>(['inspect', model, '-i', `x=${input}`]);
+    assert.deepEqual(ins.inputs.map((i) => [i.name, i.shape]), [['x', full]]);
+    assert.ok(ins.kernels.length > 0);
+  }
+  const b = dynJson<{ runMs: { median: number; runs: number } }>([
+    'bench', path.join(FIX, 'mlp_dynamic.onnx'), '-i', `x=${path.join(FIX, 'mlp_dynamic.input.npy')}`, '--runs', '2', '--warmup', '0',
+  ]);
+  assert.equal(b.runMs.runs, 2);
+  assert.ok(b.runMs.median > 0);
+});
+
+test('symbolic dims: --shape picks the shape when no file gives it (random data of that shape)', () => {
+  const model = path.join(FIX, 'attention_dynamic.onnx');
+  const r = dynJson<{ inputs: { shape: number[]; source: string }[]; outputs: { shape: number[] }[] }>(['run', model, '--shape', 'x=3,5,16']);
+  assert.deepEqual(r.inputs[0], { name: 'x', shape: [3, 5, 16], dtype: 'float32', source: 'random' });
+  assert.deepEqual(r.outputs[0]!.shape, [3, 5, 16]);
+  const ins = dynJson<{ inputs: { shape: number[] }[] }>(['inspect', model, '--shape', 'x=7,6,16', '--no-kernels']);
+  assert.deepEqual(ins.inputs[0]!.shape, [7, 6, 16]);
 });
 
 test('bench reports cold, warm and steady-state times', () => {

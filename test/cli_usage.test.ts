@@ -66,6 +66,33 @@ test('bad usage exits 2 with a message', () => {
   }
 });
 
+test('symbolic dims given no size, or a size the model contradicts: exit 2 naming the input, the dim and how to give it', () => {
+  const fix = path.join(REPO, 'test/fixtures/onnx');
+  const mlp = path.join(fix, 'mlp_dynamic.onnx');
+  const attention = path.join(fix, 'attention_dynamic.onnx');
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const cases: [string[], RegExp][] = [
+    // Every command that compiles, with neither -i nor --shape: each unsized dim named, and both ways to size it.
+    ...['run', 'compile', 'bench', 'inspect'].map((cmd): [string[], RegExp] => [
+      [cmd, attention],
+      new RegExp(`${esc(attention)}: input 'x' dim 0 is symbolic \\('batch'\\); input 'x' dim 1 is symbolic \\('time'\\): give its data or shape with -i x=file\\.npy or --shape x=d0,d1,\\.\\.\\.`),
+    ]),
+    // A file whose rank or fixed dims the model contradicts.
+    [['run', mlp, '-i', `x=${path.join(fix, 'attention_dynamic.input.npy')}`], /--input x: .*attention_dynamic\.input\.npy holds \[2,8,16\], but the model declares x\[batch,16\]/],
+    [['run', mlp, '--shape', 'x=4,17'], /--shape x \[4,17\], but the model declares x\[batch,16\]/],
+    // --shape pins the shape; a file of another shape is refused, not silently reshaped.
+    [['run', mlp, '--shape', 'x=2,16', '-i', `x=${path.join(fix, 'mlp_dynamic.input.npy')}`], /--input x: .* holds float32\[4,16\], the model expects float32\[2,16\]/],
+    [['run', mlp, '--shape', 'nope=1,16'], /--shape names 'nope', which is not an input of the model \(inputs: x\[batch,16\]\)/],
+    [['compile', mlp, '--shape', 'x=1,16', '-i', 'nope=a.npy'], /--input names 'nope', which is not an input of the model/],
+    [['run', mlp, '-i', `x=${path.join(tmp, 'absent.npy')}`], /--input x '.*absent\.npy' does not exist/],
+  ];
+  for (const [args, re] of cases) {
+    const r = kiln(args);
+    assert.equal(r.code, 2, `kiln ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr + r.stdout, re, `kiln ${args.join(' ')}`);
+  }
+});
+
 test('missing or invalid files exit 2 with a clear message', () => {
   const missing = path.join(tmp, 'missing.onnx');
   for (const cmd of ['run', 'compile', 'bench', 'inspect']) {

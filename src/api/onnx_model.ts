@@ -58,6 +58,7 @@ export class LoadedOnnxModel implements OnnxModel {
   private readonly variants = new Map<string, Variant>();
   private readonly inits: InitializerCache = new Map();
   private readonly cache: ConversionCache | undefined;
+  private disposed = false;
 
   /**
    * `structureHash` (structure_hash.ts) keys the stored conversions; without it the graph is
@@ -282,6 +283,7 @@ export class LoadedOnnxModel implements OnnxModel {
    * whose graph depends on input values need those feeds.
    */
   async compile(feeds?: Record<string, OnnxValue>, options: CompileOptions = {}): Promise<Program> {
+    this.checkLive();
     const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
     if (!v) throw new OnnxInputError(`${this.file}: the graph depends on the values of input(s) ${this.valueInputs.map((n) => `'${n}'`).join(', ')}: pass feeds to compile()`);
     if (Object.keys(options).length) return compileGraphSource(this.sourceOf(v), { label: this.file, ...this.options, ...options });
@@ -290,6 +292,7 @@ export class LoadedOnnxModel implements OnnxModel {
 
   /** Runs the model: its outputs, all NDArrays (a model with STRING outputs takes runValues()). */
   async run(feeds: Record<string, OnnxValue>): Promise<Record<string, NDArray>> {
+    this.checkLive();
     if (this.stringOutputs.length > 0) {
       throw new OnnxModelError(this.file, `output${this.stringOutputs.length > 1 ? 's' : ''} ${this.stringOutputs.map((n) => `'${n}'`).join(', ')} ${this.stringOutputs.length > 1 ? 'are' : 'is'} STRING: run it with runValues(), which returns StringTensors for them`);
     }
@@ -301,6 +304,7 @@ export class LoadedOnnxModel implements OnnxModel {
    * only a model whose strings sit at its boundary has (see string_boundary.ts).
    */
   async runValues(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
+    this.checkLive();
     const numeric = this.checkFeeds(feeds);
     const v = this.variant(numeric)!;
     const inputs = this.runtimeInputs(v).map((n) => numeric[n]!);
@@ -312,8 +316,26 @@ export class LoadedOnnxModel implements OnnxModel {
 
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
   graphFor(feeds?: Record<string, OnnxValue>): Built | undefined {
+    this.checkLive();
     const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
     return v ? this.builtOf(v) : undefined;
+  }
+
+  /**
+   * Disposes every program the model compiled for itself (one per shape or value variant, a
+   * compile still running included, once it finishes) and drops its graphs and weight arrays.
+   * A Program that compile() returned for options of its own is the caller's to dispose.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variants.values()) v.program?.then((p) => p.dispose(), () => {});
+    this.variants.clear();
+    this.inits.clear();
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new OnnxModelError(this.file, 'this model was disposed: load it again (loadOnnx) to run or compile it');
   }
 
   inspect(): OnnxModelInfo {

@@ -52,4 +52,11 @@ export interface OnnxModel {
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
   graphFor(feeds?: Record<string, OnnxValue>): Built | undefined;
   inspect(): OnnxModelInfo;
+  /**
+   * Frees what the model holds: the programs it compiled (on CUDA their device memory; see
+   * Program.dispose), its graphs and weight arrays. Afterwards run(), runValues(), compile()
+   * and graphFor() throw OnnxModelError; disposing again does nothing. Outputs already
+   * returned stay valid.
+   */
+  dispose(): void;
 }

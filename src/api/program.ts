@@ -39,6 +39,13 @@ export interface Program {
   readonly graphCache: 'hit' | 'miss';
   readonly plan: Plan;
   inspect(): { kernels: { name: string; kind: string; ops: string[] }[] };
+  /**
+   * Frees what the program holds: on CUDA its device memory (arena, constants, scratch; the
+   * weights' device copies belong to their NDArrays, see docs/architecture.md's known limits),
+   * on the CPU its references. Outputs already returned stay valid. Afterwards run() rejects;
+   * disposing again does nothing.
+   */
+  dispose(): void;
 }
 
 const backends = new Map<string, Backend>();
@@ -219,18 +226,28 @@ function uniqueKernels(plan: Plan, ac: AsyncCompile): CompiledKernel[] | undefin
   return found.every((c) => c !== undefined) ? uniqueByKey(found as CompiledKernel[]) : undefined;
 }
 
-function makeProgram(plan: Plan, key: string, graphCache: 'hit' | 'miss', exe: Executable | undefined, checked: IndexCheckOutputs, params: readonly NDArray[] = []): Program {
+function makeProgram(plan: Plan, key: string, graphCache: 'hit' | 'miss', compiled: Executable | undefined, checked: IndexCheckOutputs, params: readonly NDArray[] = []): Program {
+  let exe = compiled;
+  let disposed = false;
   return {
     plan,
     graphKey: key,
     graphCache,
     kernelCount: plan.kernels.length,
     run(inputs) {
+      if (disposed) return Promise.reject(new Error(`this program (graph ${key.slice(0, 12)}) was disposed: it cannot run; compile it again`));
       if (!exe) return Promise.reject(new Error('this program was compiled with compileOnly: it cannot run'));
       return checked.checks.length ? exe.run(inputs, params).then((outs) => checkedOutputs(checked, outs)) : exe.run(inputs, params);
     },
     inspect() {
       return { kernels: plan.kernels.map((k, i) => ({ name: k.name, kind: plan.info[i]?.kind ?? '?', ops: plan.info[i]?.ops ?? [] })) };
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      exe?.dispose?.();
+      // The CPU executable's arena, constants and kernels' pointer blocks go with the last reference.
+      exe = undefined;
     },
   };
 }

@@ -28,6 +28,12 @@ export type GeneratedSource = KernelTarget & {
 
 export interface Executable {
   run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]>;
+  /**
+   * Frees what the executable allocated for itself (CUDA: its arena, constants, scratch and
+   * pointer tables); absent where dropping the references is enough (CPU: memory V8 collects).
+   * Called once; the executable is not run afterwards.
+   */
+  dispose?(): void;
 }
 
 export interface Backend {

@@ -103,6 +103,9 @@ export class CudaExecutable implements Executable {
   /** The parameter list last checked for uploads. */
   private paramsChecked: readonly NDArray[] | undefined;
   private readonly cublas: Cublas | undefined;
+  /** The temporaries' block (0: the plan has none). */
+  private readonly arena: DevicePtr;
+  private disposed = false;
 
   constructor(
     private readonly plan: Plan,
@@ -118,7 +121,7 @@ export class CudaExecutable implements Executable {
       const n = m.pointerTable ? (m.workspace ? 2 : 1) : m.params + (m.gemm || m.workspace ? 1 : 0);
       return prepareLaunch(l.fn, new Array(n).fill('ptr'));
     });
-    const arena = plan.arenaBytes > 0 ? alloc().alloc(plan.arenaBytes) : 0;
+    const arena = (this.arena = plan.arenaBytes > 0 ? alloc().alloc(plan.arenaBytes) : 0);
     this.fixed = plan.buffers.map((b) => {
       if (b.kind === 'temp') return arena + b.offset!;
       if (b.kind === 'const') {
@@ -147,10 +150,34 @@ export class CudaExecutable implements Executable {
     this.cublas = cublas;
   }
 
+  /**
+   * Returns the arena, constants, scratch and pointer tables to the allocator. Outputs already
+   * returned stay valid (they are the caller's); parameters' device copies are shared by every
+   * program binding the same NDArrays (weights.ts) and stay. Work already queued runs first:
+   * the blocks are reused only by later work on the same stream.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.arena) alloc().free(this.arena);
+    this.plan.buffers.forEach((b, i) => {
+      if (b.kind === 'const') alloc().free(this.fixed[i]!);
+    });
+    for (const p of this.scratch.values()) alloc().free(p);
+    for (const t of this.tables.values()) alloc().free(t.ptr);
+    this.scratch.clear();
+    this.tables.clear();
+  }
+
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
+    if (this.disposed) throw new Error('CudaExecutable: run after dispose()');
     checkInputs(this.plan, inputs, params);
     // Uploads started ahead (compileGraph, beside the module loads) enqueue their copies first.
-    if (uploadsInFlight()) await weightsEnqueued();
+    if (uploadsInFlight()) {
+      await weightsEnqueued();
+      // Disposed while waiting: its buffers are gone.
+      if (this.disposed) throw new Error('CudaExecutable: disposed during run()');
+    }
     const end = traceSpan('run', 'cuda plan');
     this.uploadParams(params);
     const uploaded: DevicePtr[] = [];

@@ -48,7 +48,7 @@ test('a disposed model refuses to run, compile or trace with a clear error; disp
   again.dispose();
 });
 
-test('a Program disposed on its own: run() rejects, disposing twice is fine, the model's own program is untouched', async () => {
+test('a Program disposed on its own: run() rejects, disposing twice is fine, the program the model keeps is untouched', async () => {
   const model = loadOnnx(path.join(FIX, 'mlp_dynamic.onnx'), options);
   // compile() with options of its own gives a program the model does not keep: the caller's to dispose.
   const own = await model.compile(undefined, { workers: 0 });

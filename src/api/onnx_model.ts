@@ -5,7 +5,7 @@
 import type { CompileOptions, Program } from './program.js';
 import { compileGraphSource } from './program.js';
 import { type GraphSource, graphDigest, tracedSource } from './graph_source.js';
-import { withIndexChecks } from './index_checks.js';
+import { type CheckedGraph, withIndexChecks } from './index_checks.js';
 import { openCache } from '../cache/open_cache.js';
 import { setting } from '../config/read.js';
 import type { DType } from '../graph/dtype.js';
@@ -35,6 +35,8 @@ type NumericFeeds = Record<string, NDArray>;
 interface Variant {
   fixed: Map<string, ConstTensor>;
   built?: Conversion;
+  /** The built graph with its index checks (a stored variant's, once built: checked against the record). */
+  checked?: CheckedGraph;
   record?: { key: string; conversion: ConversionRecord };
   source?: GraphSource;
   program?: Promise<Program>;
@@ -151,7 +153,7 @@ export class LoadedOnnxModel implements OnnxModel {
     if (!c?.index) return undefined;
     const index = c.index;
     return withSpan('cache', 'onnx conversion lookup', () => {
-      const key = conversionKey(c.indexKey, index.guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), fixed);
+      const key = this.conversionKeyOf(c.indexKey, index.guards, fixed);
       const conversion = c.store.conversion(key);
       if (!conversion) return undefined;
       const inputs = this.numericInputNames();
@@ -179,7 +181,7 @@ export class LoadedOnnxModel implements OnnxModel {
         c.store.putIndex(c.indexKey, index);
         c.index = index;
       }
-      const key = conversionKey(c.indexKey, guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), v.fixed);
+      const key = this.conversionKeyOf(c.indexKey, guards, v.fixed);
       c.store.putConversion(key, {
         digest: source.digest,
         runtimeInputs: built.runtimeInputs,
@@ -190,6 +192,11 @@ export class LoadedOnnxModel implements OnnxModel {
         params: this.paramSources(source.params),
       });
     });
+  }
+
+  /** A conversion's key: the model index's key, the guards' contents and the value inputs' values. */
+  private conversionKeyOf(indexKey: string, guards: readonly string[], fixed: ReadonlyMap<string, ConstTensor>): string {
+    return conversionKey(indexKey, guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), fixed);
   }
 
   /** Where each graph parameter comes from: an initializer's own NDArray, else data folding derived. */
@@ -207,12 +214,14 @@ export class LoadedOnnxModel implements OnnxModel {
     if (!v.built) {
       const built = this.build(v.fixed);
       const rec = v.record!;
+      const checked = withIndexChecks(built.traced);
       // The stored conversion named this graph: a different one means the entry was wrong.
-      if (graphDigest(withIndexChecks(built.traced).traced.graph) !== rec.conversion.digest) {
+      if (graphDigest(checked.traced.graph) !== rec.conversion.digest) {
         this.cache?.store.drop(rec.key);
         throw new OnnxModelError(this.m.file, 'the cached conversion of this model does not match it (removed from the cache: run again)');
       }
       v.built = built;
+      v.checked = checked;
     }
     return v.built;
   }
@@ -231,7 +240,10 @@ export class LoadedOnnxModel implements OnnxModel {
       get built() {
         return v.built !== undefined;
       },
-      checked: () => withIndexChecks(model.builtOf(v).traced),
+      checked: () => {
+        model.builtOf(v);
+        return v.checked!;
+      },
     };
     return v.source;
   }

@@ -19,8 +19,13 @@ import type onnxProto from 'onnx-proto';
 /** proto.ts's TensorProto, named from the package: proto.ts imports this module. */
 type TensorProto = onnxProto.onnx.ITensorProto;
 
+/** A tensor's external-data entries by key (location, offset, length, …); empty for inline data. */
+export function externalDataFields(t: TensorProto): Map<string, string> {
+  return new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+}
+
 export function readExternal(t: TensorProto, baseDir: string | undefined, dtype: DType, n: number): AnyTypedArray {
-  const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+  const kv = externalDataFields(t);
   const location = kv.get('location');
   if (!location) throw new Error(`tensor '${t.name}' has external data without a location`);
   if (baseDir === undefined) throw new Error(`tensor '${t.name}' has external data ('${location}') but the model was given as bytes`);

@@ -11,6 +11,7 @@
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConstTensor } from './const_tensor.js';
+import { externalDataFields } from './external_data.js';
 import type { TensorProto } from './proto.js';
 
 const live = new Map<string, WeakRef<ConstTensor>>();
@@ -36,9 +37,8 @@ function tensorIdentity(modelFile: string, baseDir: string | undefined, t: Tenso
   // The name too: a build records value reads by it (const_tensor.ts), so a tensor is shared
   // only under its own name.
   const shape = `${t.name ?? ''}:${t.dataType}:${(t.dims ?? []).join(',')}`;
-  const ext = t.externalData ?? [];
-  if (ext.length > 0) {
-    const kv = new Map(ext.map((e) => [e.key ?? '', e.value ?? '']));
+  const kv = externalDataFields(t);
+  if (kv.size > 0) {
     const file = path.resolve(baseDir, kv.get('location') ?? '');
     const id = fileIdentity(file);
     return id && `ext:${file}:${id}:${kv.get('offset') ?? 0}:${kv.get('length') ?? ''}:${shape}`;

@@ -201,6 +201,17 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
 }
 
 /**
+ * The plan a traced graph schedules to on this backend, without compiling or loading anything
+ * (compile()'s check that a symbolic program does not depend on the sizes it was traced at).
+ */
+export async function planOnly(traced: Traced, options: CompileOptions = {}): Promise<Plan> {
+  const backend = await backendFor(options);
+  await backend.prepareCodegen?.();
+  const checked = tracedSource(traced).checked().traced;
+  return (await schedule(checked.graph, backend, undefined, checked.returnsArray)).plan;
+}
+
+/**
  * KILN_DEBUG on a graph-cache hit: the graph (when there is one: an ONNX warm start never
  * builds it, which one line says) and the cached plan are there to print; the stages in
  * between never ran, which one line says (silence looked like a broken KILN_DEBUG).

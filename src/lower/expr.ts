@@ -6,11 +6,18 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { BinaryOp, UnaryOp } from '../graph/ir.js';
+import { SYM_MAX, SYM_MIN, type SymInt } from '../graph/sym.js';
 
 export type EType = DType | 'index';
 
 export type Expr =
-  | { readonly k: 'var'; readonly name: string; readonly extent: number }
+  /**
+   * A loop variable in [0, extent). Over a symbolic extent `ext` (graph/sym.ts), `extent` is
+   * its largest value under the symbols' bounds, so numeric ranges stay sound for every binding.
+   */
+  | { readonly k: 'var'; readonly name: string; readonly extent: number; readonly ext?: SymInt }
+  /** A size symbol (a kernel argument), in [SYM_MIN, SYM_MAX]. */
+  | { readonly k: 'sym'; readonly name: string }
   | { readonly k: 'const'; readonly v: number; readonly dt: EType }
   | { readonly k: 'load'; readonly buf: number; readonly at: Expr; readonly dt: DType }
   | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr; readonly dt: EType }
@@ -29,7 +36,7 @@ export type Expr =
   | { readonly k: 'reg'; readonly name: string; readonly dt: DType };
 
 export function dtOf(e: Expr): EType {
-  return e.k === 'var' ? 'index' : e.dt;
+  return e.k === 'var' || e.k === 'sym' ? 'index' : e.dt;
 }
 
 export const loopVar = (name: string, extent: number): Expr => ({ k: 'var', name, extent });
@@ -42,6 +49,8 @@ export function range(e: Expr): [number, number] | undefined {
   switch (e.k) {
     case 'var':
       return [0, e.extent];
+    case 'sym':
+      return [SYM_MIN, SYM_MAX + 1];
     case 'const':
       return [e.v, e.v + 1];
     case 'bin': {
@@ -92,18 +101,18 @@ function clampRange(e: Expr & { k: 'bin' }): [number, number] | undefined {
 }
 
 /** Splits an index sum into its terms (flattening nested adds). */
-function terms(e: Expr): Expr[] {
+export function terms(e: Expr): Expr[] {
   return e.k === 'bin' && e.op === 'add' && e.dt === 'index' ? [...terms(e.a), ...terms(e.b)] : [e];
 }
 
 /** The constant multiplier of a term: x*c → [x, c]; c → [1, c]. */
-function coeff(t: Expr): [Expr | undefined, number] {
+export function coeff(t: Expr): [Expr | undefined, number] {
   if (t.k === 'const') return [undefined, t.v];
   if (t.k === 'bin' && t.op === 'mul' && t.b.k === 'const') return [t.a, t.b.v];
   return [t, 1];
 }
 
-function sumOf(ts: Expr[]): Expr {
+export function sumOf(ts: Expr[]): Expr {
   if (ts.length === 0) return idx(0);
   return ts.reduce((acc, t) => ({ k: 'bin', op: 'add', a: acc, b: t, dt: 'index' }) as Expr);
 }
@@ -258,6 +267,8 @@ export function exprKey(e: Expr): string {
   switch (e.k) {
     case 'var':
       return e.name;
+    case 'sym':
+      return `$${e.name}`;
     case 'const':
       return `${e.v}:${e.dt}`;
     case 'load':
@@ -296,6 +307,8 @@ export function fmtExpr(e: Expr): string {
   switch (e.k) {
     case 'var':
       return e.name;
+    case 'sym':
+      return `$${e.name}`;
     case 'const':
       return String(e.v);
     case 'load':
@@ -327,6 +340,7 @@ export function substitute(e: Expr, vars: ReadonlyMap<string, Expr>): Expr {
   switch (e.k) {
     case 'var':
       return vars.get(e.name) ?? e;
+    case 'sym':
     case 'const':
     case 'acc':
     case 'reg':
@@ -360,6 +374,11 @@ export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
   switch (e.k) {
     case 'var':
       return env.get(e.name) ?? 0;
+    case 'sym': {
+      const v = env.get(e.name);
+      if (v === undefined) throw new Error(`evalIndex: no value for size symbol ${e.name}`);
+      return v;
+    }
     case 'const':
       return e.v;
     case 'bin': {
@@ -394,6 +413,7 @@ export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
 export function children(e: Expr): Expr[] {
   switch (e.k) {
     case 'var':
+    case 'sym':
     case 'const':
     case 'acc':
     case 'reg':
@@ -416,6 +436,7 @@ export function children(e: Expr): Expr[] {
 export function mapChildren(e: Expr, f: (c: Expr) => Expr): Expr {
   switch (e.k) {
     case 'var':
+    case 'sym':
     case 'const':
     case 'acc':
     case 'reg':

@@ -7,7 +7,10 @@ import { arch } from 'node:os';
 import { setting } from '../../config/read.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
-import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
+import { type Dim, SymbolicUnsupportedError, symNumel, symStrides } from '../../graph/sym.js';
+import { recordGuard } from '../../lower/guard_record.js';
+import { symCName } from '../../lower/sym_index.js';
+import { type Kernel, type KernelSyms, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
@@ -16,13 +19,30 @@ import { dtOf } from '../../lower/expr.js';
 import { loadValue } from '../half_c.js';
 import { recordUses } from '../emitted_uses.js';
 import { narrowAcc, wideAccType } from '../int_c.js';
-import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
+import { SUM_BLOCK, accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type FewRowContext, fewRowKernel } from './few_rows.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
 
 export type { CSource } from './kernel_text.js';
+
+/** A dim's C text: the number, or the SymInt over the kernel's size arguments. */
+function dimC(d: Dim): string {
+  return typeof d === 'number' ? String(d) : d.toC(symCName);
+}
+
+/** A symbolic loop nest's work per call, as the C condition for its parallel pragma. */
+function symWork(dims: readonly Dim[]): string {
+  return `${symNumel(dims).toC(symCName)} * 4 >= ${PARALLEL_MIN_WORK}`;
+}
+
+/** flatInner over symbolic dims: the flat position in the reduced dims (argmax/argmin). */
+function flatInnerDims(dims: readonly Dim[]): string {
+  const strides = symStrides(dims);
+  const parts = dims.flatMap((d, i) => (d === 1 ? [] : [`r${i} * ${strides[i]!.toC(symCName)}`]));
+  return `(${parts.length ? parts.join(' + ') : '0'})`;
+}
 
 export function generateC(k: Kernel): CSource {
   const { value: src, uses } = recordUses(() => kernelBody(k));
@@ -31,6 +51,7 @@ export function generateC(k: Kernel): CSource {
 }
 
 function kernelBody(k: Kernel): CSource {
+  if (k.sym && k.kind !== 'loops' && k.kind !== 'matmul') throw new SymbolicUnsupportedError(`a CPU ${k.kind} kernel over symbolic sizes`, k.sym.sizes);
   switch (k.kind) {
     case 'loops':
       return loops(k);
@@ -45,8 +66,12 @@ function kernelBody(k: Kernel): CSource {
   }
 }
 
-/** Opens nested loops over `dims` named prefix0..; size-1 dims get no loop (their index is 0). */
-function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean): string {
+/**
+ * Opens nested loops over `dims` named prefix0..; size-1 dims get no loop (their index is 0).
+ * `texts`: each extent's C text where symbolic (else the number); `ompIf`: the parallel
+ * pragma's run-time condition (a symbolic kernel's work is known per call only).
+ */
+function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean, texts?: readonly string[], ompIf?: string): string {
   let ind = indent;
   // The first real loop (size-1 dims open blocks) takes the pragma, the loops inside it none.
   let pragmaPending = parallelFirst;
@@ -57,9 +82,9 @@ function openLoops(lines: string[], dims: readonly number[], prefix: string, ind
       ind += '  ';
       return;
     }
-    if (pragmaPending) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
+    if (pragmaPending) lines.push(`${ind}#pragma omp parallel for schedule(static)${ompIf ? ` if(${ompIf})` : ''}`);
     pragmaPending = false;
-    lines.push(`${ind}for (int64_t ${prefix}${i} = 0; ${prefix}${i} < ${n}; ${prefix}${i}++) {`);
+    lines.push(`${ind}for (int64_t ${prefix}${i} = 0; ${prefix}${i} < ${texts?.[i] ?? n}; ${prefix}${i}++) {`);
     ind += '  ';
   });
   return ind;
@@ -70,18 +95,30 @@ function closeLoops(lines: string[], dims: readonly number[], indent: string): v
   while (depth-- > 0) lines.push(`${indent}${'  '.repeat(depth)}}`);
 }
 
-function loops(k: LoopKernel): CSource {
-  if (readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
-  if (shortRowReduction(k)) return rowLoops(k);
+function loops(k: LoopKernel & { sym?: KernelSyms }): CSource {
+  const sym = k.sym;
+  // A symbolic kernel takes the plain loop order, right for every size: the column and row
+  // orders are chosen by size, which a symbolic kernel knows only per call.
+  if (!sym && readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
+  if (!sym && shortRowReduction(k)) return rowLoops(k);
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
-  const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
-  const ind = openLoops(lines, k.outer, 'o', '  ', parallel);
+  const outerText = sym?.outer?.map(dimC);
+  const innerText = sym?.inner?.map(dimC);
+  const work = sym ? symWork([...(sym.outer ?? []), ...(sym.inner ?? [])]) : undefined;
+  const parallel = sym ? k.outer.some((n) => n > 1) : totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
+  const ind = openLoops(lines, k.outer, 'o', '  ', parallel, outerText, work);
   const outerScope = new Scope(dialect, counter, undefined, ind);
   const body: string[] = [];
   for (const r of k.reductions) {
     body.push(`${ind}${accInit(r)}`);
     const split = blockedSum(r) ? sumBlocking(k.inner) : undefined;
+    if (sym && blockedSum(r)) {
+      // The blocking is chosen by the sum's length: a symbolic one keeps the one-block form
+      // for every call its guard admits.
+      if (split) throw new SymbolicUnsupportedError(`a float sum over ${numel(k.inner)} (> ${SUM_BLOCK}) points of symbolic length`, symNumel(sym.inner ?? []).symbols());
+      recordGuard(symNumel(sym.inner ?? []), 'le', SUM_BLOCK, `float sums of at most ${SUM_BLOCK} points run unblocked`);
+    }
     if (split) {
       // A long float32 sum: partial sums over blocks of at most SUM_BLOCK points (accumulators.ts).
       // The innermost loop vectorizes (whole-tensor sums over several dims included).
@@ -98,10 +135,11 @@ function loops(k: LoopKernel): CSource {
     // The pragma must sit right before a `for`: only when the single inner dim is a real loop.
     if (pragma && k.inner.length === 1 && k.inner[0] !== 1) body.push(`${ind}${pragma}`);
     const innerLines: string[] = [];
-    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
+    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false, innerText);
     const s = outerScope.child(innerInd);
     const v = s.emit(r.value);
-    body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...accUpdate(r, v, flatInner(k.inner)).map((l) => innerInd + l));
+    const pos = sym ? flatInnerDims(sym.inner ?? []) : flatInner(k.inner);
+    body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...accUpdate(r, v, pos).map((l) => innerInd + l));
     closeLoops(body, k.inner, ind);
     body.push(...accFinish(r).map((l) => ind + l));
   }
@@ -113,7 +151,7 @@ function loops(k: LoopKernel): CSource {
   if (k.innerStores.length) {
     const innerLines: string[] = [];
     if (k.inner.length === 1 && k.inner[0] !== 1 && k.reductions.length > 0) innerLines.push(`${ind}#pragma omp simd`);
-    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
+    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false, innerText);
     const s = outerScope.child(innerInd);
     const stores = k.innerStores.map((st) => `${innerInd}${storeStmt(st.buf, s.emit(st.at), s.emit(st.value), k.bufs[st.buf]!.dtype)}`);
     body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...stores);
@@ -208,8 +246,22 @@ function scatter(k: ScatterKernel): CSource {
  * residual) is applied to each finished element. On a 2-core AVX-512 VM this runs at ~240
  * GFLOP/s on 512×1024×1024, against ~50 for the earlier axpy loop.
  */
-function matmul(k: MatmulKernel): CSource {
+function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const counter = { n: 0 };
+  const sym = k.sym;
+  // Over symbolic sizes: M, N, the batch and the strides are the kernel's size arguments; the
+  // packed panel's size is static, so K must be. The size-chosen variants (few rows, a parallel
+  // batch) are left out, and the row loop's pragma decides per call whether to use threads.
+  if (sym && (typeof (sym.K ?? 0) !== 'number' || isImplicit(k.b))) {
+    throw new SymbolicUnsupportedError(isImplicit(k.b) ? 'an implicit GEMM operand over symbolic sizes' : 'a CPU product over a symbolic inner dim K', isImplicit(k.b) ? sym.sizes : symNumel([sym.K ?? 1]).symbols());
+  }
+  const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
+  const N = sym?.N !== undefined ? dimC(sym.N) : String(k.N);
+  const mLast = sym && typeof sym.M !== 'number' ? `(${M} - 1)` : String(k.M - 1);
+  const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
+  const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
+  const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
+  const ompIf = sym ? `${symNumel([...(sym.batch ?? []), sym.M ?? k.M, sym.N ?? k.N, k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}` : undefined;
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
   // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
@@ -227,10 +279,10 @@ function matmul(k: MatmulKernel): CSource {
   const nVar = `o${nb + 1}`;
   const work = k.batch.reduce((p, d) => p * d, 1) * k.M * k.N * k.K;
   const batches = k.batch.reduce((p, d) => p * d, 1);
-  const parallel = work >= PARALLEL_MIN_WORK * 8;
+  const parallel = sym ? true : work >= PARALLEL_MIN_WORK * 8;
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
-  const parallelBatch = parallel && batches >= 2;
+  const parallelBatch = parallel && batches >= 2 && !sym;
   // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
   // each B element is used at most 8 times, so copying B into panels costs as much as the
   // product, and the rows cannot be split across threads. A float32 B contiguous along its rows
@@ -238,7 +290,7 @@ function matmul(k: MatmulKernel): CSource {
   // (few_rows.ts). Any other B is still packed per panel, but threads split the panels, each
   // with its own. KILN_CPU_FEW_ROW_GEMM=0 turns both off (the earlier kernel), to compare
   // (bench/cpu_weights.ts).
-  const fewRows = k.M <= 2 * MR && !implicitB && setting('KILN_CPU_FEW_ROW_GEMM');
+  const fewRows = k.M <= 2 * MR && !implicitB && !sym && setting('KILN_CPU_FEW_ROW_GEMM');
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
   const few = inPlace ? (c: FewRowContext) => fewRowKernel(k, c)! : undefined;
@@ -256,7 +308,7 @@ function matmul(k: MatmulKernel): CSource {
     }
     lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
-    ind = openLoops(lines, k.batch, 'o', ind, false);
+    ind = openLoops(lines, k.batch, 'o', ind, false, sym?.batch?.map(dimC));
     if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
@@ -278,8 +330,8 @@ function matmul(k: MatmulKernel): CSource {
     ind += '  ';
     lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`, `${ind}#pragma omp for schedule(static)`);
   }
-  lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
-  lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
+  lines.push(`${ind}for (int64_t jb = 0; jb < ${N}; jb += ${NR}) {`);
+  lines.push(`${ind}  const int64_t jn = ${N} - jb < ${NR} ? ${N} - jb : ${NR};`);
 
   if (implicitB) {
     // An implicit B (a conv's window view): the panel is packed from its index expression at
@@ -311,28 +363,28 @@ function matmul(k: MatmulKernel): CSource {
     const sb = k.b as StridedOperand;
     const pack = [
       `for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
-      `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`,
+      `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${strideC(sym?.bStrides?.[0], sb.rowStride)} + (jb + j) * ${strideC(sym?.bStrides?.[1], sb.colStride)}]`, bDt)} : (${t})0;`,
     ];
     lines.push(...pack.map((l) => `${ind}  ${l}`));
   }
-  if (parallel && !parallelBatch && !panelsParallel && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
-  lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
+  if (parallel && !parallelBatch && !panelsParallel && (sym || k.M > MR)) lines.push(`${ind}  #pragma omp parallel for schedule(static)${ompIf ? ` if(${ompIf})` : ''}`);
+  lines.push(`${ind}  for (int64_t ib = 0; ib < ${M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) for (int j = 0; j < ${NR}; j++) acc[r][j] = 0;`);
   // Rows past M read the last row (valid memory) and are never stored.
   for (let r = 0; r < MR; r++) {
-    lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${k.M} ? ib + ${r} : ${k.M - 1}) * ${k.a.rowStride}LL;`);
+    lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${M} ? ib + ${r} : ${mLast}) * ${aRow};`);
   }
   lines.push(`${ind}    for (int64_t p = 0; p < ${k.K}; p++) {`);
   lines.push(`${ind}      const ${t}* restrict brow = Bp + p * ${NR};`);
   for (let r = 0; r < MR; r++) {
-    lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${k.a.colStride}LL]`, aDt)};`);
+    lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${aCol}]`, aDt)};`);
     lines.push(`${ind}        #pragma omp simd`);
     lines.push(`${ind}        for (int j = 0; j < ${NR}; j++) acc[${r}][j] += av * brow[j]; }`);
   }
   lines.push(`${ind}    }`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) {`);
-  lines.push(`${ind}      if (ib + r >= ${k.M}) break;`);
+  lines.push(`${ind}      if (ib + r >= ${M}) break;`);
   lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) {`);
   const es = scope.child(`${ind}        `);
   const stores = k.epilogue.map((st) => `${ind}        ${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);

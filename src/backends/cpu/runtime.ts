@@ -17,7 +17,7 @@
 import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
-import type { Plan, PlanBuffer } from '../../schedule/plan.js';
+import { type Plan, type PlanBuffer, bufferShape } from '../../schedule/plan.js';
 import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
@@ -27,14 +27,18 @@ import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
 /** A kernel entry: `void name(void *const *args)`. */
 type KernelFn = (args: BigUint64Array) => void;
 
-/** A buffer whose array comes with each call (input, parameter) or is made by it (output). */
+/**
+ * A buffer whose array comes with each call (input, parameter) or is made by it (output), or
+ * a temporary of symbolic size, made again when the call's sizes change.
+ */
 interface CallBuffer {
-  kind: 'input' | 'param' | 'output';
+  kind: 'input' | 'param' | 'output' | 'temp';
   /** Position among the inputs or the parameters. */
   index: number;
-  /** For an output: its dtype and element count. */
+  /** For an output or temporary: its dtype and element count (of a symbolic one, per binding: `buffer`). */
   dtype: PlanBuffer['dtype'];
   numel: number;
+  buffer: PlanBuffer;
   /** Where its address goes: indices into the executable's `blocks`, one per use by a step. */
   slots: number[];
 }
@@ -65,6 +69,11 @@ export class CpuExecutable implements Executable {
    * under the kernels.
    */
   private readonly fixed: (AnyTypedArray | undefined)[];
+  /** A symbolic plan's size arguments: each step's slots after its pointers, with the symbol each takes. */
+  private readonly sizeSlots: { slot: number; name: string }[] = [];
+  /** The binding the symbolic temporaries were made for, and those arrays (by call buffer). */
+  private tempsFor = '';
+  private readonly temps = new Map<number, { t: AnyTypedArray; address: bigint }>();
 
   constructor(
     private readonly plan: Plan,
@@ -84,13 +93,13 @@ export class CpuExecutable implements Executable {
       if (i === undefined) {
         const b = plan.buffers[id]!;
         callIndex.set(id, (i = this.callBuffers.length));
-        this.callBuffers.push({ kind: b.kind as CallBuffer['kind'], index: b.index ?? -1, dtype: b.dtype, numel: numel(b.shape), slots: [] });
+        this.callBuffers.push({ kind: b.kind as CallBuffer['kind'], index: b.index ?? -1, dtype: b.dtype, numel: numel(b.shape), buffer: b, slots: [] });
       }
       return this.callBuffers[i]!;
     };
     const isCall = (id: number) => fixed[id] === undefined;
     // An ArrayBuffer of its own: its memory is off V8's heap, so a block never moves.
-    const total = plan.steps.reduce((n, s) => n + s.args.length, 0);
+    const total = plan.steps.reduce((n, s) => n + s.args.length + (s.sizes?.length ?? 0), 0);
     this.blocks = new BigUint64Array(new ArrayBuffer(Math.max(total, 1) * 8));
     let at = 0;
     this.steps = plan.steps.map((s) => {
@@ -105,6 +114,7 @@ export class CpuExecutable implements Executable {
         }
         at++;
       }
+      for (const name of s.sizes ?? []) this.sizeSlots.push({ slot: at++, name });
       return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
     });
     this.outputs = plan.outputs.map((id) => {
@@ -115,8 +125,19 @@ export class CpuExecutable implements Executable {
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
-    checkInputs(this.plan, inputs, params);
+    const binding = checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
+    const symbolic = binding.size > 0;
+    let bindingKey = '';
+    if (symbolic) {
+      for (const v of binding.values()) bindingKey += `${v},`;
+      if (bindingKey !== this.tempsFor) {
+        // New sizes: the size arguments and the symbolic temporaries, once per change of sizes.
+        for (const s of this.sizeSlots) this.blocks[s.slot] = BigInt(binding.get(s.name)!);
+        this.temps.clear();
+        this.tempsFor = bindingKey;
+      }
+    }
     const blocks = this.blocks;
     const cbs = this.callBuffers;
     const arrays = new Array<AnyTypedArray>(cbs.length);
@@ -127,8 +148,16 @@ export class CpuExecutable implements Executable {
       let t: AnyTypedArray;
       let address: bigint;
       if (cb.kind === 'output') {
-        t = allocTyped(cb.dtype, cb.numel);
+        t = allocTyped(cb.dtype, symbolic && cb.buffer.dims ? numel(bufferShape(cb.buffer, binding)) : cb.numel);
         address = this.address(t);
+      } else if (cb.kind === 'temp') {
+        let made = this.temps.get(i);
+        if (!made) {
+          const tt = allocTyped(cb.dtype, Math.max(numel(bufferShape(cb.buffer, binding)), 1));
+          this.temps.set(i, (made = { t: tt, address: this.address(tt) }));
+        }
+        t = made.t;
+        address = made.address;
       } else {
         const a = (cb.kind === 'input' ? inputs : params)[cb.index]!;
         t = a.toTypedArraySync();
@@ -148,7 +177,7 @@ export class CpuExecutable implements Executable {
     return this.outputs.map((o) => {
       if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });
       const t = arrays[o.call]!;
-      const out = NDArray.from(t, o.shape, { dtype: o.dtype });
+      const out = NDArray.from(t, symbolic ? bufferShape(this.plan.buffers[o.id]!, binding) : o.shape, { dtype: o.dtype });
       // The array wraps t itself (allocTyped made it of the dtype's own kind), so t's address is its data's.
       if (out.hostData() === t) out.cpuAddress = addresses[o.call];
       return out;
@@ -157,6 +186,8 @@ export class CpuExecutable implements Executable {
 }
 
 function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefined {
+  // A temporary of symbolic size is made per binding (a call buffer).
+  if (b.kind === 'temp' && b.dims) return undefined;
   if (b.kind === 'temp') return viewTyped(b.dtype, arena, b.offset!, numel(b.shape));
   // Constants are kept as numbers in the plan (half types as values, encoded here).
   if (b.kind === 'const') return numbersToTyped(b.dtype, b.data!);

@@ -1,0 +1,131 @@
+// compile(fn, { dynamic }): programs over symbolic sizes (graph/sym.ts) against the float64
+// interpreter, with sizes 1, 7, 63 and 1000 (vector loops with tails), several shapes through
+// one program with no compile after the first (the counters), guards that fail and specialise,
+// functions that are not symbolic (an op that needs static sizes, a size used as a number)
+// falling back to static programs with right results, and input no program can take.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { Tensor } from '../src/frontend/tensor.js';
+import { layerNorm } from '../src/frontend/functions.js';
+import { type CompiledFn, type Counters, assertMatches, compileCpu, counters, randn, reference } from './helpers.js';
+import type { NDArray } from './helpers.js';
+
+const tol = { rtol: 1e-4, atol: 1e-4 };
+
+/** Runs `compiled` on `inputs` and checks every output against the interpreter. */
+async function checkCall(fn: (...xs: Tensor[]) => Tensor | Tensor[], compiled: CompiledFn, inputs: NDArray[], label: string): Promise<void> {
+  const refs = reference(fn, inputs);
+  const result = await compiled(...inputs);
+  const outs = Array.isArray(result) ? result : [result];
+  assert.equal(outs.length, refs.length);
+  for (let i = 0; i < refs.length; i++) await assertMatches(outs[i]!, refs[i]!, { ...tol, label: `${label} output ${i}` });
+}
+
+/** The counters that say something was traced, scheduled or compiled. */
+const compileWork = (c: Counters) => ({ generated: c.kernels_generated, misses: c.graph_cache_misses, hits: c.graph_cache_hits, symbolic: c.symbolic_programs });
+
+const W1 = randn([32, 48], 11);
+const B1 = randn([48], 12);
+const W2 = randn([48, 16], 13);
+const mlp = (x: Tensor) => x.matmul(W1).add(B1).relu().matmul(W2);
+
+test('dynamic: true, an MLP over a symbolic batch: sizes 7, 63, 1000 and 2 through one program, no compile after the first', async () => {
+  const compiled = compileCpu(mlp, { dynamic: true });
+  const before = counters();
+  await checkCall(mlp, compiled, [randn([7, 32], 1)], 'batch 7');
+  const afterFirst = counters();
+  assert.equal(afterFirst.symbolic_programs - before.symbolic_programs, 1, 'one symbolic program');
+  for (const [b, seed] of [[63, 2], [1000, 3], [2, 4]] as const) await checkCall(mlp, compiled, [randn([b, 32], seed)], `batch ${b}`);
+  assert.deepEqual(compileWork(counters()), compileWork(afterFirst), 'no trace, schedule or compile after the first call');
+  assert.equal(counters().guard_failures, afterFirst.guard_failures);
+});
+
+test('a batch of 1 breaks the symbolic program\'s guard (sizes >= 2) and runs a static specialisation', async () => {
+  const compiled = compileCpu(mlp, { dynamic: true });
+  await checkCall(mlp, compiled, [randn([5, 32], 5)], 'batch 5');
+  const before = counters();
+  await checkCall(mlp, compiled, [randn([1, 32], 6)], 'batch 1');
+  const after = counters();
+  assert.equal(after.guard_failures - before.guard_failures, 1, 'the guard failed once');
+  assert.equal(after.graph_cache_misses + after.graph_cache_hits - before.graph_cache_misses - before.graph_cache_hits, 1, 'one specialisation compiled');
+  // The specialisation is kept: batch 1 again compiles nothing, batch 9 takes the symbolic program.
+  await checkCall(mlp, compiled, [randn([1, 32], 7)], 'batch 1 again');
+  await checkCall(mlp, compiled, [randn([9, 32], 8)], 'batch 9');
+  assert.deepEqual(compileWork(counters()), compileWork(after));
+});
+
+const norms = (x: Tensor, g: Tensor) => [x.softmax(-1), layerNorm(x, [64], g), x.exp().sum(-1)];
+
+test('softmax and layer norm over [batch, sequence, 64], both symbolic: (2,7), (3,63), (2,1000), (1,7)', async () => {
+  const gamma = randn([64], 20);
+  const fn = (x: Tensor, g: Tensor) => norms(x, g);
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([2, 7, 64], 21), gamma], '(2,7)');
+  const afterFirst = counters();
+  await checkCall(fn, compiled, [randn([3, 63, 64], 22), gamma], '(3,63)');
+  await checkCall(fn, compiled, [randn([2, 1000, 64], 23), gamma], '(2,1000)');
+  assert.deepEqual(compileWork(counters()), compileWork(afterFirst), 'one program for every shape');
+  // A batch of 1 is specialised (a guard), and right.
+  await checkCall(fn, compiled, [randn([1, 7, 64], 24), gamma], '(1,7)');
+});
+
+test("dynamic: 'auto' compiles static first, symbolic on the second batch size, then nothing", async () => {
+  const compiled = compileCpu(mlp);
+  const c0 = counters();
+  await checkCall(mlp, compiled, [randn([4, 32], 30)], 'batch 4');
+  const c1 = counters();
+  assert.equal(c1.symbolic_programs, c0.symbolic_programs, 'the first shape compiles statically');
+  await checkCall(mlp, compiled, [randn([7, 32], 31)], 'batch 7');
+  const c2 = counters();
+  assert.equal(c2.symbolic_programs - c1.symbolic_programs, 1, 'the second batch size compiles a symbolic program');
+  for (const [b, seed] of [[63, 32], [1000, 33], [4, 34]] as const) await checkCall(mlp, compiled, [randn([b, 32], seed)], `batch ${b}`);
+  assert.deepEqual(compileWork(counters()), compileWork(c2), 'no compile after the second');
+});
+
+test('a float sum over a symbolic length guards its blocking: 5000 points break the guard and specialise', async () => {
+  const fn = (x: Tensor) => x.sum(-1);
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([3, 7], 40)], '[3,7]');
+  await checkCall(fn, compiled, [randn([2, 63], 41)], '[2,63]');
+  const before = counters();
+  await checkCall(fn, compiled, [randn([2, 5000], 42)], '[2,5000]');
+  assert.equal(counters().guard_failures - before.guard_failures, 1, 'the blocking guard failed');
+});
+
+test('dims a function forces static: attention (a CPU product over the sequence as K) and a mean keep the other dims symbolic; a size used as a number is specialised', async () => {
+  const attention = (q: Tensor, k: Tensor, v: Tensor) => q.matmul(k.transpose(-1, -2)).mul(0.125).softmax(-1).matmul(v);
+  const qkv = (b: number, t: number, seed: number) => [randn([b, t, 16], seed), randn([b, t, 16], seed + 1), randn([b, t, 16], seed + 2)];
+  const att = compileCpu(attention, { dynamic: true });
+  const c0 = counters();
+  await checkCall(attention, att, qkv(2, 7, 50), 'attention (2,7)');
+  const c1 = counters();
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1, 'symbolic in the batch');
+  await checkCall(attention, att, qkv(5, 7, 53), 'attention (5,7)');
+  assert.deepEqual(compileWork(counters()), compileWork(c1), 'a new batch at the same sequence compiles nothing');
+  await checkCall(attention, att, qkv(3, 63, 56), 'attention (3,63)');
+  assert.equal(counters().symbolic_programs - c1.symbolic_programs, 1, 'a new sequence length: one more program, symbolic in the batch');
+
+  const mean = (x: Tensor) => x.mean(0);
+  const m = compileCpu(mean, { dynamic: true });
+  await checkCall(mean, m, [randn([7, 5], 60)], 'mean [7,5]');
+  const c2 = counters();
+  await checkCall(mean, m, [randn([7, 300], 61)], 'mean [7,300]');
+  assert.deepEqual(compileWork(counters()), compileWork(c2), 'the mean stays symbolic in its kept dim');
+
+  // x.shape[0] is a number in the graph: the trace at other sizes differs, so no symbolic program.
+  const baked = (x: Tensor) => x.mul(x.shape[0]!);
+  const b = compileCpu(baked, { dynamic: true });
+  const c3 = counters();
+  await checkCall(baked, b, [randn([7, 5], 62)], 'baked [7,5]');
+  await checkCall(baked, b, [randn([63, 5], 63)], 'baked [63,5]');
+  assert.equal(counters().symbolic_programs, c3.symbolic_programs, 'a size used as a number is never symbolic');
+});
+
+test('input no program can take is a clear error', async () => {
+  const compiled = compileCpu(mlp, { dynamic: true });
+  await checkCall(mlp, compiled, [randn([5, 32], 60)], 'batch 5');
+  await assert.rejects(compiled(randn([5, 33], 61)), /matmul: inner dims differ/);
+  await assert.rejects(compiled(randn([5, 32], 62), randn([5, 32], 63)), /expects 1 input, got 2/);
+});

@@ -94,19 +94,34 @@ test('a float sum over a symbolic length guards its blocking: 5000 points break 
   assert.equal(counters().guard_failures - before.guard_failures, 1, 'the blocking guard failed');
 });
 
-test('dims a function forces static: attention (a CPU product over the sequence as K) and a mean keep the other dims symbolic; a size used as a number is specialised', async () => {
-  const attention = (q: Tensor, k: Tensor, v: Tensor) => q.matmul(k.transpose(-1, -2)).mul(0.125).softmax(-1).matmul(v);
-  const qkv = (b: number, t: number, seed: number) => [randn([b, t, 16], seed), randn([b, t, 16], seed + 1), randn([b, t, 16], seed + 2)];
-  const att = compileCpu(attention, { dynamic: true });
-  const c0 = counters();
-  await checkCall(attention, att, qkv(2, 7, 50), 'attention (2,7)');
-  const c1 = counters();
-  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1, 'symbolic in the batch');
-  await checkCall(attention, att, qkv(5, 7, 53), 'attention (5,7)');
-  assert.deepEqual(compileWork(counters()), compileWork(c1), 'a new batch at the same sequence compiles nothing');
-  await checkCall(attention, att, qkv(3, 63, 56), 'attention (3,63)');
-  assert.equal(counters().symbolic_programs - c1.symbolic_programs, 1, 'a new sequence length: one more program, symbolic in the batch');
+const HEADS = 2;
+const HEAD_DIM = 8;
+const Wq = randn([16, 16], 70);
+const Wk = randn([16, 16], 76);
+const Wv = randn([16, 16], 77);
+const Wo = randn([16, 16], 71);
+/** Multi-head self-attention over [batch, sequence, 16]: reshapes into heads, a softmax over the sequence. */
+function attention(x: Tensor): Tensor {
+  const [b, t] = x.shape as [number, number];
+  const heads = (w: NDArray) => x.matmul(w).reshape([b, t, HEADS, HEAD_DIM]).permute([0, 2, 1, 3]);
+  const p = heads(Wq).matmul(heads(Wk).transpose(-1, -2)).mul(1 / Math.sqrt(HEAD_DIM)).softmax(-1);
+  return p.matmul(heads(Wv)).permute([0, 2, 1, 3]).reshape([b, t, HEADS * HEAD_DIM]).matmul(Wo).add(x);
+}
 
+test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2,1000) through one program; (1,7) specialised', async () => {
+  const compiled = compileCpu(attention, { dynamic: true });
+  const c0 = counters();
+  await checkCall(attention, compiled, [randn([2, 7, 16], 72)], '(2,7)');
+  const c1 = counters();
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1, 'one symbolic program');
+  await checkCall(attention, compiled, [randn([3, 63, 16], 73)], '(3,63)');
+  await checkCall(attention, compiled, [randn([2, 1000, 16], 74)], '(2,1000)');
+  assert.deepEqual(compileWork(counters()), compileWork(c1), 'no compile after the first');
+  await checkCall(attention, compiled, [randn([1, 7, 16], 75)], '(1,7)');
+  assert.equal(counters().guard_failures - c1.guard_failures, 1, 'a batch of 1 breaks a guard');
+});
+
+test('dims a function forces static (a mean over one) leave the others symbolic; a size used as a number is specialised', async () => {
   const mean = (x: Tensor) => x.mean(0);
   const m = compileCpu(mean, { dynamic: true });
   await checkCall(mean, m, [randn([7, 5], 60)], 'mean [7,5]');

@@ -249,19 +249,20 @@ function scatter(k: ScatterKernel): CSource {
 function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const counter = { n: 0 };
   const sym = k.sym;
-  // Over symbolic sizes: M, N, the batch and the strides are the kernel's size arguments; the
-  // packed panel's size is static, so K must be. The size-chosen variants (few rows, a parallel
-  // batch) are left out, and the row loop's pragma decides per call whether to use threads.
-  if (sym && (typeof (sym.K ?? 0) !== 'number' || isImplicit(k.b))) {
-    throw new SymbolicUnsupportedError(isImplicit(k.b) ? 'an implicit GEMM operand over symbolic sizes' : 'a CPU product over a symbolic inner dim K', isImplicit(k.b) ? sym.sizes : symNumel([sym.K ?? 1]).symbols());
-  }
+  // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments; a
+  // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
+  // variants (few rows, a parallel batch) are left out, and the row loop's pragma decides per
+  // call whether to use threads.
+  if (sym && isImplicit(k.b)) throw new SymbolicUnsupportedError('an implicit GEMM operand over symbolic sizes', sym.sizes);
+  const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
+  const K = kSym ? dimC(sym.K!) : String(k.K);
   const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
   const N = sym?.N !== undefined ? dimC(sym.N) : String(k.N);
   const mLast = sym && typeof sym.M !== 'number' ? `(${M} - 1)` : String(k.M - 1);
   const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
   const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
   const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
-  const ompIf = sym ? `${symNumel([...(sym.batch ?? []), sym.M ?? k.M, sym.N ?? k.N, k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}` : undefined;
+  const ompIf = sym ? `${symNumel([...(sym.batch ?? []), sym.M ?? k.M, sym.N ?? k.N, sym.K ?? k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}` : undefined;
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
   // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
@@ -273,7 +274,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const NR = 32;
   // The panel is named after the kernel: kernels of a compile group share one translation unit.
   const panel = `${KERNEL_NAME_PLACEHOLDER}_bpanel`;
-  const lines: string[] = [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
+  const lines: string[] = kSym
+    ? ['', `${signature(k)} {`, `  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * (${K} > 0 ? ${K} : 1) * ${NR});`]
+    : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   const nb = k.batch.length;
   const mVar = `o${nb}`;
   const nVar = `o${nb + 1}`;
@@ -309,7 +312,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false, sym?.batch?.map(dimC));
-    if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
+    if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${kSym ? 'Bheap' : panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
@@ -350,7 +353,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     });
     if (colParts.length) lines.push(`${ind}  for (int64_t j = 0; j < jn; j++) {`, `${ind}    const int64_t r1 = jb + j;`, ...colScope.lines, ...tables, `${ind}  }`);
     if (parallel && !parallelBatch) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
-    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) {`, `${ind}    const int64_t r0 = p;`);
+    lines.push(`${ind}  for (int64_t p = 0; p < ${K}; p++) {`, `${ind}    const int64_t r0 = p;`);
     const rowScope = scope.child(`${ind}    `);
     colParts.forEach((e, i) => rowScope.bind(e, `col${i}[j]`));
     emitInvariants(rowScope, implicitB.value, new Set([...batchVars, 'r0']));
@@ -362,7 +365,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   } else {
     const sb = k.b as StridedOperand;
     const pack = [
-      `for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
+      `for (int64_t p = 0; p < ${K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
       `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${strideC(sym?.bStrides?.[0], sb.rowStride)} + (jb + j) * ${strideC(sym?.bStrides?.[1], sb.colStride)}]`, bDt)} : (${t})0;`,
     ];
     lines.push(...pack.map((l) => `${ind}  ${l}`));
@@ -375,7 +378,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   for (let r = 0; r < MR; r++) {
     lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${M} ? ib + ${r} : ${mLast}) * ${aRow};`);
   }
-  lines.push(`${ind}    for (int64_t p = 0; p < ${k.K}; p++) {`);
+  lines.push(`${ind}    for (int64_t p = 0; p < ${K}; p++) {`);
   lines.push(`${ind}      const ${t}* restrict brow = Bp + p * ${NR};`);
   for (let r = 0; r < MR; r++) {
     lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${aCol}]`, aDt)};`);
@@ -397,6 +400,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   }
   if (parallelBatch) lines.push(`${ind}free(Bp);`, '  }');
   else closeLoops(lines, k.batch, '  ');
+  if (kSym) lines.push('  free(Bheap);');
   lines.push('}');
   // 512-bit vectors for the 4×32 accumulator block where the CPU has them (AVX-512): gcc
   // prefers 256-bit by default, which halves the block's throughput.

@@ -144,3 +144,15 @@ test('input no program can take is a clear error', async () => {
   await assert.rejects(compiled(randn([5, 33], 61)), /matmul: inner dims differ/);
   await assert.rejects(compiled(randn([5, 32], 62), randn([5, 32], 63)), /expects 1 input, got 2/);
 });
+
+test('the graph cache keys a symbolic program by its symbols, not its hints: another compile() at other sizes hits it', async () => {
+  const fn = (x: Tensor) => x.matmul(W1).add(B1).softmax(-1);
+  await checkCall(fn, compileCpu(fn, { dynamic: true }), [randn([3, 11, 32], 80)], 'first compile (3,11)');
+  const before = counters();
+  // A new compiled function (no program in memory) whose first call has other sizes.
+  await checkCall(fn, compileCpu(fn, { dynamic: true }), [randn([6, 40, 32], 81)], 'second compile (6,40)');
+  const after = counters();
+  assert.equal(after.graph_cache_hits - before.graph_cache_hits, 1, 'the symbolic program came from the graph cache');
+  assert.equal(after.graph_cache_misses, before.graph_cache_misses, 'nothing was scheduled for it');
+  assert.equal(after.compile_submitted, before.compile_submitted, 'nothing compiled');
+});

@@ -130,12 +130,17 @@ export class SymInt {
     return v;
   }
 
+  /** Terms in print order: higher degree first, then by name, the constant last. */
+  private printOrder(): [MonoKey, number][] {
+    const degree = (m: MonoKey) => monoNames(m).length;
+    return [...this.terms].sort(([a], [b]) => degree(b) - degree(a) || (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   /** Canonical text (also the debug form): `2*s0*s1 + s1 + 3`. */
   key(): string {
     if (this.terms.size === 0) return '0';
-    return [...this.terms]
+    return this.printOrder()
       .map(([m, c]) => (m === '' ? String(c) : c === 1 ? m : `${c}*${m}`))
-      .reverse()
       .join(' + ')
       .replace(/\+ -/g, '- ');
   }
@@ -147,7 +152,7 @@ export class SymInt {
   /** C text, each symbol written as `cName(symbol)`; int64 arithmetic. */
   toC(cName: (sym: string) => string): string {
     if (this.terms.size === 0) return '0';
-    const parts = [...this.terms].reverse().map(([m, c]) => {
+    const parts = this.printOrder().map(([m, c]) => {
       const names = monoNames(m).map(cName);
       if (names.length === 0) return `${c}LL`;
       return c === 1 ? names.join(' * ') : `${c}LL * ${names.join(' * ')}`;

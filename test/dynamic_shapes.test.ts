@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { Tensor } from '../src/frontend/tensor.js';
-import { layerNorm } from '../src/frontend/functions.js';
+import { cat, layerNorm } from '../src/frontend/functions.js';
 import { type CompiledFn, type Counters, assertMatches, compileCpu, counters, randn, reference } from './helpers.js';
 import type { NDArray } from './helpers.js';
 
@@ -121,6 +121,26 @@ test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2
   assert.equal(counters().guard_failures - c1.guard_failures, 1, 'a batch of 1 breaks a guard');
 });
 
+const Wqkv = randn([16, 48], 78);
+/** GPT-2's fused projection: one product, then q, k and v sliced from its static last dim; heads joined by cat. */
+function fusedAttention(x: Tensor): Tensor {
+  const [b, t] = x.shape as [number, number];
+  const qkv = x.matmul(Wqkv);
+  const part = (i: number) => qkv.slice(-1, 16 * i, 16 * (i + 1)).reshape([b, t, HEADS, HEAD_DIM]).permute([0, 2, 1, 3]);
+  const y = part(0).matmul(part(1).transpose(-1, -2)).mul(0.25).softmax(-1).matmul(part(2)).permute([0, 2, 1, 3]).reshape([b, t, 16]);
+  return cat([y, x.slice(-1, 0, 4)], -1);
+}
+
+test('slices and a cat along static dims of symbolic tensors (a fused qkv projection): (2,7), (3,63) in one program', async () => {
+  const compiled = compileCpu(fusedAttention, { dynamic: true });
+  const c0 = counters();
+  await checkCall(fusedAttention, compiled, [randn([2, 7, 16], 82)], '(2,7)');
+  const c1 = counters();
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1, 'symbolic');
+  await checkCall(fusedAttention, compiled, [randn([3, 63, 16], 83)], '(3,63)');
+  assert.deepEqual(compileWork(counters()), compileWork(c1), 'no compile for the second shape');
+});
+
 test('dims a function forces static (a mean over one) leave the others symbolic; a size used as a number is specialised', async () => {
   const mean = (x: Tensor) => x.mean(0);
   const m = compileCpu(mean, { dynamic: true });
@@ -155,4 +175,25 @@ test('the graph cache keys a symbolic program by its symbols, not its hints: ano
   assert.equal(after.graph_cache_hits - before.graph_cache_hits, 1, 'the symbolic program came from the graph cache');
   assert.equal(after.graph_cache_misses, before.graph_cache_misses, 'nothing was scheduled for it');
   assert.equal(after.compile_submitted, before.compile_submitted, 'nothing compiled');
+});
+
+test('dynamic: false keeps one static program per shape, at most maxSpecializations, least recently used evicted', async () => {
+  const fn = (x: Tensor) => x.exp().add(1);
+  const compiled = compileCpu(fn, { dynamic: false, maxSpecializations: 2 });
+  const shapes = [[3, 5], [4, 5], [3, 5], [6, 5], [4, 5]];
+  const loads: number[] = [];
+  for (const [i, s] of shapes.entries()) {
+    const before = counters();
+    await checkCall(fn, compiled, [randn(s, 90 + i)], `[${s}]`);
+    const after = counters();
+    loads.push(after.graph_cache_hits + after.graph_cache_misses - before.graph_cache_hits - before.graph_cache_misses);
+    assert.equal(after.symbolic_programs, before.symbolic_programs, 'never symbolic');
+  }
+  // [3,5] is reused; [6,5] evicts [4,5] (least recently used), which then loads again.
+  assert.deepEqual(loads, [1, 1, 0, 1, 1]);
+});
+
+test('compile rejects a bad dynamic or maxSpecializations option', () => {
+  assert.throws(() => compileCpu(mlp, { dynamic: 'yes' as unknown as boolean }), /dynamic must be 'auto', true or false/);
+  assert.throws(() => compileCpu(mlp, { maxSpecializations: 0 }), /maxSpecializations must be a positive integer/);
 });

@@ -218,10 +218,13 @@ export class GraphBuilder {
 
   /** General strided slice; `dims` gives one entry per dim (already normalised). */
   sliceDims(x: number, dims: SliceDim[]): number {
-    this.staticOnly('slice', [x]);
     const shape = this.shape(x);
     if (dims.every((d, i) => d.start === 0 && d.step === 1 && d.size === shape[i])) return x;
-    return this.g.add({ op: 'slice', dims }, [x], dims.map((d) => d.size), this.dtype(x));
+    // A symbolic dim passes through whole (start 0, step 1, its hint as size); only static dims are sliced.
+    const sym = this.sym(x);
+    const cut = sym?.filter((d, i) => typeof d !== 'number' && (dims[i]!.start !== 0 || dims[i]!.step !== 1 || dims[i]!.size !== shape[i]));
+    if (cut?.length) throw new SymbolicUnsupportedError(`slice of symbolic dim(s) of ${fmtShape(shape)}`, cut.flatMap((d) => (typeof d === 'number' ? [] : d.symbols())));
+    return this.g.add({ op: 'slice', dims }, [x], dims.map((d) => d.size), this.dtype(x), sym && dims.map((d, i) => (typeof sym[i] === 'number' ? d.size : sym[i]!)));
   }
 
   /** PyTorch/Python-style slice of one dim with clamping: x[..., start:end:step, ...]. */
@@ -270,16 +273,19 @@ export class GraphBuilder {
 
   cat(xs: readonly number[], dim: number): number {
     if (xs.length === 0) throw new ShapeError('cat: expects at least one tensor');
-    this.staticOnly('cat', xs);
     const first = this.shape(xs[0]!);
     const axis = normDim('cat', dim, first.length);
     let total = 0;
     let dt = this.dtype(xs[0]!);
+    // Over symbolic sizes: the other dims must be the same symbols, the axis static.
+    const symbolic = this.anySym(xs);
+    if (symbolic && xs.some((x) => typeof this.dims(x)[axis] !== 'number')) this.staticOnly('cat along a symbolic dim', xs);
     for (const x of xs) {
       const s = this.shape(x);
       if (s.length !== first.length || s.some((d, i) => i !== axis && d !== first[i])) {
         throw new ShapeError(`cat: shapes ${xs.map((y) => fmtShape(this.shape(y))).join(', ')} differ outside dim ${axis}`);
       }
+      if (symbolic && this.dims(x).some((d, i) => i !== axis && !sameDim(d, this.dims(xs[0]!)[i]!))) this.staticOnly('cat of different symbolic sizes', xs);
       total += s[axis]!;
       dt = promote(dt, this.dtype(x), 'cat');
     }
@@ -287,7 +293,8 @@ export class GraphBuilder {
     if (parts.length === 1) return parts[0]!;
     const out = [...first];
     out[axis] = total;
-    return this.g.add({ op: 'cat', axis }, parts, out, dt);
+    const sym = symbolic ? this.dims(xs[0]!).map((d, i) => (i === axis ? total : d)) : undefined;
+    return this.g.add({ op: 'cat', axis }, parts, out, dt, sym);
   }
 
   /**

@@ -48,6 +48,8 @@ interface SymbolicEntry {
   /** The call sizes of its static dims (a symbolic dim's entry is ignored). */
   shapes: number[][];
   program: Promise<Program | undefined>;
+  /** The program once compiled, so a call needs no await to reach it. */
+  ready?: Program;
 }
 
 const familyOf = (inputs: readonly NDArray[]) => inputs.map((x) => `${x.dtype}/${x.shape.length}@${x.device}`).join(';');
@@ -117,6 +119,7 @@ export function compile<F extends TracedFn>(fn: F, options: FunctionCompileOptio
         bump('symbolic_programs');
         // Dims the function forced static (symbolic_compile.ts) must match for a call to be served.
         entry.symbolic = r.symbolic;
+        entry.ready = r.program;
         return r.program;
       },
       (e: unknown) => {
@@ -146,7 +149,7 @@ export function compile<F extends TracedFn>(fn: F, options: FunctionCompileOptio
     if (!programs.has(sig)) {
       const family = familyOf(inputs);
       for (const e of symbolicPrograms.filter((s) => s.family === family && serves(s, inputs))) {
-        const p = await e.program;
+        const p = e.ready ?? (await e.program);
         // Its dims are final once compiled: the function may have forced some static.
         if (!p || !serves(e, inputs)) continue;
         try {

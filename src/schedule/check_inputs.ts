@@ -3,8 +3,11 @@
 
 import type { NDArray } from '../graph/ndarray.js';
 import { fmtShape } from '../graph/shape.js';
-import { type Binding, GuardFailure, SymInt, guardHolds } from '../graph/sym.js';
-import { type Plan, bufferShape } from './plan.js';
+import type { Binding } from '../graph/sym.js';
+import type { Plan } from './plan.js';
+import { bindSizes, planSizes, shapeUnder } from './plan_sizes.js';
+
+const NO_SIZES: Binding = new Map();
 
 /**
  * Validates the arrays and returns the call's binding of the plan's size symbols (empty for a
@@ -21,23 +24,13 @@ export function checkInputs(plan: Plan, inputs: readonly NDArray[], params: read
       throw new TypeError(`${what}: expected ${b.dtype}${fmtShape(b.shape)}, got ${a.dtype}${fmtShape(a.shape)}`);
     }
   };
-  const binding = new Map<string, number>();
-  for (const s of plan.symbols ?? []) {
-    const a = inputs[s.input]!;
-    if (a.shape.length !== want[s.input]!.shape.length) check(`input ${s.input}`, a, want[s.input]!);
-    binding.set(s.name, a.shape[s.dim]!);
-  }
+  // A symbolic plan binds its sizes first (plan_sizes.ts: formulas made once per plan).
+  const binding = plan.symbols ? bindSizes(plan, inputs) : NO_SIZES;
+  const sizes = plan.symbols ? planSizes(plan) : undefined;
   want.forEach((b, i) => {
-    const a = inputs[i]!;
-    // A symbolic dim that is another input's size (two inputs sharing a batch) must match it.
-    b.dims?.forEach((d, j) => {
-      if (typeof d === 'number' || a.shape.length !== b.dims!.length) return;
-      const expect = SymInt.fromJSON(d).eval(binding);
-      if (a.shape[j] !== expect) throw new GuardFailure({ expr: d, rel: 'eq', value: a.shape[j]!, why: `dim ${j} of input ${i} is ${SymInt.fromJSON(d).key()} = ${expect}` }, binding);
-    });
-    check(`input ${i}`, a, b.dims ? { shape: bufferShape(b, binding), dtype: b.dtype } : b);
+    const dims = sizes?.inputs[i];
+    check(`input ${i}`, inputs[i]!, dims ? { shape: shapeUnder(dims, binding), dtype: b.dtype } : b);
   });
   for (const b of plan.buffers) if (b.kind === 'param') check(`parameter ${b.index}`, params[b.index!]!, b);
-  for (const g of plan.guards ?? []) if (!guardHolds(g, binding)) throw new GuardFailure(g, binding);
   return binding;
 }

@@ -61,11 +61,6 @@ export interface Plan {
   guards?: Guard[];
 }
 
-/** A buffer's dims under a binding (its static shape when it has no symbolic dims). */
-export function bufferShape(b: PlanBuffer, binding: ReadonlyMap<string, number>): number[] {
-  return b.dims ? b.dims.map((d) => (typeof d === 'number' ? d : SymInt.fromJSON(d).eval(binding))) : b.shape;
-}
-
 const fmtBufferDims = (b: PlanBuffer) => (b.dims ? b.dims.map((d) => (typeof d === 'number' ? d : SymInt.fromJSON(d).key())).join(',') : b.shape.join(','));
 
 export function fmtPlan(p: Plan): string {

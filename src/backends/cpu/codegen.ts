@@ -274,9 +274,6 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const NR = 32;
   // The panel is named after the kernel: kernels of a compile group share one translation unit.
   const panel = `${KERNEL_NAME_PLACEHOLDER}_bpanel`;
-  const lines: string[] = kSym
-    ? ['', `${signature(k)} {`, `  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * (${K} > 0 ? ${K} : 1) * ${NR});`]
-    : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   const nb = k.batch.length;
   const mVar = `o${nb}`;
   const nVar = `o${nb + 1}`;
@@ -285,7 +282,15 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const parallel = sym ? true : work >= PARALLEL_MIN_WORK * 8;
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
-  const parallelBatch = parallel && batches >= 2 && !sym;
+  // Over a symbolic batch: whenever the batch has 2 or more products for every binding, the
+  // pragma's condition deciding per call whether threads are worth it.
+  const parallelBatch = sym ? symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : parallel && batches >= 2;
+  const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
+  // A symbolic K's shared panel is allocated per call (a static one is a static array).
+  const heapPanel = kSym && !parallelBatch;
+  const lines: string[] = kSym
+    ? ['', `${signature(k)} {`, ...(heapPanel ? [`  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * ${panelSize});`] : [])]
+    : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
   // each B element is used at most 8 times, so copying B into panels costs as much as the
   // product, and the rows cannot be split across threads. A float32 B contiguous along its rows
@@ -300,16 +305,14 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
   let ind = '  ';
   if (parallelBatch) {
-    lines.push(`${ind}#pragma omp parallel for schedule(static)`);
-    lines.push(`${ind}for (int64_t bflat = 0; bflat < ${batches}; bflat++) {`);
+    const batchDims = sym?.batch ?? k.batch;
+    lines.push(`${ind}#pragma omp parallel for schedule(static)${ompIf ? ` if(${ompIf})` : ''}`);
+    lines.push(`${ind}for (int64_t bflat = 0; bflat < ${sym ? dimC(symNumel(batchDims)) : batches}; bflat++) {`);
     ind += '  ';
-    let stride = 1;
+    const strides = symStrides(batchDims);
     const decls: string[] = [];
-    for (let d = k.batch.length - 1; d >= 0; d--) {
-      decls.unshift(`${ind}const int64_t o${d} = (bflat / ${stride}) % ${k.batch[d]};`);
-      stride *= k.batch[d]!;
-    }
-    lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
+    for (let d = k.batch.length - 1; d >= 0; d--) decls.unshift(`${ind}const int64_t o${d} = (bflat / ${dimC(strides[d]!.constant ?? strides[d]!)}) % ${dimC(batchDims[d]!)};`);
+    lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${panelSize});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false, sym?.batch?.map(dimC));
     if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${kSym ? 'Bheap' : panel};`);
@@ -400,7 +403,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   }
   if (parallelBatch) lines.push(`${ind}free(Bp);`, '  }');
   else closeLoops(lines, k.batch, '  ');
-  if (kSym) lines.push('  free(Bheap);');
+  if (heapPanel) lines.push('  free(Bheap);');
   lines.push('}');
   // 512-bit vectors for the 4×32 accumulator block where the CPU has them (AVX-512): gcc
   // prefers 256-bit by default, which halves the block's throughput.

@@ -17,7 +17,8 @@
 import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
-import { type Plan, type PlanBuffer, bufferShape } from '../../schedule/plan.js';
+import type { Plan, PlanBuffer } from '../../schedule/plan.js';
+import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
 import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
@@ -128,6 +129,7 @@ export class CpuExecutable implements Executable {
     const binding = checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
     const symbolic = binding.size > 0;
+    const sizes = symbolic ? planSizes(this.plan) : undefined;
     let bindingKey = '';
     if (symbolic) {
       for (const v of binding.values()) bindingKey += `${v},`;
@@ -148,12 +150,12 @@ export class CpuExecutable implements Executable {
       let t: AnyTypedArray;
       let address: bigint;
       if (cb.kind === 'output') {
-        t = allocTyped(cb.dtype, symbolic && cb.buffer.dims ? numel(bufferShape(cb.buffer, binding)) : cb.numel);
+        t = allocTyped(cb.dtype, symbolic && cb.buffer.dims ? numel(shapeUnder(sizes!.buffers.get(cb.buffer.id)!, binding)) : cb.numel);
         address = this.address(t);
       } else if (cb.kind === 'temp') {
         let made = this.temps.get(i);
         if (!made) {
-          const tt = allocTyped(cb.dtype, Math.max(numel(bufferShape(cb.buffer, binding)), 1));
+          const tt = allocTyped(cb.dtype, Math.max(numel(shapeUnder(sizes!.buffers.get(cb.buffer.id)!, binding)), 1));
           this.temps.set(i, (made = { t: tt, address: this.address(tt) }));
         }
         t = made.t;
@@ -177,7 +179,8 @@ export class CpuExecutable implements Executable {
     return this.outputs.map((o) => {
       if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });
       const t = arrays[o.call]!;
-      const out = NDArray.from(t, symbolic ? bufferShape(this.plan.buffers[o.id]!, binding) : o.shape, { dtype: o.dtype });
+      const dims = symbolic ? sizes!.buffers.get(o.id) : undefined;
+      const out = NDArray.from(t, dims ? shapeUnder(dims, binding) : o.shape, { dtype: o.dtype });
       // The array wraps t itself (allocTyped made it of the dtype's own kind), so t's address is its data's.
       if (out.hostData() === t) out.cpuAddress = addresses[o.call];
       return out;

@@ -236,7 +236,11 @@ export interface Guard {
 }
 
 export function guardHolds(g: Guard, b: Binding): boolean {
-  const v = SymInt.fromJSON(g.expr).eval(b);
+  return guardHoldsFor(g, SymInt.fromJSON(g.expr).eval(b));
+}
+
+/** Whether guard `g` holds when its expression's value is `v`. */
+export function guardHoldsFor(g: Guard, v: number): boolean {
   switch (g.rel) {
     case 'eq': return v === g.value;
     case 'le': return v <= g.value;

@@ -3,7 +3,7 @@
 // evaluated under a call's binding. compile()'s per-call cost over a static program is this
 // binding, the guards' arithmetic and, when the sizes change, the symbolic temporaries.
 
-import { type Binding, type Guard, type SymJSON, GuardFailure, SymInt } from '../graph/sym.js';
+import { type Binding, type Guard, type SymJSON, GuardFailure, SymInt, guardHoldsFor } from '../graph/sym.js';
 import type { NDArray } from '../graph/ndarray.js';
 import type { Plan, PlanBuffer } from './plan.js';
 
@@ -63,16 +63,6 @@ export function shapeUnder(dims: readonly DimFn[], b: Binding): number[] {
   return dims.map((d) => (typeof d === 'number' ? d : d(b)));
 }
 
-function holds(g: Guard, v: number): boolean {
-  switch (g.rel) {
-    case 'eq': return v === g.value;
-    case 'le': return v <= g.value;
-    case 'ge': return v >= g.value;
-    case 'divisible': return v % g.value === 0;
-    default: return g.rel satisfies never;
-  }
-}
-
 /**
  * The call's binding: each symbol from its input dim; every symbolic input dim must then equal
  * its formula (two inputs sharing a batch), and every guard hold, else GuardFailure. Ranks,
@@ -95,6 +85,6 @@ export function bindSizes(plan: Plan, inputs: readonly NDArray[]): Binding {
       }
     }
   });
-  for (const g of s.guards) if (!holds(g.guard, g.value(b))) throw new GuardFailure(g.guard, b);
+  for (const g of s.guards) if (!guardHoldsFor(g.guard, g.value(b))) throw new GuardFailure(g.guard, b);
   return b;
 }

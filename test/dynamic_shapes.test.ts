@@ -5,7 +5,14 @@
 // falling back to static programs with right results, and input no program can take.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+
+import { compileGraph } from '../src/api/program.js';
+import { GuardFailure, SymInt } from '../src/graph/sym.js';
+import { trace } from '../src/frontend/trace.js';
 
 import type { Tensor } from '../src/frontend/tensor.js';
 import { cat, layerNorm } from '../src/frontend/functions.js';
@@ -196,4 +203,22 @@ test('dynamic: false keeps one static program per shape, at most maxSpecializati
 test('compile rejects a bad dynamic or maxSpecializations option', () => {
   assert.throws(() => compileCpu(mlp, { dynamic: 'yes' as unknown as boolean }), /dynamic must be 'auto', true or false/);
   assert.throws(() => compileCpu(mlp, { maxSpecializations: 0 }), /maxSpecializations must be a positive integer/);
+});
+
+test('a symbolic Program (compileGraph of a graph whose inputs carry symbols): any batch runs, a guard breaks with GuardFailure, a wrong rank is a TypeError naming the symbolic dims', async () => {
+  const s0 = SymInt.symbol('s0');
+  const traced = trace(mlp, [{ shape: [5, 32], dtype: 'float32', sym: [s0, 32] }]);
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-sym-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const program = await compileGraph(traced, { cacheDir: dir, workers: 2 });
+  assert.deepEqual(program.plan.symbols, [{ name: 's0', input: 0, dim: 0 }]);
+  for (const [b, seed] of [[5, 100], [17, 101], [1000, 102]] as const) {
+    const x = randn([b, 32], seed);
+    const [out] = await program.run([x]);
+    await assertMatches(out!, reference(mlp, [x])[0]!, { ...tol, label: `batch ${b}` });
+  }
+  await assert.rejects(program.run([randn([1, 32], 103)]), (e: unknown) => e instanceof GuardFailure && /s0=1 break the program's guard s0 >= 2/.test(e.message));
+  await assert.rejects(program.run([randn([4, 5, 32], 104)]), (e: unknown) => e instanceof TypeError && /expected float32\[s0,32\], got float32\[4,5,32\]/.test(e.message));
+  await assert.rejects(program.run([randn([4, 33], 105)]), /input 0: expected float32\[4,32\], got float32\[4,33\]/);
+  program.dispose();
 });

@@ -4,7 +4,7 @@
 import type { NDArray } from '../graph/ndarray.js';
 import { fmtShape } from '../graph/shape.js';
 import type { Binding } from '../graph/sym.js';
-import type { Plan } from './plan.js';
+import { type Plan, fmtPlanDims } from './plan.js';
 import { bindSizes, planSizes, shapeUnder } from './plan_sizes.js';
 
 const NO_SIZES: Binding = new Map();
@@ -24,7 +24,14 @@ export function checkInputs(plan: Plan, inputs: readonly NDArray[], params: read
       throw new TypeError(`${what}: expected ${b.dtype}${fmtShape(b.shape)}, got ${a.dtype}${fmtShape(a.shape)}`);
     }
   };
-  // A symbolic plan binds its sizes first (plan_sizes.ts: formulas made once per plan).
+  // A symbolic plan binds its sizes first (plan_sizes.ts: formulas made once per plan), once
+  // every input has its rank: no binding can give an input another rank.
+  if (plan.symbols) {
+    want.forEach((b, i) => {
+      const a = inputs[i]!;
+      if (a.shape.length !== b.shape.length) throw new TypeError(`input ${i}: expected ${b.dtype}${fmtPlanDims(b)}, got ${a.dtype}${fmtShape(a.shape)} (rank ${a.shape.length}, not ${b.shape.length})`);
+    });
+  }
   const binding = plan.symbols ? bindSizes(plan, inputs) : NO_SIZES;
   const sizes = plan.symbols ? planSizes(plan) : undefined;
   want.forEach((b, i) => {

@@ -61,14 +61,15 @@ export interface Plan {
   guards?: Guard[];
 }
 
-const fmtBufferDims = (b: PlanBuffer) => (b.dims ? b.dims.map((d) => (typeof d === 'number' ? d : SymInt.fromJSON(d).key())).join(',') : b.shape.join(','));
+/** A buffer's dims as text, symbolic ones by their formulas: `[s0,s1,64]`. */
+export const fmtPlanDims = (b: PlanBuffer) => `[${(b.dims ? b.dims.map((d) => (typeof d === 'number' ? d : SymInt.fromJSON(d).key())) : b.shape).join(',')}]`;
 
 export function fmtPlan(p: Plan): string {
   const lines = [`plan (${p.device}) arena ${p.arenaBytes} B`];
   if (p.symbols) lines.push(`  sizes ${p.symbols.map((s) => `${s.name} = input${s.input}.shape[${s.dim}]`).join(', ')}`);
   for (const g of p.guards ?? []) lines.push(`  guard ${fmtGuard(g)}`);
   for (const b of p.buffers) {
-    lines.push(`  buf${b.id} ${b.kind}${b.index !== undefined ? `#${b.index}` : ''} ${b.dtype}[${fmtBufferDims(b)}]${b.offset !== undefined ? ` @${b.offset}` : ''}`);
+    lines.push(`  buf${b.id} ${b.kind}${b.index !== undefined ? `#${b.index}` : ''} ${b.dtype}${fmtPlanDims(b)}${b.offset !== undefined ? ` @${b.offset}` : ''}`);
   }
   for (const s of p.steps) lines.push(`  ${p.kernels[s.kernel]!.name}(${[...s.args.map((a) => `buf${a}`), ...(s.sizes ?? [])].join(', ')})`);
   lines.push(`  return ${p.outputs.map((o) => `buf${o}`).join(', ')}`);

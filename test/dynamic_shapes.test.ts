@@ -222,3 +222,14 @@ test('a symbolic Program (compileGraph of a graph whose inputs carry symbols): a
   await assert.rejects(program.run([randn([4, 33], 105)]), /input 0: expected float32\[4,32\], got float32\[4,33\]/);
   program.dispose();
 });
+
+test('a symbolic batch of 2 to 9 rows takes the few-row kernel per M (weights read in place, rows or transposed) or the packed one, all in one program', async () => {
+  const Wt = randn([24, 32], 110);
+  // cat of one NDArray is its parameter as a Tensor: Wt read transposed (Gemm's transB).
+  const fn = (x: Tensor) => [x.matmul(W1).relu(), x.matmul(cat([Wt], 0).transpose(0, 1)).add(1)];
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([3, 32], 111)], 'batch 3');
+  const first = counters();
+  for (let m = 2; m <= 9; m++) await checkCall(fn, compiled, [randn([m, 32], 112 + m)], `batch ${m}`);
+  assert.deepEqual(compileWork(counters()), compileWork(first), 'one program for every batch');
+});

@@ -27,6 +27,28 @@ import { rowLoops, shortRowReduction } from './row_loops.js';
 
 export type { CSource } from './kernel_text.js';
 
+/**
+ * The few-row kernels of a product over a symbolic M, one per M in [2, 8] as `case` blocks,
+ * when the static program's few-row kernel would take the product at that M: no batch, N, K
+ * and the strides static, a float32 B read in place (few_rows.ts). Undefined otherwise.
+ */
+function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowContext, 'parallel' | 'partName'>, bDt: MatmulKernel['dtype']): { statics: string[]; body: string[] } | undefined {
+  const sym = k.sym!;
+  const staticDims = [sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number');
+  if (!staticDims || k.batch.length > 0 || isImplicit(k.b) || !setting('KILN_CPU_FEW_ROW_GEMM') || cStorageType(bDt) !== c.t) return undefined;
+  const statics: string[] = [];
+  const body: string[] = [];
+  for (let m = 2; m <= 8; m++) {
+    const km: MatmulKernel = { ...k, M: m };
+    // Threads as the static program decides them for this M.
+    const kernel = fewRowKernel(km, { ...c, parallel: m * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${m}` });
+    if (!kernel) return undefined;
+    statics.push(...kernel.statics);
+    body.push(`${c.ind.slice(2)}case ${m}: {`, ...kernel.body, `${c.ind}break;`, `${c.ind.slice(2)}}`);
+  }
+  return { statics, body };
+}
+
 /** A dim's C text: the number, or the SymInt over the kernel's size arguments. */
 function dimC(d: Dim): string {
   return typeof d === 'number' ? String(d) : d.toC(symCName);
@@ -331,6 +353,14 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
+  // A symbolic M of a product whose few-row kernel would apply: that kernel for each M from 2
+  // to 8, chosen per call (each exactly the static program's for that M), else the packed one.
+  const fewByM = sym && typeof sym.M !== 'number' ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
+  if (fewByM) {
+    lines[0] += `\n${fewByM.statics.join('\n')}`;
+    lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`);
+    ind += '  ';
+  }
   if (panelsParallel) {
     lines.push(`${ind}#pragma omp parallel`, `${ind}{`);
     ind += '  ';
@@ -397,6 +427,10 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${cType(k.dtype)} acc0 = ${narrowAcc('acc[r][j]', k.dtype)};`);
   lines.push(...es.lines, ...stores);
   lines.push(`${ind}      }`, `${ind}    }`, `${ind}  }`, `${ind}}`);
+  if (fewByM) {
+    ind = ind.slice(2);
+    lines.push(`${ind}}`);
+  }
   if (panelsParallel) {
     ind = ind.slice(2);
     lines.push(`${ind}  free(Bp);`, `${ind}}`);

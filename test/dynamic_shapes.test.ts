@@ -126,6 +126,10 @@ test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2
   assert.deepEqual(compileWork(counters()), compileWork(c1), 'no compile after the first');
   await checkCall(attention, compiled, [randn([1, 7, 16], 75)], '(1,7)');
   assert.equal(counters().guard_failures - c1.guard_failures, 1, 'a batch of 1 breaks a guard');
+  // Sizes that shrink and grow again: the temporaries' arena is laid out anew, grown only when needed.
+  for (const [i, [b, t]] of [[3, 63], [2, 5], [4, 200], [2, 5], [3, 63]].entries()) {
+    await checkCall(attention, compiled, [randn([b!, t!, 16], 120 + i)], `(${b},${t}) again`);
+  }
 });
 
 const Wqkv = randn([16, 48], 78);

@@ -14,7 +14,7 @@
 // holds until the array is collected (an NDArray remembers it: addressOf); the call keeps
 // every array it addresses alive until its kernels have run (the run is synchronous).
 
-import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
+import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
@@ -72,9 +72,16 @@ export class CpuExecutable implements Executable {
   private readonly fixed: (AnyTypedArray | undefined)[];
   /** A symbolic plan's size arguments: each step's slots after its pointers, with the symbol each takes. */
   private readonly sizeSlots: { slot: number; name: string }[] = [];
-  /** The binding the symbolic temporaries were made for, and those arrays (by call buffer). */
+  /** The binding the symbolic temporaries were laid out for, and their views (by call buffer). */
   private tempsFor = '';
   private readonly temps = new Map<number, { t: AnyTypedArray; address: bigint }>();
+  /**
+   * The symbolic temporaries' arena: one block, each temporary at its own offset for the
+   * current sizes, grown when a call's sizes need more (never shrunk, so sizes that come and
+   * go reuse it). Temporaries of symbolic size do not share bytes yet (the static arena's
+   * lifetime reuse needs their sizes compared per binding).
+   */
+  private symArena = new ArrayBuffer(0);
 
   constructor(
     private readonly plan: Plan,
@@ -125,6 +132,24 @@ export class CpuExecutable implements Executable {
     });
   }
 
+  /** Offsets of the symbolic temporaries under `binding`, the arena grown to hold them, and their views. */
+  private layOutTemps(binding: ReadonlyMap<string, number>, sizes: ReturnType<typeof planSizes>): void {
+    const layout: { i: number; dtype: PlanBuffer['dtype']; offset: number; n: number }[] = [];
+    let total = 0;
+    this.callBuffers.forEach((cb, i) => {
+      if (cb.kind !== 'temp') return;
+      const n = Math.max(numel(shapeUnder(sizes.buffers.get(cb.buffer.id)!, binding)), 1);
+      layout.push({ i, dtype: cb.dtype, offset: total, n });
+      total += Math.ceil((n * byteSize(cb.dtype)) / SYM_ALIGN) * SYM_ALIGN;
+    });
+    if (total > this.symArena.byteLength) this.symArena = new ArrayBuffer(total);
+    this.temps.clear();
+    for (const l of layout) {
+      const t = viewTyped(l.dtype, this.symArena, l.offset, l.n);
+      this.temps.set(l.i, { t, address: this.address(t) });
+    }
+  }
+
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     const binding = checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
@@ -136,7 +161,7 @@ export class CpuExecutable implements Executable {
       if (bindingKey !== this.tempsFor) {
         // New sizes: the size arguments and the symbolic temporaries, once per change of sizes.
         for (const s of this.sizeSlots) this.blocks[s.slot] = BigInt(binding.get(s.name)!);
-        this.temps.clear();
+        this.layOutTemps(binding, sizes!);
         this.tempsFor = bindingKey;
       }
     }
@@ -153,11 +178,7 @@ export class CpuExecutable implements Executable {
         t = allocTyped(cb.dtype, symbolic && cb.buffer.dims ? numel(shapeUnder(sizes!.buffers.get(cb.buffer.id)!, binding)) : cb.numel);
         address = this.address(t);
       } else if (cb.kind === 'temp') {
-        let made = this.temps.get(i);
-        if (!made) {
-          const tt = allocTyped(cb.dtype, Math.max(numel(shapeUnder(sizes!.buffers.get(cb.buffer.id)!, binding)), 1));
-          this.temps.set(i, (made = { t: tt, address: this.address(tt) }));
-        }
+        const made = this.temps.get(i)!;
         t = made.t;
         address = made.address;
       } else {
@@ -187,6 +208,8 @@ export class CpuExecutable implements Executable {
     });
   }
 }
+
+const SYM_ALIGN = 64;
 
 function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefined {
   // A temporary of symbolic size is made per binding (a call buffer).

@@ -22,13 +22,16 @@ import type { NDArray } from './helpers.js';
 const tol = { rtol: 1e-4, atol: 1e-4 };
 
 /** Runs `compiled` on `inputs` and checks every output against the interpreter. */
-async function checkCall(fn: (...xs: Tensor[]) => Tensor | Tensor[], compiled: CompiledFn, inputs: NDArray[], label: string): Promise<void> {
+async function checkCall(fn: (...xs: Tensor[]) => Tensor | Tensor[], compiled: CompiledFn, inputs: NDArray[], label: string, tolerance = tol): Promise<void> {
   const refs = reference(fn, inputs);
   const result = await compiled(...inputs);
   const outs = Array.isArray(result) ? result : [result];
   assert.equal(outs.length, refs.length);
-  for (let i = 0; i < refs.length; i++) await assertMatches(outs[i]!, refs[i]!, { ...tol, label: `${label} output ${i}` });
+  for (let i = 0; i < refs.length; i++) await assertMatches(outs[i]!, refs[i]!, { ...tolerance, label: `${label} output ${i}` });
 }
+
+// Attention's float32 scores over sums of 16 products of random weights: ~1e-4 relative per element.
+const attentionTol = { rtol: 1e-3, atol: 1e-3 };
 
 /** The counters that say something was traced, scheduled or compiled. */
 const compileWork = (c: Counters) => ({ generated: c.kernels_generated, misses: c.graph_cache_misses, hits: c.graph_cache_hits, symbolic: c.symbolic_programs });
@@ -118,17 +121,17 @@ function attention(x: Tensor): Tensor {
 test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2,1000) through one program; (1,7) specialised', async () => {
   const compiled = compileCpu(attention, { dynamic: true });
   const c0 = counters();
-  await checkCall(attention, compiled, [randn([2, 7, 16], 72)], '(2,7)');
+  await checkCall(attention, compiled, [randn([2, 7, 16], 72)], '(2,7)', attentionTol);
   const c1 = counters();
   assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1, 'one symbolic program');
-  await checkCall(attention, compiled, [randn([3, 63, 16], 73)], '(3,63)');
-  await checkCall(attention, compiled, [randn([2, 1000, 16], 74)], '(2,1000)');
+  await checkCall(attention, compiled, [randn([3, 63, 16], 73)], '(3,63)', attentionTol);
+  await checkCall(attention, compiled, [randn([2, 1000, 16], 74)], '(2,1000)', attentionTol);
   assert.deepEqual(compileWork(counters()), compileWork(c1), 'no compile after the first');
-  await checkCall(attention, compiled, [randn([1, 7, 16], 75)], '(1,7)');
+  await checkCall(attention, compiled, [randn([1, 7, 16], 75)], '(1,7)', attentionTol);
   assert.equal(counters().guard_failures - c1.guard_failures, 1, 'a batch of 1 breaks a guard');
   // Sizes that shrink and grow again: the temporaries' arena is laid out anew, grown only when needed.
   for (const [i, [b, t]] of [[3, 63], [2, 5], [4, 200], [2, 5], [3, 63]].entries()) {
-    await checkCall(attention, compiled, [randn([b!, t!, 16], 120 + i)], `(${b},${t}) again`);
+    await checkCall(attention, compiled, [randn([b!, t!, 16], 120 + i)], `(${b},${t}) again`, attentionTol);
   }
 });
 

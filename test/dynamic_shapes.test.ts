@@ -240,3 +240,14 @@ test('a symbolic batch of 2 to 9 rows takes the few-row kernel per M (weights re
   for (let m = 2; m <= 9; m++) await checkCall(fn, compiled, [randn([m, 32], 112 + m)], `batch ${m}`);
   assert.deepEqual(compileWork(counters()), compileWork(first), 'one program for every batch');
 });
+
+test('equal sizes of two inputs share one symbol (duck sizing); a call where they differ breaks that guard and is specialised, right', async () => {
+  const fn = (x: Tensor, y: Tensor) => [x.exp().sum(-1), y.mul(2)];
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([5, 8], 130), randn([5, 3], 131)], 'both batch 5');
+  const first = counters();
+  await checkCall(fn, compiled, [randn([9, 8], 132), randn([9, 3], 133)], 'both batch 9');
+  assert.deepEqual(compileWork(counters()), compileWork(first), 'one symbol serves both');
+  await checkCall(fn, compiled, [randn([6, 8], 134), randn([11, 3], 135)], 'batches 6 and 11');
+  assert.equal(counters().guard_failures - first.guard_failures, 1, 'the shared size broke');
+});

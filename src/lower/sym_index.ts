@@ -158,7 +158,9 @@ export function imodDim(a: Expr, d: Dim): Expr {
   const c = d.constant;
   if (c !== undefined) return imod(a, c);
   const split = splitMultiples(a, d);
-  const rest = split ? sumOf(split.rest) : a;
   if (split && split.rest.length === 0) return idx(0);
-  return provablyBelow(rest, d) ? rest : raw('imod', rest, d);
+  const rest = split ? sumOf(split.rest) : a;
+  if (provablyBelow(rest, d)) return rest;
+  // C's % truncates: only a rest known nonnegative may replace the (nonnegative) whole.
+  return raw('imod', (range(rest)?.[0] ?? -1) >= 0 ? rest : a, d);
 }

@@ -137,7 +137,19 @@ export function iadd(a: Expr, b: Expr): Expr {
   for (let changed = true; changed; ) {
     changed = false;
     for (const [key, [base, k]] of keyed) {
-      if (base.k !== 'bin' || base.op !== 'imod' || base.b.k !== 'const') continue;
+      if (base.k !== 'bin' || base.op !== 'imod') continue;
+      if (base.b.k !== 'const') {
+        // The same over a symbolic size D (an index expression): (x // D)·D·k + (x % D)·k = x·k.
+        const divKey = exprKey({ k: 'bin', op: 'mul', a: { k: 'bin', op: 'idiv', a: base.a, b: base.b, dt: 'index' }, b: base.b, dt: 'index' });
+        const div = keyed.get(divKey);
+        if (!div || div[1] !== k || (range(base.a)?.[0] ?? -1) < 0) continue;
+        keyed.delete(divKey);
+        keyed.delete(key);
+        const prev = keyed.get(exprKey(base.a));
+        keyed.set(exprKey(base.a), [base.a, (prev?.[1] ?? 0) + k]);
+        changed = true;
+        break;
+      }
       const c = base.b.v;
       const divKey = exprKey(idiv(base.a, c));
       const div = keyed.get(divKey);

@@ -33,13 +33,13 @@ function monoExpr(names: readonly string[]): Expr {
 }
 
 /** A term of an index sum as x · Π names · k (x undefined: a pure size term). */
-interface SymTerm {
+export interface SymTerm {
   x: Expr | undefined;
   names: string[];
   k: number;
 }
 
-function splitTerm(t: Expr): SymTerm {
+export function splitTerm(t: Expr): SymTerm {
   const [base, k] = coeff(t);
   if (!base) return { x: undefined, names: [], k };
   const whole = monoNames(base);
@@ -117,7 +117,13 @@ function symUpper(e: Expr): SymInt | undefined {
     let xmax: SymInt;
     if (!st.x) xmax = SymInt.of(1);
     else if (st.x.k === 'var' && st.x.ext) xmax = st.x.ext.sub(1);
-    else {
+    else if (st.x.k === 'bin' && st.x.op === 'idiv' && divisorOf(st.x.b)) {
+      // x // d ≤ (max x + 1) / d − 1 when d divides max x + 1 exactly (a flat index over [.., d]).
+      const up = symUpper(st.x.a);
+      const q = up?.add(1).divExact(divisorOf(st.x.b)!);
+      if (!q) return undefined;
+      xmax = q.sub(1);
+    } else {
       const r = range(st.x);
       if (!r || r[0] < 0 || !Number.isFinite(r[1])) return undefined;
       xmax = SymInt.of(r[1] - 1);
@@ -127,10 +133,26 @@ function symUpper(e: Expr): SymInt | undefined {
   return total;
 }
 
+/** A divisor expression as a SymInt: a constant or a product of size symbols. */
+function divisorOf(e: Expr): SymInt | undefined {
+  if (e.k === 'const') return SymInt.of(e.v);
+  const names = monoNames(e);
+  return names ? names.reduce((p, n) => p.mul(SymInt.symbol(n)), SymInt.of(1)) : undefined;
+}
+
+/** Whether e ≥ 0 for every binding (numeric ranges, and divisions and products of such by sizes). */
+function nonNegative(e: Expr): boolean {
+  const r = range(e);
+  if (r) return r[0] >= 0;
+  if (e.k !== 'bin' || e.dt !== 'index') return false;
+  if (e.op === 'add') return nonNegative(e.a) && nonNegative(e.b);
+  if (e.op === 'idiv' || e.op === 'imod' || e.op === 'mul') return nonNegative(e.a) && divisorOf(e.b) !== undefined && nonNegative(e.b);
+  return false;
+}
+
 /** Whether 0 ≤ e < d for every binding. */
 function provablyBelow(e: Expr, d: SymInt): boolean {
-  const r = range(e);
-  if (!r || r[0] < 0) return false;
+  if (!nonNegative(e)) return false;
   const up = symUpper(e);
   return up !== undefined && up.add(1).provablyLE(d);
 }

@@ -11,7 +11,7 @@ import { type Expr, iadd, idx } from '../lower/expr.js';
 import { type Kernel, type KernelBuf, type KernelSyms, type StridedOperand, isImplicit, sizeSymbols } from '../lower/loop_ir.js';
 import { imulDim } from '../lower/sym_index.js';
 import { flatten } from '../lower/views.js';
-import { foldSharedWeightBatch } from '../lower/matmul_batch.js';
+import { foldSharedWeightBatch, foldSharedWeightBatchSym } from '../lower/matmul_batch.js';
 import { type BufferRef, type FusionPlan, type KernelDraft, type KernelParams, type Store, nodeBuffer } from './fusion_plan.js';
 import type { PlanBuffer } from './plan.js';
 import type { Realization } from './realize.js';
@@ -226,11 +226,11 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, b
       const mDims = dimsOf(m);
       const kDim = dimsOf(g.node(d.matmul!.a)).at(-1)!;
       if (!symbolic && !isSym(kDim) && !operandStrides.flat().some(isSym)) return foldSharedWeightBatch(k);
-      // Symbolic: the batch is not folded into M (that takes numeric strides).
-      return withSizes(k, {
+      const folded = foldSharedWeightBatchSym(k, {
         batch: mDims.slice(0, rank - 2), M: mDims[rank - 2]!, N: mDims[rank - 1]!, K: kDim,
         aStrides: operandStrides[0]!, ...(operandStrides[1] ? { bStrides: operandStrides[1] } : {}),
       });
+      return withSizes(folded.k, folded.sym);
     }
     default:
       return d.kind satisfies never;

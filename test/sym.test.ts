@@ -117,3 +117,19 @@ test('a reshape that only renames dims simplifies to the plain index (no divisio
   const text = JSON.stringify(idxs);
   assert.ok(!text.includes('"idiv"') && !text.includes('"imod"'), `divisions left: ${text.slice(0, 300)}`);
 });
+
+test('a folded row index split by symbolic sizes and joined again is the row itself, and every step evaluates as integers do', () => {
+  const row = loopVarDim('o0', s0.mul(s1));
+  const parts = unflatten(row, [s0, s1]);
+  const joined = flatten(parts, [s0, s1]);
+  assert.deepEqual(joined, row, `joined: ${JSON.stringify(joined).slice(0, 200)}`);
+  const rand = mulberry32(9);
+  for (let trial = 0; trial < 20; trial++) {
+    const b = new Map([['s0', 2 + Math.floor(rand() * 6)], ['s1', 2 + Math.floor(rand() * 6)]]);
+    const n1 = b.get('s1')!;
+    for (let r = 0; r < b.get('s0')! * n1; r++) {
+      const env = new Map([...b, ['o0', r]]);
+      assert.deepEqual(parts.map((e) => evalIndex(e, env)), [Math.floor(r / n1), r % n1]);
+    }
+  }
+});

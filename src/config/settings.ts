@@ -155,6 +155,17 @@ export const SETTINGS = {
       'per-kernel compile deadline, per call; it also sets how soon another process takes over the compile markers of a stopped or silent one ' +
       '(10 heartbeats of a tenth of it, at most 1 s each, + 2 s)',
   }),
+  KILN_MAX_SHAPE_VARIANTS: spec({
+    section: 'options',
+    option: 'maxShapeVariants',
+    values: 'integer ≥ 1',
+    default: 8,
+    parse: positive,
+    invalid: 'error',
+    doc:
+      'programs a loaded ONNX model keeps, one per shape of its symbolic dims (and value of its shape-setting inputs): ' +
+      'past this many the least recently used is disposed, its memory freed, and rebuilt if that shape comes back',
+  }),
   KILN_CUDA_ARCH: spec({
     section: 'options',
     option: 'arch',

@@ -103,7 +103,8 @@ export function registerInspect(program: Command): void {
       if (!o.kernels) return;
       throw e;
     }
-    const feeds = model.valueInputs.length ? makeFeeds(model, files).feeds : undefined;
+    // Feeds only for kernels: a model listed unsized (--no-kernels) has no shapes to make them with.
+    const feeds = o.kernels && model.valueInputs.length ? makeFeeds(model, files).feeds : undefined;
     const kernels = o.kernels ? (await model.compile(feeds)).inspect().kernels : undefined;
     const info = model.inspect();
     if (o.json) return printJson({ model: file, supported: true, ...info, ...(kernels ? { kernels } : {}) });

@@ -515,4 +515,5 @@ export const OPTION_ONLY_DOCS: Readonly<Record<string, string>> = {
   allowTF32: 'let cuBLAS use TF32 for float32 matmuls (off by default; part of the CUDA graph key)',
   compileOnly: 'generate and compile every kernel, but load and run nothing (works without the device)',
   label: "a name for the program's cache entries (e.g. the model file), for `kiln cache export --label`",
+  inputShapes: "`loadOnnx()` only: pins inputs with symbolic dims to these shapes, by input name (built and checked at load; other sizes refused); without it each run's feeds size them",
 };

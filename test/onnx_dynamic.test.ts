@@ -11,14 +11,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { NDArray } from '../src/graph/ndarray.js';
 import { mulberry32 } from '../src/graph/random.js';
 import { loadOnnx } from '../src/api/load_onnx.js';
 import { OnnxInputError, OnnxModelError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { counters } from '../src/observe/counters.js';
+import { readNpy } from '../src/onnx/npy.js';
 import { AT, F, I64, model, vi } from './onnx_writer.js';
 
+const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/onnx');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-dynamic-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const cacheDir = path.join(tmp, 'cache');
@@ -326,6 +329,32 @@ test('KILN_MAX_SHAPE_VARIANTS bounds a model loaded without the option; a bad ma
     else process.env.KILN_MAX_SHAPE_VARIANTS = saved;
   }
   for (const bad of [0, 1.5, -2]) assert.throws(() => loadOnnx(mlpFile, { ...opts, maxShapeVariants: bad }), (e: Error) => e instanceof TypeError && /maxShapeVariants must be an integer ≥ 1/.test(e.message));
+});
+
+/** The first `n` entries along dim 0 of an array (the rows of a batch). */
+function leading(a: NDArray, n: number): NDArray {
+  const per = a.size / a.shape[0]!;
+  return NDArray.from((a.toTypedArraySync() as Float32Array).slice(0, n * per), [n, ...a.shape.slice(1)]);
+}
+
+test("PyTorch's exports with symbolic batch (and time): each batch of their saved inputs matches PyTorch's rows; a time past the export's mask buffer is refused naming the sizes", async () => {
+  // Both are row-wise in the batch: PyTorch's output for the first n rows is the first n rows of its output.
+  for (const name of ['mlp_dynamic', 'attention_dynamic']) {
+    const x = readNpy(path.join(FIX, `${name}.input.npy`));
+    const want = readNpy(path.join(FIX, `${name}.output.npy`));
+    const m = loadOnnx(path.join(FIX, `${name}.onnx`), opts);
+    assert.equal(m.inputs[0]!.dims[0], 'batch');
+    for (const n of [1, x.shape[0]!, 2]) {
+      const { y } = await m.run({ x: leading(x, n) });
+      assert.deepEqual(y!.shape, [n, ...want.shape.slice(1)]);
+      assertNear((await y!.toTypedArray()) as Float32Array, Array.from(leading(want, n).toTypedArraySync() as Float32Array), `${name} batch ${n}`);
+    }
+    m.dispose();
+  }
+  // attention_dynamic's causal mask is an [8,8] buffer the export slices to the time: 29 cannot be.
+  const att = loadOnnx(path.join(FIX, 'attention_dynamic.onnx'), opts);
+  await assert.rejects(att.run({ x: input([1, 29, 16], 1) }), (e: Error) => e instanceof OnnxModelError && /the graph cannot be built for batch=1, time=29 .*cannot broadcast \[8,8\]/.test(e.message));
+  att.dispose();
 });
 
 // (That an evicted variant held by a run is disposed only after the run: test/shape_variants.test.ts.)

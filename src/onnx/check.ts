@@ -67,13 +67,14 @@ export function parseAndCheck(
     if (!dtype) issues.push(`${where}: element type ${onnxTypeName(t.elemType)}`);
     const given = inputShapes[name];
     let dims: Dim[] = [];
-    if (given) {
-      if (!Array.isArray(given) || given.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-        issues.push(`${where}: inputShapes gives ${JSON.stringify(given)}, which is not a list of sizes (integers ≥ 0)`);
-      } else if (t.dims && (t.dims.length !== given.length || t.dims.some((d, i) => typeof d === 'number' && d >= 0 && d !== given[i]))) {
+    if (given && (!Array.isArray(given) || given.some((d) => !Number.isSafeInteger(d) || d < 0))) {
+      issues.push(`${where}: inputShapes gives ${JSON.stringify(given)}, which is not a list of sizes (integers ≥ 0)`);
+    } else if (given) {
+      if (t.dims && (t.dims.length !== given.length || t.dims.some((d, i) => typeof d === 'number' && d >= 0 && d !== given[i]))) {
         issues.push(`${where}: inputShapes gives [${given.join(',')}] but the model declares [${t.dims.join(',')}]`);
       }
       dims = [...given];
+      pinned.add(name);
     } else if (!t.dims) {
       issues.push(`${where}: no declared shape, so not even its rank is known (pass options.inputShapes['${name}'])`);
     } else {
@@ -82,7 +83,6 @@ export function parseAndCheck(
       dims = t.dims.map((d) => (typeof d === 'number' && d < 0 ? '?' : d));
     }
     inputs.push({ name, dims, shape: dims.map((d) => (typeof d === 'number' ? d : -1)), dtype: dtype ?? 'float32' });
-    if (given) pinned.add(name);
   }
   issues.push(...pinSymbols(inputs, graph.input ?? [], pinned));
   for (const name of Object.keys(inputShapes)) {

@@ -1,8 +1,10 @@
 // Models whose inputs have symbolic dims (dim_param), loaded without inputShapes: each run binds
-// the dims from its feeds and a shape variant serves that binding (api/shape_variants.ts). Two
-// models written here as exporters write them, an MLP [batch, 64] and an attention block
-// [batch, seq, 16] whose reshapes go through Shape → Gather → Concat → Reshape, are checked
-// against plain float64 JavaScript at sizes 1, 7, 63 and 1000 (vector tails); then the bounds
+// the dims from its feeds and a shape variant serves that binding (api/shape_variants.ts). Models
+// written here as exporters write them, an MLP [batch, 64], an attention block [batch, seq, 16]
+// whose reshapes go through Shape → Gather → Concat → Reshape, and a decoder's positions
+// (CumSum of the mask) and causal mask (Range, Expand to the batch), are checked against plain
+// float64 JavaScript at sizes 1, 7, 63 and 1000 (vector tails); PyTorch's own dynamic exports
+// against its saved outputs; then the bounds
 // (least recently used variants evicted, their programs disposed, a run in flight kept) and the
 // failure paths (sizes one dim_param gets differently, ranks, pinned shapes, zero sizes, dispose).
 
@@ -158,6 +160,112 @@ function attentionReference(x: NDArray): number[] {
   }
   return y;
 }
+
+// --- positions and a causal mask as decoders export them: ids and mask [batch, seq] (int64),
+// position ids = CumSum(mask) − 1 gathered from a table, a causal mask from Range(0, seq) and
+// LessOrEqual, Expand-ed to [batch, seq, seq] through a Shape → Gather → Concat target ---
+
+const V = 11;
+const P = 64;
+const E = 8;
+const EMB = randoms(V * E, 31);
+const POS = randoms(P * E, 32, 0.5);
+
+const decoderBytes = model({
+  nodes: [
+    { op: 'Gather', inputs: ['emb', 'ids'], outputs: ['tok'], attrs: [{ name: 'axis', i: 0, type: AT.INT }] },
+    { op: 'CumSum', inputs: ['mask', 'one_axis'], outputs: ['cs'] },
+    { op: 'Sub', inputs: ['cs', 'one'], outputs: ['pos_ids'] },
+    { op: 'Gather', inputs: ['pos', 'pos_ids'], outputs: ['pe'], attrs: [{ name: 'axis', i: 0, type: AT.INT }] },
+    { op: 'Add', inputs: ['tok', 'pe'], outputs: ['h'] },
+    { op: 'Shape', inputs: ['ids'], outputs: ['sh'] },
+    { op: 'Gather', inputs: ['sh', 'i0'], outputs: ['b'], attrs: [{ name: 'axis', i: 0, type: AT.INT }] },
+    { op: 'Gather', inputs: ['sh', 'i1'], outputs: ['s'], attrs: [{ name: 'axis', i: 0, type: AT.INT }] },
+    { op: 'Range', inputs: ['zero', 's', 'one'], outputs: ['r'] },
+    { op: 'Unsqueeze', inputs: ['r', 'ax1'], outputs: ['rows'] },
+    { op: 'Unsqueeze', inputs: ['r', 'ax0'], outputs: ['cols'] },
+    { op: 'LessOrEqual', inputs: ['cols', 'rows'], outputs: ['causal'] },
+    { op: 'Unsqueeze', inputs: ['b', 'ax0'], outputs: ['b1'] },
+    { op: 'Unsqueeze', inputs: ['s', 'ax0'], outputs: ['s1'] },
+    { op: 'Concat', inputs: ['b1', 's1', 's1'], outputs: ['mshape'], attrs: [{ name: 'axis', i: 0, type: AT.INT }] },
+    { op: 'Expand', inputs: ['causal', 'mshape'], outputs: ['causal3'] },
+    { op: 'Transpose', inputs: ['h'], outputs: ['ht'], attrs: [{ name: 'perm', ints: [0, 2, 1], type: AT.INTS }] },
+    { op: 'MatMul', inputs: ['h', 'ht'], outputs: ['scores'] },
+    { op: 'Where', inputs: ['causal3', 'scores', 'neg'], outputs: ['masked'] },
+    { op: 'Softmax', inputs: ['masked'], outputs: ['p'], attrs: [{ name: 'axis', i: -1, type: AT.INT }] },
+    { op: 'MatMul', inputs: ['p', 'h'], outputs: ['y'] },
+  ],
+  inputs: [vi('ids', I64, ['batch', 'seq']), vi('mask', I64, ['batch', 'seq'])],
+  outputs: [vi('y', F, ['batch', 'seq', E])],
+  initializers: [
+    { name: 'emb', dims: [V, E], dataType: F, floatData: EMB },
+    { name: 'pos', dims: [P, E], dataType: F, floatData: POS },
+    { name: 'one_axis', dims: [], dataType: I64, int64Data: [1] },
+    { name: 'one', dims: [], dataType: I64, int64Data: [1] },
+    { name: 'zero', dims: [], dataType: I64, int64Data: [0] },
+    { name: 'i0', dims: [], dataType: I64, int64Data: [0] },
+    { name: 'i1', dims: [], dataType: I64, int64Data: [1] },
+    { name: 'ax0', dims: [1], dataType: I64, int64Data: [0] },
+    { name: 'ax1', dims: [1], dataType: I64, int64Data: [1] },
+    { name: 'neg', dims: [], dataType: F, floatData: [-1e9] },
+  ],
+  opset: 17,
+});
+const decoderFile = path.join(tmp, 'decoder_positions.onnx');
+fs.writeFileSync(decoderFile, decoderBytes);
+
+/** ids in [0, V), a mask of ones then zeros (right padding: row n keeps seq − n tokens, at least 1). */
+function decoderFeeds(b: number, s: number, seed: number): { ids: NDArray; mask: NDArray } {
+  const r = mulberry32(seed);
+  const ids = Array.from({ length: b * s }, () => Math.floor(r() * V));
+  const mask = Array.from({ length: b * s }, (_, k) => (k % s < Math.max(1, s - Math.floor(k / s)) ? 1 : 0));
+  const i64 = (v: number[]) => NDArray.from(BigInt64Array.from(v.map(BigInt)), [b, s], { dtype: 'int64' });
+  return { ids: i64(ids), mask: i64(mask) };
+}
+
+function decoderReference(f: { ids: NDArray; mask: NDArray }): number[] {
+  const [b, s] = [f.ids.shape[0]!, f.ids.shape[1]!];
+  const ids = Array.from(f.ids.toTypedArraySync() as BigInt64Array, Number);
+  const mask = Array.from(f.mask.toTypedArraySync() as BigInt64Array, Number);
+  const fr = (v: number) => Math.fround(v);
+  const h: number[] = [];
+  for (let n = 0; n < b; n++) {
+    let cs = 0;
+    for (let i = 0; i < s; i++) {
+      cs += mask[n * s + i]!;
+      // CumSum − 1: a padded position repeats the last real one's (every row starts with a real token).
+      const p = cs - 1;
+      for (let c = 0; c < E; c++) h.push(fr(fr(EMB[ids[n * s + i]! * E + c]!) + fr(POS[p * E + c]!)));
+    }
+  }
+  const y: number[] = [];
+  for (let n = 0; n < b; n++) {
+    for (let i = 0; i < s; i++) {
+      const row = (k: number) => h.slice((n * s + k) * E, (n * s + k + 1) * E);
+      const sc = Array.from({ length: s }, (_, j) => (j <= i ? row(i).reduce((a, v, c) => a + v * row(j)[c]!, 0) : -1e9));
+      const top = Math.max(...sc);
+      const e = sc.map((z) => Math.exp(z - top));
+      const sum = e.reduce((a, z) => a + z, 0);
+      for (let c = 0; c < E; c++) y.push(e.reduce((a, w, j) => a + (w / sum) * row(j)[c]!, 0));
+    }
+  }
+  return y;
+}
+
+test('positions from CumSum(mask), a causal mask from Range and Expand to the batch: two inputs sharing batch and seq, every size right', async () => {
+  const m = loadOnnx(decoderFile, opts);
+  assert.deepEqual(m.inspect().symbolicDims, ['batch', 'seq']);
+  for (const [k, [b, s]] of [[1, 1], [2, 7], [3, 5], [1, 63]].entries()) {
+    const f = decoderFeeds(b!, s!, 800 + k);
+    const { y } = await m.run(f);
+    assert.deepEqual(y!.shape, [b, s, E]);
+    assertNear((await y!.toTypedArray()) as Float32Array, decoderReference(f), `batch ${b}, seq ${s}`);
+  }
+  // The mask must share the ids' sizes.
+  const f = decoderFeeds(2, 7, 1);
+  await assert.rejects(m.run({ ids: f.ids, mask: decoderFeeds(2, 6, 1).mask }), /input 'mask' dim 1 is 'seq' = 6, but input 'ids' dim 1 gave 'seq' = 7/);
+  m.dispose();
+});
 
 test('an MLP [batch, 64] loads without inputShapes (nothing built) and runs batches 1, 7, 63, 1000: each right, one variant per batch, a repeat a hit', async () => {
   const c0 = counters();

@@ -21,14 +21,10 @@ import { loadOnnx } from '../src/api/load_onnx.js';
 import type { OnnxModel } from '../src/api/onnx_model_api.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { counters } from '../src/observe/counters.js';
-import { machineInfo, machineLine, median } from './common.js';
+import { machineInfo, machineLine, median, numberFlag } from './common.js';
 
-const flag = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const CALLS = flag('--calls', 2000);
-const BATCHES = flag('--batches', 7);
+const CALLS = numberFlag('--calls', 2000);
+const BATCHES = numberFlag('--batches', 7);
 const JSON_OUT = process.argv.includes('--json');
 const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/onnx');
 

@@ -1,133 +1,128 @@
-// Symbolic programs (compile(fn, { dynamic: true })) against static ones (dynamic: false), per
-// call, on the CPU, over a sweep of sizes: one symbolic program serves every size; each static
-// figure is its own program for that size. Also the first compile of each (the symbolic one
-// includes its second trace and schedule at other sizes, symbolic_compile.ts).
+// What a dynamic ONNX model (symbolic dims, loaded without inputShapes) costs per shape and per
+// call on the CPU, for two fixtures: mlp_dynamic [batch,16] and attention_dynamic
+// [batch,time,16] (its reshapes through Shape → Gather → Concat → Reshape).
 //
-// - mlp: [B, 256] @ [256, 512] + b, relu, @ [512, 256], B = 2, 7, 63, 1000
-// - attention: 4 heads of 16 over [2, T, 64] with q, k, v and output projections, T = 7, 63, 256
-// - rows: softmax and layer norm over [B, T, 256], (B, T) = (2, 7), (4, 63), (8, 256)
-// - tiny: x * 2 + 1 over [B, 4], B = 2, 7 (kiln's host cost per call: binding and guards)
+// - new size: the first run at a size never seen, in a fresh cache directory (graph build,
+//   codegen, C compile, run), with the graph builds and compiles it caused
+// - evicted, run again: with room for one shape variant, each size run again after the others
+//   evicted it (a graph build and an in-memory graph-cache hit)
+// - second load: another loadOnnx of the file in this process, first run at a size seen before
+//   (its stored conversion and the graph cache: nothing built)
+// - per call: µs per run at one size, a variant hit, against the same model pinned to that size
+//   by inputShapes (the same program): the binding, lookup and LRU bookkeeping's cost. Mean of a
+//   batch of --calls calls, median of --batches batches, the two alternating batch by batch.
 //
-// Per-call figures: mean of a batch of calls (--calls, fewer for big shapes), median of
-// --batches batches, after one warm-up batch; static and symbolic alternate batch by batch.
-//
-//   node dist/bench/dynamic_shapes.js [--json] [--calls 200] [--batches 7]
+//   node dist/bench/dynamic_shapes.js [--json] [--calls 2000] [--batches 7]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { compile, counters } from '../src/index.js';
-import type { NDArray } from '../src/graph/ndarray.js';
-import type { Tensor } from '../src/frontend/tensor.js';
-import { layerNorm } from '../src/frontend/functions.js';
-import type { TracedFn } from '../src/frontend/trace.js';
-import { randnArray } from '../test/fixtures/programs.js';
-import { machineInfo, machineLine, median } from './common.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadOnnx } from '../src/api/load_onnx.js';
+import type { OnnxModel } from '../src/api/onnx_model_api.js';
+import { NDArray } from '../src/graph/ndarray.js';
+import { counters } from '../src/observe/counters.js';
+import { machineInfo, machineLine, median, numberFlag } from './common.js';
 
-const flag = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const CALLS = flag('--calls', 200);
-const BATCHES = flag('--batches', 7);
+const CALLS = numberFlag('--calls', 2000);
+const BATCHES = numberFlag('--batches', 7);
 const JSON_OUT = process.argv.includes('--json');
+const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/onnx');
 
-const W1 = randnArray([256, 512], 1);
-const B1 = randnArray([512], 2);
-const W2 = randnArray([512, 256], 3);
-const mlp = (x: Tensor) => x.matmul(W1).add(B1).relu().matmul(W2);
-
-const Wq = randnArray([64, 64], 4);
-const Wk = randnArray([64, 64], 5);
-const Wv = randnArray([64, 64], 6);
-const Wo = randnArray([64, 64], 7);
-function attention(x: Tensor): Tensor {
-  const [b, t] = x.shape as [number, number];
-  const heads = (w: NDArray) => x.matmul(w).reshape([b, t, 4, 16]).permute([0, 2, 1, 3]);
-  const p = heads(Wq).matmul(heads(Wk).transpose(-1, -2)).mul(0.25).softmax(-1);
-  return p.matmul(heads(Wv)).permute([0, 2, 1, 3]).reshape([b, t, 64]).matmul(Wo);
-}
-const G = randnArray([256], 8);
-const rows = (x: Tensor) => layerNorm(x.softmax(-1), [256], G);
-const tiny = (x: Tensor) => x.mul(2).add(1);
-
-interface Case {
-  name: string;
-  fn: TracedFn;
-  shapes: number[][];
-}
-const CASES: Case[] = [
-  { name: 'mlp', fn: mlp, shapes: [[2, 256], [7, 256], [63, 256], [1000, 256]] },
-  { name: 'attention', fn: attention, shapes: [[2, 7, 64], [2, 63, 64], [2, 256, 64]] },
-  { name: 'rows', fn: rows, shapes: [[2, 7, 256], [4, 63, 256], [8, 256, 256]] },
-  { name: 'tiny', fn: tiny, shapes: [[2, 4], [7, 4]] },
+const MODELS: { name: string; sizes: number[][] }[] = [
+  { name: 'mlp_dynamic', sizes: [[1, 16], [8, 16], [37, 16]] },
+  // Its causal mask is an [8,8] buffer the export sliced: time ≤ 8.
+  { name: 'attention_dynamic', sizes: [[1, 4, 16], [2, 8, 16], [3, 6, 16]] },
 ];
 
+function feed(shape: number[]): { x: NDArray } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { x: NDArray.from(Float32Array.from({ length: n }, (_, i) => Math.sin(i)), shape) };
+}
+
+/** ms of one run, its output read back. */
+async function timedRun(m: OnnxModel, shape: number[]): Promise<number> {
+  const t = process.hrtime.bigint();
+  const { y } = await m.run(feed(shape));
+  await y!.toTypedArray();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+/** µs per call over a batch of CALLS runs on the same feeds. */
+async function batchUs(m: OnnxModel, feeds: { x: NDArray }): Promise<number> {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < CALLS; i++) await (await m.run(feeds)).y!.toTypedArray();
+  return Number(process.hrtime.bigint() - t) / 1e3 / CALLS;
+}
+
 interface Row {
-  case: string;
-  shape: string;
-  staticUs: number;
-  symbolicUs: number;
-  ratio: number;
+  model: string;
+  newSizeMs: number[];
+  newSizeBuilds: number;
+  newSizeCompiles: number;
+  evictedRerunMs: number;
+  secondLoadMs: number;
+  secondLoadBuilds: number;
+  perCallUs: { pinned: number; dynamic: number; size: number[] };
 }
 
-type Fn = (...xs: NDArray[]) => Promise<unknown>;
-
-async function batchUs(f: Fn, x: NDArray, calls: number): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < calls; i++) await f(x);
-  return Number(process.hrtime.bigint() - t0) / 1e3 / calls;
-}
-
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-dyn-'));
-  const out: Row[] = [];
-  const compiles: { case: string; staticMs: number; symbolicMs: number }[] = [];
+async function measure(name: string, sizes: number[][]): Promise<Row> {
+  const file = path.join(FIX, `${name}.onnx`);
+  const cacheDir = mkdtempSync(path.join(tmpdir(), 'kiln-bench-dyn-'));
   try {
-    for (const c of CASES) {
-      const opts = { cacheDir: join(dir, c.name), workers: 2 };
-      const symbolic = compile(c.fn, { ...opts, dynamic: true }) as Fn;
-      let symbolicMs = 0;
-      let staticMs = 0;
-      for (const [i, shape] of c.shapes.entries()) {
-        const x = randnArray(shape, 10 + i);
-        const stat = compile(c.fn, { ...opts, dynamic: false }) as Fn;
-        let t = performance.now();
-        await stat(x);
-        if (i === 0) staticMs = performance.now() - t;
-        t = performance.now();
-        await symbolic(x);
-        if (i === 0) symbolicMs = performance.now() - t;
-        const n = Math.max(5, Math.round(CALLS / Math.max(1, shape.reduce((p, d) => p * d, 1) / 16384)));
-        const s: number[] = [];
-        const d: number[] = [];
-        await batchUs(stat, x, n);
-        await batchUs(symbolic, x, n);
-        for (let b = 0; b < BATCHES; b++) {
-          s.push(await batchUs(stat, x, n));
-          d.push(await batchUs(symbolic, x, n));
-        }
-        const staticUs = median(s);
-        const symbolicUs = median(d);
-        out.push({ case: c.name, shape: `[${shape.join(',')}]`, staticUs, symbolicUs, ratio: symbolicUs / staticUs });
-      }
-      compiles.push({ case: c.name, staticMs, symbolicMs });
+    const m = loadOnnx(file, { cacheDir, maxShapeVariants: 1 });
+    const c0 = counters();
+    const newSizeMs: number[] = [];
+    for (const s of sizes) newSizeMs.push(await timedRun(m, s));
+    const c1 = counters();
+    const reruns: number[] = [];
+    for (let r = 0; r < 3; r++) for (const s of sizes) reruns.push(await timedRun(m, s));
+    m.dispose();
+    const again = loadOnnx(file, { cacheDir });
+    const c2 = counters();
+    const second: number[] = [];
+    for (const s of sizes) second.push(await timedRun(again, s));
+    const c3 = counters();
+    const size = sizes[1]!;
+    const pinned = loadOnnx(file, { cacheDir, inputShapes: { x: size } });
+    const feeds = feed(size);
+    await pinned.run(feeds);
+    await again.run(feeds);
+    const p: number[] = [];
+    const d: number[] = [];
+    for (let b = 0; b < BATCHES; b++) {
+      p.push(await batchUs(pinned, feeds));
+      d.push(await batchUs(again, feeds));
     }
+    pinned.dispose();
+    again.dispose();
+    return {
+      model: name,
+      newSizeMs,
+      newSizeBuilds: c1.onnx_graph_builds - c0.onnx_graph_builds,
+      newSizeCompiles: c1.graph_cache_misses - c0.graph_cache_misses,
+      evictedRerunMs: median(reruns),
+      secondLoadMs: median(second),
+      secondLoadBuilds: c3.onnx_graph_builds - c2.onnx_graph_builds,
+      perCallUs: { pinned: median(p), dynamic: median(d), size },
+    };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
   }
-  const symbolicPrograms = counters().symbolic_programs;
-  if (JSON_OUT) {
-    console.log(JSON.stringify({ machine: machineInfo({}), rows: out, compiles, symbolicPrograms }));
-    return;
-  }
-  console.log(machineLine(machineInfo({})));
-  console.log(`symbolic programs compiled: ${symbolicPrograms} (one per case expected)`);
-  console.log('| case | shape | static µs/call | symbolic µs/call | symbolic/static |');
-  console.log('|:--|:--|--:|--:|--:|');
-  for (const r of out) console.log(`| ${r.case} | ${r.shape} | ${r.staticUs.toFixed(1)} | ${r.symbolicUs.toFixed(1)} | ${r.ratio.toFixed(2)} |`);
-  console.log('\n| case | first compile, static (ms) | first compile, symbolic (ms) |');
-  console.log('|:--|--:|--:|');
-  for (const c of compiles) console.log(`| ${c.case} | ${c.staticMs.toFixed(0)} | ${c.symbolicMs.toFixed(0)} |`);
 }
 
-await main();
+const rows: Row[] = [];
+for (const { name, sizes } of MODELS) rows.push(await measure(name, sizes));
+const machine = machineInfo({ calls: CALLS, batches: BATCHES });
+if (JSON_OUT) {
+  process.stdout.write(JSON.stringify({ machine, rows }, null, 2) + '\n');
+} else {
+  console.log(machineLine(machine));
+  console.log('| model | new size: first run (ms) | builds / compiles | evicted, run again (ms) | second load, seen size (ms; builds) | per call pinned / dynamic (µs) |');
+  console.log('|:--|--:|--:|--:|--:|--:|');
+  for (const r of rows) {
+    const sizes = MODELS.find((m) => m.name === r.model)!.sizes;
+    console.log(
+      `| ${r.model} | ${r.newSizeMs.map((v, i) => `${v.toFixed(0)} ([${sizes[i]!.join(',')}])`).join(', ')} | ${r.newSizeBuilds} / ${r.newSizeCompiles} | ${r.evictedRerunMs.toFixed(2)} | ${r.secondLoadMs.toFixed(2)}; ${r.secondLoadBuilds} | ${r.perCallUs.pinned.toFixed(1)} / ${r.perCallUs.dynamic.toFixed(1)} at [${r.perCallUs.size.join(',')}] |`,
+    );
+  }
+}

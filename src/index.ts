@@ -7,6 +7,7 @@ export { compile, type CompiledFunction, type CompiledResult, type FunctionCompi
 export type { CompileOptions } from './api/options.js';
 export { compileGraph, type Program } from './api/program.js';
 export { NDArray, type Device } from './graph/ndarray.js';
+export { toDevice } from './api/device_arrays.js';
 export { Tensor } from './frontend/tensor.js';
 export { where, cat, layerNorm } from './frontend/functions.js';
 export { counters, resetCounters } from './observe/counters.js';

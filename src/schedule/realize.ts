@@ -44,6 +44,11 @@ export interface RealizeOptions {
    * (Backend.im2colMaxTiles): a conv with few output tiles would starve the generated GEMM.
    */
   im2colMaxTiles?: number | undefined;
+  /**
+   * With im2colMaxTiles: products at least this deep (K, the taps times input channels per
+   * group) materialise im2col whatever their tiles (Backend.im2colMinDepth).
+   */
+  im2colMinDepth?: number | undefined;
 }
 
 /** Output tiles of the generated GEMM (64×64) for a product of shape [...batch, M, N]. */
@@ -85,8 +90,10 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
       const [a, b] = n.inputs as [number, number];
       views.set(a, stridedOperand(g, a, realized));
       const bases = realized.has(b) || a === b ? undefined : windowBases(g, b);
-      const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
-      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && gemmTiles(n.shape) < (options.im2colMaxTiles ?? Infinity)) {
+      const depth = g.node(a).shape.at(-1)!;
+      const macs = numel(n.shape) * depth;
+      const fewTiles = gemmTiles(n.shape) < (options.im2colMaxTiles ?? Infinity) || depth >= (options.im2colMinDepth ?? Infinity);
+      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && fewTiles) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
         realized.add(b);
         views.set(b, contiguousView(g.node(b)));

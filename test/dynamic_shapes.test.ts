@@ -219,6 +219,10 @@ test('a symbolic Program (compileGraph of a graph whose inputs carry symbols): a
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const program = await compileGraph(traced, { cacheDir: dir, workers: 2 });
   assert.deepEqual(program.plan.symbols, [{ name: 's0', input: 0, dim: 0 }]);
+  // What a holder of several programs asks before it runs one (the ONNX model's shape variants).
+  assert.ok(program.accepts([[5, 32]]) && program.accepts([[1000, 32]]));
+  assert.ok(!program.accepts([[1, 32]]), 'a batch of 1 breaks a guard');
+  assert.ok(!program.accepts([[5, 33]]) && !program.accepts([[5, 2, 32]]) && !program.accepts([]), 'a static dim, the rank, the input count');
   for (const [b, seed] of [[5, 100], [17, 101], [1000, 102]] as const) {
     const x = randn([b, 32], seed);
     const [out] = await program.run([x]);
@@ -250,4 +254,13 @@ test('equal sizes of two inputs share one symbol (duck sizing); a call where the
   assert.deepEqual(compileWork(counters()), compileWork(first), 'one symbol serves both');
   await checkCall(fn, compiled, [randn([6, 8], 134), randn([11, 3], 135)], 'batches 6 and 11');
   assert.equal(counters().guard_failures - first.guard_failures, 1, 'the shared size broke');
+});
+
+test('a static Program accepts exactly its own shapes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-sym-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const program = await compileGraph(trace(mlp, [{ shape: [5, 32], dtype: 'float32' }]), { cacheDir: dir, workers: 2 });
+  assert.ok(program.accepts([[5, 32]]));
+  assert.ok(!program.accepts([[6, 32]]) && !program.accepts([[5, 32], [5, 32]]));
+  program.dispose();
 });

@@ -68,7 +68,7 @@ export function shapeUnder(dims: readonly DimFn[], b: Binding): number[] {
  * its formula (two inputs sharing a batch), and every guard hold, else GuardFailure. Ranks,
  * dtypes and static dims are checked by the caller.
  */
-export function bindSizes(plan: Plan, inputs: readonly NDArray[]): Binding {
+export function bindSizes(plan: Plan, inputs: readonly Pick<NDArray, 'shape'>[]): Binding {
   const s = planSizes(plan);
   const b = new Map<string, number>();
   for (const sym of s.symbols) b.set(sym.name, inputs[sym.input]!.shape[sym.dim]!);
@@ -87,4 +87,30 @@ export function bindSizes(plan: Plan, inputs: readonly NDArray[]): Binding {
   });
   for (const g of s.guards) if (!guardHoldsFor(g.guard, g.value(b))) throw new GuardFailure(g.guard, b);
   return b;
+}
+
+/**
+ * Whether the plan serves user inputs of these shapes: a static plan exactly its own, a
+ * symbolic one every binding its guards admit (dtypes are not looked at). What a caller
+ * holding programs for several shapes asks before it runs one (the ONNX model's variants).
+ */
+export function planAccepts(plan: Plan, shapes: readonly (readonly number[])[]): boolean {
+  const want = plan.buffers.filter((b) => b.kind === 'input');
+  if (shapes.length !== want.length) return false;
+  const sizes = plan.symbols ? planSizes(plan) : undefined;
+  for (const b of want) {
+    const s = shapes[b.index!]!;
+    const dims = sizes?.inputs[b.index!];
+    if (s.length !== b.shape.length) return false;
+    if (!dims && s.some((d, i) => d !== b.shape[i])) return false;
+    if (dims && dims.some((d, i) => typeof d === 'number' && d !== s[i])) return false;
+  }
+  if (!plan.symbols) return true;
+  try {
+    bindSizes(plan, shapes.map((shape) => ({ shape })));
+    return true;
+  } catch (e) {
+    if (e instanceof GuardFailure) return false;
+    throw e;
+  }
 }

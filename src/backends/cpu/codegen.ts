@@ -54,9 +54,50 @@ function dimC(d: Dim): string {
   return typeof d === 'number' ? String(d) : d.toC(symCName);
 }
 
-/** A symbolic loop nest's work per call, as the C condition for its parallel pragma. */
-function symWork(dims: readonly Dim[]): string {
-  return `${symNumel(dims).toC(symCName)} * 4 >= ${PARALLEL_MIN_WORK}`;
+/**
+ * Whether a symbolic kernel's generators emit OpenMP threads (its two variants, see
+ * symbolicVariants); static kernels decide by size as before.
+ */
+let symbolicThreads = true;
+
+/**
+ * A symbolic kernel's work per call, as the C condition choosing its threaded variant: the
+ * static program's rule (a loop nest's bytes, a product's multiply-adds) over the kernel's sizes.
+ */
+function threadsCondition(k: Kernel & { sym: KernelSyms }): string {
+  const s = k.sym;
+  if (k.kind === 'matmul') return `${symNumel([...(s.batch ?? []), s.M ?? k.M, s.N ?? k.N, s.K ?? k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}`;
+  return `${symNumel([...(s.outer ?? []), ...(s.inner ?? [])]).toC(symCName)} * 4 >= ${PARALLEL_MIN_WORK}`;
+}
+
+/**
+ * A symbolic kernel as two variants in one body, threaded and serial, chosen per call by its
+ * work: a parallel pragma with an `if` clause still enters the OpenMP runtime when false
+ * (~3 µs a kernel on the 2-core VM: small shapes ran 1.8× slower than static programs), and a
+ * static program has no pragma at all when its work is small.
+ */
+function symbolicVariants(k: Kernel & { sym: KernelSyms }, generate: () => CSource): CSource {
+  const gen = (threads: boolean) => {
+    symbolicThreads = threads;
+    try {
+      return generate();
+    } finally {
+      symbolicThreads = true;
+    }
+  };
+  const par = gen(true);
+  const ser = gen(false);
+  const head = `${signature(k)} {\n`;
+  const split = (src: CSource) => {
+    const at = src.body.indexOf(head);
+    if (at < 0 || !src.body.endsWith('}\n')) throw new Error('codegen: a symbolic kernel without its signature');
+    return { statics: src.body.slice(0, at), inner: src.body.slice(at + head.length, -2) };
+  };
+  const p = split(par);
+  const q = split(ser);
+  if (p.statics !== q.statics) throw new Error('codegen: a symbolic kernel whose variants differ outside its body');
+  const indent = (t: string) => t.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
+  return { ...par, body: `${p.statics}${head}  if (${threadsCondition(k)}) {\n${indent(p.inner)}  } else {\n${indent(q.inner)}  }\n}\n` };
 }
 
 /** flatInner over symbolic dims: the flat position in the reduced dims (argmax/argmin). */
@@ -74,6 +115,8 @@ export function generateC(k: Kernel): CSource {
 
 function kernelBody(k: Kernel): CSource {
   if (k.sym && k.kind !== 'loops' && k.kind !== 'matmul') throw new SymbolicUnsupportedError(`a CPU ${k.kind} kernel over symbolic sizes`, k.sym.sizes);
+  if (k.sym && k.kind === 'loops') return symbolicVariants(k as LoopKernel & { sym: KernelSyms }, () => loops(k));
+  if (k.sym && k.kind === 'matmul') return symbolicVariants(k as MatmulKernel & { sym: KernelSyms }, () => matmul(k));
   switch (k.kind) {
     case 'loops':
       return loops(k);
@@ -90,10 +133,9 @@ function kernelBody(k: Kernel): CSource {
 
 /**
  * Opens nested loops over `dims` named prefix0..; size-1 dims get no loop (their index is 0).
- * `texts`: each extent's C text where symbolic (else the number); `ompIf`: the parallel
- * pragma's run-time condition (a symbolic kernel's work is known per call only).
+ * `texts`: each extent's C text where symbolic (else the number).
  */
-function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean, texts?: readonly string[], ompIf?: string): string {
+function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean, texts?: readonly string[]): string {
   let ind = indent;
   // The first real loop (size-1 dims open blocks) takes the pragma, the loops inside it none.
   let pragmaPending = parallelFirst;
@@ -104,7 +146,7 @@ function openLoops(lines: string[], dims: readonly number[], prefix: string, ind
       ind += '  ';
       return;
     }
-    if (pragmaPending) lines.push(`${ind}#pragma omp parallel for schedule(static)${ompIf ? ` if(${ompIf})` : ''}`);
+    if (pragmaPending) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
     pragmaPending = false;
     lines.push(`${ind}for (int64_t ${prefix}${i} = 0; ${prefix}${i} < ${texts?.[i] ?? n}; ${prefix}${i}++) {`);
     ind += '  ';
@@ -127,9 +169,8 @@ function loops(k: LoopKernel & { sym?: KernelSyms }): CSource {
   const lines: string[] = [`${signature(k)} {`];
   const outerText = sym?.outer?.map(dimC);
   const innerText = sym?.inner?.map(dimC);
-  const work = sym ? symWork([...(sym.outer ?? []), ...(sym.inner ?? [])]) : undefined;
-  const parallel = sym ? k.outer.some((n) => n > 1) : totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
-  const ind = openLoops(lines, k.outer, 'o', '  ', parallel, outerText, work);
+  const parallel = (sym ? symbolicThreads : totalWork(k) >= PARALLEL_MIN_WORK) && k.outer.some((n) => n > 1);
+  const ind = openLoops(lines, k.outer, 'o', '  ', parallel, outerText);
   const outerScope = new Scope(dialect, counter, undefined, ind);
   const body: string[] = [];
   for (const r of k.reductions) {
@@ -284,7 +325,6 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
   const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
   const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
-  const ompIf = sym ? `${symNumel([...(sym.batch ?? []), sym.M ?? k.M, sym.N ?? k.N, sym.K ?? k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}` : undefined;
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
   // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
@@ -301,12 +341,11 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const nVar = `o${nb + 1}`;
   const work = k.batch.reduce((p, d) => p * d, 1) * k.M * k.N * k.K;
   const batches = k.batch.reduce((p, d) => p * d, 1);
-  const parallel = sym ? true : work >= PARALLEL_MIN_WORK * 8;
+  const parallel = sym ? symbolicThreads : work >= PARALLEL_MIN_WORK * 8;
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
-  // Over a symbolic batch: whenever the batch has 2 or more products for every binding, the
-  // pragma's condition deciding per call whether threads are worth it.
-  const parallelBatch = sym ? symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : parallel && batches >= 2;
+  // Over a symbolic batch: when the batch has 2 or more products for every binding.
+  const parallelBatch = parallel && (sym ? symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
   const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
   // A symbolic K's shared panel is allocated per call (a static one is a static array).
   const heapPanel = kSym && !parallelBatch;
@@ -328,7 +367,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   let ind = '  ';
   if (parallelBatch) {
     const batchDims = sym?.batch ?? k.batch;
-    lines.push(`${ind}#pragma omp parallel for schedule(static)${ompIf ? ` if(${ompIf})` : ''}`);
+    lines.push(`${ind}#pragma omp parallel for schedule(static)`);
     lines.push(`${ind}for (int64_t bflat = 0; bflat < ${sym ? dimC(symNumel(batchDims)) : batches}; bflat++) {`);
     ind += '  ';
     const strides = symStrides(batchDims);
@@ -403,7 +442,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     ];
     lines.push(...pack.map((l) => `${ind}  ${l}`));
   }
-  if (parallel && !parallelBatch && !panelsParallel && (sym || k.M > MR)) lines.push(`${ind}  #pragma omp parallel for schedule(static)${ompIf ? ` if(${ompIf})` : ''}`);
+  if (parallel && !parallelBatch && !panelsParallel && (sym || k.M > MR)) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
   lines.push(`${ind}  for (int64_t ib = 0; ib < ${M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) for (int j = 0; j < ${NR}; j++) acc[r][j] = 0;`);

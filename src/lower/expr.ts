@@ -138,22 +138,14 @@ export function iadd(a: Expr, b: Expr): Expr {
     changed = false;
     for (const [key, [base, k]] of keyed) {
       if (base.k !== 'bin' || base.op !== 'imod') continue;
-      if (base.b.k !== 'const') {
-        // The same over a symbolic size D (an index expression): (x // D)·D·k + (x % D)·k = x·k.
-        const divKey = exprKey({ k: 'bin', op: 'mul', a: { k: 'bin', op: 'idiv', a: base.a, b: base.b, dt: 'index' }, b: base.b, dt: 'index' });
-        const div = keyed.get(divKey);
-        if (!div || div[1] !== k || (range(base.a)?.[0] ?? -1) < 0) continue;
-        keyed.delete(divKey);
-        keyed.delete(key);
-        const prev = keyed.get(exprKey(base.a));
-        keyed.set(exprKey(base.a), [base.a, (prev?.[1] ?? 0) + k]);
-        changed = true;
-        break;
-      }
-      const c = base.b.v;
-      const divKey = exprKey(idiv(base.a, c));
+      // The division term: (x // c)·c·k for a constant c; over a symbolic size D (an index
+      // expression), (x // D)·D with the same coefficient k.
+      const divKey =
+        base.b.k === 'const'
+          ? exprKey(idiv(base.a, base.b.v))
+          : exprKey({ k: 'bin', op: 'mul', a: { k: 'bin', op: 'idiv', a: base.a, b: base.b, dt: 'index' }, b: base.b, dt: 'index' });
       const div = keyed.get(divKey);
-      if (!div || div[1] !== k * c || (range(base.a)?.[0] ?? -1) < 0) continue;
+      if (!div || div[1] !== (base.b.k === 'const' ? k * base.b.v : k) || (range(base.a)?.[0] ?? -1) < 0) continue;
       keyed.delete(divKey);
       keyed.delete(key);
       const prev = keyed.get(exprKey(base.a));

@@ -1,4 +1,5 @@
-// compile(fn, { dynamic }): programs over symbolic sizes (graph/sym.ts) against the float64
+// compile(fn, { dynamic }) on the CPU (symbolic kernels are CPU-only; test/gpu/dynamic_cuda
+// checks that CUDA specialises): programs over symbolic sizes (graph/sym.ts) against the float64
 // interpreter, with sizes 1, 7, 63 and 1000 (vector loops with tails), several shapes through
 // one program with no compile after the first (the counters), guards that fail and specialise,
 // functions that are not symbolic (an op that needs static sizes, a size used as a number)
@@ -16,10 +17,13 @@ import { trace } from '../src/frontend/trace.js';
 
 import type { Tensor } from '../src/frontend/tensor.js';
 import { cat, layerNorm } from '../src/frontend/functions.js';
-import { type CompiledFn, type Counters, assertMatches, compileCpu, counters, randn, reference } from './helpers.js';
+import { type CompiledFn, type Counters, assertMatches, compileCpu as compileOn, counters, randn, reference } from './helpers.js';
 import type { NDArray } from './helpers.js';
 
 const tol = { rtol: 1e-4, atol: 1e-4 };
+
+/** compileCpu on the CPU whatever KILN_TEST_DEVICE says: these tests count symbolic programs. */
+const compileCpu: typeof compileOn = (fn, options = {}) => compileOn(fn, { ...options, device: 'cpu' });
 
 /** Runs `compiled` on `inputs` and checks every output against the interpreter. */
 async function checkCall(fn: (...xs: Tensor[]) => Tensor | Tensor[], compiled: CompiledFn, inputs: NDArray[], label: string, tolerance = tol): Promise<void> {

@@ -55,7 +55,7 @@ describe('documentation', () => {
     }
     // Listing LoadOptions' keys (CompileOptions' and loadOnnx's own) here: `satisfies` fails the build when an option is added or removed.
     const options = {
-      device: 0, cacheDir: 0, workers: 0, arch: 0, allowTF32: 0, compileOnly: 0, label: 0, compileTimeoutMs: 0, inputShapes: 0, maxShapeVariants: 0,
+      device: 0, cacheDir: 0, workers: 0, arch: 0, allowTF32: 0, compileOnly: 0, label: 0, compileTimeoutMs: 0, inputShapes: 0, maxShapeVariants: 0, dynamic: 0,
     } satisfies Record<keyof LoadOptions, 0>;
     const documented = [...settingNames().flatMap((n) => spec(n).option ?? []), ...Object.keys(OPTION_ONLY_DOCS)];
     assert.deepEqual([...documented].sort(), Object.keys(options).sort());

@@ -114,7 +114,7 @@ export function compile<F extends TracedFn>(fn: F, options: FunctionCompileOptio
     if (failed.has(attempt)) return undefined;
     warmForCompile(options);
     const entry: SymbolicEntry = { family, symbolic: dims, shapes: inputs.map((x) => [...x.shape]), program: Promise.resolve(undefined) };
-    const program = compileSymbolic(fn, inputs, dims, options).then(
+    const program = compileSymbolic((specs) => trace(fn, specs), inputs, dims, options).then(
       (r) => {
         bump('symbolic_programs');
         // Dims the function forced static (symbolic_compile.ts) must match for a call to be served.

@@ -22,6 +22,13 @@ export interface LoadOptions extends CompileOptions {
   inputShapes?: Record<string, readonly number[]>;
   /** Shape variants the model keeps (default KILN_MAX_SHAPE_VARIANTS, 8); the least recently used past it is disposed. */
   maxShapeVariants?: number;
+  /**
+   * Symbolic dims (true, the default): the first run tries one program over the dim_params'
+   * sizes, which later runs of other sizes reuse with no compile where its guards admit them
+   * (per-shape variants where the model's ops or a guard refuse; inspect().symbolic says which).
+   * false: a program per binding of the symbolic dims.
+   */
+  dynamic?: boolean;
 }
 
 /** A graph input as the file declares it: dims are numbers, symbol names, or '?' (unknown); undefined: no shape. */
@@ -69,7 +76,8 @@ export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: Loa
   }
   const proto = withSpan('load', 'onnx decode', () => decodeModel(bytes, file));
   const table = opTable(baseDir);
-  const { inputShapes: given, maxShapeVariants, ...compileOptions } = options;
+  const { inputShapes: given, maxShapeVariants, dynamic, ...compileOptions } = options;
+  if (dynamic !== undefined && typeof dynamic !== 'boolean') throw new TypeError(`loadOnnx: dynamic must be true or false, got ${String(dynamic)}`);
   if (maxShapeVariants !== undefined && !(Number.isSafeInteger(maxShapeVariants) && maxShapeVariants >= 1)) {
     throw new TypeError(`loadOnnx: maxShapeVariants must be an integer ≥ 1, got ${String(maxShapeVariants)}`);
   }
@@ -78,7 +86,7 @@ export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: Loa
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
   // The model's structure keys its stored conversions: a warm start neither converts nor folds.
   const structure = withSpan('cache', 'onnx structure hash', () => modelStructureHash(bytes));
-  return new LoadedOnnxModel(model, table, compileOptions, structure, maxShapeVariants);
+  return new LoadedOnnxModel(model, table, compileOptions, structure, maxShapeVariants, dynamic ?? true);
 }
 
 function declaredInputs(graph: { input?: ValueInfoProto[] | null; initializer?: TensorProto[] | null }): DeclaredInput[] {

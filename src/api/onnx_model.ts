@@ -1,7 +1,8 @@
 // The loaded model: checks feeds, builds the graph for them (once per "shape variant": a
 // distinct binding of the symbolic dims and value of any inputs that shapes depend on, at most
 // KILN_MAX_SHAPE_VARIANTS held: shape_variants.ts), compiles lazily through compileGraph and
-// runs. STRING inputs and outputs are converted here, on the host, before and after the
+// runs. A dynamic model's first run tries one symbolic program instead (symbolic_variant.ts),
+// which serves every later binding its guards admit; where it is refused, per-shape variants. STRING inputs and outputs are converted here, on the host, before and after the
 // compiled program.
 
 import type { CompileOptions, Program } from './program.js';
@@ -18,12 +19,15 @@ import type { ParsedModel } from '../onnx/check.js';
 import type { Built, ModelInput } from '../onnx/model_api.js';
 import type { OnnxModel, OnnxModelInfo } from './onnx_model_api.js';
 import { ConstTensor } from '../onnx/const_tensor.js';
+import { GuardFailure } from '../graph/sym.js';
 import { NeedsInputValues } from '../onnx/context.js';
 import { type ConversionRecord, ConversionStore, type ModelIndex, type ParamSource, conversionKey, modelIndexKey } from './conversion_record.js';
 import { type Conversion, type InitializerCache, buildGraph, initializerTensor } from '../onnx/convert.js';
 import { OnnxInputError, OnnxModelError } from '../onnx/errors.js';
 import { type Binding, bindFeeds, bindingEntries, concreteInputs, fmtBinding, hasSymbolicDims, symbolOf } from '../onnx/binding.js';
-import { type ShapeVariant, ShapeVariants } from './shape_variants.js';
+import { ShapeVariants } from './shape_variants.js';
+import { SymbolicAttempts, type SymbolicVariant, guardRefusal, symbolicGraph } from './symbolic_variant.js';
+import { compileSymbolic } from './symbolic_compile.js';
 import type { OpTable } from '../onnx/ops/index.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatStrings, parseStrings } from '../onnx/strings.js';
@@ -36,7 +40,9 @@ type NumericFeeds = Record<string, NDArray>;
  * cold start, or on demand), or known only by its stored conversion (a warm start: no
  * conversion, no folding). A per-shape variant: it accepts exactly its own binding.
  */
-interface Variant extends ShapeVariant {
+interface Variant extends SymbolicVariant {
+  /** True for the one program over symbolic sizes (symbolic_variant.ts); its graph is built at its first binding's sizes. */
+  symbolic?: boolean;
   fixed: Map<string, ConstTensor>;
   binding: Binding;
   built?: Conversion;
@@ -69,6 +75,8 @@ export class LoadedOnnxModel implements OnnxModel {
   private readonly dynamic: boolean;
   private readonly inits: InitializerCache = new Map();
   private readonly cache: ConversionCache | undefined;
+  /** A dynamic model's attempts at one symbolic program, per value key (undefined: per-shape only). */
+  private readonly symbolic: SymbolicAttempts<Variant> | undefined;
   private disposed = false;
 
   /**
@@ -81,10 +89,13 @@ export class LoadedOnnxModel implements OnnxModel {
     private readonly options: CompileOptions,
     structureHash?: string,
     maxShapeVariants: number = setting('KILN_MAX_SHAPE_VARIANTS'),
+    /** false: per-shape variants only, never a symbolic program (loadOnnx's `dynamic`). */
+    symbolicSizes = true,
   ) {
     this.variants = new ShapeVariants(maxShapeVariants);
     this.inputs = m.inputs.map((i) => ({ ...i, dims: [...i.dims], shape: [...i.shape] }));
     this.dynamic = hasSymbolicDims(m.inputs);
+    this.symbolic = this.dynamic ? new SymbolicAttempts<Variant>(m.file, symbolicSizes ? undefined : 'loadOnnx option dynamic: false') : undefined;
     this.inputNames = m.inputs.map((i) => i.name);
     this.outputNames = m.outputs.map((o) => o.name);
     this.stringOutputs = this.outputNames.filter((n) => m.strings.formats.has(n));
@@ -113,26 +124,17 @@ export class LoadedOnnxModel implements OnnxModel {
    * symbolic dims, from the variants held, the stored conversion or built. Without feeds (or,
    * for a dynamic model, a binding), returns undefined when the graph needs them.
    */
-  private variant(feeds: NumericFeeds | undefined, binding: Binding | undefined): Variant | undefined {
+  private variant(feeds: NumericFeeds | undefined, binding: Binding | undefined, exactOnly = false): Variant | undefined {
     if (this.dynamic && !binding) return undefined;
     const sizes = binding ?? new Map<string, number>();
     for (;;) {
-      const fixed = new Map<string, ConstTensor>();
-      for (const name of this.valueInputs) {
-        if (!feeds) return undefined;
-        fixed.set(name, ConstTensor.fromNDArray(feeds[name]!));
-      }
-      const valueKey = JSON.stringify([...fixed].map(([k, v]) => [k, v.values()]));
-      const known = this.variants.find(valueKey, sizes);
+      const values = this.valuesOf(feeds);
+      if (!values) return undefined;
+      const { fixed, valueKey } = values;
+      const known = this.variants.find(valueKey, sizes, exactOnly);
       if (known) return known;
-      const stored = this.storedVariant(valueKey, fixed, sizes);
-      if (stored) {
-        // The weights are read now, as a build reads them: I/O errors (a missing or short data
-        // file) surface at load, and the first run only binds them.
-        withSpan('load', 'onnx weights', () => this.sourceOf(stored));
-        this.variants.add(valueKey, sizes, stored);
-        return stored;
-      }
+      const stored = this.adoptStored(valueKey, fixed, sizes);
+      if (stored) return stored;
       try {
         const v = perShapeVariant(valueKey, fixed, sizes, { built: this.build(fixed, sizes) });
         this.store(v);
@@ -145,6 +147,73 @@ export class LoadedOnnxModel implements OnnxModel {
         this.valueInputs.push(...added);
       }
     }
+  }
+
+  /** The value inputs' values in these feeds and their key; undefined when the model has value inputs and no feeds came. */
+  private valuesOf(feeds: NumericFeeds | undefined): { fixed: Map<string, ConstTensor>; valueKey: string } | undefined {
+    const fixed = new Map<string, ConstTensor>();
+    for (const name of this.valueInputs) {
+      if (!feeds) return undefined;
+      fixed.set(name, ConstTensor.fromNDArray(feeds[name]!));
+    }
+    return { fixed, valueKey: JSON.stringify([...fixed].map(([k, v]) => [k, v.values()])) };
+  }
+
+  /** The variant of a stored conversion for these values and sizes, added to the variants; undefined on a miss. */
+  private adoptStored(valueKey: string, fixed: Map<string, ConstTensor>, binding: Binding): Variant | undefined {
+    const stored = this.storedVariant(valueKey, fixed, binding);
+    if (!stored) return undefined;
+    // The weights are read now, as a build reads them: I/O errors (a missing or short data
+    // file) surface at load, and the first run only binds them.
+    withSpan('load', 'onnx weights', () => this.sourceOf(stored));
+    this.variants.add(valueKey, binding, stored);
+    return stored;
+  }
+
+  /**
+   * The variant a run of a dynamic model takes: one held that accepts the binding, a stored
+   * conversion of exactly these sizes (a warm start builds nothing), the value key's symbolic
+   * program (tried once, at its first miss: symbolic_variant.ts), else a per-shape variant.
+   */
+  private async runVariant(feeds: NumericFeeds, binding: Binding): Promise<Variant> {
+    const attempts = this.symbolic;
+    if (!attempts || !attempts.worthTrying(binding) || setting('KILN_ONNX_ORACLE') === 'interpret') return this.variant(feeds, binding)!;
+    const { fixed, valueKey } = this.valuesOf(feeds)!;
+    const known = this.variants.find(valueKey, binding) ?? this.adoptStored(valueKey, fixed, binding);
+    if (known) return known;
+    const v = await attempts.variantFor(valueKey, binding, () => this.buildSymbolic(valueKey, fixed, feeds, binding));
+    return v ?? this.variant(feeds, binding)!;
+  }
+
+  /**
+   * One program over the model's symbolic dims for this value key (compileSymbolic: built at
+   * these feeds' sizes, then at other sizes to prove the program does not depend on them),
+   * added to the variants; throws its refusal.
+   */
+  private async buildSymbolic(valueKey: string, fixed: Map<string, ConstTensor>, feeds: NumericFeeds, binding: Binding): Promise<Variant> {
+    const graph = symbolicGraph(this.m, fixed, feeds, binding, (m, sym) => buildGraph(m, this.table, fixed, this.inits, sym));
+    const { program } = await compileSymbolic(graph.build, graph.inputs, graph.symbolic, { label: this.file, ...this.options }, graph.group);
+    if (this.disposed) {
+      program.dispose();
+      throw new OnnxModelError(this.m.file, 'this model was disposed: load it again (loadOnnx) to run or compile it');
+    }
+    const built = graph.hintBuild()!;
+    const v = perShapeVariant(valueKey, fixed, binding, { built });
+    const dispose = v.dispose;
+    Object.assign(v, {
+      symbolic: true,
+      source: tracedSource(built.traced),
+      compiled: program,
+      program: Promise.resolve(program),
+      accepts: (b: Binding) => !v.retired && program.accepts(graph.runtimeShapes(b)),
+      refusal: (b: Binding) => guardRefusal(program, graph.runtimeShapes(b)),
+      dispose: () => {
+        v.retired = true;
+        dispose();
+      },
+    });
+    this.variants.add(valueKey, binding, v);
+    return v;
   }
 
   /** Converts the model for these values and sizes; a failure for a binding says which sizes it was. */
@@ -355,25 +424,40 @@ export class LoadedOnnxModel implements OnnxModel {
   async runValues(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
     this.checkLive();
     const { numeric, binding } = this.checkFeeds(feeds);
-    const v = this.variant(numeric, binding)!;
-    const inputs = this.runtimeInputs(v).map((n) => numeric[n]!);
-    // Held while it runs: another run's new variant may evict it meanwhile, disposing it after.
-    this.variants.acquire(v);
+    const v = await this.runVariant(numeric, binding);
+    this.checkLive();
     let outs: NDArray[];
     try {
-      outs = setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(this.builtOf(v), inputs) : await (await this.programFor(v)).run(inputs);
-    } finally {
-      this.variants.release(v);
+      outs = await this.runOn(v, numeric);
+    } catch (e) {
+      // accepts() asked the program's guards already: this is a backstop, never a wrong answer.
+      if (!(v.symbolic && e instanceof GuardFailure)) throw e;
+      bump('guard_failures');
+      outs = await this.runOn(this.variant(numeric, binding, true)!, numeric);
     }
     const named: [string, OnnxValue][] = [];
     for (const [i, n] of this.outputNames.entries()) named.push([n, this.m.strings.formats.has(n) ? await formatStrings(outs[i]!) : outs[i]!]);
     return Object.fromEntries(named);
   }
 
+  /** Runs one variant's program on these feeds (the interpreter under KILN_ONNX_ORACLE=interpret). */
+  private async runOn(v: Variant, numeric: NumericFeeds): Promise<NDArray[]> {
+    const inputs = this.runtimeInputs(v).map((n) => numeric[n]!);
+    // Held while it runs: another run's new variant may evict it meanwhile, disposing it after.
+    this.variants.acquire(v);
+    try {
+      return setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(this.builtOf(v), inputs) : await (await this.programFor(v)).run(inputs);
+    } finally {
+      this.variants.release(v);
+    }
+  }
+
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
   graphFor(feeds?: Record<string, OnnxValue>): Built | undefined {
     this.checkLive();
     const v = this.variantFor(feeds);
+    // A symbolic variant's graph holds its first sizes as hints: these feeds get their own graph.
+    if (v?.symbolic) return this.build(v.fixed, this.checkFeeds(feeds!).binding);
     return v ? this.builtOf(v) : undefined;
   }
 
@@ -435,6 +519,7 @@ export class LoadedOnnxModel implements OnnxModel {
       valueInputs: [...this.valueInputs],
       symbolicDims: [...new Set(this.inputs.flatMap((i) => i.dims.flatMap((d, k) => (typeof d === 'string' ? [symbolOf(i.name, k, d)] : []))))],
       shapeVariants: this.variants.size,
+      ...(this.symbolic ? { symbolic: this.symbolic.status() } : {}),
       ...(graphNodes ? { graphNodes } : {}),
     };
   }
@@ -449,6 +534,7 @@ function perShapeVariant(valueKey: string, fixed: Map<string, ConstTensor>, bind
     binding,
     ...graph,
     accepts: (b) => b.size === own.length && own.every(([k, n]) => b.get(k) === n),
+    refusal: () => `it serves ${fmtBinding(binding)} only`,
     dispose: () => {
       // A compiled program's device memory is freed now (a caller checking memory right after
       // dispose() sees it back); one still compiling is disposed when it arrives.

@@ -9,6 +9,18 @@ import type { NDArray } from '../graph/ndarray.js';
 import type { Built, ModelInput } from '../onnx/model_api.js';
 import type { OnnxValue } from '../onnx/string_tensor.js';
 
+/** Which path a dynamic model's runs take (OnnxModelInfo.symbolic). */
+export interface SymbolicStatus {
+  /** 'symbolic': one program serves the bindings its guards admit; 'per-shape': a program per binding; 'untried': no run yet (or only sizes below 2). */
+  path: 'symbolic' | 'per-shape' | 'untried';
+  /** Why the model runs per shape: the symbolic build's refusal, or the option that turned it off. */
+  reason?: string;
+  /** Bindings the symbolic program's guards refused (each ran on a per-shape variant). */
+  guardFailures: number;
+  /** The last such refusal: the binding and the guard it broke. */
+  lastGuardFailure?: string;
+}
+
 export interface OnnxModelInfo {
   /** Count of each ONNX operator in the model. */
   ops: Record<string, number>;
@@ -25,6 +37,8 @@ export interface OnnxModelInfo {
   symbolicDims: string[];
   /** Shape variants held now (at most KILN_MAX_SHAPE_VARIANTS): one graph and program per binding of the symbolic dims and value of the value inputs. */
   shapeVariants: number;
+  /** A model with symbolic dims: whether its runs take one symbolic program or a program per shape, and why. */
+  symbolic?: SymbolicStatus;
   /** Nodes of kiln's graph (after folding) by kind; undefined until the graph is built. */
   graphNodes?: Record<string, number>;
 }

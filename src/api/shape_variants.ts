@@ -6,9 +6,9 @@
 // The contract a variant keeps (docs/architecture.md, "Shape variants"): `accepts(binding)` says
 // whether its program serves those sizes. Today's variants are per-shape and accept exactly the
 // binding they were built for; a symbolic variant (one program taking sizes as arguments,
-// checking its guards per call) accepts every binding its guards admit, and plugs in here
-// without changing the lookup: an exact key first (cheap), else the most recently used variant
-// of the same value key that accepts the binding.
+// checking its guards per call: symbolic_variant.ts) accepts every binding its guards admit,
+// and plugs in here without changing the lookup: an exact key first (cheap), else the most
+// recently used variant of the same value key that accepts the binding.
 
 import { bump } from '../observe/counters.js';
 import { type Binding, bindingEntries } from '../onnx/binding.js';
@@ -37,11 +37,14 @@ export class ShapeVariants<V extends ShapeVariant> {
 
   constructor(private readonly capacity: number) {}
 
-  /** The variant for these values and sizes, marked most recently used; undefined when none accepts them. */
-  find(valueKey: string, binding: Binding): V | undefined {
+  /**
+   * The variant for these values and sizes, marked most recently used; undefined when none
+   * accepts them. `exactOnly`: only the variant built for exactly these sizes.
+   */
+  find(valueKey: string, binding: Binding, exactOnly = false): V | undefined {
     const key = variantKey(valueKey, binding);
     let slot = this.slots.get(key);
-    if (!slot) {
+    if (!slot && !exactOnly) {
       for (const [k, s] of [...this.slots].reverse()) {
         if (s.variant.valueKey === valueKey && s.variant.accepts(binding)) {
           slot = s;
@@ -50,7 +53,7 @@ export class ShapeVariants<V extends ShapeVariant> {
           break;
         }
       }
-    } else {
+    } else if (slot) {
       this.slots.delete(key);
       this.slots.set(key, slot);
     }

@@ -1,4 +1,5 @@
-// A traced function compiled over symbolic sizes (compile()'s `dynamic`): which input dims
+// A graph compiled over symbolic sizes (compile()'s `dynamic` for a traced function, an ONNX
+// model's symbolic dims for loadOnnx: both hand in a builder of the graph at given specs): which input dims
 // become size symbols, the trace at the call's sizes (the hints), and the check that the
 // program does not depend on those hints beyond its guards: the function is traced and
 // scheduled a second time at other sizes that satisfy the same guards, and the two plans
@@ -8,23 +9,35 @@
 
 import type { NDArray } from '../graph/ndarray.js';
 import { type Dim, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from '../graph/sym.js';
-import { type InputSpec, type TracedFn, trace } from '../frontend/trace.js';
+import type { InputSpec, Traced } from '../frontend/trace.js';
 import type { Plan } from '../schedule/plan.js';
 import type { CompileOptions } from './options.js';
 import { type Program, compileGraph, planOnly } from './program.js';
 
+/** Builds the graph with inputs of these specs (a trace of the function, an ONNX model's conversion). */
+export type GraphBuilder = (specs: readonly InputSpec[]) => Traced;
+
 /**
- * The input specs with `dims[i][d]` symbolic: equal sizes share one symbol (duck sizing: a
- * batch that several inputs carry is one size), and a size below SYM_MIN stays static (a
- * size 1 broadcasts). The inputs' sizes are the hints.
+ * Which symbolic dims are one size: dims with equal keys share one symbol. By default the key
+ * is the size (duck sizing: a batch that several inputs carry is one size); an ONNX model's
+ * key is the dim's dim_param, since two of its names may take different sizes.
  */
-export function symbolicSpecs(inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[]): InputSpec[] {
-  const byValue = new Map<number, string>();
+export type SymbolGroup = (input: number, dim: number, size: number) => string | number;
+
+const bySize: SymbolGroup = (_i, _d, n) => n;
+
+/**
+ * The input specs with `dims[i][d]` symbolic, grouped into symbols by `group`, and a size below
+ * SYM_MIN stays static (a size 1 broadcasts). The inputs' sizes are the hints.
+ */
+export function symbolicSpecs(inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[], group: SymbolGroup = bySize): InputSpec[] {
+  const byKey = new Map<string | number, string>();
   return inputs.map((x, i) => {
     const sym: Dim[] = x.shape.map((n, d) => {
       if (!symbolic[i]![d] || n < SYM_MIN) return n;
-      let name = byValue.get(n);
-      if (name === undefined) byValue.set(n, (name = `s${byValue.size}`));
+      const key = group(i, d, n);
+      let name = byKey.get(key);
+      if (name === undefined) byKey.set(key, (name = `s${byKey.size}`));
       return SymInt.symbol(name);
     });
     return { shape: [...x.shape], dtype: x.dtype, sym };
@@ -69,52 +82,53 @@ function firstDifference(a: unknown, b: unknown, path = ''): string {
 const MAX_ATTEMPTS = 4;
 
 /**
- * Compiles `fn` with the chosen dims symbolic, checked as the header says. A refusal that names
+ * Compiles the graph `build` makes with the chosen dims symbolic, checked as the header says. A refusal that names
  * the symbols it involves (a mean over a symbolic dim, a weight's static size broadcast against
  * one, a CPU product over a symbolic K) makes those dims static and tries again, so the rest
  * stay symbolic. Returns the program and the dims it is symbolic in; throws
  * SymbolicUnsupportedError (the last reason) when no dim can stay symbolic.
  */
 export async function compileSymbolic(
-  fn: TracedFn,
+  build: GraphBuilder,
   inputs: readonly NDArray[],
   symbolic: readonly (readonly boolean[])[],
   options: CompileOptions,
+  group: SymbolGroup = bySize,
 ): Promise<{ program: Program; symbolic: boolean[][] }> {
   let dims = symbolic.map((row, i) => row.map((s, d) => s && inputs[i]!.shape[d]! >= SYM_MIN));
   for (let attempt = 1; ; attempt++) {
     try {
-      return { program: await compileOnce(fn, inputs, dims, options), symbolic: dims };
+      return { program: await compileOnce(build, inputs, dims, options, group), symbolic: dims };
     } catch (e) {
       if (!(e instanceof SymbolicUnsupportedError) || e.symbols.length === 0 || attempt === MAX_ATTEMPTS) throw e;
       // The symbols are named by their sizes (symbolicSpecs): those dims become static.
-      const names = symbolicSpecs(inputs, dims).map((s) => s.sym!.map((d) => (typeof d === 'number' ? undefined : d.bareSymbol)));
+      const names = symbolicSpecs(inputs, dims, group).map((s) => s.sym!.map((d) => (typeof d === 'number' ? undefined : d.bareSymbol)));
       dims = dims.map((row, i) => row.map((s, d) => s && !e.symbols.includes(names[i]![d]!)));
       if (!dims.some((row) => row.some(Boolean))) throw e;
     }
   }
 }
 
-async function compileOnce(fn: TracedFn, inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[], options: CompileOptions): Promise<Program> {
-  const specs = symbolicSpecs(inputs, symbolic);
+async function compileOnce(build: GraphBuilder, inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[], options: CompileOptions, group: SymbolGroup): Promise<Program> {
+  const specs = symbolicSpecs(inputs, symbolic, group);
   const hints = new Map<string, number>();
   specs.forEach((s) => s.sym!.forEach((d, i) => typeof d !== 'number' && hints.set(d.bareSymbol!, s.shape[i]!)));
   if (hints.size === 0) throw new SymbolicUnsupportedError('no dim of at least 2 to make symbolic');
-  const program = await compileGraph(trace(fn, specs), options);
+  const program = await compileGraph(build(specs), options);
   const other = otherHints(program.plan, hints);
   if (!other) throw new SymbolicUnsupportedError('no other sizes satisfy the guards: the program serves one shape');
   const otherSpecs = specs.map((s) => ({ ...s, shape: s.sym!.map((d, i) => (typeof d === 'number' ? s.shape[i]! : d.eval(other))) }));
   let check: Plan;
   try {
-    check = await planOnly(trace(fn, otherSpecs), options);
+    check = await planOnly(build(otherSpecs), options);
   } catch (e) {
     program.dispose();
-    throw new SymbolicUnsupportedError(`the function fails at other sizes (${(e as Error).message})`);
+    throw new SymbolicUnsupportedError(`the graph cannot be built at other sizes (${(e as Error).message})`);
   }
   const diff = firstDifference(planShape(program.plan), planShape(check));
   if (diff) {
     program.dispose();
-    throw new SymbolicUnsupportedError(`the program traced at other sizes differs (${diff}): something read a size's value`);
+    throw new SymbolicUnsupportedError(`the program built at other sizes differs (${diff}): something read a size's value`);
   }
   return program;
 }

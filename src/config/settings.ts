@@ -516,4 +516,5 @@ export const OPTION_ONLY_DOCS: Readonly<Record<string, string>> = {
   compileOnly: 'generate and compile every kernel, but load and run nothing (works without the device)',
   label: "a name for the program's cache entries (e.g. the model file), for `kiln cache export --label`",
   inputShapes: "`loadOnnx()` only: pins inputs with symbolic dims to these shapes, by input name (built and checked at load; other sizes refused); without it each run's feeds size them",
+  dynamic: '`loadOnnx()` only: `true` (default) runs a model with symbolic dims on one program over their sizes where its ops and guards allow (`inspect().symbolic` says which path it took and why), `false` compiles a program per binding',
 };

@@ -26,10 +26,12 @@ export const COUNTER_NAMES = [
   'worker_crashes',
   'compile_retries',
   'compile_timeouts',
-  /** Programs compile() made over symbolic sizes (one serves every call its guards admit). */
+  /** Programs compile() or a dynamic ONNX model made over symbolic sizes (one serves every call its guards admit). */
   'symbolic_programs',
-  /** Calls a symbolic program's guards refused (compile() then runs a static specialisation). */
+  /** Calls a symbolic program's guards refused (compile() then runs a static specialisation, an ONNX model a per-shape variant). */
   'guard_failures',
+  /** Dynamic ONNX models whose symbolic program was refused (inspect().symbolic.reason says why): they run per-shape variants. */
+  'onnx_symbolic_refusals',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

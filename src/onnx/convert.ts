@@ -4,6 +4,7 @@
 
 import { type DType, isFloat } from '../graph/dtype.js';
 import { fmtShape } from '../graph/shape.js';
+import { type Dim, SymbolicUnsupportedError } from '../graph/sym.js';
 import { Tracer } from '../frontend/tracer.js';
 import { bump } from '../observe/counters.js';
 import { traceSpan } from '../observe/trace.js';
@@ -16,7 +17,7 @@ import { OnnxModelError, OnnxUnsupportedError, Unsupported } from './errors.js';
 import type { OpTable } from './ops/index.js';
 import { tensorFromProto } from './proto.js';
 import { pruneGraph } from './prune.js';
-import type { Built } from './model_api.js';
+import type { Built, ModelInput } from './model_api.js';
 import { sharedInitializer } from './shared_initializers.js';
 
 export type { Built } from './model_api.js';
@@ -53,35 +54,49 @@ export function initializerTensor(m: ParsedModel, name: string, inits: Initializ
 }
 
 /** Converts the model into kiln's graph (`onnx_graph_builds` counts these), noting the initializers it read by value. */
-export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Conversion {
+/**
+ * `sym` gives graph inputs symbolic dims (graph/sym.ts) by input name, their sizes in `m.inputs`
+ * the hints: the graph is then symbolic where its ops allow, and an op that does not throws
+ * SymbolicUnsupportedError (api/onnx_model.ts then builds per shape).
+ */
+export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache, sym?: ReadonlyMap<string, readonly Dim[]>): Conversion {
   bump('onnx_graph_builds');
   const end = traceSpan('trace', 'onnx graph build');
   const reads: ValueReads = { initializers: new Set(), unkeyable: false };
   try {
-    return { ...recordValueReads(reads, () => convertModel(m, table, fixed, inits)), reads };
+    return { ...recordValueReads(reads, () => convertModel(m, table, fixed, inits, sym)), reads };
   } finally {
     end();
   }
 }
 
-function convertModel(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache): Omit<Built, 'reads'> {
+/** A graph input of kiln's graph: a model input, or the numbers a STRING input's Cast produces. */
+export interface GraphInput {
+  name: string;
+  /** The model input it comes from (its dims, symbolic ones included). */
+  from: ModelInput;
+  dtype: DType;
+}
+
+/** The model's numeric graph inputs in graph-input order, `fixed` ones included. */
+export function graphInputs(m: ParsedModel): GraphInput[] {
+  // A STRING input is never a graph input: the numbers its Casts produce are (parsed on the host).
+  return m.inputs.flatMap((inp) => (inp.dtype === 'string' ? (m.strings.casts.get(inp.name) ?? []).map((c) => ({ name: c.value, from: inp, dtype: c.dtype })) : [{ name: inp.name, from: inp, dtype: inp.dtype }]));
+}
+
+function convertModel(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache, sym: ReadonlyMap<string, readonly Dim[]> | undefined): Omit<Built, 'reads'> {
   const t = new Tracer();
   const em = new Emitter(t);
   const ctx = new ConvertContext(em, table);
   for (const name of m.initializers.keys()) ctx.values.set(name, initializerTensor(m, name, inits));
   const runtimeInputs: string[] = [];
-  const addInput = (name: string, shape: readonly number[], dtype: DType) => {
+  for (const { name, from, dtype } of graphInputs(m)) {
     const f = fixed.get(name);
     if (f) ctx.values.set(name, f);
     else {
-      ctx.values.set(name, t.b.input(name, shape, dtype, 'input'));
+      ctx.values.set(name, t.b.input(name, from.shape, dtype, 'input', sym?.get(name)));
       runtimeInputs.push(name);
     }
-  };
-  for (const inp of m.inputs) {
-    // A STRING input is never a graph input: the numbers its Casts produce are (parsed on the host).
-    if (inp.dtype === 'string') for (const c of m.strings.casts.get(inp.name) ?? []) addInput(c.value, inp.shape, c.dtype);
-    else addInput(inp.name, inp.shape, inp.dtype);
   }
 
   const ops: Record<string, number> = {};
@@ -90,7 +105,7 @@ function convertModel(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string,
     try {
       ctx.convertNode(n);
     } catch (e) {
-      if (e instanceof NeedsInputValues) throw e;
+      if (e instanceof NeedsInputValues || e instanceof SymbolicUnsupportedError) throw e;
       if (e instanceof Unsupported) throw new OnnxUnsupportedError(m.file, [`${n.label}: ${e.message}`]);
       const msg = (e as Error).message;
       throw new OnnxModelError(m.file, msg.includes(n.label) ? msg : `${n.label}: ${msg}`);

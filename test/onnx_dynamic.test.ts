@@ -1,5 +1,7 @@
 // Models whose inputs have symbolic dims (dim_param), loaded without inputShapes: each run binds
-// the dims from its feeds and a shape variant serves that binding (api/shape_variants.ts). Models
+// the dims from its feeds and a shape variant serves that binding (api/shape_variants.ts): one
+// symbolic program for every binding its guards admit where the model's ops allow
+// (api/symbolic_variant.ts), else a program per binding, inspect().symbolic saying which and why. Models
 // written here as exporters write them, an MLP [batch, 64], an attention block [batch, seq, 16]
 // whose reshapes go through Shape → Gather → Concat → Reshape, and a decoder's positions
 // (CumSum of the mask) and causal mask (Range, Expand to the batch), are checked against plain
@@ -267,31 +269,112 @@ test('positions from CumSum(mask), a causal mask from Range and Expand to the ba
   m.dispose();
 });
 
-test('an MLP [batch, 64] loads without inputShapes (nothing built) and runs batches 1, 7, 63, 1000: each right, one variant per batch, a repeat a hit', async () => {
+test('an MLP [batch, 64] loads without inputShapes (nothing built) and runs batches 7, 63, 1000 on ONE symbolic program (one compile), then batch 1, which its guard s0 >= 2 refuses, on a per-shape variant: each right', async () => {
   const c0 = counters();
-  const m = loadOnnx(mlpFile, opts);
+  const m = loadOnnx(mlpFile, { ...opts, cacheDir: path.join(tmp, 'mlp_symbolic') });
   assert.equal(counters().onnx_graph_builds, c0.onnx_graph_builds, 'no sizes at load: nothing to build yet');
   assert.deepEqual(m.inputs.map((i) => [i.name, i.dims, i.shape]), [['x', ['batch', 64], [-1, 64]]]);
   assert.deepEqual(m.inspect().symbolicDims, ['batch']);
+  assert.deepEqual(m.inspect().symbolic, { path: 'untried', guardFailures: 0 });
   assert.match(m.describeInputs(), /x: float32\[batch,64\]/);
-  for (const [k, batch] of [1, 7, 63, 1000].entries()) {
+  const compiles = () => counters().graph_cache_misses + counters().graph_cache_hits;
+  const before = compiles();
+  for (const [k, batch] of [7, 63, 1000].entries()) {
     const x = input([batch, 64], 100 + k);
     const { y } = await m.run({ x });
     assert.deepEqual(y!.shape, [batch, 8]);
     assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), `batch ${batch}`);
   }
   const c1 = counters();
+  assert.equal(compiles() - before, 1, 'one compile serves 7, 63 and 1000');
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1);
+  // Built at 7 (the hints) and once more at other sizes, the check that the program does not depend on them.
+  assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 2);
+  assert.equal(c1.shape_variant_builds - c0.shape_variant_builds, 1);
+  assert.equal(c1.shape_variant_hits - c0.shape_variant_hits, 2);
+  assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+  assert.equal(m.inspect().shapeVariants, 1);
+  // Batch 1: a size 1 broadcasts, so the symbolic program's guard refuses it; a per-shape variant serves it, right.
+  const x1 = input([1, 64], 150);
+  const { y: y1 } = await m.run({ x: x1 });
+  assertNear((await y1!.toTypedArray()) as Float32Array, mlpReference(x1), 'batch 1');
+  const c2 = counters();
+  assert.equal(c2.guard_failures - c1.guard_failures, 1);
+  assert.equal(c2.shape_variant_builds - c1.shape_variant_builds, 1);
+  const status = m.inspect().symbolic!;
+  assert.equal(status.path, 'symbolic');
+  assert.equal(status.guardFailures, 1);
+  assert.match(status.lastGuardFailure!, /^batch=1: sizes s0=1 break the program's guard s0 >= 2/);
+  // Batch 7 again, on new data, and a new batch 2: the symbolic program serves both, nothing built or compiled.
+  for (const [k, batch] of [7, 2].entries()) {
+    const x = input([batch, 64], 200 + k);
+    const { y } = await m.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), `batch ${batch} again`);
+  }
+  const c3 = counters();
+  assert.equal(c3.shape_variant_hits - c2.shape_variant_hits, 2);
+  assert.equal(c3.onnx_graph_builds, c2.onnx_graph_builds);
+  assert.equal(c3.graph_cache_misses + c3.graph_cache_hits, c2.graph_cache_misses + c2.graph_cache_hits, 'no compile');
+  assert.equal(m.inspect().shapeVariants, 2);
+  m.dispose();
+});
+
+test('loadOnnx({ dynamic: false }): one variant per batch (1, 7, 63, 1000), each right, a repeat a hit; a bad dynamic is a TypeError', async () => {
+  const c0 = counters();
+  const m = loadOnnx(mlpFile, { ...opts, dynamic: false });
+  for (const [k, batch] of [1, 7, 63, 1000].entries()) {
+    const x = input([batch, 64], 100 + k);
+    const { y } = await m.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), `batch ${batch}`);
+  }
+  const c1 = counters();
   assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 4);
   assert.equal(c1.shape_variant_builds - c0.shape_variant_builds, 4);
-  assert.equal(m.inspect().shapeVariants, 4);
-  // Batch 7 again, on new data: the variant held serves it, nothing built or compiled.
+  assert.equal(c1.symbolic_programs, c0.symbolic_programs);
+  assert.deepEqual(m.inspect().symbolic, { path: 'per-shape', reason: 'loadOnnx option dynamic: false', guardFailures: 0 });
   const x = input([7, 64], 200);
   const { y } = await m.run({ x });
   assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), 'batch 7 again');
   const c2 = counters();
   assert.equal(c2.shape_variant_hits - c1.shape_variant_hits, 1);
-  assert.equal(c2.onnx_graph_builds, c1.onnx_graph_builds);
   assert.equal(c2.graph_cache_misses + c2.graph_cache_hits, c1.graph_cache_misses + c1.graph_cache_hits, 'no compile');
+  m.dispose();
+  assert.throws(() => loadOnnx(mlpFile, { ...opts, dynamic: 'yes' as unknown as boolean }), (e: Error) => e instanceof TypeError && /dynamic must be true or false, got yes/.test(e.message));
+});
+
+// y = x · seq, the size read through Shape → Gather → Cast: folded at load, the graph holds the
+// hint as a number, so the build at other sizes differs and the model runs per shape.
+const seqScaleFile = path.join(tmp, 'seq_scale.onnx');
+fs.writeFileSync(
+  seqScaleFile,
+  model({
+    nodes: [
+      { op: 'Shape', inputs: ['x'], outputs: ['sx'] },
+      { op: 'Gather', inputs: ['sx', 'i1'], outputs: ['s'], attrs: [{ name: 'axis', i: 0, type: AT.INT }] },
+      { op: 'Cast', inputs: ['s'], outputs: ['sf'], attrs: [{ name: 'to', i: F, type: AT.INT }] },
+      { op: 'Mul', inputs: ['x', 'sf'], outputs: ['y'] },
+    ],
+    inputs: [vi('x', F, ['batch', 'seq'])],
+    outputs: [vi('y', F, ['batch', 'seq'])],
+    initializers: [{ name: 'i1', dims: [], dataType: I64, int64Data: [1] }],
+  }),
+);
+
+test('a graph that uses a size as a number (x · seq through Shape → Gather → Cast) is refused as symbolic, the reason reported, and runs per shape, right at every size', async () => {
+  const m = loadOnnx(seqScaleFile, opts);
+  const c0 = counters();
+  for (const [b, sq] of [[2, 3], [4, 9], [3, 3]]) {
+    const x = input([b!, sq!], b! * 10 + sq!);
+    const { y } = await m.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, Array.from(x.toTypedArraySync() as Float32Array, (v) => v * sq!), `batch ${b}, seq ${sq}`);
+  }
+  const c1 = counters();
+  const status = m.inspect().symbolic!;
+  assert.equal(status.path, 'per-shape');
+  assert.match(status.reason!, /the program built at other sizes differs .*something read a size's value/);
+  assert.equal(c1.onnx_symbolic_refusals - c0.onnx_symbolic_refusals, 1, 'tried once, not again');
+  assert.equal(c1.shape_variant_builds - c0.shape_variant_builds, 3);
+  assert.equal(c1.symbolic_programs, c0.symbolic_programs);
   m.dispose();
 });
 
@@ -310,14 +393,14 @@ test('an attention block [batch, seq, 16] with Shape → Gather → Concat → R
   m.dispose();
 });
 
-test('a warm start of a dynamic model: a second load runs a size seen before from the stored conversion, building nothing', async () => {
+test('a warm start of a dynamic model run per shape: a second load runs a size seen before from the stored conversion, building nothing', async () => {
   const warmDir = path.join(tmp, 'warm');
   const x = input([5, 64], 400);
-  const first = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0 });
+  const first = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0, dynamic: false });
   await first.run({ x });
   first.dispose();
   const c0 = counters();
-  const again = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0 });
+  const again = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0, dynamic: false });
   const { y } = await again.run({ x });
   assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), 'warm batch 5');
   const c1 = counters();
@@ -326,6 +409,25 @@ test('a warm start of a dynamic model: a second load runs a size seen before fro
   // Another size is another conversion: built.
   await again.run({ x: input([6, 64], 401) });
   assert.equal(counters().onnx_graph_builds - c1.onnx_graph_builds, 1);
+  again.dispose();
+});
+
+test('a warm start of a dynamic model on its symbolic program: a second load builds the graph (at the hints and at other sizes) and takes the program from the graph cache, compiling nothing', async () => {
+  const warmDir = path.join(tmp, 'warm_symbolic');
+  const first = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0 });
+  await first.run({ x: input([5, 64], 410) });
+  first.dispose();
+  const c0 = counters();
+  const again = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0 });
+  for (const batch of [9, 5]) {
+    const x = input([batch, 64], 420 + batch);
+    const { y } = await again.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), `warm batch ${batch}`);
+  }
+  const c1 = counters();
+  assert.deepEqual([c1.graph_cache_hits - c0.graph_cache_hits, c1.graph_cache_misses - c0.graph_cache_misses, c1.compile_submitted - c0.compile_submitted], [1, 0, 0]);
+  assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 2);
+  assert.equal(again.inspect().symbolic!.path, 'symbolic');
   again.dispose();
 });
 
@@ -338,6 +440,25 @@ fs.writeFileSync(
     outputs: [vi('y', F, ['batch', 'seq'])],
   }),
 );
+
+test('two dim_params are two symbols even when a run gives them equal sizes: [batch, seq] at (3, 3) then (2, 5) and (6, 4) on one program, right', async () => {
+  const m = loadOnnx(pairFile, { ...opts, cacheDir: path.join(tmp, 'pair_symbolic') });
+  const c0 = counters();
+  for (const [k, [b, sq]] of [[3, 3], [2, 5], [6, 4]].entries()) {
+    const a = input([b!, sq!], 700 + k);
+    const bb = input([b!, sq!], 710 + k);
+    const { y } = await m.run({ a, b: bb });
+    const av = a.toTypedArraySync() as Float32Array;
+    const bv = bb.toTypedArraySync() as Float32Array;
+    assertNear((await y!.toTypedArray()) as Float32Array, Array.from(av, (v, i) => v + bv[i]!), `(${b}, ${sq})`);
+  }
+  const c1 = counters();
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1);
+  assert.equal(c1.shape_variant_builds - c0.shape_variant_builds, 1);
+  assert.equal(c1.guard_failures, c0.guard_failures);
+  assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+  m.dispose();
+});
 
 test('one dim_param sized differently by two inputs, a wrong rank or fixed dim, a wrong dtype: OnnxInputError naming the input, dim, name and sizes', async () => {
   const m = loadOnnx(pairFile, opts);
@@ -401,7 +522,7 @@ test('size 0: taken where the model can (an MLP of no rows), a clear error namin
 });
 
 test('bounded: past maxShapeVariants the least recently used variant is evicted and its program disposed; its size comes back rebuilt and right', async () => {
-  const m = loadOnnx(mlpFile, { ...opts, maxShapeVariants: 2 });
+  const m = loadOnnx(mlpFile, { ...opts, maxShapeVariants: 2, dynamic: false });
   const xs = [1, 2, 3].map((b) => input([b, 64], 500 + b));
   const [p1, p2] = [await m.compile({ x: xs[0]! }), await m.compile({ x: xs[1]! })];
   await m.run({ x: xs[0]! }); // batch 1 is now the most recently used: batch 2 goes first.

@@ -177,7 +177,7 @@ export class LoadedOnnxModel implements OnnxModel {
    */
   private async runVariant(feeds: NumericFeeds, binding: Binding): Promise<Variant> {
     const attempts = this.symbolic;
-    if (!attempts || !attempts.worthTrying(binding) || setting('KILN_ONNX_ORACLE') === 'interpret') return this.variant(feeds, binding)!;
+    if (!attempts?.enabled || setting('KILN_ONNX_ORACLE') === 'interpret') return this.variant(feeds, binding)!;
     const { fixed, valueKey } = this.valuesOf(feeds)!;
     const known = this.variants.find(valueKey, binding) ?? this.adoptStored(valueKey, fixed, binding);
     if (known) return known;

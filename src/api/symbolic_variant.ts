@@ -124,9 +124,9 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
   /** `off`: why no attempt is ever made (the loadOnnx option). */
   constructor(private readonly file: string, private readonly off?: string) {}
 
-  /** Whether a miss with these sizes tries (or waits for) a symbolic program. */
-  worthTrying(binding: Binding): boolean {
-    return this.off === undefined && [...binding.values()].some((n) => n >= SYM_MIN);
+  /** Whether runs may take a symbolic program at all (not turned off by the loadOnnx option). */
+  get enabled(): boolean {
+    return this.off === undefined;
   }
 
   /**
@@ -139,6 +139,8 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     let a = this.byValue.get(valueKey);
     if (a?.refused !== undefined) return undefined;
     if (!a || a.variant?.retired) {
+      // Sizes below 2 would all stay static: the attempt waits for a run with a size to make symbolic.
+      if (![...binding.values()].some((n) => n >= SYM_MIN)) return undefined;
       const attempt: Attempt<V> = {
         pending: make().then(
           (v) => {

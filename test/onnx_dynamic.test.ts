@@ -266,6 +266,8 @@ test('positions from CumSum(mask), a causal mask from Range and Expand to the ba
   // The mask must share the ids' sizes.
   const f = decoderFeeds(2, 7, 1);
   await assert.rejects(m.run({ ids: f.ids, mask: decoderFeeds(2, 6, 1).mask }), /input 'mask' dim 1 is 'seq' = 6, but input 'ids' dim 1 gave 'seq' = 7/);
+  // The embedding's Gather (and the Range-sized causal mask) are not symbolic yet: per shape, saying why.
+  assert.deepEqual(m.inspect().symbolic, { path: 'per-shape', reason: 'not symbolic yet: gather of a tensor with symbolic sizes', guardFailures: 0 });
   m.dispose();
 });
 
@@ -390,6 +392,13 @@ test('an attention block [batch, seq, 16] with Shape → Gather → Concat → R
     const ints = m.graphFor({ x })!.traced.graph.nodes.filter((n) => n.dtype === 'int64' || n.dtype === 'int32');
     assert.deepEqual(ints.map((n) => n.op), []);
   }
+  // (1, 1) has no size to make symbolic: per shape; (2, 7) makes the symbolic program, which
+  // serves (3, 5); its guard s0 >= 2 refuses (1, 63), which runs per shape.
+  const status = m.inspect().symbolic!;
+  assert.equal(status.path, 'symbolic');
+  assert.equal(status.guardFailures, 1);
+  assert.match(status.lastGuardFailure!, /^batch=1, seq=63: sizes s0=1, s1=63 break the program's guard s0 >= 2/);
+  assert.equal(m.inspect().shapeVariants, 3);
   m.dispose();
 });
 
@@ -578,6 +587,9 @@ test("PyTorch's exports with symbolic batch (and time): each batch of their save
       assert.deepEqual(y!.shape, [n, ...want.shape.slice(1)]);
       assertNear((await y!.toTypedArray()) as Float32Array, Array.from(leading(want, n).toTypedArraySync() as Float32Array), `${name} batch ${n}`);
     }
+    // The MLP runs on one symbolic program; the attention's causal mask, an [8,8] buffer sliced to the time, cannot broadcast against a symbolic time.
+    if (name === 'mlp_dynamic') assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+    else assert.match(m.inspect().symbolic!.reason!, /^not symbolic yet: where: broadcasting \[8,8\] with \[1,2,s0,s0\]/);
     m.dispose();
   }
   // attention_dynamic's causal mask is an [8,8] buffer the export slices to the time: 29 cannot be.

@@ -2,8 +2,11 @@
 // run where PyTorch is installed, writes test/fixtures/models_dynamic/): each model is loaded once,
 // without inputShapes, and run on its three cases of different shapes in this one process, every
 // output held to the static suite's tolerance against PyTorch's (test/real_models.test.ts). Each
-// model's graph builds, shape variants and compiles are reported as test diagnostics; a fourth run
-// of the first case's shape must reuse its variant (no build, no compile).
+// model's graph builds, shape variants and compiles are reported as test diagnostics, with the
+// path it took (inspect().symbolic): one symbolic program, compiled once, serving every case its
+// guards admit, or, where the symbolic build is refused (convolutions and pools are windows,
+// not symbolic yet), a variant per shape with the refusal as the reason; a fourth run of the
+// first case's shape must reuse its variant (no build, no compile).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -68,9 +71,24 @@ for (const m of models) {
     const built = c1.onnx_graph_builds - c0.onnx_graph_builds;
     const variants = c1.shape_variant_builds - c0.shape_variant_builds;
     const compiles = c1.graph_cache_misses - c0.graph_cache_misses;
-    t.diagnostic(`${m.name}: ${m.meta.cases.length} cases, ${shapes} shapes: ${built} graph builds, ${variants} shape variants, ${compiles} graph compiles (graph-cache misses), ${c1.kernels_generated - c0.kernels_generated} kernels generated`);
-    assert.equal(variants, shapes, 'one shape variant per distinct shape');
-    assert.ok(built <= shapes, `${built} graph builds for ${shapes} shapes`);
+    const status = model.inspect().symbolic!;
+    const refusals = c1.onnx_symbolic_refusals - c0.onnx_symbolic_refusals;
+    t.diagnostic(`${m.name}: ${m.meta.cases.length} cases, ${shapes} shapes: ${status.path}${status.reason ? ` (${status.reason})` : ''}, ${built} graph builds, ${variants} shape variants, ${compiles} graph compiles (graph-cache misses), ${c1.kernels_generated - c0.kernels_generated} kernels generated`);
+    if (status.path === 'symbolic') {
+      // One program (built at its hints and once more at other sizes) for every shape its guards admit; each they refuse gets its own variant.
+      assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1);
+      assert.equal(variants, 1 + status.guardFailures, 'the symbolic program and one variant per shape its guards refuse');
+      assert.ok(built <= 2 + status.guardFailures, `${built} graph builds`);
+    } else {
+      // Refused once (its reason reported), then one variant per shape; the refused attempt may have built its graph once.
+      assert.equal(status.path, 'per-shape');
+      assert.equal(refusals, 1, 'the symbolic program is tried once');
+      assert.ok(status.reason && status.reason.length > 0, 'the refusal says why');
+      // Convolutions and pools read their input through a window view, which is not symbolic yet.
+      if (Object.keys(model.inspect().ops).some((op) => /Conv|Pool/.test(op))) assert.match(status.reason!, /window of a tensor with symbolic sizes/);
+      assert.equal(variants, shapes, 'one shape variant per distinct shape');
+      assert.ok(built <= shapes + 2, `${built} graph builds for ${shapes} shapes`);
+    }
     // The first shape again: its variant serves it.
     await model.run(caseInputs(m, 0));
     const c2 = counters();

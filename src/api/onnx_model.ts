@@ -2,8 +2,9 @@
 // distinct binding of the symbolic dims and value of any inputs that shapes depend on, at most
 // KILN_MAX_SHAPE_VARIANTS held: shape_variants.ts), compiles lazily through compileGraph and
 // runs. A dynamic model's first run tries one symbolic program instead (symbolic_variant.ts),
-// which serves every later binding its guards admit; where it is refused, per-shape variants. STRING inputs and outputs are converted here, on the host, before and after the
-// compiled program.
+// which serves every later binding its guards admit; where it is refused, per-shape variants.
+// STRING inputs and outputs are converted here, on the host, before and after the compiled
+// program.
 
 import type { CompileOptions, Program } from './program.js';
 import { compileGraphSource } from './program.js';
@@ -38,7 +39,8 @@ type NumericFeeds = Record<string, NDArray>;
 /**
  * The graph for one value of the value inputs and one binding of the symbolic dims: built (a
  * cold start, or on demand), or known only by its stored conversion (a warm start: no
- * conversion, no folding). A per-shape variant: it accepts exactly its own binding.
+ * conversion, no folding). A per-shape variant accepts exactly its own binding; the symbolic
+ * one (buildSymbolic) every binding its program's guards admit.
  */
 interface Variant extends SymbolicVariant {
   /** True for the one program over symbolic sizes (symbolic_variant.ts); its graph is built at its first binding's sizes. */

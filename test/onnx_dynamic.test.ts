@@ -402,6 +402,28 @@ test('an attention block [batch, seq, 16] with Shape → Gather → Concat → R
   m.dispose();
 });
 
+test('a first run of batch 1 holds batch static in the symbolic program; the first run with batch ≥ 2 makes a wider one, which serves every later size: two compiles, each run right', async () => {
+  const m = loadOnnx(attentionFile, { ...opts, cacheDir: path.join(tmp, 'attention_widen') });
+  const c0 = counters();
+  const compiles = () => counters().graph_cache_misses + counters().graph_cache_hits;
+  const before = compiles();
+  for (const [k, [b, sq]] of [[1, 7], [1, 12], [2, 5], [3, 9], [1, 7], [4, 2]].entries()) {
+    const x = input([b!, sq!, D], 900 + k);
+    const { y } = await m.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, attentionReference(x), `batch ${b}, seq ${sq}`);
+  }
+  const c1 = counters();
+  // (1, 7): symbolic in seq, batch static at 1; (1, 12) on it; (2, 5): refused by it (batch is static), so a program symbolic in both; the rest on one of the two.
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 2);
+  assert.equal(compiles() - before, 2);
+  assert.equal(c1.guard_failures - c0.guard_failures, 1);
+  assert.equal(c1.shape_variant_builds - c0.shape_variant_builds, 2);
+  const status = m.inspect().symbolic!;
+  assert.equal(status.path, 'symbolic');
+  assert.match(status.lastGuardFailure!, /^batch=2, seq=5: a dim the program holds static has another size/);
+  m.dispose();
+});
+
 test('a warm start of a dynamic model run per shape: a second load runs a size seen before from the stored conversion, building nothing', async () => {
   const warmDir = path.join(tmp, 'warm');
   const x = input([5, 64], 400);

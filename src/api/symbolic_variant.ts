@@ -107,13 +107,24 @@ interface Attempt<V extends SymbolicVariant> {
   pending: Promise<V | undefined>;
   variant?: V;
   refused?: string;
+  /** The dim_params its program holds static because their sizes were below 2 at its hints. */
+  small: Set<string>;
+  /** The program it replaced (held static a dim_param that a later run gave a size of at least 2): still a variant until evicted. */
+  previous?: V;
+}
+
+/** The dim_params of a binding sized below 2 (a symbolic program holds them static). */
+function smallDims(binding: Binding): Set<string> {
+  return new Set([...binding].filter(([, n]) => n < SYM_MIN).map(([k]) => k));
 }
 
 /**
  * A dynamic model's attempts at a symbolic program, one per value key: made at the first miss
  * that has a size of at least 2 (sizes below 2 are specialised anyway), shared by the runs that
  * wait for it, not repeated after a refusal (the model runs per shape), made again after the
- * program was evicted.
+ * program was evicted, and made again, wider, when a run sizes at 2 or more a dim_param the
+ * program holds static only because its first run had it at 1 (a first request of batch 1 must
+ * not leave every later batch per shape).
  */
 export class SymbolicAttempts<V extends SymbolicVariant> {
   private readonly byValue = new Map<string, Attempt<V>>();
@@ -141,28 +152,7 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     if (!a || a.variant?.retired) {
       // Sizes below 2 would all stay static: the attempt waits for a run with a size to make symbolic.
       if (![...binding.values()].some((n) => n >= SYM_MIN)) return undefined;
-      const attempt: Attempt<V> = {
-        pending: make().then(
-          (v) => {
-            bump('symbolic_programs');
-            attempt.variant = v;
-            return v;
-          },
-          (e: unknown) => {
-            // The graph needs input values first: not a refusal (the per-shape build finds them, the next miss tries again).
-            if (e instanceof NeedsInputValues) {
-              this.byValue.delete(valueKey);
-              return undefined;
-            }
-            attempt.refused = (e as Error).message ?? String(e);
-            this.refusal = attempt.refused;
-            bump('onnx_symbolic_refusals');
-            if (debugEnabled('plan')) debugPrint('plan', `${this.file}: per-shape programs: the symbolic program was refused: ${attempt.refused}`);
-            return undefined;
-          },
-        ),
-      };
-      this.byValue.set(valueKey, (a = attempt));
+      a = this.start(valueKey, binding, make);
     }
     const v = await a.pending;
     if (!v || v.retired) return undefined;
@@ -170,12 +160,47 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     bump('guard_failures');
     this.guardFailures++;
     this.lastGuardFailure = `${fmtBinding(binding)}: ${v.refusal(binding)}`;
-    if (debugEnabled('plan')) debugPrint('plan', `${this.file}: a per-shape program for ${this.lastGuardFailure}`);
-    return undefined;
+    if (debugEnabled('plan')) debugPrint('plan', `${this.file}: the symbolic program refuses ${this.lastGuardFailure}`);
+    // Wider: a dim_param held static for its size 1 now has a size to make symbolic, and none that is symbolic now would be held static.
+    const small = smallDims(binding);
+    const widens = [...a.small].some((k) => !small.has(k) && binding.has(k)) && [...small].every((k) => a!.small.has(k));
+    if (!widens || this.byValue.get(valueKey) !== a) return undefined;
+    const wider = this.start(valueKey, binding, make, v);
+    const w = await wider.pending;
+    return w && !w.retired && w.accepts(binding) ? w : undefined;
+  }
+
+  /** Starts the value key's attempt at these sizes (`previous`: the program it widens). */
+  private start(valueKey: string, binding: Binding, make: () => Promise<V>, previous?: V): Attempt<V> {
+    const attempt: Attempt<V> = {
+      small: smallDims(binding),
+      ...(previous ? { previous } : {}),
+      pending: make().then(
+        (v) => {
+          bump('symbolic_programs');
+          attempt.variant = v;
+          return v;
+        },
+        (e: unknown) => {
+          // The graph needs input values first: not a refusal (the per-shape build finds them, the next miss tries again).
+          if (e instanceof NeedsInputValues) {
+            this.byValue.delete(valueKey);
+            return undefined;
+          }
+          attempt.refused = (e as Error).message ?? String(e);
+          this.refusal = attempt.refused;
+          bump('onnx_symbolic_refusals');
+          if (debugEnabled('plan')) debugPrint('plan', `${this.file}: per-shape programs: the symbolic program was refused: ${attempt.refused}`);
+          return undefined;
+        },
+      ),
+    };
+    this.byValue.set(valueKey, attempt);
+    return attempt;
   }
 
   status(): SymbolicStatus {
-    const live = [...this.byValue.values()].some((a) => a.variant && !a.variant.retired);
+    const live = [...this.byValue.values()].some((a) => (a.variant && !a.variant.retired) || (a.previous && !a.previous.retired));
     const reason = this.off ?? this.refusal;
     const path = live ? 'symbolic' : reason !== undefined ? 'per-shape' : 'untried';
     return {

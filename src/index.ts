@@ -3,7 +3,7 @@
 // ONNX exports come from files whose imports never reach onnx-proto's generated declarations,
 // which name a global `Long` they do not declare (api/onnx_model_api.ts).
 
-export { compile, type CompiledFunction, type CompiledResult } from './api/compile.js';
+export { compile, type CompiledFunction, type CompiledResult, type FunctionCompileOptions } from './api/compile.js';
 export type { CompileOptions } from './api/options.js';
 export { compileGraph, type Program } from './api/program.js';
 export { NDArray, type Device } from './graph/ndarray.js';

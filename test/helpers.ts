@@ -15,7 +15,7 @@ import { mulberry32, randnFloat32 } from '../src/graph/random.js';
 import { fmtShape, numel } from '../src/graph/shape.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { type TracedFn, trace } from '../src/frontend/trace.js';
-import { type CompileOptions, compile, counters as kilnCounters, resetCounters as kilnResetCounters } from '../src/index.js';
+import { type CompileOptions, type FunctionCompileOptions, compile, counters as kilnCounters, resetCounters as kilnResetCounters } from '../src/index.js';
 import type { Counters } from '../src/observe/counters.js';
 
 export { NDArray };
@@ -55,7 +55,7 @@ export async function readBack(p: Promise<unknown>): Promise<void> {
   for (const o of outs) if (o instanceof NDArray) await o.toArray();
 }
 
-export function compileCpu(fn: TracedFn, options: CompileOptions = {}): CompiledFn {
+export function compileCpu(fn: TracedFn, options: FunctionCompileOptions = {}): CompiledFn {
   return compile(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
 }
 export function counters(): Counters {

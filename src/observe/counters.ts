@@ -26,6 +26,10 @@ export const COUNTER_NAMES = [
   'worker_crashes',
   'compile_retries',
   'compile_timeouts',
+  /** Programs compile() made over symbolic sizes (one serves every call its guards admit). */
+  'symbolic_programs',
+  /** Calls a symbolic program's guards refused (compile() then runs a static specialisation). */
+  'guard_failures',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

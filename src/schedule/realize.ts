@@ -6,8 +6,7 @@
 
 import type { Graph } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
-import { type StridedView, composeView } from '../lower/views.js';
-import { contiguousStrides } from '../graph/shape.js';
+import { type StridedView, composeView, contiguousView } from '../lower/views.js';
 
 /** Past this many inlined operations, a value used more than once is computed once and stored. */
 const INLINE_LIMIT = 24;
@@ -97,7 +96,7 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
       if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && fewTiles) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
         realized.add(b);
-        views.set(b, { base: b, offset: 0, strides: contiguousStrides(g.node(b).shape) });
+        views.set(b, contiguousView(g.node(b)));
       } else if (bases !== undefined) {
         for (const base of bases) realized.add(base);
         implicit.add(b);
@@ -138,9 +137,9 @@ function stridedOperand(g: Graph, id: number, realized: Set<number>): StridedVie
   const n = g.node(id);
   const contiguous = (): StridedView => {
     realized.add(id);
-    return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
+    return contiguousView(n);
   };
-  if (realized.has(id)) return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
+  if (realized.has(id)) return contiguousView(n);
   if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice' || n.op === 'window') {
     const input = g.node(n.inputs[0]!);
     const inner = stridedOperand(g, input.id, realized);

@@ -31,6 +31,8 @@ export interface FewRowContext {
   nVar: string;
   ind: string;
   scope: Scope;
+  /** The partials' array name (a symbolic kernel holds one few-row kernel per M, each its own). */
+  partName?: string;
 }
 
 export interface FewRowKernel {
@@ -68,7 +70,7 @@ function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRo
   const RB = rowsPerPass(M);
   const groups = Math.floor(K / RB);
   const KC = c.parallel ? Math.max(1, Math.min(MAX_CHUNKS, Math.floor(K / CHUNK_MIN_ROWS), groups, Math.floor(PARTIALS_MAX_BYTES / (M * N * 4)))) : 1;
-  const part = `${KERNEL_NAME_PLACEHOLDER}_part`;
+  const part = c.partName ?? `${KERNEL_NAME_PLACEHOLDER}_part`;
   const a = (r: number, p: string) => loadValue(`A[${r * k.a.rowStride}LL + (${p}) * ${k.a.colStride}LL]`, c.aDt);
   const L: string[] = [];
   if (c.parallel) L.push(`${ind}#pragma omp parallel`, `${ind}{`, `${ind}#pragma omp for schedule(static)`);

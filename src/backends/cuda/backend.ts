@@ -1,6 +1,7 @@
 // The CUDA backend: loop IR → CUDA C (codegen.ts), compiled to cubin by NVRTC or nvcc in the
 // workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
 
+import { SymbolicUnsupportedError } from '../../graph/sym.js';
 import { existsSync } from 'node:fs';
 import { setting } from '../../config/read.js';
 import { SETTINGS } from '../../config/settings.js';
@@ -118,6 +119,8 @@ export class CudaBackend implements Backend {
   }
 
   generate(k: Kernel): GeneratedSource {
+    // Grids, workspaces and the cuBLAS thresholds are chosen by size: not per call yet.
+    if (k.sym) throw new SymbolicUnsupportedError('CUDA kernels over symbolic sizes', k.sym.sizes);
     if (codegen === undefined) throw new Error('CudaBackend.generate() before prepareCodegen(): the code generator is loaded on a graph-cache miss');
     const g = codegen.generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
     return { source: g.source, options: { arch: this.arch }, backend: 'cuda', meta: g.meta };

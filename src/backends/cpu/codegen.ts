@@ -18,7 +18,9 @@ import { recordUses } from '../emitted_uses.js';
 import { narrowAcc, wideAccType } from '../int_c.js';
 import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
-import { type FewRowContext, fewRowKernel } from './few_rows.js';
+import { fewRowKernel } from './few_rows.js';
+import type { GemmContext, GemmKernel } from './gemm_context.js';
+import { tiledGemmApplies, tiledGemmKernel } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
 
@@ -201,12 +203,14 @@ function scatter(k: ScatterKernel): CSource {
 }
 
 /**
- * Packed, register-blocked matmul (the BLIS scheme, one level): for each 32-column panel of B,
- * the panel is copied into a contiguous K×32 buffer (any strides, zero-padded at the edge),
- * then every 4-row block of A is multiplied against it with a 4×32 accumulator block that the
- * compiler keeps in vector registers; rows run in parallel. The epilogue (bias, activation,
- * residual) is applied to each finished element. On a 2-core AVX-512 VM this runs at ~240
- * GFLOP/s on 512×1024×1024, against ~50 for the earlier axpy loop.
+ * Matmul with its epilogue (bias, activation, residual) applied to each finished element. A
+ * float32 product of many rows takes the register-blocked tile of tiled_gemm.ts, one of a few
+ * rows against a weight few_rows.ts; the rest (half or integer operands, an implicit B, A with
+ * strided columns, independent products split by batch item) the packed-panel kernel here (the
+ * BLIS scheme, one level): for each 32-column panel of B, the panel is copied into a contiguous
+ * K×32 buffer (any strides, zero-padded at the edge), then every 4-row block of A is multiplied
+ * against it with a 4×32 accumulator block that the compiler keeps in vector registers; rows
+ * run in parallel.
  */
 function matmul(k: MatmulKernel): CSource {
   const counter = { n: 0 };
@@ -241,8 +245,12 @@ function matmul(k: MatmulKernel): CSource {
   const fewRows = k.M <= 2 * MR && !implicitB && setting('KILN_CPU_FEW_ROW_GEMM');
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
-  const few = inPlace ? (c: FewRowContext) => fewRowKernel(k, c)! : undefined;
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
+  // Many rows (M > 8), one product at a time: the register-blocked tile with B packed per
+  // thread (tiled_gemm.ts) where A is float32 with contiguous columns and B strided.
+  // KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to compare (bench/cpu_gemm.ts).
+  const tiled = k.M > 2 * MR && !parallelBatch && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace ? (c) => fewRowKernel(k, c)! : tiled ? (c) => tiledGemmKernel(k, c) : undefined;
   let ind = '  ';
   if (parallelBatch) {
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
@@ -257,7 +265,7 @@ function matmul(k: MatmulKernel): CSource {
     lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false);
-    if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
+    if (!panelsParallel && !special) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
@@ -265,8 +273,8 @@ function matmul(k: MatmulKernel): CSource {
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
-  if (few) {
-    const kernel = few({ t, aDt, parallel, mVar, nVar, ind, scope });
+  if (special) {
+    const kernel = special({ t, aDt, parallel, mVar, nVar, ind, scope });
     lines[0] = kernel.statics.join('\n');
     lines.push(...kernel.body);
     closeLoops(lines, k.batch, '  ');

@@ -62,7 +62,7 @@ test('tiled GEMM source: one parallel region, panels packed per thread, the tile
   assert.match(s, /#define KILN_GEMM_MR 8\n#define KILN_GEMM_NV 3/, 'AVX-512: 8×48');
   assert.match(s, /KILN_VFMA\(c, a, b\) _mm512_fmadd_ps/, 'explicit FMA');
   assert.equal(s.match(/#pragma omp parallel/g)?.length, 1, 'one parallel region');
-  assert.match(s, /#pragma omp for schedule\(static\)\n\s*for \(int64_t task = 0; task < panels \* chunks; task\+\+\)/);
+  assert.match(s, /#pragma omp for schedule\(dynamic, 1\)\n\s*for \(int64_t task = 0; task < panels \* chunks; task\+\+\)/);
   assert.match(s, /if \(jb != packed\) \{/, 'a panel packed once per run of tasks on it');
   assert.match(s, /kiln_gemm_tile\(1024, a, Bp, tile\);/);
   assert.match(s, /const float acc0 = tile\[r \* KILN_GEMM_NR \+ j\];/);

@@ -21,9 +21,9 @@
 //   captured array changed between calls is seen (test/matmul_weights.test.ts); packing is
 //   K·NR copies for every MR·K·NR multiply-adds of a task, a few per cent at M ≥ 128.
 // - Threads split the panels when there are many (≥ 4 per thread); with fewer panels (narrow
-//   N, many rows) each panel's rows are cut into chunks so every thread has work. Each output
-//   element is computed by one task in the same order whatever the split, so results do not
-//   depend on the thread count.
+//   N, many rows) each panel's rows are cut into chunks so every thread has work. Tasks are
+//   handed out dynamically. Each output element is computed by one task in the same order
+//   whatever the split, so results do not depend on the thread count or on who took what.
 // - A is read in place through MR row pointers (its columns contiguous; other A strides take
 //   the earlier kernel), rows past M pointing at row M-1 (valid memory; never stored).
 
@@ -198,7 +198,9 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext): GemmKernel {
   L.push(`${i2}float* restrict Bp = scratch + (int64_t)kiln_gemm_thread() * ${Math.max(K, 1)} * ${NR};`);
   L.push(`${i2}float tile[${MR} * ${NR}] __attribute__((aligned(64)));`);
   L.push(`${i2}int64_t packed = -1;`);
-  if (c.parallel) L.push(`${i2}#pragma omp for schedule(static)`);
+  // Dynamic: on a machine shared with other work a thread that loses its core leaves its tasks
+  // to the other (static halves would wait for it); each output is one task's either way.
+  if (c.parallel) L.push(`${i2}#pragma omp for schedule(dynamic, 1)`);
   L.push(`${i2}for (int64_t task = 0; task < panels * chunks; task++) {`);
   const i3 = `${i2}  `;
   L.push(`${i3}const int64_t jb = task / chunks * ${NR};`);

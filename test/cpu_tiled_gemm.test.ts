@@ -41,7 +41,14 @@ const captured = (x: Tensor, w: NDArray): Tensor => new Tensor(x.tracer, x.trace
   );
 }
 refTest('small products (one thread): [9,13]@[13,6], [37,64]@[64,50], K = 1: [20,1]@[1,30]', (a, b, c, w1, w2, w3) => [a.matmul(w1), b.matmul(w2).relu(), c.matmul(w3)], () => [randn([9, 13], 1111), randn([37, 64], 1112), randn([20, 1], 1113), randn([13, 6], 1114), randn([64, 50], 1115), randn([1, 30], 1116)], tol);
-refTest('batched products, one B per batch item: [3,20,16]@[3,16,24] and [2,40,300]@[2,300,100]', (a, b, c, d) => [a.matmul(b), c.matmul(d)], () => [randn([3, 20, 16], 1117), randn([3, 16, 24], 1118), randn([2, 40, 300], 1119), randn([2, 300, 100], 1120)], tol);
+// Small batched products loop over the items on one thread; big ones (attention heads) split
+// the items across threads, each item's tile on its own thread.
+refTest(
+  'batched products, one B per batch item: [3,20,16]@[3,16,24] (one thread), [2,40,300]@[2,300,100] and heads [2,4,100,64]@[2,4,64,100]ᵀ (items across threads)',
+  (a, b, c, d, q, kt) => [a.matmul(b), c.matmul(d), q.matmul(kt.transpose(2, 3)).softmax(-1)],
+  () => [randn([3, 20, 16], 1117), randn([3, 16, 24], 1118), randn([2, 40, 300], 1119), randn([2, 300, 100], 1120), randn([2, 4, 100, 64], 1122), randn([2, 4, 100, 64], 1123)],
+  tol,
+);
 
 /** The generated C of the one kernel `fn` compiles to. */
 async function source(fn: (x: Tensor, w: Tensor) => Tensor, shapes: number[][]): Promise<string> {
@@ -70,6 +77,21 @@ test('tiled GEMM source: one parallel region, panels packed per thread, the tile
   // Transposed B: packed column by column, reading each contiguous row of the weight.
   const tr = await source((x, w) => x.matmul(w.transpose(0, 1)), [[64, 512], [256, 512]]);
   assert.match(tr, /if \(j < jn\) for \(int64_t p = 0; p < 512; p\+\+\) Bp\[p \* KILN_GEMM_NR \+ j\] = B\[p \* 1LL \+ \(jb \+ j\) \* 512LL\];/);
+});
+
+test('tiled GEMM source for products split by batch item: the scratch made before the team, each item on its thread', async () => {
+  const { generateC } = await import('../src/backends/cpu/codegen.js');
+  const { trace } = await import('../src/frontend/trace.js');
+  const { realize } = await import('../src/schedule/realize.js');
+  const { finalize } = await import('../src/schedule/finalize.js');
+  const { formKernels } = await import('../src/schedule/fuse.js');
+  const t = trace(((q: Tensor, k: Tensor) => q.matmul(k.transpose(2, 3))) as never, [[2, 12, 128, 64], [2, 12, 128, 64]].map((shape) => ({ shape, dtype: 'float32' as const })));
+  const r = realize(t.graph);
+  const [s] = finalize(t.graph, r, formKernels(t.graph, r)).kernels.map((k) => generateC(k).body);
+  assert.match(s!, /float\* restrict scratch = kiln_gemm_scratch\(\(int64_t\)kiln_gemm_threads\(\) \* 64 \* KILN_GEMM_NR\);\n\s*#pragma omp parallel for schedule\(static\)\n\s*for \(int64_t bflat = 0; bflat < 24; bflat\+\+\)/);
+  assert.match(s!, /const int nt = 1;/, 'each item on its own thread');
+  assert.equal(s!.match(/#pragma omp/g)?.length, 1, 'no team inside the team');
+  assert.doesNotMatch(s!, /malloc\(/);
 });
 
 test('KILN_CPU_TILED_GEMM=0 gives the earlier 4×32 kernel; 8 rows or fewer never take the tile', async () => {

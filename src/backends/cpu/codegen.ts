@@ -20,7 +20,7 @@ import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, bl
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { fewRowKernel } from './few_rows.js';
 import type { GemmContext, GemmKernel } from './gemm_context.js';
-import { tiledGemmApplies, tiledGemmKernel } from './tiled_gemm.js';
+import { tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
 
@@ -206,7 +206,7 @@ function scatter(k: ScatterKernel): CSource {
  * Matmul with its epilogue (bias, activation, residual) applied to each finished element. A
  * float32 product of many rows takes the register-blocked tile of tiled_gemm.ts, one of a few
  * rows against a weight few_rows.ts; the rest (half or integer operands, an implicit B, A with
- * strided columns, independent products split by batch item) the packed-panel kernel here (the
+ * strided columns) the packed-panel kernel here (the
  * BLIS scheme, one level): for each 32-column panel of B, the panel is copied into a contiguous
  * K×32 buffer (any strides, zero-padded at the edge), then every 4-row block of A is multiplied
  * against it with a 4×32 accumulator block that the compiler keeps in vector registers; rows
@@ -246,13 +246,20 @@ function matmul(k: MatmulKernel): CSource {
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
-  // Many rows (M > 8), one product at a time: the register-blocked tile with B packed per
-  // thread (tiled_gemm.ts) where A is float32 with contiguous columns and B strided.
-  // KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to compare (bench/cpu_gemm.ts).
-  const tiled = k.M > 2 * MR && !parallelBatch && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
-  const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace ? (c) => fewRowKernel(k, c)! : tiled ? (c) => tiledGemmKernel(k, c) : undefined;
+  // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
+  // where A is float32 with contiguous columns and B strided; independent products split by
+  // batch item each run it on their thread. KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32
+  // kernel below, to compare (bench/cpu_gemm.ts).
+  const tiled = k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
+    ? (c) => fewRowKernel(k, c)!
+    : tiled
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch }, parallelBatch)
+      : undefined;
   let ind = '  ';
   if (parallelBatch) {
+    // The tile's scratch is made before the team: one slice per thread.
+    if (tiled) lines.push(tiledScratch(k, 'kiln_gemm_threads()', ind));
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
     lines.push(`${ind}for (int64_t bflat = 0; bflat < ${batches}; bflat++) {`);
     ind += '  ';
@@ -262,7 +269,8 @@ function matmul(k: MatmulKernel): CSource {
       decls.unshift(`${ind}const int64_t o${d} = (bflat / ${stride}) % ${k.batch[d]};`);
       stride *= k.batch[d]!;
     }
-    lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
+    lines.push(...decls);
+    if (!tiled) lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false);
     if (!panelsParallel && !special) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
@@ -277,7 +285,8 @@ function matmul(k: MatmulKernel): CSource {
     const kernel = special({ t, aDt, parallel, mVar, nVar, ind, scope });
     lines[0] = kernel.statics.join('\n');
     lines.push(...kernel.body);
-    closeLoops(lines, k.batch, '  ');
+    if (parallelBatch) lines.push('  }');
+    else closeLoops(lines, k.batch, '  ');
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }

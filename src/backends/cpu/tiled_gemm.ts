@@ -24,6 +24,8 @@
 //   N, many rows) each panel's rows are cut into chunks so every thread has work. Tasks are
 //   handed out dynamically. Each output element is computed by one task in the same order
 //   whatever the split, so results do not depend on the thread count or on who took what.
+// - Independent products (attention heads, one B each) split across threads by batch item:
+//   each item's product runs on its thread alone, in the thread's slice of the scratch.
 // - A is read in place through MR row pointers (its columns contiguous; other A strides take
 //   the earlier kernel), rows past M pointing at row M-1 (valid memory; never stored).
 
@@ -174,8 +176,17 @@ function packPanel(k: MatmulKernel, b: StridedOperand, ind: string): string[] {
   ];
 }
 
-/** The tiled kernel's body for one product (inside the batch loops), A and B already pointed at. */
-export function tiledGemmKernel(k: MatmulKernel, c: GemmContext): GemmKernel {
+/** The packing scratch for `threads` threads of kernel `k`, as the C expression's statement. */
+export function tiledScratch(k: MatmulKernel, threads: string, ind: string): string {
+  return `${ind}float* restrict scratch = kiln_gemm_scratch((int64_t)${threads} * ${Math.max(k.K, 1)} * KILN_GEMM_NR);`;
+}
+
+/**
+ * The tiled kernel's body for one product (inside the batch loops), A and B already pointed at.
+ * `inBatchTeam`: the product is one batch item of a team splitting the items (attention heads),
+ * so it runs on this thread alone, in this thread's slice of a scratch made before the team.
+ */
+export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = false): GemmKernel {
   const b = k.b as StridedOperand;
   const { ind } = c;
   const { M, N, K } = k;
@@ -186,13 +197,13 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext): GemmKernel {
   const i1 = `${ind}  `;
   L.push(`${i1}const int64_t panels = (${N} + ${NR} - 1) / ${NR};`);
   L.push(`${i1}const int64_t tiles = (${M} + ${MR} - 1) / ${MR};`);
-  L.push(`${i1}const int nt = kiln_gemm_threads();`);
+  L.push(`${i1}const int nt = ${inBatchTeam ? '1' : 'kiln_gemm_threads()'};`);
   // Few panels for the threads: each panel's rows in chunks, so that every thread has work.
   L.push(`${i1}const int64_t want = (int64_t)nt * ${PANELS_PER_THREAD};`);
   L.push(`${i1}const int64_t chunks = panels >= want ? 1 : ((want + panels - 1) / panels < tiles ? (want + panels - 1) / panels : tiles);`);
   L.push(`${i1}const int64_t chunkRows = (tiles + chunks - 1) / chunks * ${MR};`);
-  L.push(`${i1}float* restrict scratch = kiln_gemm_scratch((int64_t)nt * ${Math.max(K, 1)} * ${NR});`);
-  if (c.parallel) L.push(`${i1}#pragma omp parallel`);
+  if (!inBatchTeam) L.push(tiledScratch(k, 'nt', i1));
+  if (c.parallel && !inBatchTeam) L.push(`${i1}#pragma omp parallel`);
   L.push(`${i1}{`);
   const i2 = `${i1}  `;
   L.push(`${i2}float* restrict Bp = scratch + (int64_t)kiln_gemm_thread() * ${Math.max(K, 1)} * ${NR};`);
@@ -200,7 +211,7 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext): GemmKernel {
   L.push(`${i2}int64_t packed = -1;`);
   // Dynamic: on a machine shared with other work a thread that loses its core leaves its tasks
   // to the other (static halves would wait for it); each output is one task's either way.
-  if (c.parallel) L.push(`${i2}#pragma omp for schedule(dynamic, 1)`);
+  if (c.parallel && !inBatchTeam) L.push(`${i2}#pragma omp for schedule(dynamic, 1)`);
   L.push(`${i2}for (int64_t task = 0; task < panels * chunks; task++) {`);
   const i3 = `${i2}  `;
   L.push(`${i3}const int64_t jb = task / chunks * ${NR};`);

@@ -1,6 +1,7 @@
 // The CPU GEMM of many rows: kiln's float32 products `relu(x @ w + b)` on the wide MLP's and
 // transformer-shaped layers (M = batch·seq = 128–512, K, N ∈ {768, 2304, 3072}, as in GPT-2 and
-// BERT base), the tiled kernel (default) beside the earlier 4×32 kernel (KILN_CPU_TILED_GEMM=0).
+// BERT base; and per-head attention products, 12 heads), the tiled kernel (default) beside the
+// earlier 4×32 kernel (KILN_CPU_TILED_GEMM=0).
 //
 // Each variant runs in its own child process (this script with --child), the variants
 // alternating round by round, so both see the same machine; a child compiles every case, then
@@ -21,6 +22,8 @@ import { mulberry32 } from '../src/graph/random.js';
 const THIS = fileURLToPath(import.meta.url);
 
 interface Shape {
+  /** Independent products (attention heads), one B each; absent: one product against a weight. */
+  batch?: number;
   M: number;
   K: number;
   N: number;
@@ -40,6 +43,8 @@ const SHAPES: Shape[] = [
   { M: 512, K: 768, N: 3072, what: 'MLP up, 512 tokens' },
   { M: 512, K: 3072, N: 768, what: 'MLP down, 512 tokens' },
   { M: 512, K: 768, N: 768, transB: true, what: 'out-projection, transposed weight, 512 tokens' },
+  { batch: 12, M: 256, K: 64, N: 256, transB: true, what: 'attention scores Q·Kᵀ, 12 heads × 256 tokens' },
+  { batch: 12, M: 256, K: 256, N: 64, what: 'attention probabilities × V, 12 heads × 256 tokens' },
 ];
 
 const VARIANTS = [
@@ -47,7 +52,7 @@ const VARIANTS = [
   { name: 'earlier 4×32', env: { KILN_CPU_TILED_GEMM: '0' } },
 ];
 
-const key = (s: Shape) => `${s.M}x${s.K}x${s.N}${s.transB ? 'T' : ''}`;
+const key = (s: Shape) => `${s.batch ? `${s.batch}×` : ''}${s.M}x${s.K}x${s.N}${s.transB ? 'T' : ''}`;
 
 function randomF32(n: number, seed: number, scale: number): Float32Array {
   const r = mulberry32(seed);
@@ -68,11 +73,13 @@ async function child(cfg: ChildCfg): Promise<Record<string, number>> {
   const { Tensor } = await import('../src/frontend/tensor.js');
   const ms: Record<string, number> = {};
   for (const s of cfg.shapes) {
-    const w = NDArray.from(randomF32(s.K * s.N, 11, 1 / Math.sqrt(s.K)), s.transB ? [s.N, s.K] : [s.K, s.N]);
+    const lead = s.batch ? [s.batch] : [];
+    const bs = s.batch ?? 1;
+    const w = NDArray.from(randomF32(bs * s.K * s.N, 11, 1 / Math.sqrt(s.K)), [...lead, ...(s.transB ? [s.N, s.K] : [s.K, s.N])]);
     const b = NDArray.from(randomF32(s.N, 12, 0.1), [s.N]);
-    const x = NDArray.from(randomF32(s.M * s.K, 13, 1), [s.M, s.K]);
+    const x = NDArray.from(randomF32(bs * s.M * s.K, 13, 1), [...lead, s.M, s.K]);
     // A transposed weight is captured as a traced parameter, so the function can transpose it.
-    const f = compile((xt) => xt.matmul(s.transB ? new Tensor(xt.tracer, xt.tracer.param(w)).transpose(0, 1) : w).add(b).relu());
+    const f = compile((xt) => xt.matmul(s.transB ? new Tensor(xt.tracer, xt.tracer.param(w)).transpose(-2, -1) : w).add(b).relu());
     let out = await (await f(x)).toTypedArray();
     for (let i = 0; i < 2; i++) out = await (await f(x)).toTypedArray();
     const ts: number[] = [];
@@ -127,7 +134,7 @@ async function main(): Promise<void> {
     }
     const dirs = VARIANTS.map((_, v) => readFileSync(join(tmp, `dir${v}`), 'utf8'));
     const rows = shapes.map((s) => {
-      const gflop = (2 * s.M * s.K * s.N) / 1e9;
+      const gflop = (2 * (s.batch ?? 1) * s.M * s.K * s.N) / 1e9;
       const med = times.map((t) => median(t.get(key(s))!));
       const outs = dirs.map((d) => new Float32Array(readFileSync(join(d, key(s))).buffer.slice(0)));
       let diff = 0;

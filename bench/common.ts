@@ -5,6 +5,12 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 /** 1-minute load average when the bench started: other work on the machine skews timings. */
 export const LOAD0 = loadavg()[0]!;
 
+/** The number after `name` on the command line, else `dflt` (a bench's numeric flag). */
+export function numberFlag(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;

@@ -24,14 +24,10 @@ import { NDArray } from '../src/graph/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { type TracedFn, trace } from '../src/frontend/trace.js';
 import { distinctLayers, randnArray } from '../test/fixtures/programs.js';
-import { machineInfo, machineLine, median } from './common.js';
+import { machineInfo, machineLine, median, numberFlag } from './common.js';
 
-const flag = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const CALLS = flag('--calls', 2000);
-const BATCHES = flag('--batches', 9);
+const CALLS = numberFlag('--calls', 2000);
+const BATCHES = numberFlag('--batches', 9);
 const JSON_OUT = process.argv.includes('--json');
 
 interface Row {

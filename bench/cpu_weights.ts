@@ -27,20 +27,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { machineInfo, machineLine, median } from './common.js';
+import { machineInfo, machineLine, median, numberFlag } from './common.js';
 import { mulberry32 } from '../src/graph/random.js';
 import { ExternalDataWriter } from '../test/fixtures/external_data.js';
 import { NDArray, type Tensor, compile, loadOnnx } from '../src/index.js';
 
-const flag = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const RUNS = flag('--runs', 40);
-const ROUNDS = flag('--rounds', 8);
-const LAYERS = flag('--layers', 12);
-const D = flag('--d', 2048);
-const BATCH = flag('--batch', 4);
+const RUNS = numberFlag('--runs', 40);
+const ROUNDS = numberFlag('--rounds', 8);
+const LAYERS = numberFlag('--layers', 12);
+const D = numberFlag('--d', 2048);
+const BATCH = numberFlag('--batch', 4);
 /** --only kiln | ort: run only kiln's default variant (and the floor) or only onnxruntime-node, so that neither's idle threads spin in the other's process. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const BEFORE = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;

@@ -14,6 +14,7 @@ exporter specialised to constants) are recorded in DIR/suite.json, never skipped
 """
 
 import argparse
+import inspect
 import json
 import os
 import time
@@ -57,9 +58,13 @@ def case_inputs(names, args, case):
     return tuple(out)
 
 
-def dynamic_spec(args):
+def dynamic_spec(model, args):
+    """torch.export's dynamic_shapes for these args: matched to forward's parameters, so a
+    forward(*args) (the suite's Outputs wrapper) takes one tuple for its varargs."""
     d = torch.export.Dim.DYNAMIC
-    return tuple({0: d, 1: d} if is_tokens(t) else {0: d} for t in args)
+    spec = tuple({0: d, 1: d} if is_tokens(t) else {0: d} for t in args)
+    params = inspect.signature(model.forward).parameters.values()
+    return (spec,) if any(p.kind == p.VAR_POSITIONAL for p in params) else spec
 
 
 def onnx_dims(m):
@@ -87,7 +92,7 @@ def main():
             t0 = time.time()
             with torch.no_grad():
                 prog = torch.onnx.export(model, args, dynamo=True, input_names=in_names, output_names=out_names,
-                                         dynamic_shapes=dynamic_spec(args))
+                                         dynamic_shapes=dynamic_spec(model, args))
             prog.save(path)
             m = onnx.load(path)
             dims = onnx_dims(m)

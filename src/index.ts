@@ -3,10 +3,11 @@
 // ONNX exports come from files whose imports never reach onnx-proto's generated declarations,
 // which name a global `Long` they do not declare (api/onnx_model_api.ts).
 
-export { compile, type CompiledFunction, type CompiledResult } from './api/compile.js';
+export { compile, type CompiledFunction, type CompiledResult, type FunctionCompileOptions } from './api/compile.js';
 export type { CompileOptions } from './api/options.js';
 export { compileGraph, type Program } from './api/program.js';
 export { NDArray, type Device } from './graph/ndarray.js';
+export { toDevice } from './api/device_arrays.js';
 export { Tensor } from './frontend/tensor.js';
 export { where, cat, layerNorm } from './frontend/functions.js';
 export { counters, resetCounters } from './observe/counters.js';

@@ -14,6 +14,7 @@ import { findNvcc, findNvrtc } from '../src/backends/cuda/toolchain.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { readNpy, writeNpy } from '../src/onnx/npy.js';
 import { needs } from './prereq.js';
+import { F, model, vi } from './onnx_writer.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MAIN = path.resolve(here, '../src/cli/main.js');
@@ -193,6 +194,34 @@ test('symbolic dims: --shape picks the shape when no file gives it (random data 
   assert.deepEqual(r.outputs[0]!.shape, [3, 5, 16]);
   const ins = dynJson<{ inputs: { shape: number[] }[] }>(['inspect', model, '--shape', 'x=7,6,16', '--no-kernels']);
   assert.deepEqual(ins.inputs[0]!.shape, [7, 6, 16]);
+});
+
+test('symbolic dims shared by two inputs: an -i file or --shape for one sizes the other (random data); files and --shape that disagree are a usage error; inspect --no-kernels lists a dynamic model unsized', async () => {
+  const file = path.join(tmp, 'pair_dynamic.onnx');
+  fs.writeFileSync(
+    file,
+    model({
+      nodes: [{ op: 'Add', inputs: ['a', 'b'], outputs: ['y'] }],
+      inputs: [vi('a', F, ['batch', 'seq']), vi('b', F, ['batch', 'seq'])],
+      outputs: [vi('y', F, ['batch', 'seq'])],
+    }),
+  );
+  const a = path.join(tmp, 'pair_a.npy');
+  await writeNpy(a, NDArray.from(Float32Array.from({ length: 6 }, (_, i) => i), [2, 3]));
+  type Run = { inputs: { name: string; shape: number[]; source: string }[]; outputs: { shape: number[] }[]; counters: Record<string, number> };
+  const r = dynJson<Run>(['run', file, '-i', `a=${a}`]);
+  assert.deepEqual(r.inputs.map((i) => [i.name, i.shape, i.source]), [['a', [2, 3], a], ['b', [2, 3], 'random']]);
+  assert.deepEqual(r.outputs[0]!.shape, [2, 3]);
+  assert.equal(r.counters.shape_variant_builds, 1);
+  assert.equal(r.counters.onnx_graph_builds, 1);
+  const s = dynJson<Run>(['run', file, '--shape', 'b=4,5']);
+  assert.deepEqual(s.inputs.map((i) => i.shape), [[4, 5], [4, 5]]);
+  const bad = spawnSync(process.execPath, [MAIN, 'run', file, '-i', `a=${a}`, '--shape', 'b=2,4'], { encoding: 'utf8', env: { ...process.env, KILN_CACHE_DIR: cache } });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /input 'b' dim 1 is 'seq' = 4, but input 'a' dim 1 gave 'seq' = 3 .*-i files and --shape must agree/);
+  const ins = dynJson<{ inputs: { name: string; dims: (number | string)[] }[]; symbolicDims: string[] }>(['inspect', file, '--no-kernels']);
+  assert.deepEqual(ins.inputs.map((i) => [i.name, i.dims]), [['a', ['batch', 'seq']], ['b', ['batch', 'seq']]]);
+  assert.deepEqual(ins.symbolicDims, ['batch', 'seq']);
 });
 
 test('bench reports cold, warm and steady-state times', () => {

@@ -133,11 +133,11 @@ test('counters: the contract names, copies, bump and reset', () => {
   resetCounters();
   assert.deepEqual(
     Object.keys(counters()).sort(),
-    'kernels_generated compile_submitted compile_inline future_cache_hits kernel_cache_hits kernel_cache_misses kernel_shared_binary_reads graph_cache_hits graph_cache_misses onnx_graph_builds onnx_conversion_hits cache_corrupt workers_spawned worker_crashes compile_retries compile_timeouts'
+    'kernels_generated compile_submitted compile_inline future_cache_hits kernel_cache_hits kernel_cache_misses kernel_shared_binary_reads graph_cache_hits graph_cache_misses onnx_graph_builds onnx_conversion_hits shape_variant_builds shape_variant_hits shape_variant_evictions cache_corrupt workers_spawned worker_crashes compile_retries compile_timeouts symbolic_programs guard_failures'
       .split(' ')
       .sort(),
   );
-  assert.equal(COUNTER_NAMES.length, 16);
+  assert.equal(COUNTER_NAMES.length, 21);
   const snap = counters();
   bump('compile_retries');
   bump('compile_retries', 2);

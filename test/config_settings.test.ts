@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { CompileOptions } from '../src/api/options.js';
+import type { LoadOptions } from '../src/api/load_onnx.js';
 import { compileGraph } from '../src/api/program.js';
 import { listEntryFiles } from '../src/cache/layout.js';
 import { SettingError, codeSettings, setting, settingNames } from '../src/config/read.js';
@@ -53,8 +53,10 @@ describe('documentation', () => {
       const s = spec(name);
       assert.ok(s.doc.length > 20 && s.values.length > 0, `${name} is documented`);
     }
-    // Listing CompileOptions' keys here: `satisfies` fails the build when an option is added or removed.
-    const options = { device: 0, cacheDir: 0, workers: 0, arch: 0, allowTF32: 0, compileOnly: 0, label: 0, compileTimeoutMs: 0 } satisfies Record<keyof CompileOptions, 0>;
+    // Listing LoadOptions' keys (CompileOptions' and loadOnnx's own) here: `satisfies` fails the build when an option is added or removed.
+    const options = {
+      device: 0, cacheDir: 0, workers: 0, arch: 0, allowTF32: 0, compileOnly: 0, label: 0, compileTimeoutMs: 0, inputShapes: 0, maxShapeVariants: 0,
+    } satisfies Record<keyof LoadOptions, 0>;
     const documented = [...settingNames().flatMap((n) => spec(n).option ?? []), ...Object.keys(OPTION_ONLY_DOCS)];
     assert.deepEqual([...documented].sort(), Object.keys(options).sort());
   });

@@ -293,13 +293,14 @@ test('CUDA compile-only: window views of float16, float64 and int8 data (thread-
   }
 });
 
-test('by default on CUDA, a conv whose product has few output tiles goes through im2col + cuBLAS, one that fills the GPU stays an implicit GEMM', async () => {
+test('by default on CUDA, a conv whose product has few output tiles or a deep reduction goes through im2col + cuBLAS, one that fills the GPU stays an implicit GEMM', async () => {
   const { CudaBackend } = await import('../src/backends/cuda/backend.js');
   const backend = new CudaBackend({ compileOnly: true, arch: 'sm_90' });
   assert.equal(backend.im2colMinMacs, 1 << 20);
   assert.equal(backend.im2colMaxTiles, 128);
-  assert.match(backend.identity, /im2col>=1048576,tiles<128/);
-  const opts = { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles };
+  assert.equal(backend.im2colMinDepth, 1024);
+  assert.match(backend.identity, /im2col>=1048576,tiles<128\|K>=1024/);
+  const opts = { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles, im2colMinDepth: backend.im2colMinDepth };
   const kinds = (x: number[], M: number, kernel: number[], attrs: Attr[]) => {
     const b = new ModelBuilder('x', x);
     const y = b.node('Relu', [b.conv('x', x[1]!, M, kernel, attrs)])[0]!;
@@ -313,6 +314,11 @@ test('by default on CUDA, a conv whose product has few output tiles goes through
   assert.deepEqual(kinds([1, 3, 224, 224], 64, [7, 7], [{ name: 'pads', ints: [3, 3, 3, 3] }, { name: 'strides', ints: [2, 2] }]), ['matmul']);
   // Below 1M multiply-adds: implicit, whatever the tiles.
   assert.deepEqual(kinds([1, 16, 8, 8], 16, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]), ['matmul']);
+  // Whisper's second conv (1-D as [1, 512, 1, 3000], kernel 1×3, stride 2): M 512, N 1500 is
+  // 192 tiles, but K = 1536: im2col + cuBLAS. Its first (80 mel bins, K = 240) stays implicit.
+  const whisper2 = [{ name: 'pads', ints: [0, 1, 0, 1] }, { name: 'strides', ints: [1, 2] }];
+  assert.deepEqual(kinds([1, 512, 1, 3000], 512, [1, 3], whisper2), ['loops', 'matmul']);
+  assert.deepEqual(kinds([1, 80, 1, 3000], 512, [1, 3], [{ name: 'pads', ints: [0, 1, 0, 1] }]), ['matmul']);
 });
 
 // Issue 14 item 9: a CUDA thread that may take more than 4096 points of a float32 sum adds

@@ -15,7 +15,7 @@ import { mulberry32, randnFloat32 } from '../src/graph/random.js';
 import { fmtShape, numel } from '../src/graph/shape.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { type TracedFn, trace } from '../src/frontend/trace.js';
-import { type CompileOptions, compile, counters as kilnCounters, resetCounters as kilnResetCounters } from '../src/index.js';
+import { type CompileOptions, type FunctionCompileOptions, compile, counters as kilnCounters, resetCounters as kilnResetCounters } from '../src/index.js';
 import type { Counters } from '../src/observe/counters.js';
 
 export { NDArray };
@@ -45,7 +45,17 @@ function testCacheDir(): string {
 /** The device op tests run on: the CPU, or the GPU when KILN_TEST_DEVICE=cuda (npm run test:gpu). */
 export const testDevice: 'cpu' | 'cuda' = setting('KILN_TEST_DEVICE');
 
-export function compileCpu(fn: TracedFn, options: CompileOptions = {}): CompiledFn {
+/**
+ * A run's results read back: on the CPU an index check's error comes from the run itself, on
+ * CUDA when a result is first read back (the synchronisation the read needs anyway).
+ */
+export async function readBack(p: Promise<unknown>): Promise<void> {
+  const r = await p;
+  const outs = r instanceof NDArray ? [r] : Array.isArray(r) ? r : Object.values(r as Record<string, unknown>);
+  for (const o of outs) if (o instanceof NDArray) await o.toArray();
+}
+
+export function compileCpu(fn: TracedFn, options: FunctionCompileOptions = {}): CompiledFn {
   return compile(fn, { device: testDevice, cacheDir: testCacheDir(), workers: 2, ...options });
 }
 export function counters(): Counters {

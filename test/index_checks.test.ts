@@ -15,7 +15,7 @@ import { IndexRangeError, compile } from '../src/index.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { onnxDType } from '../src/onnx/dtypes.js';
 import { loadOnnx } from '../src/api/load_onnx.js';
-import { testDevice } from './helpers.js';
+import { readBack, testDevice } from './helpers.js';
 
 const { onnx } = onnxProto;
 const AT = onnx.AttributeProto.AttributeType;
@@ -24,16 +24,6 @@ after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
 // On the CPU by default; on CUDA under KILN_TEST_DEVICE=cuda (npm run test:gpu), where the
 // error is raised when a result is first read back.
 const opts = { cacheDir, workers: 2, device: testDevice };
-
-/**
- * A run's results read back: on the CPU the error comes from the run itself, on CUDA when a
- * result is first read back (the synchronisation the read needs anyway).
- */
-async function readBack(p: Promise<unknown>): Promise<void> {
-  const r = await p;
-  const outs = r instanceof NDArray ? [r] : Array.isArray(r) ? r : Object.values(r as Record<string, unknown>);
-  for (const o of outs) if (o instanceof NDArray) await o.toArray();
-}
 
 const i64 = (v: number[], shape = [v.length]) => NDArray.from(BigInt64Array.from(v.map(BigInt)), shape);
 const table = NDArray.from(Float32Array.from({ length: 20 }, (_, i) => i), [5, 4]);

@@ -17,6 +17,7 @@ import { loadOnnx } from '../src/api/load_onnx.js';
 import { StringTensor } from '../src/onnx/string_tensor.js';
 import { formatFloat, parseOnnxNumber } from '../src/onnx/strings.js';
 import { parseTensorPb } from '../src/onnx/tensor_file.js';
+import { vi } from './onnx_writer.js';
 
 const { onnx } = onnxProto;
 const AT = onnx.AttributeProto.AttributeType;
@@ -25,7 +26,6 @@ const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-half-str-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
 
 type Node = { op: string; inputs: string[]; outputs: string[]; name?: string; to?: number; value?: object };
-const vi = (name: string, elemType: number, dims: number[]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
 
 function model(nodes: Node[], inputs: ReturnType<typeof vi>[], outputs: ReturnType<typeof vi>[], initializer: object[] = []): Uint8Array {
   const m = onnx.ModelProto.create({
@@ -131,7 +131,7 @@ test('STRING at the boundary: an input read by Casts (to two types), an output w
     [vi('out', T.STRING, [2, 4]), vi('i', T.INT64, [2, 4]), vi('hs', T.STRING, [2, 4])],
   );
   const m = load(bytes);
-  assert.deepEqual(m.inputs, [{ name: 's', shape: [2, 4], dtype: 'string' }]);
+  assert.deepEqual(m.inputs, [{ name: 's', dims: [2, 4], shape: [2, 4], dtype: 'string' }]);
   const s = new StringTensor(['3', '-0.5', '1e-3', 'NaN', ' INF ', '-inf', '12345678901', '0.1'], [2, 4]);
   assert.deepEqual(m.stringOutputs, ['out', 'hs']);
   await assert.rejects(m.run({ s: new StringTensor(['1', '2', '3', '4', '5', '6', '7', '8'], [2, 4]) }), (e: Error) => e instanceof OnnxModelError && /outputs 'out', 'hs' are STRING: run it with runValues\(\)/.test(e.message));
@@ -145,6 +145,27 @@ test('STRING at the boundary: an input read by Casts (to two types), an output w
   await assert.rejects(m.runValues({ s: new StringTensor(['1', '2', 'x', '4', '5', '6', '7', '8'], [2, 4]) }), (e: Error) => e instanceof OnnxInputError && /input 's': element 2 \("x"\) is not a number/.test(e.message));
   await assert.rejects(m.runValues({ s: NDArray.from(new Float32Array(8), [2, 4]) as never }), /input 's' must be a StringTensor/);
   await assert.rejects(m.runValues({ s: new StringTensor(['1'], [1]) }), /input 's' expects string\[2,4\], got string\[1\]/);
+});
+
+test('a STRING input with a symbolic dim: each run parses and formats its own length', async () => {
+  const m = load(
+    model(
+      [
+        { op: 'Cast', inputs: ['s'], outputs: ['f'], to: T.FLOAT },
+        { op: 'Mul', inputs: ['f', 'f'], outputs: ['sq'] },
+        { op: 'Cast', inputs: ['sq'], outputs: ['out'], to: T.STRING },
+      ],
+      [vi('s', T.STRING, ['n'])],
+      [vi('out', T.STRING, ['n'])],
+    ),
+  );
+  assert.deepEqual(m.inputs, [{ name: 's', dims: ['n'], shape: [-1], dtype: 'string' }]);
+  for (const [given, want] of [[['2', '3'], ['4.0', '9.0']], [['1.5', '-2', '0.5'], ['2.25', '4.0', '0.25']], [['7'], ['49.0']]]) {
+    const { out } = await m.runValues({ s: new StringTensor(given!, [given!.length]) });
+    assert.ok(out instanceof StringTensor);
+    assert.deepEqual([out.shape, out.data], [[want!.length], want]);
+  }
+  await assert.rejects(m.runValues({ s: new StringTensor(['1', '2'], [1, 2]) }), /input 's' expects string\[n\], got string\[1,2\] \(rank 1, got rank 2\)/);
 });
 
 test('STRING anywhere but the boundary is unsupported, naming the node', () => {

@@ -7,60 +7,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import onnxProto from 'onnx-proto';
 
 import { byteSize } from '../src/graph/dtype.js';
 import { NDArray } from '../src/graph/ndarray.js';
 import { OnnxInputError, OnnxParseError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { loadOnnx } from '../src/api/load_onnx.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/onnx/npy.js';
+import { AT, F, I64, model, onnx, vi } from './onnx_writer.js';
 
-const { onnx } = onnxProto;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-load-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const cacheDir = path.join(tmp, 'cache');
 
-type Attr = { name: string; i?: number; f?: number; ints?: number[]; s?: string; type: number };
-const AT = onnx.AttributeProto.AttributeType;
-
-function vi(name: string, elemType: number, dims: (number | string)[]) {
-  return {
-    name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-  };
-}
-
-/** Encodes a one-graph model from plain objects. */
-function model(spec: {
-  nodes: { op: string; inputs: string[]; outputs: string[]; name?: string; attrs?: Attr[]; domain?: string }[];
-  inputs: ReturnType<typeof vi>[];
-  outputs: ReturnType<typeof vi>[];
-  initializers?: { name: string; dims: number[]; dataType: number; int64Data?: number[]; floatData?: number[] }[];
-  opset?: number;
-}): Uint8Array {
-  const m = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: spec.opset ?? 17 }],
-    graph: {
-      name: 'g',
-      node: spec.nodes.map((n) => ({
-        opType: n.op,
-        input: n.inputs,
-        output: n.outputs,
-        name: n.name ?? '',
-        domain: n.domain ?? '',
-        attribute: (n.attrs ?? []).map((a) => ({ ...a, s: a.s === undefined ? undefined : new TextEncoder().encode(a.s) })),
-      })),
-      input: spec.inputs,
-      output: spec.outputs,
-      initializer: spec.initializers ?? [],
-    },
-  });
-  return onnx.ModelProto.encode(m).finish();
-}
-
-const F = 1;
-const I64 = 7;
 
 test('a file that is not an ONNX model: OnnxParseError naming the file', () => {
   const junk = path.join(tmp, 'junk.onnx');

@@ -7,7 +7,7 @@
 //                 by conversion and the "guards": the initializers whose VALUES conversion read
 //                 (shape tensors, Reshape targets, Gather indices, anything folded).
 //   conversion    key: the model index's key, each guard's content hash, the values of the
-//                 value inputs. Holds the graph's digest (its part of the graph-cache key), the
+//                 value inputs, the sizes of a dynamic model's symbolic dims. Holds the graph's digest (its part of the graph-cache key), the
 //                 runtime inputs, the index checks' messages and where each graph parameter
 //                 comes from: an initializer by name (filled from the model's own data on a
 //                 warm start, never copied into the cache) or, for tensors folding derived from
@@ -29,6 +29,7 @@ import type { IndexCheck } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
 import type { ModelInput } from '../onnx/check.js';
 import type { ConstTensor } from '../onnx/const_tensor.js';
+import { type Binding, bindingEntries } from '../onnx/binding.js';
 
 const INDEX_KIND = 'onnx-model-index';
 const RECORD_KIND = 'onnx-conversion';
@@ -60,14 +61,18 @@ export function modelIndexKey(structureHash: string, inputs: readonly ModelInput
   return graphKey([INDEX_KIND, structureHash, inputs.map((i) => [i.name, i.dtype, i.shape])]);
 }
 
-/** A conversion's key: the model index's key, the guards' contents and the fixed value inputs' values. */
-export function conversionKey(indexKey: string, guards: readonly (readonly [string, ConstTensor])[], fixed: ReadonlyMap<string, ConstTensor>): string {
+/**
+ * A conversion's key: the model index's key, the guards' contents, the fixed value inputs' values
+ * and (a dynamic model's) the sizes bound to its symbolic dims (a static model's keys are as before).
+ */
+export function conversionKey(indexKey: string, guards: readonly (readonly [string, ConstTensor])[], fixed: ReadonlyMap<string, ConstTensor>, binding: Binding = new Map()): string {
   const guarded = guards.map(([name, t]) => {
     const a = t.typedArray();
     return [name, t.dtype, t.shape, hash('sha256', new Uint8Array(a.buffer, a.byteOffset, a.byteLength), 'hex')];
   });
   const values = [...fixed].map(([name, t]) => [name, t.dtype, t.shape, t.values()]);
-  return graphKey([RECORD_KIND, indexKey, guarded, values]);
+  if (binding.size === 0) return graphKey([RECORD_KIND, indexKey, guarded, values]);
+  return graphKey([RECORD_KIND, indexKey, guarded, values, bindingEntries(binding)]);
 }
 
 /** Reads and writes both kinds of entry; anything malformed reads as corrupt (removed, counted). */

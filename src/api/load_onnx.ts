@@ -13,8 +13,15 @@ import { modelStructureHash } from '../onnx/structure_hash.js';
 import { withSpan } from '../observe/trace.js';
 
 export interface LoadOptions extends CompileOptions {
-  /** Concrete shapes for graph inputs with symbolic dims (or to override declared ones). */
+  /**
+   * Pins graph inputs with symbolic dims to these shapes: the graph is built and checked at load,
+   * and runs of other sizes are refused. Without it a symbolic dim takes any size, bound from
+   * each run's feeds (one shape variant per binding). A dim_param pinned in one input is pinned
+   * in every input that names it.
+   */
   inputShapes?: Record<string, readonly number[]>;
+  /** Shape variants the model keeps (default KILN_MAX_SHAPE_VARIANTS, 8); the least recently used past it is disposed. */
+  maxShapeVariants?: number;
 }
 
 /** A graph input as the file declares it: dims are numbers, symbol names, or '?' (unknown); undefined: no shape. */
@@ -62,13 +69,16 @@ export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: Loa
   }
   const proto = withSpan('load', 'onnx decode', () => decodeModel(bytes, file));
   const table = opTable(baseDir);
-  const { inputShapes: given, ...compileOptions } = options;
+  const { inputShapes: given, maxShapeVariants, ...compileOptions } = options;
+  if (maxShapeVariants !== undefined && !(Number.isSafeInteger(maxShapeVariants) && maxShapeVariants >= 1)) {
+    throw new TypeError(`loadOnnx: maxShapeVariants must be an integer ≥ 1, got ${String(maxShapeVariants)}`);
+  }
   const inputShapes = resolveShapes ? resolveShapes(declaredInputs(proto.graph ?? {})) : given;
   const { model, issues } = parseAndCheck(proto, file, baseDir, table, inputShapes);
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
   // The model's structure keys its stored conversions: a warm start neither converts nor folds.
   const structure = withSpan('cache', 'onnx structure hash', () => modelStructureHash(bytes));
-  return new LoadedOnnxModel(model, table, compileOptions, structure);
+  return new LoadedOnnxModel(model, table, compileOptions, structure, maxShapeVariants);
 }
 
 function declaredInputs(graph: { input?: ValueInfoProto[] | null; initializer?: TensorProto[] | null }): DeclaredInput[] {

@@ -1,6 +1,8 @@
-// The loaded model: checks feeds, builds the graph for them (once per distinct value of any
-// inputs that shapes depend on), compiles lazily through compileGraph and runs. STRING inputs
-// and outputs are converted here, on the host, before and after the compiled program.
+// The loaded model: checks feeds, builds the graph for them (once per "shape variant": a
+// distinct binding of the symbolic dims and value of any inputs that shapes depend on, at most
+// KILN_MAX_SHAPE_VARIANTS held: shape_variants.ts), compiles lazily through compileGraph and
+// runs. STRING inputs and outputs are converted here, on the host, before and after the
+// compiled program.
 
 import type { CompileOptions, Program } from './program.js';
 import { compileGraphSource } from './program.js';
@@ -11,7 +13,6 @@ import { setting } from '../config/read.js';
 import type { DType } from '../graph/dtype.js';
 import { bump } from '../observe/counters.js';
 import { withSpan } from '../observe/trace.js';
-import { fmtShape, sameShape } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
 import type { ParsedModel } from '../onnx/check.js';
 import type { Built, ModelInput } from '../onnx/model_api.js';
@@ -21,6 +22,8 @@ import { NeedsInputValues } from '../onnx/context.js';
 import { type ConversionRecord, ConversionStore, type ModelIndex, type ParamSource, conversionKey, modelIndexKey } from './conversion_record.js';
 import { type Conversion, type InitializerCache, buildGraph, initializerTensor } from '../onnx/convert.js';
 import { OnnxInputError, OnnxModelError } from '../onnx/errors.js';
+import { type Binding, bindFeeds, bindingEntries, concreteInputs, fmtBinding, hasSymbolicDims, symbolOf } from '../onnx/binding.js';
+import { type ShapeVariant, ShapeVariants } from './shape_variants.js';
 import type { OpTable } from '../onnx/ops/index.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatStrings, parseStrings } from '../onnx/strings.js';
@@ -29,17 +32,21 @@ import { formatStrings, parseStrings } from '../onnx/strings.js';
 type NumericFeeds = Record<string, NDArray>;
 
 /**
- * The graph for one value of the value inputs: built (a cold start, or on demand), or known
- * only by its stored conversion (a warm start: no conversion, no folding).
+ * The graph for one value of the value inputs and one binding of the symbolic dims: built (a
+ * cold start, or on demand), or known only by its stored conversion (a warm start: no
+ * conversion, no folding). A per-shape variant: it accepts exactly its own binding.
  */
-interface Variant {
+interface Variant extends ShapeVariant {
   fixed: Map<string, ConstTensor>;
+  binding: Binding;
   built?: Conversion;
   /** The built graph with its index checks (a stored variant's, once built: checked against the record). */
   checked?: CheckedGraph;
   record?: { key: string; conversion: ConversionRecord };
   source?: GraphSource;
   program?: Promise<Program>;
+  /** The program once compiled: dispose() frees it at once rather than after a microtask. */
+  compiled?: Program;
 }
 
 /** Where the model's conversions are stored (the graph store of its cache directory). */
@@ -57,7 +64,9 @@ export class LoadedOnnxModel implements OnnxModel {
   readonly inputs: ModelInput[];
   /** Graph inputs whose values shape the graph (found on load or on first run). */
   readonly valueInputs: string[] = [];
-  private readonly variants = new Map<string, Variant>();
+  private readonly variants: ShapeVariants<Variant>;
+  /** Whether inputs have symbolic dims: the graph is then built per binding, from the first run's feeds. */
+  private readonly dynamic: boolean;
   private readonly inits: InitializerCache = new Map();
   private readonly cache: ConversionCache | undefined;
   private disposed = false;
@@ -71,8 +80,11 @@ export class LoadedOnnxModel implements OnnxModel {
     private readonly table: OpTable,
     private readonly options: CompileOptions,
     structureHash?: string,
+    maxShapeVariants: number = setting('KILN_MAX_SHAPE_VARIANTS'),
   ) {
-    this.inputs = m.inputs.map((i) => ({ ...i, shape: [...i.shape] }));
+    this.variants = new ShapeVariants(maxShapeVariants);
+    this.inputs = m.inputs.map((i) => ({ ...i, dims: [...i.dims], shape: [...i.shape] }));
+    this.dynamic = hasSymbolicDims(m.inputs);
     this.inputNames = m.inputs.map((i) => i.name);
     this.outputNames = m.outputs.map((o) => o.name);
     this.stringOutputs = this.outputNames.filter((n) => m.strings.formats.has(n));
@@ -87,7 +99,9 @@ export class LoadedOnnxModel implements OnnxModel {
     // Build now (unless the conversion is stored) so that unsupported or broken models fail at
     // load, before any compile. A stored conversion was built from a model of this structure
     // and these guarded values, so it converts: loadOnnx's checks against the op table ran.
-    this.variant(undefined);
+    // A dynamic model has no sizes yet: its ops, dtypes and ranks were checked (check.ts), and
+    // its graph is built at the first run, for that run's sizes.
+    this.variant(undefined, undefined);
   }
 
   get file(): string {
@@ -95,31 +109,34 @@ export class LoadedOnnxModel implements OnnxModel {
   }
 
   /**
-   * The graph for these feeds: one per distinct value of the value inputs, from the stored
-   * conversion or built. Without feeds, returns undefined when the graph needs some input's value.
+   * The graph for these feeds: one per distinct value of the value inputs and binding of the
+   * symbolic dims, from the variants held, the stored conversion or built. Without feeds (or,
+   * for a dynamic model, a binding), returns undefined when the graph needs them.
    */
-  private variant(feeds: NumericFeeds | undefined): Variant | undefined {
+  private variant(feeds: NumericFeeds | undefined, binding: Binding | undefined): Variant | undefined {
+    if (this.dynamic && !binding) return undefined;
+    const sizes = binding ?? new Map<string, number>();
     for (;;) {
       const fixed = new Map<string, ConstTensor>();
       for (const name of this.valueInputs) {
         if (!feeds) return undefined;
         fixed.set(name, ConstTensor.fromNDArray(feeds[name]!));
       }
-      const key = JSON.stringify([...fixed].map(([k, v]) => [k, v.values()]));
-      const known = this.variants.get(key);
+      const valueKey = JSON.stringify([...fixed].map(([k, v]) => [k, v.values()]));
+      const known = this.variants.find(valueKey, sizes);
       if (known) return known;
-      const stored = this.storedVariant(fixed);
+      const stored = this.storedVariant(valueKey, fixed, sizes);
       if (stored) {
         // The weights are read now, as a build reads them: I/O errors (a missing or short data
         // file) surface at load, and the first run only binds them.
         withSpan('load', 'onnx weights', () => this.sourceOf(stored));
-        this.variants.set(key, stored);
+        this.variants.add(valueKey, sizes, stored);
         return stored;
       }
       try {
-        const v: Variant = { fixed, built: this.build(fixed) };
+        const v = perShapeVariant(valueKey, fixed, sizes, { built: this.build(fixed, sizes) });
         this.store(v);
-        this.variants.set(key, v);
+        this.variants.add(valueKey, sizes, v);
         return v;
       } catch (e) {
         if (!(e instanceof NeedsInputValues)) throw e;
@@ -130,8 +147,16 @@ export class LoadedOnnxModel implements OnnxModel {
     }
   }
 
-  private build(fixed: ReadonlyMap<string, ConstTensor>): Conversion {
-    return buildGraph(this.m, this.table, fixed, this.inits);
+  /** Converts the model for these values and sizes; a failure for a binding says which sizes it was. */
+  private build(fixed: ReadonlyMap<string, ConstTensor>, binding: Binding): Conversion {
+    if (binding.size === 0) return buildGraph(this.m, this.table, fixed, this.inits);
+    try {
+      return buildGraph({ ...this.m, inputs: concreteInputs(this.m.inputs, binding) }, this.table, fixed, this.inits);
+    } catch (e) {
+      if (!(e instanceof OnnxModelError)) throw e;
+      const detail = e.message.startsWith(`${this.file}: `) ? e.message.slice(this.file.length + 2) : e.message;
+      throw new OnnxModelError(this.file, `the graph cannot be built for ${fmtBinding(binding)} (the sizes of its symbolic dims in these feeds): ${detail}`);
+    }
   }
 
   /** Names a numeric feed may have: the graph inputs, and the values STRING inputs' Casts produce. */
@@ -148,12 +173,12 @@ export class LoadedOnnxModel implements OnnxModel {
   }
 
   /** The variant from its stored conversion, or undefined (no cache, a miss, or an entry that does not fit). */
-  private storedVariant(fixed: Map<string, ConstTensor>): Variant | undefined {
+  private storedVariant(valueKey: string, fixed: Map<string, ConstTensor>, binding: Binding): Variant | undefined {
     const c = this.cache;
     if (!c?.index) return undefined;
     const index = c.index;
     return withSpan('cache', 'onnx conversion lookup', () => {
-      const key = this.conversionKeyOf(c.indexKey, index.guards, fixed);
+      const key = this.conversionKeyOf(c.indexKey, index.guards, fixed, binding);
       const conversion = c.store.conversion(key);
       if (!conversion) return undefined;
       const inputs = this.numericInputNames();
@@ -162,7 +187,7 @@ export class LoadedOnnxModel implements OnnxModel {
         return undefined;
       }
       bump('onnx_conversion_hits');
-      return { fixed, record: { key, conversion } };
+      return perShapeVariant(valueKey, fixed, binding, { record: { key, conversion } });
     });
   }
 
@@ -181,7 +206,7 @@ export class LoadedOnnxModel implements OnnxModel {
         c.store.putIndex(c.indexKey, index);
         c.index = index;
       }
-      const key = this.conversionKeyOf(c.indexKey, guards, v.fixed);
+      const key = this.conversionKeyOf(c.indexKey, guards, v.fixed, v.binding);
       c.store.putConversion(key, {
         digest: source.digest,
         runtimeInputs: built.runtimeInputs,
@@ -194,9 +219,9 @@ export class LoadedOnnxModel implements OnnxModel {
     });
   }
 
-  /** A conversion's key: the model index's key, the guards' contents and the value inputs' values. */
-  private conversionKeyOf(indexKey: string, guards: readonly string[], fixed: ReadonlyMap<string, ConstTensor>): string {
-    return conversionKey(indexKey, guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), fixed);
+  /** A conversion's key: the model index's key, the guards' contents, the value inputs' values and the binding. */
+  private conversionKeyOf(indexKey: string, guards: readonly string[], fixed: ReadonlyMap<string, ConstTensor>, binding: Binding): string {
+    return conversionKey(indexKey, guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), fixed, binding);
   }
 
   /** Where each graph parameter comes from: an initializer's own NDArray, else data folding derived. */
@@ -212,7 +237,7 @@ export class LoadedOnnxModel implements OnnxModel {
   /** The built graph of a variant, building it now for one that came from the cache. */
   private builtOf(v: Variant): Built {
     if (!v.built) {
-      const built = this.build(v.fixed);
+      const built = this.build(v.fixed, v.binding);
       const rec = v.record!;
       const checked = withIndexChecks(built.traced);
       // The stored conversion named this graph: a different one means the entry was wrong.
@@ -252,8 +277,11 @@ export class LoadedOnnxModel implements OnnxModel {
     return v.built?.runtimeInputs ?? v.record!.conversion.runtimeInputs;
   }
 
-  /** Validates feeds against the model's inputs (names, then shapes and dtypes) and parses string feeds. */
-  private checkFeeds(feeds: Record<string, OnnxValue>): NumericFeeds {
+  /**
+   * Validates feeds against the model's inputs (names, then dtypes, ranks and sizes, binding the
+   * symbolic dims: binding.ts) and parses string feeds.
+   */
+  private checkFeeds(feeds: Record<string, OnnxValue>): { numeric: NumericFeeds; binding: Binding } {
     if (feeds === null || typeof feeds !== 'object') throw new OnnxInputError(`${this.file}: run() expects an object of input name → NDArray (StringTensor for a STRING input)`);
     const missing = this.inputNames.filter((n) => !(n in feeds));
     const extra = Object.keys(feeds).filter((n) => !this.inputNames.includes(n));
@@ -264,28 +292,37 @@ export class LoadedOnnxModel implements OnnxModel {
       ].filter(Boolean);
       throw new OnnxInputError(`${this.file}: ${parts.join('; ')} (the model's inputs: ${this.describeInputs()})`);
     }
-    const numeric: NumericFeeds = {};
-    for (const inp of this.inputs) {
+    const fed = this.inputs.map((inp) => {
       const a = feeds[inp.name];
       const kind = inp.dtype === 'string' ? StringTensor : NDArray;
       if (!(a instanceof kind)) throw new OnnxInputError(`${this.file}: input '${inp.name}' must be ${inp.dtype === 'string' ? 'a StringTensor' : 'an NDArray'}`);
-      if (a.dtype !== inp.dtype || !sameShape(a.shape, inp.shape)) {
-        throw new OnnxInputError(`${this.file}: input '${inp.name}' expects ${inp.dtype}${fmtShape(inp.shape)}, got ${a.dtype}${fmtShape(a.shape)}`);
-      }
+      return { input: inp, shape: a.shape, dtype: a.dtype };
+    });
+    const binding = bindFeeds(this.file, fed, this.pinnedHint());
+    const numeric: NumericFeeds = {};
+    for (const inp of this.inputs) {
+      const a = feeds[inp.name];
       if (a instanceof NDArray) numeric[inp.name] = a;
-      else for (const c of this.m.strings.casts.get(inp.name) ?? []) numeric[c.value] = parseStrings(a, c.dtype, `${this.file}: input '${inp.name}'`);
+      else for (const c of this.m.strings.casts.get(inp.name) ?? []) numeric[c.value] = parseStrings(a as StringTensor, c.dtype, `${this.file}: input '${inp.name}'`);
     }
-    return numeric;
+    return { numeric, binding };
+  }
+
+  /** For a size mismatch on a model loaded with inputShapes: it would otherwise take other sizes. */
+  private pinnedHint(): string {
+    const pinned = [...this.m.pinned];
+    if (pinned.length === 0) return '';
+    return `; options.inputShapes pinned the shape of ${pinned.map((n) => `'${n}'`).join(', ')} at load: load the model without inputShapes to run any size of its symbolic dims`;
   }
 
   describeInputs(): string {
-    return this.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(', ');
+    return this.inputs.map((i) => `${i.name}: ${i.dtype}[${i.dims.join(',')}]`).join(', ');
   }
 
   private programFor(v: Variant): Promise<Program> {
     if (!v.program) {
       v.program = compileGraphSource(this.sourceOf(v), { label: this.file, ...this.options });
-      v.program.catch(() => (v.program = undefined));
+      v.program.then((p) => (v.compiled = p), () => (v.program = undefined));
     }
     return v.program;
   }
@@ -296,8 +333,8 @@ export class LoadedOnnxModel implements OnnxModel {
    */
   async compile(feeds?: Record<string, OnnxValue>, options: CompileOptions = {}): Promise<Program> {
     this.checkLive();
-    const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
-    if (!v) throw new OnnxInputError(`${this.file}: the graph depends on the values of input(s) ${this.valueInputs.map((n) => `'${n}'`).join(', ')}: pass feeds to compile()`);
+    const v = this.variantFor(feeds);
+    if (!v) throw new OnnxInputError(`${this.file}: ${this.needsFeeds()}: pass feeds to compile()`);
     if (Object.keys(options).length) return compileGraphSource(this.sourceOf(v), { label: this.file, ...this.options, ...options });
     return this.programFor(v);
   }
@@ -317,10 +354,17 @@ export class LoadedOnnxModel implements OnnxModel {
    */
   async runValues(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>> {
     this.checkLive();
-    const numeric = this.checkFeeds(feeds);
-    const v = this.variant(numeric)!;
+    const { numeric, binding } = this.checkFeeds(feeds);
+    const v = this.variant(numeric, binding)!;
     const inputs = this.runtimeInputs(v).map((n) => numeric[n]!);
-    const outs = setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(this.builtOf(v), inputs) : await (await this.programFor(v)).run(inputs);
+    // Held while it runs: another run's new variant may evict it meanwhile, disposing it after.
+    this.variants.acquire(v);
+    let outs: NDArray[];
+    try {
+      outs = setting('KILN_ONNX_ORACLE') === 'interpret' ? await interpretBuilt(this.builtOf(v), inputs) : await (await this.programFor(v)).run(inputs);
+    } finally {
+      this.variants.release(v);
+    }
     const named: [string, OnnxValue][] = [];
     for (const [i, n] of this.outputNames.entries()) named.push([n, this.m.strings.formats.has(n) ? await formatStrings(outs[i]!) : outs[i]!]);
     return Object.fromEntries(named);
@@ -329,8 +373,23 @@ export class LoadedOnnxModel implements OnnxModel {
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
   graphFor(feeds?: Record<string, OnnxValue>): Built | undefined {
     this.checkLive();
-    const v = this.variant(feeds ? this.checkFeeds(feeds) : undefined);
+    const v = this.variantFor(feeds);
     return v ? this.builtOf(v) : undefined;
+  }
+
+  /** The variant for compile() and graphFor(): undefined without feeds when the graph needs them. */
+  private variantFor(feeds: Record<string, OnnxValue> | undefined): Variant | undefined {
+    if (!feeds) return this.variant(undefined, undefined);
+    const { numeric, binding } = this.checkFeeds(feeds);
+    return this.variant(numeric, binding);
+  }
+
+  /** Why the model needs feeds to build its graph. */
+  private needsFeeds(): string {
+    const why: string[] = [];
+    if (this.dynamic) why.push(`its inputs have symbolic dims (${this.describeInputs()}), sized by the feeds`);
+    if (this.valueInputs.length) why.push(`the graph depends on the values of input(s) ${this.valueInputs.map((n) => `'${n}'`).join(', ')}`);
+    return why.join('; ');
   }
 
   /**
@@ -341,7 +400,6 @@ export class LoadedOnnxModel implements OnnxModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const v of this.variants.values()) v.program?.then((p) => p.dispose(), () => {});
     this.variants.clear();
     this.inits.clear();
   }
@@ -356,7 +414,7 @@ export class LoadedOnnxModel implements OnnxModel {
     let elements = 0;
     for (const t of this.m.initializers.values()) elements += (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
     // A warm start has no graph: inspecting it builds one (a diagnostic, not the load path).
-    const first = [...this.variants.values()][0];
+    const first = this.variants.values().at(-1);
     const built = first ? this.builtOf(first) : undefined;
     let graphNodes: Record<string, number> | undefined;
     if (built) {
@@ -375,9 +433,35 @@ export class LoadedOnnxModel implements OnnxModel {
       inputs: this.inputs,
       outputs: this.outputNames,
       valueInputs: [...this.valueInputs],
+      symbolicDims: [...new Set(this.inputs.flatMap((i) => i.dims.flatMap((d, k) => (typeof d === 'string' ? [symbolOf(i.name, k, d)] : []))))],
+      shapeVariants: this.variants.size,
       ...(graphNodes ? { graphNodes } : {}),
     };
   }
+}
+
+/** A variant built for one binding: its program serves exactly those sizes (shape_variants.ts's contract). */
+function perShapeVariant(valueKey: string, fixed: Map<string, ConstTensor>, binding: Binding, graph: Pick<Variant, 'built' | 'record'>): Variant {
+  const own = bindingEntries(binding);
+  const v: Variant = {
+    valueKey,
+    fixed,
+    binding,
+    ...graph,
+    accepts: (b) => b.size === own.length && own.every(([k, n]) => b.get(k) === n),
+    dispose: () => {
+      // A compiled program's device memory is freed now (a caller checking memory right after
+      // dispose() sees it back); one still compiling is disposed when it arrives.
+      if (v.compiled) v.compiled.dispose();
+      else v.program?.then((p) => p.dispose(), () => {});
+      v.program = undefined;
+      v.compiled = undefined;
+      v.built = undefined;
+      v.checked = undefined;
+      v.source = undefined;
+    },
+  };
+  return v;
 }
 
 /** KILN_ONNX_ORACLE=interpret: runs the graph through the reference interpreter instead. */

@@ -21,6 +21,10 @@ export interface OnnxModelInfo {
   outputs: string[];
   /** Inputs whose value (not only shape) the graph depends on: it is built once per value. */
   valueInputs: string[];
+  /** The symbolic dims of the inputs (dim_param names; `input[k]` for an unnamed one), sized by each run's feeds. */
+  symbolicDims: string[];
+  /** Shape variants held now (at most KILN_MAX_SHAPE_VARIANTS): one graph and program per binding of the symbolic dims and value of the value inputs. */
+  shapeVariants: number;
   /** Nodes of kiln's graph (after folding) by kind; undefined until the graph is built. */
   graphNodes?: Record<string, number>;
 }
@@ -32,19 +36,25 @@ export interface OnnxModel {
   readonly outputNames: string[];
   /** The STRING outputs (StringTensors, from runValues() only; see string_boundary.ts). */
   readonly stringOutputs: string[];
+  /** The inputs: name, dtype and dims, symbolic ones (ONNX dim_param) by name, sized by each run's feeds. */
   readonly inputs: ModelInput[];
   /** Graph inputs whose values shape the graph (found on load or on first run). */
   readonly valueInputs: string[];
   describeInputs(): string;
   /**
-   * Compiles now (run() otherwise compiles on first call) and returns the Program. Models
-   * whose graph depends on input values need those feeds.
+   * Compiles now (run() otherwise compiles on first call) and returns the Program of the shape
+   * variant these feeds select. Models with symbolic dims, or whose graph depends on input
+   * values, need feeds. The Program is the model's: disposed with the model, or when its
+   * variant is evicted (KILN_MAX_SHAPE_VARIANTS); compile it with `options` of its own for one
+   * that is the caller's to keep and dispose.
    */
   compile(feeds?: Record<string, OnnxValue>, options?: CompileOptions): Promise<Program>;
   /**
    * Runs the model; its outputs by name, each an NDArray. A model with STRING outputs
    * (`stringOutputs`) is refused (OnnxModelError): runValues() returns those as StringTensors.
-   * Inputs are NDArrays, except STRING ones (StringTensor).
+   * Inputs are NDArrays, except STRING ones (StringTensor). Symbolic dims take any size, the
+   * same dim_param the same size in every input (else OnnxInputError); each new binding builds
+   * and compiles a shape variant, which later runs of those sizes reuse.
    */
   run(feeds: Record<string, OnnxValue>): Promise<Record<string, NDArray>>;
   /** Runs the model; every output by name, STRING ones as StringTensors, the others NDArrays. */
@@ -53,7 +63,7 @@ export interface OnnxModel {
   graphFor(feeds?: Record<string, OnnxValue>): Built | undefined;
   inspect(): OnnxModelInfo;
   /**
-   * Frees what the model holds: the programs it compiled (on CUDA their device memory; see
+   * Frees what the model holds: the programs it compiled for every shape variant (on CUDA their device memory; see
    * Program.dispose), its graphs and weight arrays. Afterwards run(), runValues(), compile()
    * and graphFor() throw OnnxModelError; disposing again does nothing. Outputs already
    * returned stay valid.

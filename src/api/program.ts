@@ -23,6 +23,7 @@ import { CompileProgress } from '../observe/progress.js';
 import { debugEnabled, debugPrint, debugStages } from '../observe/log.js';
 import { traceSpan, withSpan } from '../observe/trace.js';
 import { fmtPlan, type Plan } from '../schedule/plan.js';
+import { planAccepts } from '../schedule/plan_sizes.js';
 import { schedule } from '../schedule/schedule.js';
 import { fmtGraph } from '../graph/print.js';
 import { type GraphSource, tracedSource } from './graph_source.js';
@@ -39,6 +40,11 @@ export interface Program {
   readonly graphCache: 'hit' | 'miss';
   readonly plan: Plan;
   inspect(): { kernels: { name: string; kind: string; ops: string[] }[] };
+  /**
+   * Whether run() serves user inputs of these shapes: a static program exactly its own; one
+   * over symbolic sizes every binding its guards admit (run() throws GuardFailure for others).
+   */
+  accepts(shapes: readonly (readonly number[])[]): boolean;
   /**
    * Frees what the program holds: on CUDA its device memory (arena, constants, scratch; the
    * weights' device copies belong to their NDArrays, see docs/architecture.md's known limits),
@@ -201,6 +207,17 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
 }
 
 /**
+ * The plan a traced graph schedules to on this backend, without compiling or loading anything
+ * (compile()'s check that a symbolic program does not depend on the sizes it was traced at).
+ */
+export async function planOnly(traced: Traced, options: CompileOptions = {}): Promise<Plan> {
+  const backend = await backendFor(options);
+  await backend.prepareCodegen?.();
+  const checked = tracedSource(traced).checked().traced;
+  return (await schedule(checked.graph, backend, undefined, checked.returnsArray)).plan;
+}
+
+/**
  * KILN_DEBUG on a graph-cache hit: the graph (when there is one: an ONNX warm start never
  * builds it, which one line says) and the cached plan are there to print; the stages in
  * between never ran, which one line says (silence looked like a broken KILN_DEBUG).
@@ -238,6 +255,9 @@ function makeProgram(plan: Plan, key: string, graphCache: 'hit' | 'miss', compil
       if (disposed) return Promise.reject(new Error(`this program (graph ${key.slice(0, 12)}) was disposed: it cannot run; compile it again`));
       if (!exe) return Promise.reject(new Error('this program was compiled with compileOnly: it cannot run'));
       return checked.checks.length ? exe.run(inputs, params).then((outs) => checkedOutputs(checked, outs)) : exe.run(inputs, params);
+    },
+    accepts(shapes) {
+      return planAccepts(plan, shapes);
     },
     inspect() {
       return { kernels: plan.kernels.map((k, i) => ({ name: k.name, kind: plan.info[i]?.kind ?? '?', ops: plan.info[i]?.ops ?? [] })) };

@@ -2,6 +2,7 @@
 // scalar syntax and math library names agree). Every distinct subexpression becomes one
 // `const` local, so expressions duplicated by inlining are computed once per point.
 
+import { symCName } from '../lower/sym_index.js';
 import { type DType, isFloat } from '../graph/dtype.js';
 import { roundHalf } from '../graph/half.js';
 import { type IntDType, wrapInt } from '../graph/int.js';
@@ -317,6 +318,7 @@ export class Scope {
   /** Emits statements computing `e` and returns a C expression (a local's name or a literal). */
   emit(e: Expr): string {
     if (e.k === 'var') return e.name;
+    if (e.k === 'sym') return symCName(e.name);
     if (e.k === 'const') return cLiteral(e.v, e.dt);
     if (e.k === 'acc') return this.dialect.acc(e.id);
     if (e.k === 'reg') return e.name;

@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { type CommonOpts, addCommonOptions, readInputFiles, collect, fmtMs, intArg, makeFeeds, median, ms, openModel, printJson } from './common.js';
 import { setting } from '../config/read.js';
+import { counters } from '../observe/counters.js';
 
 interface BenchOpts extends CommonOpts {
   runs: number;
@@ -69,6 +70,8 @@ export function registerBench(program: Command): void {
       warmCompileMs: warm,
       loadMs,
       runMs: { median: median(times), min: Math.min(...times), max: Math.max(...times), runs: o.runs },
+      // This process's (the steady-state runs'): a run that built or compiled shows here.
+      counters: counters(),
     };
     if (o.json) return printJson(result);
     console.log(`${file} on ${result.device}:`);

@@ -10,7 +10,8 @@ import { type DType, typedToNumbers } from '../graph/dtype.js';
 import { mulberry32 } from '../graph/random.js';
 import { fmtShape, numel } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
-import { OnnxUnsupportedError } from '../onnx/errors.js';
+import { OnnxInputError, OnnxUnsupportedError } from '../onnx/errors.js';
+import { bindFeeds, symbolOf } from '../onnx/binding.js';
 import { type DeclaredInput, loadOnnxResolving } from '../api/load_onnx.js';
 import type { OnnxModel } from '../api/onnx_model_api.js';
 import { readNpy } from '../onnx/npy.js';
@@ -49,7 +50,7 @@ export function addCommonOptions(cmd: Command, { compile = true } = {}): Command
     cmd.option('--cache-dir <dir>', 'compile cache directory (default: KILN_CACHE_DIR or ~/.cache/kiln)');
     cmd.option('--workers <n>', 'compile worker processes (0 compiles in this process)', intArg('--workers'));
   }
-  cmd.option('--shape <name=d0,d1,...>', 'shape of an input with symbolic dims that no -i file gives (repeatable)', collect);
+  cmd.option('--shape <name=d0,d1,...>', 'shape of an input with symbolic dims that no -i file gives: picks the shape to compile and run, random data of it (repeatable)', collect);
   cmd.option('--json', 'print one JSON object on stdout instead of text');
   return cmd;
 }
@@ -138,9 +139,12 @@ function fmtDims(dims: readonly (number | string)[]): string {
 }
 
 /**
- * The shape of each input: --shape pins it; else an -i file gives it to an input the model leaves
- * symbolic (a static input's file is checked against it when the feeds are made). `missing` names
- * each symbolic dim given neither way (the loader then refuses the model; see openModel).
+ * The shape of each input for this invocation, which runs one shape: --shape gives it; else an -i
+ * file gives it to an input the model leaves symbolic (a static input's file is checked against
+ * it when the feeds are made); else the sizes those bound to its symbolic dims (one dim_param,
+ * one size in every input: an input_ids file sizes the attention_mask too). The model is then
+ * loaded specialised to these shapes (inputShapes). `missing` names each symbolic dim sized no
+ * way (openModel refuses those, unless told it needs no sizes).
  */
 function resolveShapes(declared: DeclaredInput[], pinned: Record<string, number[]>, files: InputFiles): { shapes: Record<string, readonly number[]>; missing: string[] } {
   const names = declared.map((d) => d.name);
@@ -159,13 +163,27 @@ function resolveShapes(declared: DeclaredInput[], pinned: Record<string, number[
         throw new UsageError(`${from} ${fmtDims(shape)}, but the model declares ${name}${fmtDims(dims)}`);
       }
       shapes[name] = shape;
-    } else if (!dims) {
-      missing.push(`input '${name}' declares no shape`);
-    } else {
-      dims.forEach((d, i) => {
-        if (typeof d === 'string') missing.push(`input '${name}' dim ${i} is ${d === '?' ? 'unknown' : `symbolic ('${d}')`}`);
-      });
     }
+  }
+  const asInput = (name: string, dims: (number | string)[]) => ({ name, dims, shape: [], dtype: 'float32' as const });
+  let binding: Map<string, number>;
+  try {
+    binding = bindFeeds('', declared.filter((d) => shapes[d.name] && d.dims).map((d) => ({ input: asInput(d.name, d.dims!), shape: shapes[d.name]! })));
+  } catch (e) {
+    if (e instanceof OnnxInputError) throw new UsageError(`${e.message}: -i files and --shape must agree`);
+    throw e;
+  }
+  for (const { name, dims } of declared) {
+    if (shapes[name]) continue;
+    if (!dims) {
+      missing.push(`input '${name}' declares no shape`);
+      continue;
+    }
+    const sized = dims.map((d, k) => (typeof d === 'number' ? d : binding.get(symbolOf(name, k, d))));
+    if (dims.some((d) => typeof d === 'string') && sized.every((d) => d !== undefined)) shapes[name] = sized as number[];
+    dims.forEach((d, i) => {
+      if (sized[i] === undefined) missing.push(`input '${name}' dim ${i} is ${d === '?' ? 'unknown' : `symbolic ('${d}')`}`);
+    });
   }
   return { shapes, missing };
 }
@@ -177,7 +195,12 @@ function missingShapesError(file: string, missing: string[]): UsageError {
   return new UsageError(`${file}: ${missing.join('; ')}: give ${which.length === 1 ? 'its' : 'their'} data or shape with ${how}`);
 }
 
-export function openModel(file: string, o: CommonOpts, files: InputFiles = new Map(), extra: CompileOptions = {}): OnnxModel {
+/**
+ * Loads the model for one invocation, specialised to the shapes -i files and --shape give
+ * (resolveShapes). `needSizes` false (inspect --no-kernels) loads a model whose symbolic dims
+ * nothing sizes as it is, dynamic.
+ */
+export function openModel(file: string, o: CommonOpts, files: InputFiles = new Map(), extra: CompileOptions = {}, needSizes = true): OnnxModel {
   requireFile(file, 'model file');
   const pinned = parseShapes(o.shape ?? []);
   if (status.enabled) {
@@ -195,12 +218,13 @@ export function openModel(file: string, o: CommonOpts, files: InputFiles = new M
     for (const name of files.keys()) {
       if (!model.inputNames.includes(name)) throw new UsageError(`--input names '${name}', which is not an input of the model (inputs: ${model.describeInputs()})`);
     }
+    if (needSizes && missing.length) throw missingShapesError(file, missing);
     return model;
   } catch (e) {
-    if (e instanceof UsageError) throw new UsageError(`${file}: ${e.message}`);
-    // Unsized dims alone are the caller's to give, on the command line; with other issues the
+    if (e instanceof UsageError) throw new UsageError(e.message.startsWith(`${file}: `) ? e.message : `${file}: ${e.message}`);
+    // Unsized inputs alone are the caller's to give, on the command line; with other issues the
     // model cannot compile anyway, and the loader's full list says why (inspect prints it).
-    if (missing.length && e instanceof OnnxUnsupportedError && e.issues.every((i) => /is symbolic|no declared shape/.test(i))) {
+    if (missing.length && e instanceof OnnxUnsupportedError && e.issues.every((i) => /no declared shape/.test(i))) {
       throw missingShapesError(file, missing);
     }
     throw e;

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { type CommonOpts, addCommonOptions, readInputFiles, collect, fmtMs, makeFeeds, ms, openModel, printJson, status } from './common.js';
 import { setting } from '../config/read.js';
+import { counters } from '../observe/counters.js';
 
 interface CompileOpts extends CommonOpts {
   arch?: string;
@@ -33,7 +34,7 @@ export function registerCompile(program: Command): void {
     const total = ms(t0);
     const device = o.device ?? setting('KILN_DEVICE');
     if (o.json) {
-      printJson({ model: file, device, ...(o.arch ? { arch: o.arch } : {}), kernels: program.kernelCount, graphKey: program.graphKey, graphCache: program.graphCache, timeMs: total });
+      printJson({ model: file, device, ...(o.arch ? { arch: o.arch } : {}), kernels: program.kernelCount, graphKey: program.graphKey, graphCache: program.graphCache, timeMs: total, counters: counters() });
       return;
     }
     const how = program.graphCache === 'hit' ? 'already cached' : 'compiled';

@@ -6,7 +6,6 @@
 
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { fmtShape } from '../graph/shape.js';
 import { onnxTypeName } from '../onnx/dtypes.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
 import { declaredType, decodeModel, num, tensorDims } from '../onnx/proto.js';
@@ -82,7 +81,8 @@ export function registerInspect(program: Command): void {
     const files = readInputFiles(o.input);
     let model;
     try {
-      model = openModel(file, o, files);
+      // Listing a model needs no sizes for its symbolic dims; its kernels do.
+      model = openModel(file, o, files, {}, o.kernels);
     } catch (e) {
       if (!(e instanceof OnnxUnsupportedError)) throw e;
       // --json with kernels asked for: the error object alone, so stdout stays one object.
@@ -103,12 +103,13 @@ export function registerInspect(program: Command): void {
       if (!o.kernels) return;
       throw e;
     }
-    const feeds = model.valueInputs.length ? makeFeeds(model, files).feeds : undefined;
+    // Feeds only for kernels: a model listed unsized (--no-kernels) has no shapes to make them with.
+    const feeds = o.kernels && model.valueInputs.length ? makeFeeds(model, files).feeds : undefined;
     const kernels = o.kernels ? (await model.compile(feeds)).inspect().kernels : undefined;
     const info = model.inspect();
     if (o.json) return printJson({ model: file, supported: true, ...info, ...(kernels ? { kernels } : {}) });
     console.log(`${file}: opset ${info.opset}${info.producer ? `, from ${info.producer}` : ''}`);
-    console.log(`  inputs:  ${info.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(', ')}`);
+    console.log(`  inputs:  ${info.inputs.map((i) => `${i.name}: ${i.dtype}[${i.dims.join(',')}]`).join(', ')}`);
     console.log(`  outputs: ${info.outputs.join(', ')}`);
     console.log(`  weights: ${info.initializers.count} initializers, ${info.initializers.elements} elements`);
     console.log(`  ${info.nodes} nodes:`);

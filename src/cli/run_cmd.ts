@@ -8,6 +8,7 @@ import { StringTensor } from '../onnx/string_tensor.js';
 import { checkOutputDir } from './output_path.js';
 import { type CommonOpts, addCommonOptions, readInputFiles, collect, fmtMs, fmtValues, makeFeeds, ms, openModel, preview, printJson, safeFileName, status } from './common.js';
 import { setting } from '../config/read.js';
+import { counters } from '../observe/counters.js';
 
 interface RunOpts extends CommonOpts {
   input?: string[];
@@ -62,6 +63,8 @@ export function registerRun(program: Command): void {
         inputs: info,
         outputs: outputs.map((x, i) => ({ ...x, ...(written[i] ? { file: written[i] } : {}) })),
         timesMs: { load: loadMs, compile: compileMs, run: runMs },
+        // Graph builds, shape variants, cache hits and compiles of this run (observe/counters.ts).
+        counters: counters(),
       });
       return;
     }

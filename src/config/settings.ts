@@ -155,6 +155,17 @@ export const SETTINGS = {
       'per-kernel compile deadline, per call; it also sets how soon another process takes over the compile markers of a stopped or silent one ' +
       '(10 heartbeats of a tenth of it, at most 1 s each, + 2 s)',
   }),
+  KILN_MAX_SHAPE_VARIANTS: spec({
+    section: 'options',
+    option: 'maxShapeVariants',
+    values: 'integer ≥ 1',
+    default: 8,
+    parse: positive,
+    invalid: 'error',
+    doc:
+      'programs a loaded ONNX model keeps, one per shape of its symbolic dims (and value of its shape-setting inputs): ' +
+      'past this many the least recently used is disposed, its memory freed, and rebuilt if that shape comes back',
+  }),
   KILN_CUDA_ARCH: spec({
     section: 'options',
     option: 'arch',
@@ -513,4 +524,5 @@ export const OPTION_ONLY_DOCS: Readonly<Record<string, string>> = {
   allowTF32: 'let cuBLAS use TF32 for float32 matmuls (off by default; part of the CUDA graph key)',
   compileOnly: 'generate and compile every kernel, but load and run nothing (works without the device)',
   label: "a name for the program's cache entries (e.g. the model file), for `kiln cache export --label`",
+  inputShapes: "`loadOnnx()` only: pins inputs with symbolic dims to these shapes, by input name (built and checked at load; other sizes refused); without it each run's feeds size them",
 };

@@ -4,6 +4,7 @@
 import { type DType, isHalf, isInt, opmathDType, promote, scalarDType } from '../graph/dtype.js';
 import type { BinaryOp, ReduceOp, UnaryOp } from '../graph/ir.js';
 import { ShapeError, normDim, normDims, numel } from '../graph/shape.js';
+import { SymbolicUnsupportedError } from '../graph/sym.js';
 import { NDArray } from '../graph/ndarray.js';
 import { type Tracer, currentTracer } from './tracer.js';
 
@@ -117,6 +118,10 @@ export class Tensor {
   min(dims?: number | number[], keepdim = false) { return this.red('min', dims, keepdim); }
   mean(dims?: number | number[], keepdim = false): Tensor {
     const axes = normDims('mean', dims, this.ndim);
+    const sym = this.tracer.graph.node(this.id).sym;
+    // The count is a constant of the graph: over a symbolic dim it would hold for one size only.
+    const reduced = sym ? axes.map((a) => sym[a]!).filter((d) => typeof d !== 'number') : [];
+    if (reduced.length) throw new SymbolicUnsupportedError(`mean over symbolic dim(s) of [${sym!.map(String).join(',')}]`, reduced.flatMap((d) => (typeof d === 'number' ? [] : d.symbols())));
     const count = axes.reduce((p, a) => p * this.shape[a]!, 1);
     return this.inOpmath((x) => x.sum(dims, keepdim).div(count));
   }

@@ -3,14 +3,18 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { Graph } from '../graph/ir.js';
+import type { Dim } from '../graph/sym.js';
 import { NDArray } from '../graph/ndarray.js';
 import { Tensor } from './tensor.js';
 import { Tracer, withTracer } from './tracer.js';
 import { traceSpan } from '../observe/trace.js';
 
 export interface InputSpec {
+  /** The sizes; where `sym` gives a symbolic dim, its hint. */
   shape: readonly number[];
   dtype: DType;
+  /** Symbolic dims (graph/sym.ts), one per dim, a number where static; absent: all static. */
+  sym?: readonly Dim[];
 }
 
 export interface Traced {
@@ -34,7 +38,7 @@ export function trace(fn: TracedFn, specs: readonly InputSpec[]): Traced {
 
 function traceGraph(fn: TracedFn, specs: readonly InputSpec[]): Traced {
   const t = new Tracer();
-  const inputs = specs.map((s, i) => new Tensor(t, t.b.input(`input${i}`, s.shape, s.dtype, 'input')));
+  const inputs = specs.map((s, i) => new Tensor(t, t.b.input(`input${i}`, s.shape, s.dtype, 'input', s.sym)));
   const result = withTracer(t, () => fn(...inputs));
   const list = Array.isArray(result) ? result : [result];
   if (list.length === 0) throw new Error('compile: the traced function returned no tensors');

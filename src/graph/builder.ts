@@ -15,6 +15,8 @@ import {
   sameShape,
   type Shape,
 } from './shape.js';
+import { type Dim, SymbolicUnsupportedError } from './sym.js';
+import { broadcastDims, dimSymbols, matchHints, reduceDims, reshapeDims, sameDim } from './sym_shape.js';
 
 export class GraphBuilder {
   constructor(readonly g: Graph) {}
@@ -25,10 +27,26 @@ export class GraphBuilder {
   dtype(id: number): DType {
     return this.g.node(id).dtype;
   }
+  /** The symbolic dims of a node that has any, else undefined. */
+  sym(id: number): readonly Dim[] | undefined {
+    return this.g.node(id).sym;
+  }
+  private dims(id: number): readonly Dim[] {
+    return this.g.node(id).sym ?? this.g.node(id).shape;
+  }
+  private anySym(ids: readonly number[]): boolean {
+    return ids.some((i) => this.g.node(i).sym !== undefined);
+  }
+  /** Ops that do not take symbolic sizes yet refuse them, so compile() specialises. */
+  private staticOnly(op: string, ids: readonly number[]): void {
+    if (this.anySym(ids)) throw new SymbolicUnsupportedError(`${op} of a tensor with symbolic sizes`, ids.flatMap((i) => dimSymbols(this.dims(i))));
+  }
 
-  input(name: string, shape: Shape, dtype: DType, kind: 'input' | 'param' = 'input'): number {
+  /** `sym`: the input's symbolic dims (SymInt where symbolic; `shape` holds their hints). */
+  input(name: string, shape: Shape, dtype: DType, kind: 'input' | 'param' = 'input', sym?: readonly Dim[]): number {
     assertValidShape('input', shape);
-    return this.g.add({ op: 'input', name, kind }, [], shape, dtype);
+    if (sym && sym.length !== shape.length) throw new ShapeError(`input: symbolic dims ${sym.length} for rank ${shape.length}`);
+    return this.g.add({ op: 'input', name, kind }, [], shape, dtype, sym);
   }
 
   /** A constant tensor (scalars have shape []). Values are stored as numbers (int64 too). */
@@ -71,11 +89,12 @@ export class GraphBuilder {
         out = isFloat(dt) ? dt : 'float32';
         if (dt !== out) x = this.cast(x, out);
     }
-    return this.g.add({ op: 'unary', fn }, [x], this.shape(x), out);
+    return this.g.add({ op: 'unary', fn }, [x], this.shape(x), out, this.sym(x));
   }
 
   binary(fn: BinaryOp, a: number, b: number): number {
     const shape = broadcastShapes(fn, this.shape(a), this.shape(b));
+    const sym = this.anySym([a, b]) ? broadcastDims(fn, this.dims(a), this.dims(b)) : undefined;
     let common = promote(this.dtype(a), this.dtype(b), fn);
     let out: DType = common;
     if (COMPARE_OPS.includes(fn)) out = 'bool';
@@ -97,22 +116,23 @@ export class GraphBuilder {
     }
     if (this.dtype(a) !== common) a = this.cast(a, common);
     if (this.dtype(b) !== common) b = this.cast(b, common);
-    return this.g.add({ op: 'binary', fn }, [a, b], shape, out);
+    return this.g.add({ op: 'binary', fn }, [a, b], shape, out, sym);
   }
 
   where(cond: number, a: number, b: number): number {
     if (this.dtype(cond) !== 'bool') throw new ShapeError(`where: condition must be bool, got ${this.dtype(cond)}`);
     const s1 = broadcastShapes('where', this.shape(cond), this.shape(a));
     const shape = broadcastShapes('where', s1, this.shape(b));
+    const sym = this.anySym([cond, a, b]) ? broadcastDims('where', broadcastDims('where', this.dims(cond), this.dims(a)), this.dims(b)) : undefined;
     const dt = promote(this.dtype(a), this.dtype(b), 'where');
     if (this.dtype(a) !== dt) a = this.cast(a, dt);
     if (this.dtype(b) !== dt) b = this.cast(b, dt);
-    return this.g.add({ op: 'where' }, [cond, a, b], shape, dt);
+    return this.g.add({ op: 'where' }, [cond, a, b], shape, dt, sym);
   }
 
   cast(x: number, to: DType): number {
     if (this.dtype(x) === to) return x;
-    return this.g.add({ op: 'cast', to }, [x], this.shape(x), to);
+    return this.g.add({ op: 'cast', to }, [x], this.shape(x), to, this.sym(x));
   }
 
   reduce(fn: ReduceOp, x: number, dims: number | readonly number[] | undefined, keepdim: boolean, selectLast = false): number {
@@ -133,7 +153,8 @@ export class GraphBuilder {
       x = this.cast(x, 'int64');
       dt = 'int64';
     }
-    return this.g.add({ op: 'reduce', fn, axes, keepdim, ...(selectLast ? { selectLast } : {}) }, [x], outShape, dt);
+    const sym = this.anySym([x]) ? reduceDims(this.dims(x), axes, keepdim) : undefined;
+    return this.g.add({ op: 'reduce', fn, axes, keepdim, ...(selectLast ? { selectLast } : {}) }, [x], outShape, dt, sym);
   }
 
   reshape(x: number, shape: readonly number[]): number {
@@ -151,8 +172,9 @@ export class GraphBuilder {
     }
     assertValidShape('reshape', out);
     if (numel(out) !== n) throw new ShapeError(`reshape: cannot reshape ${fmtShape(inShape)} (${n} elements) into ${fmtShape(shape)}`);
-    if (out.length === inShape.length && out.every((d, i) => d === inShape[i])) return x;
-    return this.g.add({ op: 'reshape' }, [x], out, this.dtype(x));
+    const sym = this.anySym([x]) ? reshapeDims(this.dims(x), inShape, shape, out) : undefined;
+    if (out.length === inShape.length && out.every((d, i) => d === inShape[i]) && (!sym || sym.every((d, i) => sameDim(d, this.dims(x)[i]!)))) return x;
+    return this.g.add({ op: 'reshape' }, [x], out, this.dtype(x), sym);
   }
 
   permute(x: number, dims: readonly number[]): number {
@@ -163,7 +185,8 @@ export class GraphBuilder {
     const perm = dims.map((d) => normDim('permute', d, shape.length));
     if (new Set(perm).size !== perm.length) throw new ShapeError(`permute: repeated dim in [${dims.join(',')}]`);
     if (perm.every((p, i) => p === i)) return x;
-    return this.g.add({ op: 'permute', perm }, [x], perm.map((p) => shape[p]!), this.dtype(x));
+    const sym = this.sym(x);
+    return this.g.add({ op: 'permute', perm }, [x], perm.map((p) => shape[p]!), this.dtype(x), sym && perm.map((p) => sym[p]!));
   }
 
   expand(x: number, shape: readonly number[]): number {
@@ -179,15 +202,29 @@ export class GraphBuilder {
       return want;
     });
     assertValidShape('expand', out);
+    let sym: Dim[] | undefined;
+    if (this.anySym([x])) {
+      const inDims = this.dims(x);
+      sym = matchHints(out, inDims, inShape, 'end');
+      // Each input dim is kept or is a 1 broadcast to the target.
+      sym.forEach((d, i) => {
+        const src = i >= off ? inDims[i - off]! : 1;
+        if (src !== 1 && !sameDim(src, d)) throw new SymbolicUnsupportedError(`expand: ${String(src)} to ${String(d)} (dim ${i})`, dimSymbols([src, d]));
+      });
+    }
     if (out.length === inShape.length && out.every((d, i) => d === inShape[i])) return x;
-    return this.g.add({ op: 'expand' }, [x], out, this.dtype(x));
+    return this.g.add({ op: 'expand' }, [x], out, this.dtype(x), sym);
   }
 
   /** General strided slice; `dims` gives one entry per dim (already normalised). */
   sliceDims(x: number, dims: SliceDim[]): number {
     const shape = this.shape(x);
     if (dims.every((d, i) => d.start === 0 && d.step === 1 && d.size === shape[i])) return x;
-    return this.g.add({ op: 'slice', dims }, [x], dims.map((d) => d.size), this.dtype(x));
+    // A symbolic dim passes through whole (start 0, step 1, its hint as size); only static dims are sliced.
+    const sym = this.sym(x);
+    const cut = sym?.filter((d, i) => typeof d !== 'number' && (dims[i]!.start !== 0 || dims[i]!.step !== 1 || dims[i]!.size !== shape[i]));
+    if (cut?.length) throw new SymbolicUnsupportedError(`slice of symbolic dim(s) of ${fmtShape(shape)}`, cut.flatMap((d) => (typeof d === 'number' ? [] : d.symbols())));
+    return this.g.add({ op: 'slice', dims }, [x], dims.map((d) => d.size), this.dtype(x), sym && dims.map((d, i) => (typeof sym[i] === 'number' ? d.size : sym[i]!)));
   }
 
   /** PyTorch/Python-style slice of one dim with clamping: x[..., start:end:step, ...]. */
@@ -208,6 +245,7 @@ export class GraphBuilder {
    * (the padding) read `fill`. A negative padAfter leaves trailing elements no window reaches.
    */
   window(x: number, specs: readonly WindowSpec[], fill = 0): number {
+    this.staticOnly('window', [x]);
     const shape = this.shape(x);
     const fmt = () => `window: ${fmtShape(shape)} with [${specs.map((s) => `dim ${s.dim} k=${s.k} stride=${s.stride ?? 1} dilation=${s.dilation ?? 1} pads=${s.padBefore ?? 0},${s.padAfter ?? 0}`).join('; ')}]`;
     const seen = new Set<number>();
@@ -239,11 +277,15 @@ export class GraphBuilder {
     const axis = normDim('cat', dim, first.length);
     let total = 0;
     let dt = this.dtype(xs[0]!);
+    // Over symbolic sizes: the other dims must be the same symbols, the axis static.
+    const symbolic = this.anySym(xs);
+    if (symbolic && xs.some((x) => typeof this.dims(x)[axis] !== 'number')) this.staticOnly('cat along a symbolic dim', xs);
     for (const x of xs) {
       const s = this.shape(x);
       if (s.length !== first.length || s.some((d, i) => i !== axis && d !== first[i])) {
         throw new ShapeError(`cat: shapes ${xs.map((y) => fmtShape(this.shape(y))).join(', ')} differ outside dim ${axis}`);
       }
+      if (symbolic && this.dims(x).some((d, i) => i !== axis && !sameDim(d, this.dims(xs[0]!)[i]!))) this.staticOnly('cat of different symbolic sizes', xs);
       total += s[axis]!;
       dt = promote(dt, this.dtype(x), 'cat');
     }
@@ -251,7 +293,8 @@ export class GraphBuilder {
     if (parts.length === 1) return parts[0]!;
     const out = [...first];
     out[axis] = total;
-    return this.g.add({ op: 'cat', axis }, parts, out, dt);
+    const sym = symbolic ? this.dims(xs[0]!).map((d, i) => (i === axis ? total : d)) : undefined;
+    return this.g.add({ op: 'cat', axis }, parts, out, dt, sym);
   }
 
   /**
@@ -261,6 +304,7 @@ export class GraphBuilder {
    * GatherElements do), is a run-time error naming the op (Graph.indexChecks).
    */
   gather(data: number, indices: number, dim: number, checked = true): number {
+    this.staticOnly('gather', [data, indices]);
     const ds = this.shape(data);
     const axis = normDim('gather', dim, ds.length);
     const idt = this.dtype(indices);
@@ -326,12 +370,14 @@ export class GraphBuilder {
   }
 
   private checkScatter(op: string, indices: number, reduction: ScatterReduction): void {
+    this.staticOnly(op, [indices]);
     const idt = this.dtype(indices);
     if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`${op}: indices must be int32 or int64, got ${idt}`);
     if (!SCATTER_REDUCTIONS.includes(reduction)) throw new ShapeError(`${op}: reduction must be one of ${SCATTER_REDUCTIONS.join(', ')}, got '${String(reduction)}'`);
   }
 
   private addScatter(attrs: { op: 'scatter'; form: 'nd' | 'elements'; axis: number; reduction: ScatterReduction }, data: number, indices: number, updates: number): number {
+    this.staticOnly('scatter', [data, updates]);
     // No updates: the result is data itself.
     if (numel(this.shape(updates)) === 0) return data;
     const dt = this.dtype(data);
@@ -344,6 +390,7 @@ export class GraphBuilder {
   }
 
   cumsum(x: number, dim: number, exclusive = false, reverse = false): number {
+    this.staticOnly('cumsum', [x]);
     const shape = this.shape(x);
     const axis = normDim('cumsum', dim, shape.length);
     let dt = this.dtype(x);
@@ -361,6 +408,7 @@ export class GraphBuilder {
     if (sa.length === 0 || sb.length === 0) throw new ShapeError(`matmul: scalar operand ${fmtShape(sa)} @ ${fmtShape(sb)}`);
     const dt = promote(this.dtype(a), this.dtype(b), 'matmul');
     if (dt === 'bool') throw new ShapeError('matmul: not defined for bool');
+    if (this.anySym([a, b]) && (sa.length === 1 || sb.length === 1)) throw new SymbolicUnsupportedError('matmul of a 1-D operand with symbolic sizes', dimSymbols([...this.dims(a), ...this.dims(b)]));
     a = this.cast(a, dt);
     b = this.cast(b, dt);
     const a2 = sa.length === 1 ? this.reshape(a, [1, sa[0]!]) : a;
@@ -373,7 +421,14 @@ export class GraphBuilder {
     }
     const batch = broadcastShapes('matmul', A.slice(0, -2), B.slice(0, -2));
     const outShape = [...batch, A[A.length - 2]!, B[B.length - 1]!];
-    let y = this.g.add({ op: 'matmul' }, [a2, b2], outShape, dt);
+    let sym: Dim[] | undefined;
+    if (this.anySym([a2, b2])) {
+      const dA = this.dims(a2);
+      const dB = this.dims(b2);
+      if (!sameDim(dA.at(-1)!, dB.at(-2)!)) throw new SymbolicUnsupportedError(`matmul: inner dims ${String(dA.at(-1))} and ${String(dB.at(-2))} are not provably equal`, dimSymbols([dA.at(-1)!, dB.at(-2)!]));
+      sym = [...broadcastDims('matmul', dA.slice(0, -2), dB.slice(0, -2)), dA.at(-2)!, dB.at(-1)!];
+    }
+    let y = this.g.add({ op: 'matmul' }, [a2, b2], outShape, dt, sym);
     if (sa.length === 1 || sb.length === 1) {
       const final = [...batch];
       if (sa.length !== 1) final.push(A[A.length - 2]!);

@@ -4,6 +4,7 @@
 
 import type { DType } from './dtype.js';
 import type { Shape } from './shape.js';
+import { type Dim, dimKey } from './sym.js';
 
 export const UNARY_OPS = [
   'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu',
@@ -89,8 +90,11 @@ export type OpName = NodeAttrs['op'];
 export type Node = NodeAttrs & {
   readonly id: number;
   readonly inputs: readonly number[];
+  /** The sizes; in a symbolic graph, a symbolic dim's hint (the size it was traced at). */
   readonly shape: Shape;
   readonly dtype: DType;
+  /** Only where some dim is symbolic: every dim, a SymInt where symbolic (graph/sym.ts). */
+  readonly sym?: readonly Dim[];
 };
 
 /**
@@ -120,11 +124,12 @@ export class Graph {
   readonly inputs: number[] = [];
   outputs: number[] = [];
 
-  add(attrs: NodeAttrs, inputs: readonly number[], shape: Shape, dtype: DType): number {
+  add(attrs: NodeAttrs, inputs: readonly number[], shape: Shape, dtype: DType, sym?: readonly Dim[]): number {
     const id = this.nodes.length;
     // Object.assign, not an object spread: a warm start traces in a fresh process where this
     // runs unoptimised, and there the spread cost ~3.5 µs per node, 5x more (A/B, 800 nodes).
     const node = Object.assign({}, attrs, { id, inputs: inputs.slice(), shape: shape.slice(), dtype }) as Node;
+    if (sym && sym.some((d) => typeof d !== 'number')) (node as { sym?: readonly Dim[] }).sym = sym.slice();
     this.nodes.push(node);
     if (attrs.op === 'input') this.inputs.push(id);
     return id;
@@ -145,7 +150,17 @@ export class Graph {
   }
 }
 
-const NODE_IDENTITY_FIELDS = new Set(['id', 'inputs', 'shape', 'dtype']);
+const NODE_IDENTITY_FIELDS = new Set(['id', 'inputs', 'shape', 'dtype', 'sym']);
+
+/** A node's dims: its symbolic ones where it has any, else its static shape. */
+export function dimsOf(n: Node): readonly Dim[] {
+  return n.sym ?? n.shape;
+}
+
+/** Whether any node of the graph has a symbolic dim. */
+export function isSymbolic(g: Graph): boolean {
+  return g.nodes.some((n) => n.sym !== undefined);
+}
 
 /** The attributes of a node without its identity: what makes two nodes compute the same thing. */
 export function nodeAttrs(n: Node): Record<string, unknown> {
@@ -158,8 +173,11 @@ export function nodeAttrs(n: Node): Record<string, unknown> {
 export function canonicalGraph(g: Graph): unknown {
   // The nodes as they are: a node's id is its index, so it adds nothing that differs between
   // two equal graphs, and copying the attributes out of 800 nodes cost more than hashing them.
+  // A symbolic graph is keyed by its symbolic shapes, not the hints it was traced at, so one
+  // entry serves every binding.
+  const nodes = isSymbolic(g) ? g.nodes.map((n) => (n.sym ? { ...n, shape: n.sym.map(dimKey), sym: undefined } : n)) : g.nodes;
   return {
-    nodes: g.nodes,
+    nodes,
     inputs: g.inputs,
     outputs: g.outputs,
   };

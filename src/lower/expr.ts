@@ -6,11 +6,18 @@
 
 import type { DType } from '../graph/dtype.js';
 import type { BinaryOp, UnaryOp } from '../graph/ir.js';
+import { SYM_MAX, SYM_MIN, type SymInt } from '../graph/sym.js';
 
 export type EType = DType | 'index';
 
 export type Expr =
-  | { readonly k: 'var'; readonly name: string; readonly extent: number }
+  /**
+   * A loop variable in [0, extent). Over a symbolic extent `ext` (graph/sym.ts), `extent` is
+   * its largest value under the symbols' bounds, so numeric ranges stay sound for every binding.
+   */
+  | { readonly k: 'var'; readonly name: string; readonly extent: number; readonly ext?: SymInt }
+  /** A size symbol (a kernel argument), in [SYM_MIN, SYM_MAX]. */
+  | { readonly k: 'sym'; readonly name: string }
   | { readonly k: 'const'; readonly v: number; readonly dt: EType }
   | { readonly k: 'load'; readonly buf: number; readonly at: Expr; readonly dt: DType }
   | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr; readonly dt: EType }
@@ -29,7 +36,7 @@ export type Expr =
   | { readonly k: 'reg'; readonly name: string; readonly dt: DType };
 
 export function dtOf(e: Expr): EType {
-  return e.k === 'var' ? 'index' : e.dt;
+  return e.k === 'var' || e.k === 'sym' ? 'index' : e.dt;
 }
 
 export const loopVar = (name: string, extent: number): Expr => ({ k: 'var', name, extent });
@@ -42,6 +49,8 @@ export function range(e: Expr): [number, number] | undefined {
   switch (e.k) {
     case 'var':
       return [0, e.extent];
+    case 'sym':
+      return [SYM_MIN, SYM_MAX + 1];
     case 'const':
       return [e.v, e.v + 1];
     case 'bin': {
@@ -92,18 +101,18 @@ function clampRange(e: Expr & { k: 'bin' }): [number, number] | undefined {
 }
 
 /** Splits an index sum into its terms (flattening nested adds). */
-function terms(e: Expr): Expr[] {
+export function terms(e: Expr): Expr[] {
   return e.k === 'bin' && e.op === 'add' && e.dt === 'index' ? [...terms(e.a), ...terms(e.b)] : [e];
 }
 
 /** The constant multiplier of a term: x*c → [x, c]; c → [1, c]. */
-function coeff(t: Expr): [Expr | undefined, number] {
+export function coeff(t: Expr): [Expr | undefined, number] {
   if (t.k === 'const') return [undefined, t.v];
   if (t.k === 'bin' && t.op === 'mul' && t.b.k === 'const') return [t.a, t.b.v];
   return [t, 1];
 }
 
-function sumOf(ts: Expr[]): Expr {
+export function sumOf(ts: Expr[]): Expr {
   if (ts.length === 0) return idx(0);
   return ts.reduce((acc, t) => ({ k: 'bin', op: 'add', a: acc, b: t, dt: 'index' }) as Expr);
 }
@@ -128,11 +137,15 @@ export function iadd(a: Expr, b: Expr): Expr {
   for (let changed = true; changed; ) {
     changed = false;
     for (const [key, [base, k]] of keyed) {
-      if (base.k !== 'bin' || base.op !== 'imod' || base.b.k !== 'const') continue;
-      const c = base.b.v;
-      const divKey = exprKey(idiv(base.a, c));
+      if (base.k !== 'bin' || base.op !== 'imod') continue;
+      // The division term: (x // c)·c·k for a constant c; over a symbolic size D (an index
+      // expression), (x // D)·D with the same coefficient k.
+      const divKey =
+        base.b.k === 'const'
+          ? exprKey(idiv(base.a, base.b.v))
+          : exprKey({ k: 'bin', op: 'mul', a: { k: 'bin', op: 'idiv', a: base.a, b: base.b, dt: 'index' }, b: base.b, dt: 'index' });
       const div = keyed.get(divKey);
-      if (!div || div[1] !== k * c || (range(base.a)?.[0] ?? -1) < 0) continue;
+      if (!div || div[1] !== (base.b.k === 'const' ? k * base.b.v : k) || (range(base.a)?.[0] ?? -1) < 0) continue;
       keyed.delete(divKey);
       keyed.delete(key);
       const prev = keyed.get(exprKey(base.a));
@@ -258,6 +271,8 @@ export function exprKey(e: Expr): string {
   switch (e.k) {
     case 'var':
       return e.name;
+    case 'sym':
+      return `$${e.name}`;
     case 'const':
       return `${e.v}:${e.dt}`;
     case 'load':
@@ -296,6 +311,8 @@ export function fmtExpr(e: Expr): string {
   switch (e.k) {
     case 'var':
       return e.name;
+    case 'sym':
+      return `$${e.name}`;
     case 'const':
       return String(e.v);
     case 'load':
@@ -327,6 +344,7 @@ export function substitute(e: Expr, vars: ReadonlyMap<string, Expr>): Expr {
   switch (e.k) {
     case 'var':
       return vars.get(e.name) ?? e;
+    case 'sym':
     case 'const':
     case 'acc':
     case 'reg':
@@ -360,6 +378,11 @@ export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
   switch (e.k) {
     case 'var':
       return env.get(e.name) ?? 0;
+    case 'sym': {
+      const v = env.get(e.name);
+      if (v === undefined) throw new Error(`evalIndex: no value for size symbol ${e.name}`);
+      return v;
+    }
     case 'const':
       return e.v;
     case 'bin': {
@@ -394,6 +417,7 @@ export function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number {
 export function children(e: Expr): Expr[] {
   switch (e.k) {
     case 'var':
+    case 'sym':
     case 'const':
     case 'acc':
     case 'reg':
@@ -416,6 +440,7 @@ export function children(e: Expr): Expr[] {
 export function mapChildren(e: Expr, f: (c: Expr) => Expr): Expr {
   switch (e.k) {
     case 'var':
+    case 'sym':
     case 'const':
     case 'acc':
     case 'reg':

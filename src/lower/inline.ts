@@ -4,7 +4,7 @@
 // kernel being built at the same point, taken from its accumulator.
 
 import type { DType } from '../graph/dtype.js';
-import type { Graph, Node } from '../graph/ir.js';
+import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
 import { broadcastIndex, viewInputIndex, windowInput } from './views.js';
 
@@ -26,7 +26,7 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
   if (ctx.isRealized(id)) return ctx.readRealized(node, idxs);
   const input = (i: number) => ctx.graph.node(node.inputs[i]!);
   const at = (i: number, ix: readonly Expr[]) => valueAt(ctx, node.inputs[i]!, ix);
-  const bcast = (i: number) => at(i, broadcastIndex(idxs, input(i).shape));
+  const bcast = (i: number) => at(i, broadcastIndex(idxs, dimsOf(input(i))));
   switch (node.op) {
     case 'const':
       if (node.data.length !== 1) throw new Error('inline: non-scalar constants must be realized');
@@ -43,7 +43,7 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'permute':
     case 'expand':
     case 'slice':
-      return at(0, viewInputIndex(node, input(0).shape, idxs)!);
+      return at(0, viewInputIndex(node, dimsOf(input(0)), idxs)!);
     case 'window': {
       // Padding reads the fill value; the index there is clamped into the input, so the value
       // is read unconditionally and selected (no branch).

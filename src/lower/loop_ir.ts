@@ -2,7 +2,8 @@
 // produces these; each backend's codegen turns one into source text.
 
 import type { DType } from '../graph/dtype.js';
-import { type Expr, fmtExpr } from './expr.js';
+import { type Dim, dimKey, fmtDims } from '../graph/sym.js';
+import { type Expr, children, fmtExpr } from './expr.js';
 
 export type AccOp = 'sum' | 'max' | 'min' | 'prod' | 'argmax' | 'argmin';
 
@@ -118,11 +119,50 @@ export interface ScatterKernel {
   store: Store;
 }
 
-export type Kernel = LoopKernel | MatmulKernel | ScanKernel | ScatterKernel;
+/**
+ * A kernel over symbolic sizes (graph/sym.ts): its extents and strides where they are
+ * symbolic (the numeric fields then hold the hints, for decisions that record a guard), and
+ * the size symbols it takes as arguments after its buffers, in this order. Only loop and
+ * matmul kernels have one yet; a static kernel has none and lowers exactly as before.
+ */
+export interface KernelSyms {
+  sizes: string[];
+  outer?: Dim[];
+  inner?: Dim[];
+  batch?: Dim[];
+  M?: Dim;
+  N?: Dim;
+  K?: Dim;
+  /** Row and column strides of the A and B operands (strided B only). */
+  aStrides?: [Dim, Dim];
+  bStrides?: [Dim, Dim];
+}
+
+export type Kernel = (LoopKernel | MatmulKernel | ScanKernel | ScatterKernel) & { sym?: KernelSyms };
+
+/** The size symbols an expression reads: `sym` leaves and loop variables' symbolic extents. */
+export function sizeSymbols(e: Expr, out: Set<string>): Set<string> {
+  if (e.k === 'sym') out.add(e.name);
+  if (e.k === 'var' && e.ext) for (const s of e.ext.symbols()) out.add(s);
+  for (const c of children(e)) sizeSymbols(c, out);
+  return out;
+}
+
+function fmtSyms(s: KernelSyms): string {
+  const parts = [`sizes (${s.sizes.join(', ')})`];
+  if (s.outer) parts.push(`outer ${fmtDims(s.outer)}`);
+  if (s.inner) parts.push(`inner ${fmtDims(s.inner)}`);
+  if (s.batch) parts.push(`batch ${fmtDims(s.batch)}`);
+  for (const key of ['M', 'N', 'K'] as const) if (s[key] !== undefined) parts.push(`${key}=${dimKey(s[key])}`);
+  if (s.aStrides) parts.push(`A strides ${fmtDims(s.aStrides)}`);
+  if (s.bStrides) parts.push(`B strides ${fmtDims(s.bStrides)}`);
+  return `  symbolic: ${parts.join(' ')}`;
+}
 
 export function fmtKernel(k: Kernel): string {
   const bufs = k.bufs.map((b, i) => `b${i}:${b.role} ${b.dtype}[${b.numel}]`).join(', ');
   const lines = [`${k.kind}(${bufs})`];
+  if (k.sym) lines.push(fmtSyms(k.sym));
   switch (k.kind) {
     case 'loops':
       lines.push(`  outer [${k.outer}] inner [${k.inner}]`);

@@ -1,12 +1,22 @@
 // Index transforms of the view ops: given the index into a view's output, the index into its
 // input. Shared by inlining (pointwise producers) and the strided-operand analysis (matmul).
 
-import type { Node } from '../graph/ir.js';
+import { type Node, dimsOf } from '../graph/ir.js';
 import { contiguousStrides, type Shape } from '../graph/shape.js';
+import { type Dim, symStrides } from '../graph/sym.js';
 import { type Expr, iadd, idiv, idx, imod, imul, range } from './expr.js';
+import { idivDim, imodDim, imulDim } from './sym_index.js';
 
-/** Row-major flat offset of a multi-index; size-1 dims contribute nothing. */
-export function flatten(idxs: readonly Expr[], shape: Shape): Expr {
+const isStatic = (dims: readonly Dim[]): dims is Shape => dims.every((d) => typeof d === 'number');
+
+/** Row-major flat offset of a multi-index; size-1 dims contribute nothing. Symbolic dims give symbolic strides. */
+export function flatten(idxs: readonly Expr[], shape: readonly Dim[]): Expr {
+  if (!isStatic(shape)) {
+    const strides = symStrides(shape);
+    let flat = idx(0);
+    for (let d = 0; d < shape.length; d++) if (shape[d] !== 1) flat = iadd(flat, imulDim(idxs[d]!, strides[d]!));
+    return flat;
+  }
   const strides = contiguousStrides(shape);
   let flat = idx(0);
   for (let d = 0; d < shape.length; d++) if (shape[d] !== 1) flat = iadd(flat, imul(idxs[d]!, strides[d]!));
@@ -14,24 +24,28 @@ export function flatten(idxs: readonly Expr[], shape: Shape): Expr {
 }
 
 /** The multi-index of `shape` for a flat row-major offset. */
-export function unflatten(flat: Expr, shape: Shape): Expr[] {
+export function unflatten(flat: Expr, shape: readonly Dim[]): Expr[] {
+  if (!isStatic(shape)) {
+    const strides = symStrides(shape);
+    return shape.map((n, d) => (n === 1 ? idx(0) : imodDim(idivDim(flat, strides[d]!), n)));
+  }
   // An empty tensor has no elements to address (and zero strides would divide by zero).
   if (shape.includes(0)) return shape.map(() => idx(0));
   const strides = contiguousStrides(shape);
   return shape.map((n, d) => (n === 1 ? idx(0) : imod(idiv(flat, strides[d]!), n)));
 }
 
-/** NumPy broadcasting: the index into an operand of shape `inShape` for output index `idxs`. */
-export function broadcastIndex(idxs: readonly Expr[], inShape: Shape): Expr[] {
+/** NumPy broadcasting: the index into an operand of shape `inShape` for output index `idxs` (a symbolic dim is never 1). */
+export function broadcastIndex(idxs: readonly Expr[], inShape: readonly Dim[]): Expr[] {
   const off = idxs.length - inShape.length;
   return inShape.map((d, i) => (d === 1 ? idx(0) : idxs[i + off]!));
 }
 
 /** Input index of a view op (reshape, permute, expand, slice), or undefined for non-views (a window: windowInput). */
-export function viewInputIndex(node: Node, inShape: Shape, idxs: readonly Expr[]): Expr[] | undefined {
+export function viewInputIndex(node: Node, inShape: readonly Dim[], idxs: readonly Expr[]): Expr[] | undefined {
   switch (node.op) {
     case 'reshape':
-      return unflatten(flatten(idxs, node.shape), inShape);
+      return unflatten(flatten(idxs, dimsOf(node)), inShape);
     case 'permute': {
       const out = new Array<Expr>(inShape.length);
       node.perm.forEach((p, i) => (out[p] = idxs[i]!));
@@ -79,11 +93,34 @@ export function windowUnpadded(node: Node & { op: 'window' }, inShape: Shape): b
 export interface StridedView {
   base: number;
   offset: number;
+  /** The strides; where `sym` is set, their values at the hints only. */
   strides: number[];
+  /** Symbolic strides, for views of a base with symbolic sizes (use these, never `strides`). */
+  sym?: Dim[];
 }
 
-/** Applies a view op to a strided view of its input; undefined when the result is not strided (some reshapes). */
+/** A contiguous view of node `n`'s buffer (symbolic strides where its dims are symbolic). */
+export function contiguousView(n: Node): StridedView {
+  const v: StridedView = { base: n.id, offset: 0, strides: contiguousStrides(n.shape) };
+  if (n.sym) v.sym = symStrides(n.sym).map((s) => s.constant ?? s);
+  return v;
+}
+
+/**
+ * Applies a view op to a strided view of its input; undefined when the result is not strided
+ * (some reshapes; any view op but permute and expand over symbolic strides).
+ */
 export function composeView(node: Node, input: StridedView, inShape: Shape): StridedView | undefined {
+  if (input.sym) {
+    const sym = input.sym;
+    if (node.op === 'permute') return { ...input, strides: node.perm.map((p) => input.strides[p]!), sym: node.perm.map((p) => sym[p]!) };
+    if (node.op === 'expand') {
+      const off = node.shape.length - inShape.length;
+      const keep = (d: number) => !(d < off || inShape[d - off] === 1);
+      return { ...input, strides: node.shape.map((_, d) => (keep(d) ? input.strides[d - off]! : 0)), sym: node.shape.map((_, d) => (keep(d) ? sym[d - off]! : 0)) };
+    }
+    return undefined;
+  }
   switch (node.op) {
     case 'permute':
       return { ...input, strides: node.perm.map((p) => input.strides[p]!) };

@@ -15,11 +15,21 @@ export const COUNTER_NAMES = [
   'onnx_graph_builds',
   /** ONNX graphs whose conversion came from the cache (no conversion, no folding). */
   'onnx_conversion_hits',
+  /** Shape variants a loaded model made (a graph for one binding of its symbolic dims and value of its value inputs; shape_variants.ts). */
+  'shape_variant_builds',
+  /** Runs (and compile() calls) served by a variant the model already held. */
+  'shape_variant_hits',
+  /** Variants dropped past KILN_MAX_SHAPE_VARIANTS, their programs disposed. */
+  'shape_variant_evictions',
   'cache_corrupt',
   'workers_spawned',
   'worker_crashes',
   'compile_retries',
   'compile_timeouts',
+  /** Programs compile() made over symbolic sizes (one serves every call its guards admit). */
+  'symbolic_programs',
+  /** Calls a symbolic program's guards refused (compile() then runs a static specialisation). */
+  'guard_failures',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

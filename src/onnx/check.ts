@@ -1,14 +1,14 @@
 // The pre-flight pass: reads a decoded model into the importer's form and lists every
 // feature kiln cannot handle (operators, attribute values, element types, unresolved
-// symbolic dims) so that loadOnnx reports them all in one error before building anything.
+// shapes) so that loadOnnx reports them all in one error before building anything.
 
 import { ONNX_STRING, kilnDType, onnxTypeName } from './dtypes.js';
 import { inlineFunctions } from './functions.js';
 import { OnnxNode } from './node.js';
 import type { OpTable } from './ops/index.js';
-import { type DeclaredType, type GraphProto, type ModelProto, type TensorProto, declaredType } from './proto.js';
+import { type DeclaredType, type GraphProto, type ModelProto, type TensorProto, type ValueInfoProto, declaredType } from './proto.js';
 import { type StringBoundary, findStringBoundary } from './string_boundary.js';
-import type { ModelInput } from './model_api.js';
+import type { Dim, ModelInput } from './model_api.js';
 
 export type { ModelInput } from './model_api.js';
 
@@ -21,8 +21,10 @@ export interface ParsedModel {
   opset: number;
   nodes: OnnxNode[];
   initializers: Map<string, TensorProto>;
-  /** Graph inputs that are not initializers, with concrete shapes. */
+  /** Graph inputs that are not initializers, with their dims (symbolic ones bound per run: binding.ts). */
   inputs: ModelInput[];
+  /** Inputs options.inputShapes pinned, or sized through a dim it pinned (for the error that says how to unpin). */
+  pinned: ReadonlySet<string>;
   outputs: { name: string; declared: DeclaredType }[];
   /** STRING inputs and outputs, converted on the host (string_boundary.ts). */
   strings: StringBoundary;
@@ -51,6 +53,7 @@ export function parseAndCheck(
   if ((graph.sparseInitializer ?? []).length) issues.push('sparse initializers');
 
   const inputs: ModelInput[] = [];
+  const pinned = new Set<string>();
   for (const v of graph.input ?? []) {
     const name = v.name ?? '';
     if (initializers.has(name)) continue;
@@ -63,22 +66,25 @@ export function parseAndCheck(
     const dtype = t.elemType === ONNX_STRING ? 'string' : kilnDType(t.elemType);
     if (!dtype) issues.push(`${where}: element type ${onnxTypeName(t.elemType)}`);
     const given = inputShapes[name];
-    let shape: number[] = [];
-    if (given) {
-      shape = [...given];
-      if (t.dims && (t.dims.length !== shape.length || t.dims.some((d, i) => typeof d === 'number' && d !== shape[i]))) {
-        issues.push(`${where}: inputShapes gives [${shape.join(',')}] but the model declares [${t.dims.join(',')}]`);
+    let dims: Dim[] = [];
+    if (given && (!Array.isArray(given) || given.some((d) => !Number.isSafeInteger(d) || d < 0))) {
+      issues.push(`${where}: inputShapes gives ${JSON.stringify(given)}, which is not a list of sizes (integers ≥ 0)`);
+    } else if (given) {
+      if (t.dims && (t.dims.length !== given.length || t.dims.some((d, i) => typeof d === 'number' && d >= 0 && d !== given[i]))) {
+        issues.push(`${where}: inputShapes gives [${given.join(',')}] but the model declares [${t.dims.join(',')}]`);
       }
+      dims = [...given];
+      pinned.add(name);
     } else if (!t.dims) {
-      issues.push(`${where}: no declared shape (pass options.inputShapes['${name}'])`);
+      issues.push(`${where}: no declared shape, so not even its rank is known (pass options.inputShapes['${name}'])`);
     } else {
-      t.dims.forEach((d, i) => {
-        if (typeof d === 'string') issues.push(`${where}: dim ${i} is symbolic ('${d}'); pass a concrete shape in options.inputShapes['${name}']`);
-      });
-      shape = t.dims.map((d) => (typeof d === 'number' ? d : 1));
+      // Symbolic dims (dim_param, or unnamed) are bound from each run's feeds (binding.ts); a
+      // negative declared size, which some exporters write for "unknown", is an unnamed one.
+      dims = t.dims.map((d) => (typeof d === 'number' && d < 0 ? '?' : d));
     }
-    inputs.push({ name, shape, dtype: dtype ?? 'float32' });
+    inputs.push({ name, dims, shape: dims.map((d) => (typeof d === 'number' ? d : -1)), dtype: dtype ?? 'float32' });
   }
+  issues.push(...pinSymbols(inputs, graph.input ?? [], pinned));
   for (const name of Object.keys(inputShapes)) {
     if (!inputs.some((i) => i.name === name)) issues.push(`options.inputShapes names '${name}', which is not a graph input`);
   }
@@ -134,5 +140,32 @@ export function parseAndCheck(
     issues.unshift(`operator ${op} is not supported (node${names.length > 1 ? 's' : ''} ${shown})`);
   }
 
-  return { model: { file, baseDir, proto, graph, opset, nodes, initializers, inputs, outputs, strings }, issues };
+  return { model: { file, baseDir, proto, graph, opset, nodes, initializers, inputs, pinned, outputs, strings }, issues };
+}
+
+/**
+ * A symbolic dim that a pinned input sizes is that size in every input (ONNX: one dim_param,
+ * one size), so pinning `ids` to [2,8] pins `mask[batch,seq]` to [2,8] too (and adds it to `pinned`).
+ */
+function pinSymbols(inputs: ModelInput[], declared: readonly ValueInfoProto[], pinned: Set<string>): string[] {
+  const sizes = new Map<string, { size: number; by: string }>();
+  const issues: string[] = [];
+  for (const v of declared) {
+    const inp = inputs.find((i) => i.name === v.name);
+    if (!inp || !pinned.has(inp.name)) continue;
+    declaredType(v).dims?.forEach((d, k) => {
+      const size = inp.dims[k];
+      if (typeof d !== 'string' || d === '?' || typeof size !== 'number') return;
+      const seen = sizes.get(d);
+      if (seen && seen.size !== size) issues.push(`inputShapes sizes dim '${d}' ${seen.size} in input '${seen.by}' but ${size} in input '${inp.name}'`);
+      else sizes.set(d, { size, by: inp.name });
+    });
+  }
+  if (sizes.size === 0 || issues.length) return issues;
+  for (const inp of inputs) {
+    if (inp.dims.some((d) => typeof d === 'string' && sizes.has(d))) pinned.add(inp.name);
+    inp.dims = inp.dims.map((d) => (typeof d === 'string' && sizes.has(d) ? sizes.get(d)!.size : d));
+    inp.shape = inp.dims.map((d) => (typeof d === 'number' ? d : -1));
+  }
+  return issues;
 }

@@ -5,8 +5,18 @@
 import type { Traced } from '../frontend/trace.js';
 import type { DType } from '../graph/dtype.js';
 
+/** A dim as the model declares it: a size, or the name of a symbolic dim ('?' for an unnamed one). */
+export type Dim = number | string;
+
 export interface ModelInput {
   name: string;
+  /**
+   * The dims each run's feed must have: sizes, and symbolic dims (ONNX `dim_param`) whose sizes
+   * each run binds from its feeds (the same name, the same size in every input; see binding.ts).
+   * An input pinned by `inputShapes` has sizes only.
+   */
+  dims: Dim[];
+  /** The concrete shape: `dims` with -1 for each symbolic dim (the convention of ONNX tools for a size not known before the run). */
   shape: number[];
   /** 'string': fed as a StringTensor, parsed on the host by the Casts that read it. */
   dtype: DType | 'string';

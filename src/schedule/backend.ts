@@ -55,6 +55,8 @@ export interface Backend {
   readonly im2colMinMacs?: number;
   /** With im2colMinMacs: only products of fewer output tiles than this materialise im2col. */
   readonly im2colMaxTiles?: number;
+  /** With im2colMaxTiles: products at least this deep materialise im2col whatever their tiles. */
+  readonly im2colMinDepth?: number;
   generate(k: Kernel): GeneratedSource;
   /**
    * Loads what generate() needs, if the backend keeps its code generator out of a warm start

@@ -19,6 +19,8 @@ import { bump } from '../observe/counters.js';
 import { debugEnabled, debugPrint } from '../observe/log.js';
 import { traceSpan } from '../observe/trace.js';
 import type { PlanKernel } from './plan.js';
+import type { Guard } from '../graph/sym.js';
+import { collectGuards } from '../lower/guard_record.js';
 
 export function earlyCompile(): boolean {
   return setting('KILN_EARLY_COMPILE');
@@ -34,9 +36,10 @@ export type SubmitFn = (req: CompileRequest) => unknown;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Backend, submit: SubmitFn | undefined): Promise<{ planKernels: PlanKernel[] }> {
+export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Backend, submit: SubmitFn | undefined): Promise<{ planKernels: PlanKernel[]; guards: Guard[] }> {
   const early = earlyCompile();
   const planKernels: PlanKernel[] = [];
+  const guards: Guard[] = [];
   // Each distinct kernel is submitted once, early or late (a plan may launch one kernel twice).
   const unique: CompileRequest[] = [];
   const seen = new Set<string>();
@@ -44,7 +47,9 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
     const k = kernels[i]!;
     if (debugEnabled('loops')) debugPrint('loops', `kernel ${i}: ${fmtKernel(k)}`);
     const end = traceSpan('codegen', `kernel ${i}`);
-    const gen = backend.generate(k);
+    // A symbolic kernel's decisions from hints record guards (lower/guard_record.ts).
+    const { value: gen, guards: kernelGuards } = collectGuards(() => backend.generate(k));
+    for (const g of kernelGuards) if (!guards.some((h) => JSON.stringify(h) === JSON.stringify(g))) guards.push(g);
     const name = kernelName(gen.source);
     const source = gen.source.split(KERNEL_NAME_PLACEHOLDER).join(name);
     const req = makeCompileRequest({ ...targetOf(gen), kernelName: name, source, compilerIdentity: backend.identity, options: gen.options });
@@ -61,5 +66,5 @@ export async function codegenAndSubmit(kernels: readonly Kernel[], backend: Back
     }
   }
   if (!early && submit) for (const r of unique) submit(r);
-  return { planKernels };
+  return { planKernels, guards };
 }

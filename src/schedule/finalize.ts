@@ -3,12 +3,15 @@
 // (temporaries whose lifetimes do not overlap share arena bytes). The plan is not changed.
 
 import { byteSize } from '../graph/dtype.js';
-import type { Graph, Node } from '../graph/ir.js';
+import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
-import { type Expr, iadd, idx, imul } from '../lower/expr.js';
-import type { Kernel, KernelBuf, StridedOperand } from '../lower/loop_ir.js';
+import { type Dim, SymbolicUnsupportedError } from '../graph/sym.js';
+import { dimSymbols } from '../graph/sym_shape.js';
+import { type Expr, iadd, idx } from '../lower/expr.js';
+import { type Kernel, type KernelBuf, type KernelSyms, type StridedOperand, isImplicit, sizeSymbols } from '../lower/loop_ir.js';
+import { imulDim } from '../lower/sym_index.js';
 import { flatten } from '../lower/views.js';
-import { foldSharedWeightBatch } from '../lower/matmul_batch.js';
+import { foldSharedWeightBatch, foldSharedWeightBatchSym } from '../lower/matmul_batch.js';
 import { type BufferRef, type FusionPlan, type KernelDraft, type KernelParams, type Store, nodeBuffer } from './fusion_plan.js';
 import type { PlanBuffer } from './plan.js';
 import type { Realization } from './realize.js';
@@ -66,6 +69,7 @@ export function finalize(g: Graph, r: Realization, plan: FusionPlan): Finalized 
     const n = g.node(id);
     const kind = (n as { kind?: string }).kind === 'param' ? 'param' : 'input';
     const b: PlanBuffer = { id: buffers.length, kind, dtype: n.dtype, shape: [...n.shape], index: kind === 'param' ? paramIndex++ : inputIndex++ };
+    if (n.sym) b.dims = planDims(n.sym);
     buffers.push(b);
     bufOfNode.set(id, b.id);
   }
@@ -76,6 +80,7 @@ export function finalize(g: Graph, r: Realization, plan: FusionPlan): Finalized 
     const n = g.node(ref.node);
     const kind = ref.kind === 'outputCopy' ? 'output' : n.op === 'const' ? 'const' : outputs.has(ref.node) ? 'output' : 'temp';
     const buf: PlanBuffer = { id: buffers.length, kind, dtype: n.dtype, shape: [...n.shape] };
+    if (n.sym) buf.dims = planDims(n.sym);
     if (kind === 'const' && n.op === 'const') buf.data = n.data;
     buffers.push(buf);
     bufOf.set(ref.node, buf.id);
@@ -107,7 +112,8 @@ export function finalize(g: Graph, r: Realization, plan: FusionPlan): Finalized 
       last.set(b, k);
     }
   });
-  const temps = buffers.filter((b) => b.kind === 'temp').sort((a, b) => first.get(a.id)! - first.get(b.id)!);
+  // Temporaries of symbolic size are sized per binding by the runtime, outside the arena.
+  const temps = buffers.filter((b) => b.kind === 'temp' && !b.dims).sort((a, b) => first.get(a.id)! - first.get(b.id)!);
   const live: { end: number; offset: number; size: number }[] = [];
   const free: { offset: number; size: number }[] = [];
   let arena = 0;
@@ -136,16 +142,46 @@ export function finalize(g: Graph, r: Realization, plan: FusionPlan): Finalized 
   return { kernels, args, buffers, outputs: outIds, arenaBytes: arena, kernelNodes: plan.kernels.map((k) => k.members.map((m) => m.node)) };
 }
 
+const planDims = (dims: readonly Dim[]) => dims.map((d) => (typeof d === 'number' ? d : d.toJSON()));
+const isSym = (d: Dim) => typeof d !== 'number';
+
+/** A kernel's symbolic record: the size symbols its expressions and extents read, sorted. */
+function withSizes(k: Kernel, syms: Omit<KernelSyms, 'sizes'>): Kernel {
+  const names = new Set<string>();
+  const exprs: Expr[] = [];
+  switch (k.kind) {
+    case 'loops':
+      for (const r of k.reductions) exprs.push(r.value);
+      for (const s of [...k.outerStores, ...k.innerStores]) exprs.push(s.at, s.value);
+      break;
+    case 'matmul':
+      exprs.push(k.a.offset, isImplicit(k.b) ? k.b.value : k.b.offset);
+      for (const s of k.epilogue) exprs.push(s.at, s.value);
+      break;
+    default:
+      break;
+  }
+  for (const e of exprs) sizeSymbols(e, names);
+  for (const v of Object.values(syms) as (Dim | Dim[])[]) for (const d of [v].flat()) if (typeof d !== 'number') for (const n of d.symbols()) names.add(n);
+  return { ...k, sym: { sizes: [...names].sort(), ...syms } };
+}
+
 function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, bufs: KernelBuf[]): Kernel {
   const param = (ref: BufferRef): number => st.params.indexOf(ref)!;
+  const symbolic = d.domainDims.some(isSym);
   const outerPoint = d.point.filter((_, i) => !d.axes.includes(i));
   const outerShape = d.domainShape.filter((_, i) => !d.axes.includes(i));
   const innerShape = d.axes.map((a) => d.domainShape[a]!);
-  const inner = st.inner.map((s) => ({ buf: param(s.buf), at: flatten(d.point, d.domainShape), value: s.value }));
-  const outer = st.outer.map((s) => ({ buf: param(s.buf), at: flatten(outerPoint, outerShape), value: s.value }));
+  const outerDims = d.domainDims.filter((_, i) => !d.axes.includes(i));
+  const innerDims = d.axes.map((a) => d.domainDims[a]!);
+  const inner = st.inner.map((s) => ({ buf: param(s.buf), at: flatten(d.point, d.domainDims), value: s.value }));
+  const outer = st.outer.map((s) => ({ buf: param(s.buf), at: flatten(outerPoint, outerDims), value: s.value }));
+  if (symbolic && (d.kind === 'scan' || d.kind === 'scatter')) throw new SymbolicUnsupportedError(`a ${d.kind} kernel over symbolic sizes ${JSON.stringify(d.domainDims.map(String))}`, dimSymbols(d.domainDims));
   switch (d.kind) {
-    case 'loops':
-      return { kind: 'loops', bufs, outer: outerShape, inner: innerShape, reductions: d.reductions, outerStores: outer, innerStores: inner };
+    case 'loops': {
+      const k: Kernel = { kind: 'loops', bufs, outer: outerShape, inner: innerShape, reductions: d.reductions, outerStores: outer, innerStores: inner };
+      return symbolic ? withSizes(k, { outer: outerDims, inner: innerDims }) : k;
+    }
     case 'scan': {
       const node = g.node(d.scan!.node) as Node & { op: 'cumsum' };
       return {
@@ -167,20 +203,34 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, b
       const m = g.node(d.matmul!.node);
       const rank = m.shape.length;
       const batch = m.shape.slice(0, rank - 2);
+      const operandStrides: [Dim, Dim][] = [];
       const operand = (id: number): StridedOperand => {
         const v = r.views.get(id)!;
-        const shape = g.node(id).shape;
+        const shape = dimsOf(g.node(id));
+        // Symbolic views carry their strides in `sym` (the numeric ones are hints only).
+        const strides: readonly Dim[] = v.sym ?? v.strides;
         const off = batch.length - (shape.length - 2);
         let offset: Expr = idx(v.offset);
         for (let i = 0; i < shape.length - 2; i++) {
-          if (shape[i] !== 1) offset = iadd(offset, imul(d.point[i + off]!, v.strides[i]!));
+          if (shape[i] !== 1) offset = iadd(offset, imulDim(d.point[i + off]!, strides[i]!));
         }
+        operandStrides.push([strides[shape.length - 2]!, strides[shape.length - 1]!]);
         return { buf: param(nodeBuffer(v.base)), offset, rowStride: v.strides[shape.length - 2]!, colStride: v.strides[shape.length - 1]! };
       };
-      return foldSharedWeightBatch({
+      const a = operand(d.matmul!.a);
+      const b = d.matmul!.bValue ? { value: d.matmul!.bValue } : operand(d.matmul!.b);
+      const k: Kernel = {
         kind: 'matmul', bufs, batch, M: m.shape[rank - 2]!, N: m.shape[rank - 1]!, K: g.node(d.matmul!.a).shape.at(-1)!,
-        a: operand(d.matmul!.a), b: d.matmul!.bValue ? { value: d.matmul!.bValue } : operand(d.matmul!.b), dtype: m.dtype, epilogue: inner,
+        a, b, dtype: m.dtype, epilogue: inner,
+      };
+      const mDims = dimsOf(m);
+      const kDim = dimsOf(g.node(d.matmul!.a)).at(-1)!;
+      if (!symbolic && !isSym(kDim) && !operandStrides.flat().some(isSym)) return foldSharedWeightBatch(k);
+      const folded = foldSharedWeightBatchSym(k, {
+        batch: mDims.slice(0, rank - 2), M: mDims[rank - 2]!, N: mDims[rank - 1]!, K: kDim,
+        aStrides: operandStrides[0]!, ...(operandStrides[1] ? { bStrides: operandStrides[1] } : {}),
       });
+      return withSizes(folded.k, folded.sym);
     }
     default:
       return d.kind satisfies never;

@@ -16,9 +16,11 @@
 // parameters it would add and, when the node cannot be computed there, why; the kernel is
 // extended only by `commit`.
 
-import type { Graph, Node } from '../graph/ir.js';
-import { numel, sameShape } from '../graph/shape.js';
-import { type Expr, cst, exprKey, idx, loopVar } from '../lower/expr.js';
+import { type Graph, type Node, dimsOf } from '../graph/ir.js';
+import { type Dim, symNumel } from '../graph/sym.js';
+import { sameDim } from '../graph/sym_shape.js';
+import { type Expr, cst, exprKey, idx } from '../lower/expr.js';
+import { loopVarDim } from '../lower/sym_index.js';
 import { type InlineContext, valueAt } from '../lower/inline.js';
 import type { AccOp } from '../lower/loop_ir.js';
 import { scatterPoint, scatterSerialDims, scatterValue } from '../lower/scatter.js';
@@ -27,6 +29,10 @@ import { type FusionPlan, type FusionRule, type KernelDraft, type KernelKind, Ke
 import type { Realization } from './realize.js';
 
 export type { FusionPlan, KernelDraft } from './fusion_plan.js';
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+/** Equal dims: static ones equal, symbolic ones equal as polynomials (hints never decide). */
+const sameDims = (a: readonly Dim[], b: readonly Dim[]) => a.length === b.length && a.every((d, i) => sameDim(d, b[i]!));
 
 /** A node's expression built for a kernel, and what committing it adds to the kernel. */
 interface Built {
@@ -118,7 +124,7 @@ class Fuser {
         if (node.op === 'const' && node.data.length === 1) return cst(node.data[0]!, node.dtype);
         const acc = k.accs.get(node.id);
         if (acc) {
-          if (exprKey(flatten(idxs, node.shape)) === acc.key) {
+          if (exprKey(flatten(idxs, dimsOf(node))) === acc.key) {
             if (!built.accsRead.includes(node.id)) built.accsRead.push(node.id);
             return { k: 'acc', id: acc.accId, dt: acc.dtype };
           }
@@ -128,7 +134,7 @@ class Fuser {
           if (p === undefined || p >= k.index) refuse(`%${node.id} is not computed before kernel ${k.index}`);
         }
         built.loads.push(node.id);
-        return { k: 'load', buf: paramIndex(node.id), at: flatten(idxs, node.shape), dt: node.dtype };
+        return { k: 'load', buf: paramIndex(node.id), at: flatten(idxs, dimsOf(node)), dt: node.dtype };
       },
     };
     const value = valueAt(ctx, root, point);
@@ -150,13 +156,16 @@ class Fuser {
 
   // ---- kernels -------------------------------------------------------------------------
 
-  private start(kind: KernelKind, domainShape: readonly number[], axes: readonly number[]): KernelDraft {
+  /** A kernel over node `domain`'s dims (symbolic where it has them). */
+  private start(kind: KernelKind, domain: Node, axes: readonly number[]): KernelDraft {
+    const domainShape = domain.shape;
+    const dims = dimsOf(domain);
     const outerDims = domainShape.map((_, i) => i).filter((i) => !axes.includes(i));
-    const point = domainShape.map((n, i) =>
-      n === 1 ? idx(0) : axes.includes(i) ? loopVar(`r${axes.indexOf(i)}`, n) : loopVar(`o${outerDims.indexOf(i)}`, n),
+    const point = dims.map((n, i) =>
+      n === 1 ? idx(0) : axes.includes(i) ? loopVarDim(`r${axes.indexOf(i)}`, n) : loopVarDim(`o${outerDims.indexOf(i)}`, n),
     );
     const k: KernelDraft = {
-      index: this.plan.kernels.length, kind, domainShape: [...domainShape], axes: [...axes], point,
+      index: this.plan.kernels.length, kind, domainShape: [...domainShape], domainDims: [...dims], axes: [...axes], point,
       accs: new Map(), params: new KernelParams(), reductions: [], outerStores: [], innerStores: [], members: [],
     };
     this.plan.kernels.push(k);
@@ -175,12 +184,12 @@ class Fuser {
 
   /** An output that is an input or constant still gets a kernel, so outputs are fresh buffers. */
   private copyOutput(node: Node): void {
-    const k = this.start('loops', node.shape, []);
+    const k = this.start('loops', node, []);
     let value: Expr;
     const loads: number[] = [];
     if (node.op === 'const' && node.data.length === 1) value = cst(node.data[0]!, node.dtype);
     else {
-      value = { k: 'load', buf: k.params.add(nodeBuffer(node.id)), at: flatten(k.point, node.shape), dt: node.dtype };
+      value = { k: 'load', buf: k.params.add(nodeBuffer(node.id)), at: flatten(k.point, dimsOf(node)), dt: node.dtype };
       this.plan.loaded.add(node.id);
       loads.push(node.id);
     }
@@ -189,14 +198,15 @@ class Fuser {
   }
 
   private placeReduction(node: Node & { op: 'reduce' }): void {
-    const inShape = this.g.node(node.inputs[0]!).shape;
-    const same = this.plan.kernels.filter((k) => k.kind === 'loops' && sameShape(k.domainShape, inShape) && sameShape(k.axes, node.axes));
+    const input = this.g.node(node.inputs[0]!);
+    const inDims = dimsOf(input);
+    const same = this.plan.kernels.filter((k) => k.kind === 'loops' && sameDims(k.domainDims, inDims) && sameShape(k.axes, node.axes));
     const last = same.at(-1);
     if (last) {
       const b = this.build(last, node.inputs[0]!, last.point);
       if (b.refusal === undefined) return this.addReduction(last, node, b, 'same-domain reduction');
     }
-    const k = this.start('loops', inShape, node.axes);
+    const k = this.start('loops', input, node.axes);
     this.addReduction(k, node, this.buildFresh(k, node.inputs[0]!, k.point), 'reduction');
   }
 
@@ -204,7 +214,7 @@ class Fuser {
     this.commit(k, b);
     const accId = k.reductions.length;
     k.reductions.push({ id: accId, op: node.fn as AccOp, value: b.value, dtype: node.dtype, ...(node.selectLast ? { selectLast: true } : {}) });
-    k.accs.set(node.id, { accId, key: exprKey(flatten(this.reducedPoint(k, node), node.shape)), dtype: node.dtype });
+    k.accs.set(node.id, { accId, key: exprKey(flatten(this.reducedPoint(k, node), dimsOf(node))), dtype: node.dtype });
     this.member(k, node.id, rule, [b]);
   }
 
@@ -220,7 +230,7 @@ class Fuser {
   }
 
   private startMatmul(node: Node & { op: 'matmul' }): void {
-    const k = this.start('matmul', node.shape, []);
+    const k = this.start('matmul', node, []);
     const [a, b] = node.inputs as [number, number];
     k.matmul = { node: node.id, a, b };
     const built: Built[] = [];
@@ -228,9 +238,9 @@ class Fuser {
     for (const [i, operand] of node.inputs.entries()) {
       if (i === 1 && this.r.implicit.has(operand)) {
         // An implicit operand: its value at (batch o*, row r0, col r1), inlined through its views.
-        const bShape = this.g.node(operand).shape;
+        const bShape = dimsOf(this.g.node(operand));
         const nb = node.shape.length - 2;
-        const full = [...k.point.slice(0, nb), loopVar('r0', bShape.at(-2)!), loopVar('r1', bShape.at(-1)!)];
+        const full = [...k.point.slice(0, nb), loopVarDim('r0', bShape.at(-2)!), loopVarDim('r1', bShape.at(-1)!)];
         const b = this.buildFresh(k, operand, broadcastIndex(full, bShape));
         this.commit(k, b);
         k.matmul.bValue = b.value;
@@ -242,12 +252,12 @@ class Fuser {
       this.plan.loaded.add(base);
       loads.push(base);
     }
-    k.accs.set(node.id, { accId: 0, key: exprKey(flatten(k.point, node.shape)), dtype: node.dtype });
+    k.accs.set(node.id, { accId: 0, key: exprKey(flatten(k.point, dimsOf(node))), dtype: node.dtype });
     this.member(k, node.id, 'matmul', built, loads);
   }
 
   private startScan(node: Node & { op: 'cumsum' }): void {
-    const k = this.start('scan', node.shape, [node.axis]);
+    const k = this.start('scan', node, [node.axis]);
     const b = this.buildFresh(k, node.inputs[0]!, k.point);
     this.commit(k, b);
     k.scan = { node: node.id, value: b.value };
@@ -261,7 +271,7 @@ class Fuser {
    */
   private startScatter(node: Node & { op: 'scatter' }): void {
     const [data, , updates] = node.inputs as [number, number, number];
-    const copy = this.start('loops', node.shape, []);
+    const copy = this.start('loops', node, []);
     const b = this.buildFresh(copy, data, copy.point);
     this.commit(copy, b);
     copy.innerStores.push({ buf: nodeBuffer(node.id), value: b.value });
@@ -269,7 +279,7 @@ class Fuser {
 
     const [s0, s1] = scatterSerialDims(this.g, node);
     const serial = Array.from({ length: s1 - s0 }, (_, i) => s0 + i);
-    const k = this.start('scatter', this.g.node(updates).shape, serial);
+    const k = this.start('scatter', this.g.node(updates), serial);
     const parts: Built[] = [];
     const p = scatterPoint(this.g, node, k.point, (id, idxs) => {
       // Committed one by one: each expression numbers its new parameters after the last's.
@@ -284,7 +294,7 @@ class Fuser {
   }
 
   private startPointwise(node: Node): void {
-    const k = this.start('loops', node.shape, []);
+    const k = this.start('loops', node, []);
     const b = this.buildFresh(k, node.id, k.point, true);
     this.commit(k, b);
     k.innerStores.push({ buf: nodeBuffer(node.id), value: b.value });
@@ -319,17 +329,18 @@ class Fuser {
   /** Where pointwise `node` would be computed in kernel `k`, if its shape fits one of k's points. */
   private consumerPlace(k: KernelDraft, node: Node): ConsumerPlace | undefined {
     if (k.kind === 'scan' || k.kind === 'scatter') return undefined;
-    if (sameShape(node.shape, k.domainShape)) return { point: k.point, store: 'inner', rule: k.kind === 'matmul' ? 'epilogue' : 'inner consumer' };
-    if (k.kind === 'matmul' && numel(node.shape) === numel(k.domainShape)) {
+    const dims = dimsOf(node);
+    if (sameDims(dims, k.domainDims)) return { point: k.point, store: 'inner', rule: k.kind === 'matmul' ? 'epilogue' : 'inner consumer' };
+    if (k.kind === 'matmul' && symNumel(dims).equals(symNumel(k.domainDims))) {
       // A reshape of the product (a conv's [N, G, Mg, P] read as [N, M, OH, OW]): the same
       // flat point, which the index simplifier maps back onto the accumulator's.
-      return { point: unflatten(flatten(k.point, k.domainShape), node.shape), store: 'inner', rule: 'reshaped epilogue' };
+      return { point: unflatten(flatten(k.point, k.domainDims), dims), store: 'inner', rule: 'reshaped epilogue' };
     }
     if (k.kind !== 'loops' || k.axes.length === 0) return undefined;
-    const outerShape = k.domainShape.filter((_, i) => !k.axes.includes(i));
-    const keepShape = k.domainShape.map((n, i) => (k.axes.includes(i) ? 1 : n));
-    if (sameShape(node.shape, outerShape)) return { point: k.point.filter((_, i) => !k.axes.includes(i)), store: 'outer', rule: 'outer consumer' };
-    if (sameShape(node.shape, keepShape)) return { point: k.point.map((p, i) => (k.axes.includes(i) ? idx(0) : p)), store: 'outer', rule: 'outer consumer' };
+    const outerShape = k.domainDims.filter((_, i) => !k.axes.includes(i));
+    const keepShape = k.domainDims.map((n, i) => (k.axes.includes(i) ? 1 : n));
+    if (sameDims(dims, outerShape)) return { point: k.point.filter((_, i) => !k.axes.includes(i)), store: 'outer', rule: 'outer consumer' };
+    if (sameDims(dims, keepShape)) return { point: k.point.map((p, i) => (k.axes.includes(i) ? idx(0) : p)), store: 'outer', rule: 'outer consumer' };
     return undefined;
   }
 

@@ -3,8 +3,9 @@
 // there (and which of the kernel's accumulators it reads, which producers it inlines), so
 // `KILN_DEBUG=schedule` can print why the graph became these kernels.
 
+import { type Dim, fmtDims } from '../graph/sym.js';
 import type { DType } from '../graph/dtype.js';
-import type { Graph, Node } from '../graph/ir.js';
+import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import type { Expr } from '../lower/expr.js';
 import type { Reduction } from '../lower/loop_ir.js';
 
@@ -119,6 +120,8 @@ export interface KernelDraft {
   kind: KernelKind;
   /** Domain of the kernel: the shape its inner point indexes, and the reduced axes. */
   domainShape: number[];
+  /** The domain's dims: symbolic ones where the graph has them (domainShape then holds hints). */
+  domainDims: Dim[];
   axes: number[];
   /** Canonical multi-index of domainShape at the current point (loop vars). */
   point: Expr[];
@@ -148,7 +151,7 @@ export interface FusionPlan {
 /** A node as the plan prints it: `%id op dtype[shape]`. */
 function fmtNode(n: Node): string {
   const op = n.op === 'unary' || n.op === 'binary' || n.op === 'reduce' ? n.fn : n.op;
-  return `%${n.id} ${op} ${n.dtype}[${n.shape.join(',')}]`;
+  return `%${n.id} ${op} ${n.dtype}${fmtDims(dimsOf(n))}`;
 }
 
 /** The plan as text, for KILN_DEBUG=schedule: each kernel, its kind and domain, its nodes and why each is there. */
@@ -156,7 +159,7 @@ export function fmtFusionPlan(g: Graph, plan: FusionPlan): string {
   const lines = [`fusion plan: ${plan.kernels.length} kernels`];
   for (const k of plan.kernels) {
     const axes = k.axes.length ? `, ${k.kind === 'loops' ? 'reducing' : k.kind === 'scan' ? 'scanning' : 'serial'} axes [${k.axes.join(',')}]` : '';
-    lines.push(`kernel ${k.index} (${k.kind}): domain [${k.domainShape.join(',')}]${axes}`);
+    lines.push(`kernel ${k.index} (${k.kind}): domain ${fmtDims(k.domainDims)}${axes}`);
     const rows = k.members.map((m) => ({ m, node: fmtNode(g.node(m.node)) }));
     const width = Math.max(...rows.map((r) => r.node.length));
     for (const { m, node } of rows) {

@@ -6,8 +6,7 @@
 
 import type { Graph } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
-import { type StridedView, composeView } from '../lower/views.js';
-import { contiguousStrides } from '../graph/shape.js';
+import { type StridedView, composeView, contiguousView } from '../lower/views.js';
 
 /** Past this many inlined operations, a value used more than once is computed once and stored. */
 const INLINE_LIMIT = 24;
@@ -45,6 +44,11 @@ export interface RealizeOptions {
    * (Backend.im2colMaxTiles): a conv with few output tiles would starve the generated GEMM.
    */
   im2colMaxTiles?: number | undefined;
+  /**
+   * With im2colMaxTiles: products at least this deep (K, the taps times input channels per
+   * group) materialise im2col whatever their tiles (Backend.im2colMinDepth).
+   */
+  im2colMinDepth?: number | undefined;
 }
 
 /** Output tiles of the generated GEMM (64×64) for a product of shape [...batch, M, N]. */
@@ -86,11 +90,13 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
       const [a, b] = n.inputs as [number, number];
       views.set(a, stridedOperand(g, a, realized));
       const bases = realized.has(b) || a === b ? undefined : windowBases(g, b);
-      const macs = numel(n.shape) * g.node(a).shape.at(-1)!;
-      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && gemmTiles(n.shape) < (options.im2colMaxTiles ?? Infinity)) {
+      const depth = g.node(a).shape.at(-1)!;
+      const macs = numel(n.shape) * depth;
+      const fewTiles = gemmTiles(n.shape) < (options.im2colMaxTiles ?? Infinity) || depth >= (options.im2colMinDepth ?? Infinity);
+      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && fewTiles) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
         realized.add(b);
-        views.set(b, { base: b, offset: 0, strides: contiguousStrides(g.node(b).shape) });
+        views.set(b, contiguousView(g.node(b)));
       } else if (bases !== undefined) {
         for (const base of bases) realized.add(base);
         implicit.add(b);
@@ -131,9 +137,9 @@ function stridedOperand(g: Graph, id: number, realized: Set<number>): StridedVie
   const n = g.node(id);
   const contiguous = (): StridedView => {
     realized.add(id);
-    return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
+    return contiguousView(n);
   };
-  if (realized.has(id)) return { base: id, offset: 0, strides: contiguousStrides(n.shape) };
+  if (realized.has(id)) return contiguousView(n);
   if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice' || n.op === 'window') {
     const input = g.node(n.inputs[0]!);
     const inner = stridedOperand(g, input.id, realized);

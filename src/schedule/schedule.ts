@@ -13,6 +13,8 @@ import { formKernels } from './fuse.js';
 import { fmtFusionPlan } from './fusion_plan.js';
 import { fmtPlan, type Plan } from './plan.js';
 import { realize } from './realize.js';
+import { isSymbolic } from '../graph/ir.js';
+import { planSymbols, rangeGuards } from './plan_symbols.js';
 
 /**
  * Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen.
@@ -26,23 +28,27 @@ export async function schedule(
   onKernels?: (count: number) => void,
 ): Promise<{ plan: Plan }> {
   if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
-  const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles }));
+  const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles, im2colMinDepth: backend.im2colMinDepth }));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
   const f = withSpan('schedule', 'finalize', () => finalize(graph, r, s));
   if (debugEnabled('schedule')) debugPrint('schedule', fmtFusionPlan(graph, s));
   onKernels?.(f.kernels.length);
   await backend.prepareCodegen?.();
-  const { planKernels } = await codegenAndSubmit(f.kernels, backend, submit);
+  const { planKernels, guards } = await codegenAndSubmit(f.kernels, backend, submit);
   const plan: Plan = {
     device: backend.device,
     buffers: f.buffers,
     kernels: planKernels,
-    steps: f.args.map((args, kernel) => ({ kernel, args })),
+    steps: f.args.map((args, kernel) => (f.kernels[kernel]!.sym ? { kernel, args, sizes: f.kernels[kernel]!.sym!.sizes } : { kernel, args })),
     outputs: f.outputs,
     arenaBytes: f.arenaBytes,
     returnsArray,
     info: f.kernels.map((k, i) => ({ kind: k.kind, ops: f.kernelNodes[i]!.map((n) => graph.node(n).op) })),
   };
+  if (isSymbolic(graph)) {
+    plan.symbols = planSymbols(graph);
+    plan.guards = [...rangeGuards(plan.symbols), ...guards];
+  }
   if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
   return { plan };
 }

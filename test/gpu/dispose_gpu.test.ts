@@ -44,3 +44,26 @@ for (const name of ['mlp_dynamic', 'transformer_layer']) {
     await assert.rejects(model.run({ [x]: input }), /was disposed/);
   });
 }
+
+test('a dynamic model with room for one shape variant: each evicted variant gives its device memory back, so alternating sizes hold no more than one program', { skip }, async () => {
+  const input = readNpy(path.join(FIX, 'mlp_dynamic.input.npy'));
+  const want = readNpy(path.join(FIX, 'mlp_dynamic.output.npy')).toTypedArraySync() as Float32Array;
+  const perRow = want.length / input.shape[0]!;
+  const rowsOf = (n: number) => NDArray.from((input.toTypedArraySync() as Float32Array).slice(0, n * input.shape[1]!), [n, input.shape[1]!]);
+  const model = loadOnnx(path.join(FIX, 'mlp_dynamic.onnx'), { device: 'cuda', cacheDir, maxShapeVariants: 1 });
+  const start = deviceAllocator().stats().allocatedBytes;
+  const held: number[] = [];
+  // The MLP is row-wise: the first n rows of PyTorch's output are the output of the first n rows.
+  for (const n of [input.shape[0]!, 2, input.shape[0]!, 2]) {
+    const y: NDArray = (await model.run({ x: rowsOf(n) })).y!;
+    const got = (await y.toTypedArray()) as Float32Array;
+    assert.equal(got.length, n * perRow);
+    got.forEach((g, k) => assert.ok(Math.abs(g - want[k]!) <= 1e-4 + 1e-3 * Math.abs(want[k]!), `batch ${n}, element ${k}: ${g} vs ${want[k]}`));
+    y.deviceData()?.release();
+    held.push(deviceAllocator().stats().allocatedBytes - start);
+  }
+  assert.ok(held[0]! > 0, 'a live program holds device memory');
+  assert.deepEqual([held[2], held[3]], [held[0], held[1]], `live bytes after each run (${held.join(', ')}): a size run again holds what it held the first time, the evicted one freed`);
+  model.dispose();
+  assert.equal(deviceAllocator().stats().allocatedBytes, start);
+});

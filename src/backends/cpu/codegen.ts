@@ -7,7 +7,10 @@ import { arch } from 'node:os';
 import { setting } from '../../config/read.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
-import { type Kernel, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
+import { type Dim, SymbolicUnsupportedError, symNumel, symStrides } from '../../graph/sym.js';
+import { recordGuard } from '../../lower/guard_record.js';
+import { symCName } from '../../lower/sym_index.js';
+import { type Kernel, type KernelSyms, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
 import { unflatten } from '../../lower/views.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
@@ -16,15 +19,95 @@ import { dtOf } from '../../lower/expr.js';
 import { loadValue } from '../half_c.js';
 import { recordUses } from '../emitted_uses.js';
 import { narrowAcc, wideAccType } from '../int_c.js';
-import { accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
+import { SUM_BLOCK, accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
-import { fewRowKernel } from './few_rows.js';
+import { type FewRowContext, fewRowKernel } from './few_rows.js';
 import type { GemmContext, GemmKernel } from './gemm_context.js';
 import { tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
 
 export type { CSource } from './kernel_text.js';
+
+/**
+ * The few-row kernels of a product over a symbolic M, one per M in [2, 8] as `case` blocks,
+ * when the static program's few-row kernel would take the product at that M: no batch, N, K
+ * and the strides static, a float32 B read in place (few_rows.ts). Undefined otherwise.
+ */
+function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowContext, 'parallel' | 'partName'>, bDt: MatmulKernel['dtype']): { statics: string[]; body: string[] } | undefined {
+  const sym = k.sym!;
+  const staticDims = [sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number');
+  if (!staticDims || k.batch.length > 0 || isImplicit(k.b) || !setting('KILN_CPU_FEW_ROW_GEMM') || cStorageType(bDt) !== c.t) return undefined;
+  const statics: string[] = [];
+  const body: string[] = [];
+  for (let m = 2; m <= 8; m++) {
+    const km: MatmulKernel = { ...k, M: m };
+    // Threads as the static program decides them for this M.
+    const kernel = fewRowKernel(km, { ...c, parallel: m * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${m}` });
+    if (!kernel) return undefined;
+    statics.push(...kernel.statics);
+    body.push(`${c.ind.slice(2)}case ${m}: {`, ...kernel.body, `${c.ind}break;`, `${c.ind.slice(2)}}`);
+  }
+  return { statics, body };
+}
+
+/** A dim's C text: the number, or the SymInt over the kernel's size arguments. */
+function dimC(d: Dim): string {
+  return typeof d === 'number' ? String(d) : d.toC(symCName);
+}
+
+/**
+ * Whether a symbolic kernel's generators emit OpenMP threads (its two variants, see
+ * symbolicVariants); static kernels decide by size as before.
+ */
+let symbolicThreads = true;
+
+/**
+ * A symbolic kernel's work per call, as the C condition choosing its threaded variant: the
+ * static program's rule (a loop nest's bytes, a product's multiply-adds) over the kernel's sizes.
+ */
+function threadsCondition(k: Kernel & { sym: KernelSyms }): string {
+  const s = k.sym;
+  if (k.kind === 'matmul') return `${symNumel([...(s.batch ?? []), s.M ?? k.M, s.N ?? k.N, s.K ?? k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}`;
+  return `${symNumel([...(s.outer ?? []), ...(s.inner ?? [])]).toC(symCName)} * 4 >= ${PARALLEL_MIN_WORK}`;
+}
+
+/**
+ * A symbolic kernel as two variants in one body, threaded and serial, chosen per call by its
+ * work: a parallel pragma with an `if` clause still enters the OpenMP runtime when false
+ * (~3 µs a kernel on the 2-core VM: small shapes ran 1.8× slower than static programs), and a
+ * static program has no pragma at all when its work is small.
+ */
+function symbolicVariants(k: Kernel & { sym: KernelSyms }, generate: () => CSource): CSource {
+  const gen = (threads: boolean) => {
+    symbolicThreads = threads;
+    try {
+      return generate();
+    } finally {
+      symbolicThreads = true;
+    }
+  };
+  const par = gen(true);
+  const ser = gen(false);
+  const head = `${signature(k)} {\n`;
+  const split = (src: CSource) => {
+    const at = src.body.indexOf(head);
+    if (at < 0 || !src.body.endsWith('}\n')) throw new Error('codegen: a symbolic kernel without its signature');
+    return { statics: src.body.slice(0, at), inner: src.body.slice(at + head.length, -2) };
+  };
+  const p = split(par);
+  const q = split(ser);
+  if (p.statics !== q.statics) throw new Error('codegen: a symbolic kernel whose variants differ outside its body');
+  const indent = (t: string) => t.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
+  return { ...par, body: `${p.statics}${head}  if (${threadsCondition(k)}) {\n${indent(p.inner)}  } else {\n${indent(q.inner)}  }\n}\n` };
+}
+
+/** flatInner over symbolic dims: the flat position in the reduced dims (argmax/argmin). */
+function flatInnerDims(dims: readonly Dim[]): string {
+  const strides = symStrides(dims);
+  const parts = dims.flatMap((d, i) => (d === 1 ? [] : [`r${i} * ${strides[i]!.toC(symCName)}`]));
+  return `(${parts.length ? parts.join(' + ') : '0'})`;
+}
 
 export function generateC(k: Kernel): CSource {
   const { value: src, uses } = recordUses(() => kernelBody(k));
@@ -33,6 +116,9 @@ export function generateC(k: Kernel): CSource {
 }
 
 function kernelBody(k: Kernel): CSource {
+  if (k.sym && k.kind !== 'loops' && k.kind !== 'matmul') throw new SymbolicUnsupportedError(`a CPU ${k.kind} kernel over symbolic sizes`, k.sym.sizes);
+  if (k.sym && k.kind === 'loops') return symbolicVariants(k as LoopKernel & { sym: KernelSyms }, () => loops(k));
+  if (k.sym && k.kind === 'matmul') return symbolicVariants(k as MatmulKernel & { sym: KernelSyms }, () => matmul(k));
   switch (k.kind) {
     case 'loops':
       return loops(k);
@@ -47,8 +133,11 @@ function kernelBody(k: Kernel): CSource {
   }
 }
 
-/** Opens nested loops over `dims` named prefix0..; size-1 dims get no loop (their index is 0). */
-function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean): string {
+/**
+ * Opens nested loops over `dims` named prefix0..; size-1 dims get no loop (their index is 0).
+ * `texts`: each extent's C text where symbolic (else the number).
+ */
+function openLoops(lines: string[], dims: readonly number[], prefix: string, indent: string, parallelFirst: boolean, texts?: readonly string[]): string {
   let ind = indent;
   // The first real loop (size-1 dims open blocks) takes the pragma, the loops inside it none.
   let pragmaPending = parallelFirst;
@@ -61,7 +150,7 @@ function openLoops(lines: string[], dims: readonly number[], prefix: string, ind
     }
     if (pragmaPending) lines.push(`${ind}#pragma omp parallel for schedule(static)`);
     pragmaPending = false;
-    lines.push(`${ind}for (int64_t ${prefix}${i} = 0; ${prefix}${i} < ${n}; ${prefix}${i}++) {`);
+    lines.push(`${ind}for (int64_t ${prefix}${i} = 0; ${prefix}${i} < ${texts?.[i] ?? n}; ${prefix}${i}++) {`);
     ind += '  ';
   });
   return ind;
@@ -72,18 +161,29 @@ function closeLoops(lines: string[], dims: readonly number[], indent: string): v
   while (depth-- > 0) lines.push(`${indent}${'  '.repeat(depth)}}`);
 }
 
-function loops(k: LoopKernel): CSource {
-  if (readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
-  if (shortRowReduction(k)) return rowLoops(k);
+function loops(k: LoopKernel & { sym?: KernelSyms }): CSource {
+  const sym = k.sym;
+  // A symbolic kernel takes the plain loop order, right for every size: the column and row
+  // orders are chosen by size, which a symbolic kernel knows only per call.
+  if (!sym && readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
+  if (!sym && shortRowReduction(k)) return rowLoops(k);
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
-  const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
-  const ind = openLoops(lines, k.outer, 'o', '  ', parallel);
+  const outerText = sym?.outer?.map(dimC);
+  const innerText = sym?.inner?.map(dimC);
+  const parallel = (sym ? symbolicThreads : totalWork(k) >= PARALLEL_MIN_WORK) && k.outer.some((n) => n > 1);
+  const ind = openLoops(lines, k.outer, 'o', '  ', parallel, outerText);
   const outerScope = new Scope(dialect, counter, undefined, ind);
   const body: string[] = [];
   for (const r of k.reductions) {
     body.push(`${ind}${accInit(r)}`);
     const split = blockedSum(r) ? sumBlocking(k.inner) : undefined;
+    if (sym && blockedSum(r)) {
+      // The blocking is chosen by the sum's length: a symbolic one keeps the one-block form
+      // for every call its guard admits.
+      if (split) throw new SymbolicUnsupportedError(`a float sum over ${numel(k.inner)} (> ${SUM_BLOCK}) points of symbolic length`, symNumel(sym.inner ?? []).symbols());
+      recordGuard(symNumel(sym.inner ?? []), 'le', SUM_BLOCK, `float sums of at most ${SUM_BLOCK} points run unblocked`);
+    }
     if (split) {
       // A long float32 sum: partial sums over blocks of at most SUM_BLOCK points (accumulators.ts).
       // The innermost loop vectorizes (whole-tensor sums over several dims included).
@@ -100,10 +200,11 @@ function loops(k: LoopKernel): CSource {
     // The pragma must sit right before a `for`: only when the single inner dim is a real loop.
     if (pragma && k.inner.length === 1 && k.inner[0] !== 1) body.push(`${ind}${pragma}`);
     const innerLines: string[] = [];
-    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
+    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false, innerText);
     const s = outerScope.child(innerInd);
     const v = s.emit(r.value);
-    body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...accUpdate(r, v, flatInner(k.inner)).map((l) => innerInd + l));
+    const pos = sym ? flatInnerDims(sym.inner ?? []) : flatInner(k.inner);
+    body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...accUpdate(r, v, pos).map((l) => innerInd + l));
     closeLoops(body, k.inner, ind);
     body.push(...accFinish(r).map((l) => ind + l));
   }
@@ -115,7 +216,7 @@ function loops(k: LoopKernel): CSource {
   if (k.innerStores.length) {
     const innerLines: string[] = [];
     if (k.inner.length === 1 && k.inner[0] !== 1 && k.reductions.length > 0) innerLines.push(`${ind}#pragma omp simd`);
-    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false);
+    const innerInd = openLoops(innerLines, k.inner, 'r', ind, false, innerText);
     const s = outerScope.child(innerInd);
     const stores = k.innerStores.map((st) => `${innerInd}${storeStmt(st.buf, s.emit(st.at), s.emit(st.value), k.bufs[st.buf]!.dtype)}`);
     body.push(...outerScope.lines.splice(0), ...innerLines, ...s.lines, ...stores);
@@ -212,8 +313,22 @@ function scatter(k: ScatterKernel): CSource {
  * against it with a 4×32 accumulator block that the compiler keeps in vector registers; rows
  * run in parallel.
  */
-function matmul(k: MatmulKernel): CSource {
+function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const counter = { n: 0 };
+  const sym = k.sym;
+  // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments; a
+  // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
+  // variants (few rows, a parallel batch) are left out, and the row loop's pragma decides per
+  // call whether to use threads.
+  if (sym && isImplicit(k.b)) throw new SymbolicUnsupportedError('an implicit GEMM operand over symbolic sizes', sym.sizes);
+  const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
+  const K = kSym ? dimC(sym.K!) : String(k.K);
+  const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
+  const N = sym?.N !== undefined ? dimC(sym.N) : String(k.N);
+  const mLast = sym && typeof sym.M !== 'number' ? `(${M} - 1)` : String(k.M - 1);
+  const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
+  const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
+  const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
   // Narrow integers accumulate in uint32_t (wrapping by definition), narrowed at acc0.
@@ -225,16 +340,22 @@ function matmul(k: MatmulKernel): CSource {
   const NR = 32;
   // The panel is named after the kernel: kernels of a compile group share one translation unit.
   const panel = `${KERNEL_NAME_PLACEHOLDER}_bpanel`;
-  const lines: string[] = [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   const nb = k.batch.length;
   const mVar = `o${nb}`;
   const nVar = `o${nb + 1}`;
   const work = k.batch.reduce((p, d) => p * d, 1) * k.M * k.N * k.K;
   const batches = k.batch.reduce((p, d) => p * d, 1);
-  const parallel = work >= PARALLEL_MIN_WORK * 8;
+  const parallel = sym ? symbolicThreads : work >= PARALLEL_MIN_WORK * 8;
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
-  const parallelBatch = parallel && batches >= 2;
+  // Over a symbolic batch: when the batch has 2 or more products for every binding.
+  const parallelBatch = parallel && (sym ? symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
+  const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
+  // A symbolic K's shared panel is allocated per call (a static one is a static array).
+  const heapPanel = kSym && !parallelBatch;
+  const lines: string[] = kSym
+    ? ['', `${signature(k)} {`, ...(heapPanel ? [`  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * ${panelSize});`] : [])]
+    : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
   // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
   // each B element is used at most 8 times, so copying B into panels costs as much as the
   // product, and the rows cannot be split across threads. A float32 B contiguous along its rows
@@ -242,15 +363,16 @@ function matmul(k: MatmulKernel): CSource {
   // (few_rows.ts). Any other B is still packed per panel, but threads split the panels, each
   // with its own. KILN_CPU_FEW_ROW_GEMM=0 turns both off (the earlier kernel), to compare
   // (bench/cpu_weights.ts).
-  const fewRows = k.M <= 2 * MR && !implicitB && setting('KILN_CPU_FEW_ROW_GEMM');
+  const fewRows = k.M <= 2 * MR && !implicitB && !sym && setting('KILN_CPU_FEW_ROW_GEMM');
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
   // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
   // where A is float32 with contiguous columns and B strided; independent products split by
-  // batch item each run it on their thread. KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32
-  // kernel below, to compare (bench/cpu_gemm.ts).
-  const tiled = k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  // batch item each run it on their thread. Not over symbolic sizes (the tile's loops are
+  // written for static M, N, K). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to
+  // compare (bench/cpu_gemm.ts).
+  const tiled = !sym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
@@ -258,22 +380,20 @@ function matmul(k: MatmulKernel): CSource {
       : undefined;
   let ind = '  ';
   if (parallelBatch) {
+    const batchDims = sym?.batch ?? k.batch;
     // The tile's scratch is made before the team: one slice per thread.
     if (tiled) lines.push(tiledScratch(k, 'kiln_gemm_threads()', ind));
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
-    lines.push(`${ind}for (int64_t bflat = 0; bflat < ${batches}; bflat++) {`);
+    lines.push(`${ind}for (int64_t bflat = 0; bflat < ${sym ? dimC(symNumel(batchDims)) : batches}; bflat++) {`);
     ind += '  ';
-    let stride = 1;
+    const strides = symStrides(batchDims);
     const decls: string[] = [];
-    for (let d = k.batch.length - 1; d >= 0; d--) {
-      decls.unshift(`${ind}const int64_t o${d} = (bflat / ${stride}) % ${k.batch[d]};`);
-      stride *= k.batch[d]!;
-    }
+    for (let d = k.batch.length - 1; d >= 0; d--) decls.unshift(`${ind}const int64_t o${d} = (bflat / ${dimC(strides[d]!.constant ?? strides[d]!)}) % ${dimC(batchDims[d]!)};`);
     lines.push(...decls);
-    if (!tiled) lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`);
+    if (!tiled) lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${panelSize});`);
   } else {
-    ind = openLoops(lines, k.batch, 'o', ind, false);
-    if (!panelsParallel && !special) lines.push(`${ind}${t}* restrict Bp = ${panel};`);
+    ind = openLoops(lines, k.batch, 'o', ind, false, sym?.batch?.map(dimC));
+    if (!panelsParallel && !special) lines.push(`${ind}${t}* restrict Bp = ${kSym ? 'Bheap' : panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
@@ -290,13 +410,21 @@ function matmul(k: MatmulKernel): CSource {
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
+  // A symbolic M of a product whose few-row kernel would apply: that kernel for each M from 2
+  // to 8, chosen per call (each exactly the static program's for that M), else the packed one.
+  const fewByM = sym && typeof sym.M !== 'number' ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
+  if (fewByM) {
+    lines[0] += `\n${fewByM.statics.join('\n')}`;
+    lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`);
+    ind += '  ';
+  }
   if (panelsParallel) {
     lines.push(`${ind}#pragma omp parallel`, `${ind}{`);
     ind += '  ';
     lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${Math.max(k.K, 1) * NR});`, `${ind}#pragma omp for schedule(static)`);
   }
-  lines.push(`${ind}for (int64_t jb = 0; jb < ${k.N}; jb += ${NR}) {`);
-  lines.push(`${ind}  const int64_t jn = ${k.N} - jb < ${NR} ? ${k.N} - jb : ${NR};`);
+  lines.push(`${ind}for (int64_t jb = 0; jb < ${N}; jb += ${NR}) {`);
+  lines.push(`${ind}  const int64_t jn = ${N} - jb < ${NR} ? ${N} - jb : ${NR};`);
 
   if (implicitB) {
     // An implicit B (a conv's window view): the panel is packed from its index expression at
@@ -315,7 +443,7 @@ function matmul(k: MatmulKernel): CSource {
     });
     if (colParts.length) lines.push(`${ind}  for (int64_t j = 0; j < jn; j++) {`, `${ind}    const int64_t r1 = jb + j;`, ...colScope.lines, ...tables, `${ind}  }`);
     if (parallel && !parallelBatch) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
-    lines.push(`${ind}  for (int64_t p = 0; p < ${k.K}; p++) {`, `${ind}    const int64_t r0 = p;`);
+    lines.push(`${ind}  for (int64_t p = 0; p < ${K}; p++) {`, `${ind}    const int64_t r0 = p;`);
     const rowScope = scope.child(`${ind}    `);
     colParts.forEach((e, i) => rowScope.bind(e, `col${i}[j]`));
     emitInvariants(rowScope, implicitB.value, new Set([...batchVars, 'r0']));
@@ -327,41 +455,46 @@ function matmul(k: MatmulKernel): CSource {
   } else {
     const sb = k.b as StridedOperand;
     const pack = [
-      `for (int64_t p = 0; p < ${k.K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
-      `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${sb.rowStride}LL + (jb + j) * ${sb.colStride}LL]`, bDt)} : (${t})0;`,
+      `for (int64_t p = 0; p < ${K}; p++) for (int64_t j = 0; j < ${NR}; j++)`,
+      `  Bp[p * ${NR} + j] = j < jn ? ${loadValue(`B[p * ${strideC(sym?.bStrides?.[0], sb.rowStride)} + (jb + j) * ${strideC(sym?.bStrides?.[1], sb.colStride)}]`, bDt)} : (${t})0;`,
     ];
     lines.push(...pack.map((l) => `${ind}  ${l}`));
   }
-  if (parallel && !parallelBatch && !panelsParallel && k.M > MR) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
-  lines.push(`${ind}  for (int64_t ib = 0; ib < ${k.M}; ib += ${MR}) {`);
+  if (parallel && !parallelBatch && !panelsParallel && (sym || k.M > MR)) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
+  lines.push(`${ind}  for (int64_t ib = 0; ib < ${M}; ib += ${MR}) {`);
   lines.push(`${ind}    ${t} acc[${MR}][${NR}];`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) for (int j = 0; j < ${NR}; j++) acc[r][j] = 0;`);
   // Rows past M read the last row (valid memory) and are never stored.
   for (let r = 0; r < MR; r++) {
-    lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${k.M} ? ib + ${r} : ${k.M - 1}) * ${k.a.rowStride}LL;`);
+    lines.push(`${ind}    const ${cStorageType(aDt)}* restrict a${r} = A + (ib + ${r} < ${M} ? ib + ${r} : ${mLast}) * ${aRow};`);
   }
-  lines.push(`${ind}    for (int64_t p = 0; p < ${k.K}; p++) {`);
+  lines.push(`${ind}    for (int64_t p = 0; p < ${K}; p++) {`);
   lines.push(`${ind}      const ${t}* restrict brow = Bp + p * ${NR};`);
   for (let r = 0; r < MR; r++) {
-    lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${k.a.colStride}LL]`, aDt)};`);
+    lines.push(`${ind}      { const ${t} av = ${loadValue(`a${r}[p * ${aCol}]`, aDt)};`);
     lines.push(`${ind}        #pragma omp simd`);
     lines.push(`${ind}        for (int j = 0; j < ${NR}; j++) acc[${r}][j] += av * brow[j]; }`);
   }
   lines.push(`${ind}    }`);
   lines.push(`${ind}    for (int r = 0; r < ${MR}; r++) {`);
-  lines.push(`${ind}      if (ib + r >= ${k.M}) break;`);
+  lines.push(`${ind}      if (ib + r >= ${M}) break;`);
   lines.push(`${ind}      for (int64_t j = 0; j < jn; j++) {`);
   const es = scope.child(`${ind}        `);
   const stores = k.epilogue.map((st) => `${ind}        ${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);
   lines.push(`${ind}        const int64_t ${mVar} = ib + r;`, `${ind}        const int64_t ${nVar} = jb + j;`, `${ind}        const ${cType(k.dtype)} acc0 = ${narrowAcc('acc[r][j]', k.dtype)};`);
   lines.push(...es.lines, ...stores);
   lines.push(`${ind}      }`, `${ind}    }`, `${ind}  }`, `${ind}}`);
+  if (fewByM) {
+    ind = ind.slice(2);
+    lines.push(`${ind}}`);
+  }
   if (panelsParallel) {
     ind = ind.slice(2);
     lines.push(`${ind}  free(Bp);`, `${ind}}`);
   }
   if (parallelBatch) lines.push(`${ind}free(Bp);`, '  }');
   else closeLoops(lines, k.batch, '  ');
+  if (heapPanel) lines.push('  free(Bheap);');
   lines.push('}');
   // 512-bit vectors for the 4×32 accumulator block where the CPU has them (AVX-512): gcc
   // prefers 256-bit by default, which halves the block's throughput.

@@ -20,7 +20,10 @@ import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { loadValue } from '../half_c.js';
 import { type GemmContext, type GemmKernel, epilogue } from './gemm_context.js';
 
-export type FewRowContext = GemmContext;
+export interface FewRowContext extends GemmContext {
+  /** The partials' array name (a symbolic kernel holds one few-row kernel per M, each its own). */
+  partName?: string;
+}
 export type FewRowKernel = GemmKernel;
 
 /** Rows of B per pass over the partials: fewer when M is larger (M·RB scalars of A are live). */
@@ -45,7 +48,7 @@ function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRo
   const RB = rowsPerPass(M);
   const groups = Math.floor(K / RB);
   const KC = c.parallel ? Math.max(1, Math.min(MAX_CHUNKS, Math.floor(K / CHUNK_MIN_ROWS), groups, Math.floor(PARTIALS_MAX_BYTES / (M * N * 4)))) : 1;
-  const part = `${KERNEL_NAME_PLACEHOLDER}_part`;
+  const part = c.partName ?? `${KERNEL_NAME_PLACEHOLDER}_part`;
   const a = (r: number, p: string) => loadValue(`A[${r * k.a.rowStride}LL + (${p}) * ${k.a.colStride}LL]`, c.aDt);
   const L: string[] = [];
   if (c.parallel) L.push(`${ind}#pragma omp parallel`, `${ind}{`, `${ind}#pragma omp for schedule(static)`);

@@ -17,6 +17,7 @@
 import { byteSize } from '../../graph/dtype.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import { includeGuarded, KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
+import { symCName } from '../../lower/sym_index.js';
 import { C_HALF_PRELUDE, C_INT_PRELUDE, C_PRELUDE, type EmitDialect, cStorageType } from '../c_expr.js';
 
 /** Work (elements touched) above which a kernel's outer loop runs on several threads. */
@@ -42,15 +43,23 @@ function pointerType(k: Kernel, i: number): string {
   return `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}*`;
 }
 
-/** The body function's signature: buffers as restrict parameters b0, b1, …; entryPoint calls it. */
+/**
+ * The body function's signature: buffers as restrict parameters b0, b1, …, then a symbolic
+ * kernel's sizes (int64_t, named by lower/sym_index.ts's symCName); entryPoint calls it.
+ */
 export function signature(k: Kernel): string {
   const params = k.bufs.map((_, i) => `${pointerType(k, i)} restrict b${i}`);
+  for (const s of k.sym?.sizes ?? []) params.push(`const int64_t ${symCName(s)}`);
   return `static __attribute__((noinline)) void ${KERNEL_NAME_PLACEHOLDER}_body(${params.join(', ')})`;
 }
 
-/** The exported symbol: takes the block of buffer pointers and calls the body with them. */
+/**
+ * The exported symbol: takes the block of buffer pointers and calls the body with them. A
+ * symbolic kernel's sizes follow the pointers in the block, each a pointer-sized integer.
+ */
 export function entryPoint(k: Kernel): string {
   const args = k.bufs.map((_, i) => `\n    (${pointerType(k, i)})args[${i}]`);
+  (k.sym?.sizes ?? []).forEach((_, j) => args.push(`\n    (int64_t)(intptr_t)args[${k.bufs.length + j}]`));
   return `void ${KERNEL_NAME_PLACEHOLDER}(void *const *args) {\n  ${KERNEL_NAME_PLACEHOLDER}_body(${args.join(',')});\n}\n`;
 }
 

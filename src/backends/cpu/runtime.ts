@@ -14,10 +14,11 @@
 // holds until the array is collected (an NDArray remembers it: addressOf); the call keeps
 // every array it addresses alive until its kernels have run (the run is synchronous).
 
-import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
+import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
+import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
 import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
@@ -27,14 +28,18 @@ import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
 /** A kernel entry: `void name(void *const *args)`. */
 type KernelFn = (args: BigUint64Array) => void;
 
-/** A buffer whose array comes with each call (input, parameter) or is made by it (output). */
+/**
+ * A buffer whose array comes with each call (input, parameter) or is made by it (output), or
+ * a temporary of symbolic size, made again when the call's sizes change.
+ */
 interface CallBuffer {
-  kind: 'input' | 'param' | 'output';
+  kind: 'input' | 'param' | 'output' | 'temp';
   /** Position among the inputs or the parameters. */
   index: number;
-  /** For an output: its dtype and element count. */
+  /** For an output or temporary: its dtype and element count (of a symbolic one, per binding: `buffer`). */
   dtype: PlanBuffer['dtype'];
   numel: number;
+  buffer: PlanBuffer;
   /** Where its address goes: indices into the executable's `blocks`, one per use by a step. */
   slots: number[];
 }
@@ -65,6 +70,18 @@ export class CpuExecutable implements Executable {
    * under the kernels.
    */
   private readonly fixed: (AnyTypedArray | undefined)[];
+  /** A symbolic plan's size arguments: each step's slots after its pointers, with the symbol each takes. */
+  private readonly sizeSlots: { slot: number; name: string }[] = [];
+  /** The binding the symbolic temporaries were laid out for, and their views (by call buffer). */
+  private tempsFor = '';
+  private readonly temps = new Map<number, { t: AnyTypedArray; address: bigint }>();
+  /**
+   * The symbolic temporaries' arena: one block, each temporary at its own offset for the
+   * current sizes, grown when a call's sizes need more (never shrunk, so sizes that come and
+   * go reuse it). Temporaries of symbolic size do not share bytes yet (the static arena's
+   * lifetime reuse needs their sizes compared per binding).
+   */
+  private symArena = new ArrayBuffer(0);
 
   constructor(
     private readonly plan: Plan,
@@ -84,13 +101,13 @@ export class CpuExecutable implements Executable {
       if (i === undefined) {
         const b = plan.buffers[id]!;
         callIndex.set(id, (i = this.callBuffers.length));
-        this.callBuffers.push({ kind: b.kind as CallBuffer['kind'], index: b.index ?? -1, dtype: b.dtype, numel: numel(b.shape), slots: [] });
+        this.callBuffers.push({ kind: b.kind as CallBuffer['kind'], index: b.index ?? -1, dtype: b.dtype, numel: numel(b.shape), buffer: b, slots: [] });
       }
       return this.callBuffers[i]!;
     };
     const isCall = (id: number) => fixed[id] === undefined;
     // An ArrayBuffer of its own: its memory is off V8's heap, so a block never moves.
-    const total = plan.steps.reduce((n, s) => n + s.args.length, 0);
+    const total = plan.steps.reduce((n, s) => n + s.args.length + (s.sizes?.length ?? 0), 0);
     this.blocks = new BigUint64Array(new ArrayBuffer(Math.max(total, 1) * 8));
     let at = 0;
     this.steps = plan.steps.map((s) => {
@@ -105,6 +122,7 @@ export class CpuExecutable implements Executable {
         }
         at++;
       }
+      for (const name of s.sizes ?? []) this.sizeSlots.push({ slot: at++, name });
       return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
     });
     this.outputs = plan.outputs.map((id) => {
@@ -114,9 +132,39 @@ export class CpuExecutable implements Executable {
     });
   }
 
+  /** Offsets of the symbolic temporaries under `binding`, the arena grown to hold them, and their views. */
+  private layOutTemps(binding: ReadonlyMap<string, number>, sizes: ReturnType<typeof planSizes>): void {
+    const layout: { i: number; dtype: PlanBuffer['dtype']; offset: number; n: number }[] = [];
+    let total = 0;
+    this.callBuffers.forEach((cb, i) => {
+      if (cb.kind !== 'temp') return;
+      const n = Math.max(numel(shapeUnder(sizes.buffers.get(cb.buffer.id)!, binding)), 1);
+      layout.push({ i, dtype: cb.dtype, offset: total, n });
+      total += Math.ceil((n * byteSize(cb.dtype)) / SYM_ALIGN) * SYM_ALIGN;
+    });
+    if (total > this.symArena.byteLength) this.symArena = new ArrayBuffer(total);
+    this.temps.clear();
+    for (const l of layout) {
+      const t = viewTyped(l.dtype, this.symArena, l.offset, l.n);
+      this.temps.set(l.i, { t, address: this.address(t) });
+    }
+  }
+
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
-    checkInputs(this.plan, inputs, params);
+    const binding = checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
+    const symbolic = binding.size > 0;
+    const sizes = symbolic ? planSizes(this.plan) : undefined;
+    let bindingKey = '';
+    if (symbolic) {
+      for (const v of binding.values()) bindingKey += `${v},`;
+      if (bindingKey !== this.tempsFor) {
+        // New sizes: the size arguments and the symbolic temporaries, once per change of sizes.
+        for (const s of this.sizeSlots) this.blocks[s.slot] = BigInt(binding.get(s.name)!);
+        this.layOutTemps(binding, sizes!);
+        this.tempsFor = bindingKey;
+      }
+    }
     const blocks = this.blocks;
     const cbs = this.callBuffers;
     const arrays = new Array<AnyTypedArray>(cbs.length);
@@ -127,8 +175,12 @@ export class CpuExecutable implements Executable {
       let t: AnyTypedArray;
       let address: bigint;
       if (cb.kind === 'output') {
-        t = allocTyped(cb.dtype, cb.numel);
+        t = allocTyped(cb.dtype, symbolic && cb.buffer.dims ? numel(shapeUnder(sizes!.buffers.get(cb.buffer.id)!, binding)) : cb.numel);
         address = this.address(t);
+      } else if (cb.kind === 'temp') {
+        const made = this.temps.get(i)!;
+        t = made.t;
+        address = made.address;
       } else {
         const a = (cb.kind === 'input' ? inputs : params)[cb.index]!;
         t = a.toTypedArraySync();
@@ -148,7 +200,8 @@ export class CpuExecutable implements Executable {
     return this.outputs.map((o) => {
       if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });
       const t = arrays[o.call]!;
-      const out = NDArray.from(t, o.shape, { dtype: o.dtype });
+      const dims = symbolic ? sizes!.buffers.get(o.id) : undefined;
+      const out = NDArray.from(t, dims ? shapeUnder(dims, binding) : o.shape, { dtype: o.dtype });
       // The array wraps t itself (allocTyped made it of the dtype's own kind), so t's address is its data's.
       if (out.hostData() === t) out.cpuAddress = addresses[o.call];
       return out;
@@ -156,7 +209,11 @@ export class CpuExecutable implements Executable {
   }
 }
 
+const SYM_ALIGN = 64;
+
 function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefined {
+  // A temporary of symbolic size is made per binding (a call buffer).
+  if (b.kind === 'temp' && b.dims) return undefined;
   if (b.kind === 'temp') return viewTyped(b.dtype, arena, b.offset!, numel(b.shape));
   // Constants are kept as numbers in the plan (half types as values, encoded here).
   if (b.kind === 'const') return numbersToTyped(b.dtype, b.data!);

@@ -1,6 +1,7 @@
 // The CUDA backend: loop IR → CUDA C (codegen.ts), compiled to cubin by NVRTC or nvcc in the
 // workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
 
+import { SymbolicUnsupportedError } from '../../graph/sym.js';
 import { existsSync } from 'node:fs';
 import { setting } from '../../config/read.js';
 import { SETTINGS } from '../../config/settings.js';
@@ -54,11 +55,15 @@ let loadingCodegen: Promise<void> | undefined;
  * the GPU has SMs: ResNet-18's later layers at batch 1, 8–49 tiles each, ran 5.07 ms a call
  * as implicit GEMMs and 1.00 ms through cuBLAS on the H200, bench/RESULTS.md); the others stay
  * implicit GEMMs, which fill the GPU (MobileNetV2's stem: 1.10 ms implicit, 1.48 ms with every
- * conv through im2col). KILN_IM2COL_MIN_MACS=N instead takes every conv of N or more
+ * conv through im2col), and those of a reduction at least 1024 deep whatever their tiles: the
+ * generated GEMM stages a deep K in 16-deep slices from the window's index expression, and
+ * Whisper's second conv (K = 1536, 192 tiles) took 0.28 ms of a 3.9 ms call that way on an
+ * H100, where cuBLAS on its im2col took the call to 3.75 ms. KILN_IM2COL_MIN_MACS=N instead takes every conv of N or more
  * multiply-adds through im2col, whatever its tiles (for A/B runs).
  */
 const IM2COL_DEFAULT_MIN_MACS = 1 << 20;
 const IM2COL_DEFAULT_MAX_TILES = 128;
+const IM2COL_DEFAULT_MIN_DEPTH = 1024;
 
 /**
  * The settings of a program that the CUDA backend reads (api/ hands them over from the user's
@@ -86,6 +91,7 @@ export class CudaBackend implements Backend {
   readonly identity: string;
   readonly im2colMinMacs: number;
   readonly im2colMaxTiles?: number;
+  readonly im2colMinDepth?: number;
   /** NVRTC's fixed cost is ~10 ms a program, a small kernel adds ~1 ms: groups of up to 8. */
   readonly maxCompileGroup = 8;
 
@@ -98,8 +104,11 @@ export class CudaBackend implements Backend {
     this.identity = `${cudaCompilerIdentity(this.arch)}|gemm=${this.useCublas ? `cublas>=${this.cublasMinMacs}` : 'generated'}|tf32=${options.allowTF32 ? 1 : 0}`;
     const im2col = setting('KILN_IM2COL_MIN_MACS');
     this.im2colMinMacs = im2col ?? IM2COL_DEFAULT_MIN_MACS;
-    if (im2col === undefined) this.im2colMaxTiles = IM2COL_DEFAULT_MAX_TILES;
-    this.identity += `|im2col>=${this.im2colMinMacs}${this.im2colMaxTiles === undefined ? '' : `,tiles<${this.im2colMaxTiles}`}`;
+    if (im2col === undefined) {
+      this.im2colMaxTiles = IM2COL_DEFAULT_MAX_TILES;
+      this.im2colMinDepth = IM2COL_DEFAULT_MIN_DEPTH;
+    }
+    this.identity += `|im2col>=${this.im2colMinMacs}${this.im2colMaxTiles === undefined ? '' : `,tiles<${this.im2colMaxTiles}|K>=${this.im2colMinDepth}`}`;
   }
 
   prepareCodegen(): Promise<void> {
@@ -110,6 +119,8 @@ export class CudaBackend implements Backend {
   }
 
   generate(k: Kernel): GeneratedSource {
+    // Grids, workspaces and the cuBLAS thresholds are chosen by size: not per call yet.
+    if (k.sym) throw new SymbolicUnsupportedError('CUDA kernels over symbolic sizes', k.sym.sizes);
     if (codegen === undefined) throw new Error('CudaBackend.generate() before prepareCodegen(): the code generator is loaded on a graph-cache miss');
     const g = codegen.generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
     return { source: g.source, options: { arch: this.arch }, backend: 'cuda', meta: g.meta };

@@ -263,9 +263,7 @@ export class CudaExecutable implements Executable {
       if (!(dev instanceof DeviceBuffer)) throw new TypeError(`input on device '${dev.device}' cannot be used by a CUDA program`);
       return dev.ptr;
     }
-    const host = a.toTypedArraySync();
-    const p = alloc().alloc(Math.max(host.byteLength, 4));
-    if (host.byteLength) memcpyHtoD(p, host);
+    const p = hostToDevice(a.toTypedArraySync());
     uploaded.push(p);
     return p;
   }
@@ -288,6 +286,24 @@ export class CudaExecutable implements Executable {
     }
     return p;
   }
+}
+
+/** A fresh device block (whole 4-byte words, at least one) holding a copy of `host`. */
+function hostToDevice(host: AnyTypedArray): DevicePtr {
+  const p = alloc().alloc(Math.max(host.byteLength, 4));
+  if (host.byteLength) memcpyHtoD(p, host);
+  return p;
+}
+
+/**
+ * A host array's copy on the GPU (the public toDevice): a program given it as an input reads it
+ * where it is, with no copy per call, as PyTorch's `.cuda()` inputs. Freed by release() or when
+ * collected, as outputs are.
+ */
+export function uploadArray(a: NDArray): NDArray {
+  initCuda();
+  const p = hostToDevice(a.toTypedArraySync());
+  return NDArray.fromDevice(new DeviceBuffer(p, a.dtype, a.size), a.shape, a.dtype);
 }
 
 /** The parameters a plan reads (a program's list may hold some its plan no longer uses). */

@@ -1,0 +1,120 @@
+// A traced function compiled over symbolic sizes (compile()'s `dynamic`): which input dims
+// become size symbols, the trace at the call's sizes (the hints), and the check that the
+// program does not depend on those hints beyond its guards: the function is traced and
+// scheduled a second time at other sizes that satisfy the same guards, and the two plans
+// (kernel sources by their content keys, buffers, steps, guards) must be the same. A number
+// the function computed from a size, or any stage that read a hint where it should have read
+// the symbol, makes them differ; the caller then specialises (compiles the shape statically).
+
+import type { NDArray } from '../graph/ndarray.js';
+import { type Dim, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from '../graph/sym.js';
+import { type InputSpec, type TracedFn, trace } from '../frontend/trace.js';
+import type { Plan } from '../schedule/plan.js';
+import type { CompileOptions } from './options.js';
+import { type Program, compileGraph, planOnly } from './program.js';
+
+/**
+ * The input specs with `dims[i][d]` symbolic: equal sizes share one symbol (duck sizing: a
+ * batch that several inputs carry is one size), and a size below SYM_MIN stays static (a
+ * size 1 broadcasts). The inputs' sizes are the hints.
+ */
+export function symbolicSpecs(inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[]): InputSpec[] {
+  const byValue = new Map<number, string>();
+  return inputs.map((x, i) => {
+    const sym: Dim[] = x.shape.map((n, d) => {
+      if (!symbolic[i]![d] || n < SYM_MIN) return n;
+      let name = byValue.get(n);
+      if (name === undefined) byValue.set(n, (name = `s${byValue.size}`));
+      return SymInt.symbol(name);
+    });
+    return { shape: [...x.shape], dtype: x.dtype, sym };
+  });
+}
+
+/** A plan's parts that must not depend on the sizes it was traced at. */
+function planShape(p: Plan): unknown {
+  return {
+    kernels: p.kernels.map((k) => k.key),
+    steps: p.steps,
+    buffers: p.buffers.map((b) => ({ kind: b.kind, dtype: b.dtype, dims: b.dims ?? b.shape, index: b.index, data: b.data, offset: b.offset })),
+    outputs: p.outputs,
+    arenaBytes: p.arenaBytes,
+    symbols: p.symbols,
+    guards: p.guards,
+  };
+}
+
+/** Other sizes for the symbols (each shifted alike, so distinct sizes stay distinct) that satisfy `plan`'s guards. */
+function otherHints(plan: Plan, hints: ReadonlyMap<string, number>): Map<string, number> | undefined {
+  for (const delta of [3, 1, 2, 5, -1, 7, -2, 11]) {
+    const b = new Map([...hints].map(([k, v]) => [k, v + delta]));
+    if ((plan.guards ?? []).every((g) => guardHolds(g, b))) return b;
+  }
+  return undefined;
+}
+
+/** The first difference between two values' JSON, for the message. */
+function firstDifference(a: unknown, b: unknown, path = ''): string {
+  if (JSON.stringify(a) === JSON.stringify(b)) return '';
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+      if (d) return d;
+    }
+  }
+  return `${path}: ${JSON.stringify(a)?.slice(0, 80)} vs ${JSON.stringify(b)?.slice(0, 80)}`;
+}
+
+/** Attempts before giving up: each refusal naming its symbols makes those dims static. */
+const MAX_ATTEMPTS = 4;
+
+/**
+ * Compiles `fn` with the chosen dims symbolic, checked as the header says. A refusal that names
+ * the symbols it involves (a mean over a symbolic dim, a weight's static size broadcast against
+ * one, a CPU product over a symbolic K) makes those dims static and tries again, so the rest
+ * stay symbolic. Returns the program and the dims it is symbolic in; throws
+ * SymbolicUnsupportedError (the last reason) when no dim can stay symbolic.
+ */
+export async function compileSymbolic(
+  fn: TracedFn,
+  inputs: readonly NDArray[],
+  symbolic: readonly (readonly boolean[])[],
+  options: CompileOptions,
+): Promise<{ program: Program; symbolic: boolean[][] }> {
+  let dims = symbolic.map((row, i) => row.map((s, d) => s && inputs[i]!.shape[d]! >= SYM_MIN));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { program: await compileOnce(fn, inputs, dims, options), symbolic: dims };
+    } catch (e) {
+      if (!(e instanceof SymbolicUnsupportedError) || e.symbols.length === 0 || attempt === MAX_ATTEMPTS) throw e;
+      // The symbols are named by their sizes (symbolicSpecs): those dims become static.
+      const names = symbolicSpecs(inputs, dims).map((s) => s.sym!.map((d) => (typeof d === 'number' ? undefined : d.bareSymbol)));
+      dims = dims.map((row, i) => row.map((s, d) => s && !e.symbols.includes(names[i]![d]!)));
+      if (!dims.some((row) => row.some(Boolean))) throw e;
+    }
+  }
+}
+
+async function compileOnce(fn: TracedFn, inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[], options: CompileOptions): Promise<Program> {
+  const specs = symbolicSpecs(inputs, symbolic);
+  const hints = new Map<string, number>();
+  specs.forEach((s) => s.sym!.forEach((d, i) => typeof d !== 'number' && hints.set(d.bareSymbol!, s.shape[i]!)));
+  if (hints.size === 0) throw new SymbolicUnsupportedError('no dim of at least 2 to make symbolic');
+  const program = await compileGraph(trace(fn, specs), options);
+  const other = otherHints(program.plan, hints);
+  if (!other) throw new SymbolicUnsupportedError('no other sizes satisfy the guards: the program serves one shape');
+  const otherSpecs = specs.map((s) => ({ ...s, shape: s.sym!.map((d, i) => (typeof d === 'number' ? s.shape[i]! : d.eval(other))) }));
+  let check: Plan;
+  try {
+    check = await planOnly(trace(fn, otherSpecs), options);
+  } catch (e) {
+    program.dispose();
+    throw new SymbolicUnsupportedError(`the function fails at other sizes (${(e as Error).message})`);
+  }
+  const diff = firstDifference(planShape(program.plan), planShape(check));
+  if (diff) {
+    program.dispose();
+    throw new SymbolicUnsupportedError(`the program traced at other sizes differs (${diff}): something read a size's value`);
+  }
+  return program;
+}

@@ -1,0 +1,80 @@
+// The real-model suite exported again with symbolic batch and sequence (scripts/real_models_dynamic.py,
+// run where PyTorch is installed, writes test/fixtures/models_dynamic/): each model is loaded once,
+// without inputShapes, and run on its three cases of different shapes in this one process, every
+// output held to the static suite's tolerance against PyTorch's (test/real_models.test.ts). Each
+// model's graph builds, shape variants and compiles are reported as test diagnostics; a fourth run
+// of the first case's shape must reuse its variant (no build, no compile).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+
+import { type DynamicSuiteMeta, caseInputs, caseOutputs, listSuite, maxRelError } from '../bench/model_suite.js';
+import { NDArray } from '../src/graph/ndarray.js';
+import { loadOnnx } from '../src/api/load_onnx.js';
+import { counters } from '../src/observe/counters.js';
+import { testDevice } from './helpers.js';
+import { optional } from './prereq.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = [path.join(here, 'fixtures/models_dynamic'), path.join(here, '../../test/fixtures/models_dynamic')].find((p) => fs.existsSync(p));
+const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-real-models-dynamic-'));
+after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+
+const TOL = 1e-4;
+const skip = optional('the dynamic real-model suite', ROOT !== undefined, 'test/fixtures/models_dynamic/ is not there (scripts/real_models_dynamic.py writes it where PyTorch is installed)');
+const models = ROOT ? listSuite<DynamicSuiteMeta>(ROOT) : [];
+
+test('every dynamic export the script attempted exists, with symbolic dims and three cases', { skip }, (t) => {
+  // suite.json (the script's record of failed exports) is optional: the fixtures may be a selection.
+  const record = path.join(ROOT!, 'suite.json');
+  const suite = (fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, 'utf8')) : { models: {} }) as { models: Record<string, { error?: string }> };
+  // As the static suite's rule: an architecture whose static dynamo export exists must export
+  // with symbolic dims too (T5's encoder excepted there as here); other failures are reported.
+  const staticRoot = path.join(ROOT!, '..', 'models');
+  for (const [k, v] of Object.entries(suite.models)) {
+    if (v.error === undefined) continue;
+    const arch = k.replace(/_dynamic$/, '');
+    if (fs.existsSync(path.join(staticRoot, `${arch}_dynamo`)) && !arch.startsWith('t5_')) assert.fail(`${k}: ${v.error}`);
+    t.diagnostic(`${k}: not exported: ${v.error}`);
+  }
+  assert.ok(models.length > 0, `no export in ${ROOT}`);
+  for (const m of models) {
+    assert.ok(m.meta.inputs.some((i) => i.dims.some((d) => typeof d === 'string')), `${m.name}: no symbolic dim in ${JSON.stringify(m.meta.inputs)}`);
+    assert.equal(m.meta.cases.length, 3, `${m.name}: cases`);
+  }
+});
+
+for (const m of models) {
+  test(`${m.name}: three shapes in one load, each matching PyTorch on ${testDevice}`, async (t) => {
+    const c0 = counters();
+    const model = loadOnnx(path.join(m.dir, 'model.onnx'), { cacheDir, device: testDevice });
+    for (const [c, kase] of m.meta.cases.entries()) {
+      const outs = await model.run(caseInputs(m, c));
+      for (const { name, want } of caseOutputs(m, c)) {
+        const got = outs[name];
+        const at = `${m.name} case ${c} (inputs ${JSON.stringify(kase.shapes)})`;
+        assert.ok(got instanceof NDArray, `${at}: no output '${name}'`);
+        assert.deepEqual(got.shape, want.shape, `${at}: output '${name}' shape`);
+        const err = maxRelError((await got.toArray()) as number[], want.toArraySync() as number[]);
+        assert.ok(err <= TOL, `${at}: output '${name}': max |kiln − PyTorch| = ${err.toExponential(2)} × max |PyTorch| (limit ${TOL})`);
+      }
+    }
+    const c1 = counters();
+    const shapes = new Set(m.meta.cases.map((k) => JSON.stringify(k.shapes))).size;
+    const built = c1.onnx_graph_builds - c0.onnx_graph_builds;
+    const variants = c1.shape_variant_builds - c0.shape_variant_builds;
+    const compiles = c1.graph_cache_misses - c0.graph_cache_misses;
+    t.diagnostic(`${m.name}: ${m.meta.cases.length} cases, ${shapes} shapes: ${built} graph builds, ${variants} shape variants, ${compiles} graph compiles (graph-cache misses), ${c1.kernels_generated - c0.kernels_generated} kernels generated`);
+    assert.equal(variants, shapes, 'one shape variant per distinct shape');
+    assert.ok(built <= shapes, `${built} graph builds for ${shapes} shapes`);
+    // The first shape again: its variant serves it.
+    await model.run(caseInputs(m, 0));
+    const c2 = counters();
+    assert.deepEqual([c2.onnx_graph_builds - c1.onnx_graph_builds, c2.graph_cache_misses - c1.graph_cache_misses, c2.shape_variant_hits - c1.shape_variant_hits], [0, 0, 1]);
+    model.dispose();
+  });
+}

@@ -23,7 +23,10 @@
 //                warm kiln child; kiln's call includes reading the output (toTypedArray)
 //   max |diff|   largest |kiln − ORT| over all output elements (and the largest |ORT| for scale)
 //
-//   npx tsc -p . && node dist/bench/onnx_peer.js [--json] [--runs 50] [--warm 3] [--workers N] [--only NAME]
+//   per call, --rounds R  R steady-state processes per side, ORT and kiln alternating; the
+//                table's per-call figures are the medians over them (the JSON keeps each)
+//
+//   npx tsc -p . && node dist/bench/onnx_peer.js [--json] [--runs 50] [--warm 3] [--workers N] [--only NAME] [--rounds R]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -136,8 +139,11 @@ function npyShape(file: string): number[] {
   return m[1]!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
 }
 
-/** A 3-layer MLP [batch, d] → 2d → 2d → d (MatMul+Add, Relu, Tanh) with random weights, as ONNX bytes. */
-async function wideMlp(batch: number, d: number): Promise<Uint8Array> {
+/**
+ * An MLP [batch, dims[0]] → dims[1] → … as ONNX bytes: each layer MatMul + Add with random
+ * weights, then the layer's activation (acts[i], none for the last layer when omitted).
+ */
+async function mlpModel(name: string, batch: number, dims: readonly number[], acts: readonly string[]): Promise<Uint8Array> {
   const { default: onnxProto } = await import('onnx-proto');
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -146,37 +152,30 @@ async function wideMlp(batch: number, d: number): Promise<Uint8Array> {
     const data = randomF32(dims.reduce((x, y) => x * y, 1), seed++, scale);
     return { name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer) };
   };
-  const h = 2 * d;
+  const node: { opType: string; input: string[]; output: string[] }[] = [];
+  const initializer: ReturnType<typeof init>[] = [];
+  let h = 'x';
+  for (let i = 1; i < dims.length; i++) {
+    const last = i === dims.length - 1;
+    initializer.push(init(`w${i}`, [dims[i - 1]!, dims[i]!], 1 / Math.sqrt(dims[i - 1]!)), init(`b${i}`, [dims[i]!], 0.1));
+    node.push({ opType: 'MatMul', input: [h, `w${i}`], output: [`m${i}`] });
+    const act = acts[i - 1];
+    node.push({ opType: 'Add', input: [`m${i}`, `b${i}`], output: [last && !act ? 'y' : `a${i}`] });
+    if (act) node.push({ opType: act, input: [`a${i}`], output: [last ? 'y' : `h${i}`] });
+    h = act ? `h${i}` : `a${i}`;
+  }
+  const io = (n: string, d: number) => ({ name: n, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: batch }, { dimValue: d }] } } } });
   const m = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'kiln bench/onnx_peer.ts',
     opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'wide_mlp',
-      node: [
-        { opType: 'MatMul', input: ['x', 'w1'], output: ['m1'] },
-        { opType: 'Add', input: ['m1', 'b1'], output: ['a1'] },
-        { opType: 'Relu', input: ['a1'], output: ['r1'] },
-        { opType: 'MatMul', input: ['r1', 'w2'], output: ['m2'] },
-        { opType: 'Add', input: ['m2', 'b2'], output: ['a2'] },
-        { opType: 'Tanh', input: ['a2'], output: ['t2'] },
-        { opType: 'MatMul', input: ['t2', 'w3'], output: ['m3'] },
-        { opType: 'Add', input: ['m3', 'b3'], output: ['y'] },
-      ],
-      initializer: [
-        init('w1', [d, h], 1 / Math.sqrt(d)),
-        init('b1', [h], 0.1),
-        init('w2', [h, h], 1 / Math.sqrt(h)),
-        init('b2', [h], 0.1),
-        init('w3', [h, d], 1 / Math.sqrt(h)),
-        init('b3', [d], 0.1),
-      ],
-      input: [{ name: 'x', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: batch }, { dimValue: d }] } } } }],
-      output: [{ name: 'y', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: batch }, { dimValue: d }] } } } }],
-    },
+    graph: { name, node, initializer, input: [io('x', dims[0]!)], output: [io('y', dims.at(-1)!)] },
   });
   return onnx.ModelProto.encode(m).finish();
 }
+
+/** The 3-layer MLP [batch, d] → 2d → 2d → d (MatMul+Add, Relu, Tanh). */
+const wideMlp = (batch: number, d: number) => mlpModel('wide_mlp', batch, [d, 2 * d, 2 * d, d], ['Relu', 'Tanh']);
 
 async function cases(tmp: string, ort: Ort): Promise<{ list: Case[]; skipped: string[] }> {
   const fixDir = join(ROOT, 'test', 'fixtures', 'onnx');
@@ -210,6 +209,12 @@ async function cases(tmp: string, ort: Ort): Promise<{ list: Case[]; skipped: st
   const wide = join(tmp, 'wide_mlp.onnx');
   writeFileSync(wide, await wideMlp(256, 512));
   list.push({ name: 'wide MLP 512-1024-1024-512, batch 256 (built)', file: wide });
+  // Transformer-shaped products (GPT-2 / BERT base: d = 768, MLP 3072) with M = batch·seq rows.
+  for (const rows of [128, 512]) {
+    const file = join(tmp, `transformer_mlp_${rows}.onnx`);
+    writeFileSync(file, await mlpModel('transformer_mlp', rows, [768, 3072, 768], ['Relu']));
+    list.push({ name: `transformer MLP 768-3072-768, M = ${rows} (built)`, file });
+  }
   return { list, skipped };
 }
 
@@ -332,6 +337,8 @@ interface Args extends BenchArgs {
   warm: number;
   workers: number;
   only?: string;
+  /** Steady-state processes per side (ORT, kiln, alternating); the table gives their medians. */
+  rounds: number;
 }
 
 export interface PeerRow {
@@ -354,6 +361,8 @@ export interface PeerRow {
   ratio1t?: number;
   maxAbsDiff?: number;
   maxAbsOrt?: number;
+  /** Per call in each steady-state process, ORT and kiln alternating (--rounds). */
+  rounds?: { ort: number[]; ort1t: number[]; kiln: number[] };
 }
 
 function maxAbs(files: string[]): number {
@@ -446,8 +455,24 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
       steadyMs: w0.steadyMs!,
       steadyRuns: w0.steadyRuns!,
     };
-    row.ratio = w0.steadyMs! / row.ort.steadyMs;
-    row.ratio1t = w0.steadyMs! / row.ort.steady1tMs;
+    // More steady-state processes, ORT and kiln alternating, so both sides see the same machine:
+    // the row gives the medians.
+    const rounds = { ort: [row.ort.steadyMs], ort1t: [row.ort.steady1tMs], kiln: [w0.steadyMs!] };
+    for (let i = 1; i < args.rounds; i++) {
+      const oi = await runChild({ ...base, mode: 'ort', steady: true });
+      const ki = await runChild({ ...kbase, steady: true }, { KILN_ASSERT_NO_COMPILE: '1' });
+      rounds.ort.push(oi.out.steadyMs!);
+      rounds.ort1t.push(oi.out.steady1tMs!);
+      rounds.kiln.push(ki.out.steadyMs!);
+    }
+    if (args.rounds > 1) {
+      row.rounds = rounds;
+      row.ort.steadyMs = median(rounds.ort);
+      row.ort.steady1tMs = median(rounds.ort1t);
+      row.kiln.steadyMs = median(rounds.kiln);
+    }
+    row.ratio = row.kiln.steadyMs / row.ort.steadyMs;
+    row.ratio1t = row.kiln.steadyMs / row.ort.steady1tMs;
     const shapesOk = w0.outputs.length === o.out.outputs.length && w0.outputs.every((x, k) => x.shape.join() === o.out.outputs[k]!.shape.join());
     row.maxAbsDiff = shapesOk ? maxDiff(w0.outputs.map((x) => x.path!), ortOuts) : Infinity;
   } catch (e) {
@@ -498,11 +523,12 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
-  const args = parseArgs<Args>(argv, { json: false, device: 'cpu', runs: 50, warm: 3, workers: availableParallelism() }, {
+  const args = parseArgs<Args>(argv, { json: false, device: 'cpu', runs: 50, warm: 3, workers: availableParallelism(), rounds: 1 }, {
     '--runs': (a, v) => (a.runs = Number(v)),
     '--warm': (a, v) => (a.warm = Number(v)),
     '--workers': (a, v) => (a.workers = Number(v)),
     '--only': (a, v) => (a.only = v),
+    '--rounds': (a, v) => (a.rounds = Number(v)),
   });
   if (args.device !== 'cpu') throw new Error('onnx_peer is a CPU bench');
   const req = ortRequire();

@@ -153,6 +153,7 @@ describe('cache keys', () => {
     KILN_IM2COL_MIN_MACS: '1000',
     KILN_CUDA_GEMM: 'generated',
     KILN_CPU_FEW_ROW_GEMM: '0',
+    KILN_CPU_TILED_GEMM: '0',
     KILN_CC: 'clang',
     KILN_CUDA_COMPILER: 'nvcc',
     KILN_NVRTC: '/opt/cuda/lib64/libnvrtc.so.12',

@@ -1,8 +1,10 @@
 // KILN_PROFILE's step timing (src/backends/cuda/step_profile.ts) without a GPU: events go through
-// the stand-in libcuda (test/fixtures/fake_libcuda.c, whose elapsed times are 0 and whose events
-// complete only when waited for). Checks what a user reads at exit: one row per distinct kernel,
-// slowest first, launches per run, the run count, and that events are waited for before they
-// are read (a finish() that read them early would hang or fail on the stand-in's queue).
+// the stand-in libcuda (test/fixtures/fake_libcuda.c, whose events complete only when waited for
+// and hold a clock that advances 1 ms per record). Checks what a user reads at exit: one row per
+// distinct kernel, slowest first, launches per run, the run count, each step timed from its own
+// start (not from the previous step's end: the gap, the GPU waiting for the host, is summed
+// apart), and that events are waited for before they are read (a finish() that read them early
+// would hang or fail on the stand-in's queue).
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,8 +35,11 @@ test('KILN_PROFILE prints each kernel once, with its launches per run, after the
       initCuda();
       for (let run = 0; run < 3; run++) {
         const p = new RunProfile();
+        p.begin();
         p.step({ kernel: 'kiln_aaaa', kind: 'matmul', what: 'matmul,binary cublas 1x64x64x64' });
+        p.begin();
         p.step({ kernel: 'kiln_bbbb', kind: 'loops', what: 'reduce,binary' });
+        p.begin();
         p.step({ kernel: 'kiln_aaaa', kind: 'matmul', what: 'matmul,binary cublas 1x64x64x64' });
         p.finish();
       }
@@ -48,14 +53,15 @@ test('KILN_PROFILE prints each kernel once, with its launches per run, after the
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /runs done/);
     const lines = r.stderr.split('\n');
-    assert.match(lines[0]!, /^kiln profile: 3 CUDA plan run\(s\)/, r.stderr);
+    // Each step 1 ms (begin to end), each of the two gaps between them 1 ms: 3 ms a run in steps, 2 idle.
+    assert.match(lines[0]!, /^kiln profile: 3 CUDA plan run\(s\), 9\.000 ms of GPU time in steps \(3\.000 ms a run\); the GPU idle between steps, waiting for the host: 2\.000 ms a run$/, r.stderr);
     const rows = lines.filter((l) => /kiln_(aaaa|bbbb)/.test(l));
     assert.equal(rows.length, 2, `one row per distinct kernel:\n${r.stderr}`);
     const a = rows.find((l) => l.includes('kiln_aaaa'))!;
     const b = rows.find((l) => l.includes('kiln_bbbb'))!;
     // Launches per run: kiln_aaaa runs twice in each run, kiln_bbbb once.
-    assert.match(a, /\s2\.0\s+matmul\s+kiln_aaaa\s+matmul,binary cublas 1x64x64x64$/);
-    assert.match(b, /\s1\.0\s+loops\s+kiln_bbbb\s+reduce,binary$/);
+    assert.match(a, /^\s+2\.0000\s+66\.7%\s+2\.0\s+matmul\s+kiln_aaaa\s+matmul,binary cublas 1x64x64x64$/);
+    assert.match(b, /^\s+1\.0000\s+33\.3%\s+1\.0\s+loops\s+kiln_bbbb\s+reduce,binary$/);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -33,7 +33,11 @@ test('a disposed model refuses to run, compile or trace with a clear error; disp
   const program = await model.compile();
   const before = await model.run({ x: input });
   model.dispose();
+  // Freed by the time dispose() returns (device memory checked right after it must be back),
+  // not a microtask later: a run asked for at once is already refused.
+  const atOnce = program.run([input]);
   model.dispose();
+  await assert.rejects(atOnce, /was disposed: it cannot run; compile it again/);
   assertMatchesPyTorch((await before.y!.toTypedArray()) as Float32Array);
   const disposed = (e: unknown) => e instanceof OnnxModelError && /mlp_dynamic\.onnx: this model was disposed: load it again/.test(e.message);
   await assert.rejects(model.run({ x: input }), disposed);

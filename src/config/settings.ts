@@ -256,6 +256,15 @@ export const SETTINGS = {
     changesCode: 'c',
     doc: '`0`: CPU products of at most 8 rows pack their weight per call again (the earlier kernel), for A/B runs (bench/cpu_weights.ts)',
   }),
+  KILN_CPU_TILED_GEMM: spec({
+    section: 'tuning',
+    values: '`1` or `0`',
+    default: true,
+    parse: flag,
+    invalid: 'warn',
+    changesCode: 'c',
+    doc: '`0`: CPU products of more than 8 rows take the earlier 4×32 kernel (no FMA, B packed on one thread, a thread team per panel) instead of the register-blocked tile, for A/B runs (bench/cpu_gemm.ts)',
+  }),
   KILN_COMPILE_GROUP_MAX: spec({
     section: 'tuning',
     values: 'integer ≥ 1',

@@ -22,6 +22,8 @@ import { narrowAcc, wideAccType } from '../int_c.js';
 import { SUM_BLOCK, accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type FewRowContext, fewRowKernel } from './few_rows.js';
+import type { GemmContext, GemmKernel } from './gemm_context.js';
+import { tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction } from './row_loops.js';
 
@@ -302,12 +304,14 @@ function scatter(k: ScatterKernel): CSource {
 }
 
 /**
- * Packed, register-blocked matmul (the BLIS scheme, one level): for each 32-column panel of B,
- * the panel is copied into a contiguous K×32 buffer (any strides, zero-padded at the edge),
- * then every 4-row block of A is multiplied against it with a 4×32 accumulator block that the
- * compiler keeps in vector registers; rows run in parallel. The epilogue (bias, activation,
- * residual) is applied to each finished element. On a 2-core AVX-512 VM this runs at ~240
- * GFLOP/s on 512×1024×1024, against ~50 for the earlier axpy loop.
+ * Matmul with its epilogue (bias, activation, residual) applied to each finished element. A
+ * float32 product of many rows takes the register-blocked tile of tiled_gemm.ts, one of a few
+ * rows against a weight few_rows.ts; the rest (half or integer operands, an implicit B, A with
+ * strided columns) the packed-panel kernel here (the
+ * BLIS scheme, one level): for each 32-column panel of B, the panel is copied into a contiguous
+ * K×32 buffer (any strides, zero-padded at the edge), then every 4-row block of A is multiplied
+ * against it with a 4×32 accumulator block that the compiler keeps in vector registers; rows
+ * run in parallel.
  */
 function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const counter = { n: 0 };
@@ -362,21 +366,34 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const fewRows = k.M <= 2 * MR && !implicitB && !sym && setting('KILN_CPU_FEW_ROW_GEMM');
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
-  const few = inPlace ? (c: FewRowContext) => fewRowKernel(k, c)! : undefined;
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
+  // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
+  // where A is float32 with contiguous columns and B strided; independent products split by
+  // batch item each run it on their thread. Not over symbolic sizes (the tile's loops are
+  // written for static M, N, K). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to
+  // compare (bench/cpu_gemm.ts).
+  const tiled = !sym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
+    ? (c) => fewRowKernel(k, c)!
+    : tiled
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch }, parallelBatch)
+      : undefined;
   let ind = '  ';
   if (parallelBatch) {
     const batchDims = sym?.batch ?? k.batch;
+    // The tile's scratch is made before the team: one slice per thread.
+    if (tiled) lines.push(tiledScratch(k, 'kiln_gemm_threads()', ind));
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
     lines.push(`${ind}for (int64_t bflat = 0; bflat < ${sym ? dimC(symNumel(batchDims)) : batches}; bflat++) {`);
     ind += '  ';
     const strides = symStrides(batchDims);
     const decls: string[] = [];
     for (let d = k.batch.length - 1; d >= 0; d--) decls.unshift(`${ind}const int64_t o${d} = (bflat / ${dimC(strides[d]!.constant ?? strides[d]!)}) % ${dimC(batchDims[d]!)};`);
-    lines.push(...decls, `${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${panelSize});`);
+    lines.push(...decls);
+    if (!tiled) lines.push(`${ind}${t}* restrict Bp = (${t}*)malloc(sizeof(${t}) * ${panelSize});`);
   } else {
     ind = openLoops(lines, k.batch, 'o', ind, false, sym?.batch?.map(dimC));
-    if (!panelsParallel && !few) lines.push(`${ind}${t}* restrict Bp = ${kSym ? 'Bheap' : panel};`);
+    if (!panelsParallel && !special) lines.push(`${ind}${t}* restrict Bp = ${kSym ? 'Bheap' : panel};`);
   }
   const scope = new Scope(dialect, counter, undefined, ind);
   const aOff = scope.emit(k.a.offset);
@@ -384,11 +401,12 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
-  if (few) {
-    const kernel = few({ t, aDt, parallel, mVar, nVar, ind, scope });
+  if (special) {
+    const kernel = special({ t, aDt, parallel, mVar, nVar, ind, scope });
     lines[0] = kernel.statics.join('\n');
     lines.push(...kernel.body);
-    closeLoops(lines, k.batch, '  ');
+    if (parallelBatch) lines.push('  }');
+    else closeLoops(lines, k.batch, '  ');
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }

@@ -17,29 +17,14 @@
 
 import { type MatmulKernel, type StridedOperand } from '../../lower/loop_ir.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
-import { type Scope, storeStmt } from '../c_expr.js';
 import { loadValue } from '../half_c.js';
-import { narrowAcc } from '../int_c.js';
+import { type GemmContext, type GemmKernel, epilogue } from './gemm_context.js';
 
-export interface FewRowContext {
-  /** The accumulator's C type (B's storage type: float). */
-  t: string;
-  aDt: MatmulKernel['dtype'];
-  parallel: boolean;
-  /** The epilogue's row and column variables. */
-  mVar: string;
-  nVar: string;
-  ind: string;
-  scope: Scope;
+export interface FewRowContext extends GemmContext {
   /** The partials' array name (a symbolic kernel holds one few-row kernel per M, each its own). */
   partName?: string;
 }
-
-export interface FewRowKernel {
-  /** File-scope declarations (the partials). */
-  statics: string[];
-  body: string[];
-}
+export type FewRowKernel = GemmKernel;
 
 /** Rows of B per pass over the partials: fewer when M is larger (M·RB scalars of A are live). */
 const rowsPerPass = (m: number) => (m <= 4 ? 16 : 8);
@@ -55,13 +40,6 @@ export function fewRowKernel(k: MatmulKernel, c: FewRowContext): FewRowKernel | 
   if (b.colStride === 1) return rowsKernel(k, b, c);
   if (b.rowStride === 1) return columnsKernel(k, b, c);
   return undefined;
-}
-
-/** The epilogue for output (row, col) from accumulator expression `acc`. */
-function epilogue(k: MatmulKernel, c: FewRowContext, ind: string, row: string, col: string, acc: string): string[] {
-  const es = c.scope.child(ind);
-  const stores = k.epilogue.map((st) => `${ind}${storeStmt(st.buf, es.emit(st.at), es.emit(st.value), k.bufs[st.buf]!.dtype)}`);
-  return [`${ind}const int64_t ${c.mVar} = ${row};`, `${ind}const int64_t ${c.nVar} = ${col};`, `${ind}const ${c.t} acc0 = ${narrowAcc(acc, k.dtype)};`, ...es.lines, ...stores];
 }
 
 function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRowKernel {

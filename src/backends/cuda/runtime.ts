@@ -205,6 +205,7 @@ export class CudaExecutable implements Executable {
     });
     const profile = PROFILE ? new RunProfile() : undefined;
     this.plan.steps.forEach((step, si) => {
+      profile?.begin();
       this.launchStep(step.kernel, si, step.args.map((a) => ptrs[a]!));
       profile?.step(this.stepLabel(step.kernel));
     });

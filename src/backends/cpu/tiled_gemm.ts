@@ -1,0 +1,233 @@
+// The GEMM of many rows (M > 8) with float32 A and float accumulators: a register-blocked tile
+// written with the target's vector type and explicit FMA, B packed per call into panels that
+// each thread owns.
+//
+// - The tile: MR rows × NR = NV·VL columns of C held in MR·NV vector registers for the whole K
+//   loop, each step one load of NV vectors of the B panel, MR broadcasts of A and MR·NV FMAs.
+//   Sized to the register file in C (the preprocessor picks it from the target -march selects):
+//   AVX-512 8×48 (24 zmm accumulators, 3 for B: 27 of 32), AVX2 6×16 (12 + 2 of 16 ymm), NEON
+//   8×12 (24 + 3 of 32), any other target 4×8 in GCC vector types. So the generated C is the
+//   same on every machine; the machine's compiler picks the tile. The sum over K runs in order,
+//   one FMA (one rounding) per multiply-add, as MLAS and BLIS do.
+// - Why explicit FMA: kernels build with -std=c11, under which gcc does not contract a * b + c
+//   into an FMA (-ffp-contract=off); the earlier 4×32 kernel's `acc += av * b` was a multiply
+//   and an add, half the FMA pipes' work per instruction.
+// - B is packed per call: threads take tasks (a 48-column panel of B × a chunk of rows), each
+//   thread packing the K×NR panel of its task into its own slice of a scratch buffer (kept for
+//   the process, grown as needed: no page faults per call) unless its previous task had the
+//   same panel, then running every MR-row tile of its rows against it. One parallel region and
+//   no barrier per product (the earlier kernel forked and joined a team per 32-column panel while
+//   one thread packed). Weights are not packed once per weight: the CPU contract is that a
+//   captured array changed between calls is seen (test/matmul_weights.test.ts); packing is
+//   K·NR copies for every MR·K·NR multiply-adds of a task, a few per cent at M ≥ 128.
+// - Threads split the panels when there are many (≥ 4 per thread); with fewer panels (narrow
+//   N, many rows) each panel's rows are cut into chunks so every thread has work. Tasks are
+//   handed out dynamically. Each output element is computed by one task in the same order
+//   whatever the split, so results do not depend on the thread count or on who took what.
+// - Independent products (attention heads, one B each) split across threads by batch item:
+//   each item's product runs on its thread alone, in the thread's slice of the scratch.
+// - A is read in place through MR row pointers (its columns contiguous; other A strides take
+//   the earlier kernel), rows past M pointing at row M-1 (valid memory; never stored).
+
+import { type MatmulKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
+import { includeGuarded } from '../../schedule/backend.js';
+import { cStorageType } from '../c_expr.js';
+import { loadValue } from '../half_c.js';
+import { type GemmContext, type GemmKernel, epilogue } from './gemm_context.js';
+
+/**
+ * The tile, its vector type and the packing scratch, per target. One copy per translation unit
+ * (kernels of a compile group share one): the scratch is a process-lifetime buffer.
+ */
+export const C_GEMM_PRELUDE = `#if defined(_OPENMP)
+#include <omp.h>
+#endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KILN_GEMM_VL 16
+#define KILN_GEMM_MR 8
+#define KILN_GEMM_NV 3
+typedef __m512 kiln_vf;
+#define KILN_VZERO() _mm512_setzero_ps()
+#define KILN_VLOAD(p) _mm512_load_ps(p)
+#define KILN_VSTORE(p, v) _mm512_store_ps(p, v)
+#define KILN_VFMA(c, a, b) _mm512_fmadd_ps(_mm512_set1_ps(a), b, c)
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KILN_GEMM_VL 8
+#define KILN_GEMM_MR 6
+#define KILN_GEMM_NV 2
+typedef __m256 kiln_vf;
+#define KILN_VZERO() _mm256_setzero_ps()
+#define KILN_VLOAD(p) _mm256_load_ps(p)
+#define KILN_VSTORE(p, v) _mm256_store_ps(p, v)
+#define KILN_VFMA(c, a, b) _mm256_fmadd_ps(_mm256_set1_ps(a), b, c)
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define KILN_GEMM_VL 4
+#define KILN_GEMM_MR 8
+#define KILN_GEMM_NV 3
+typedef float32x4_t kiln_vf;
+#define KILN_VZERO() vdupq_n_f32(0.0f)
+#define KILN_VLOAD(p) vld1q_f32(p)
+#define KILN_VSTORE(p, v) vst1q_f32(p, v)
+#define KILN_VFMA(c, a, b) vfmaq_n_f32(c, b, a)
+#else
+#define KILN_GEMM_VL 4
+#define KILN_GEMM_MR 4
+#define KILN_GEMM_NV 2
+typedef float kiln_vf __attribute__((vector_size(16)));
+#define KILN_VZERO() ((kiln_vf){ 0.0f, 0.0f, 0.0f, 0.0f })
+#define KILN_VLOAD(p) (*(const kiln_vf*)(p))
+#define KILN_VSTORE(p, v) (*(kiln_vf*)(p) = (v))
+#define KILN_VFMA(c, a, b) ((c) + (a) * (b))
+#endif
+#define KILN_GEMM_NR (KILN_GEMM_VL * KILN_GEMM_NV)
+
+/* tile[r][j] = sum over p < K, in order, of a[r][p] * bp[p * NR + j]: MR rows of A (unit column
+   stride), a K×NR panel of B (64-byte aligned), the MR×NR tile out (64-byte aligned). */
+static inline void kiln_gemm_tile(int64_t K, const float* const* a, const float* restrict bp, float* restrict tile) {
+  kiln_vf c[KILN_GEMM_MR][KILN_GEMM_NV];
+  const float* restrict ar[KILN_GEMM_MR];
+  #pragma GCC unroll 16
+  for (int r = 0; r < KILN_GEMM_MR; r++) {
+    ar[r] = a[r];
+    #pragma GCC unroll 8
+    for (int v = 0; v < KILN_GEMM_NV; v++) c[r][v] = KILN_VZERO();
+  }
+  for (int64_t p = 0; p < K; p++) {
+    kiln_vf b[KILN_GEMM_NV];
+    #pragma GCC unroll 8
+    for (int v = 0; v < KILN_GEMM_NV; v++) b[v] = KILN_VLOAD(bp + p * KILN_GEMM_NR + v * KILN_GEMM_VL);
+    #pragma GCC unroll 16
+    for (int r = 0; r < KILN_GEMM_MR; r++) {
+      const float av = ar[r][p];
+      #pragma GCC unroll 8
+      for (int v = 0; v < KILN_GEMM_NV; v++) c[r][v] = KILN_VFMA(c[r][v], av, b[v]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int r = 0; r < KILN_GEMM_MR; r++)
+    #pragma GCC unroll 8
+    for (int v = 0; v < KILN_GEMM_NV; v++) KILN_VSTORE(tile + r * KILN_GEMM_NR + v * KILN_GEMM_VL, c[r][v]);
+}
+
+/* At least n floats, 64-byte aligned, kept for the process (kernels run one at a time). */
+static float* kiln_gemm_scratch(int64_t n) {
+  static float* buf = 0;
+  static int64_t cap = 0;
+  if (n > cap) {
+    free(buf);
+    const int64_t bytes = (n * (int64_t)sizeof(float) + 63) / 64 * 64;
+    buf = (float*)aligned_alloc(64, (size_t)bytes);
+    if (!buf) abort();
+    cap = n;
+  }
+  return buf;
+}
+
+/* Threads on this call: omp_get_max_threads() for an OpenMP kernel, else one. */
+static inline int kiln_gemm_threads(void) {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+static inline int kiln_gemm_thread(void) {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+`;
+
+/** Panels per thread, at least, before threads split a panel's rows instead. */
+const PANELS_PER_THREAD = 4;
+
+/** Whether `k` takes the tiled kernel: float accumulators, float32 A with contiguous columns, a strided B. */
+export function tiledGemmApplies(k: MatmulKernel, t: string): boolean {
+  const aDt = k.bufs[k.a.buf]!.dtype;
+  return t === 'float' && cStorageType(aDt) === 'float' && k.a.colStride === 1 && !isImplicit(k.b);
+}
+
+/** The B panel's packing loop for the panel at column jb (jn real columns, zeros after). */
+function packPanel(k: MatmulKernel, b: StridedOperand, ind: string): string[] {
+  const bDt = k.bufs[b.buf]!.dtype;
+  const at = (p: string, j: string) => loadValue(`B[${p} * ${b.rowStride}LL + (jb + ${j}) * ${b.colStride}LL]`, bDt);
+  const NR = 'KILN_GEMM_NR';
+  if (b.rowStride === 1 && b.colStride !== 1) {
+    // A transposed B (Gemm transB = 1): each panel column is a contiguous row of the weight, read in order.
+    return [
+      `${ind}for (int64_t j = 0; j < ${NR}; j++) {`,
+      `${ind}  if (j < jn) for (int64_t p = 0; p < ${k.K}; p++) Bp[p * ${NR} + j] = ${at('p', 'j')};`,
+      `${ind}  else for (int64_t p = 0; p < ${k.K}; p++) Bp[p * ${NR} + j] = 0.0f;`,
+      `${ind}}`,
+    ];
+  }
+  return [
+    `${ind}for (int64_t p = 0; p < ${k.K}; p++) {`,
+    `${ind}  float* restrict row = Bp + p * ${NR};`,
+    `${ind}  if (jn == ${NR}) for (int64_t j = 0; j < ${NR}; j++) row[j] = ${at('p', 'j')};`,
+    `${ind}  else for (int64_t j = 0; j < ${NR}; j++) row[j] = j < jn ? ${at('p', 'j')} : 0.0f;`,
+    `${ind}}`,
+  ];
+}
+
+/** The packing scratch for `threads` threads of kernel `k`, as the C expression's statement. */
+export function tiledScratch(k: MatmulKernel, threads: string, ind: string): string {
+  return `${ind}float* restrict scratch = kiln_gemm_scratch((int64_t)${threads} * ${Math.max(k.K, 1)} * KILN_GEMM_NR);`;
+}
+
+/**
+ * The tiled kernel's body for one product (inside the batch loops), A and B already pointed at.
+ * `inBatchTeam`: the product is one batch item of a team splitting the items (attention heads),
+ * so it runs on this thread alone, in this thread's slice of a scratch made before the team.
+ */
+export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = false): GemmKernel {
+  const b = k.b as StridedOperand;
+  const { ind } = c;
+  const { M, N, K } = k;
+  const MR = 'KILN_GEMM_MR';
+  const NR = 'KILN_GEMM_NR';
+  const L: string[] = [];
+  L.push(`${ind}{`);
+  const i1 = `${ind}  `;
+  L.push(`${i1}const int64_t panels = (${N} + ${NR} - 1) / ${NR};`);
+  L.push(`${i1}const int64_t tiles = (${M} + ${MR} - 1) / ${MR};`);
+  L.push(`${i1}const int nt = ${inBatchTeam ? '1' : 'kiln_gemm_threads()'};`);
+  // Few panels for the threads: each panel's rows in chunks, so that every thread has work.
+  L.push(`${i1}const int64_t want = (int64_t)nt * ${PANELS_PER_THREAD};`);
+  L.push(`${i1}const int64_t chunks = panels >= want ? 1 : ((want + panels - 1) / panels < tiles ? (want + panels - 1) / panels : tiles);`);
+  L.push(`${i1}const int64_t chunkRows = (tiles + chunks - 1) / chunks * ${MR};`);
+  if (!inBatchTeam) L.push(tiledScratch(k, 'nt', i1));
+  if (c.parallel && !inBatchTeam) L.push(`${i1}#pragma omp parallel`);
+  L.push(`${i1}{`);
+  const i2 = `${i1}  `;
+  L.push(`${i2}float* restrict Bp = scratch + (int64_t)kiln_gemm_thread() * ${Math.max(K, 1)} * ${NR};`);
+  L.push(`${i2}float tile[${MR} * ${NR}] __attribute__((aligned(64)));`);
+  L.push(`${i2}int64_t packed = -1;`);
+  // Dynamic: on a machine shared with other work a thread that loses its core leaves its tasks
+  // to the other (static halves would wait for it); each output is one task's either way.
+  if (c.parallel && !inBatchTeam) L.push(`${i2}#pragma omp for schedule(dynamic, 1)`);
+  L.push(`${i2}for (int64_t task = 0; task < panels * chunks; task++) {`);
+  const i3 = `${i2}  `;
+  L.push(`${i3}const int64_t jb = task / chunks * ${NR};`);
+  L.push(`${i3}const int64_t jn = ${N} - jb < ${NR} ? ${N} - jb : ${NR};`);
+  L.push(`${i3}if (jb != packed) {`, ...packPanel(k, b, `${i3}  `), `${i3}  packed = jb;`, `${i3}}`);
+  L.push(`${i3}const int64_t i0 = task % chunks * chunkRows;`);
+  L.push(`${i3}const int64_t iend = i0 + chunkRows < ${M} ? i0 + chunkRows : ${M};`);
+  L.push(`${i3}for (int64_t ib = i0; ib < iend; ib += ${MR}) {`);
+  const i4 = `${i3}  `;
+  L.push(`${i4}const float* a[${MR}];`);
+  L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${M - 1}) * ${k.a.rowStride}LL;`);
+  L.push(`${i4}kiln_gemm_tile(${K}, a, Bp, tile);`);
+  L.push(`${i4}for (int64_t r = 0; r < ${MR} && ib + r < ${M}; r++) {`);
+  L.push(`${i4}  for (int64_t j = 0; j < jn; j++) {`);
+  L.push(...epilogue(k, c, `${i4}    `, 'ib + r', 'jb + j', `tile[r * ${NR} + j]`));
+  L.push(`${i4}  }`, `${i4}}`);
+  L.push(`${i3}}`, `${i2}}`, `${i1}}`, `${ind}}`);
+  return { statics: [includeGuarded('KILN_C_GEMM_PRELUDE', C_GEMM_PRELUDE)], body: L };
+}

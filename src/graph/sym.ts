@@ -273,7 +273,7 @@ export class GuardFailure extends Error {
     readonly guard: Guard,
     readonly binding: Binding,
   ) {
-    super(`sizes ${[...binding].map(([k, v]) => `${k}=${v}`).join(', ')} break the program's guard ${fmtGuard(guard)}: this program cannot run them (compile() specialises such shapes)`);
+    super(`sizes ${[...binding].map(([k, v]) => `${k}=${v}`).join(', ')} break the program's guard ${fmtGuard(guard)}: this program cannot run them (compile() and a loaded ONNX model compile a program for such shapes of their own)`);
     this.name = 'GuardFailure';
   }
 }

@@ -126,10 +126,7 @@ export class CudaExecutable implements Executable {
       if (b.kind === 'temp') return arena + b.offset!;
       if (b.kind === 'const') {
         // Constants are kept as numbers in the plan (half types as values, encoded here).
-        const host = numbersToTyped(b.dtype, b.data!);
-        const p = alloc().alloc(Math.max(host.byteLength, 4));
-        if (host.byteLength) memcpyHtoD(p, host);
-        return p;
+        return hostToDevice(numbersToTyped(b.dtype, b.data!));
       }
       return undefined;
     });
@@ -289,7 +286,7 @@ export class CudaExecutable implements Executable {
   }
 }
 
-/** A fresh device block (whole 4-byte words, at least one) holding a copy of `host`. */
+/** A fresh device block (at least 4 bytes, so an empty array still has an address) holding a copy of `host`. */
 function hostToDevice(host: AnyTypedArray): DevicePtr {
   const p = alloc().alloc(Math.max(host.byteLength, 4));
   if (host.byteLength) memcpyHtoD(p, host);

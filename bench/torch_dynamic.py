@@ -21,22 +21,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "scripts"))
+sys.path.insert(0, HERE)
+
+from torch_models import timed_calls  # noqa: E402  (the same synchronised median as the suite's figures)
 DEFAULT_SHAPES = "1x128,1x512,1x16,1x1000,4x128,8x64,8x1024"
-
-
-def median_ms(f, args, repeat):
-    import torch
-    for _ in range(3):
-        f(*args)
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f(*args)
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - t) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def one(mode, shapes, repeat):
@@ -58,8 +46,8 @@ def one(mode, shapes, repeat):
             f(ids)
             torch.cuda.synchronize()
             first = (time.perf_counter() - t0) * 1e3
-            steady = median_ms(f, (ids,), repeat)
-            eager = median_ms(model, (ids,), repeat)
+            steady = timed_calls(f, (ids,), repeat)
+            eager = timed_calls(model, (ids,), repeat)
             print(json.dumps({"mode": mode, "batch": b, "seq": s, "first_call_ms": first, "per_call_ms": steady,
                               "eager_ms": eager, "graphs_compiled": counters["stats"]["unique_graphs"]}), flush=True)
 

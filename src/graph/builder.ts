@@ -16,7 +16,7 @@ import {
   type Shape,
 } from './shape.js';
 import { type Dim, SymbolicUnsupportedError } from './sym.js';
-import { broadcastDims, dimSymbols, matchHints, reduceDims, reshapeDims, sameDim } from './sym_shape.js';
+import { broadcastDims, dimSymbols, matchHints, reduceDims, reshapeDims, sameDim, windowDims } from './sym_shape.js';
 
 export class GraphBuilder {
   constructor(readonly g: Graph) {}
@@ -245,7 +245,6 @@ export class GraphBuilder {
    * (the padding) read `fill`. A negative padAfter leaves trailing elements no window reaches.
    */
   window(x: number, specs: readonly WindowSpec[], fill = 0): number {
-    this.staticOnly('window', [x]);
     const shape = this.shape(x);
     const fmt = () => `window: ${fmtShape(shape)} with [${specs.map((s) => `dim ${s.dim} k=${s.k} stride=${s.stride ?? 1} dilation=${s.dilation ?? 1} pads=${s.padBefore ?? 0},${s.padAfter ?? 0}`).join('; ')}]`;
     const seen = new Set<number>();
@@ -268,7 +267,7 @@ export class GraphBuilder {
     const out = [...shape];
     for (const d of dims) out[d.dim] = d.out;
     out.push(...dims.map((d) => d.k));
-    return this.g.add({ op: 'window', dims, fill }, [x], out, this.dtype(x));
+    return this.g.add({ op: 'window', dims, fill }, [x], out, this.dtype(x), this.anySym([x]) ? windowDims(this.dims(x), dims) : undefined);
   }
 
   cat(xs: readonly number[], dim: number): number {

@@ -73,4 +73,17 @@ export function reduceDims(dims: readonly Dim[], axes: readonly number[], keepdi
   return keepdim ? dims.map((d, i) => (axes.includes(i) ? 1 : d)) : dims.filter((_, i) => !axes.includes(i));
 }
 
+/**
+ * A window view's dims (GraphBuilder.window): the dims it slides over must be static (their
+ * positions, taps and padding are the op's geometry); the others (a batch, channels) pass
+ * through, symbolic or not, and the taps are appended.
+ */
+export function windowDims(inDims: readonly Dim[], wins: readonly { dim: number; out: number; k: number }[]): Dim[] {
+  const slid = wins.filter((w) => isSym(inDims[w.dim]!));
+  if (slid.length) throw new SymbolicUnsupportedError(`a window over symbolic dim(s) of ${fmtDims(inDims)}`, dimSymbols(slid.map((w) => inDims[w.dim]!)));
+  const out = [...inDims];
+  for (const w of wins) out[w.dim] = w.out;
+  return [...out, ...wins.map((w) => w.k)];
+}
+
 export { symNumel };

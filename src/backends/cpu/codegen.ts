@@ -320,7 +320,6 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
   // variants (few rows, a parallel batch) are left out, and the row loop's pragma decides per
   // call whether to use threads.
-  if (sym && isImplicit(k.b)) throw new SymbolicUnsupportedError('an implicit GEMM operand over symbolic sizes', sym.sizes);
   const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
   const K = kSym ? dimC(sym.K!) : String(k.K);
   const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);

@@ -8,7 +8,7 @@
 // the symbol, makes them differ; the caller then specialises (compiles the shape statically).
 
 import type { NDArray } from '../graph/ndarray.js';
-import { type Dim, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from '../graph/sym.js';
+import { type Dim, HINT_MIN, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from '../graph/sym.js';
 import type { InputSpec, Traced } from '../frontend/trace.js';
 import type { Plan } from '../schedule/plan.js';
 import type { CompileOptions } from './options.js';
@@ -27,20 +27,30 @@ export type SymbolGroup = (input: number, dim: number, size: number) => string |
 const bySize: SymbolGroup = (_i, _d, n) => n;
 
 /**
+ * The hint a symbolic dim of size `n` is built at: `n` itself, or ONE_HINT for a size below
+ * HINT_MIN (a first call of batch 1: the program is built at batch ONE_HINT and serves 1 too).
+ * ONE_HINT is odd and above the small sizes shapes are full of (2, 3, 4), so a reshape's static
+ * dim rarely equals it by chance (and the second build at other sizes catches one that does).
+ */
+export const ONE_HINT = 7;
+export const hintOf = (n: number): number => (n < HINT_MIN ? ONE_HINT : n);
+
+/**
  * The input specs with `dims[i][d]` symbolic, grouped into symbols by `group`, and a size below
- * SYM_MIN stays static (a size 1 broadcasts). The inputs' sizes are the hints.
+ * SYM_MIN stays static (an empty dim). The hints: the inputs' sizes, a 1 taken as ONE_HINT.
  */
 export function symbolicSpecs(inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[], group: SymbolGroup = bySize): InputSpec[] {
   const byKey = new Map<string | number, string>();
   return inputs.map((x, i) => {
+    const isSym = (n: number, d: number) => symbolic[i]![d] && n >= SYM_MIN;
     const sym: Dim[] = x.shape.map((n, d) => {
-      if (!symbolic[i]![d] || n < SYM_MIN) return n;
+      if (!isSym(n, d)) return n;
       const key = group(i, d, n);
       let name = byKey.get(key);
       if (name === undefined) byKey.set(key, (name = `s${byKey.size}`));
       return SymInt.symbol(name);
     });
-    return { shape: [...x.shape], dtype: x.dtype, sym };
+    return { shape: x.shape.map((n, d) => (isSym(n, d) ? hintOf(n) : n)), dtype: x.dtype, sym };
   });
 }
 
@@ -57,11 +67,11 @@ function planShape(p: Plan): unknown {
   };
 }
 
-/** Other sizes for the symbols (each shifted alike, so distinct sizes stay distinct) that satisfy `plan`'s guards. */
+/** Other sizes for the symbols (each shifted alike, so distinct sizes stay distinct, none below HINT_MIN) that satisfy `plan`'s guards. */
 function otherHints(plan: Plan, hints: ReadonlyMap<string, number>): Map<string, number> | undefined {
   for (const delta of [3, 1, 2, 5, -1, 7, -2, 11]) {
     const b = new Map([...hints].map(([k, v]) => [k, v + delta]));
-    if ((plan.guards ?? []).every((g) => guardHolds(g, b))) return b;
+    if ([...b.values()].every((v) => v >= HINT_MIN) && (plan.guards ?? []).every((g) => guardHolds(g, b))) return b;
   }
   return undefined;
 }
@@ -113,7 +123,7 @@ async function compileOnce(build: GraphBuilder, inputs: readonly NDArray[], symb
   const specs = symbolicSpecs(inputs, symbolic, group);
   const hints = new Map<string, number>();
   specs.forEach((s) => s.sym!.forEach((d, i) => typeof d !== 'number' && hints.set(d.bareSymbol!, s.shape[i]!)));
-  if (hints.size === 0) throw new SymbolicUnsupportedError('no dim of at least 2 to make symbolic');
+  if (hints.size === 0) throw new SymbolicUnsupportedError('no dim to make symbolic');
   const program = await compileGraph(build(specs), options);
   const other = otherHints(program.plan, hints);
   if (!other) throw new SymbolicUnsupportedError('no other sizes satisfy the guards: the program serves one shape');

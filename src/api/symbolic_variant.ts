@@ -20,18 +20,18 @@ import { bindSizes } from '../schedule/plan_sizes.js';
 import type { SymbolicStatus } from './onnx_model_api.js';
 import type { Program } from './program.js';
 import type { ShapeVariant } from './shape_variants.js';
-import type { GraphBuilder, SymbolGroup } from './symbolic_compile.js';
+import { type GraphBuilder, type SymbolGroup, hintOf } from './symbolic_compile.js';
 
 /** A model's graph made ready for compileSymbolic: the arguments it takes and the conversion at the hints. */
 export interface SymbolicGraph {
   /** The runtime inputs' feeds: their sizes are the hints. */
   inputs: NDArray[];
-  /** Per runtime input, per dim: whether it is a dim_param (a size symbol when its hint is at least 2). */
+  /** Per runtime input, per dim: whether it is a dim_param (a size symbol unless its size is 0). */
   symbolic: boolean[][];
   /** Dims of one dim_param share one symbol (not dims of equal sizes: two names may differ). */
   group: SymbolGroup;
   build: GraphBuilder;
-  /** The conversion built at the hints last (the one the program compileSymbolic returns was compiled from). */
+  /** The conversion built at the hints last (the one the program compileSymbolic returns was compiled from; a dim_param of size 1 is built at ONE_HINT). */
   hintBuild(): Conversion | undefined;
   /** The runtime inputs' shapes under a binding (for Program.accepts). */
   runtimeShapes(b: Binding): number[][];
@@ -68,7 +68,8 @@ export function symbolicGraph(
     const sym = new Map<string, readonly Dim[]>();
     specs.forEach((s, i) => s.sym?.some((d) => typeof d !== 'number') && sym.set(inputs[i]!.name, s.sym));
     const conv = convert({ ...m, inputs: concreteInputs(m.inputs, at) }, sym);
-    if ([...binding].every(([k, n]) => at.get(k) === n)) hint = conv;
+    // The build at the hints (a size 1 is built at ONE_HINT: symbolic_compile.ts), not the check at other sizes.
+    if ([...binding].every(([k, n]) => at.get(k) === (n >= SYM_MIN ? hintOf(n) : n))) hint = conv;
     return conv.traced;
   };
   return {
@@ -107,24 +108,24 @@ interface Attempt<V extends SymbolicVariant> {
   pending: Promise<V | undefined>;
   variant?: V;
   refused?: string;
-  /** The dim_params its program holds static because their sizes were below 2 at its hints. */
+  /** The dim_params its program holds static because their sizes were 0 (below SYM_MIN) at its first run. */
   small: Set<string>;
-  /** The program it replaced (held static a dim_param that a later run gave a size of at least 2): still a variant until evicted. */
+  /** The program it replaced (held static a dim_param that a later run gave a size of at least SYM_MIN): still a variant until evicted. */
   previous?: V;
 }
 
-/** The dim_params of a binding sized below 2 (a symbolic program holds them static). */
+/** The dim_params of a binding sized below SYM_MIN, 0 (a symbolic program holds them static). */
 function smallDims(binding: Binding): Set<string> {
   return new Set([...binding].filter(([, n]) => n < SYM_MIN).map(([k]) => k));
 }
 
 /**
  * A dynamic model's attempts at a symbolic program, one per value key: made at the first miss
- * that has a size of at least 2 (sizes below 2 are specialised anyway), shared by the runs that
- * wait for it, not repeated after a refusal (the model runs per shape), made again after the
- * program was evicted, and made again, wider, when a run sizes at 2 or more a dim_param the
- * program holds static only because its first run had it at 1 (a first request of batch 1 must
- * not leave every later batch per shape).
+ * that has a nonzero size (a size 1 is a symbol too, built at ONE_HINT: a first request of
+ * batch 1 gets the program that serves every later batch), shared by the runs that wait for
+ * it, not repeated after a refusal (the model runs per shape), made again after the program
+ * was evicted, and made again, wider, when a run gives a nonzero size to a dim_param the
+ * program holds static only because its first run had it empty.
  */
 export class SymbolicAttempts<V extends SymbolicVariant> {
   private readonly byValue = new Map<string, Attempt<V>>();
@@ -150,7 +151,7 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     let a = this.byValue.get(valueKey);
     if (a?.refused !== undefined) return undefined;
     if (!a || a.variant?.retired) {
-      // Sizes below 2 would all stay static: the attempt waits for a run with a size to make symbolic.
+      // Sizes below SYM_MIN (0) would all stay static: the attempt waits for a run with a size to make symbolic.
       if (![...binding.values()].some((n) => n >= SYM_MIN)) return undefined;
       a = this.start(valueKey, binding, make);
     }
@@ -161,7 +162,7 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     this.guardFailures++;
     this.lastGuardFailure = `${fmtBinding(binding)}: ${v.refusal(binding)}`;
     if (debugEnabled('plan')) debugPrint('plan', `${this.file}: the symbolic program refuses ${this.lastGuardFailure}`);
-    // Wider: a dim_param held static for its size 1 now has a size to make symbolic, and none that is symbolic now would be held static.
+    // Wider: a dim_param held static for its size 0 now has a size to make symbolic, and none that is symbolic now would be held static.
     const small = smallDims(binding);
     const widens = [...a.small].some((k) => !small.has(k) && binding.has(k)) && [...small].every((k) => a!.small.has(k));
     if (!widens || this.byValue.get(valueKey) !== a) return undefined;

@@ -4,12 +4,24 @@
 // the loop IR reads them as `sym` leaves (lower/expr.ts), kernels take them as arguments and
 // the runtime evaluates them under each call's binding.
 //
-// Every symbol ranges over [SYM_MIN, SYM_MAX]: never 0 or 1 (a size-1 dim broadcasts, so it
-// is specialised, as Inductor does), and small enough that products of a few stay exact in a
-// double. A call outside that range fails the program's guards and is specialised.
+// Every symbol ranges over [SYM_MIN, SYM_MAX]: never 0 (an empty tensor is specialised), and
+// small enough that products of a few stay exact in a double. A call outside that range fails
+// the program's guards and is specialised. A symbol may be 1, unlike Inductor's (which
+// specialises 0 and 1 because a 1 may broadcast): kiln's builders never broadcast a symbol
+// (it meets a 1, giving itself, or itself; anything else is refused, graph/sym_shape.ts), and
+// a call's input dims of one symbol are checked equal, so a symbol's value 1 computes the same
+// as any other (docs/architecture.md, "Symbolic sizes"). Proofs over symbols (provably…) hold
+// from 1 up; only hints stay at least HINT_MIN.
 
-export const SYM_MIN = 2;
+export const SYM_MIN = 1;
 export const SYM_MAX = 1 << 20;
+
+/**
+ * The least size a symbolic graph is built at (its hints): a 1 in a hint shape is then always
+ * a static dim, never a symbol (a reshape's target dim equal to a symbol's hint is read as
+ * that symbol: sym_shape.ts matchHints, and an unsqueezed 1 must not be).
+ */
+export const HINT_MIN = 2;
 
 /** A binding of size symbols to values (one call's sizes). */
 export type Binding = ReadonlyMap<string, number>;

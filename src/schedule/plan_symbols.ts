@@ -27,10 +27,10 @@ export function planSymbols(g: Graph): PlanSymbol[] {
   return out;
 }
 
-/** Every symbol lies in [SYM_MIN, SYM_MAX] (a size 1 broadcasts: it is specialised). */
+/** Every symbol lies in [SYM_MIN, SYM_MAX] (an empty tensor is specialised; a 1 is served: graph/sym.ts). */
 export function rangeGuards(symbols: readonly PlanSymbol[]): Guard[] {
   return symbols.flatMap((s) => [
-    { expr: SymInt.symbol(s.name).toJSON(), rel: 'ge' as const, value: SYM_MIN, why: 'symbolic sizes are at least 2 (1 broadcasts)' },
+    { expr: SymInt.symbol(s.name).toJSON(), rel: 'ge' as const, value: SYM_MIN, why: 'symbolic sizes are at least 1 (an empty tensor is specialised)' },
     { expr: SymInt.symbol(s.name).toJSON(), rel: 'le' as const, value: SYM_MAX, why: 'symbolic sizes stay within the index bounds the code was simplified under' },
   ]);
 }

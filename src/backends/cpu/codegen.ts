@@ -7,7 +7,7 @@ import { arch } from 'node:os';
 import { setting } from '../../config/read.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
-import { type Dim, SymbolicUnsupportedError, symNumel, symStrides } from '../../graph/sym.js';
+import { type Dim, SYM_MIN, SymbolicUnsupportedError, symNumel, symStrides } from '../../graph/sym.js';
 import { recordGuard } from '../../lower/guard_record.js';
 import { symCName } from '../../lower/sym_index.js';
 import { type Kernel, type KernelSyms, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
@@ -30,7 +30,8 @@ import { rowLoops, shortRowReduction } from './row_loops.js';
 export type { CSource } from './kernel_text.js';
 
 /**
- * The few-row kernels of a product over a symbolic M, one per M in [2, 8] as `case` blocks,
+ * The few-row kernels of a product over a symbolic M, one per M in [1, 8] as `case` blocks
+ * (every M the `if (M <= 8)` around them may see: a symbol may be 1),
  * when the static program's few-row kernel would take the product at that M: no batch, N, K
  * and the strides static, a float32 B read in place (few_rows.ts). Undefined otherwise.
  */
@@ -40,7 +41,7 @@ function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowConte
   if (!staticDims || k.batch.length > 0 || isImplicit(k.b) || !setting('KILN_CPU_FEW_ROW_GEMM') || cStorageType(bDt) !== c.t) return undefined;
   const statics: string[] = [];
   const body: string[] = [];
-  for (let m = 2; m <= 8; m++) {
+  for (let m = SYM_MIN; m <= 8; m++) {
     const km: MatmulKernel = { ...k, M: m };
     // Threads as the static program decides them for this M.
     const kernel = fewRowKernel(km, { ...c, parallel: m * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${m}` });
@@ -409,7 +410,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
-  // A symbolic M of a product whose few-row kernel would apply: that kernel for each M from 2
+  // A symbolic M of a product whose few-row kernel would apply: that kernel for each M from 1
   // to 8, chosen per call (each exactly the static program's for that M), else the packed one.
   const fewByM = sym && typeof sym.M !== 'number' ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
   if (fewByM) {

@@ -56,18 +56,36 @@ test('dynamic: true, an MLP over a symbolic batch: sizes 7, 63, 1000 and 2 throu
   assert.equal(counters().guard_failures, afterFirst.guard_failures);
 });
 
-test('a batch of 1 breaks the symbolic program\'s guard (sizes >= 2) and runs a static specialisation', async () => {
+test('a batch of 1 runs on the symbolic program (a symbol ranges from 1: nothing broadcasts it); an empty batch breaks its guard s0 >= 1 and specialises', async () => {
   const compiled = compileCpu(mlp, { dynamic: true });
   await checkCall(mlp, compiled, [randn([5, 32], 5)], 'batch 5');
   const before = counters();
   await checkCall(mlp, compiled, [randn([1, 32], 6)], 'batch 1');
+  assert.deepEqual(compileWork(counters()), compileWork(before), 'batch 1: no trace or compile');
+  assert.equal(counters().guard_failures, before.guard_failures);
+  const empty = await compiled(randn([0, 32], 7));
+  assert.deepEqual((empty as NDArray).shape, [0, 16]);
   const after = counters();
   assert.equal(after.guard_failures - before.guard_failures, 1, 'the guard failed once');
   assert.equal(after.graph_cache_misses + after.graph_cache_hits - before.graph_cache_misses - before.graph_cache_hits, 1, 'one specialisation compiled');
-  // The specialisation is kept: batch 1 again compiles nothing, batch 9 takes the symbolic program.
-  await checkCall(mlp, compiled, [randn([1, 32], 7)], 'batch 1 again');
+  // The specialisation is kept: batch 0 again compiles nothing, batch 9 takes the symbolic program.
+  await compiled(randn([0, 32], 8));
   await checkCall(mlp, compiled, [randn([9, 32], 8)], 'batch 9');
   assert.deepEqual(compileWork(counters()), compileWork(after));
+});
+
+test('a symbol that a size 1 WOULD broadcast against (two inputs of one size symbol, then one of them 1) breaks the input check and specialises, right', async () => {
+  const fn = (x: Tensor, y: Tensor) => x.matmul(W1).add(y.matmul(W1).relu());
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([5, 32], 130), randn([5, 32], 131)], 'x [5,32], y [5,32] (one symbol)');
+  const c0 = counters();
+  await checkCall(fn, compiled, [randn([1, 32], 132), randn([1, 32], 133)], 'both 1');
+  assert.deepEqual(compileWork(counters()), compileWork(c0), 'both at 1: the symbolic program');
+  // y's 1 broadcasts against x's 6: NumPy semantics, which the symbolic program (y's dim is s0) cannot give.
+  await checkCall(fn, compiled, [randn([6, 32], 134), randn([1, 32], 135)], 'x [6,32], y [1,32] (broadcast)');
+  const c1 = counters();
+  assert.equal(c1.guard_failures - c0.guard_failures, 1, 'the input check failed: y\'s dim is not s0');
+  assert.equal(c1.graph_cache_misses + c1.graph_cache_hits - c0.graph_cache_misses - c0.graph_cache_hits, 1, 'a static specialisation');
 });
 
 const norms = (x: Tensor, g: Tensor) => [x.softmax(-1), layerNorm(x, [64], g), x.exp().sum(-1)];
@@ -122,7 +140,7 @@ function attention(x: Tensor): Tensor {
   return p.matmul(heads(Wv)).permute([0, 2, 1, 3]).reshape([b, t, HEADS * HEAD_DIM]).matmul(Wo).add(x);
 }
 
-test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2,1000) through one program; (1,7) specialised', async () => {
+test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2,1000), (1,7), (1,1) through one program', async () => {
   const compiled = compileCpu(attention, { dynamic: true });
   const c0 = counters();
   await checkCall(attention, compiled, [randn([2, 7, 16], 72)], '(2,7)', attentionTol);
@@ -132,7 +150,9 @@ test('multi-head attention over a symbolic batch and sequence: (2,7), (3,63), (2
   await checkCall(attention, compiled, [randn([2, 1000, 16], 74)], '(2,1000)', attentionTol);
   assert.deepEqual(compileWork(counters()), compileWork(c1), 'no compile after the first');
   await checkCall(attention, compiled, [randn([1, 7, 16], 75)], '(1,7)', attentionTol);
-  assert.equal(counters().guard_failures - c1.guard_failures, 1, 'a batch of 1 breaks a guard');
+  await checkCall(attention, compiled, [randn([1, 1, 16], 76)], '(1,1)', attentionTol);
+  assert.deepEqual(compileWork(counters()), compileWork(c1), 'sizes of 1: no compile either');
+  assert.equal(counters().guard_failures - c1.guard_failures, 0, 'no guard fails');
   // Sizes that shrink and grow again: the temporaries' arena is laid out anew, grown only when needed.
   for (const [i, [b, t]] of [[3, 63], [2, 5], [4, 200], [2, 5], [3, 63]].entries()) {
     await checkCall(attention, compiled, [randn([b!, t!, 16], 120 + i)], `(${b},${t}) again`, attentionTol);
@@ -225,27 +245,28 @@ test('a symbolic Program (compileGraph of a graph whose inputs carry symbols): a
   assert.deepEqual(program.plan.symbols, [{ name: 's0', input: 0, dim: 0 }]);
   // What a holder of several programs asks before it runs one (the ONNX model's shape variants).
   assert.ok(program.accepts([[5, 32]]) && program.accepts([[1000, 32]]));
-  assert.ok(!program.accepts([[1, 32]]), 'a batch of 1 breaks a guard');
+  assert.ok(program.accepts([[1, 32]]), 'a batch of 1 runs');
+  assert.ok(!program.accepts([[0, 32]]), 'an empty batch breaks a guard');
   assert.ok(!program.accepts([[5, 33]]) && !program.accepts([[5, 2, 32]]) && !program.accepts([]), 'a static dim, the rank, the input count');
-  for (const [b, seed] of [[5, 100], [17, 101], [1000, 102]] as const) {
+  for (const [b, seed] of [[5, 100], [17, 101], [1000, 102], [1, 106]] as const) {
     const x = randn([b, 32], seed);
     const [out] = await program.run([x]);
     await assertMatches(out!, reference(mlp, [x])[0]!, { ...tol, label: `batch ${b}` });
   }
-  await assert.rejects(program.run([randn([1, 32], 103)]), (e: unknown) => e instanceof GuardFailure && /s0=1 break the program's guard s0 >= 2/.test(e.message));
+  await assert.rejects(program.run([randn([0, 32], 103)]), (e: unknown) => e instanceof GuardFailure && /s0=0 break the program's guard s0 >= 1/.test(e.message));
   await assert.rejects(program.run([randn([4, 5, 32], 104)]), (e: unknown) => e instanceof TypeError && /expected float32\[s0,32\], got float32\[4,5,32\]/.test(e.message));
   await assert.rejects(program.run([randn([4, 33], 105)]), /input 0: expected float32\[4,32\], got float32\[4,33\]/);
   program.dispose();
 });
 
-test('a symbolic batch of 2 to 9 rows takes the few-row kernel per M (weights read in place, rows or transposed) or the packed one, all in one program', async () => {
+test('a symbolic batch of 1 to 9 rows takes the few-row kernel per M (weights read in place, rows or transposed) or the packed one, all in one program', async () => {
   const Wt = randn([24, 32], 110);
   // cat of one NDArray is its parameter as a Tensor: Wt read transposed (Gemm's transB).
   const fn = (x: Tensor) => [x.matmul(W1).relu(), x.matmul(cat([Wt], 0).transpose(0, 1)).add(1)];
   const compiled = compileCpu(fn, { dynamic: true });
   await checkCall(fn, compiled, [randn([3, 32], 111)], 'batch 3');
   const first = counters();
-  for (let m = 2; m <= 9; m++) await checkCall(fn, compiled, [randn([m, 32], 112 + m)], `batch ${m}`);
+  for (let m = 1; m <= 9; m++) await checkCall(fn, compiled, [randn([m, 32], 112 + m)], `batch ${m}`);
   assert.deepEqual(compileWork(counters()), compileWork(first), 'one program for every batch');
 });
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { type Dim, GuardFailure, SYM_MAX, SymInt, fmtGuard, guardHolds, symNumel, symStrides } from '../src/graph/sym.js';
+import { type Dim, GuardFailure, SYM_MAX, SYM_MIN, SymInt, fmtGuard, guardHolds, symNumel, symStrides } from '../src/graph/sym.js';
 import { broadcastDims, reshapeDims } from '../src/graph/sym_shape.js';
 import { SymbolicUnsupportedError } from '../src/graph/sym.js';
 import { evalIndex } from '../src/lower/expr.js';
@@ -31,14 +31,16 @@ test('SymInt: one canonical form (equal sums compare equal), evaluation, C text,
   assert.throws(() => SymInt.symbol('1x'), /bad symbol name/);
 });
 
-test('SymInt: exact division, and proofs over the symbols range [2, SYM_MAX]', () => {
+test('SymInt: exact division, and proofs over the symbols range [1, SYM_MAX]', () => {
   const n = symNumel([s0, s1, 64]);
   assert.ok(n.divExact(s1.mul(64))!.equals(s0));
   assert.equal(n.divExact(s0.add(1)), undefined, 'not one term');
   assert.equal(n.divExact(128), undefined, 'coefficient does not divide');
-  assert.ok(s0.sub(2).provablyNonNegative());
-  assert.ok(!s0.sub(3).provablyNonNegative(), 's0 may be 2');
-  assert.ok(s0.mul(s1).sub(s0).sub(s1).provablyNonNegative(), 's0·s1 ≥ s0 + s1 when both ≥ 2');
+  assert.equal(SYM_MIN, 1);
+  assert.ok(s0.sub(1).provablyNonNegative());
+  assert.ok(!s0.sub(2).provablyNonNegative(), 's0 may be 1');
+  assert.ok(s0.mul(s1).sub(s0).provablyNonNegative(), 's0·s1 ≥ s0 when s1 ≥ 1');
+  assert.ok(!s0.mul(s1).sub(s0).sub(s1).provablyNonNegative(), 's0·s1 < s0 + s1 at s0 = s1 = 1');
   assert.ok(s1.provablyLE(s0.mul(s1)));
   assert.ok(!s0.mul(s1).provablyLE(s0));
   assert.equal(s0.mul(2).upperBound(), 2 * SYM_MAX);

@@ -193,13 +193,14 @@ export class LoadedOnnxModel implements OnnxModel {
    * added to the variants; throws its refusal.
    */
   private async buildSymbolic(valueKey: string, fixed: Map<string, ConstTensor>, feeds: NumericFeeds, binding: Binding): Promise<Variant> {
-    const graph = symbolicGraph(this.m, fixed, feeds, binding, (m, sym) => buildGraph(m, this.table, fixed, this.inits, sym));
-    const { program } = await compileSymbolic(graph.build, graph.inputs, graph.symbolic, { label: this.file, ...this.options }, graph.group);
+    const graph = symbolicGraph(this.m, fixed, feeds, (m, sym) => buildGraph(m, this.table, fixed, this.inits, sym));
+    const { program, specs } = await compileSymbolic(graph.build, graph.inputs, graph.symbolic, { label: this.file, ...this.options }, graph.group);
     if (this.disposed) {
       program.dispose();
       throw new OnnxModelError(this.m.file, 'this model was disposed: load it again (loadOnnx) to run or compile it');
     }
-    const built = graph.hintBuild()!;
+    // Built at the hints (a dim_param fed 1 has a hint of 7 or more: symbolic_compile.ts).
+    const built = graph.builtAt(specs.map((s) => s.shape))!;
     const v = perShapeVariant(valueKey, fixed, binding, { built });
     const dispose = v.dispose;
     Object.assign(v, {

@@ -8,7 +8,7 @@
 // the symbol, makes them differ; the caller then specialises (compiles the shape statically).
 
 import type { NDArray } from '../graph/ndarray.js';
-import { type Dim, HINT_MIN, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from '../graph/sym.js';
+import { HINT_MIN, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from '../graph/sym.js';
 import type { InputSpec, Traced } from '../frontend/trace.js';
 import type { Plan } from '../schedule/plan.js';
 import type { CompileOptions } from './options.js';
@@ -27,30 +27,36 @@ export type SymbolGroup = (input: number, dim: number, size: number) => string |
 const bySize: SymbolGroup = (_i, _d, n) => n;
 
 /**
- * The hint a symbolic dim of size `n` is built at: `n` itself, or ONE_HINT for a size below
- * HINT_MIN (a first call of batch 1: the program is built at batch ONE_HINT and serves 1 too).
- * ONE_HINT is odd and above the small sizes shapes are full of (2, 3, 4), so a reshape's static
- * dim rarely equals it by chance (and the second build at other sizes catches one that does).
+ * Hints for symbols sized below HINT_MIN (a first call of batch 1: the program is built at
+ * batch 7 and serves 1 too), one each, distinct from each other and from the other symbols'
+ * sizes (two symbols at one hint would hide a graph that read one for the other), odd primes
+ * above the small sizes shapes are full of, so a reshape's static dim rarely equals one by
+ * chance (the second build at other sizes catches one that does).
  */
-export const ONE_HINT = 7;
-export const hintOf = (n: number): number => (n < HINT_MIN ? ONE_HINT : n);
+const ONE_HINTS = [7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47];
 
 /**
  * The input specs with `dims[i][d]` symbolic, grouped into symbols by `group`, and a size below
- * SYM_MIN stays static (an empty dim). The hints: the inputs' sizes, a 1 taken as ONE_HINT.
+ * SYM_MIN stays static (an empty dim). The hints: the inputs' sizes, a 1 taken as ONE_HINTS'.
  */
 export function symbolicSpecs(inputs: readonly NDArray[], symbolic: readonly (readonly boolean[])[], group: SymbolGroup = bySize): InputSpec[] {
-  const byKey = new Map<string | number, string>();
+  const byKey = new Map<string | number, { name: string; hint: number }>();
+  const isSym = (i: number, n: number, d: number) => symbolic[i]![d] && n >= SYM_MIN;
+  const used = new Set(inputs.flatMap((x, i) => x.shape.filter((n, d) => isSym(i, n, d))));
+  const spare = ONE_HINTS.filter((h) => !used.has(h));
+  const symbolFor = (i: number, d: number, n: number) => {
+    const key = group(i, d, n);
+    let s = byKey.get(key);
+    if (s === undefined) {
+      const hint = n >= HINT_MIN ? n : spare.shift();
+      if (hint === undefined) throw new SymbolicUnsupportedError(`more than ${ONE_HINTS.length} symbols of size 1`);
+      byKey.set(key, (s = { name: `s${byKey.size}`, hint }));
+    }
+    return s;
+  };
   return inputs.map((x, i) => {
-    const isSym = (n: number, d: number) => symbolic[i]![d] && n >= SYM_MIN;
-    const sym: Dim[] = x.shape.map((n, d) => {
-      if (!isSym(n, d)) return n;
-      const key = group(i, d, n);
-      let name = byKey.get(key);
-      if (name === undefined) byKey.set(key, (name = `s${byKey.size}`));
-      return SymInt.symbol(name);
-    });
-    return { shape: x.shape.map((n, d) => (isSym(n, d) ? hintOf(n) : n)), dtype: x.dtype, sym };
+    const syms = x.shape.map((n, d) => (isSym(i, n, d) ? symbolFor(i, d, n) : undefined));
+    return { shape: x.shape.map((n, d) => syms[d]?.hint ?? n), dtype: x.dtype, sym: x.shape.map((n, d) => (syms[d] ? SymInt.symbol(syms[d].name) : n)) };
   });
 }
 
@@ -104,11 +110,11 @@ export async function compileSymbolic(
   symbolic: readonly (readonly boolean[])[],
   options: CompileOptions,
   group: SymbolGroup = bySize,
-): Promise<{ program: Program; symbolic: boolean[][] }> {
+): Promise<{ program: Program; symbolic: boolean[][]; specs: InputSpec[] }> {
   let dims = symbolic.map((row, i) => row.map((s, d) => s && inputs[i]!.shape[d]! >= SYM_MIN));
   for (let attempt = 1; ; attempt++) {
     try {
-      return { program: await compileOnce(build, inputs, dims, options, group), symbolic: dims };
+      return { program: await compileOnce(build, inputs, dims, options, group), symbolic: dims, specs: symbolicSpecs(inputs, dims, group) };
     } catch (e) {
       if (!(e instanceof SymbolicUnsupportedError) || e.symbols.length === 0 || attempt === MAX_ATTEMPTS) throw e;
       // The symbols are named by their sizes (symbolicSpecs): those dims become static.

@@ -20,7 +20,7 @@ import { bindSizes } from '../schedule/plan_sizes.js';
 import type { SymbolicStatus } from './onnx_model_api.js';
 import type { Program } from './program.js';
 import type { ShapeVariant } from './shape_variants.js';
-import { type GraphBuilder, type SymbolGroup, hintOf } from './symbolic_compile.js';
+import type { GraphBuilder, SymbolGroup } from './symbolic_compile.js';
 
 /** A model's graph made ready for compileSymbolic: the arguments it takes and the conversion at the hints. */
 export interface SymbolicGraph {
@@ -31,8 +31,8 @@ export interface SymbolicGraph {
   /** Dims of one dim_param share one symbol (not dims of equal sizes: two names may differ). */
   group: SymbolGroup;
   build: GraphBuilder;
-  /** The conversion built at the hints last (the one the program compileSymbolic returns was compiled from; a dim_param of size 1 is built at ONE_HINT). */
-  hintBuild(): Conversion | undefined;
+  /** The conversion last built at these input sizes (compileSymbolic's hints: its program was compiled from it). */
+  builtAt(shapes: readonly (readonly number[])[]): Conversion | undefined;
   /** The runtime inputs' shapes under a binding (for Program.accepts). */
   runtimeShapes(b: Binding): number[][];
 }
@@ -46,7 +46,6 @@ export function symbolicGraph(
   m: ParsedModel,
   fixed: ReadonlyMap<string, ConstTensor>,
   feeds: Readonly<Record<string, NDArray>>,
-  binding: Binding,
   convert: (m: ParsedModel, sym: ReadonlyMap<string, readonly Dim[]>) => Conversion,
 ): SymbolicGraph {
   const all = graphInputs(m);
@@ -58,7 +57,7 @@ export function symbolicGraph(
     const d = from.dims[k];
     return typeof d === 'string' ? symbolOf(from.name, k, d) : undefined;
   };
-  let hint: Conversion | undefined;
+  const built = new Map<string, Conversion>();
   const build: GraphBuilder = (specs: readonly InputSpec[]): Traced => {
     const at = new Map<string, number>();
     specs.forEach((s, i) => s.shape.forEach((n, k) => {
@@ -68,8 +67,7 @@ export function symbolicGraph(
     const sym = new Map<string, readonly Dim[]>();
     specs.forEach((s, i) => s.sym?.some((d) => typeof d !== 'number') && sym.set(inputs[i]!.name, s.sym));
     const conv = convert({ ...m, inputs: concreteInputs(m.inputs, at) }, sym);
-    // The build at the hints (a size 1 is built at ONE_HINT: symbolic_compile.ts), not the check at other sizes.
-    if ([...binding].every(([k, n]) => at.get(k) === (n >= SYM_MIN ? hintOf(n) : n))) hint = conv;
+    built.set(JSON.stringify(specs.map((s) => s.shape)), conv);
     return conv.traced;
   };
   return {
@@ -77,7 +75,7 @@ export function symbolicGraph(
     symbolic: inputs.map((g) => g.from.dims.map((d) => typeof d === 'string')),
     group: (i, k) => symbolOfDim(i, k)!,
     build,
-    hintBuild: () => hint,
+    builtAt: (shapes) => built.get(JSON.stringify(shapes)),
     runtimeShapes: (b) => {
       const concrete = new Map(concreteInputs(m.inputs, b).map((i) => [i.name, i.shape]));
       return inputs.map((g) => [...concrete.get(g.from.name)!]);
@@ -108,24 +106,15 @@ interface Attempt<V extends SymbolicVariant> {
   pending: Promise<V | undefined>;
   variant?: V;
   refused?: string;
-  /** The dim_params its program holds static because their sizes were 0 (below SYM_MIN) at its first run. */
-  small: Set<string>;
-  /** The program it replaced (held static a dim_param that a later run gave a size of at least SYM_MIN): still a variant until evicted. */
-  previous?: V;
-}
-
-/** The dim_params of a binding sized below SYM_MIN, 0 (a symbolic program holds them static). */
-function smallDims(binding: Binding): Set<string> {
-  return new Set([...binding].filter(([, n]) => n < SYM_MIN).map(([k]) => k));
 }
 
 /**
  * A dynamic model's attempts at a symbolic program, one per value key: made at the first miss
- * that has a nonzero size (a size 1 is a symbol too, built at ONE_HINT: a first request of
- * batch 1 gets the program that serves every later batch), shared by the runs that wait for
- * it, not repeated after a refusal (the model runs per shape), made again after the program
- * was evicted, and made again, wider, when a run gives a nonzero size to a dim_param the
- * program holds static only because its first run had it empty.
+ * whose dim_params are all at least SYM_MIN (a size 1 is a symbol too, built at a hint of 7 or
+ * more: symbolic_compile.ts, so a first request of batch 1 gets the program that serves every
+ * later batch; an empty dim runs per shape and the attempt waits), shared by the runs that
+ * wait for it, not repeated after a refusal (the model runs per shape), made again after the
+ * program was evicted.
  */
 export class SymbolicAttempts<V extends SymbolicVariant> {
   private readonly byValue = new Map<string, Attempt<V>>();
@@ -151,9 +140,10 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     let a = this.byValue.get(valueKey);
     if (a?.refused !== undefined) return undefined;
     if (!a || a.variant?.retired) {
-      // Sizes below SYM_MIN (0) would all stay static: the attempt waits for a run with a size to make symbolic.
-      if (![...binding.values()].some((n) => n >= SYM_MIN)) return undefined;
-      a = this.start(valueKey, binding, make);
+      // An empty dim (below SYM_MIN) would be held static, and a program over an empty batch is no
+      // program for the others: the attempt waits for a run with no empty dim.
+      if ([...binding.values()].some((n) => n < SYM_MIN)) return undefined;
+      a = this.start(valueKey, make);
     }
     const v = await a.pending;
     if (!v || v.retired) return undefined;
@@ -162,20 +152,12 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
     this.guardFailures++;
     this.lastGuardFailure = `${fmtBinding(binding)}: ${v.refusal(binding)}`;
     if (debugEnabled('plan')) debugPrint('plan', `${this.file}: the symbolic program refuses ${this.lastGuardFailure}`);
-    // Wider: a dim_param held static for its size 0 now has a size to make symbolic, and none that is symbolic now would be held static.
-    const small = smallDims(binding);
-    const widens = [...a.small].some((k) => !small.has(k) && binding.has(k)) && [...small].every((k) => a!.small.has(k));
-    if (!widens || this.byValue.get(valueKey) !== a) return undefined;
-    const wider = this.start(valueKey, binding, make, v);
-    const w = await wider.pending;
-    return w && !w.retired && w.accepts(binding) ? w : undefined;
+    return undefined;
   }
 
-  /** Starts the value key's attempt at these sizes (`previous`: the program it widens). */
-  private start(valueKey: string, binding: Binding, make: () => Promise<V>, previous?: V): Attempt<V> {
+  /** Starts the value key's attempt. */
+  private start(valueKey: string, make: () => Promise<V>): Attempt<V> {
     const attempt: Attempt<V> = {
-      small: smallDims(binding),
-      ...(previous ? { previous } : {}),
       pending: make().then(
         (v) => {
           bump('symbolic_programs');
@@ -201,7 +183,7 @@ export class SymbolicAttempts<V extends SymbolicVariant> {
   }
 
   status(): SymbolicStatus {
-    const live = [...this.byValue.values()].some((a) => (a.variant && !a.variant.retired) || (a.previous && !a.previous.retired));
+    const live = [...this.byValue.values()].some((a) => a.variant && !a.variant.retired);
     const reason = this.off ?? this.refusal;
     const path = live ? 'symbolic' : reason !== undefined ? 'per-shape' : 'untried';
     return {

@@ -10,6 +10,7 @@ export { NDArray, type Device } from './graph/ndarray.js';
 export { toDevice } from './api/device_arrays.js';
 export { Tensor } from './frontend/tensor.js';
 export { where, cat, layerNorm } from './frontend/functions.js';
+export { conv2d, maxPool2d, avgPool2d, type Conv2dOptions, type Pool2dOptions } from './frontend/conv.js';
 export { counters, resetCounters } from './observe/counters.js';
 export type { DType } from './graph/dtype.js';
 export { ShapeError } from './graph/shape.js';

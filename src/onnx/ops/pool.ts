@@ -1,28 +1,12 @@
-// Pooling and convolution over the window view of the input (GraphBuilder.window: each
-// spatial dim becomes window positions × taps, padding read as a fill value): pooling is a
-// reduction over the taps, a conv a reduction of window × weight or a matmul whose operand is
-// the window view itself (an implicit GEMM). The kernel count per op is constant: it does not
-// grow with the kernel size or the group count.
+// ONNX pooling and convolution: the window geometry from a node's attributes (pads, auto_pad,
+// ceil_mode), the ops themselves over the input's window view in graph/windows.ts.
 
-import type { GraphBuilder } from '../../graph/builder.js';
-import { isInt } from '../../graph/dtype.js';
-import { intRange } from '../../graph/int.js';
 import { ShapeError, fmtShape, numel } from '../../graph/shape.js';
+import { type Win, convolve, pool, poolTaps } from '../../graph/windows.js';
 import type { ConvertContext } from '../context.js';
 import type { Val } from '../emit.js';
 import type { OnnxNode } from '../node.js';
 import type { OpTable } from './types.js';
-
-/** Window geometry of one spatial dim. */
-interface Win {
-  in: number;
-  k: number;
-  stride: number;
-  dil: number;
-  padBegin: number;
-  padEnd: number;
-  out: number;
-}
 
 const AUTO_PADS = ['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'];
 
@@ -61,46 +45,6 @@ function windows(n: OnnxNode, spatial: readonly number[], kernel: number[]): Win
   });
 }
 
-/** The window view of x over its spatial dims (from dim 2), padding reading `fill`. */
-function windowOf(b: GraphBuilder, x: number, wins: Win[], fill: number): number {
-  return b.window(
-    x,
-    wins.map((w, i) => {
-      // padAfter: exactly what the last window needs (ceil mode may need more than the pads,
-      // floor mode may leave trailing elements unread).
-      const need = (w.out - 1) * w.stride + (w.k - 1) * w.dil + 1;
-      return { dim: i + 2, k: w.k, stride: w.stride, dilation: w.dil, padBefore: w.padBegin, padAfter: need - w.in - w.padBegin };
-    }),
-    fill,
-  );
-}
-
-/** Per output position, how many kernel taps average over (pads included or not). */
-function avgCounts(wins: Win[], includePad: boolean): number[] {
-  const outShape = wins.map((w) => w.out);
-  const counts: number[] = [];
-  const n = numel(outShape);
-  for (let flat = 0; flat < n; flat++) {
-    let rem = flat;
-    let count = 1;
-    for (let i = wins.length - 1; i >= 0; i--) {
-      const w = wins[i]!;
-      const o = rem % w.out;
-      rem = Math.floor(rem / w.out);
-      let c = 0;
-      for (let j = 0; j < w.k; j++) {
-        const pos = o * w.stride + j * w.dil - w.padBegin;
-        const lo = includePad ? -w.padBegin : 0;
-        const hi = includePad ? w.in + w.padEnd : w.in;
-        if (pos >= lo && pos < hi) c++;
-      }
-      count *= c;
-    }
-    counts.push(count);
-  }
-  return counts;
-}
-
 function checkPool(n: OnnxNode): string[] {
   const issues: string[] = [];
   if (!AUTO_PADS.includes(n.string('auto_pad', 'NOTSET'))) issues.push(`auto_pad='${n.string('auto_pad')}'`);
@@ -115,7 +59,7 @@ function checkPool(n: OnnxNode): string[] {
  * kernel whatever the kernel size. MaxPool's Indices are an argmax over the same taps (the
  * same kernel), turned into flat input indices by index arithmetic.
  */
-function pool(kind: 'max' | 'avg') {
+function poolOp(kind: 'max' | 'avg') {
   return (ctx: ConvertContext, n: OnnxNode): Val[] => {
     const x = ctx.in(n, 0);
     const shape = ctx.shape(x);
@@ -124,47 +68,35 @@ function pool(kind: 'max' | 'avg') {
     const wantIndices = kind === 'max' && !!n.outputs[1];
     const columnMajor = n.int('storage_order', 0) === 1;
     return ctx.em.emit([x], (b, [x]) => {
-      // Max pooling pads with the lowest value of the dtype: for floats the lowest float32
-      // rather than -inf (a plain literal in every backend's source), for ints their minimum.
-      const dt = b.dtype(x!);
-      const lowest = isInt(dt) ? intRange(dt)[0] : -3.4028234663852886e38;
-      const xw = windowOf(b, x!, wins, kind === 'max' ? lowest : 0);
+      if (!wantIndices) return pool(b, x!, wins, kind, includePad);
       const outShape = wins.map((w) => w.out);
       const r = wins.length;
-      // Taps flattened into one trailing dim: max and argmax then reduce over one domain.
-      const taps = b.reshape(xw, [...shape.slice(0, 2), ...outShape, numel(wins.map((w) => w.k))]);
+      const taps = poolTaps(b, x!, wins, 'max');
       const rank = 2 + r;
-      if (kind === 'max') {
-        const y = b.reduce('max', taps, rank, false);
-        if (!wantIndices) return y;
-        // Tap t of the window at o reads input position o·stride + tap·dilation − pad per dim;
-        // indices are flat over the whole input: (n, c) plane offset + position in the plane.
-        let t = b.reduce('argmax', taps, rank, false);
-        const [N, C] = shape as [number, number];
-        const plane = numel(shape.slice(2));
-        const unit = [N, C, ...outShape.map(() => 1)];
-        let flat = b.binary('add', b.iota(unit, 0, 0, C * plane, 'int64'), b.iota(unit, 1, 0, plane, 'int64'));
-        const strides: number[] = [];
-        let acc = 1;
-        for (const i of columnMajor ? wins.map((_, i) => i) : wins.map((_, i) => r - 1 - i)) {
-          strides[i] = acc;
-          acc *= wins[i]!.in;
-        }
-        for (let i = r - 1; i >= 0; i--) {
-          const w = wins[i]!;
-          const k = b.scalar(w.k, 'int64');
-          const tap = b.binary('mod', t, k);
-          t = b.binary('trunc_div', t, k);
-          const at = [1, 1, ...outShape.map((o, j) => (j === i ? o : 1))];
-          const pos = b.binary('add', b.iota(at, 2 + i, -w.padBegin, w.stride, 'int64'), b.binary('mul', tap, b.scalar(w.dil, 'int64')));
-          flat = b.binary('add', flat, b.binary('mul', pos, b.scalar(strides[i]!, 'int64')));
-        }
-        return [y, flat];
+      const y = b.reduce('max', taps, rank, false);
+      // Tap t of the window at o reads input position o·stride + tap·dilation − pad per dim;
+      // indices are flat over the whole input: (n, c) plane offset + position in the plane.
+      let t = b.reduce('argmax', taps, rank, false);
+      const [N, C] = shape as [number, number];
+      const plane = numel(shape.slice(2));
+      const unit = [N, C, ...outShape.map(() => 1)];
+      let flat = b.binary('add', b.iota(unit, 0, 0, C * plane, 'int64'), b.iota(unit, 1, 0, plane, 'int64'));
+      const strides: number[] = [];
+      let acc = 1;
+      for (const i of columnMajor ? wins.map((_, i) => i) : wins.map((_, i) => r - 1 - i)) {
+        strides[i] = acc;
+        acc *= wins[i]!.in;
       }
-      const sum = b.reduce('sum', taps, rank, false);
-      const counts = avgCounts(wins, includePad);
-      const uniform = counts.every((c) => c === counts[0]);
-      return b.binary('div', sum, uniform ? b.scalar(counts[0]!, dt) : b.constant(counts, outShape, dt));
+      for (let i = r - 1; i >= 0; i--) {
+        const w = wins[i]!;
+        const k = b.scalar(w.k, 'int64');
+        const tap = b.binary('mod', t, k);
+        t = b.binary('trunc_div', t, k);
+        const at = [1, 1, ...outShape.map((o, j) => (j === i ? o : 1))];
+        const pos = b.binary('add', b.iota(at, 2 + i, -w.padBegin, w.stride, 'int64'), b.binary('mul', tap, b.scalar(w.dil, 'int64')));
+        flat = b.binary('add', flat, b.binary('mul', pos, b.scalar(strides[i]!, 'int64')));
+      }
+      return [y, flat];
     });
   };
 }
@@ -195,52 +127,6 @@ function conv(ctx: ConvertContext, n: OnnxNode): Val[] {
   }
   const operands = [x, w, ...(bias === undefined ? [] : [bias])];
   return ctx.em.emit(operands, (b, [x, w, bias]) => convolve(b, x!, w!, bias, wins, group));
-}
-
-/** y = conv(x, w) + bias over windows `wins`; w is [M, C/group, k...]. */
-function convolve(b: GraphBuilder, x: number, w: number, bias: number | undefined, wins: Win[], group: number): number {
-  const [N, C] = b.shape(x) as [number, number];
-  const M = b.shape(w)[0]!;
-  const kernel = wins.map((win) => win.k);
-  const outSpatial = wins.map((win) => win.out);
-  const r = wins.length;
-  const P = numel(outSpatial);
-  const K = numel(kernel);
-  const Cg = C / group;
-  const Mg = M / group;
-  let y: number;
-  const pointwise = wins.every((win) => win.k === 1 && win.stride === 1 && win.padBegin === 0 && win.out === win.in);
-  if (pointwise) {
-    // [G, Mg, Cg] @ [N, G, Cg, P]: strided operands, a plain (batched) matmul.
-    const wm = b.reshape(w, group > 1 ? [group, Mg, Cg] : [M, Cg]);
-    const xm = b.reshape(x, group > 1 ? [N, group, Cg, P] : [N, Cg, P]);
-    y = b.matmul(wm, xm);
-  } else if (Cg === 1 || Mg <= 8) {
-    // Direct: y[n, m, o] = Σ_{cg, t} X[n, g·Cg + cg, window(o, t)] · W[m, cg, t], g = m / Mg.
-    const xw = windowOf(b, x, wins, 0); // [N, C, O..., K...]
-    const tapDims = Array.from({ length: r }, (_, i) => 3 + r + i);
-    // [N, G, Cg, O..., K...] → [N, G, O..., Cg, K...] → broadcast over Mg → [N, M, O..., Cg, K...]
-    let v = b.reshape(xw, [N, group, Cg, ...outSpatial, ...kernel]);
-    v = b.permute(v, [0, 1, ...outSpatial.map((_, i) => 3 + i), 2, ...tapDims]);
-    if (Mg > 1) {
-      v = b.reshape(v, [N, group, 1, ...outSpatial, Cg, ...kernel]);
-      v = b.expand(v, [N, group, Mg, ...outSpatial, Cg, ...kernel]);
-    }
-    v = b.reshape(v, [N, M, ...outSpatial, Cg, ...kernel]);
-    const wv = b.reshape(w, [M, ...outSpatial.map(() => 1), Cg, ...kernel]);
-    const prod = b.binary('mul', v, wv);
-    y = b.reduce('sum', prod, Array.from({ length: 1 + r }, (_, i) => 2 + r + i), false);
-  } else {
-    const xw = windowOf(b, x, wins, 0); // [N, C, O..., K...]
-    // [N, C, K..., O...] → [N, G, Cg·K, P]: the implicit B operand.
-    let cols = b.permute(xw, [0, 1, ...kernel.map((_, i) => 2 + r + i), ...outSpatial.map((_, i) => 2 + i)]);
-    cols = b.reshape(cols, group > 1 ? [N, group, Cg * K, P] : [N, Cg * K, P]);
-    const wm = b.reshape(w, group > 1 ? [group, Mg, Cg * K] : [M, Cg * K]);
-    y = b.matmul(wm, cols);
-  }
-  y = b.reshape(y, [N, M, ...outSpatial]);
-  if (bias !== undefined) y = b.binary('add', y, b.reshape(bias, [M, ...outSpatial.map(() => 1)]));
-  return y;
 }
 
 /**
@@ -335,8 +221,8 @@ function globalPool(fn: 'sum' | 'max') {
 }
 
 export const poolOps: OpTable = {
-  MaxPool: { check: checkPool, convert: pool('max') },
-  AveragePool: { check: checkPool, convert: pool('avg') },
+  MaxPool: { check: checkPool, convert: poolOp('max') },
+  AveragePool: { check: checkPool, convert: poolOp('avg') },
   GlobalMaxPool: { convert: globalPool('max') },
   GlobalAveragePool: { convert: globalPool('sum') },
   Conv: {

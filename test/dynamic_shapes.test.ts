@@ -259,6 +259,18 @@ test('a symbolic Program (compileGraph of a graph whose inputs carry symbols): a
   program.dispose();
 });
 
+const W3 = randn([16, 32], 140);
+test("dynamic: 'auto', a weight of 16 rows times [batch, 4] products with only the batch symbolic: the register-blocked tile per product (threads over the products when they use any), batches 1, 3, 5 on one program", async () => {
+  // cat of one NDArray is its parameter as a Tensor: the weight is A, shared by every product (a 1×1 conv's shape).
+  const fn = (x: Tensor) => cat([W3], 0).matmul(x).relu();
+  const compiled = compileCpu(fn);
+  await checkCall(fn, compiled, [randn([2, 4, 32, 40], 141)], 'batch 2 (static)');
+  await checkCall(fn, compiled, [randn([3, 4, 32, 40], 142)], 'batch 3 (symbolic in the batch)');
+  const c0 = counters();
+  for (const [b, seed] of [[1, 143], [5, 144]] as const) await checkCall(fn, compiled, [randn([b, 4, 32, 40], seed)], `batch ${b}`);
+  assert.deepEqual(compileWork(counters()), compileWork(c0), 'batches 1 and 5 on the symbolic program');
+});
+
 test('a symbolic batch of 1 to 9 rows takes the few-row kernel per M (weights read in place, rows or transposed) or the packed one, all in one program', async () => {
   const Wt = randn([24, 32], 110);
   // cat of one NDArray is its parameter as a Tensor: Wt read transposed (Gemm's transB).

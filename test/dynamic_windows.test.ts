@@ -37,10 +37,10 @@ const W1 = scaled([16, 3, 3, 3], 1, 0.3);
 const B1 = randn([16], 2);
 const Wdw = scaled([16, 1, 3, 3], 3, 0.3);
 const W2 = scaled([24, 16, 3, 3], 4, 0.1);
-const W3 = scaled([8, 24, 1, 1], 5, 0.2);
-const FC = randn([8, 10], 6);
+const W3 = scaled([12, 24, 1, 1], 5, 0.2);
+const FC = randn([12, 10], 6);
 
-/** A small conv net: 3×3 conv + bias (implicit GEMM), max pool, depthwise conv, strided 3×3 conv, average pool, 1×1 conv, global average, linear. */
+/** A small conv net: 3×3 conv + bias (implicit GEMM), max pool, depthwise conv (row order), strided 3×3 conv, average pool, 1×1 conv of 12 rows (the tiled GEMM per batch item), global average, linear. */
 function convNet(x: Tensor): Tensor {
   let y = conv2d(x, W1, B1, { padding: 1 }).relu();
   y = maxPool2d(y, 2);

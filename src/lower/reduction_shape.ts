@@ -67,13 +67,14 @@ export function readsAlongColumns(k: LoopKernel, minRows: number): boolean {
  * of the last output dim, and at least one moves (checked at the middle of the domain, away
  * from any padding): pooling and convs over a window, where neighbouring outputs read
  * neighbouring inputs. Both backends then give neighbouring outputs neighbouring lanes.
+ * `sizes`: values for the size symbols the indices read (a symbolic kernel's hints).
  */
-export function readsAlongOutputRows(k: LoopKernel, maxInner: number): boolean {
+export function readsAlongOutputRows(k: LoopKernel, maxInner: number, sizes: ReadonlyMap<string, number> = new Map()): boolean {
   const R = numel(k.inner);
   if (R < 1 || R > maxInner || k.outer.length === 0) return false;
   if (k.innerStores.length > 0 || k.reductions.length === 0 || k.reductions.some((r) => mentionsAcc(r.value))) return false;
   const lastVar = `o${k.outer.length - 1}`;
-  const mid = new Map<string, number>();
+  const mid = new Map<string, number>(sizes);
   k.outer.forEach((n, d) => mid.set(`o${d}`, Math.floor(n / 2)));
   k.inner.forEach((n, d) => mid.set(`r${d}`, Math.floor(n / 2)));
   const next = new Map(mid).set(lastVar, mid.get(lastVar)! + 1);

@@ -8,12 +8,13 @@
 // static graph lowers exactly as it did.
 
 import { SYM_MAX, SymInt, type Dim } from '../graph/sym.js';
-import { type Expr, coeff, iadd, idiv, idx, imod, imul, loopVar, range, sumOf, terms } from './expr.js';
+import { type Expr, coeff, exprKey, iadd, idiv, idx, imod, imul, loopVar, range, sumOf, terms } from './expr.js';
 
 /** The C name of a size symbol's kernel argument. */
 export const symCName = (name: string): string => `sz_${name}`;
 
 const symLeaf = (name: string): Expr => ({ k: 'sym', name });
+
 
 /** The symbols of a product of `sym` leaves, or undefined when `e` is not one. */
 function monoNames(e: Expr): string[] | undefined {
@@ -108,6 +109,31 @@ function splitMultiples(a: Expr, d: SymInt): { quotient: Expr[]; rest: Expr[] } 
   return { quotient, rest };
 }
 
+/**
+ * range(), and also that of a window's clamped position where(pos ≥ 0 [and pos < n], pos, 0)
+ * (views.ts windowInput), which range() leaves unknown: pos's range cut by its conditions, and
+ * 0. A conv's flat input index then bounds, so a symbolic batch's division and remainder drop
+ * (the static program's index arithmetic, not a per-element division by a size argument).
+ */
+function indexRange(e: Expr): [number, number] | undefined {
+  const r = range(e);
+  if (r || e.k !== 'where' || e.b.k !== 'const' || e.b.v !== 0) return r;
+  const pos = range(e.a);
+  if (!pos) return undefined;
+  let [lo, hi] = pos;
+  const key = exprKey(e.a);
+  const conds: Expr[] = [e.c];
+  for (let c = conds.pop(); c !== undefined; c = conds.pop()) {
+    if (c.k !== 'bin') continue;
+    if (c.op === 'and') conds.push(c.a, c.b);
+    else if (c.b.k === 'const' && exprKey(c.a) === key) {
+      if (c.op === 'ge') lo = Math.max(lo, c.b.v);
+      else if (c.op === 'lt') hi = Math.min(hi, c.b.v);
+    }
+  }
+  return [Math.min(lo, 0), Math.max(hi, 1)];
+}
+
 /** The largest value of a nonnegative index expression as a SymInt, or undefined. */
 function symUpper(e: Expr): SymInt | undefined {
   let total = SymInt.of(0);
@@ -124,7 +150,7 @@ function symUpper(e: Expr): SymInt | undefined {
       if (!q) return undefined;
       xmax = q.sub(1);
     } else {
-      const r = range(st.x);
+      const r = indexRange(st.x);
       if (!r || r[0] < 0 || !Number.isFinite(r[1])) return undefined;
       xmax = SymInt.of(r[1] - 1);
     }
@@ -142,7 +168,7 @@ function divisorOf(e: Expr): SymInt | undefined {
 
 /** Whether e ≥ 0 for every binding (numeric ranges, and divisions and products of such by sizes). */
 function nonNegative(e: Expr): boolean {
-  const r = range(e);
+  const r = indexRange(e);
   if (r) return r[0] >= 0;
   if (e.k !== 'bin' || e.dt !== 'index') return false;
   if (e.op === 'add') return nonNegative(e.a) && nonNegative(e.b);
@@ -184,5 +210,5 @@ export function imodDim(a: Expr, d: Dim): Expr {
   const rest = split ? sumOf(split.rest) : a;
   if (provablyBelow(rest, d)) return rest;
   // C's % truncates: only a rest known nonnegative may replace the (nonnegative) whole.
-  return raw('imod', (range(rest)?.[0] ?? -1) >= 0 ? rest : a, d);
+  return raw('imod', (indexRange(rest)?.[0] ?? -1) >= 0 ? rest : a, d);
 }

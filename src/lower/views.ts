@@ -3,7 +3,7 @@
 
 import { type Node, dimsOf } from '../graph/ir.js';
 import { contiguousStrides, type Shape } from '../graph/shape.js';
-import { type Dim, symStrides } from '../graph/sym.js';
+import { type Dim, SymInt, dimKey, symStrides } from '../graph/sym.js';
 import { type Expr, iadd, idiv, idx, imod, imul, range } from './expr.js';
 import { idivDim, imodDim, imulDim } from './sym_index.js';
 
@@ -107,10 +107,11 @@ export function contiguousView(n: Node): StridedView {
 }
 
 /**
- * Applies a view op to a strided view of its input; undefined when the result is not strided
- * (some reshapes; any view op but permute and expand over symbolic strides).
+ * Applies a view op to a strided view of its input (`inDims`: the input's dims, symbolic where
+ * it has any); undefined when the result is not strided (some reshapes; over symbolic strides,
+ * any view op but permute, expand and a reshape that keeps each symbolic dim whole).
  */
-export function composeView(node: Node, input: StridedView, inShape: Shape): StridedView | undefined {
+export function composeView(node: Node, input: StridedView, inShape: Shape, inDims: readonly Dim[] = inShape): StridedView | undefined {
   if (input.sym) {
     const sym = input.sym;
     if (node.op === 'permute') return { ...input, strides: node.perm.map((p) => input.strides[p]!), sym: node.perm.map((p) => sym[p]!) };
@@ -118,6 +119,10 @@ export function composeView(node: Node, input: StridedView, inShape: Shape): Str
       const off = node.shape.length - inShape.length;
       const keep = (d: number) => !(d < off || inShape[d - off] === 1);
       return { ...input, strides: node.shape.map((_, d) => (keep(d) ? input.strides[d - off]! : 0)), sym: node.shape.map((_, d) => (keep(d) ? sym[d - off]! : 0)) };
+    }
+    if (node.op === 'reshape') {
+      const strides = reshapeSymStrides(sym, inDims, dimsOf(node));
+      return strides && { ...input, strides: reshapeStrides(input, inShape, node.shape)?.strides ?? node.shape.map(() => 0), sym: strides.map((s) => s.constant ?? s) };
     }
     return undefined;
   }
@@ -148,6 +153,53 @@ export function composeView(node: Node, input: StridedView, inShape: Shape): Str
     default:
       return undefined;
   }
+}
+
+/**
+ * reshapeStrides over symbolic dims and strides: a symbolic dim must pass through whole (the
+ * same polynomial in the output, its stride kept); static dims merge and split as there, their
+ * strides compared and multiplied as polynomials (a static dim inside a symbolic one has a
+ * symbolic stride). Undefined when that is not provable.
+ */
+function reshapeSymStrides(strides: readonly Dim[], inDims: readonly Dim[], outDims: readonly Dim[]): SymInt[] | undefined {
+  const dims = inDims.map((n, i) => ({ n, s: SymInt.of(strides[i]!) })).filter((d) => d.n !== 1);
+  const out: SymInt[] = [];
+  let i = 0;
+  for (const n of outDims) {
+    if (n === 1) {
+      out.push(SymInt.of(0));
+      continue;
+    }
+    if (i >= dims.length) return undefined;
+    const d = dims[i]!;
+    if (typeof n !== 'number' || typeof d.n !== 'number') {
+      if (dimKey(n) !== dimKey(d.n)) return undefined;
+      out.push(d.s);
+      i++;
+    } else if (d.n === n) {
+      out.push(d.s);
+      i++;
+    } else if (d.n % n === 0) {
+      const inner = d.n / n;
+      out.push(d.s.mul(inner));
+      dims[i] = { n: inner, s: d.s };
+    } else {
+      let prod = d.n;
+      let stride = d.s;
+      i++;
+      while (prod < n && i < dims.length) {
+        const e = dims[i]!;
+        if (typeof e.n !== 'number' || !stride.equals(e.s.mul(e.n))) return undefined;
+        prod *= e.n;
+        stride = e.s;
+        i++;
+        if (prod > n) return undefined;
+      }
+      if (prod !== n) return undefined;
+      out.push(stride);
+    }
+  }
+  return i === dims.length ? out : undefined;
 }
 
 /** Strides after a reshape when every output dim maps onto a run of input dims that is itself contiguous. */

@@ -4,7 +4,7 @@
 // through its index expression, an implicit GEMM), and multi-use pointwise values
 // whose inlined expression would be large (recomputing them would cost more than a store).
 
-import type { Graph } from '../graph/ir.js';
+import { type Graph, dimsOf } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
 import { type StridedView, composeView, contiguousView } from '../lower/views.js';
 
@@ -143,7 +143,7 @@ function stridedOperand(g: Graph, id: number, realized: Set<number>): StridedVie
   if (n.op === 'reshape' || n.op === 'permute' || n.op === 'expand' || n.op === 'slice' || n.op === 'window') {
     const input = g.node(n.inputs[0]!);
     const inner = stridedOperand(g, input.id, realized);
-    return composeView(n, inner, input.shape) ?? contiguous();
+    return composeView(n, inner, input.shape, dimsOf(input)) ?? contiguous();
   }
   return contiguous();
 }

@@ -25,7 +25,7 @@ import { type FewRowContext, fewRowKernel } from './few_rows.js';
 import type { GemmContext, GemmKernel } from './gemm_context.js';
 import { tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
-import { rowLoops, shortRowReduction } from './row_loops.js';
+import { rowLoops, shortRowReduction, shortRowReductionSym } from './row_loops.js';
 
 export type { CSource } from './kernel_text.js';
 
@@ -164,10 +164,12 @@ function closeLoops(lines: string[], dims: readonly number[], indent: string): v
 
 function loops(k: LoopKernel & { sym?: KernelSyms }): CSource {
   const sym = k.sym;
-  // A symbolic kernel takes the plain loop order, right for every size: the column and row
-  // orders are chosen by size, which a symbolic kernel knows only per call.
+  // A symbolic kernel takes the column order only where the static program's choice holds for
+  // every size (column_loops.ts), the row order where it depends on no symbol (row_loops.ts),
+  // else the plain loop order, right for every size.
   if (!sym && readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
   if (!sym && shortRowReduction(k)) return rowLoops(k);
+  if (sym && shortRowReductionSym(k, sym)) return rowLoops(k, { outer: sym.outer ?? k.outer, threads: symbolicThreads });
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
   const outerText = sym?.outer?.map(dimC);
@@ -319,8 +321,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const sym = k.sym;
   // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments; a
   // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
-  // variants (few rows, a parallel batch) are left out, and the row loop's pragma decides per
-  // call whether to use threads.
+  // variants: the few-row kernels only per M for a symbolic M (fewRowCases), the tile only where
+  // the symbols are in the batch alone, a parallel batch only where the batch is provably at
+  // least 2; the variant with threads is chosen per call (symbolicVariants).
   const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
   const K = kSym ? dimC(sym.K!) : String(k.K);
   const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
@@ -363,16 +366,22 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // (few_rows.ts). Any other B is still packed per panel, but threads split the panels, each
   // with its own. KILN_CPU_FEW_ROW_GEMM=0 turns both off (the earlier kernel), to compare
   // (bench/cpu_weights.ts).
+  // Not over symbolic sizes: the kernel's statics (its partial sums) are sized by whether it
+  // uses threads, which a symbolic kernel's two variants (symbolicVariants) decide apart.
   const fewRows = k.M <= 2 * MR && !implicitB && !sym && setting('KILN_CPU_FEW_ROW_GEMM');
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
+  // Over symbolic sizes the tile applies where the symbols are in the batch alone: M, N, K and
+  // the strides static, as the static program's.
+  const batchOnlySym = !sym || [sym.M, sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number');
   // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
   // where A is float32 with contiguous columns and B strided; independent products split by
-  // batch item each run it on their thread. Not over symbolic sizes (the tile's loops are
-  // written for static M, N, K). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to
-  // compare (bench/cpu_gemm.ts).
-  const tiled = !sym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  // batch item each run it on their thread. Over symbolic sizes only where the symbols are in
+  // the batch alone (a conv's batch over a 1×1 conv's products: the tile's loops are written
+  // for static M, N, K and strides, the batch loops around it take the symbolic extent).
+  // KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to compare (bench/cpu_gemm.ts).
+  const tiled = batchOnlySym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
@@ -412,7 +421,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   }
   // A symbolic M of a product whose few-row kernel would apply: that kernel for each M from 1
   // to 8, chosen per call (each exactly the static program's for that M), else the packed one.
-  const fewByM = sym && typeof sym.M !== 'number' ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
+  const fewByM = sym?.M !== undefined && typeof sym.M !== 'number' && !sym.M.sub(2 * MR + 1).provablyNonNegative() ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
   if (fewByM) {
     lines[0] += `\n${fewByM.statics.join('\n')}`;
     lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`);

@@ -4,12 +4,15 @@
 // array, the taps are walked outside, and each tap updates the whole row in a loop over
 // neighbouring outputs whose indices are affine in the loop variable (padding as selects), so
 // it vectorizes. Rows (every other output dim, flattened) run on separate cores when big.
+// Over symbolic sizes (a batch) the order is the same: the row count is a size argument, the
+// row length and the taps stay static.
 
 import { numel } from '../../graph/shape.js';
-import type { LoopKernel } from '../../lower/loop_ir.js';
+import { type Dim, symNumel } from '../../graph/sym.js';
+import type { KernelSyms, LoopKernel } from '../../lower/loop_ir.js';
 import { readsAlongOutputRows } from '../../lower/reduction_shape.js';
+import { loopVarDim, symCName } from '../../lower/sym_index.js';
 import { unflatten } from '../../lower/views.js';
-import { loopVar } from '../../lower/expr.js';
 import { Scope, emitInvariants, storeStmt } from '../c_expr.js';
 import { accFinish, accInit, accUpdate, flatInner } from './accumulators.js';
 import { accArrays, withAccs } from './column_loops.js';
@@ -22,24 +25,46 @@ const ROW_MIN = 8;
 /** …and at most this many (the accumulator arrays live on the stack). */
 const ROW_MAX = 4096;
 
-/** Short reductions along output rows (reduction_shape.ts) whose last output dim is a vector's worth or more. */
-export function shortRowReduction(k: LoopKernel): boolean {
+/** Short reductions along output rows (reduction_shape.ts) whose last output dim is a vector's worth or more; `sizes` as there. */
+export function shortRowReduction(k: LoopKernel, sizes?: ReadonlyMap<string, number>): boolean {
   const R = numel(k.inner);
   const last = k.outer.at(-1) ?? 1;
-  return R >= 2 && last >= ROW_MIN && last <= ROW_MAX && readsAlongOutputRows(k, ROW_MAX_INNER);
+  return R >= 2 && last >= ROW_MIN && last <= ROW_MAX && readsAlongOutputRows(k, ROW_MAX_INNER, sizes);
 }
 
-export function rowLoops(k: LoopKernel): CSource {
+/**
+ * The row order over symbolic sizes: where the taps and the row length (the last output dim)
+ * are static, the accumulator arrays and the tap loops are as in a static kernel, and the order
+ * is right for every size (the reductions are independent: readsAlongOutputRows). Whether it is
+ * faster (each load's step along the row) is judged at the hints, the symbols the indices read
+ * bound to them (the outer dims' hints): a load whose step depended on a symbol would be judged
+ * at one size, a speed question only, and the check build at other sizes would see the choice
+ * differ and specialise (api/symbolic_compile.ts).
+ */
+export function shortRowReductionSym(k: LoopKernel, sym: KernelSyms): boolean {
+  const outer = sym.outer ?? k.outer;
+  if ((sym.inner ?? []).some((d) => typeof d !== 'number') || typeof outer.at(-1) !== 'number') return false;
+  const hints = new Map<string, number>();
+  outer.forEach((d, i) => typeof d !== 'number' && d.bareSymbol !== undefined && hints.set(d.bareSymbol, k.outer[i]!));
+  return sym.sizes.every((s) => hints.has(s)) && shortRowReduction(k, hints);
+}
+
+/**
+ * `sym`: over symbolic sizes, the output dims (the last static) and whether this variant uses
+ * threads (codegen.ts symbolicVariants chooses the threaded or serial one per call).
+ */
+export function rowLoops(k: LoopKernel, sym?: { outer: readonly Dim[]; threads: boolean }): CSource {
   const L = k.outer.at(-1)!;
   const lastVar = `o${k.outer.length - 1}`;
-  const rowShape = k.outer.slice(0, -1);
-  const rows = numel(rowShape);
-  const parallel = totalWork(k) >= PARALLEL_MIN_WORK && rows > 1;
+  const rowShape: readonly Dim[] = sym ? sym.outer.slice(0, -1) : k.outer.slice(0, -1);
+  const rowCount = symNumel(rowShape);
+  const rows = rowCount.constant ?? rowCount.toC(symCName);
+  const parallel = sym ? sym.threads && rowCount.constant !== 1 : totalWork(k) >= PARALLEL_MIN_WORK && numel(k.outer.slice(0, -1)) > 1;
   const counter = { n: 0 };
   const lines = [`${signature(k)} {`];
   if (parallel) lines.push('  #pragma omp parallel for schedule(static)');
   lines.push(`  for (int64_t orow = 0; orow < ${rows}; orow++) {`);
-  const rowIdx = unflatten(loopVar('orow', Math.max(rows, 1)), rowShape);
+  const rowIdx = unflatten(loopVarDim('orow', rowCount.constant !== undefined ? Math.max(rowCount.constant, 1) : rowCount), rowShape);
   const top = new Scope(dialect, counter, undefined, '    ');
   const decls = rowIdx.map((e, d) => `    const int64_t o${d} = ${top.emit(e)};`);
   lines.push(...top.lines.splice(0), ...decls);

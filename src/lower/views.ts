@@ -121,7 +121,7 @@ export function composeView(node: Node, input: StridedView, inShape: Shape, inDi
       return { ...input, strides: node.shape.map((_, d) => (keep(d) ? input.strides[d - off]! : 0)), sym: node.shape.map((_, d) => (keep(d) ? sym[d - off]! : 0)) };
     }
     if (node.op === 'reshape') {
-      const strides = reshapeSymStrides(sym, inDims, dimsOf(node));
+      const strides = reshapeDimStrides(sym, inDims, dimsOf(node));
       return strides && { ...input, strides: reshapeStrides(input, inShape, node.shape)?.strides ?? node.shape.map(() => 0), sym: strides.map((s) => s.constant ?? s) };
     }
     return undefined;
@@ -155,13 +155,21 @@ export function composeView(node: Node, input: StridedView, inShape: Shape, inDi
   }
 }
 
+/** Strides after a reshape when every output dim maps onto a run of input dims that is itself contiguous. */
+function reshapeStrides(v: StridedView, inShape: Shape, outShape: Shape): StridedView | undefined {
+  const out = reshapeDimStrides(v.strides, inShape, outShape);
+  return out && { ...v, strides: out.map((s) => s.constant!) };
+}
+
 /**
- * reshapeStrides over symbolic dims and strides: a symbolic dim must pass through whole (the
- * same polynomial in the output, its stride kept); static dims merge and split as there, their
- * strides compared and multiplied as polynomials (a static dim inside a symbolic one has a
- * symbolic stride). Undefined when that is not provable.
+ * The strides of a reshape of a view with these strides, over static or symbolic dims: each
+ * output dim maps onto a run of input dims (merged when contiguous with each other, or the
+ * outer part of one split), strides compared and multiplied as polynomials (a static dim inside
+ * a symbolic one has a symbolic stride); a symbolic dim must pass through whole (the same
+ * polynomial in the output, its stride kept). Undefined when that is not provable.
  */
-function reshapeSymStrides(strides: readonly Dim[], inDims: readonly Dim[], outDims: readonly Dim[]): SymInt[] | undefined {
+function reshapeDimStrides(strides: readonly Dim[], inDims: readonly Dim[], outDims: readonly Dim[]): SymInt[] | undefined {
+  // Size-1 input dims carry no stride information.
   const dims = inDims.map((n, i) => ({ n, s: SymInt.of(strides[i]!) })).filter((d) => d.n !== 1);
   const out: SymInt[] = [];
   let i = 0;
@@ -180,10 +188,12 @@ function reshapeSymStrides(strides: readonly Dim[], inDims: readonly Dim[], outD
       out.push(d.s);
       i++;
     } else if (d.n % n === 0) {
+      // Split: the output dim takes the outer part of this input dim.
       const inner = d.n / n;
       out.push(d.s.mul(inner));
       dims[i] = { n: inner, s: d.s };
     } else {
+      // Merge: consecutive input dims must be contiguous with each other.
       let prod = d.n;
       let stride = d.s;
       i++;
@@ -200,47 +210,4 @@ function reshapeSymStrides(strides: readonly Dim[], inDims: readonly Dim[], outD
     }
   }
   return i === dims.length ? out : undefined;
-}
-
-/** Strides after a reshape when every output dim maps onto a run of input dims that is itself contiguous. */
-function reshapeStrides(v: StridedView, inShape: Shape, outShape: Shape): StridedView | undefined {
-  // Drop size-1 dims from the input; they carry no stride information.
-  const dims = inShape.map((n, i) => ({ n, s: v.strides[i]! })).filter((d) => d.n !== 1);
-  const out: number[] = [];
-  let i = 0;
-  for (const n of outShape) {
-    if (n === 1) {
-      out.push(0);
-      continue;
-    }
-    // Gather input dims until their product is n (merge) or split one input dim.
-    if (i >= dims.length) return undefined;
-    const d = dims[i]!;
-    if (d.n === n) {
-      out.push(d.s);
-      i++;
-    } else if (d.n % n === 0) {
-      // Split: the output dim takes the outer part of this input dim.
-      const inner = d.n / n;
-      out.push(d.s * inner);
-      dims[i] = { n: inner, s: d.s };
-    } else {
-      // Merge: consecutive input dims must be contiguous with each other.
-      let prod = d.n;
-      let stride = d.s;
-      i++;
-      while (prod < n && i < dims.length) {
-        const e = dims[i]!;
-        if (stride !== e.s * e.n) return undefined;
-        prod *= e.n;
-        stride = e.s;
-        i++;
-        if (prod > n) return undefined;
-      }
-      if (prod !== n) return undefined;
-      out.push(stride);
-    }
-  }
-  if (i !== dims.length) return undefined;
-  return { ...v, strides: out };
 }

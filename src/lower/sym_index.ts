@@ -15,7 +15,6 @@ export const symCName = (name: string): string => `sz_${name}`;
 
 const symLeaf = (name: string): Expr => ({ k: 'sym', name });
 
-
 /** The symbols of a product of `sym` leaves, or undefined when `e` is not one. */
 function monoNames(e: Expr): string[] | undefined {
   if (e.k === 'sym') return [e.name];

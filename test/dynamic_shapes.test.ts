@@ -260,9 +260,13 @@ test('a symbolic Program (compileGraph of a graph whose inputs carry symbols): a
 });
 
 const W3 = randn([16, 32], 140);
-test("dynamic: 'auto', a weight of 16 rows times [batch, 4] products with only the batch symbolic: the register-blocked tile per product (threads over the products when they use any), batches 1, 3, 5 on one program", async () => {
+const W4 = randn([40, 24], 145);
+test("dynamic: 'auto', the register-blocked tile over a symbolic batch: a weight of 16 rows times [batch, 4] products (M static), and those [batch, 4, 16] rows times a weight (M = 64·batch, folded, > 8 for every batch); batches 1, 3, 5 on one program", async () => {
   // cat of one NDArray is its parameter as a Tensor: the weight is A, shared by every product (a 1×1 conv's shape).
-  const fn = (x: Tensor) => cat([W3], 0).matmul(x).relu();
+  const fn = (x: Tensor) => {
+    const y = cat([W3], 0).matmul(x).relu();
+    return [y, y.matmul(W4).add(1)];
+  };
   const compiled = compileCpu(fn);
   await checkCall(fn, compiled, [randn([2, 4, 32, 40], 141)], 'batch 2 (static)');
   await checkCall(fn, compiled, [randn([3, 4, 32, 40], 142)], 'batch 3 (symbolic in the batch)');

@@ -322,8 +322,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments; a
   // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
   // variants: the few-row kernels only per M for a symbolic M (fewRowCases), the tile only where
-  // the symbols are in the batch alone, a parallel batch only where the batch is provably at
-  // least 2; the variant with threads is chosen per call (symbolicVariants).
+  // N, K and the strides are static and M static or provably above 8, a parallel batch only
+  // where the batch is provably at least 2; the variant with threads is chosen per call
+  // (symbolicVariants).
   const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
   const K = kSym ? dimC(sym.K!) : String(k.K);
   const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
@@ -372,20 +373,21 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
-  // Over symbolic sizes the tile applies where the symbols are in the batch alone: M, N, K and
-  // the strides static, as the static program's.
-  const batchOnlySym = !sym || [sym.M, sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number');
+  // Over symbolic sizes the tile applies where N, K and the strides are static and M is static
+  // or provably above 8 (a symbolic batch alone: a 1×1 conv; or folded into M: a linear layer
+  // over [batch, tokens]), its loops as the static program's, M a size argument.
+  const symM = sym?.M !== undefined && typeof sym.M !== 'number' ? sym.M : undefined;
+  const tileSym = !sym || ([sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number') && (!symM || symM.sub(2 * MR + 1).provablyNonNegative()));
   // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
   // where A is float32 with contiguous columns and B strided; independent products split by
-  // batch item each run it on their thread. Over symbolic sizes only where the symbols are in
-  // the batch alone (a conv's batch over a 1×1 conv's products: the tile's loops are written
-  // for static M, N, K and strides, the batch loops around it take the symbolic extent).
-  // KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32 kernel below, to compare (bench/cpu_gemm.ts).
-  const tiled = batchOnlySym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  // batch item each run it on their thread. Over symbolic sizes as said above (the batch loops
+  // around the tile take a symbolic extent). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32
+  // kernel below, to compare (bench/cpu_gemm.ts).
+  const tiled = tileSym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
-      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch }, parallelBatch)
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(symM ? { mText: M } : {}) }, parallelBatch)
       : undefined;
   let ind = '  ';
   if (parallelBatch) {

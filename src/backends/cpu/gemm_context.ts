@@ -16,6 +16,8 @@ export interface GemmContext {
   nVar: string;
   ind: string;
   scope: Scope;
+  /** M's C text where it is symbolic (a size argument's polynomial); else M is k.M. */
+  mText?: string;
 }
 
 /** A kernel's statements: file-scope declarations and the body's lines. */

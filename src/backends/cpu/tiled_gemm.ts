@@ -189,7 +189,10 @@ export function tiledScratch(k: MatmulKernel, threads: string, ind: string): str
 export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = false): GemmKernel {
   const b = k.b as StridedOperand;
   const { ind } = c;
-  const { M, N, K } = k;
+  const { N, K } = k;
+  // A symbolic M is its C text; the last row, the clamp for rows past M, is written as it.
+  const M = c.mText ?? String(k.M);
+  const mLast = c.mText ? `(${c.mText} - 1)` : String(k.M - 1);
   const MR = 'KILN_GEMM_MR';
   const NR = 'KILN_GEMM_NR';
   const L: string[] = [];
@@ -222,7 +225,7 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   L.push(`${i3}for (int64_t ib = i0; ib < iend; ib += ${MR}) {`);
   const i4 = `${i3}  `;
   L.push(`${i4}const float* a[${MR}];`);
-  L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${M - 1}) * ${k.a.rowStride}LL;`);
+  L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${mLast}) * ${k.a.rowStride}LL;`);
   L.push(`${i4}kiln_gemm_tile(${K}, a, Bp, tile);`);
   L.push(`${i4}for (int64_t r = 0; r < ${MR} && ib + r < ${M}; r++) {`);
   L.push(`${i4}  for (int64_t j = 0; j < jn; j++) {`);

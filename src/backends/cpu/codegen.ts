@@ -88,19 +88,48 @@ function symbolicVariants(k: Kernel & { sym: KernelSyms }, generate: () => CSour
       symbolicThreads = true;
     }
   };
-  const par = gen(true);
-  const ser = gen(false);
+  return chosenPerCall(k, threadsCondition(k), gen(true), gen(false));
+}
+
+/** One body holding two variants of a kernel (the same statics), `yes` where the C condition `cond` holds per call, else `no`. */
+function chosenPerCall(k: Kernel, cond: string, yes: CSource, no: CSource): CSource {
   const head = `${signature(k)} {\n`;
   const split = (src: CSource) => {
     const at = src.body.indexOf(head);
     if (at < 0 || !src.body.endsWith('}\n')) throw new Error('codegen: a symbolic kernel without its signature');
     return { statics: src.body.slice(0, at), inner: src.body.slice(at + head.length, -2) };
   };
-  const p = split(par);
-  const q = split(ser);
+  const p = split(yes);
+  const q = split(no);
   if (p.statics !== q.statics) throw new Error('codegen: a symbolic kernel whose variants differ outside its body');
   const indent = (t: string) => t.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
-  return { ...par, body: `${p.statics}${head}  if (${threadsCondition(k)}) {\n${indent(p.inner)}  } else {\n${indent(q.inner)}  }\n}\n` };
+  return { ...yes, body: `${p.statics}${head}  if (${cond}) {\n${indent(p.inner)}  } else {\n${indent(q.inner)}  }\n}\n` };
+}
+
+/**
+ * Whether a threaded symbolic product whose batch may be 1 splits its batch items across the
+ * threads (each item's product on one thread, as a static program does for 2 items or more);
+ * else threads split each item's rows. batchVariants chooses per call.
+ */
+let symbolicBatchThreads = false;
+
+/**
+ * A symbolic product over a batch that is not provably 2 or more (a bare batch symbol: a conv's
+ * products over a symbolic batch): its threaded variant splits the items across threads when a
+ * call has 2 or more, else each item's rows, the static program's choice by the batch size.
+ */
+function batchVariants(k: MatmulKernel & { sym: KernelSyms }): CSource {
+  const batch = symNumel(k.sym.batch ?? []);
+  if (!symbolicThreads || batch.isConstant || batch.sub(2).provablyNonNegative()) return matmul(k);
+  const gen = (items: boolean) => {
+    symbolicBatchThreads = items;
+    try {
+      return matmul(k);
+    } finally {
+      symbolicBatchThreads = false;
+    }
+  };
+  return chosenPerCall(k, `${batch.toC(symCName)} >= 2`, gen(true), gen(false));
 }
 
 /** flatInner over symbolic dims: the flat position in the reduced dims (argmax/argmin). */
@@ -119,7 +148,7 @@ export function generateC(k: Kernel): CSource {
 function kernelBody(k: Kernel): CSource {
   if (k.sym && k.kind !== 'loops' && k.kind !== 'matmul') throw new SymbolicUnsupportedError(`a CPU ${k.kind} kernel over symbolic sizes`, k.sym.sizes);
   if (k.sym && k.kind === 'loops') return symbolicVariants(k as LoopKernel & { sym: KernelSyms }, () => loops(k));
-  if (k.sym && k.kind === 'matmul') return symbolicVariants(k as MatmulKernel & { sym: KernelSyms }, () => matmul(k));
+  if (k.sym && k.kind === 'matmul') return symbolicVariants(k as MatmulKernel & { sym: KernelSyms }, () => batchVariants(k as MatmulKernel & { sym: KernelSyms }));
   switch (k.kind) {
     case 'loops':
       return loops(k);
@@ -322,9 +351,8 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments; a
   // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
   // variants: the few-row kernels only per M for a symbolic M (fewRowCases), the tile only where
-  // N, K and the strides are static and M static or provably above 8, a parallel batch only
-  // where the batch is provably at least 2; the variant with threads is chosen per call
-  // (symbolicVariants).
+  // N, K and the strides are static and M static or provably above 8; the variant with threads
+  // (symbolicVariants) and, in it, a parallel batch (batchVariants) are chosen per call.
   const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
   const K = kSym ? dimC(sym.K!) : String(k.K);
   const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
@@ -352,8 +380,8 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const parallel = sym ? symbolicThreads : work >= PARALLEL_MIN_WORK * 8;
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
-  // Over a symbolic batch: when the batch has 2 or more products for every binding.
-  const parallelBatch = parallel && (sym ? symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
+  // Over a symbolic batch: when the batch has 2 or more products for every binding, or the call has (batchVariants).
+  const parallelBatch = parallel && (sym ? symbolicBatchThreads || symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
   const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
   // A symbolic K's shared panel is allocated per call (a static one is a static array).
   const heapPanel = kSym && !parallelBatch;

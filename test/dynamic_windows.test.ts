@@ -107,3 +107,14 @@ test('a window over a symbolic spatial dim is refused, naming its symbol: the sp
   // Another spatial size: a static specialisation (the spatial dims were made static), right.
   await checkCall(fn, compiled, [randn([2, 3, 14, 12], 42)], 'batch 2, 14×12');
 });
+
+test('conv2d and the pools refuse weights that do not fit, bad options and windows that do not fit, naming them', () => {
+  const x = randn([2, 3, 8, 8], 50);
+  const traceOf = (fn: (t: Tensor) => Tensor) => () => trace(fn, [{ shape: [...x.shape], dtype: 'float32' }]);
+  assert.throws(traceOf((t) => conv2d(t, randn([4, 2, 3, 3], 51))), /conv2d: weight \[4,2,3,3\] does not fit input \[2,3,8,8\] with groups 1/);
+  assert.throws(traceOf((t) => conv2d(t, W1, randn([4], 52))), /conv2d: bias \[4\] for 16 output channels/);
+  assert.throws(traceOf((t) => conv2d(t, W1, undefined, { stride: 0 })), /conv2d: stride must be integers >= 1, got 0/);
+  assert.throws(traceOf((t) => conv2d(t, W1, undefined, { groups: 2 })), /does not fit input \[2,3,8,8\] with groups 2/);
+  assert.throws(traceOf((t) => maxPool2d(t, [9, 2])), /a window of 9 does not fit spatial dim 0 of size 8/);
+  assert.throws(traceOf((t) => avgPool2d(t.reshape([2, 3, 64]), 2)), /avgPool2d: expects \[N, C, H, W\], got \[2,3,64\]/);
+});

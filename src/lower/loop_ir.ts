@@ -136,6 +136,8 @@ export interface KernelSyms {
   /** Row and column strides of the A and B operands (strided B only). */
   aStrides?: [Dim, Dim];
   bStrides?: [Dim, Dim];
+  /** Loop kernels: each buffer's element count (a backend's threads rule reads the largest). */
+  bufNumel?: Dim[];
 }
 
 export type Kernel = (LoopKernel | MatmulKernel | ScanKernel | ScatterKernel) & { sym?: KernelSyms };

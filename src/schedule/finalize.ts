@@ -5,7 +5,7 @@
 import { byteSize } from '../graph/dtype.js';
 import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
-import { type Dim, SymbolicUnsupportedError } from '../graph/sym.js';
+import { type Dim, SymbolicUnsupportedError, symNumel } from '../graph/sym.js';
 import { dimSymbols } from '../graph/sym_shape.js';
 import { type Expr, iadd, idx } from '../lower/expr.js';
 import { type Kernel, type KernelBuf, type KernelSyms, type StridedOperand, isImplicit, sizeSymbols } from '../lower/loop_ir.js';
@@ -180,7 +180,11 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, b
   switch (d.kind) {
     case 'loops': {
       const k: Kernel = { kind: 'loops', bufs, outer: outerShape, inner: innerShape, reductions: d.reductions, outerStores: outer, innerStores: inner };
-      return symbolic ? withSizes(k, { outer: outerDims, inner: innerDims }) : k;
+      const bufNumel = st.params.refs.map((ref): Dim => {
+        const n = symNumel(dimsOf(g.node(ref.node)));
+        return n.constant ?? n;
+      });
+      return symbolic ? withSizes(k, { outer: outerDims, inner: innerDims, bufNumel }) : k;
     }
     case 'scan': {
       const node = g.node(d.scan!.node) as Node & { op: 'cumsum' };

@@ -5,6 +5,7 @@
 
 import { arch } from 'node:os';
 import { setting } from '../../config/read.js';
+import { byteSize } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { type Expr, loopVar, substitute, varsOf } from '../../lower/expr.js';
 import { type Dim, SYM_MIN, SymbolicUnsupportedError, symNumel, symStrides } from '../../graph/sym.js';
@@ -70,7 +71,12 @@ let symbolicThreads = true;
 function threadsCondition(k: Kernel & { sym: KernelSyms }): string {
   const s = k.sym;
   if (k.kind === 'matmul') return `${symNumel([...(s.batch ?? []), s.M ?? k.M, s.N ?? k.N, s.K ?? k.K]).toC(symCName)} >= ${PARALLEL_MIN_WORK * 8}`;
-  return `${symNumel([...(s.outer ?? []), ...(s.inner ?? [])]).toC(symCName)} * 4 >= ${PARALLEL_MIN_WORK}`;
+  // A loop nest: its largest buffer's bytes (totalWork), each buffer's count a size polynomial.
+  if (!s.bufNumel) return `${symNumel([...(s.outer ?? []), ...(s.inner ?? [])]).toC(symCName)} * 4 >= ${PARALLEL_MIN_WORK}`;
+  const bytes = s.bufNumel.map((n, i) => symNumel([n]).mul(byteSize(k.bufs[i]!.dtype)));
+  if (bytes.some((b) => (b.constant ?? 0) >= PARALLEL_MIN_WORK)) return '1';
+  const symbolic = bytes.filter((b) => !b.isConstant);
+  return symbolic.length ? symbolic.map((b) => `${b.toC(symCName)} >= ${PARALLEL_MIN_WORK}`).join(' || ') : '0';
 }
 
 /**

@@ -1,0 +1,209 @@
+// CUDA kernels over symbolic sizes without a GPU (issue 13): programs are traced with symbolic
+// dims and scheduled by the CUDA backend (compile-only) ONCE; every kernel is compiled with nvcc,
+// and the plan runs in the block emulator (cuda_block_emulator.ts: cooperating threads, barriers
+// and shuffles included) at several sizes from that one set of kernels, each launch's grid,
+// block and size arguments and each cuBLAS product's sizes evaluated per call by the runtime's
+// own sym_launch.ts, and each output checked against the float64 interpreter. Also: the
+// kernels do not depend on the sizes they were traced at, a guard failing, and a kernel kind
+// CUDA still refuses over symbolic sizes. test/gpu/dynamic_cuda.test.ts runs the same on a GPU.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+
+import { CudaBackend } from '../src/backends/cuda/backend.js';
+import { compileCuda } from '../src/backends/cuda/compiler.js';
+import { generateCuda } from '../src/backends/cuda/codegen.js';
+import type { CudaKernelMeta } from '../src/backends/cuda/kernel_text.js';
+import { symLaunchFn } from '../src/backends/cuda/sym_launch.js';
+import { findNvcc } from '../src/backends/cuda/toolchain.js';
+import type { Tensor } from '../src/frontend/tensor.js';
+import { trace, type TracedFn } from '../src/frontend/trace.js';
+import { byteSize, numbersToTyped, type AnyTypedArray } from '../src/graph/dtype.js';
+import type { NDArray } from '../src/graph/ndarray.js';
+import { numel } from '../src/graph/shape.js';
+import { type Dim, GuardFailure, SymInt, SymbolicUnsupportedError } from '../src/graph/sym.js';
+import { idx, loopVar } from '../src/lower/expr.js';
+import type { Kernel } from '../src/lower/loop_ir.js';
+import { checkInputs } from '../src/schedule/check_inputs.js';
+import type { Plan } from '../src/schedule/plan.js';
+import { planSizes, shapeUnder } from '../src/schedule/plan_sizes.js';
+import { schedule } from '../src/schedule/schedule.js';
+import { BlockEmulator, type EmulatedCall, type EmulatedKernel } from './cuda_block_emulator.js';
+import { NDArray as ND, assertMatches, randn, reference } from './helpers.js';
+import { needs } from './prereq.js';
+
+const gxx = ['/usr/bin/g++', '/usr/bin/c++'].find((p) => fs.existsSync(p));
+const skipEmu = needs('g++', gxx !== undefined, 'the host C++ compiler that runs the emulated kernels');
+const skipNvcc = needs('nvcc', findNvcc() !== undefined, 'KILN_NVCC, CUDA_HOME, /usr/local/cuda/bin, PATH');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-sym-'));
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+const s0 = SymInt.symbol('s0');
+const s1 = SymInt.symbol('s1');
+
+interface Scheduled {
+  plan: Plan;
+  sources: Map<string, string>;
+  params: NDArray[];
+}
+
+/**
+ * `fn` traced at `hints` with the dims `sym` gives symbolic, scheduled by the CUDA backend
+ * (compile only); `cublas`: products through cuBLAS (as where the library is installed).
+ */
+async function scheduleSymbolic(fn: TracedFn, hints: readonly (readonly number[])[], sym: readonly (readonly Dim[])[], cublas = false): Promise<Scheduled> {
+  const t = trace(fn, hints.map((shape, i) => ({ shape, dtype: 'float32' as const, sym: sym[i] })));
+  const saved = process.env.KILN_CUBLAS;
+  // Any existing file makes the backend take cuBLAS for products (the library is only opened at run time).
+  if (cublas) process.env.KILN_CUBLAS = process.execPath;
+  try {
+    const backend = new CudaBackend({ compileOnly: true, arch: 'sm_90' });
+    const sources = new Map<string, string>();
+    const { plan } = await schedule(t.graph, backend, (req) => sources.set(req.kernelName, req.source), true);
+    return { plan, sources, params: t.params };
+  } finally {
+    if (saved === undefined) delete process.env.KILN_CUBLAS;
+    else process.env.KILN_CUBLAS = saved;
+  }
+}
+
+const bytesOf = (a: AnyTypedArray) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** The emulator's kernels: each plan kernel with its parameters' dtypes (from a step that launches it). */
+function emulatedKernels(s: Scheduled): EmulatedKernel[] {
+  return s.plan.kernels.map((pk, i) => {
+    const meta = pk.meta as CudaKernelMeta;
+    const step = s.plan.steps.find((st) => st.kernel === i)!;
+    const product = meta.gemm ?? meta.sym?.gemm;
+    const params = step.args.map((a) => s.plan.buffers[a]!.dtype);
+    // The epilogue's source takes the scratch even where the product is direct (never launched then).
+    if (product) params.push('float32');
+    return { name: pk.name, source: s.sources.get(pk.name)!, meta, params };
+  });
+}
+
+/** One call of the plan at these inputs, as the CUDA runtime would make it. */
+function callOf(s: Scheduled, inputs: readonly NDArray[]): EmulatedCall {
+  const binding = checkInputs(s.plan, inputs, s.params);
+  const sizes = planSizes(s.plan);
+  const buffers: EmulatedCall['buffers'] = s.plan.buffers.map((b) => {
+    const shape = b.dims ? shapeUnder(sizes.buffers.get(b.id)!, binding) : b.shape;
+    const bytes = numel(shape) * byteSize(b.dtype);
+    if (b.kind === 'input') return { bytes, data: bytesOf(inputs[b.index!]!.toTypedArraySync()) };
+    if (b.kind === 'param') return { bytes, data: bytesOf(s.params[b.index!]!.toTypedArraySync()) };
+    if (b.kind === 'const') return { bytes, data: bytesOf(numbersToTyped(b.dtype, b.data!)) };
+    return { bytes };
+  });
+  const steps: EmulatedCall['steps'] = [];
+  for (const step of s.plan.steps) {
+    const meta = s.plan.kernels[step.kernel]!.meta as CudaKernelMeta;
+    assert.ok(!meta.workspace, 'the emulator runs no split reductions');
+    const sym = meta.sym ? symLaunchFn(meta)(binding) : undefined;
+    const gemm = meta.gemm ?? sym?.gemm;
+    const args = [...step.args];
+    if (gemm) {
+      const out = gemm.direct === undefined ? buffers.push({ bytes: gemm.batch * gemm.M * gemm.N * 4 }) - 1 : args[gemm.direct]!;
+      steps.push({ kind: 'gemm', gemm, args: step.args, out });
+      if (gemm.direct !== undefined) continue;
+      args.push(out);
+    }
+    const { grid, block } = sym ?? meta.launch;
+    if (grid[0] * grid[1] * grid[2] === 0) continue;
+    steps.push({ kind: 'launch', kernel: step.kernel, grid, block, args, sizes: sym?.sizes ?? [] });
+  }
+  return { buffers, steps, outputs: s.plan.outputs };
+}
+
+/** Runs the plan at each set of inputs through one emulator and checks every output against the interpreter. */
+async function emulateAt(label: string, fn: TracedFn, s: Scheduled, calls: readonly NDArray[][]): Promise<void> {
+  const emu = new BlockEmulator(work, label, emulatedKernels(s), gxx!);
+  for (const inputs of calls) {
+    const outs = emu.run(callOf(s, inputs));
+    const refs = reference(fn, [...inputs]);
+    const binding = checkInputs(s.plan, inputs, s.params);
+    for (const [i, o] of s.plan.outputs.entries()) {
+      const b = s.plan.buffers[o]!;
+      const shape = b.dims ? shapeUnder(planSizes(s.plan).buffers.get(b.id)!, binding) : b.shape;
+      const out = ND.from(new Float32Array(outs[i]!.buffer, outs[i]!.byteOffset, outs[i]!.byteLength / 4), shape);
+      await assertMatches(out, refs[i]!, { rtol: 1e-4, atol: 1e-4, label: `${label} at ${inputs.map((x) => `[${x.shape}]`).join(' ')}: output ${i}` });
+    }
+  }
+}
+
+// Pointwise kernels whose element count is a product of symbols (tails of 1 to 3 elements
+// after the float4 loop) or a symbol times an odd number.
+const pointwiseFn = (x: Tensor, y: Tensor) => [x.mul(y).add(x.exp()), x.tanh().mul(3), y.relu().sub(x)];
+
+test('CUDA symbolic pointwise kernels, emulated: sizes 7, 63, 1000 (float4 tails) and 2 from one compile; 1 breaks the guard', { skip: skipEmu }, async () => {
+  const s = await scheduleSymbolic(pointwiseFn, [[5, 3], [5, 3]], [[s0, 3], [s0, 3]]);
+  for (const src of s.sources.values()) assert.match(src, /float4/, 'every kernel moves float4 whatever the size');
+  await emulateAt('pointwise', pointwiseFn, s, [7, 63, 1000, 2].map((n, i) => [randn([n, 3], 10 + i), randn([n, 3], 20 + i)]));
+  assert.throws(() => callOf(s, [randn([1, 3], 1), randn([1, 3], 2)]), (e: unknown) => e instanceof GuardFailure && /s0 >= 2/.test(e.message));
+});
+
+const W = randn([16, 24], 3);
+const Wo = randn([24, 16], 4);
+const gamma = randn([16], 5);
+
+/** A transformer-like block: a projection, attention over the sequence, layer norm, a residual. */
+const block = (x: Tensor) => {
+  const h = x.matmul(W).relu(); // [b, s, 24]
+  const q = h.reshape([x.shape[0]!, x.shape[1]!, 4, 6]).permute([0, 2, 1, 3]); // [b, 4, s, 6]
+  const att = q.matmul(q.permute([0, 1, 3, 2])).mul(0.4).softmax(-1); // [b, 4, s, s]: a row of symbolic length
+  const ctx = att.matmul(q).permute([0, 2, 1, 3]).reshape([x.shape[0]!, x.shape[1]!, 24]);
+  const y = ctx.matmul(Wo).add(x); // [b, s, 16]
+  const mean = y.mean(-1, true);
+  const d = y.sub(mean);
+  const norm = d.div(d.mul(d).mean(-1, true).add(1e-5).sqrt()).mul(gamma);
+  return [norm, y.softmax(-1)];
+};
+
+for (const cublas of [false, true]) {
+  const how = cublas ? 'cuBLAS products' : 'generated tiled GEMMs';
+  test(`CUDA symbolic transformer block with ${how}, emulated: (2,7), (3,63), (2,130) from one compile`, { skip: skipEmu }, async () => {
+    const s = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]], cublas);
+    const metas = s.plan.kernels.map((k) => k.meta as CudaKernelMeta);
+    assert.ok(metas.every((m) => m.sym), 'every kernel is symbolic');
+    assert.equal(metas.some((m) => m.sym?.gemm), cublas, `products through ${how}`);
+    assert.ok(metas.some((m) => m.sym?.rowLength), 'the attention softmax picks its threads per call');
+    await emulateAt(`block_${cublas ? 'cublas' : 'tiled'}`, block, s, [[randn([2, 7, 16], 31)], [randn([3, 63, 16], 32)], [randn([2, 130, 16], 33)]]);
+  });
+}
+
+test('CUDA symbolic kernels do not depend on the sizes they were traced at (same keys, launches and guards)', async () => {
+  const a = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]], true);
+  const b = await scheduleSymbolic(block, [[6, 40, 16]], [[s0, s1, 16]], true);
+  assert.deepEqual(b.plan.kernels.map((k) => k.key), a.plan.kernels.map((k) => k.key));
+  assert.deepEqual(b.plan.guards, a.plan.guards);
+});
+
+test('a row of symbolic length longer than one block takes breaks its guard (the program specialises)', async () => {
+  const softmax = (x: Tensor) => x.softmax(-1);
+  const s = await scheduleSymbolic(softmax, [[3, 50]], [[3, s1]]);
+  assert.ok(s.plan.guards!.some((g) => g.rel === 'le' && g.value === 8192), 'the row length is guarded');
+  checkInputs(s.plan, [randn([3, 8192], 1)], []);
+  assert.throws(() => checkInputs(s.plan, [randn([3, 8193], 1)], []), (e: unknown) => e instanceof GuardFailure && /rows of a symbolic length up to 8192/.test(e.message));
+});
+
+test('CUDA scans and scatters over symbolic sizes are refused, naming the kind and why', () => {
+  const sym = { sizes: ['s0'], outer: [s0] };
+  const scanKernel: Kernel = {
+    kind: 'scan', bufs: [{ dtype: 'float32', numel: 8, role: 'in' }, { dtype: 'float32', numel: 8, role: 'out' }],
+    outer: [2], inner: [4], value: { k: 'load', buf: 0, at: loopVar('r0', 4), dt: 'float32' }, dtype: 'float32', exclusive: false, reverse: false,
+    out: { buf: 1, at: idx(0) }, sym,
+  };
+  assert.throws(() => generateCuda(scanKernel, Infinity), (e: unknown) => e instanceof SymbolicUnsupportedError && /a CUDA scan kernel over symbolic sizes \(a scan picks one thread or one block per row by its length\)/.test(e.message) && e.symbols.includes('s0'));
+});
+
+test('symbolic CUDA kernels compile with nvcc (pointwise, reductions, tiled GEMM, cuBLAS epilogues)', { skip: skipNvcc }, async () => {
+  const tiled = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]]);
+  const cublas = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]], true);
+  const sources = new Map([...tiled.sources, ...cublas.sources]);
+  // One translation unit (the preludes are include-guarded, as in a compile group): one nvcc run.
+  const source = [...sources.values()].join('\n');
+  const { binary } = await compileCuda({ key: 'test-cuda-sym-0123456789abcdef', kernelName: [...sources.keys()][0]!, source, options: { arch: 'sm_90' } }, 'nvcc');
+  assert.ok(binary.length > 1000);
+});

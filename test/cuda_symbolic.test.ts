@@ -19,6 +19,7 @@ import { generateCuda } from '../src/backends/cuda/codegen.js';
 import type { CudaKernelMeta } from '../src/backends/cuda/kernel_text.js';
 import { symLaunchFn } from '../src/backends/cuda/sym_launch.js';
 import { findNvcc } from '../src/backends/cuda/toolchain.js';
+import { KernelMetaError, parseKernelMeta } from '../src/cache/kernel_meta.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { byteSize, numbersToTyped, type AnyTypedArray } from '../src/graph/dtype.js';
@@ -34,6 +35,7 @@ import { schedule } from '../src/schedule/schedule.js';
 import { BlockEmulator, type EmulatedCall, type EmulatedKernel } from './cuda_block_emulator.js';
 import { NDArray as ND, assertMatches, randn, reference } from './helpers.js';
 import { needs } from './prereq.js';
+import { D, gptBlock as block } from './gpt_block.js';
 
 const gxx = ['/usr/bin/g++', '/usr/bin/c++'].find((p) => fs.existsSync(p));
 const skipEmu = needs('g++', gxx !== undefined, 'the host C++ compiler that runs the emulated kernels');
@@ -128,7 +130,7 @@ async function emulateAt(label: string, fn: TracedFn, s: Scheduled, calls: reado
       const b = s.plan.buffers[o]!;
       const shape = b.dims ? shapeUnder(planSizes(s.plan).buffers.get(b.id)!, binding) : b.shape;
       const out = ND.from(new Float32Array(outs[i]!.buffer, outs[i]!.byteOffset, outs[i]!.byteLength / 4), shape);
-      await assertMatches(out, refs[i]!, { rtol: 1e-4, atol: 1e-4, label: `${label} at ${inputs.map((x) => `[${x.shape}]`).join(' ')}: output ${i}` });
+      await assertMatches(out, refs[i]!, { rtol: 1e-3, atol: 1e-3, label: `${label} at ${inputs.map((x) => `[${x.shape}]`).join(' ')}: output ${i}` });
     }
   }
 }
@@ -144,38 +146,21 @@ test('CUDA symbolic pointwise kernels, emulated: sizes 7, 63, 1000 (float4 tails
   assert.throws(() => callOf(s, [randn([1, 3], 1), randn([1, 3], 2)]), (e: unknown) => e instanceof GuardFailure && /s0 >= 2/.test(e.message));
 });
 
-const W = randn([16, 24], 3);
-const Wo = randn([24, 16], 4);
-const gamma = randn([16], 5);
-
-/** A transformer-like block: a projection, attention over the sequence, layer norm, a residual. */
-const block = (x: Tensor) => {
-  const h = x.matmul(W).relu(); // [b, s, 24]
-  const q = h.reshape([x.shape[0]!, x.shape[1]!, 4, 6]).permute([0, 2, 1, 3]); // [b, 4, s, 6]
-  const att = q.matmul(q.permute([0, 1, 3, 2])).mul(0.4).softmax(-1); // [b, 4, s, s]: a row of symbolic length
-  const ctx = att.matmul(q).permute([0, 2, 1, 3]).reshape([x.shape[0]!, x.shape[1]!, 24]);
-  const y = ctx.matmul(Wo).add(x); // [b, s, 16]
-  const mean = y.mean(-1, true);
-  const d = y.sub(mean);
-  const norm = d.div(d.mul(d).mean(-1, true).add(1e-5).sqrt()).mul(gamma);
-  return [norm, y.softmax(-1)];
-};
-
 for (const cublas of [false, true]) {
   const how = cublas ? 'cuBLAS products' : 'generated tiled GEMMs';
-  test(`CUDA symbolic transformer block with ${how}, emulated: (2,7), (3,63), (2,130) from one compile`, { skip: skipEmu }, async () => {
-    const s = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]], cublas);
+  test(`CUDA symbolic GPT-2-like block with ${how}, emulated: (2,7), (3,33), (2,70) from one compile`, { skip: skipEmu }, async () => {
+    const s = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]], cublas);
     const metas = s.plan.kernels.map((k) => k.meta as CudaKernelMeta);
     assert.ok(metas.every((m) => m.sym), 'every kernel is symbolic');
     assert.equal(metas.some((m) => m.sym?.gemm), cublas, `products through ${how}`);
     assert.ok(metas.some((m) => m.sym?.rowLength), 'the attention softmax picks its threads per call');
-    await emulateAt(`block_${cublas ? 'cublas' : 'tiled'}`, block, s, [[randn([2, 7, 16], 31)], [randn([3, 63, 16], 32)], [randn([2, 130, 16], 33)]]);
+    await emulateAt(`block_${cublas ? 'cublas' : 'tiled'}`, block, s, [[randn([2, 7, D], 31)], [randn([3, 33, D], 32)], [randn([2, 70, D], 33)]]);
   });
 }
 
 test('CUDA symbolic kernels do not depend on the sizes they were traced at (same keys, launches and guards)', async () => {
-  const a = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]], true);
-  const b = await scheduleSymbolic(block, [[6, 40, 16]], [[s0, s1, 16]], true);
+  const a = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]], true);
+  const b = await scheduleSymbolic(block, [[6, 40, D]], [[s0, s1, D]], true);
   assert.deepEqual(b.plan.kernels.map((k) => k.key), a.plan.kernels.map((k) => k.key));
   assert.deepEqual(b.plan.guards, a.plan.guards);
 });
@@ -199,11 +184,36 @@ test('CUDA scans and scatters over symbolic sizes are refused, naming the kind a
 });
 
 test('symbolic CUDA kernels compile with nvcc (pointwise, reductions, tiled GEMM, cuBLAS epilogues)', { skip: skipNvcc }, async () => {
-  const tiled = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]]);
-  const cublas = await scheduleSymbolic(block, [[2, 5, 16]], [[s0, s1, 16]], true);
+  const tiled = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]]);
+  const cublas = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]], true);
   const sources = new Map([...tiled.sources, ...cublas.sources]);
   // One translation unit (the preludes are include-guarded, as in a compile group): one nvcc run.
   const source = [...sources.values()].join('\n');
   const { binary } = await compileCuda({ key: 'test-cuda-sym-0123456789abcdef', kernelName: [...sources.keys()][0]!, source, options: { arch: 'sm_90' } }, 'nvcc');
   assert.ok(binary.length > 1000);
+});
+
+test('symbolic CUDA metadata parses back to itself; a damaged formula, grid or field is refused', async () => {
+  const s = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]], true);
+  for (const k of s.plan.kernels) assert.deepEqual(parseKernelMeta('cuda', JSON.parse(JSON.stringify(k.meta))), k.meta);
+  const meta = s.plan.kernels.find((k) => (k.meta as CudaKernelMeta).sym?.gemm)!.meta as CudaKernelMeta;
+  const bad = (f: (m: CudaKernelMeta & { sym: Record<string, unknown> }) => void, why: RegExp) => {
+    const m = JSON.parse(JSON.stringify(meta));
+    f(m);
+    assert.throws(() => parseKernelMeta('cuda', m), (e: unknown) => e instanceof KernelMetaError && why.test(e.message));
+  };
+  bad((m) => (m.sym.grid = [{ units: [[1, ['s0']]], per: 0 }, 1, 1]), /grid\[0\]\.per is 0/);
+  bad((m) => (m.sym.grid = [{ units: [[1, ['s0; system()']]], per: 4 }, 1, 1]), /bad symbol/);
+  bad((m) => ((m.sym.gemm as { M: unknown }).M = '4*s0'), /gemm\.M is not a size formula/);
+  bad((m) => (m.sym.extra = 1), /unknown field extra/);
+});
+
+test('a symbolic kernel of more buffers than fit in parameters reads its pointers from a table, its sizes still parameters (emulated)', { skip: skipEmu }, async () => {
+  const n = 520;
+  const sum = (...xs: Tensor[]) => xs.reduce((a, b) => a.add(b));
+  const s = await scheduleSymbolic(sum, Array.from({ length: n }, () => [5]), Array.from({ length: n }, () => [s0]));
+  const meta = s.plan.kernels[0]!.meta as CudaKernelMeta;
+  assert.ok(meta.pointerTable && meta.sym, 'a symbolic kernel with a pointer table');
+  assert.match(s.sources.values().next().value!, /void\* const\* __restrict__ kiln_args, const int64_t sz_s0\)/);
+  await emulateAt('pointer_table', sum, s, [7, 9].map((m) => Array.from({ length: n }, (_, i) => randn([m], 1000 + i))));
 });

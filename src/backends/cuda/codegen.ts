@@ -37,8 +37,10 @@ import type { CudaSymMeta } from './kernel_text.js';
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
   const { value: g, uses } = recordUses(() => kernelSource(k, cublasMinMacs));
-  // Pointers the launch passes: the buffers, then the cuBLAS scratch or the workspace (kernelOpen's choice, made again here for the runtime).
-  if (usesPointerTable(g.meta.params + (g.meta.gemm || g.meta.workspace ? 1 : 0))) g.meta.pointerTable = true;
+  // Parameters the launch passes: the buffers, then the cuBLAS scratch or the workspace, then a
+  // symbolic kernel's sizes (kernelOpen's choice, made again here for the runtime).
+  const product = g.meta.gemm ?? g.meta.sym?.gemm;
+  if (usesPointerTable(g.meta.params + (product || g.meta.workspace ? 1 : 0) + (g.meta.sym?.sizes.length ?? 0))) g.meta.pointerTable = true;
   if ((g.meta.pointerTable === true) !== g.source.includes(POINTER_TABLE)) throw new Error(`internal: kernel ${k.kind} and its metadata disagree on its pointer table`);
   // The prelude goes on last, once the generator has used (or not) the half or integer
   // helpers and named the fixed-width types it needs beyond the preludes'.

@@ -19,16 +19,15 @@ import { cStorageType } from '../src/backends/c_expr.js';
 import type { CudaKernelMeta, GemmMeta } from '../src/backends/cuda/kernel_text.js';
 import type { DType } from '../src/graph/dtype.js';
 
-const SHIM = `#include <stdint.h>
+/** What CUDA C needs on the host, shared by both emulators (this one and cuda_emulated.test.ts's). */
+export const HOST_CUDA_SHIM = `#include <stdint.h>
 #include <string.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <ucontext.h>
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__ static
 struct kiln_uint3 { unsigned x, y, z; };
 static kiln_uint3 threadIdx, blockIdx, blockDim, gridDim;
 struct alignas(16) float4 { float x, y, z, w; };
@@ -38,6 +37,10 @@ static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; 
 #define __expf expf
 static inline uint32_t __float_as_uint(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float __uint_as_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+`;
+
+const SHIM = `${HOST_CUDA_SHIM}#include <ucontext.h>
+#define __shared__ static
 static inline void __threadfence() {}
 enum { KILN_STACK = 1 << 16, KILN_MAX_THREADS = 1024 };
 static ucontext_t kiln_sched, kiln_ctx[KILN_MAX_THREADS];

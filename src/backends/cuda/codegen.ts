@@ -15,7 +15,8 @@ import { linearBatch } from '../../lower/matmul_batch.js';
 import { Scope, cStorageType, cType, emitInvariants, storeStmt } from '../c_expr.js';
 import { loadValue } from '../half_c.js';
 import { recordUses } from '../emitted_uses.js';
-import { type CudaGenerated, type GemmMeta, LANES, MAX_BLOCKS, POINTER_TABLE, POINTWISE_THREADS, dialect, kernelOpen, usesPointerTable, vecType } from './kernel_text.js';
+import { type CudaGenerated, type GemmMeta, MAX_BLOCKS, POINTER_TABLE, POINTWISE_THREADS, dialect, kernelOpen, usesPointerTable } from './kernel_text.js';
+import { LANES, ownPositionAccess, vecType, vectorizeLoads } from './vector_access.js';
 import { INT_HELPER_TYPES, cudaTypedefs, narrowAcc, wideAccType } from '../int_c.js';
 import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PRELUDE, CUDA_PRELUDE_TYPES } from './prelude.js';
 import { columnReduction, isColumnReduction } from './column_reduction.js';
@@ -88,18 +89,6 @@ function symbolicSource(k: Kernel & { sym: KernelSyms }, cublasMinMacs: number):
   }
 }
 
-/** Replaces loads of 4-byte buffers read exactly at `flat` by lane `l` of a vector register. */
-function vectorizeLoads(e: Expr, flatKey: string, lane: number, vecBufs: Set<number>): Expr {
-  const rec = (x: Expr): Expr =>
-    x.k === 'load' && vecBufs.has(x.buf) && exprKey(x.at) === flatKey ? reg(`v${x.buf}.${LANES[lane]}`, x.dt) : mapChildren(x, rec);
-  return rec(e);
-}
-
-function loadsAt(e: Expr, out: Map<number, string[]>): void {
-  if (e.k === 'load') out.set(e.buf, [...(out.get(e.buf) ?? []), exprKey(e.at)]);
-  for (const c of children(e)) loadsAt(c, out);
-}
-
 function pointwise(k: LoopKernel): CudaGenerated {
   const N = numel(k.outer);
   const flat = loopVar('i', Math.max(N, 1));
@@ -109,14 +98,7 @@ function pointwise(k: LoopKernel): CudaGenerated {
   const stores = k.innerStores.map((s) => ({ buf: s.buf, at: substitute(s.at, vars), value: substitute(s.value, vars) }));
   const flatKey = exprKey(flat);
   // Buffers every access of which is at the thread's own position can move as float4.
-  const loads = new Map<number, string[]>();
-  for (const s of stores) {
-    loadsAt(s.value, loads);
-    loadsAt(s.at, loads);
-  }
-  const vecIn = new Set<number>();
-  for (const [buf, keys] of loads) if (vecType(k.bufs[buf]!.dtype) && keys.every((x) => x === flatKey)) vecIn.add(buf);
-  const vecStores = stores.every((s) => exprKey(s.at) === flatKey && vecType(k.bufs[s.buf]!.dtype));
+  const { vecIn, vecStores } = ownPositionAccess(stores, k.bufs, flatKey);
   const vec = N % 4 === 0 && N >= 4 * POINTWISE_THREADS && (vecIn.size > 0 || vecStores);
   const counter = { n: 0 };
   const lines = [kernelOpen(k.bufs)];

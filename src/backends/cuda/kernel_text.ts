@@ -12,7 +12,6 @@
 // parameters. The host side has no such limit: cuLaunchKernel takes a pointer per argument
 // from one native block (launch.ts), no koffi signature has a parameter per buffer.
 
-import type { DType } from '../../graph/dtype.js';
 import type { KernelBuf } from '../../lower/loop_ir.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { type EmitDialect, cStorageType } from '../c_expr.js';
@@ -36,12 +35,6 @@ export const dialect: EmitDialect = {
 /** Threads per block of pointwise kernels, and the most blocks of a grid-stride loop. */
 export const POINTWISE_THREADS = 256;
 export const MAX_BLOCKS = 132 * 32;
-
-/** Lanes of a 128-bit vector register, and the vector type of a 4-byte dtype (others move as scalars). */
-export const LANES = ['x', 'y', 'z', 'w'] as const;
-export function vecType(dt: DType): string | undefined {
-  return dt === 'float32' ? 'float4' : dt === 'int32' ? 'int4' : undefined;
-}
 
 /** Bytes of kernel parameters every CUDA toolkit, driver and GPU kiln supports accepts. */
 export const CUDA_PARAM_BYTES = 4096;

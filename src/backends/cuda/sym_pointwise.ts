@@ -8,25 +8,15 @@
 // flat index: over symbolic strides, that is the form the simplifier keeps recognisable.
 
 import { symNumel } from '../../graph/sym.js';
-import { type Expr, children, exprKey, iadd, idx, imul, loopVar, mapChildren, reg, substitute } from '../../lower/expr.js';
+import { type Expr, exprKey, iadd, idx, imul, loopVar, mapChildren, substitute } from '../../lower/expr.js';
 import type { KernelSyms, LoopKernel } from '../../lower/loop_ir.js';
 import { loopVarDim, symCName } from '../../lower/sym_index.js';
 import { flatten, unflatten } from '../../lower/views.js';
 import { Scope, cType, storeStmt } from '../c_expr.js';
-import { type CudaGenerated, LANES, MAX_BLOCKS, POINTWISE_THREADS, dialect, kernelOpen, vecType } from './kernel_text.js';
+import { type CudaGenerated, MAX_BLOCKS, POINTWISE_THREADS, dialect, kernelOpen } from './kernel_text.js';
+import { ownPositionAccess, vecType, vectorizeLoads } from './vector_access.js';
 
 type SymLoopKernel = LoopKernel & { sym: KernelSyms };
-
-/** Loads of `bufs` at the own position `ownKey` become lane `lane` of the vector register v{buf}. */
-function ownLoadsToLane(e: Expr, ownKey: string, lane: number, bufs: ReadonlySet<number>): Expr {
-  const rec = (x: Expr): Expr => (x.k === 'load' && bufs.has(x.buf) && exprKey(x.at) === ownKey ? reg(`v${x.buf}.${LANES[lane]}`, x.dt) : mapChildren(x, rec));
-  return rec(e);
-}
-
-function loadKeys(e: Expr, out: Map<number, string[]>): void {
-  if (e.k === 'load') out.set(e.buf, [...(out.get(e.buf) ?? []), exprKey(e.at)]);
-  for (const c of children(e)) loadKeys(c, out);
-}
 
 export function symPointwise(k: SymLoopKernel): CudaGenerated {
   const dims = k.sym.outer ?? k.outer;
@@ -37,14 +27,7 @@ export function symPointwise(k: SymLoopKernel): CudaGenerated {
   const ownKey = exprKey(own);
   const zeroInner = new Map(k.inner.map((_, d) => [`r${d}`, idx(0)] as [string, Expr]));
   const stores = k.innerStores.map((s) => ({ buf: s.buf, at: substitute(s.at, zeroInner), value: substitute(s.value, zeroInner) }));
-  const loads = new Map<number, string[]>();
-  for (const s of stores) {
-    loadKeys(s.value, loads);
-    loadKeys(s.at, loads);
-  }
-  const vecIn = new Set<number>();
-  for (const [buf, keys] of loads) if (vecType(k.bufs[buf]!.dtype) && keys.every((x) => x === ownKey)) vecIn.add(buf);
-  const vecStores = stores.every((s) => exprKey(s.at) === ownKey && vecType(k.bufs[s.buf]!.dtype));
+  const { vecIn, vecStores } = ownPositionAccess(stores, k.bufs, ownKey);
   const vec = vecIn.size > 0 || vecStores;
   // The point through the flat index i (a loop variable over the symbolic count).
   const flat = loopVarDim('i', count);
@@ -73,7 +56,7 @@ export function symPointwise(k: SymLoopKernel): CudaGenerated {
     for (let lane = 0; lane < 4; lane++) {
       const s = new Scope(dialect, counter, undefined, '      ');
       const at = new Map([['i', iadd(imul(j, 4), idx(lane))]]);
-      const laneExpr = (e: Expr) => substitute(substitute(ownToFlat(ownLoadsToLane(e, ownKey, lane, vecIn)), point), at);
+      const laneExpr = (e: Expr) => substitute(substitute(ownToFlat(vectorizeLoads(e, ownKey, lane, vecIn)), point), at);
       const body = stores.map((st, si) => {
         const v = s.emit(laneExpr(st.value));
         return vecStores ? `      r${si}[${lane}] = ${v};` : `      ${storeStmt(st.buf, s.emit(laneExpr(st.at)), v, k.bufs[st.buf]!.dtype)}`;

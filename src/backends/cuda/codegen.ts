@@ -432,7 +432,6 @@ function tiledGemm(k: MatmulKernel & { sym?: KernelSyms }): CudaGenerated {
   const sym = k.sym;
   // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments
   // (C text of their formulas; a static one is its number as before), the grid is per call.
-  if (sym && implicitB) throw new SymbolicUnsupportedError('an implicit GEMM operand (a convolution) over symbolic sizes on CUDA', sym.sizes);
   const text = (d: Dim | undefined, n: number, suffix = '') => (d === undefined || typeof d === 'number' ? `${n}${suffix}` : `(${d.toC(symCName)})`);
   const [Mt, Nt, Kt] = [text(sym?.M, k.M), text(sym?.N, k.N), text(sym?.K, k.K)];
   const KLL = text(sym?.K, k.K, 'LL');
@@ -476,7 +475,7 @@ function tiledGemm(k: MatmulKernel & { sym?: KernelSyms }): CudaGenerated {
     lines.push(`    for (int kk = threadIdx.x / ${BN}; kk < ${BK}; kk += ${256 / BN}) {`, '      const int64_t r0 = p0 + kk;');
     const bs = s.child('        ');
     const v = bs.emit(substitute(implicitB!.value, vars));
-    lines.push(`      if (r1 < ${k.N} && r0 < ${k.K}) {`, ...bs.lines, `        Bs[kk][nn] = (${t})${v};`, `      } else Bs[kk][nn] = (${t})0;`, '    }');
+    lines.push(`      if (r1 < ${Nt} && r0 < ${Kt}) {`, ...bs.lines, `        Bs[kk][nn] = (${t})${v};`, `      } else Bs[kk][nn] = (${t})0;`, '    }');
   }
   lines.push('    __syncthreads();');
   lines.push(`    #pragma unroll`, `    for (int kk = 0; kk < ${BK}; kk++) {`);

@@ -1,10 +1,11 @@
 // Runs a CUDA plan's kernels on the host, cooperating threads included: each kernel's CUDA C is
 // compiled as host C++ (g++) behind a shim, and every block of a launch runs its threads as
-// ucontext coroutines, round-robin. __syncthreads() yields to the scheduler, which runs every
-// other thread of the block to its own next barrier first (a barrier, as long as every thread
-// meets the same ones, which CUDA requires anyway); __shared__ is `static` (one copy, and blocks
-// run one at a time); a warp shuffle writes its value to the thread's slot, yields, reads its
-// partner's, and yields again. cuBLAS products run as a plain host loop with cuBLAS's row-major
+// ucontext coroutines. __syncthreads() waits until every live thread of the block waits there
+// (a thread that returned no longer counts, as on the GPU); a warp shuffle writes the lane's
+// value to its slot, waits for the warp's other live lanes, reads its partner's, and waits
+// again, so a shuffle inside a branch only one warp takes works as on the GPU; threads waiting
+// at different barriers forever end the run with an error. __shared__ is `static` (one copy,
+// and blocks run one at a time). cuBLAS products run as a plain host loop with cuBLAS's row-major
 // wrapper's semantics (cublas.ts). This checks indexing, bounds, tails, launch shapes and the
 // reduction trees, not the GPU's memory model or timing.
 //
@@ -43,22 +44,53 @@ const SHIM = `${HOST_CUDA_SHIM}#include <ucontext.h>
 #define __shared__ static
 static inline void __threadfence() {}
 enum { KILN_STACK = 1 << 16, KILN_MAX_THREADS = 1024 };
+/* Each thread runs, or waits at a block barrier, or at a warp's shuffle, or is done. */
+enum { KILN_RUN, KILN_BLOCK, KILN_WARP, KILN_DONE };
 static ucontext_t kiln_sched, kiln_ctx[KILN_MAX_THREADS];
 static unsigned char* kiln_stacks;
 static int kiln_cur;
-static bool kiln_done[KILN_MAX_THREADS];
+static int kiln_state[KILN_MAX_THREADS];
 static uint64_t kiln_slot[KILN_MAX_THREADS];
-static inline void kiln_yield() { swapcontext(&kiln_ctx[kiln_cur], &kiln_sched); }
-static inline void __syncthreads() { kiln_yield(); }
-template <typename T> T __shfl_xor_sync(unsigned, T v, int m) {
+static inline void kiln_wait(int why) { kiln_state[kiln_cur] = why; swapcontext(&kiln_ctx[kiln_cur], &kiln_sched); }
+static inline void __syncthreads() { kiln_wait(KILN_BLOCK); }
+/* A shuffle: every lane of the warp publishes its value, then reads its partner's (lane from, or its own when none). */
+template <typename T> T kiln_shuffle(T v, int from) {
   memcpy(&kiln_slot[kiln_cur], &v, sizeof(T));
-  kiln_yield();
-  T o; memcpy(&o, &kiln_slot[kiln_cur ^ m], sizeof(T));
-  kiln_yield();
+  kiln_wait(KILN_WARP);
+  T o = v;
+  if (from >= 0 && from < 32) memcpy(&o, &kiln_slot[(kiln_cur & ~31) + from], sizeof(T));
+  kiln_wait(KILN_WARP);
   return o;
 }
+template <typename T> T __shfl_xor_sync(unsigned, T v, int m) { return kiln_shuffle(v, (kiln_cur & 31) ^ m); }
+template <typename T> T __shfl_up_sync(unsigned, T v, int d) { return kiln_shuffle(v, (kiln_cur & 31) >= d ? (kiln_cur & 31) - d : -1); }
 static void (*kiln_entry)();
-static void kiln_thread() { kiln_entry(); kiln_done[kiln_cur] = true; }
+static void kiln_thread() { kiln_entry(); kiln_state[kiln_cur] = KILN_DONE; }
+/* Runs every runnable thread until it waits or ends; then releases a barrier every live thread
+   of the block waits at, and each warp whose live lanes all wait at a shuffle. */
+static void kiln_run_block(int n) {
+  for (;;) {
+    bool ran = false;
+    for (int i = 0; i < n; i++) {
+      if (kiln_state[i] != KILN_RUN) continue;
+      ran = true;
+      kiln_cur = i;
+      threadIdx = {(unsigned)(i % blockDim.x), (unsigned)((i / blockDim.x) % blockDim.y), (unsigned)(i / (blockDim.x * blockDim.y))};
+      swapcontext(&kiln_sched, &kiln_ctx[i]);
+    }
+    bool live = false, block = true;
+    for (int i = 0; i < n; i++) if (kiln_state[i] != KILN_DONE) { live = true; if (kiln_state[i] != KILN_BLOCK) block = false; }
+    if (!live) return;
+    bool released = false;
+    if (block) { for (int i = 0; i < n; i++) kiln_state[i] = KILN_RUN; released = true; }
+    else for (int w = 0; w < n; w += 32) {
+      bool all = true, any = false;
+      for (int i = w; i < w + 32 && i < n; i++) if (kiln_state[i] != KILN_DONE) { any = true; if (kiln_state[i] != KILN_WARP) all = false; }
+      if (any && all) { for (int i = w; i < w + 32 && i < n; i++) if (kiln_state[i] == KILN_WARP) kiln_state[i] = KILN_RUN; released = true; }
+    }
+    if (!released && !ran) { fprintf(stderr, "deadlock: threads wait at different barriers\\n"); exit(4); }
+  }
+}
 static void kiln_launch(void (*entry)(), const unsigned g[3], const unsigned b[3]) {
   gridDim = {g[0], g[1], g[2]}; blockDim = {b[0], b[1], b[2]};
   const int n = b[0] * b[1] * b[2];
@@ -72,18 +104,9 @@ static void kiln_launch(void (*entry)(), const unsigned g[3], const unsigned b[3
       kiln_ctx[i].uc_stack.ss_size = KILN_STACK;
       kiln_ctx[i].uc_link = &kiln_sched;
       makecontext(&kiln_ctx[i], kiln_thread, 0);
-      kiln_done[i] = false;
+      kiln_state[i] = KILN_RUN;
     }
-    for (int alive = n; alive > 0;) {
-      alive = 0;
-      for (int i = 0; i < n; i++) {
-        if (kiln_done[i]) continue;
-        kiln_cur = i;
-        threadIdx = {(unsigned)(i % b[0]), (unsigned)((i / b[0]) % b[1]), (unsigned)(i / (b[0] * b[1]))};
-        swapcontext(&kiln_sched, &kiln_ctx[i]);
-        if (!kiln_done[i]) alive++;
-      }
-    }
+    kiln_run_block(n);
   }
 }
 /* Row-major C = op(A)·op(B), batched: cublas.ts's sgemmStridedBatched. */

@@ -25,8 +25,10 @@ import { trace, type TracedFn } from '../src/frontend/trace.js';
 import { byteSize, numbersToTyped, type AnyTypedArray } from '../src/graph/dtype.js';
 import type { NDArray } from '../src/graph/ndarray.js';
 import { numel } from '../src/graph/shape.js';
-import { type Dim, GuardFailure, SymInt, SymbolicUnsupportedError } from '../src/graph/sym.js';
-import { idx, loopVar } from '../src/lower/expr.js';
+import { type Dim, GuardFailure, SYM_MIN, SymInt, SymbolicUnsupportedError } from '../src/graph/sym.js';
+import { loopVarDim } from '../src/lower/sym_index.js';
+import { flatten } from '../src/lower/views.js';
+import { KERNEL_NAME_PLACEHOLDER } from '../src/schedule/backend.js';
 import type { Kernel } from '../src/lower/loop_ir.js';
 import { checkInputs } from '../src/schedule/check_inputs.js';
 import type { Plan } from '../src/schedule/plan.js';
@@ -139,11 +141,13 @@ async function emulateAt(label: string, fn: TracedFn, s: Scheduled, calls: reado
 // after the float4 loop) or a symbol times an odd number.
 const pointwiseFn = (x: Tensor, y: Tensor) => [x.mul(y).add(x.exp()), x.tanh().mul(3), y.relu().sub(x)];
 
-test('CUDA symbolic pointwise kernels, emulated: sizes 7, 63, 1000 (float4 tails) and 2 from one compile; 1 breaks the guard', { skip: skipEmu }, async () => {
+test('CUDA symbolic pointwise kernels, emulated: sizes 7, 63, 1000 (float4 tails) and 2 from one compile; 1 too where symbols range from 1, else a guard failure', { skip: skipEmu }, async () => {
   const s = await scheduleSymbolic(pointwiseFn, [[5, 3], [5, 3]], [[s0, 3], [s0, 3]]);
   for (const src of s.sources.values()) assert.match(src, /float4/, 'every kernel moves float4 whatever the size');
-  await emulateAt('pointwise', pointwiseFn, s, [7, 63, 1000, 2].map((n, i) => [randn([n, 3], 10 + i), randn([n, 3], 20 + i)]));
-  assert.throws(() => callOf(s, [randn([1, 3], 1), randn([1, 3], 2)]), (e: unknown) => e instanceof GuardFailure && /s0 >= 2/.test(e.message));
+  // A size 1 is a symbol's value where symbols range from 1 (graph/sym.ts SYM_MIN); otherwise it breaks the range guard.
+  const sizes = SYM_MIN <= 1 ? [1, 7, 63, 1000, 2] : [7, 63, 1000, 2];
+  await emulateAt('pointwise', pointwiseFn, s, sizes.map((n, i) => [randn([n, 3], 10 + i), randn([n, 3], 20 + i)]));
+  if (SYM_MIN > 1) assert.throws(() => callOf(s, [randn([1, 3], 1), randn([1, 3], 2)]), (e: unknown) => e instanceof GuardFailure && /s0 >= 2/.test(e.message));
 });
 
 for (const cublas of [false, true]) {
@@ -173,20 +177,23 @@ test('a row of symbolic length longer than one block takes breaks its guard (the
   assert.throws(() => checkInputs(s.plan, [randn([3, 8193], 1)], []), (e: unknown) => e instanceof GuardFailure && /rows of a symbolic length up to 8192/.test(e.message));
 });
 
-test('CUDA scans and scatters over symbolic sizes are refused, naming the kind and why', () => {
-  const sym = { sizes: ['s0'], outer: [s0] };
-  const scanKernel: Kernel = {
-    kind: 'scan', bufs: [{ dtype: 'float32', numel: 8, role: 'in' }, { dtype: 'float32', numel: 8, role: 'out' }],
-    outer: [2], inner: [4], value: { k: 'load', buf: 0, at: loopVar('r0', 4), dt: 'float32' }, dtype: 'float32', exclusive: false, reverse: false,
-    out: { buf: 1, at: idx(0) }, sym,
+test('CUDA scatters over symbolic sizes are refused, naming the kind and why', () => {
+  const bufs: Kernel['bufs'] = [{ dtype: 'float32', numel: 8, role: 'in' }, { dtype: 'float32', numel: 8, role: 'out' }];
+  const scatter: Kernel = {
+    kind: 'scatter', bufs, outer: [8], leading: 0, inner: [], valid: { k: 'const', v: 1, dt: 'bool' },
+    store: { buf: 1, at: loopVarDim('o0', s0), value: { k: 'load', buf: 0, at: loopVarDim('o0', s0), dt: 'float32' } }, sym: { sizes: ['s0'], outer: [s0] },
   };
-  assert.throws(() => generateCuda(scanKernel, Infinity), (e: unknown) => e instanceof SymbolicUnsupportedError && /a CUDA scan kernel over symbolic sizes \(a scan picks one thread or one block per row by its length\)/.test(e.message) && e.symbols.includes('s0'));
+  assert.throws(() => generateCuda(scatter, Infinity), (e: unknown) => e instanceof SymbolicUnsupportedError && /a CUDA scatter kernel over symbolic sizes \(a scatter's lanes and serial walk are chosen by its sizes\)/.test(e.message) && e.symbols.includes('s0'));
 });
 
-test('symbolic CUDA kernels compile with nvcc (pointwise, reductions, tiled GEMM, cuBLAS epilogues)', { skip: skipNvcc }, async () => {
+test('symbolic CUDA kernels compile with nvcc (pointwise, reductions, tiled GEMM, cuBLAS epilogues, scans)', { skip: skipNvcc }, async () => {
   const tiled = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]]);
   const cublas = await scheduleSymbolic(block, [[2, 5, D]], [[s0, s1, D]], true);
   const sources = new Map([...tiled.sources, ...cublas.sources]);
+  for (const [i, n] of [s1, 40, 100].entries()) {
+    const g = generateCuda(scanKernel(s0, n, i === 1, i === 2), Infinity);
+    sources.set(`scan${i}`, g.source.split(KERNEL_NAME_PLACEHOLDER).join(`kiln_scan${i}`));
+  }
   // One translation unit (the preludes are include-guarded, as in a compile group): one nvcc run.
   const source = [...sources.values()].join('\n');
   const { binary } = await compileCuda({ key: 'test-cuda-sym-0123456789abcdef', kernelName: [...sources.keys()][0]!, source, options: { arch: 'sm_90' } }, 'nvcc');
@@ -216,4 +223,53 @@ test('a symbolic kernel of more buffers than fit in parameters reads its pointer
   assert.ok(meta.pointerTable && meta.sym, 'a symbolic kernel with a pointer table');
   assert.match(s.sources.values().next().value!, /void\* const\* __restrict__ kiln_args, const int64_t sz_s0\)/);
   await emulateAt('pointer_table', sum, s, [7, 9].map((m) => Array.from({ length: n }, (_, i) => randn([m], 1000 + i))));
+});
+
+/** A cumsum along the last dim of [rows, n] as a scan kernel over symbolic sizes (as finalize writes one). */
+function scanKernel(rows: Dim, n: Dim, exclusive: boolean, reverse: boolean): Kernel {
+  const at = flatten([loopVarDim('o0', rows), loopVarDim('r0', n)], [rows, n]);
+  const hint = (d: Dim) => (typeof d === 'number' ? d : 5);
+  const bufs: Kernel['bufs'] = [{ dtype: 'float32', numel: hint(rows) * hint(n), role: 'in' }, { dtype: 'float32', numel: hint(rows) * hint(n), role: 'out' }];
+  const sizes = [...new Set([rows, n].flatMap((d) => (typeof d === 'number' ? [] : d.symbols())))].sort();
+  return {
+    kind: 'scan', bufs, outer: [hint(rows)], inner: [hint(n)], value: { k: 'load', buf: 0, at, dt: 'float32' }, dtype: 'float32', exclusive, reverse,
+    out: { buf: 1, at }, sym: { sizes, outer: [rows], inner: [n] },
+  };
+}
+
+test('CUDA symbolic scans, emulated: rows of symbolic length (one block, threads per call) and symbolic rows of static length, every direction', { skip: skipEmu }, async () => {
+  for (const [label, n] of [['symbolic length', s1], ['static length 40', 40], ['static length 100', 100]] as const) {
+    for (const exclusive of [false, true]) {
+      for (const reverse of [false, true]) {
+        const k = scanKernel(s0, n, exclusive, reverse);
+        const g = generateCuda(k, Infinity);
+        assert.ok(g.meta.sym, 'a symbolic launch');
+        assert.equal(g.meta.sym.scanLength !== undefined, n === s1, 'threads per call only for a row of symbolic length');
+        const emu = new BlockEmulator(work, `scan_${label}_${exclusive}_${reverse}`, [{ name: KERNEL_NAME_PLACEHOLDER, source: g.source, meta: g.meta, params: ['float32', 'float32'] }], gxx!);
+        for (const [rows, len] of [[3, 7], [2, 100], [2, 1000], [5, 33]] as const) {
+          const width = typeof n === 'number' ? n : len;
+          const x = randn([rows, width], rows * 7 + width);
+          const launch = symLaunchFn(g.meta)(new Map([['s0', rows], ['s1', width]]));
+          const bytes = rows * width * 4;
+          const [out] = emu.run({
+            buffers: [{ bytes, data: bytesOf(x.toTypedArraySync()) }, { bytes }],
+            steps: [{ kind: 'launch', kernel: 0, grid: launch.grid, block: launch.block, args: [0, 1], sizes: launch.sizes }],
+            outputs: [1],
+          });
+          const got = new Float32Array(out!.buffer, out!.byteOffset, rows * width);
+          const xs = x.toTypedArraySync() as Float32Array;
+          for (let r = 0; r < rows; r++) {
+            let run = 0;
+            for (let step = 0; step < width; step++) {
+              const i = r * width + (reverse ? width - 1 - step : step);
+              const before = run;
+              run += xs[i]!;
+              const want = exclusive ? before : run;
+              assert.ok(Math.abs(got[i]! - want) <= 1e-4 * (1 + Math.abs(want)), `${label} exclusive=${exclusive} reverse=${reverse} [${rows},${width}] at (${r}, ${i - r * width}): ${got[i]} vs ${want}`);
+            }
+          }
+        }
+      }
+    }
+  }
 });

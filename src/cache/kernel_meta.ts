@@ -94,6 +94,8 @@ export interface CudaSymMeta {
    * per block) (its `per` is unused). Absent: `launch.block` holds.
    */
   rowLength?: SymJSON;
+  /** A scan over rows of symbolic length: its threads (block x) are chosen per call from this length. */
+  scanLength?: SymJSON;
   /** The cuBLAS product (instead of `gemm`). */
   gemm?: SymGemmMeta;
 }
@@ -231,13 +233,14 @@ function parseSymGemm(v: unknown, what: string): SymGemmMeta {
 
 function parseSymMeta(v: unknown, what: string): CudaSymMeta {
   const o = object(v, what);
-  onlyFields(o, ['sizes', 'grid', 'rowLength', 'gemm'], what);
+  onlyFields(o, ['sizes', 'grid', 'rowLength', 'scanLength', 'gemm'], what);
   if (!Array.isArray(o.sizes) || o.sizes.some((n) => typeof n !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) throw new KernelMetaError(`${what}.sizes is not a list of symbol names`);
   if (!Array.isArray(o.grid) || o.grid.length !== 3) throw new KernelMetaError(`${what}.grid is not three dimensions`);
   const grid = o.grid.map((g, i) => parseGridDim(g, `${what}.grid[${i}]`)) as CudaSymMeta['grid'];
   return {
     sizes: [...(o.sizes as string[])], grid,
     ...optional(o, 'rowLength', symJSON, what),
+    ...optional(o, 'scanLength', symJSON, what),
     ...optional(o, 'gemm', parseSymGemm, what),
   };
 }

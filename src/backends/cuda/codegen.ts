@@ -20,7 +20,7 @@ import { LANES, ownPositionAccess, vecType, vectorizeLoads } from './vector_acce
 import { INT_HELPER_TYPES, cudaTypedefs, narrowAcc, wideAccType } from '../int_c.js';
 import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PRELUDE, CUDA_PRELUDE_TYPES } from './prelude.js';
 import { columnReduction, isColumnReduction } from './column_reduction.js';
-import { BLOCK_SCAN_MIN, blockScan } from './block_scan.js';
+import { BLOCK_SCAN_MIN, blockScan, scanLength } from './block_scan.js';
 import { splitReduction, splitsFor } from './split_reduction.js';
 import { isThreadReduction, threadReduction } from './thread_reduction.js';
 import { flatOutputVars } from '../../lower/reduction_shape.js';
@@ -70,8 +70,8 @@ function kernelSource(k: Kernel, cublasMinMacs: number): CudaGenerated {
 }
 
 /**
- * A kernel over symbolic sizes: pointwise kernels (sym_pointwise.ts), row reductions and
- * products; scans and scatters are refused (compile() then specialises). A product that cuBLAS
+ * A kernel over symbolic sizes: pointwise kernels (sym_pointwise.ts), row reductions, scans
+ * and products; scatters are refused (compile() then specialises). A product that cuBLAS
  * can take for every binding goes to cuBLAS whatever its size (the size threshold of static
  * products, KILN_CUBLAS_MIN_MACS, trades one launch for a library call, which a symbolic
  * product cannot judge once for every call), unless cuBLAS is not in use.
@@ -84,8 +84,10 @@ function symbolicSource(k: Kernel & { sym: KernelSyms }, cublasMinMacs: number):
       const gemm = cublasMinMacs === Infinity ? undefined : symGemmMeta(k);
       return gemm ? symCublasEpilogue(k, gemm) : tiledGemm(k);
     }
+    case 'scan':
+      return scan(k);
     default:
-      throw new SymbolicUnsupportedError(`a CUDA ${k.kind} kernel over symbolic sizes (${k.kind === 'scan' ? 'a scan picks one thread or one block per row by its length' : "a scatter's lanes and serial walk are chosen by its sizes"})`, k.sym.sizes);
+      throw new SymbolicUnsupportedError(`a CUDA ${k.kind} kernel over symbolic sizes (a scatter's lanes and serial walk are chosen by its sizes)`, k.sym.sizes);
   }
 }
 
@@ -310,23 +312,29 @@ function divisionsByRowInvariants(e: Expr, outer: Scope): Expr {
   return mapChildren(e, (c) => divisionsByRowInvariants(c, outer));
 }
 
-function scan(k: ScanKernel): CudaGenerated {
-  if ((k.inner[0] ?? 1) >= BLOCK_SCAN_MIN) return blockScan(k);
+function scan(k: ScanKernel & { sym?: KernelSyms }): CudaGenerated {
+  const sym = k.sym;
+  const n = scanLength(k);
+  // A row of symbolic length takes a block, its threads chosen per call (block_scan.ts).
+  if (n === undefined || n >= BLOCK_SCAN_MIN) return blockScan(k);
   const rows = numel(k.outer);
-  const n = k.inner[0] ?? 1;
-  const vars = flatOutputVars(k.outer);
+  const rowsSym = sym ? symNumel(sym.outer ?? k.outer) : undefined;
+  const rowsC = rowsSym ? rowsSym.toC(symCName) : `${rows}LL`;
+  const vars = rowsSym ? new Map(unflatten(loopVarDim('row', rowsSym), sym!.outer ?? k.outer).map((e, d) => [`o${d}`, e] as [string, Expr])) : flatOutputVars(k.outer);
   vars.set('r0', loopVar('rr', n));
   const counter = { n: 0 };
   const t = cType(k.dtype);
-  const lines = [kernelOpen(k.bufs)];
-  lines.push(`  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;`, `  if (row >= ${rows}LL) return;`, `  ${t} run = 0;`);
+  const lines = [kernelOpen(k.bufs, [], sym?.sizes)];
+  lines.push(`  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;`, `  if (row >= ${rowsC}) return;`, `  ${t} run = 0;`);
   lines.push(`  for (int64_t step = 0; step < ${n}LL; step++) {`, `    const int64_t rr = ${k.reverse ? `${n - 1}LL - step` : 'step'};`);
   const s = new Scope(dialect, counter, undefined, '    ');
   const v = s.emit(substitute(k.value, vars));
   const at = s.emit(substitute(k.out.at, vars));
   const store = storeStmt(k.out.buf, at, 'run', k.bufs[k.out.buf]!.dtype);
   lines.push(...s.lines, k.exclusive ? `    ${store} run += ${v};` : `    run += ${v}; ${store}`, '  }', '}');
-  return { source: lines.join('\n') + '\n', meta: { params: k.bufs.length, launch: { grid: [Math.max(1, Math.ceil(rows / 128)), 1, 1], block: [128, 1, 1], shared: 0 } } };
+  const source = lines.join('\n') + '\n';
+  if (rowsSym) return { source, meta: { params: k.bufs.length, launch: { grid: [0, 0, 0], block: [128, 1, 1], shared: 0 }, sym: { sizes: sym!.sizes, grid: [{ units: rowsSym.toJSON(), per: 128 }, 1, 1] } } };
+  return { source, meta: { params: k.bufs.length, launch: { grid: [Math.max(1, Math.ceil(rows / 128)), 1, 1], block: [128, 1, 1], shared: 0 } } };
 }
 
 /**

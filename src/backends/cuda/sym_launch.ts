@@ -1,6 +1,6 @@
-// Launches of CUDA kernels over symbolic sizes: the rule a row reduction of symbolic length
-// picks its threads by (the code generator writes the kernel for it, the runtime applies it per
-// call), and a kernel's symbolic metadata (kernel_meta.ts CudaSymMeta) made into one function
+// Launches of CUDA kernels over symbolic sizes: the rules a row reduction and a block scan of
+// symbolic length pick their threads by (the code generator writes the kernel for them, the
+// runtime applies them per call), and a kernel's symbolic metadata (kernel_meta.ts CudaSymMeta) made into one function
 // of a call's binding, evaluated only when the sizes change: its grid and block, and its cuBLAS
 // product's sizes. The formulas are evaluated by schedule/plan_sizes.ts's sizeFn, the one the
 // plan's buffers and guards use.
@@ -24,6 +24,11 @@ const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n))
 export function rowThreads(R: number): { tpr: number; rpb: number } {
   const tpr = Math.min(1024, Math.max(32, nextPow2(Math.ceil(R / 8))));
   return { tpr, rpb: tpr >= 256 ? 1 : 256 / tpr };
+}
+
+/** Threads of a block scan's block (block_scan.ts) over rows of `n` points: a power of two from 32 to 512. */
+export function scanThreads(n: number): number {
+  return Math.min(512, Math.max(32, nextPow2(n)));
 }
 
 export interface LaunchShape {
@@ -67,6 +72,7 @@ export function symLaunchFn(meta: CudaKernelMeta): (b: Binding) => SymLaunch {
   const gemm = sym.gemm ? gemmFn(sym.gemm) : undefined;
   const rowLength = sym.rowLength ? sizeFn(sym.rowLength) : undefined;
   const rowUnits = rowLength && typeof sym.grid[0] !== 'number' ? sizeFn(sym.grid[0].units) : undefined;
+  const scanLength = sym.scanLength ? sizeFn(sym.scanLength) : undefined;
   return (b) => {
     let grid: [number, number, number] = [gx(b), gy(b), gz(b)];
     let block = meta.launch.block;
@@ -75,6 +81,7 @@ export function symLaunchFn(meta: CudaKernelMeta): (b: Binding) => SymLaunch {
       block = [tpr, rpb, 1];
       grid = [Math.ceil(rowUnits!(b) / rpb), grid[1], grid[2]];
     }
+    if (scanLength) block = [scanThreads(scanLength(b)), 1, 1];
     return { grid, block, sizes: names.map((n) => b.get(n)!), ...(gemm ? { gemm: gemm(b) } : {}) };
   };
 }

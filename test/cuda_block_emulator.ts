@@ -130,9 +130,12 @@ export interface EmulatedKernel {
   params: DType[];
 }
 
-/** One call: buffer bytes (inputs' data given, the rest poisoned), then the steps in order. */
+/**
+ * One call: buffer bytes (inputs' data given, the rest poisoned; a buffer `in` another lives at
+ * that buffer's offset, as temporaries live in an arena), then the steps in order.
+ */
 export interface EmulatedCall {
-  buffers: { bytes: number; data?: Uint8Array }[];
+  buffers: { bytes: number; data?: Uint8Array; in?: { buffer: number; offset: number } }[];
   steps: (
     | { kind: 'launch'; kernel: number; grid: number[]; block: number[]; args: number[]; sizes: number[] }
     | { kind: 'gemm'; gemm: GemmMeta; args: number[]; out: number }
@@ -168,7 +171,8 @@ export class BlockEmulator {
       '  while (fscanf(f, "%7s", op) == 1) {',
       '    if (op[0] == \'B\') { long id, bytes, fromData; fscanf(f, "%ld %ld %ld", &id, &bytes, &fromData); buf[id] = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);',
       '      if (fromData) { if (fread(buf[id], 1, bytes, data) != (size_t)bytes) return 2; } else memset(buf[id], 0xff, bytes); }',
-      '    else if (op[0] == \'L\') { long k, na, ns; unsigned g[3], b[3]; fscanf(f, "%ld %u %u %u %u %u %u %ld", &k, &g[0], &g[1], &g[2], &b[0], &b[1], &b[2], &na);',
+      '    else if (op[0] == \'V\') { long id, parent, offset; fscanf(f, "%ld %ld %ld", &id, &parent, &offset); buf[id] = (unsigned char*)buf[parent] + offset; }',
+    '    else if (op[0] == \'L\') { long k, na, ns; unsigned g[3], b[3]; fscanf(f, "%ld %u %u %u %u %u %u %ld", &k, &g[0], &g[1], &g[2], &b[0], &b[1], &b[2], &na);',
       '      for (long i = 0; i < na; i++) { long id; fscanf(f, "%ld", &id); kiln_arg[i] = buf[id]; }',
       '      fscanf(f, "%ld", &ns); for (long i = 0; i < ns; i++) fscanf(f, "%ld", &kiln_size[i]);',
       '      kiln_launch(entries[k], g, b); }',
@@ -192,6 +196,11 @@ export class BlockEmulator {
     const cmds: string[] = [];
     const data: Uint8Array[] = [];
     call.buffers.forEach((b, id) => {
+      if (b.in) {
+        if (b.in.buffer >= id) throw new Error('an arena buffer comes before the buffers in it');
+        cmds.push(`V ${id} ${b.in.buffer} ${b.in.offset}`);
+        return;
+      }
       cmds.push(`B ${id} ${b.bytes} ${b.data ? 1 : 0}`);
       if (b.data) data.push(b.data);
     });

@@ -33,6 +33,7 @@ import type { Kernel } from '../src/lower/loop_ir.js';
 import { checkInputs } from '../src/schedule/check_inputs.js';
 import type { Plan } from '../src/schedule/plan.js';
 import { planSizes, shapeUnder } from '../src/schedule/plan_sizes.js';
+import { layOutSymbolicTemps } from '../src/schedule/memory_plan.js';
 import { schedule } from '../src/schedule/schedule.js';
 import { BlockEmulator, type EmulatedCall, type EmulatedKernel } from './cuda_block_emulator.js';
 import { NDArray as ND, assertMatches, randn, reference } from './helpers.js';
@@ -93,24 +94,31 @@ function emulatedKernels(s: Scheduled): EmulatedKernel[] {
 function callOf(s: Scheduled, inputs: readonly NDArray[]): EmulatedCall {
   const binding = checkInputs(s.plan, inputs, s.params);
   const sizes = planSizes(s.plan);
-  const buffers: EmulatedCall['buffers'] = s.plan.buffers.map((b) => {
+  // Temporaries live in the plan's arena (static ones) and in the runtimes' arena of symbolic
+  // ones, laid out for this binding as they lay it out: both go first, so the others can sit in them.
+  const symTemps = layOutSymbolicTemps(s.plan, binding, 256);
+  const arenas = [{ bytes: s.plan.arenaBytes }, { bytes: symTemps.bytes }];
+  const buffers: EmulatedCall['buffers'] = [...arenas, ...s.plan.buffers.map((b) => {
     const shape = b.dims ? shapeUnder(sizes.buffers.get(b.id)!, binding) : b.shape;
     const bytes = numel(shape) * byteSize(b.dtype);
     if (b.kind === 'input') return { bytes, data: bytesOf(inputs[b.index!]!.toTypedArraySync()) };
     if (b.kind === 'param') return { bytes, data: bytesOf(s.params[b.index!]!.toTypedArraySync()) };
     if (b.kind === 'const') return { bytes, data: bytesOf(numbersToTyped(b.dtype, b.data!)) };
+    if (b.kind === 'temp' && !b.dims) return { bytes, in: { buffer: 0, offset: b.offset! } };
+    if (b.kind === 'temp' && symTemps.offsets.has(b.id)) return { bytes, in: { buffer: 1, offset: symTemps.offsets.get(b.id)! } };
     return { bytes };
-  });
+  })];
+  const id = (b: number) => b + arenas.length;
   const steps: EmulatedCall['steps'] = [];
   for (const step of s.plan.steps) {
     const meta = s.plan.kernels[step.kernel]!.meta as CudaKernelMeta;
     assert.ok(!meta.workspace, 'the emulator runs no split reductions');
     const sym = meta.sym ? symLaunchFn(meta)(binding) : undefined;
     const gemm = meta.gemm ?? sym?.gemm;
-    const args = [...step.args];
+    const args = step.args.map(id);
     if (gemm) {
       const out = gemm.direct === undefined ? buffers.push({ bytes: gemm.batch * gemm.M * gemm.N * 4 }) - 1 : args[gemm.direct]!;
-      steps.push({ kind: 'gemm', gemm, args: step.args, out });
+      steps.push({ kind: 'gemm', gemm, args: [...args], out });
       if (gemm.direct !== undefined) continue;
       args.push(out);
     }
@@ -118,7 +126,7 @@ function callOf(s: Scheduled, inputs: readonly NDArray[]): EmulatedCall {
     if (grid[0] * grid[1] * grid[2] === 0) continue;
     steps.push({ kind: 'launch', kernel: step.kernel, grid, block, args, sizes: sym?.sizes ?? [] });
   }
-  return { buffers, steps, outputs: s.plan.outputs };
+  return { buffers, steps, outputs: s.plan.outputs.map(id) };
 }
 
 /** Runs the plan at each set of inputs through one emulator and checks every output against the interpreter. */
@@ -158,6 +166,9 @@ for (const cublas of [false, true]) {
     assert.ok(metas.every((m) => m.sym), 'every kernel is symbolic');
     assert.equal(metas.some((m) => m.sym?.gemm), cublas, `products through ${how}`);
     assert.ok(metas.some((m) => m.sym?.rowLength), 'the attention softmax picks its threads per call');
+    const temps = s.plan.buffers.filter((b) => b.kind === 'temp' && b.dims);
+    const layout = layOutSymbolicTemps(s.plan, new Map([['s0', 3], ['s1', 33]]), 256);
+    assert.ok(new Set(layout.offsets.values()).size < temps.length, 'temporaries of symbolic size share bytes (their lifetimes allow), so the emulation checks that too');
     await emulateAt(`block_${cublas ? 'cublas' : 'tiled'}`, block, s, [[randn([2, 7, D], 31)], [randn([3, 33, D], 32)], [randn([2, 70, D], 33)]]);
   });
 }

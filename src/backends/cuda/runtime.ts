@@ -7,8 +7,9 @@
 // A plan over symbolic sizes (schedule/plan_sizes.ts binds each call's sizes and checks its
 // guards) keeps, per binding, what its sizes decide: each symbolic kernel's grid, block, size
 // arguments and cuBLAS product (sym_launch.ts), its temporaries' offsets in a second device
-// arena (each at its own offset, grown when a call's sizes need more, never shrunk) and the
-// products' scratch; all of it is recomputed only when a call's sizes differ from the last
+// arena (placed as the static ones are, sharing bytes where their lifetimes allow:
+// schedule/memory_plan.ts; the arena grown when a call's sizes need more, never shrunk) and
+// the products' scratch; all of it is recomputed only when a call's sizes differ from the last
 // call's. Outputs are sized per call from their formulas.
 
 import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped } from '../../graph/dtype.js';
@@ -17,6 +18,7 @@ import { NDArray, type DeviceStorage } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
+import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
 import type { Binding } from '../../graph/sym.js';
 import { type SymLaunch, symLaunchFn } from './sym_launch.js';
 import { setting } from '../../config/read.js';
@@ -125,7 +127,7 @@ export class CudaExecutable implements Executable {
   /** The symbolic temporaries' arena and its size, and each one's offset under the current binding (by buffer id). */
   private symArena: DevicePtr = 0;
   private symArenaBytes = 0;
-  private readonly symOffsets = new Map<number, number>();
+  private symOffsets = new Map<number, number>();
   /** Per step: the scratch of a symbolic cuBLAS product (grown when a call's product needs more). */
   private readonly symScratch = new Map<number, { ptr: DevicePtr; bytes: number }>();
 
@@ -277,13 +279,9 @@ export class CudaExecutable implements Executable {
         }
       }
     });
-    const sizes = planSizes(this.plan);
-    let total = 0;
-    for (const b of this.plan.buffers) {
-      if (b.kind !== 'temp' || !b.dims) continue;
-      this.symOffsets.set(b.id, total);
-      total += Math.ceil((Math.max(numel(shapeUnder(sizes.buffers.get(b.id)!, binding)), 1) * byteSize(b.dtype)) / SYM_ALIGN) * SYM_ALIGN;
-    }
+    const packed = layOutSymbolicTemps(this.plan, binding, SYM_ALIGN);
+    this.symOffsets = packed.offsets;
+    const total = packed.bytes;
     if (total > this.symArenaBytes) {
       if (this.symArena) alloc().free(this.symArena);
       this.symArena = alloc().alloc(total);

@@ -6,16 +6,18 @@
 // many blocks (split_reduction.ts), and reductions over a leading axis read along columns
 // (column_reduction.ts). Matmuls: cuBLAS plus an epilogue kernel, or a
 // generated tiled GEMM with the epilogue fused. Launch configuration goes in the metadata.
+// Over symbolic sizes (a kernel with a `sym` record) the same kernels take the sizes as
+// arguments and their launch as formulas (symbolicSource; docs/architecture.md "Symbolic sizes").
 
 import { numel } from '../../graph/shape.js';
 import { type Expr, children, cst, exprKey, idx, iadd, imul, loopVar, mapChildren, reg, substitute, varsOf } from '../../lower/expr.js';
-import { type Kernel, type KernelBuf, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type Store, isImplicit } from '../../lower/loop_ir.js';
-import { unflatten } from '../../lower/views.js';
+import { type Kernel, type KernelBuf, type KernelSyms, type LoopKernel, type MatmulKernel, type ScanKernel, type ScatterKernel, type Store, isImplicit } from '../../lower/loop_ir.js';
+import { flatten, unflatten } from '../../lower/views.js';
 import { linearBatch } from '../../lower/matmul_batch.js';
 import { Scope, cStorageType, cType, emitInvariants, storeStmt } from '../c_expr.js';
 import { loadValue } from '../half_c.js';
 import { recordUses } from '../emitted_uses.js';
-import { type CudaGenerated, type GemmMeta, MAX_BLOCKS, POINTER_TABLE, POINTWISE_THREADS, dialect, kernelOpen, usesPointerTable } from './kernel_text.js';
+import { type CudaGenerated, type CudaSymMeta, type GemmMeta, MAX_BLOCKS, POINTER_TABLE, POINTWISE_THREADS, dialect, kernelOpen, usesPointerTable } from './kernel_text.js';
 import { LANES, ownPositionAccess, vecType, vectorizeLoads } from './vector_access.js';
 import { INT_HELPER_TYPES, cudaTypedefs, narrowAcc, wideAccType } from '../int_c.js';
 import { CUDA_HALF_PRELUDE, CUDA_HALF_PRELUDE_TYPES, CUDA_INT_PRELUDE, CUDA_PRELUDE, CUDA_PRELUDE_TYPES } from './prelude.js';
@@ -27,13 +29,10 @@ import { flatOutputVars } from '../../lower/reduction_shape.js';
 import { SUM_BLOCK, accInitLines, accumulate, blockReduceLines, blockReduceLinesPerCall, blockedSum, finishLine, partialType, threadLoop } from './reduce_ops.js';
 import { type Dim, SymInt, SymbolicUnsupportedError, symNumel } from '../../graph/sym.js';
 import { recordGuard } from '../../lower/guard_record.js';
-import { loopVarDim, symCName } from '../../lower/sym_index.js';
-import type { KernelSyms } from '../../lower/loop_ir.js';
+import { imulDim, loopVarDim, symCName } from '../../lower/sym_index.js';
 import { SYM_ROW_MAX, SYM_ROW_POINTS, rowThreads } from './sym_launch.js';
-import { symPointwise } from './sym_pointwise.js';
+import { ownPositions, symPointwise } from './sym_pointwise.js';
 import { symCublasEpilogue, symGemmMeta } from './sym_gemm.js';
-import type { CudaSymMeta } from './kernel_text.js';
-
 
 /** `cublasMinMacs`: products of at least this many multiply-adds go to cuBLAS (Infinity: none). */
 export function generateCuda(k: Kernel, cublasMinMacs: number): CudaGenerated {
@@ -177,6 +176,17 @@ function reduction(k: LoopKernel & { sym?: KernelSyms }): CudaGenerated {
   const vars = new Map<string, Expr>();
   k.outer.forEach((_, d) => vars.set(`o${d}`, opoint[d]!));
   k.inner.forEach((_, d) => vars.set(`r${d}`, ipoint[d]!));
+  // Over symbolic sizes the row's own positions are read and written through row and r
+  // directly: the unflattened point flattened again keeps its divisions by symbolic sizes.
+  const own = sym
+    ? ownPositions([
+        [flatten([...outerDims.map((d, i) => loopVarDim(`o${i}`, d)), ...innerDims.map((d, i) => loopVarDim(`r${i}`, d))], [...outerDims, ...innerDims]), iadd(imulDim(rowVar, lenSym!), rVar)],
+        [flatten(outerDims.map((d, i) => loopVarDim(`o${i}`, d)), outerDims), rowVar],
+        [flatten(innerDims.map((d, i) => loopVarDim(`r${i}`, d)), innerDims), rVar],
+      ])
+    : undefined;
+  /** An expression of the kernel's point variables at this thread's row and r. */
+  const pointAt = (e: Expr, v: ReadonlyMap<string, Expr>): Expr => substitute(own ? own(e) : e, v);
   const counter = { n: 0 };
   const lines = [kernelOpen(k.bufs, [], sym?.sizes)];
   if (perCall) lines.push('  const int tpr = blockDim.x;');
@@ -204,12 +214,12 @@ function reduction(k: LoopKernel & { sym?: KernelSyms }): CudaGenerated {
     const c = e.k === 'load' ? cached.get(exprKey(e)) : undefined;
     return c ? reg(`${c.name}[u]`, c.load.dt) : mapChildren(e, fromRegisters);
   };
-  const point = (e: Expr): Expr => (persistent ? fromRegisters(substitute(e, vars)) : substitute(e, vars));
+  const point = (e: Expr): Expr => (persistent ? fromRegisters(pointAt(e, vars)) : pointAt(e, vars));
   if (persistent) {
-    for (const red of k.reductions) collect(substitute(red.value, vars));
+    for (const red of k.reductions) collect(pointAt(red.value, vars));
     for (const st of k.innerStores) {
-      collect(substitute(st.value, vars));
-      collect(substitute(st.at, vars));
+      collect(pointAt(st.value, vars));
+      collect(pointAt(st.at, vars));
     }
   }
   // 128-bit preloads: when every preloaded value is a float32 read at the row's own flat
@@ -267,22 +277,22 @@ function reduction(k: LoopKernel & { sym?: KernelSyms }): CudaGenerated {
     // Warp reduction, then across warps through shared memory; the result reaches every thread.
     lines.push(...(perCall ? blockReduceLinesPerCall(red) : blockReduceLines(red, warps, rpbN)), finishLine(red));
   }
-  const outerStores = k.outerStores.map((st: Store) => ({ at: outer.emit(substitute(st.at, vars)), value: outer.emit(substitute(st.value, vars)), buf: st.buf }));
+  const outerStores = k.outerStores.map((st: Store) => ({ at: outer.emit(pointAt(st.at, vars)), value: outer.emit(pointAt(st.value, vars)), buf: st.buf }));
   if (outerStores.length) {
     lines.push(...outer.lines.splice(0), '  if (active && threadIdx.x == 0) {', ...outerStores.map((st) => `    ${storeStmt(st.buf, st.at, st.value, k.bufs[st.buf]!.dtype)}`), '  }');
   }
   if (k.innerStores.length) {
     // Invariance is judged before loads become register reads (which no longer mention r).
     const storeValue = (e: Expr): Expr => {
-      const v = substitute(e, vars);
+      const v = pointAt(e, vars);
       const h = divisionsByRowInvariants(v, outer);
       return persistent ? fromRegisters(h) : h;
     };
     lines.push(...outer.lines.splice(0));
-    const vecStores = vec && k.innerStores.every((st) => k.bufs[st.buf]!.dtype === 'float32' && exprKey(substitute(st.at, vars)) === rowFlat);
+    const vecStores = vec && k.innerStores.every((st) => k.bufs[st.buf]!.dtype === 'float32' && exprKey(pointAt(st.at, vars)) === rowFlat);
     const body = vecStores
       ? vectorStores(k.innerStores, (sc, st) => sc.emit(storeValue(st.value)))
-      : innerLoop('active && ', (sc) => k.innerStores.map((st) => `      ${storeStmt(st.buf, sc.emit(substitute(st.at, vars)), sc.emit(storeValue(st.value)), k.bufs[st.buf]!.dtype)}`));
+      : innerLoop('active && ', (sc) => k.innerStores.map((st) => `      ${storeStmt(st.buf, sc.emit(pointAt(st.at, vars)), sc.emit(storeValue(st.value)), k.bufs[st.buf]!.dtype)}`));
     lines.push(...outer.lines.splice(0), ...body);
   }
   lines.push('}');

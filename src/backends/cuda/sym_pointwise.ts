@@ -18,6 +18,18 @@ import { ownPositionAccess, vecType, vectorizeLoads } from './vector_access.js';
 
 type SymLoopKernel = LoopKernel & { sym: KernelSyms };
 
+/**
+ * Replaces each index expression equal to one of `pairs`' firsts (by exprKey: the flat position
+ * of the kernel's point variables over some dims) by its second, the same position as the thread
+ * has it (a flat index, a row and an r).
+ */
+export function ownPositions(pairs: readonly (readonly [Expr, Expr])[]): (e: Expr) => Expr {
+  // A constant position (every dim of size 1) is left alone: constants stay constants.
+  const by = new Map(pairs.filter(([from]) => from.k !== 'const').map(([from, to]) => [exprKey(from), to] as const));
+  const rec = (e: Expr): Expr => by.get(exprKey(e)) ?? mapChildren(e, rec);
+  return rec;
+}
+
 export function symPointwise(k: SymLoopKernel): CudaGenerated {
   const dims = k.sym.outer ?? k.outer;
   const count = symNumel(dims);
@@ -35,7 +47,7 @@ export function symPointwise(k: SymLoopKernel): CudaGenerated {
   const counter = { n: 0 };
   // The own position is i itself (not its unflattened point flattened again, which symbolic
   // strides leave as divisions).
-  const ownToFlat = (e: Expr): Expr => (exprKey(e) === ownKey ? flat : mapChildren(e, ownToFlat));
+  const ownToFlat = ownPositions([[own, flat]]);
   const scalarBody = (ind: string): string[] => {
     const s = new Scope(dialect, counter, undefined, ind);
     const scalar = (e: Expr) => s.emit(substitute(ownToFlat(e), point));

@@ -183,9 +183,16 @@ test('CUDA symbolic kernels do not depend on the sizes they were traced at (same
 test('a row of symbolic length longer than one block takes breaks its guard (the program specialises)', async () => {
   const softmax = (x: Tensor) => x.softmax(-1);
   const s = await scheduleSymbolic(softmax, [[3, 50]], [[3, s1]]);
-  assert.ok(s.plan.guards!.some((g) => g.rel === 'le' && g.value === 8192), 'the row length is guarded');
-  checkInputs(s.plan, [randn([3, 8192], 1)], []);
-  assert.throws(() => checkInputs(s.plan, [randn([3, 8193], 1)], []), (e: unknown) => e instanceof GuardFailure && /rows of a symbolic length up to 8192/.test(e.message));
+  assert.ok(s.plan.guards!.some((g) => g.rel === 'le' && g.value === 16384), 'the row length is guarded');
+  checkInputs(s.plan, [randn([3, 16384], 1)], []);
+  assert.throws(() => checkInputs(s.plan, [randn([3, 16385], 1)], []), (e: unknown) => e instanceof GuardFailure && /rows of a symbolic length up to 16384/.test(e.message));
+});
+
+test('rows of symbolic length traced longer than a block holds in registers read the row in every phase, with no guard (emulated at 17000, 20000 and 300)', { skip: skipEmu }, async () => {
+  const rows = (x: Tensor) => [x.softmax(-1), x.sum(-1), x.max(-1)];
+  const s = await scheduleSymbolic(rows, [[2, 17000]], [[2, s1]]);
+  assert.ok(!s.plan.guards!.some((g) => g.rel === 'le' && g.value === 16384), 'no row-length guard');
+  await emulateAt('long_rows', rows, s, [[randn([2, 17000], 90)], [randn([2, 20000], 91)], [randn([2, 300], 92)]]);
 });
 
 test('CUDA scatters over symbolic sizes are refused, naming the kind and why', () => {

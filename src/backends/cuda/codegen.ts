@@ -158,10 +158,13 @@ function reduction(k: LoopKernel & { sym?: KernelSyms }): CudaGenerated {
   const rows = numel(k.outer);
   const R = numel(k.inner);
   // A row of symbolic length: threads per row and rows per block are chosen per call
-  // (sym_launch.ts rowThreads) and read from blockDim; each thread holds at most
-  // SYM_ROW_POINTS points of its row, so longer rows fail the guard and specialise.
+  // (sym_launch.ts rowThreads) and read from blockDim. Traced at a row of at most SYM_ROW_MAX
+  // points, each thread holds at most SYM_ROW_POINTS of them in registers, so longer rows fail
+  // the guard and specialise; traced at a longer one, the kernel reads the row from memory in
+  // every phase (no registers, float sums blocked), right for every length.
   const perCall = lenSym !== undefined && !lenSym.isConstant;
-  if (perCall) recordGuard(lenSym, 'le', SYM_ROW_MAX, `rows of a symbolic length up to ${SYM_ROW_MAX} take one block`);
+  const longRows = perCall && R > SYM_ROW_MAX;
+  if (perCall && !longRows) recordGuard(lenSym, 'le', SYM_ROW_MAX, `rows of a symbolic length up to ${SYM_ROW_MAX} take one block`);
   const { tpr: tprN, rpb: rpbN } = rowThreads(R);
   const tpr = perCall ? 'tpr' : tprN;
   const rpb = perCall ? 'blockDim.y' : rpbN;
@@ -199,8 +202,8 @@ function reduction(k: LoopKernel & { sym?: KernelSyms }): CudaGenerated {
   // Persistent rows (Inductor's persistent reduction): when a thread covers at most 16 points
   // of its row, every value it reads at its points is loaded once into registers, and every
   // phase (max, sum, the final stores) reuses them: one read of the row from memory in all.
-  const U = perCall ? SYM_ROW_POINTS : Math.ceil(R / tprN);
-  const persistent = perCall || (R > 0 && U <= 16);
+  const U = perCall ? (longRows ? Infinity : SYM_ROW_POINTS) : Math.ceil(R / tprN);
+  const persistent = perCall ? !longRows : R > 0 && U <= 16;
   const cached = new Map<string, { name: string; load: Expr & { k: 'load' } }>();
   const collect = (e: Expr): void => {
     if (e.k === 'load' && varsOf(e.at).has('r')) {
@@ -272,7 +275,7 @@ function reduction(k: LoopKernel & { sym?: KernelSyms }): CudaGenerated {
       // A thread takes more than SUM_BLOCK points of a float32 sum: block partials (reduce_ops.ts).
       const sc = outer.child('      ');
       const v = `(${partialType(red)})${sc.emit(point(red.value))}`;
-      lines.push(...threadLoop([red], 'threadIdx.x', RC, tprN, U, sc.lines, [v], '  '));
+      lines.push(...threadLoop([red], 'threadIdx.x', RC, tpr, U, sc.lines, [v], '  '));
     } else lines.push(...innerLoop('', (sc) => [`      ${accumulate(red, `(${partialType(red)})${sc.emit(point(red.value))}`, 'r')}`]));
     // Warp reduction, then across warps through shared memory; the result reaches every thread.
     lines.push(...(perCall ? blockReduceLinesPerCall(red) : blockReduceLines(red, warps, rpbN)), finishLine(red));

@@ -170,19 +170,21 @@ export function blockedSum(r: Reduction): boolean {
 }
 
 /**
- * `for (int64_t r = start; r < hi; r += step) { … }` over this thread's points, with
+ * `for (int64_t r = start; r < hi; r += step) { … }` over this thread's points (`step` a number,
+ * or C text where the threads are chosen per call), with
  * `body(r)` giving each reduction's value lines: each reduction's update, blocked sums through
  * block partials when a thread may take more than SUM_BLOCK points (`maxPoints`).
  */
 export function threadLoop(
-  reds: readonly Reduction[], start: string, hi: string, step: number, maxPoints: number,
+  reds: readonly Reduction[], start: string, hi: string, step: number | string, maxPoints: number,
   pre: readonly string[], values: readonly string[], ind: string, unroll?: string,
 ): string[] {
   const blocked = maxPoints > SUM_BLOCK ? reds.filter(blockedSum) : [];
   const update = (r: Reduction, i: number) => (blocked.includes(r) ? `${ind}  bacc${r.id} += ${values[i]};` : `${ind}  ${accumulate(r, values[i]!, 'r')}`);
   const inner = (from: string, to: string, at: string) => [...(unroll ? [`${at}${unroll}`] : []), `${at}for (int64_t r = ${from}; r < ${to}; r += ${step}) {`, ...pre, ...reds.map(update), `${at}}`];
   if (!blocked.length) return inner(start, hi, ind);
-  const span = `${step * SUM_BLOCK}LL`;
+  // A step chosen per call (a C expression) spans SUM_BLOCK of itself, in 64 bits.
+  const span = typeof step === 'number' ? `${step * SUM_BLOCK}LL` : `((int64_t)${step} * ${SUM_BLOCK})`;
   return [
     `${ind}for (int64_t rb = ${start}; rb < ${hi}; rb += ${span}) {`,
     ...blocked.map((r) => `${ind}  float bacc${r.id} = 0;`),

@@ -9,8 +9,13 @@ import type { Binding } from '../../graph/sym.js';
 import { sizeFn } from '../../schedule/plan_sizes.js';
 import type { CudaKernelMeta, GemmMeta, SymGemmMeta, SymGridDim } from './kernel_text.js';
 
-/** Points of its row each thread of a symbolic-length row reduction holds in registers (at most). */
-export const SYM_ROW_POINTS = 8;
+/**
+ * Points of its row each thread of a symbolic-length row reduction holds in registers (at most):
+ * rowThreads gives a row of up to 8,192 points 8 per thread at most, longer ones up to 16 (the
+ * static kernels' bound), so rows up to 16,384 (a batch × sequence of index checks, 8 × 1024 and
+ * more) stay in registers.
+ */
+export const SYM_ROW_POINTS = 16;
 /** The longest row such a reduction takes: 1024 threads of SYM_ROW_POINTS points (a guard). */
 export const SYM_ROW_MAX = 1024 * SYM_ROW_POINTS;
 

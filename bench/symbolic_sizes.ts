@@ -1,7 +1,12 @@
 // Symbolic programs (compile(fn, { dynamic: true })) against static ones (dynamic: false), per
-// call, on the CPU, over a sweep of sizes: one symbolic program serves every size; each static
-// figure is its own program for that size. Also the first compile of each (the symbolic one
-// includes its second trace and schedule at other sizes, symbolic_compile.ts).
+// call, on the CPU or (--device cuda) the GPU, over a sweep of sizes: one symbolic program
+// serves every size; each static figure is its own program for that size. Also the first
+// compile of each (the symbolic one includes its second trace and schedule at other sizes,
+// symbolic_compile.ts). On CUDA each batch of calls ends with a context synchronise, so a
+// figure is the GPU's time per call, and the GPT-2-small-sized case runs too:
+//
+// - gpt2: two GPT-2 small layers (768 wide, 12 heads, MLP 3072, layer norms, GELU (tanh)),
+//   (B, T) = (1, 128), (8, 128), (1, 512), (4, 512), (8, 1024) (CUDA only)
 //
 // - mlp: [B, 256] @ [256, 512] + b, relu, @ [512, 256], B = 2, 7, 63, 1000
 // - attention: 4 heads of 16 over [2, T, 64] with q, k, v and output projections, T = 7, 63, 256
@@ -11,11 +16,11 @@
 // Per-call figures: mean of a batch of calls (--calls, fewer for big shapes), median of
 // --batches batches, after one warm-up batch; static and symbolic alternate batch by batch.
 //
-//   node dist/bench/symbolic_sizes.js [--json] [--calls 200] [--batches 7]
+//   node dist/bench/symbolic_sizes.js [--json] [--calls 200] [--batches 7] [--device cuda]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compile, counters } from '../src/index.js';
+import { compile, counters, toDevice } from '../src/index.js';
 import type { NDArray } from '../src/graph/ndarray.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { layerNorm } from '../src/frontend/functions.js';
@@ -30,6 +35,9 @@ const flag = (name: string, dflt: number) => {
 const CALLS = flag('--calls', 200);
 const BATCHES = flag('--batches', 7);
 const JSON_OUT = process.argv.includes('--json');
+const DEVICE = process.argv.includes('--device') ? (process.argv[process.argv.indexOf('--device') + 1] as 'cpu' | 'cuda') : 'cpu';
+/** Waits for the GPU's queued work (CUDA), so a batch's time is the work's, not its enqueueing. */
+const sync: () => void = DEVICE === 'cuda' ? (await import('../src/backends/cuda/driver.js')).ctxSynchronize : () => {};
 
 const W1 = randnArray([256, 512], 1);
 const B1 = randnArray([512], 2);
@@ -50,6 +58,26 @@ const G = randnArray([256], 8);
 const rows = (x: Tensor) => layerNorm(x.softmax(-1), [256], G);
 const tiny = (x: Tensor) => x.mul(2).add(1);
 
+const GD = 768;
+const gptLayers = Array.from({ length: 2 }, (_, l) => ({
+  qkv: randnArray([GD, 3 * GD], 20 + l, 0.02), o: randnArray([GD, GD], 30 + l, 0.02),
+  fc: randnArray([GD, 4 * GD], 40 + l, 0.02), proj: randnArray([4 * GD, GD], 50 + l, 0.02),
+  g1: randnArray([GD], 60 + l), g2: randnArray([GD], 70 + l),
+}));
+/** GPT-2 small's layers (no embeddings: those are gathers), 12 heads of 64, over [B, T, 768]. */
+function gpt2(x: Tensor): Tensor {
+  const [b, t] = x.shape as [number, number];
+  let h = x;
+  for (const p of gptLayers) {
+    const qkv = layerNorm(h, [GD], p.g1).matmul(p.qkv);
+    const part = (i: number) => qkv.slice(-1, GD * i, GD * (i + 1)).reshape([b, t, 12, 64]).permute([0, 2, 1, 3]);
+    const att = part(0).matmul(part(1).transpose(-1, -2)).mul(0.125).softmax(-1);
+    h = att.matmul(part(2)).permute([0, 2, 1, 3]).reshape([b, t, GD]).matmul(p.o).add(h);
+    h = layerNorm(h, [GD], p.g2).matmul(p.fc).gelu('tanh').matmul(p.proj).add(h);
+  }
+  return h;
+}
+
 interface Case {
   name: string;
   fn: TracedFn;
@@ -60,6 +88,7 @@ const CASES: Case[] = [
   { name: 'attention', fn: attention, shapes: [[2, 7, 64], [2, 63, 64], [2, 256, 64]] },
   { name: 'rows', fn: rows, shapes: [[2, 7, 256], [4, 63, 256], [8, 256, 256]] },
   { name: 'tiny', fn: tiny, shapes: [[2, 4], [7, 4]] },
+  ...(DEVICE === 'cuda' ? [{ name: 'gpt2', fn: gpt2, shapes: [[1, 128, GD], [8, 128, GD], [1, 512, GD], [4, 512, GD], [8, 1024, GD]] }] : []),
 ];
 
 interface Row {
@@ -73,8 +102,10 @@ interface Row {
 type Fn = (...xs: NDArray[]) => Promise<unknown>;
 
 async function batchUs(f: Fn, x: NDArray, calls: number): Promise<number> {
+  sync();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < calls; i++) await f(x);
+  sync();
   return Number(process.hrtime.bigint() - t0) / 1e3 / calls;
 }
 
@@ -84,12 +115,14 @@ async function main(): Promise<void> {
   const compiles: { case: string; staticMs: number; symbolicMs: number }[] = [];
   try {
     for (const c of CASES) {
-      const opts = { cacheDir: join(dir, c.name), workers: 2 };
+      const opts = { cacheDir: join(dir, c.name), workers: 2, device: DEVICE };
       const symbolic = compile(c.fn, { ...opts, dynamic: true }) as Fn;
       let symbolicMs = 0;
       let staticMs = 0;
       for (const [i, shape] of c.shapes.entries()) {
-        const x = randnArray(shape, 10 + i);
+        // On CUDA the input lives on the device (as a server's would), so no copy is timed.
+        const host = randnArray(shape, 10 + i);
+        const x = DEVICE === 'cuda' ? await toDevice(host, 'cuda') : host;
         const stat = compile(c.fn, { ...opts, dynamic: false }) as Fn;
         let t = performance.now();
         await stat(x);
@@ -121,6 +154,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(machineLine(machineInfo({})));
+  console.log(`device: ${DEVICE}`);
   console.log(`symbolic programs compiled: ${symbolicPrograms} (one per case expected)`);
   console.log('| case | shape | static µs/call | symbolic µs/call | symbolic/static |');
   console.log('|:--|:--|--:|--:|--:|');

@@ -40,9 +40,11 @@ const SETS = [
     name: 'CUDA warm path',
     // The runtime modules a CUDA warm start imports, the driver API's bindings included (alone,
     // driver.js was a module of its own, and each library module it imports one more shim).
-    // Compile workers never load this bundle.
+    // Compile workers never load this bundle. host_copy.js: the weights' staging copies;
+    // sym_launch.js: the launches of kernels over symbolic sizes, which the runtime evaluates
+    // per binding (the code generator imports it too).
     out: join(cudaDir, 'warm_path.bundle.js'),
-    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js', 'driver.js', 'weights.js'].map((m) => join(cudaDir, m)),
+    members: ['backend.js', 'loader.js', 'runtime.js', 'allocator.js', 'launch.js', 'step_profile.js', 'driver.js', 'weights.js', 'host_copy.js', 'sym_launch.js'].map((m) => join(cudaDir, m)),
   },
 ];
 

@@ -30,30 +30,14 @@ import { formKernels } from '../src/schedule/fuse.js';
 import { realize } from '../src/schedule/realize.js';
 import { assertMatches, randInt, randn, randu } from './helpers.js';
 import { needs } from './prereq.js';
+import { HOST_CUDA_SHIM } from './cuda_block_emulator.js';
 
 const gxx = ['/usr/bin/g++', '/usr/bin/c++'].find((p) => fs.existsSync(p));
 const skip = needs('g++', gxx !== undefined, 'the host C++ compiler that runs the emulated kernels');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-cuda-emu-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 
-const SHIM = `#include <stdint.h>
-#include <string.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#define __global__
-#define __device__
-#define __forceinline__ inline
-struct kiln_uint3 { unsigned x, y, z; };
-static kiln_uint3 threadIdx, blockIdx, blockDim, gridDim;
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(16) int4 { int x, y, z, w; };
-static inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
-static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
-#define __expf expf
-static inline uint32_t __float_as_uint(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float __uint_as_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-template <typename T> T __shfl_xor_sync(unsigned, T v, int) { return v; }
+const SHIM = `${HOST_CUDA_SHIM}template <typename T> T __shfl_xor_sync(unsigned, T v, int) { return v; }
 `;
 
 /** Runs `fn`'s CUDA kernels on the host and checks every output against the interpreter. */

@@ -9,6 +9,11 @@
 // parameter count. Unknown fields are refused too: a key covers the whole metadata, so a
 // kernel with fields this build does not know was made by another build's code generator.
 
+/**
+ * A size formula as graph/sym.ts stores it (SymJSON: [coefficient, symbol names] per term),
+ * spelled here because the cache layer imports nothing of graph/; the types are the same.
+ */
+type SymJSON = [number, string[]][];
 
 /** The C backend's kernels: one exported entry taking its buffer pointers as one block. */
 export interface CKernelMeta {
@@ -46,6 +51,55 @@ export interface GemmMeta {
   direct?: number;
 }
 
+/** A grid dim of a kernel over symbolic sizes: ceil(units / per) under each call's sizes, at most `max` (0: nothing to launch). */
+export interface SymGridDim {
+  units: SymJSON;
+  per: number;
+  max?: number;
+}
+
+/** GemmOperandMeta over symbolic sizes: offset, leading dim and batch stride are formulas. */
+export interface SymGemmOperandMeta {
+  param: number;
+  offset: SymJSON;
+  ld: SymJSON;
+  trans: boolean;
+  batchStride: SymJSON;
+}
+
+/** GemmMeta over symbolic sizes: the runtime evaluates it into a GemmMeta when a call's sizes change. */
+export interface SymGemmMeta {
+  batch: SymJSON;
+  M: SymJSON;
+  N: SymJSON;
+  K: SymJSON;
+  a: SymGemmOperandMeta;
+  b: SymGemmOperandMeta;
+  direct?: number;
+}
+
+/**
+ * A kernel over symbolic sizes: what its launch needs beyond the static fields, as formulas over
+ * the size symbols (graph/sym.ts), never as the hints it was generated at (a symbolic program's
+ * kernels must be the same whatever sizes it was traced at).
+ */
+export interface CudaSymMeta {
+  /** The size symbols the kernel takes after its pointers (int64 each), in order. */
+  sizes: string[];
+  /** The grid, per call (the static `launch.grid` is unused). */
+  grid: [number | SymGridDim, number | SymGridDim, number | SymGridDim];
+  /**
+   * A reduction over rows of symbolic length: threads per row (block x) and rows per block
+   * (block y) are chosen per call from this length, and grid x is ceil(grid[0].units / rows
+   * per block) (its `per` is unused). Absent: `launch.block` holds.
+   */
+  rowLength?: SymJSON;
+  /** A scan over rows of symbolic length: its threads (block x) are chosen per call from this length. */
+  scanLength?: SymJSON;
+  /** The cuBLAS product (instead of `gemm`). */
+  gemm?: SymGemmMeta;
+}
+
 export interface CudaKernelMeta {
   params: number;
   launch: CudaLaunchMeta;
@@ -62,6 +116,8 @@ export interface CudaKernelMeta {
    * buffer) as one device array, its first parameter, rather than one parameter each.
    */
   pointerTable?: boolean;
+  /** Launch and product formulas of a kernel over symbolic sizes. */
+  sym?: CudaSymMeta;
 }
 
 /** The backends, by name (compiled_kernel.ts's BackendName is this union). */
@@ -137,10 +193,62 @@ function parseGemm(v: unknown, what: string): GemmMeta {
   };
 }
 
+/** A size formula: [integer coefficient, symbol names] terms (graph/sym.ts SymJSON). */
+function symJSON(v: unknown, what: string): SymJSON {
+  if (!Array.isArray(v)) throw new KernelMetaError(`${what} is not a size formula`);
+  return v.map((t, i) => {
+    if (!Array.isArray(t) || t.length !== 2 || typeof t[0] !== 'number' || !Number.isSafeInteger(t[0]) || !Array.isArray(t[1])) throw new KernelMetaError(`${what}[${i}] is not a term`);
+    const names = t[1].map((n: unknown) => {
+      if (typeof n !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new KernelMetaError(`${what}[${i}] names a bad symbol: ${JSON.stringify(n)}`);
+      return n;
+    });
+    return [t[0], names] as [number, string[]];
+  });
+}
+
+function parseGridDim(v: unknown, what: string): number | SymGridDim {
+  if (typeof v === 'number') return count(v, what);
+  const o = object(v, what);
+  onlyFields(o, ['units', 'per', 'max'], what);
+  const per = count(o.per, `${what}.per`);
+  if (per === 0) throw new KernelMetaError(`${what}.per is 0`);
+  return { units: symJSON(o.units, `${what}.units`), per, ...optional(o, 'max', count, what) };
+}
+
+function parseSymOperand(v: unknown, what: string): SymGemmOperandMeta {
+  const o = object(v, what);
+  onlyFields(o, ['param', 'offset', 'ld', 'trans', 'batchStride'], what);
+  return { param: count(o.param, `${what}.param`), offset: symJSON(o.offset, `${what}.offset`), ld: symJSON(o.ld, `${what}.ld`), trans: flag(o.trans, `${what}.trans`), batchStride: symJSON(o.batchStride, `${what}.batchStride`) };
+}
+
+function parseSymGemm(v: unknown, what: string): SymGemmMeta {
+  const o = object(v, what);
+  onlyFields(o, ['batch', 'M', 'N', 'K', 'a', 'b', 'direct'], what);
+  return {
+    batch: symJSON(o.batch, `${what}.batch`), M: symJSON(o.M, `${what}.M`), N: symJSON(o.N, `${what}.N`), K: symJSON(o.K, `${what}.K`),
+    a: parseSymOperand(o.a, `${what}.a`), b: parseSymOperand(o.b, `${what}.b`),
+    ...optional(o, 'direct', count, what),
+  };
+}
+
+function parseSymMeta(v: unknown, what: string): CudaSymMeta {
+  const o = object(v, what);
+  onlyFields(o, ['sizes', 'grid', 'rowLength', 'scanLength', 'gemm'], what);
+  if (!Array.isArray(o.sizes) || o.sizes.some((n) => typeof n !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) throw new KernelMetaError(`${what}.sizes is not a list of symbol names`);
+  if (!Array.isArray(o.grid) || o.grid.length !== 3) throw new KernelMetaError(`${what}.grid is not three dimensions`);
+  const grid = o.grid.map((g, i) => parseGridDim(g, `${what}.grid[${i}]`)) as CudaSymMeta['grid'];
+  return {
+    sizes: [...(o.sizes as string[])], grid,
+    ...optional(o, 'rowLength', symJSON, what),
+    ...optional(o, 'scanLength', symJSON, what),
+    ...optional(o, 'gemm', parseSymGemm, what),
+  };
+}
+
 function parseCudaMeta(v: unknown): CudaKernelMeta {
   const what = 'CUDA kernel meta';
   const o = object(v, what);
-  onlyFields(o, ['params', 'launch', 'gemm', 'workspace', 'pointerTable'], what);
+  onlyFields(o, ['params', 'launch', 'gemm', 'workspace', 'pointerTable', 'sym'], what);
   const launch = object(o.launch, `${what}.launch`);
   onlyFields(launch, ['grid', 'block', 'shared'], `${what}.launch`);
   return {
@@ -149,6 +257,7 @@ function parseCudaMeta(v: unknown): CudaKernelMeta {
     ...optional(o, 'gemm', parseGemm, what),
     ...optional(o, 'workspace', count, what),
     ...optional(o, 'pointerTable', flag, what),
+    ...optional(o, 'sym', parseSymMeta, what),
   };
 }
 

@@ -31,6 +31,24 @@ export function linearBatch(offset: Expr, batch: readonly number[]): { base: num
   return { base, stride: stride ?? 0 };
 }
 
+/**
+ * linearBatch over symbolic sizes: offset = base + flatBatch · stride for every binding (each
+ * batch var's coefficient is the stride times the batch dims after it, as polynomials), or
+ * undefined when that is not provable.
+ */
+export function linearBatchSym(offset: Expr, batch: readonly Dim[]): { base: SymInt; stride: SymInt } | undefined {
+  const lin = symLinear(offset, batch.length);
+  if (!lin) return undefined;
+  const strides = symStrides(batch);
+  let stride: SymInt | undefined;
+  for (let d = batch.length - 1; d >= 0; d--) {
+    if (batch[d] === 1) continue;
+    stride ??= lin.coef[d]!.divExact(strides[d]!);
+    if (!stride || !lin.coef[d]!.equals(stride.mul(strides[d]!))) return undefined;
+  }
+  return { base: lin.base, stride: stride ?? SymInt.of(0) };
+}
+
 /** The same product with the batch folded into M when B is shared and A's batches are contiguous rows. */
 export function foldSharedWeightBatch(k: MatmulKernel): MatmulKernel {
   const nb = k.batch.length;
@@ -56,7 +74,7 @@ export function foldSharedWeightBatch(k: MatmulKernel): MatmulKernel {
 }
 
 /** An offset as base + Σ o_d·coef_d over batch vars o0..o{nb-1}, coefficients symbolic; undefined when not of that form. */
-function symLinear(offset: Expr, nb: number): { base: SymInt; coef: SymInt[] } | undefined {
+export function symLinear(offset: Expr, nb: number): { base: SymInt; coef: SymInt[] } | undefined {
   let base = SymInt.of(0);
   const coef = Array.from({ length: nb }, () => SymInt.of(0));
   for (const t of terms(offset)) {

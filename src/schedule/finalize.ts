@@ -8,6 +8,7 @@ import { numel } from '../graph/shape.js';
 import { type Dim, SymbolicUnsupportedError, symNumel } from '../graph/sym.js';
 import { dimSymbols } from '../graph/sym_shape.js';
 import { type Expr, iadd, idx } from '../lower/expr.js';
+import { bufferLifetimes, packArena } from './memory_plan.js';
 import { type Kernel, type KernelBuf, type KernelSyms, type StridedOperand, isImplicit, sizeSymbols } from '../lower/loop_ir.js';
 import { imulDim } from '../lower/sym_index.js';
 import { flatten } from '../lower/views.js';
@@ -104,41 +105,12 @@ export function finalize(g: Graph, r: Realization, plan: FusionPlan): Finalized 
   const outIds = g.outputs.map((id) => bufOfCopy.get(id) ?? bufOfNode.get(id)!);
 
   // 5. Memory plan for temporaries: first and last kernel touching each.
-  const first = new Map<number, number>();
-  const last = new Map<number, number>();
-  args.forEach((list, k) => {
-    for (const b of list) {
-      if (!first.has(b)) first.set(b, k);
-      last.set(b, k);
-    }
-  });
+  const { first, last } = bufferLifetimes(args);
   // Temporaries of symbolic size are sized per binding by the runtime, outside the arena.
   const temps = buffers.filter((b) => b.kind === 'temp' && !b.dims).sort((a, b) => first.get(a.id)! - first.get(b.id)!);
-  const live: { end: number; offset: number; size: number }[] = [];
-  const free: { offset: number; size: number }[] = [];
-  let arena = 0;
-  for (const t of temps) {
-    const start = first.get(t.id)!;
-    // Release blocks whose last use is before this kernel.
-    for (let i = live.length - 1; i >= 0; i--) {
-      if (live[i]!.end < start) {
-        free.push({ offset: live[i]!.offset, size: live[i]!.size });
-        live.splice(i, 1);
-      }
-    }
-    const size = Math.ceil((numel(t.shape) * byteSize(t.dtype)) / ALIGN) * ALIGN;
-    const fit = free.findIndex((f) => f.size >= size);
-    let offset: number;
-    if (fit >= 0) {
-      offset = free[fit]!.offset;
-      free.splice(fit, 1);
-    } else {
-      offset = arena;
-      arena += size;
-    }
-    t.offset = offset;
-    live.push({ end: last.get(t.id)!, offset, size });
-  }
+  const packed = packArena(temps.map((t) => ({ id: t.id, size: Math.ceil((numel(t.shape) * byteSize(t.dtype)) / ALIGN) * ALIGN, first: first.get(t.id)!, last: last.get(t.id)! })));
+  for (const t of temps) t.offset = packed.offsets.get(t.id)!;
+  const arena = packed.bytes;
   return { kernels, args, buffers, outputs: outIds, arenaBytes: arena, kernelNodes: plan.kernels.map((k) => k.members.map((m) => m.node)) };
 }
 

@@ -93,7 +93,9 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
       const depth = g.node(a).shape.at(-1)!;
       const macs = numel(n.shape) * depth;
       const fewTiles = gemmTiles(n.shape) < (options.im2colMaxTiles ?? Infinity) || depth >= (options.im2colMinDepth ?? Infinity);
-      if (bases !== undefined && macs >= (options.im2colMinMacs ?? Infinity) && fewTiles) {
+      // Over symbolic sizes the operand stays implicit: im2col is chosen by size, which a
+      // symbolic program knows per call only (the implicit GEMM is right for every size).
+      if (bases !== undefined && !n.sym && macs >= (options.im2colMinMacs ?? Infinity) && fewTiles) {
         // im2col: the operand computed into its own buffer by one kernel, then a strided GEMM.
         realized.add(b);
         views.set(b, contiguousView(g.node(b)));

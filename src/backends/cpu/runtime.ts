@@ -14,11 +14,12 @@
 // holds until the array is collected (an NDArray remembers it: addressOf); the call keeps
 // every array it addresses alive until its kernels have run (the run is synchronous).
 
-import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped, viewTyped } from '../../graph/dtype.js';
+import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
+import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
 import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
@@ -76,10 +77,9 @@ export class CpuExecutable implements Executable {
   private tempsFor = '';
   private readonly temps = new Map<number, { t: AnyTypedArray; address: bigint }>();
   /**
-   * The symbolic temporaries' arena: one block, each temporary at its own offset for the
-   * current sizes, grown when a call's sizes need more (never shrunk, so sizes that come and
-   * go reuse it). Temporaries of symbolic size do not share bytes yet (the static arena's
-   * lifetime reuse needs their sizes compared per binding).
+   * The symbolic temporaries' arena: one block, the temporaries placed for the current sizes as
+   * the static ones are (sharing bytes where their lifetimes allow, schedule/memory_plan.ts),
+   * grown when a call's sizes need more (never shrunk, so sizes that come and go reuse it).
    */
   private symArena = new ArrayBuffer(0);
 
@@ -134,20 +134,15 @@ export class CpuExecutable implements Executable {
 
   /** Offsets of the symbolic temporaries under `binding`, the arena grown to hold them, and their views. */
   private layOutTemps(binding: ReadonlyMap<string, number>, sizes: ReturnType<typeof planSizes>): void {
-    const layout: { i: number; dtype: PlanBuffer['dtype']; offset: number; n: number }[] = [];
-    let total = 0;
+    const { offsets, bytes } = layOutSymbolicTemps(this.plan, binding, SYM_ALIGN);
+    if (bytes > this.symArena.byteLength) this.symArena = new ArrayBuffer(bytes);
+    this.temps.clear();
     this.callBuffers.forEach((cb, i) => {
       if (cb.kind !== 'temp') return;
       const n = Math.max(numel(shapeUnder(sizes.buffers.get(cb.buffer.id)!, binding)), 1);
-      layout.push({ i, dtype: cb.dtype, offset: total, n });
-      total += Math.ceil((n * byteSize(cb.dtype)) / SYM_ALIGN) * SYM_ALIGN;
+      const t = viewTyped(cb.dtype, this.symArena, offsets.get(cb.buffer.id)!, n);
+      this.temps.set(i, { t, address: this.address(t) });
     });
-    if (total > this.symArena.byteLength) this.symArena = new ArrayBuffer(total);
-    this.temps.clear();
-    for (const l of layout) {
-      const t = viewTyped(l.dtype, this.symArena, l.offset, l.n);
-      this.temps.set(l.i, { t, address: this.address(t) });
-    }
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {

@@ -1,7 +1,6 @@
 // The CUDA backend: loop IR → CUDA C (codegen.ts), compiled to cubin by NVRTC or nvcc in the
 // workers (compiler.ts), loaded with cuModuleLoadData (loader.ts), run by runtime.ts.
 
-import { SymbolicUnsupportedError } from '../../graph/sym.js';
 import { existsSync } from 'node:fs';
 import { setting } from '../../config/read.js';
 import { SETTINGS } from '../../config/settings.js';
@@ -116,8 +115,8 @@ export class CudaBackend implements Backend {
   }
 
   generate(k: Kernel): GeneratedSource {
-    // Grids, workspaces and the cuBLAS thresholds are chosen by size: not per call yet.
-    if (k.sym) throw new SymbolicUnsupportedError('CUDA kernels over symbolic sizes', k.sym.sizes);
+    // Kernels over symbolic sizes: pointwise, row reductions and products (codegen.ts
+    // symbolicSource); the other kinds throw SymbolicUnsupportedError, and compile() specialises.
     if (codegen === undefined) throw new Error('CudaBackend.generate() before prepareCodegen(): the code generator is loaded on a graph-cache miss');
     const g = codegen.generateCuda(k, this.useCublas ? this.cublasMinMacs : Infinity);
     return { source: g.source, options: { arch: this.arch }, backend: 'cuda', meta: g.meta };
@@ -138,7 +137,7 @@ export class CudaBackend implements Backend {
   async instantiate(plan: Plan, loaded: readonly unknown[]): Promise<Executable> {
     const kernels = loaded as LoadedCudaKernel[];
     let cublas: Cublas | undefined;
-    if (kernels.some((k) => k.meta.gemm)) {
+    if (kernels.some((k) => k.meta.gemm || k.meta.sym?.gemm)) {
       // Only plans with cuBLAS products import its module (and load the library).
       const { cublasFor } = await import('./cublas.js');
       cublas = await cublasFor(this.options.allowTF32 === true);

@@ -15,11 +15,12 @@
 import type { KernelBuf } from '../../lower/loop_ir.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
 import { type EmitDialect, cStorageType } from '../c_expr.js';
+import { symCName } from '../../lower/sym_index.js';
 import type { CudaKernelMeta } from '../../cache/kernel_meta.js';
 
 // The launch metadata's types are part of the compile contract (compile/kernel_meta.ts), where
 // the cache validates a stored kernel's metadata without importing this backend.
-export type { CudaKernelMeta, CudaLaunchMeta, GemmMeta } from '../../cache/kernel_meta.js';
+export type { CudaKernelMeta, CudaLaunchMeta, CudaSymMeta, GemmMeta, SymGemmMeta, SymGridDim } from '../../cache/kernel_meta.js';
 
 export interface CudaGenerated {
   source: string;
@@ -30,6 +31,10 @@ export const dialect: EmitDialect = {
   load: (buf, index) => `b${buf}[${index}]`,
   acc: (id) => `acc${id}`,
 };
+
+/** Threads per block of pointwise kernels, and the most blocks of a grid-stride loop. */
+export const POINTWISE_THREADS = 256;
+export const MAX_BLOCKS = 132 * 32;
 
 /** Bytes of kernel parameters every CUDA toolkit, driver and GPU kiln supports accepts. */
 export const CUDA_PARAM_BYTES = 4096;
@@ -45,11 +50,14 @@ export const POINTER_TABLE = 'kiln_args';
 /**
  * The kernel's opening: the signature named by the kernel-name placeholder and `{`, then, for
  * a kernel with more parameters than fit (usesPointerTable), its buffers unpacked from the
- * device array as `b0`, `b1`, … so the body reads them as ever.
+ * device array as `b0`, `b1`, … so the body reads them as ever. A kernel over symbolic sizes
+ * takes them last, after its pointers (and its workspace), as `const int64_t sz_s0`, … (the
+ * names lower/sym_index.ts's symCName gives the loop IR's `sym` leaves).
  */
-export function kernelOpen(bufs: readonly KernelBuf[], extra: string[] = []): string {
+export function kernelOpen(bufs: readonly KernelBuf[], extra: string[] = [], sizes: readonly string[] = []): string {
   const type = (b: KernelBuf) => `${b.role === 'in' ? 'const ' : ''}${cStorageType(b.dtype)}*`;
   const head = `extern "C" __global__ void ${KERNEL_NAME_PLACEHOLDER}`;
+  extra = [...extra, ...sizes.map((s) => `const int64_t ${symCName(s)}`)];
   if (!usesPointerTable(bufs.length + extra.length)) {
     const params = bufs.map((b, i) => `${type(b)} __restrict__ b${i}`);
     return `${head}(${[...params, ...extra].join(', ')}) {`;

@@ -129,6 +129,28 @@ export function blockReduceLines(r: Reduction, warps: number, rows: number): str
   return lines;
 }
 
+/**
+ * blockReduceLines for a block whose shape is chosen per call (a row of symbolic length,
+ * sym_launch.ts rowThreads): blockDim.x threads per row (a power of two from 32 to 1024),
+ * blockDim.y rows, at most 32 warps in all, so one slot per warp fits a 32-entry array.
+ */
+export function blockReduceLinesPerCall(r: Reduction): string[] {
+  const vt = partialType(r);
+  const arg = isIndexReduction(r);
+  const shuffle = (from: string) =>
+    `for (int m = ${from}; m > 0; m >>= 1) { const ${vt} ov = kiln_shfl_xor(acc${r.id}v, m);${arg ? ` const int64_t oi = kiln_shfl_xor(acc${r.id}i, m);` : ''} ${accumulate(r, 'ov', 'oi')} }`;
+  return [
+    `  ${shuffle('16')}`,
+    `  if (blockDim.x > 32) { __shared__ ${vt} sv[32];${arg ? ' __shared__ int64_t si[32];' : ''}`,
+    '    const int nw = blockDim.x >> 5, w = threadIdx.x >> 5, l = threadIdx.x & 31;',
+    `    if (l == 0) { sv[threadIdx.y * nw + w] = acc${r.id}v;${arg ? ` si[threadIdx.y * nw + w] = acc${r.id}i;` : ''} }`,
+    '    __syncthreads();',
+    `    acc${r.id}v = sv[threadIdx.y * nw + (l & (nw - 1))];${arg ? ` acc${r.id}i = si[threadIdx.y * nw + (l & (nw - 1))];` : ''}`,
+    `    ${shuffle('nw >> 1')}`,
+    '    __syncthreads(); }',
+  ];
+}
+
 /** `const T acc{id} = …;`: the finished value (the index, for index reductions). */
 export function finishLine(r: Reduction): string {
   return isIndexReduction(r) ? `  const int64_t acc${r.id} = acc${r.id}i;` : `  const ${accType(r)} acc${r.id} = (${accType(r)})acc${r.id}v;`;
@@ -148,19 +170,21 @@ export function blockedSum(r: Reduction): boolean {
 }
 
 /**
- * `for (int64_t r = start; r < hi; r += step) { … }` over this thread's points, with
+ * `for (int64_t r = start; r < hi; r += step) { … }` over this thread's points (`step` a number,
+ * or C text where the threads are chosen per call), with
  * `body(r)` giving each reduction's value lines: each reduction's update, blocked sums through
  * block partials when a thread may take more than SUM_BLOCK points (`maxPoints`).
  */
 export function threadLoop(
-  reds: readonly Reduction[], start: string, hi: string, step: number, maxPoints: number,
+  reds: readonly Reduction[], start: string, hi: string, step: number | string, maxPoints: number,
   pre: readonly string[], values: readonly string[], ind: string, unroll?: string,
 ): string[] {
   const blocked = maxPoints > SUM_BLOCK ? reds.filter(blockedSum) : [];
   const update = (r: Reduction, i: number) => (blocked.includes(r) ? `${ind}  bacc${r.id} += ${values[i]};` : `${ind}  ${accumulate(r, values[i]!, 'r')}`);
   const inner = (from: string, to: string, at: string) => [...(unroll ? [`${at}${unroll}`] : []), `${at}for (int64_t r = ${from}; r < ${to}; r += ${step}) {`, ...pre, ...reds.map(update), `${at}}`];
   if (!blocked.length) return inner(start, hi, ind);
-  const span = `${step * SUM_BLOCK}LL`;
+  // A step chosen per call (a C expression) spans SUM_BLOCK of itself, in 64 bits.
+  const span = typeof step === 'number' ? `${step * SUM_BLOCK}LL` : `((int64_t)${step} * ${SUM_BLOCK})`;
   return [
     `${ind}for (int64_t rb = ${start}; rb < ${hi}; rb += ${span}) {`,
     ...blocked.map((r) => `${ind}  float bacc${r.id} = 0;`),

@@ -3,12 +3,24 @@
 // once, captured parameters once per NDArray for the process (weights.ts: one block per batch,
 // shared by every program binding them), host inputs are copied in per call, and outputs stay
 // on the device until toTypedArray() (through the caching allocator, freed when collected).
+//
+// A plan over symbolic sizes (schedule/plan_sizes.ts binds each call's sizes and checks its
+// guards) keeps, per binding, what its sizes decide: each symbolic kernel's grid, block, size
+// arguments and cuBLAS product (sym_launch.ts), its temporaries' offsets in a second device
+// arena (placed as the static ones are, sharing bytes where their lifetimes allow:
+// schedule/memory_plan.ts; the arena grown when a call's sizes need more, never shrunk) and
+// the products' scratch; all of it is recomputed only when a call's sizes differ from the last
+// call's. Outputs are sized per call from their formulas.
 
 import { type AnyTypedArray, allocTyped, byteSize, numbersToTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
 import { NDArray, type DeviceStorage } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
+import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
+import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
+import type { Binding } from '../../graph/sym.js';
+import { type SymLaunch, symLaunchFn } from './sym_launch.js';
 import { setting } from '../../config/read.js';
 import { traceSpan } from '../../observe/trace.js';
 import type { Executable } from '../../schedule/backend.js';
@@ -106,6 +118,18 @@ export class CudaExecutable implements Executable {
   /** The temporaries' block (0: the plan has none). */
   private readonly arena: DevicePtr;
   private disposed = false;
+  /** A symbolic kernel's launch under a binding, by kernel (undefined: static kernel). */
+  private readonly symLaunchFns: (((b: Binding) => SymLaunch) | undefined)[];
+  /** The sizes the per-binding state below was made for ('' : none yet). */
+  private sizesFor = '';
+  /** Per step: its symbolic kernel's launch under the current binding. */
+  private readonly stepLaunch: (SymLaunch | undefined)[] = [];
+  /** The symbolic temporaries' arena and its size, and each one's offset under the current binding (by buffer id). */
+  private symArena: DevicePtr = 0;
+  private symArenaBytes = 0;
+  private symOffsets = new Map<number, number>();
+  /** Per step: the scratch of a symbolic cuBLAS product (grown when a call's product needs more). */
+  private readonly symScratch = new Map<number, { ptr: DevicePtr; bytes: number }>();
 
   constructor(
     private readonly plan: Plan,
@@ -117,12 +141,16 @@ export class CudaExecutable implements Executable {
     this.metas = loaded.map((l) => l.meta);
     this.launches = loaded.map((l) => {
       const m = l.meta;
-      // A kernel with a pointer table takes the table, then its workspace if it has one.
-      const n = m.pointerTable ? (m.workspace ? 2 : 1) : m.params + (m.gemm || m.workspace ? 1 : 0);
-      return prepareLaunch(l.fn, new Array(n).fill('ptr'));
+      // A kernel with a pointer table takes the table, then its workspace if it has one; a
+      // symbolic kernel then its sizes.
+      const n = m.pointerTable ? (m.workspace ? 2 : 1) : m.params + (hasProduct(m) || m.workspace ? 1 : 0);
+      return prepareLaunch(l.fn, [...new Array<'ptr'>(n).fill('ptr'), ...new Array<'i64'>(m.sym?.sizes.length ?? 0).fill('i64')]);
     });
+    this.symLaunchFns = this.metas.map((m) => (m.sym ? symLaunchFn(m) : undefined));
     const arena = (this.arena = plan.arenaBytes > 0 ? alloc().alloc(plan.arenaBytes) : 0);
     this.fixed = plan.buffers.map((b) => {
+      // A temporary of symbolic size lives in the symbolic arena, placed per binding.
+      if (b.kind === 'temp' && b.dims) return undefined;
       if (b.kind === 'temp') return arena + b.offset!;
       if (b.kind === 'const') {
         // Constants are kept as numbers in the plan (half types as values, encoded here).
@@ -141,9 +169,9 @@ export class CudaExecutable implements Executable {
         memsetD32(p, 0, bytes / 4);
         this.scratch.set(i, p);
       }
-      if (m.pointerTable) this.tables.set(i, new PointerTable(m.params + (m.gemm ? 1 : 0)));
+      if (m.pointerTable) this.tables.set(i, new PointerTable(m.params + (hasProduct(m) ? 1 : 0)));
     });
-    if (this.metas.some((m) => m.gemm) && cublas === undefined) throw new Error('CudaExecutable: this plan has cuBLAS products but no cuBLAS handle was given');
+    if (this.metas.some(hasProduct) && cublas === undefined) throw new Error('CudaExecutable: this plan has cuBLAS products but no cuBLAS handle was given');
     this.cublas = cublas;
   }
 
@@ -162,13 +190,17 @@ export class CudaExecutable implements Executable {
     });
     for (const p of this.scratch.values()) alloc().free(p);
     for (const t of this.tables.values()) alloc().free(t.ptr);
+    for (const p of this.symScratch.values()) alloc().free(p.ptr);
+    if (this.symArena) alloc().free(this.symArena);
+    this.symArena = 0;
+    this.symScratch.clear();
     this.scratch.clear();
     this.tables.clear();
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     if (this.disposed) throw new Error('CudaExecutable: run after dispose()');
-    checkInputs(this.plan, inputs, params);
+    const binding = checkInputs(this.plan, inputs, params);
     // Uploads started ahead (compileGraph, beside the module loads) enqueue their copies first.
     if (uploadsInFlight()) {
       await weightsEnqueued();
@@ -177,6 +209,16 @@ export class CudaExecutable implements Executable {
     }
     const end = traceSpan('run', 'cuda plan');
     this.uploadParams(params);
+    const symbolic = binding.size > 0;
+    if (symbolic) {
+      let key = '';
+      for (const v of binding.values()) key += `${v},`;
+      if (key !== this.sizesFor) {
+        this.resize(binding);
+        this.sizesFor = key;
+      }
+    }
+    const sizes = symbolic ? planSizes(this.plan) : undefined;
     const uploaded: DevicePtr[] = [];
     const outputs = new Map<number, DeviceBuffer>();
     const ptrs = this.plan.buffers.map((b, i) => {
@@ -186,7 +228,7 @@ export class CudaExecutable implements Executable {
         case 'param':
           return this.paramCopy(params[b.index!]!);
         case 'output': {
-          const n = numel(b.shape);
+          const n = numel(b.dims ? shapeUnder(sizes!.buffers.get(b.id)!, binding) : b.shape);
           // Whole 32-bit words, so the poison fill below stays inside (half buffers may hold an odd count).
           const bytes = Math.max(Math.ceil((n * byteSize(b.dtype)) / 4) * 4, 4);
           const d = new DeviceBuffer(alloc().alloc(bytes), b.dtype, n);
@@ -197,14 +239,14 @@ export class CudaExecutable implements Executable {
           return d.ptr;
         }
         default:
-          return this.fixed[i]!;
+          return this.fixed[i] ?? this.symArena + this.symOffsets.get(b.id)!;
       }
     });
     const profile = PROFILE ? new RunProfile() : undefined;
     this.plan.steps.forEach((step, si) => {
       profile?.begin();
       this.launchStep(step.kernel, si, step.args.map((a) => ptrs[a]!));
-      profile?.step(this.stepLabel(step.kernel));
+      profile?.step(this.stepLabel(step.kernel, si));
     });
     profile?.finish();
     // Stream order makes it safe to recycle the input copies now: later work on the default
@@ -213,33 +255,66 @@ export class CudaExecutable implements Executable {
     end();
     return this.plan.outputs.map((o) => {
       const b = this.plan.buffers[o]!;
-      return NDArray.fromDevice(outputs.get(o)!, b.shape, b.dtype);
+      return NDArray.fromDevice(outputs.get(o)!, b.dims ? shapeUnder(sizes!.buffers.get(b.id)!, binding) : b.shape, b.dtype);
     });
+  }
+
+  /**
+   * What a new binding decides: each symbolic step's launch (grid, block, size arguments, cuBLAS
+   * product), its products' scratch and the symbolic temporaries' offsets, the arena grown when
+   * they need more. Blocks are freed and reallocated in stream order (allocator.ts): work queued
+   * earlier still reads the old ones safely.
+   */
+  private resize(binding: Binding): void {
+    this.plan.steps.forEach((step, si) => {
+      const launch = this.symLaunchFns[step.kernel]?.(binding);
+      this.stepLaunch[si] = launch;
+      const g = launch?.gemm;
+      if (g && g.direct === undefined) {
+        const bytes = Math.max(g.batch * g.M * g.N * 4, 4);
+        const have = this.symScratch.get(si);
+        if (!have || have.bytes < bytes) {
+          if (have) alloc().free(have.ptr);
+          this.symScratch.set(si, { ptr: alloc().alloc(bytes), bytes });
+        }
+      }
+    });
+    const packed = layOutSymbolicTemps(this.plan, binding, SYM_ALIGN);
+    this.symOffsets = packed.offsets;
+    const total = packed.bytes;
+    if (total > this.symArenaBytes) {
+      if (this.symArena) alloc().free(this.symArena);
+      this.symArena = alloc().alloc(total);
+      this.symArenaBytes = total;
+    }
   }
 
   /** One step of the plan: its cuBLAS product, if it has one, then its kernel. */
   private launchStep(kernel: number, si: number, args: DevicePtr[]): void {
     const meta = this.metas[kernel]!;
-    if (meta.gemm?.direct !== undefined) {
+    const sym = this.stepLaunch[si];
+    const gemm = meta.gemm ?? sym?.gemm;
+    if (gemm?.direct !== undefined) {
       // The product is the result: cuBLAS writes it in place, nothing else to launch.
-      this.gemm(meta.gemm, args, args[meta.gemm.direct]!);
+      this.gemm(gemm, args, args[gemm.direct]!);
       return;
     }
-    if (meta.gemm) {
-      const scratch = this.scratch.get(si)!;
-      this.gemm(meta.gemm, args, scratch);
+    if (gemm) {
+      const scratch = sym ? this.symScratch.get(si)!.ptr : this.scratch.get(si)!;
+      this.gemm(gemm, args, scratch);
       args.push(scratch);
     }
-    const { grid, block, shared } = meta.launch;
+    const { grid, block } = sym ?? meta.launch;
     if (grid[0] * grid[1] * grid[2] === 0) return;
     const launchArgs = meta.pointerTable ? [this.tables.get(si)!.write(args)] : args;
     if (meta.workspace) launchArgs.push(this.scratch.get(si)!);
-    this.launches[kernel]!.launch(launchArgs, grid, block, shared);
+    if (sym) launchArgs.push(...sym.sizes);
+    this.launches[kernel]!.launch(launchArgs, grid, block, meta.launch.shared);
   }
 
   /** KILN_PROFILE's name for a step's kernel: its name, kind, graph ops and cuBLAS shape. */
-  private stepLabel(kernel: number): StepLabel {
-    const g = this.metas[kernel]!.gemm;
+  private stepLabel(kernel: number, si: number): StepLabel {
+    const g = this.metas[kernel]!.gemm ?? this.stepLaunch[si]?.gemm;
     const info = this.plan.info[kernel];
     const shape = g ? ` cublas ${g.batch}x${g.M}x${g.N}x${g.K}${g.direct !== undefined ? ' direct' : ''}` : '';
     return { kernel: this.plan.kernels[kernel]!.name, kind: info?.kind ?? '?', what: `${(info?.ops ?? []).join(',')}${shape}` };
@@ -284,6 +359,14 @@ export class CudaExecutable implements Executable {
     }
     return p;
   }
+}
+
+/** Byte alignment of each symbolic temporary in its arena (float4 loads need 16). */
+const SYM_ALIGN = 256;
+
+/** Whether a kernel runs a cuBLAS product first (its scratch is then one more pointer). */
+function hasProduct(m: CudaKernelMeta): boolean {
+  return m.gemm !== undefined || m.sym?.gemm !== undefined;
 }
 
 /** A fresh device block (at least 4 bytes, so an empty array still has an address) holding a copy of `host`. */

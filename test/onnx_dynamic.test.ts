@@ -266,8 +266,13 @@ test('positions from CumSum(mask), a causal mask from Range and Expand to the ba
   // The mask must share the ids' sizes.
   const f = decoderFeeds(2, 7, 1);
   await assert.rejects(m.run({ ids: f.ids, mask: decoderFeeds(2, 6, 1).mask }), /input 'mask' dim 1 is 'seq' = 6, but input 'ids' dim 1 gave 'seq' = 7/);
-  // The embedding's Gather (and the Range-sized causal mask) are not symbolic yet: per shape, saying why.
-  assert.deepEqual(m.inspect().symbolic, { path: 'per-shape', reason: 'not symbolic yet: gather of a tensor with symbolic sizes', guardFailures: 0 });
+  // The embedding's Gather, CumSum and the Range-sized causal mask are symbolic: (1, 1) has no
+  // size to make symbolic, (2, 7) makes the program, which serves (3, 5); its guard s0 >= 2
+  // refuses (1, 63), which runs per shape.
+  const status = m.inspect().symbolic!;
+  assert.equal(status.path, 'symbolic');
+  assert.equal(status.guardFailures, 1);
+  assert.match(status.lastGuardFailure!, /^batch=1, seq=63: sizes s0=1, s1=63 break the program's guard s0 >= 2/);
   m.dispose();
 });
 

@@ -4,7 +4,7 @@
 
 import type { DType } from './dtype.js';
 import type { Shape } from './shape.js';
-import { type Dim, dimKey } from './sym.js';
+import { type Dim, type SymJSON, SymInt, dimKey } from './sym.js';
 
 export const UNARY_OPS = [
   'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu',
@@ -33,10 +33,13 @@ export type ScatterReduction = (typeof SCATTER_REDUCTIONS)[number];
 
 /** Per-dim slice with a positive or negative step; start/end already clamped to the dim. */
 export interface SliceDim {
+  /** In a symbolic slice where `symStart` is set: the start at the hints. */
   start: number;
   step: number;
-  /** Number of elements taken along this dim. */
+  /** Number of elements taken along this dim (the node's `sym` holds it where symbolic). */
   size: number;
+  /** A start that depends on size symbols (x[:, -1] of a symbolic dim: s1 - 1); step is then 1. */
+  symStart?: SymJSON;
 }
 
 /**
@@ -175,10 +178,17 @@ export function canonicalGraph(g: Graph): unknown {
   // two equal graphs, and copying the attributes out of 800 nodes cost more than hashing them.
   // A symbolic graph is keyed by its symbolic shapes, not the hints it was traced at, so one
   // entry serves every binding.
-  const nodes = isSymbolic(g) ? g.nodes.map((n) => (n.sym ? { ...n, shape: n.sym.map(dimKey), sym: undefined } : n)) : g.nodes;
+  const nodes = isSymbolic(g) ? g.nodes.map((n) => (n.sym ? { ...n, shape: n.sym.map(dimKey), sym: undefined, ...symbolicAttrs(n) } : n)) : g.nodes;
   return {
     nodes,
     inputs: g.inputs,
     outputs: g.outputs,
   };
+}
+
+/** A symbolic node's attributes that would otherwise hold hints: a slice's starts and sizes, as formulas. */
+function symbolicAttrs(n: Node): Record<string, unknown> {
+  if (n.op !== 'slice' || !n.sym) return {};
+  const sym = n.sym;
+  return { dims: n.dims.map((d, i) => ({ start: d.symStart ? SymInt.fromJSON(d.symStart).key() : d.start, step: d.step, size: dimKey(sym[i]!) })) };
 }

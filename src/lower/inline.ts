@@ -6,6 +6,7 @@
 import type { DType } from '../graph/dtype.js';
 import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
+import { symExpr } from './sym_index.js';
 import { broadcastIndex, viewInputIndex, windowInput } from './views.js';
 
 /** How the kernel being built resolves realized nodes. */
@@ -76,17 +77,21 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
       const axis = node.axis;
       const k = indices.shape.length;
       const raw: Expr = { k: 'cast', a: at(1, idxs.slice(axis, axis + k)), dt: 'index' };
-      const n = data.shape[axis]!;
+      // The indexed dim's size: a size argument where symbolic (its numeric bound is its hint's
+      // largest value, so the range tests below only skip a wrap or clamp provably unneeded).
+      const nDim = dimsOf(data)[axis]!;
+      const n = typeof nDim === 'number' ? nDim : undefined;
+      const size: Expr = symExpr(nDim);
       const neg: Expr = { k: 'bin', op: 'lt', a: raw, b: idx(0), dt: 'bool' };
       // An index known to be nonnegative (GatherND's clamped offsets) needs no wrap.
-      const wrapped: Expr = (range(raw)?.[0] ?? -1) >= 0 ? raw : { k: 'where', c: neg, a: iadd(raw, idx(n)), b: raw, dt: 'index' };
+      const wrapped: Expr = (range(raw)?.[0] ?? -1) >= 0 ? raw : { k: 'where', c: neg, a: iadd(raw, size), b: raw, dt: 'index' };
       // Still out of range: clamped for the load, so memory stays in bounds (the run reports
       // the bad index: Graph.indexChecks). Known-good indices (GatherND's) need no clamp.
       const wr = range(wrapped);
       const clamped: Expr =
-        wr && wr[0] >= 0 && wr[1] <= n
+        n !== undefined && wr && wr[0] >= 0 && wr[1] <= n
           ? wrapped
-          : { k: 'bin', op: 'maximum', a: { k: 'bin', op: 'minimum', a: wrapped, b: idx(Math.max(n - 1, 0)), dt: 'index' }, b: idx(0), dt: 'index' };
+          : { k: 'bin', op: 'maximum', a: { k: 'bin', op: 'minimum', a: wrapped, b: n !== undefined ? idx(Math.max(n - 1, 0)) : iadd(size, idx(-1)), dt: 'index' }, b: idx(0), dt: 'index' };
       return at(0, [...idxs.slice(0, axis), clamped, ...idxs.slice(axis + k)]);
     }
     case 'iota': {

@@ -11,6 +11,7 @@ import { Graph } from '../graph/ir.js';
 import { numel, type Shape } from '../graph/shape.js';
 import type { Tracer } from '../frontend/tracer.js';
 import { ConstTensor } from './const_tensor.js';
+import { foldSymbols } from './sym_fold.js';
 
 /** An importer value: a node of the traced graph, or a tensor known at load time. */
 export type Val = number | ConstTensor;
@@ -74,9 +75,18 @@ export class Emitter {
     const res = fn(sb, ids);
     const outs = typeof res === 'number' ? [res] : res;
     for (let i = operands.length; i < g.nodes.length; i++) if (numel(g.nodes[i]!.shape) > FOLD_LIMIT) return undefined;
+    // A value of symbolic size (an iota of length seq) is computed per call, never folded at the hints.
+    if (g.nodes.some((n) => n.sym)) return undefined;
     const vals: (RefTensor | undefined)[] = operands.map((c) => ({ shape: [...c.shape], dtype: c.dtype, data: Float64Array.from(c.values()) }));
     evaluateGraph(g, vals, 'kernel');
-    const folded = outs.map((o) => (o < operands.length ? operands[o]! : new ConstTensor(g.node(o).shape, g.node(o).dtype, Array.from(vals[o]!.data))));
+    // Sizes over symbols (sym_fold.ts): carried where the ops allow, else the hints' values alone.
+    const syms = operands.some((c) => c.sym) ? foldSymbols(g, vals, operands.map((c) => c.sym?.slice())) : undefined;
+    const folded = outs.map((o) => {
+      if (o < operands.length) return operands[o]!;
+      const c = new ConstTensor(g.node(o).shape, g.node(o).dtype, Array.from(vals[o]!.data));
+      if (syms?.[o]) c.sym = syms[o]!;
+      return c;
+    });
     return folded.every((c) => c.exactAsNumbers()) ? folded : undefined;
   }
 }

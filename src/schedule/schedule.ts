@@ -14,7 +14,7 @@ import { fmtFusionPlan } from './fusion_plan.js';
 import { fmtPlan, type Plan } from './plan.js';
 import { realize } from './realize.js';
 import { isSymbolic } from '../graph/ir.js';
-import { planSymbols, rangeGuards } from './plan_symbols.js';
+import { planSymbols, rangeGuards, sliceGuards } from './plan_symbols.js';
 
 /**
  * Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen.
@@ -47,7 +47,7 @@ export async function schedule(
   };
   if (isSymbolic(graph)) {
     plan.symbols = planSymbols(graph);
-    plan.guards = [...rangeGuards(plan.symbols), ...guards];
+    plan.guards = [...rangeGuards(plan.symbols), ...sliceGuards(graph), ...guards];
   }
   if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
   return { plan };

@@ -2,7 +2,9 @@
 // Range, EyeLike, and Dropout (inference: the identity).
 
 import { coerceStored } from '../../graph/elementwise_ref.js';
+import { isInt } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
+import { SymInt } from '../../graph/sym.js';
 import { ConstTensor, noteUnkeyableRead } from '../const_tensor.js';
 import { kilnDType, onnxTypeName } from '../dtypes.js';
 import type { OnnxNode } from '../node.js';
@@ -47,6 +49,18 @@ function checkConstantOfShape(n: OnnxNode): string[] {
   return !t || kilnDType(t.dataType ?? 0) ? [] : [`value of type ${onnxTypeName(t.dataType ?? 0)}`];
 }
 
+/**
+ * Range's length as a size formula when its bounds are symbolic: (limit − start) / delta for a
+ * numeric start and delta that divide it exactly and a length provably at least 0 for every
+ * binding; undefined otherwise (the range is then its values at the hints).
+ */
+function symbolicRange(start: ConstTensor, limit: ConstTensor, delta: ConstTensor): SymInt | undefined {
+  if (!limit.sym || start.sym || delta.sym || !isInt(start.dtype)) return undefined;
+  const span = SymInt.of(limit.sym[0]!).sub(start.values()[0]!);
+  const count = span.divExact(delta.values()[0]!);
+  return count && !count.isConstant && count.provablyNonNegative() ? count : undefined;
+}
+
 /** The op table needs the model's directory for Constant tensors stored as external data. */
 export function generatorOps(baseDir: string | undefined): OpTable {
   return {
@@ -54,12 +68,14 @@ export function generatorOps(baseDir: string | undefined): OpTable {
     ConstantOfShape: {
       check: checkConstantOfShape,
       convert(ctx, n) {
-        const shape = ctx.constIn(n, 0, 'the shape').values();
+        const target = ctx.constIn(n, 0, 'the shape');
+        const shape = target.values();
         const t = n.tensor('value');
         const fill = t ? attrTensor(t, baseDir) : ConstTensor.scalar(0, 'float32');
         if (t && numel(tensorDims(t)) !== 1) throw new Error(`${n.label}: value must hold one element`);
         const v = fill.values()[0]!;
-        return ctx.em.emit([], (b) => b.expand(b.scalar(v, fill.dtype), shape));
+        // A shape of symbolic sizes (a causal mask's [seq, seq]): the fill expanded to them.
+        return ctx.em.emit([], (b) => b.expand(b.scalar(v, fill.dtype), shape, target.sym));
       },
     },
     Range: {
@@ -69,6 +85,9 @@ export function generatorOps(baseDir: string | undefined): OpTable {
         const s = start!.values()[0]!;
         const d = delta!.values()[0]!;
         const count = Math.max(Math.ceil((limit!.values()[0]! - s) / d), 0);
+        const symCount = symbolicRange(start!, limit!, delta!);
+        // Range(0, seq): an iota of symbolic length (positions, causal masks).
+        if (symCount) return ctx.em.emit([], (b) => b.iota([count], 0, s, d, dt, [symCount]));
         // Accumulate like the ONNX reference (start + i * delta), rounded to the dtype.
         return [new ConstTensor([count], dt, Array.from({ length: count }, (_, i) => coerceStored(s + i * d, dt)))];
       },

@@ -7,6 +7,8 @@
 import type { GraphBuilder } from '../../graph/builder.js';
 import { SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, normDim, numel } from '../../graph/shape.js';
+import type { SymSlice } from '../../graph/builder.js';
+import { type Dim, SymInt } from '../../graph/sym.js';
 import { ConstTensor } from '../const_tensor.js';
 import type { ConvertContext } from '../context.js';
 import type { Val } from '../emit.js';
@@ -50,7 +52,45 @@ function slice(ctx: ConvertContext, n: OnnxNode) {
     const a = normDim('Slice', axes ? axes[i]! : i, shape.length);
     dims[a] = onnxSliceDim(shape[a]!, st, ends[i]!, steps ? steps[i]! : 1);
   });
-  return ctx.em.emit([x], (b, [x]) => b.sliceDims(x!, dims));
+  const sym = n.opset < 10 ? undefined : symbolicSlice(ctx, n, x, dims, axes, steps);
+  return ctx.em.emit([x], (b, [x]) => b.sliceDims(x!, dims, sym));
+}
+
+/** Slice ends at or past this are "to the end" (exporters write INT64_MAX or INT32_MAX). */
+const TO_END = 2 ** 31 - 1;
+
+/**
+ * A Slice over symbolic sizes (its input's dims or its starts and ends from a shape chain),
+ * step 1: each sliced dim's start and size as formulas. ONNX clamps starts and ends into the
+ * dim; a formula cannot, so the slice assumes they lie inside it and the plan guards that per
+ * call (schedule/plan_symbols.ts sliceGuards: a static cache sliced to [0, seq) serves
+ * seq <= its rows). A formula that disagrees with the clamped slice at the hints is not used.
+ */
+function symbolicSlice(ctx: ConvertContext, n: OnnxNode, x: Val, dims: readonly SliceDim[], axes: number[] | undefined, steps: number[] | undefined): (SymSlice | undefined)[] | undefined {
+  const inDims = ctx.dims(x);
+  const [starts, ends] = [ctx.dimsIn(n, 1, 'starts')!, ctx.dimsIn(n, 2, 'ends')!];
+  const out: (SymSlice | undefined)[] = inDims.map(() => undefined);
+  let any = false;
+  starts.forEach((st, i) => {
+    const a = normDim('Slice', axes ? axes[i]! : i, inDims.length);
+    const len = inDims[a]!;
+    const en = ends[i]!;
+    if (typeof len === 'number' && typeof st === 'number' && typeof en === 'number') return;
+    if ((steps?.[i] ?? 1) !== 1) return; // refused by the builder when the dim is symbolic
+    const from = (v: Dim, end: boolean): Dim => {
+      if (typeof v !== 'number') return v;
+      if (v < 0) return SymInt.of(len).add(v);
+      return end && v >= TO_END ? len : v;
+    };
+    const start = from(st, false);
+    const size = SymInt.of(from(en, true)).sub(start);
+    const sym: SymSlice = { start: SymInt.of(start).constant ?? start, size: size.constant ?? size };
+    // At the hints the formulas must give the clamped slice (else the guards would refuse the hints).
+    if (ctx.hintOf(sym.size) !== dims[a]!.size || (dims[a]!.size > 0 && ctx.hintOf(sym.start) !== dims[a]!.start)) return;
+    out[a] = sym;
+    any = true;
+  });
+  return any ? out : undefined;
 }
 
 function split(ctx: ConvertContext, n: OnnxNode) {
@@ -274,6 +314,32 @@ function scatterElementsOp(ctx: ConvertContext, n: OnnxNode) {
   return ctx.em.emit([data, indices, updates], (b, [x, i, u]) => b.scatterElements(x!, i!, u!, axis, reductionOf(n)));
 }
 
+/**
+ * Gather; an index that is a size formula (x[:, seq − 1], the last position, from Shape →
+ * Gather → Sub) is a slice at that position with the axis dropped: a number as data would
+ * hold the hint.
+ */
+function gather(ctx: ConvertContext, n: OnnxNode) {
+  const [x, i] = [ctx.in(n, 0), ctx.in(n, 1)];
+  const raw = n.int('axis', 0);
+  if (i instanceof ConstTensor && i.sym && i.size === 1 && !(x instanceof ConstTensor)) {
+    const shape = ctx.shape(x);
+    const axis = normDim('Gather', raw, shape.length);
+    const len = ctx.dims(x)[axis]!;
+    const at = i.sym[0]!;
+    const start = typeof at === 'number' && at < 0 ? SymInt.of(len).add(at) : at;
+    const hint = i.values()[0]!;
+    const dims: SliceDim[] = shape.map((s) => ({ start: 0, step: 1, size: s }));
+    dims[axis] = { start: hint < 0 ? hint + shape[axis]! : hint, step: 1, size: 1 };
+    const sym = shape.map((): SymSlice | undefined => undefined);
+    sym[axis] = { start, size: 1 };
+    const out = [...shape.slice(0, axis), ...i.shape, ...shape.slice(axis + 1)];
+    const outDims = [...ctx.dims(x).slice(0, axis), ...i.shape, ...ctx.dims(x).slice(axis + 1)];
+    return ctx.em.emit([x], (b, [x]) => b.reshape(b.sliceDims(x!, dims, sym), out, outDims));
+  }
+  return ctx.em.emit([x, i], (b, [x, i]) => b.gather(x!, i!, raw));
+}
+
 function trilu(ctx: ConvertContext, n: OnnxNode) {
   const x = ctx.in(n, 0);
   const k = ctx.intsIn(n, 1, 'k')?.[0] ?? 0;
@@ -281,9 +347,11 @@ function trilu(ctx: ConvertContext, n: OnnxNode) {
   const shape = ctx.shape(x);
   if (shape.length < 2) throw new ShapeError(`Trilu: input ${fmtShape(shape)} has rank < 2`);
   const [rows, cols] = shape.slice(-2) as [number, number];
+  const [symRows, symCols] = ctx.dims(x).slice(-2) as [Dim, Dim];
+  const symbolic = typeof symRows !== 'number' || typeof symCols !== 'number';
   return ctx.em.emit([x], (b, [x]) => {
     // Keep element (i, j) when j - i >= k (upper) or j - i <= k (lower).
-    const diff = b.binary('sub', b.iota([1, cols], 1, 0, 1, 'int64'), b.iota([rows, 1], 0, 0, 1, 'int64'));
+    const diff = b.binary('sub', b.iota([1, cols], 1, 0, 1, 'int64', symbolic ? [1, symCols] : undefined), b.iota([rows, 1], 0, 0, 1, 'int64', symbolic ? [symRows, 1] : undefined));
     const keep = b.binary(upper ? 'ge' : 'le', diff, b.scalar(k, 'int64'));
     return b.where(keep, x!, b.scalar(0, b.dtype(x!)));
   });
@@ -291,9 +359,7 @@ function trilu(ctx: ConvertContext, n: OnnxNode) {
 
 export const indexingOps: OpTable = {
   Slice: { convert: slice },
-  Gather: {
-    convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => b.gather(x!, i!, n.int('axis', 0))),
-  },
+  Gather: { convert: gather },
   GatherElements: {
     convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => gatherElements(b, x!, i!, n.int('axis', 0))),
   },

@@ -46,9 +46,11 @@ export function sliceGuards(g: Graph): Guard[] {
   const out: Guard[] = [];
   const need = (e: SymInt, why: string) => {
     if (e.provablyNonNegative()) return;
-    const c = e.constant;
-    if (c !== undefined) throw new Error(`slice guard: ${why} fails at every size (${c} < 0)`);
-    const gd: Guard = { expr: e.toJSON(), rel: 'ge', value: 0, why };
+    if (e.isConstant) throw new Error(`slice guard: ${why} fails at every size (${e.constant} < 0)`);
+    // Written as its symbols' part against a number: s1 <= 512 rather than 512 - s1 >= 0.
+    const c = e.toJSON().find(([, names]) => names.length === 0)?.[0] ?? 0;
+    const v = e.sub(c);
+    const gd: Guard = v.toJSON().every(([k]) => k < 0) ? { expr: v.mul(-1).toJSON(), rel: 'le', value: c, why } : { expr: v.toJSON(), rel: 'ge', value: -c, why };
     if (!out.some((h) => JSON.stringify(h) === JSON.stringify(gd))) out.push(gd);
   };
   for (const n of g.nodes) {

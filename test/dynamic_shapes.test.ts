@@ -176,6 +176,16 @@ test('dims a function forces static (a mean over one) leave the others symbolic;
   assert.equal(counters().symbolic_programs, c3.symbolic_programs, 'a size used as a number is never symbolic');
 });
 
+test('a cumsum along a symbolic length (the CPU scan kernel taking the length as an argument), inclusive and reverse-exclusive, over [batch, 1000], [batch, 7], [batch, 63]: one program', async () => {
+  const fn = (x: Tensor) => [x.cumsum(1), x.cumsum(1, true, true).mul(2), x.cumsum(0)];
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([3, 1000], 70)], '[3,1000]');
+  const first = counters();
+  for (const [b, n, seed] of [[2, 7, 71], [5, 63, 72], [4, 1000, 73]] as const) await checkCall(fn, compiled, [randn([b, n], seed)], `[${b},${n}]`);
+  assert.deepEqual(compileWork(counters()), compileWork(first), 'no trace, schedule or compile after the first call');
+  assert.equal(counters().guard_failures, first.guard_failures);
+});
+
 test('input no program can take is a clear error', async () => {
   const compiled = compileCpu(mlp, { dynamic: true });
   await checkCall(mlp, compiled, [randn([5, 32], 60)], 'batch 5');

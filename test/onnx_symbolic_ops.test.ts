@@ -265,3 +265,15 @@ test('a sequence past the static buffers a symbolic slice reads breaks its guard
   assert.match(status.lastGuardFailure!, /^batch=2, seq=35: sizes s0=2, s1=35 break the program's guard s1 <= 32 \(a slice of dim 0 ends inside its input/);
   m.dispose();
 });
+
+test('an embedding id out of range on the symbolic program is an IndexRangeError naming the Gather, never a read outside the table', async () => {
+  const m = loadOnnx(gpt2File, { ...opts, cacheDir: path.join(tmp, 'bad-ids') });
+  await checkRun(m, gpt2Feeds(2, 5, 70), 'batch 2, seq 5');
+  const bad = gpt2Feeds(3, 6, 71);
+  (bad.ids!.toTypedArraySync() as BigInt64Array)[8] = BigInt(V + 3);
+  await assert.rejects(m.run(bad), (e: Error) => e.name === 'IndexRangeError' && /Gather.*index 16 at flat position 8 of the indices is out of range for dim 0 of data \[13, ?16\]: size 13/.test(e.message));
+  assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+  // Good ids afterwards run on the same program.
+  await checkRun(m, gpt2Feeds(3, 6, 72), 'batch 3, seq 6');
+  m.dispose();
+});

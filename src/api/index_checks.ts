@@ -74,7 +74,8 @@ function failure(c: IndexCheck, shape: readonly number[], pos: number, v: number
   const symbolic = shape.includes(-1);
   if (symbolic ? pos === NONE : !(pos < numel(shape))) return undefined;
   const size = c.sizes[pos % c.sizes.length]!;
-  const at = symbolic ? `flat position ${pos} of the indices` : `indices[${shape.map((_, d) => Math.floor(pos / numel(shape.slice(d + 1))) % shape[d]!).join(',')}]`;
+  // Over symbolic sizes the multi-index needs the call's sizes: a vector's is its position.
+  const at = !symbolic ? `indices[${shape.map((_, d) => Math.floor(pos / numel(shape.slice(d + 1))) % shape[d]!).join(',')}]` : shape.length === 1 ? `indices[${pos}]` : `flat position ${pos} of the indices`;
   const comp = c.sizes.length > 1 ? ` (coordinate ${pos % c.sizes.length} of ${c.sizes.length})` : '';
   const dims = symbolic ? `[${shape.map((d) => (d < 0 ? '?' : d)).join(', ')}]` : fmtShape(shape);
   return new IndexRangeError(`${c.label}: index ${v} at ${at}${comp} is out of range for ${c.what}: size ${size}, valid ${-size} to ${size - 1} (indices ${dims})`);

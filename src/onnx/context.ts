@@ -105,15 +105,7 @@ export class ConvertContext {
 
   /** The symbols' values at the hints (the sizes the graph is traced at), from the graph inputs. */
   hints(): Binding {
-    const b = new Map<string, number>();
-    for (const id of this.em.b.g.inputs) {
-      const n = this.em.b.g.node(id);
-      n.sym?.forEach((d, i) => {
-        const name = typeof d === 'number' ? undefined : d.bareSymbol;
-        if (name !== undefined) b.set(name, n.shape[i]!);
-      });
-    }
-    return b;
+    return this.em.hints();
   }
 
   /** A size formula's value at the hints. */

@@ -11,6 +11,7 @@ import { Graph } from '../graph/ir.js';
 import { numel, type Shape } from '../graph/shape.js';
 import type { Tracer } from '../frontend/tracer.js';
 import { ConstTensor } from './const_tensor.js';
+import { type Dim, SymInt } from '../graph/sym.js';
 import { foldSymbols } from './sym_fold.js';
 
 /** An importer value: a node of the traced graph, or a tensor known at load time. */
@@ -43,6 +44,11 @@ export class Emitter {
   id(v: Val): number {
     if (!(v instanceof ConstTensor)) return v;
     let id = this.materialized.get(v);
+    if (id === undefined && v.sym) {
+      // Sizes used as data (x · seq): computed per call, never the hints' values.
+      id = this.sizeValue(v.sym, v.shape, v.dtype);
+      this.materialized.set(v, id);
+    }
     if (id === undefined) {
       // Weights stay parameters (new weights must not change kernels); small computed values
       // fuse as constants, unless numbers cannot hold them (64-bit ints past 2^53).
@@ -50,6 +56,42 @@ export class Emitter {
       this.materialized.set(v, id);
     }
     return id;
+  }
+
+  /** The size symbols' values at the hints (the sizes the graph is traced at), from its inputs. */
+  hints(): Map<string, number> {
+    const b = new Map<string, number>();
+    for (const id of this.b.g.inputs) {
+      const n = this.b.g.node(id);
+      n.sym?.forEach((d, i) => {
+        const name = typeof d === 'number' ? undefined : d.bareSymbol;
+        if (name !== undefined) b.set(name, n.shape[i]!);
+      });
+    }
+    return b;
+  }
+
+  /**
+   * A tensor of size formulas as graph values computed per call: each term's monomial is the
+   * count of a block of ones of those sizes (a sum the fusion makes a tiny loop), so no new
+   * node kind is needed and every backend computes it.
+   */
+  private sizeValue(dims: readonly Dim[], shape: Shape, dtype: DType): number {
+    const b = this.b;
+    const hints = this.hints();
+    const scalar = (d: Dim): number => {
+      if (typeof d === 'number') return b.scalar(d, 'int64');
+      const terms = d.toJSON().map(([coef, names]) => {
+        if (names.length === 0) return b.scalar(coef, 'int64');
+        const ones = b.expand(b.scalar(1, 'int64'), names.map((n) => hints.get(n)!), names.map((n) => SymInt.symbol(n)));
+        const count = b.reduce('sum', ones, undefined, false);
+        return coef === 1 ? count : b.binary('mul', count, b.scalar(coef, 'int64'));
+      });
+      return terms.reduce((acc, t) => b.binary('add', acc, t));
+    };
+    const elems = dims.map(scalar);
+    const flat = elems.length === 1 ? elems[0]! : b.cat(elems.map((e) => b.reshape(e, [1])), 0);
+    return b.cast(b.reshape(flat, shape), dtype);
   }
 
   /** Runs `fn` over the operands: folded in JS when all are known and small, else into the graph. */

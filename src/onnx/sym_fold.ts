@@ -127,8 +127,9 @@ function symNode(n: Node, g: Graph, vals: readonly (RefTensor | undefined)[], el
       // Symbols as indices would pick an element per binding.
       return ins[1] === undefined ? moved(n, vals, elems, [0]) : null;
     case 'cast':
-      // Sizes stay sizes through integer casts; a size as a float is a value, not a size.
-      return isInt(n.to) ? elems(n.inputs[0]!) : null;
+      // Sizes stay sizes through casts (a float one is data: emit.ts computes it per call);
+      // float arithmetic on them is not followed.
+      return n.to === 'bool' ? null : elems(n.inputs[0]!);
     case 'unary':
       return n.fn === 'neg' ? elems(n.inputs[0]!).map((d) => norm(SymInt.of(d).mul(-1))) : null;
     case 'binary': {

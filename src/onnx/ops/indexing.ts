@@ -8,7 +8,8 @@ import type { GraphBuilder } from '../../graph/builder.js';
 import { SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, normDim, numel } from '../../graph/shape.js';
 import type { SymSlice } from '../../graph/builder.js';
-import { type Dim, SymInt } from '../../graph/sym.js';
+import { type Dim, SymInt, SymbolicUnsupportedError } from '../../graph/sym.js';
+import { dimSymbols } from '../../graph/sym_shape.js';
 import { ConstTensor } from '../const_tensor.js';
 import type { ConvertContext } from '../context.js';
 import type { Val } from '../emit.js';
@@ -190,7 +191,14 @@ function sourceIndex(mode: string, i: number, len: number): number {
 }
 
 /** GatherElements as a gather from the flattened data at computed flat offsets. */
+/** GatherElements and GatherND compute flat offsets from sizes as numbers: not over symbolic ones yet. */
+function staticOffsets(b: GraphBuilder, op: string, ids: readonly number[]): void {
+  const sym = ids.flatMap((i) => b.sym(i) ?? []);
+  if (sym.length) throw new SymbolicUnsupportedError(`${op} over symbolic sizes (its flat offsets multiply sizes as numbers)`, dimSymbols(sym));
+}
+
 function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr: number): number {
+  staticOffsets(b, 'GatherElements', [data, indices]);
   const ds = b.shape(data);
   const is = b.shape(indices);
   const axis = normDim('GatherElements', axisAttr, ds.length);
@@ -219,6 +227,7 @@ function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr
  * read at run time never reads out of bounds (known indices are range-checked at load).
  */
 export function gatherND(b: GraphBuilder, data: number, indices: number, batchDims: number): number {
+  staticOffsets(b, 'GatherND', [data, indices]);
   const ds = b.shape(data);
   const is = b.shape(indices);
   const q = is.length;

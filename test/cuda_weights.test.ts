@@ -116,3 +116,19 @@ test('an upload started ahead and one made at run time share parameters and both
   assert.equal(weights.uploadsInFlight(), false);
   assertOnDevice([...a, ...b]);
 });
+
+test('two uploads started together share the slots one after the other; a run-time upload meanwhile copies directly', { skip }, async () => {
+  // Each big enough that its slots are filled on the thread pool (host_copy.ts), so the first
+  // is still filling a slot when the others start.
+  const a = params([9_000_000, 5, 7_000_003], 6);
+  const b = [a[0]!, ...params([8_000_000, 11, 6_500_000], 7)];
+  const c = params([2_000_000, 3], 8);
+  const first = weights.uploadParams(a);
+  const second = weights.uploadParams(b);
+  assert.ok(weights.uploadsInFlight());
+  // A run that did not wait for them (its own parameters): must not write into their slots.
+  weights.uploadParamsNow(c);
+  await Promise.all([first, second]);
+  assert.equal(weights.deviceCopyOf(b[0]!), weights.deviceCopyOf(a[0]!), 'a shared parameter has one device copy');
+  assertOnDevice([...a, ...b, ...c]);
+});

@@ -78,9 +78,6 @@ export interface CudaBackendOptions {
   allowTF32?: boolean;
 }
 
-let cublasTf32: Cublas | undefined;
-let cublasStrict: Cublas | undefined;
-
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
   readonly device = 'cuda' as const;
@@ -128,6 +125,13 @@ export class CudaBackend implements Backend {
 
   /** Uploads the plan's weights in large transfers, overlapping the module loads that follow. */
   prepareParams(plan: Plan, params: readonly NDArray[]): Promise<void> {
+    // cuBLAS's load and handle start on the thread pool now, beside the uploads and module
+    // loads, instead of at instantiation (a plan whose products all took the generated GEMM
+    // loads it for nothing: cheap, and such plans are small).
+    if (this.useCublas && plan.info.some((i) => i.kind === 'matmul')) {
+      const allowTF32 = this.options.allowTF32 === true;
+      import('./cublas.js').then((m) => m.startCublasEarly(allowTF32), () => {});
+    }
     return uploadParams(planParams(plan, params));
   }
 
@@ -136,8 +140,8 @@ export class CudaBackend implements Backend {
     let cublas: Cublas | undefined;
     if (kernels.some((k) => k.meta.gemm)) {
       // Only plans with cuBLAS products import its module (and load the library).
-      const { Cublas } = await import('./cublas.js');
-      cublas = this.options.allowTF32 ? (cublasTf32 ??= new Cublas({ allowTF32: true })) : (cublasStrict ??= new Cublas());
+      const { cublasFor } = await import('./cublas.js');
+      cublas = await cublasFor(this.options.allowTF32 === true);
     }
     return new CudaExecutable(plan, kernels, cublas);
   }

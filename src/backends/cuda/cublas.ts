@@ -168,16 +168,20 @@ export class Cublas {
   private readonly beta = new Float32Array(1);
   private destroyed = false;
 
-  constructor(options: CublasOptions = {}) {
+  /** `handle`: one cublasCreate made already (startCublasEarly's), else one is created here. */
+  constructor(options: CublasOptions = {}, handle?: bigint) {
     initCuda(); // cuBLAS uses the current context: the primary context made current there
     const endLoad = traceSpan('load', 'cuBLAS library load');
     const a = loadLibrary();
     endLoad();
-    const h = new BigUint64Array(1);
-    const endCreate = traceSpan('load', 'cublasCreate');
-    check('cublasCreate_v2', a.create(h));
-    endCreate();
-    this.handle = h[0]!;
+    if (handle === undefined) {
+      const h = new BigUint64Array(1);
+      const endCreate = traceSpan('load', 'cublasCreate');
+      check('cublasCreate_v2', a.create(h));
+      endCreate();
+      handle = h[0]!;
+    }
+    this.handle = handle;
     check('cublasSetMathMode', a.setMathMode(this.handle, options.allowTF32 === true ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     this.setStream(options.stream ?? DEFAULT_STREAM);
   }
@@ -265,33 +269,88 @@ export function columnMajorGemm(p: SgemmParams): ColumnMajorGemm {
   };
 }
 
-let shared: Cublas | undefined;
-
-/** The process-wide handle (TF32 off), created on first use. */
-export function getCublas(): Cublas {
-  return (shared ??= new Cublas());
-}
-
-let unavailable: string | undefined;
-
-/** Whether cuBLAS can be used (CUDA up, library loaded, handle created). Never throws. */
-export function cublasAvailable(): boolean {
-  if (shared !== undefined) return true;
-  if (unavailable !== undefined) return false;
-  try {
-    getCublas();
-    return true;
-  } catch (e) {
-    unavailable = (e as Error).message;
-    return false;
-  }
-}
-
-export function cublasUnavailableReason(): string | undefined {
-  return cublasAvailable() ? undefined : unavailable;
-}
-
 /** The library file in use (after a successful load). */
 export function cublasLibraryPath(): string | undefined {
   return api?.path;
+}
+
+// An early start: a warm start's first run used to begin by loading libcublas and libcublasLt
+// (~44 ms on the GPU machine) and creating a handle on the main thread, after the modules and
+// the weights. Both are started instead on the thread pool (koffi async calls) as soon as a
+// plan with products is known, and done by the time the plan is instantiated.
+const RTLD_NOW = 2;
+
+interface EarlyStart {
+  /** Settles once the library is loaded (or failed to: the constructor then reports why). */
+  ready: Promise<void>;
+  /** A handle created on the pool, when one could be. */
+  handle?: bigint;
+}
+const early = new Map<boolean, EarlyStart>();
+
+/** dlopen on a pool thread: the file's loading and relocation off the main thread; koffi.load later finds it loaded. */
+function dlopenOnPool(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      const libc = koffi.load('libc.so.6');
+      const dlopen = libc.func('void *dlopen(const char *file, int mode)') as unknown as { async(f: string, m: number, cb: (err: unknown, h: unknown) => void): void };
+      dlopen.async(path, RTLD_NOW, (err, h) => resolve(!err && h !== null));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+async function preloadLibrary(): Promise<void> {
+  if (api !== undefined || setting('KILN_CUBLAS') !== undefined) return;
+  for (const c of candidates()) {
+    if (!c.includes('/')) return; // bare sonames: the constructor's search
+    const lt = join(dirname(c), c.endsWith('.12') ? 'libcublasLt.so.12' : 'libcublasLt.so.13');
+    if (existsSync(lt)) await dlopenOnPool(lt);
+    if (await dlopenOnPool(c)) return;
+  }
+}
+
+/**
+ * Starts loading cuBLAS and creating the handle for `allowTF32` on the thread pool, once per
+ * mode; `cublasFor` picks them up. The handle is created on the pool only for device 0: a
+ * thread without a current context makes cuBLAS take device 0's primary context, which is
+ * kiln's only when KILN_CUDA_DEVICE is 0 (for another device it is created at instantiation,
+ * on this thread). Failures here are ignored: the constructor repeats the step and reports.
+ */
+export function startCublasEarly(allowTF32: boolean): void {
+  if (early.has(allowTF32) || (allowTF32 ? tf32 : strict) !== undefined) return;
+  const start: EarlyStart = { ready: Promise.resolve() };
+  start.ready = (async () => {
+    const endLoad = traceSpan('load', 'cuBLAS early start');
+    try {
+      await preloadLibrary();
+      if (setting('KILN_CUDA_DEVICE') !== 0) return;
+      const a = loadLibrary();
+      const h = new BigUint64Array(1);
+      const status = await new Promise<number>((resolve) => (a.create as unknown as { async(h: BigUint64Array, cb: (err: unknown, r: number) => void): void }).async(h, (err, r) => resolve(err ? -1 : r)));
+      if (status === 0) start.handle = h[0]!;
+    } catch {
+      // The constructor loads and creates again, and says what failed.
+    } finally {
+      endLoad();
+    }
+  })();
+  early.set(allowTF32, start);
+}
+
+let strict: Cublas | undefined;
+let tf32: Cublas | undefined;
+
+/** The process's handle for `allowTF32`, made once (from startCublasEarly's work when it ran). */
+export async function cublasFor(allowTF32: boolean): Promise<Cublas> {
+  const existing = allowTF32 ? tf32 : strict;
+  if (existing) return existing;
+  const start = early.get(allowTF32);
+  if (start) await start.ready;
+  // Another caller may have made it while this one waited.
+  const made = (allowTF32 ? tf32 : strict) ?? new Cublas({ allowTF32 }, start?.handle);
+  if (allowTF32) tf32 = made;
+  else strict = made;
+  return made;
 }

@@ -7,8 +7,9 @@
 // in ONE device block (one cuMemAlloc, 256-byte aligned offsets), packed into page-locked
 // staging buffers (cuMemHostAlloc, a ring of two, kept for the process) and sent slot by slot
 // with cuMemcpyHtoDAsync on an upload stream, so the copy engine reads slot k while the host
-// fills slot k+1. uploadParams() yields to the event loop after each slot: started before the
-// kernels' modules load (compileGraph does), the copies run under cuModuleLoadData. Kernels
+// fills slot k+1. uploadParams() fills each slot on libuv's thread pool (host_copy.ts: several
+// cores' memory bandwidth, the main thread free meanwhile): started before the kernels'
+// modules load (compileGraph does), the host copies and the DMA run under cuModuleLoadData. Kernels
 // run on the legacy default stream, which waits for the (blocking) upload stream's earlier
 // copies: no launch reads a block before its bytes arrive. Without page-locked memory (the
 // driver refused it, or KILN_CUDA_PINNED=0 for an A/B run) the slots are ordinary memory and
@@ -19,6 +20,7 @@ import { setting } from '../../config/read.js';
 import type { NDArray } from '../../graph/ndarray.js';
 import type { AnyTypedArray } from '../../graph/dtype.js';
 import { traceSpan } from '../../observe/trace.js';
+import { type CopyPart, copyParts } from './host_copy.js';
 import { type CUevent, type CUstream, type DevicePtr, type PinnedHostMemory, eventCreate, eventRecord, eventSynchronize, memAlloc, memFreeHost, memHostAlloc, memcpyHtoD, memcpyHtoDAsync, streamCreate } from './driver.js';
 
 /** Device copies by parameter; an entry exists once its bytes are (or are being) copied. */
@@ -126,7 +128,7 @@ function pending(params: Iterable<NDArray>): { a: NDArray; host: Uint8Array }[] 
  * steps that copy it: each step fills one staging slot and sends it. Registration comes first
  * so that a second upload of the same parameters (another variant's program) finds them.
  */
-function* uploadSteps(params: Iterable<NDArray>): Generator<void, void, void> {
+function* uploadSteps(params: Iterable<NDArray>, direct = false): Generator<CopyPart[], void, void> {
   const todo = pending(params);
   if (todo.length === 0) return;
   // Weights mapped from their file (external_data.ts): an upload must not read pages a
@@ -140,6 +142,11 @@ function* uploadSteps(params: Iterable<NDArray>): Generator<void, void, void> {
   });
   const block = memAlloc(total);
   todo.forEach((t, i) => copies.set(t.a, block + offsets[i]!));
+  if (direct) {
+    // The staging slots belong to an upload in progress: synchronous copies from the host bytes.
+    todo.forEach((t, i) => t.host.byteLength > 0 && memcpyHtoD(block + offsets[i]!, t.host));
+    return;
+  }
   const staging = stagingRing(Math.min(MAX_SLOT, Math.max(MIN_SLOT, 2 ** Math.ceil(Math.log2(Math.ceil(total / 2))))));
   staging.users++;
   try {
@@ -149,8 +156,12 @@ function* uploadSteps(params: Iterable<NDArray>): Generator<void, void, void> {
     /** Where the slot's bytes go in the block, and how many it holds. */
     let slotStart = 0;
     let filled = 0;
-    const send = (): void => {
+    /** The host copies that fill the slot, made by the caller (on the pool's threads, or here) when yielded. */
+    let parts: CopyPart[] = [];
+    function* send(): Generator<CopyPart[], void, void> {
       if (filled === 0) return;
+      if (parts.length > 0) yield parts;
+      parts = [];
       if (slot.pinned) {
         memcpyHtoDAsync(block + slotStart, slot.host, stream!, filled);
         eventRecord(slot.event!, stream!);
@@ -162,29 +173,24 @@ function* uploadSteps(params: Iterable<NDArray>): Generator<void, void, void> {
       filled = 0;
       k = (k + 1) % slots.length;
       slot = slots[k]!;
-    };
+      claim(slot);
+    }
+    claim(slot);
     for (let i = 0; i < todo.length; i++) {
       const src = todo[i]!.host;
       // The padding before this parameter is sent as whatever the slot held (never read).
-      if (offsets[i]! - slotStart > slot.host.byteLength) {
-        send();
-        yield;
-      }
+      if (offsets[i]! - slotStart > slot.host.byteLength) yield* send();
       filled = offsets[i]! - slotStart;
       let done = 0;
       while (done < src.byteLength) {
-        if (filled === slot.host.byteLength) {
-          send();
-          yield;
-        }
+        if (filled === slot.host.byteLength) yield* send();
         const n = Math.min(src.byteLength - done, slot.host.byteLength - filled);
-        claim(slot);
-        slot.host.set(src.subarray(done, done + n), filled);
+        parts.push({ src: src.subarray(done, done + n), dst: slot.host.subarray(filled, filled + n) });
         filled += n;
         done += n;
       }
     }
-    send();
+    yield* send();
   } catch (e) {
     // The block is abandoned (it stays allocated); the parameters upload again next time.
     for (const t of todo) copies.delete(t.a);
@@ -194,31 +200,45 @@ function* uploadSteps(params: Iterable<NDArray>): Generator<void, void, void> {
   }
 }
 
+/** The last upload started by uploadParams: the next one starts after it (they share the slots). */
+let lastUpload: Promise<void> = Promise.resolve();
+
 /**
- * Uploads the parameters that are not on the device yet, yielding to the event loop between
- * staging slots (so module loads and other work go on while the copy engine runs). The
- * returned promise settles once every copy is enqueued.
+ * Uploads the parameters that are not on the device yet. Each staging slot is filled on the
+ * thread pool (host_copy.ts) while this thread goes on with other work (module loads), then
+ * sent; the returned promise settles once every copy is enqueued. Uploads run one after
+ * another: a later one skips what an earlier one registered.
  */
 export function uploadParams(params: readonly NDArray[]): Promise<void> {
-  const end = traceSpan('load', 'weights upload');
-  const steps = uploadSteps(params);
-  const p = (async () => {
+  const run = async (): Promise<void> => {
+    const end = traceSpan('load', 'weights upload');
     try {
-      while (!steps.next().done) await new Promise<void>((r) => setImmediate(r));
+      const steps = uploadSteps(params);
+      for (let s = steps.next(); !s.done; s = steps.next()) {
+        const copying = copyParts(s.value);
+        // Copied here (a small slot): still let other work in between slots.
+        await (copying ?? new Promise<void>((r) => setImmediate(r)));
+      }
     } finally {
       end();
     }
-  })();
+  };
+  const p = lastUpload.then(run);
+  lastUpload = p.catch(() => {});
   inFlight.add(p);
   const forget = (): void => void inFlight.delete(p);
   p.then(forget, forget);
   return p;
 }
 
-/** Uploads what is not on the device yet, now (a run whose parameters were not uploaded ahead). */
+/**
+ * Uploads what is not on the device yet, now (a run whose parameters were not uploaded ahead):
+ * through the staging slots, or, while an upload started by uploadParams holds them, with
+ * synchronous copies from the host bytes.
+ */
 export function uploadParamsNow(params: Iterable<NDArray>): void {
-  const steps = uploadSteps(params);
-  while (!steps.next().done);
+  const steps = uploadSteps(params, inFlight.size > 0);
+  for (let s = steps.next(); !s.done; s = steps.next()) for (const part of s.value) part.dst.set(part.src);
 }
 
 /** Whether an upload started by uploadParams is still enqueuing its copies. */

@@ -10,8 +10,7 @@ import type { NDArray } from '../graph/ndarray.js';
 import type { Traced } from '../frontend/trace.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { Graph, type IndexCheck, dimsOf } from '../graph/ir.js';
-import { SymbolicUnsupportedError } from '../graph/sym.js';
-import { dimSymbols } from '../graph/sym_shape.js';
+import { type Dim, SymInt, SymbolicUnsupportedError } from '../graph/sym.js';
 import { fmtShape, numel } from '../graph/shape.js';
 
 export class IndexRangeError extends RangeError {
@@ -52,8 +51,7 @@ export function withIndexChecks(traced: Traced): CheckedGraph {
     // call only, so no bad element reads NONE, and the gather's own clamp keeps its read inside.
     const sym = b.sym(c.indices);
     const flat = b.reshape(b.cast(c.indices, 'int64'), [N]);
-    if (sym && c.sizes.length !== 1) throw new SymbolicUnsupportedError('a range check of several coordinates over symbolic sizes', dimSymbols(sym));
-    const size = c.sizes.length === 1 ? i64(c.sizes[0]!) : b.reshape(b.expand(b.constant(c.sizes, [1, c.sizes.length], 'int64'), [N / c.sizes.length, c.sizes.length]), [N]);
+    const size = c.sizes.length === 1 ? b.sizeScalar(c.sizes[0]!) : coordinateSizes(b, c.sizes, b.dims(flat)[0]!, N);
     const wrapped = b.where(b.binary('lt', flat, i64(0)), b.binary('add', flat, size), flat);
     const bad = b.binary('or', b.binary('lt', wrapped, i64(0)), b.binary('ge', wrapped, size));
     const positions = b.iota([N], 0, 0, 1, 'int64', b.sym(flat));
@@ -66,6 +64,19 @@ export function withIndexChecks(traced: Traced): CheckedGraph {
   return { traced: { ...traced, graph: g }, userOutputs, checks: src.indexChecks.slice(), shapes: src.indexChecks.map((c) => dimsOf(src.node(c.indices)).map((d) => (typeof d === 'number' ? d : -1))) };
 }
 
+/**
+ * Each index element's dim size, for indices whose last dim holds one coordinate per entry of
+ * `sizes` (`count` elements, a formula over symbolic sizes): the sizes repeated.
+ */
+function coordinateSizes(b: GraphBuilder, sizes: readonly Dim[], count: Dim, N: number): number {
+  const k = sizes.length;
+  const row = sizes.every((d) => typeof d === 'number') ? b.constant(sizes as number[], [1, k], 'int64') : b.reshape(b.cat(sizes.map((d) => b.reshape(b.sizeScalar(d), [1])), 0), [1, k]);
+  if (typeof count === 'number') return b.reshape(b.expand(row, [N / k, k]), [N]);
+  const rows = SymInt.of(count).divExact(k);
+  if (!rows) throw new SymbolicUnsupportedError(`${count.key()} indices in coordinates of ${k}`, count.symbols());
+  return b.reshape(b.expand(row, [N / k, k], [rows.constant ?? rows, k]), [N], [count]);
+}
+
 /** The first bad position of a symbolic check that found none (any count of indices is below it). */
 const NONE = Number.MAX_SAFE_INTEGER;
 
@@ -73,12 +84,15 @@ const NONE = Number.MAX_SAFE_INTEGER;
 function failure(c: IndexCheck, shape: readonly number[], pos: number, v: number): IndexRangeError | undefined {
   const symbolic = shape.includes(-1);
   if (symbolic ? pos === NONE : !(pos < numel(shape))) return undefined;
-  const size = c.sizes[pos % c.sizes.length]!;
+  const sz = c.sizes[pos % c.sizes.length]!;
+  // A symbolic dim's size is not known here (the run's binding is not): its formula.
+  const size = typeof sz === 'number' ? sz : sz.key();
+  const valid = typeof sz === 'number' ? `${-sz} to ${sz - 1}` : `-(${size}) to ${size} - 1`;
   // Over symbolic sizes the multi-index needs the call's sizes: a vector's is its position.
   const at = !symbolic ? `indices[${shape.map((_, d) => Math.floor(pos / numel(shape.slice(d + 1))) % shape[d]!).join(',')}]` : shape.length === 1 ? `indices[${pos}]` : `flat position ${pos} of the indices`;
   const comp = c.sizes.length > 1 ? ` (coordinate ${pos % c.sizes.length} of ${c.sizes.length})` : '';
   const dims = symbolic ? `[${shape.map((d) => (d < 0 ? '?' : d)).join(', ')}]` : fmtShape(shape);
-  return new IndexRangeError(`${c.label}: index ${v} at ${at}${comp} is out of range for ${c.what}: size ${size}, valid ${-size} to ${size - 1} (indices ${dims})`);
+  return new IndexRangeError(`${c.label}: index ${v} at ${at}${comp} is out of range for ${c.what}: size ${size}, valid ${valid} (indices ${dims})`);
 }
 
 function scalarOf(a: NDArray): Promise<number> {

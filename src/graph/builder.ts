@@ -31,12 +31,44 @@ export class GraphBuilder {
   sym(id: number): readonly Dim[] | undefined {
     return this.g.node(id).sym;
   }
-  private dims(id: number): readonly Dim[] {
+  /** A node's dims: formulas where symbolic, else its shape. */
+  dims(id: number): readonly Dim[] {
     return this.g.node(id).sym ?? this.g.node(id).shape;
   }
   private anySym(ids: readonly number[]): boolean {
     return ids.some((i) => this.g.node(i).sym !== undefined);
   }
+  /** The size symbols' values at the hints (the sizes the graph is traced at), from its inputs. */
+  hints(): Map<string, number> {
+    const b = new Map<string, number>();
+    for (const id of this.g.inputs) {
+      const n = this.g.node(id);
+      n.sym?.forEach((d, i) => {
+        const name = typeof d === 'number' ? undefined : d.bareSymbol;
+        if (name !== undefined) b.set(name, n.shape[i]!);
+      });
+    }
+    return b;
+  }
+
+  /**
+   * A size as an int64 scalar value: a constant where static, else computed per call, each
+   * term's monomial the count of a block of ones of those sizes (a sum the fusion makes a
+   * tiny loop), so sizes used as data (an ONNX model's x · seq, GatherND's strides) need no
+   * node kind of their own and every backend computes them.
+   */
+  sizeScalar(d: Dim): number {
+    if (typeof d === 'number' || d.isConstant) return this.scalar(typeof d === 'number' ? d : d.constant!, 'int64');
+    const hints = this.hints();
+    const terms = d.toJSON().map(([coef, names]) => {
+      if (names.length === 0) return this.scalar(coef, 'int64');
+      const ones = this.expand(this.scalar(1, 'int64'), names.map((n) => hints.get(n)!), names.map((n) => SymInt.symbol(n)));
+      const count = this.reduce('sum', ones, undefined, false);
+      return coef === 1 ? count : this.binary('mul', count, this.scalar(coef, 'int64'));
+    });
+    return terms.reduce((acc, t) => this.binary('add', acc, t));
+  }
+
   /** Ops that do not take symbolic sizes yet refuse them, so compile() specialises. */
   private staticOnly(op: string, ids: readonly number[]): void {
     if (this.anySym(ids)) throw new SymbolicUnsupportedError(`${op} of a tensor with symbolic sizes`, ids.flatMap((i) => dimSymbols(this.dims(i))));
@@ -330,14 +362,13 @@ export class GraphBuilder {
     const axis = normDim('gather', dim, ds.length);
     const idt = this.dtype(indices);
     if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`gather: indices must be int32 or int64, got ${idt}`);
-    // Over symbolic sizes: the indexed dim's size is read by the wrap and the clamp (a size
-    // argument where symbolic); a checked one must be static (Graph.indexChecks hold numbers).
+    // Over symbolic sizes the indexed dim's size is read by the wrap, the clamp and the check
+    // (a size argument, or a size computed per call, where symbolic).
     const dd = this.dims(data);
-    if (checked && typeof dd[axis] !== 'number') throw new SymbolicUnsupportedError(`gather along symbolic dim ${axis} of ${fmtDims(dd)} (its index check needs the size)`, dimSymbols([dd[axis]!]));
     const out = [...ds.slice(0, axis), ...this.shape(indices), ...ds.slice(axis + 1)];
     const sym = this.anySym([data, indices]) ? [...dd.slice(0, axis), ...this.dims(indices), ...dd.slice(axis + 1)] : undefined;
     const id = this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data), sym);
-    if (checked) this.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, `gather (graph node ${id})`);
+    if (checked) this.checkIndices(indices, [dd[axis]!], `dim ${axis} of data ${this.sym(data) ? fmtDims(dd) : fmtShape(ds)}`, `gather (graph node ${id})`);
     return id;
   }
 
@@ -346,7 +377,7 @@ export class GraphBuilder {
    * when negative, must be below its size (sizes[e % sizes.length] for element e). The label is
    * the converting frontend's (an ONNX node's) when it set one, else `fallback`.
    */
-  checkIndices(indices: number, sizes: readonly number[], what: string, fallback: string): void {
+  checkIndices(indices: number, sizes: readonly Dim[], what: string, fallback: string): void {
     if (numel(this.shape(indices)) === 0) return;
     this.g.indexChecks.push({ indices, sizes: [...sizes], what, label: this.g.checkLabel ?? fallback });
   }

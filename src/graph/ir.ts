@@ -110,7 +110,8 @@ export type Node = NodeAttrs & {
  */
 export interface IndexCheck {
   indices: number;
-  sizes: number[];
+  /** Formulas where the indexed dims are symbolic (compared per call: index_checks.ts). */
+  sizes: Dim[];
   /** What the sizes are, for the message: "dim 1 of data [4, 5]". */
   what: string;
   /** The ONNX node ("Gather 'embed'") or the graph op ("gather (node 7)"). */

@@ -11,7 +11,7 @@ import { Graph } from '../graph/ir.js';
 import { numel, type Shape } from '../graph/shape.js';
 import type { Tracer } from '../frontend/tracer.js';
 import { ConstTensor } from './const_tensor.js';
-import { type Dim, SymInt } from '../graph/sym.js';
+import type { Dim } from '../graph/sym.js';
 import { foldSymbols } from './sym_fold.js';
 
 /** An importer value: a node of the traced graph, or a tensor known at load time. */
@@ -60,36 +60,13 @@ export class Emitter {
 
   /** The size symbols' values at the hints (the sizes the graph is traced at), from its inputs. */
   hints(): Map<string, number> {
-    const b = new Map<string, number>();
-    for (const id of this.b.g.inputs) {
-      const n = this.b.g.node(id);
-      n.sym?.forEach((d, i) => {
-        const name = typeof d === 'number' ? undefined : d.bareSymbol;
-        if (name !== undefined) b.set(name, n.shape[i]!);
-      });
-    }
-    return b;
+    return this.b.hints();
   }
 
-  /**
-   * A tensor of size formulas as graph values computed per call: each term's monomial is the
-   * count of a block of ones of those sizes (a sum the fusion makes a tiny loop), so no new
-   * node kind is needed and every backend computes it.
-   */
+  /** A tensor of size formulas as graph values computed per call (GraphBuilder.sizeScalar). */
   private sizeValue(dims: readonly Dim[], shape: Shape, dtype: DType): number {
     const b = this.b;
-    const hints = this.hints();
-    const scalar = (d: Dim): number => {
-      if (typeof d === 'number') return b.scalar(d, 'int64');
-      const terms = d.toJSON().map(([coef, names]) => {
-        if (names.length === 0) return b.scalar(coef, 'int64');
-        const ones = b.expand(b.scalar(1, 'int64'), names.map((n) => hints.get(n)!), names.map((n) => SymInt.symbol(n)));
-        const count = b.reduce('sum', ones, undefined, false);
-        return coef === 1 ? count : b.binary('mul', count, b.scalar(coef, 'int64'));
-      });
-      return terms.reduce((acc, t) => b.binary('add', acc, t));
-    };
-    const elems = dims.map(scalar);
+    const elems = dims.map((d) => b.sizeScalar(d));
     const flat = elems.length === 1 ? elems[0]! : b.cat(elems.map((e) => b.reshape(e, [1])), 0);
     return b.cast(b.reshape(flat, shape), dtype);
   }

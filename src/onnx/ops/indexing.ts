@@ -8,8 +8,8 @@ import type { GraphBuilder } from '../../graph/builder.js';
 import { SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, normDim, numel } from '../../graph/shape.js';
 import type { SymSlice } from '../../graph/builder.js';
-import { type Dim, SymInt, SymbolicUnsupportedError } from '../../graph/sym.js';
-import { dimSymbols } from '../../graph/sym_shape.js';
+import { type Dim, SymInt, SymbolicUnsupportedError, fmtDims, symNumel, symStrides } from '../../graph/sym.js';
+import { dimSymbols, sameDim } from '../../graph/sym_shape.js';
 import { ConstTensor } from '../const_tensor.js';
 import type { ConvertContext } from '../context.js';
 import type { Val } from '../emit.js';
@@ -191,33 +191,35 @@ function sourceIndex(mode: string, i: number, len: number): number {
 }
 
 /** GatherElements as a gather from the flattened data at computed flat offsets. */
-/** GatherElements and GatherND compute flat offsets from sizes as numbers: not over symbolic ones yet. */
-function staticOffsets(b: GraphBuilder, op: string, ids: readonly number[]): void {
-  const sym = ids.flatMap((i) => b.sym(i) ?? []);
-  if (sym.length) throw new SymbolicUnsupportedError(`${op} over symbolic sizes (its flat offsets multiply sizes as numbers)`, dimSymbols(sym));
-}
-
 function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr: number): number {
-  staticOffsets(b, 'GatherElements', [data, indices]);
   const ds = b.shape(data);
   const is = b.shape(indices);
   const axis = normDim('GatherElements', axisAttr, ds.length);
   if (is.length !== ds.length) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} and data ${fmtShape(ds)} differ in rank`);
   const over = is.findIndex((n, d) => d !== axis && n > ds[d]!);
   if (over >= 0) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} exceed data ${fmtShape(ds)} in dim ${over} (only dim ${axis} is indexed)`);
+  // Over symbolic sizes (RoBERTa's token types: a buffer expanded to the batch, read at the
+  // position ids) the strides and the axis size are sizes computed per call; a dim the
+  // indices share with the data must be the same size for every binding.
+  const symbolic = b.sym(data) !== undefined || b.sym(indices) !== undefined;
+  const [dd, id] = [b.dims(data), b.dims(indices)];
+  const differs = id.findIndex((n, d) => d !== axis && (typeof n !== 'number' || typeof dd[d] !== 'number') && !sameDim(n, dd[d]!));
+  if (symbolic && differs >= 0) throw new SymbolicUnsupportedError(`GatherElements: indices dim ${differs} (${String(id[differs])}) is not data's (${String(dd[differs])}) for every binding`, dimSymbols([id[differs]!, dd[differs]!]));
+  const what = `dim ${axis} of data ${symbolic ? fmtDims(dd) : fmtShape(ds)}`;
   let idx = b.cast(indices, 'int64');
   // Negative indices count from the end of the axis; one still out of range is clamped (the
   // flat offset stays inside data) and is a run-time error.
-  b.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, 'GatherElements');
-  idx = b.where(b.binary('lt', idx, b.scalar(0, 'int64')), b.binary('add', idx, b.scalar(ds[axis]!, 'int64')), idx);
-  idx = b.binary('maximum', b.binary('minimum', idx, b.scalar(ds[axis]! - 1, 'int64')), b.scalar(0, 'int64'));
-  let stride = 1;
-  let flat = b.binary('mul', idx, b.scalar(numel(ds.slice(axis + 1)), 'int64'));
+  b.checkIndices(indices, [dd[axis]!], what, 'GatherElements');
+  const n = dd[axis]!;
+  idx = b.where(b.binary('lt', idx, b.scalar(0, 'int64')), b.binary('add', idx, b.sizeScalar(n)), idx);
+  idx = b.binary('maximum', b.binary('minimum', idx, b.sizeScalar(typeof n === 'number' ? n - 1 : n.sub(1))), b.scalar(0, 'int64'));
+  let stride: Dim = 1;
+  let flat = b.binary('mul', idx, b.sizeScalar(symbolic ? (symNumel(dd.slice(axis + 1)).constant ?? symNumel(dd.slice(axis + 1))) : numel(ds.slice(axis + 1))));
   for (let d = ds.length - 1; d >= 0; d--) {
-    if (d !== axis) flat = b.binary('add', flat, b.binary('mul', b.iota(is, d, 0, 1, 'int64'), b.scalar(stride, 'int64')));
-    stride *= ds[d]!;
+    if (d !== axis) flat = b.binary('add', flat, b.binary('mul', b.iota(is, d, 0, 1, 'int64', symbolic ? id : undefined), b.sizeScalar(stride)));
+    stride = typeof stride === 'number' && typeof dd[d] === 'number' ? stride * (dd[d] as number) : SymInt.of(stride).mul(dd[d]!);
   }
-  return b.gather(b.reshape(data, [numel(ds)]), flat, 0, false);
+  return b.gather(b.reshape(data, [numel(ds)], symbolic ? [symNumel(dd)] : undefined), flat, 0, false);
 }
 
 /**
@@ -227,7 +229,6 @@ function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr
  * read at run time never reads out of bounds (known indices are range-checked at load).
  */
 export function gatherND(b: GraphBuilder, data: number, indices: number, batchDims: number): number {
-  staticOffsets(b, 'GatherND', [data, indices]);
   const ds = b.shape(data);
   const is = b.shape(indices);
   const q = is.length;
@@ -248,25 +249,31 @@ export function gatherND(b: GraphBuilder, data: number, indices: number, batchDi
   if (numel(merged) === 0 && numel(lead) * numel(rest) > 0) {
     throw new ShapeError(`GatherND: indices ${fmtShape(is)} address an empty dim of data ${fmtShape(ds)}`);
   }
-  const strides = merged.map((_, d) => numel(merged.slice(d + 1)));
+  // Over symbolic sizes (a padding mask [batch, seq] read at [b, s] pairs built from Ranges)
+  // the strides and clamps are sizes computed per call (GraphBuilder.sizeScalar).
+  const symbolic = b.sym(data) !== undefined || b.sym(indices) !== undefined;
+  const dd = b.dims(data);
+  const mergedDims = dd.slice(0, B + k);
+  const leadDims = b.dims(indices).slice(0, -1);
+  const strides = symbolic ? symStrides(mergedDims).map((s) => s.constant ?? s) : merged.map((_, d) => numel(merged.slice(d + 1)));
   const i64 = (v: number) => b.scalar(v, 'int64');
   let flat: number | undefined;
-  const addTerm = (term: number, stride: number) => {
-    const t = stride === 1 ? term : b.binary('mul', term, i64(stride));
+  const addTerm = (term: number, stride: Dim) => {
+    const t = stride === 1 ? term : b.binary('mul', term, b.sizeScalar(stride));
     flat = flat === undefined ? t : b.binary('add', flat, t);
   };
-  for (let d = 0; d < B; d++) addTerm(b.iota(lead, d, 0, 1, 'int64'), strides[d]!);
+  for (let d = 0; d < B; d++) addTerm(b.iota(lead, d, 0, 1, 'int64', symbolic ? leadDims : undefined), strides[d]!);
   const idx = b.cast(indices, 'int64');
   // Each component is clamped below (memory stays in bounds); one out of range is a run-time error.
-  b.checkIndices(indices, merged.slice(B), `dims ${B} to ${B + k - 1} of data ${fmtShape(ds)}`, 'GatherND');
+  b.checkIndices(indices, mergedDims.slice(B), `dims ${B} to ${B + k - 1} of data ${symbolic ? fmtDims(dd) : fmtShape(ds)}`, 'GatherND');
   for (let t = 0; t < k; t++) {
-    const n = merged[B + t]!;
-    const raw = b.reshape(b.slice(idx, q - 1, t, t + 1), lead);
-    const wrapped = b.where(b.binary('lt', raw, i64(0)), b.binary('add', raw, i64(n)), raw);
-    const clamped = b.binary('maximum', b.binary('minimum', wrapped, i64(n - 1)), i64(0));
+    const n = mergedDims[B + t]!;
+    const raw = b.reshape(b.slice(idx, q - 1, t, t + 1), lead, symbolic ? leadDims : undefined);
+    const wrapped = b.where(b.binary('lt', raw, i64(0)), b.binary('add', raw, b.sizeScalar(n)), raw);
+    const clamped = b.binary('maximum', b.binary('minimum', wrapped, b.sizeScalar(typeof n === 'number' ? n - 1 : n.sub(1))), i64(0));
     addTerm(clamped, strides[B + t]!);
   }
-  return b.gather(b.reshape(data, [numel(merged), ...rest]), flat!, 0, false);
+  return b.gather(b.reshape(data, [numel(merged), ...rest], symbolic ? [symNumel(mergedDims).constant ?? symNumel(mergedDims), ...dd.slice(B + k)] : undefined), flat!, 0, false);
 }
 
 /**

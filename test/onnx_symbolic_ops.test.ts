@@ -297,3 +297,37 @@ test('an embedding id out of range on the symbolic program is an IndexRangeError
   await checkRun(m, gpt2Feeds(3, 6, 72), 'batch 3, seq 6');
   m.dispose();
 });
+
+// --- a KV cache: past keys [batch, past, 16] concatenated with the new ones [batch, seq, 16] along the sequence ---
+
+const cacheFile = path.join(tmp, 'kv_cache.onnx');
+fs.writeFileSync(
+  cacheFile,
+  model({
+    nodes: [
+      { op: 'MatMul', inputs: ['x', 'wk'], outputs: ['k'] },
+      { op: 'Concat', inputs: ['past', 'k'], outputs: ['keys'], attrs: axis(1) },
+      { op: 'Transpose', inputs: ['keys'], outputs: ['kt'], attrs: perm([0, 2, 1]) },
+      { op: 'MatMul', inputs: ['x', 'kt'], outputs: ['sc0'] },
+      { op: 'Mul', inputs: ['sc0', 'scale'], outputs: ['sc'] },
+      { op: 'Softmax', inputs: ['sc'], outputs: ['p'], attrs: axis(-1) },
+      { op: 'MatMul', inputs: ['p', 'keys'], outputs: ['y'] },
+    ],
+    inputs: [vi('x', F, ['batch', 'seq', E]), vi('past', F, ['batch', 'past_len', E])],
+    outputs: [vi('y', F, ['batch', 'seq', E]), vi('keys', F, ['batch', 'total', E])],
+    initializers: [f32('wk', [E, E], randoms(E * E, 80, 0.3)), f32('scale', [], [0.25])],
+  }),
+);
+
+test('a KV cache concatenated along the sequence (past_len + seq keys, a symbolic axis): three shapes on one program, each matching the interpreter', async () => {
+  const m = loadOnnx(cacheFile, { ...opts, cacheDir: path.join(tmp, 'kv') });
+  const before = compiles();
+  const feeds = (b: number, s: number, p: number, seed: number) => ({
+    x: NDArray.from(Float32Array.from(randoms(b * s * E, seed)), [b, s, E]),
+    past: NDArray.from(Float32Array.from(randoms(b * p * E, seed + 1)), [b, p, E]),
+  });
+  for (const [k, [b, s, p]] of [[2, 3, 9], [3, 2, 17], [2, 5, 4]].entries()) await checkRun(m, feeds(b!, s!, p!, 90 + 2 * k), `batch ${b}, seq ${s}, past ${p}`);
+  assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+  assert.equal(compiles() - before, 1, 'one compile serves every shape');
+  m.dispose();
+});

@@ -331,9 +331,10 @@ export class GraphBuilder {
     const axis = normDim('cat', dim, first.length);
     let total = 0;
     let dt = this.dtype(xs[0]!);
-    // Over symbolic sizes: the other dims must be the same symbols, the axis static.
+    // Over symbolic sizes: the other dims must be the same symbols; along the axis the sizes
+    // add up as formulas (a cache's past + new along the sequence).
     const symbolic = this.anySym(xs);
-    if (symbolic && xs.some((x) => typeof this.dims(x)[axis] !== 'number')) this.staticOnly('cat along a symbolic dim', xs);
+    let symTotal = SymInt.of(0);
     for (const x of xs) {
       const s = this.shape(x);
       if (s.length !== first.length || s.some((d, i) => i !== axis && d !== first[i])) {
@@ -341,13 +342,15 @@ export class GraphBuilder {
       }
       if (symbolic && this.dims(x).some((d, i) => i !== axis && !sameDim(d, this.dims(xs[0]!)[i]!))) this.staticOnly('cat of different symbolic sizes', xs);
       total += s[axis]!;
+      symTotal = symTotal.add(this.dims(x)[axis]!);
       dt = promote(dt, this.dtype(x), 'cat');
     }
-    const parts = xs.map((x) => this.cast(x, dt)).filter((x) => this.shape(x)[axis] !== 0);
+    // Only a part that is empty for every binding is dropped.
+    const parts = xs.map((x) => this.cast(x, dt)).filter((x) => this.dims(x)[axis] !== 0);
     if (parts.length === 1) return parts[0]!;
     const out = [...first];
     out[axis] = total;
-    const sym = symbolic ? this.dims(xs[0]!).map((d, i) => (i === axis ? total : d)) : undefined;
+    const sym = symbolic ? this.dims(xs[0]!).map((d, i) => (i === axis ? (symTotal.constant ?? symTotal) : d)) : undefined;
     return this.g.add({ op: 'cat', axis }, parts, out, dt, sym);
   }
 

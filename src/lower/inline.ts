@@ -6,6 +6,7 @@
 import type { DType } from '../graph/dtype.js';
 import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
+import { type Dim, SymInt } from '../graph/sym.js';
 import { symExpr } from './sym_index.js';
 import { broadcastIndex, viewInputIndex, windowInput } from './views.js';
 
@@ -55,18 +56,19 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'cat': {
       // Piecewise along the axis; the codegen emits `where` as a lazy ternary, so the
       // out-of-range branch's load is never executed.
+      // Offsets along a symbolic axis are formulas (size arguments in the code).
       const parts = node.inputs.map((_, i) => i);
-      let offset = 0;
+      let offset: Dim = 0;
       const pieces = parts.map((i) => {
         const shifted = [...idxs];
-        shifted[node.axis] = iadd(idxs[node.axis]!, idx(-offset));
-        const start = offset;
-        offset += input(i).shape[node.axis]!;
-        return { end: offset, start, value: at(i, shifted) };
+        shifted[node.axis] = iadd(idxs[node.axis]!, symExpr(typeof offset === 'number' ? -offset : offset.mul(-1)));
+        const n = dimsOf(input(i))[node.axis]!;
+        offset = typeof offset === 'number' && typeof n === 'number' ? offset + n : SymInt.of(offset).add(n);
+        return { end: offset, value: at(i, shifted) };
       });
       let e = pieces[pieces.length - 1]!.value;
       for (let p = pieces.length - 2; p >= 0; p--) {
-        const cond: Expr = { k: 'bin', op: 'lt', a: idxs[node.axis]!, b: idx(pieces[p]!.end), dt: 'bool' };
+        const cond: Expr = { k: 'bin', op: 'lt', a: idxs[node.axis]!, b: symExpr(pieces[p]!.end), dt: 'bool' };
         e = { k: 'where', c: cond, a: pieces[p]!.value, b: e, dt: node.dtype, lazy: true };
       }
       return e;

@@ -37,6 +37,15 @@ const f32 = (name: string, dims: number[], v: number[]) => ({ name, dims, dataTy
 const axis = (i: number) => [{ name: 'axis', i, type: AT.INT }];
 const perm = (p: number[]) => [{ name: 'perm', ints: p, type: AT.INTS }];
 
+/** Exporters' prologue: batch and seq of `input` as scalars `b`, `s` and one-element `b1`, `s1` (Shape → Gather → Unsqueeze). */
+const batchAndSeq = (input: string) => [
+  { op: 'Shape', inputs: [input], outputs: ['sh'] },
+  { op: 'Gather', inputs: ['sh', 'i0'], outputs: ['b'], attrs: axis(0) },
+  { op: 'Gather', inputs: ['sh', 'i1'], outputs: ['s'], attrs: axis(0) },
+  { op: 'Unsqueeze', inputs: ['b', 'ax0'], outputs: ['b1'] },
+  { op: 'Unsqueeze', inputs: ['s', 'ax0'], outputs: ['s1'] },
+];
+
 const E = 16;
 const H = 2;
 const DH = 8;
@@ -51,11 +60,7 @@ fs.writeFileSync(
   gpt2File,
   model({
     nodes: [
-      { op: 'Shape', inputs: ['ids'], outputs: ['sh'] },
-      { op: 'Gather', inputs: ['sh', 'i0'], outputs: ['b'], attrs: axis(0) },
-      { op: 'Gather', inputs: ['sh', 'i1'], outputs: ['s'], attrs: axis(0) },
-      { op: 'Unsqueeze', inputs: ['b', 'ax0'], outputs: ['b1'] },
-      { op: 'Unsqueeze', inputs: ['s', 'ax0'], outputs: ['s1'] },
+      ...batchAndSeq('ids'),
       // Token and position embeddings: Gather by symbolic ids, Range(0, seq) positions.
       { op: 'Gather', inputs: ['wte', 'ids'], outputs: ['tok'], attrs: axis(0) },
       { op: 'Range', inputs: ['zero', 's', 'one'], outputs: ['pos'] },
@@ -154,11 +159,7 @@ fs.writeFileSync(
   llamaFile,
   model({
     nodes: [
-      { op: 'Shape', inputs: ['x'], outputs: ['sh'] },
-      { op: 'Gather', inputs: ['sh', 'i0'], outputs: ['b'], attrs: axis(0) },
-      { op: 'Gather', inputs: ['sh', 'i1'], outputs: ['s'], attrs: axis(0) },
-      { op: 'Unsqueeze', inputs: ['b', 'ax0'], outputs: ['b1'] },
-      { op: 'Unsqueeze', inputs: ['s', 'ax0'], outputs: ['s1'] },
+      ...batchAndSeq('x'),
       { op: 'Concat', inputs: ['b1', 's1', 'heads'], outputs: ['shape4'], attrs: axis(0) },
       // The rotary caches [P, DH] sliced to [:seq].
       { op: 'Slice', inputs: ['cos', 'zero1', 's1', 'ax0'], outputs: ['cosS'] },
@@ -330,4 +331,23 @@ test('a KV cache concatenated along the sequence (past_len + seq keys, a symboli
   assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
   assert.equal(compiles() - before, 1, 'one compile serves every shape');
   m.dispose();
+});
+
+test('the graph cache keys these symbolic programs by their formulas, not their hints: a second load first run at other sizes takes the program from the cache, compiling nothing', async () => {
+  const cacheDir = path.join(tmp, 'warm');
+  for (const file of [gpt2File, llamaFile]) {
+    const feeds = file === gpt2File ? gpt2Feeds : llamaFeeds;
+    const first = loadOnnx(file, { ...opts, cacheDir });
+    await checkRun(first, feeds(2, 9, 100), 'first load (2, 9)');
+    first.dispose();
+    const c0 = counters();
+    const second = loadOnnx(file, { ...opts, cacheDir });
+    await checkRun(second, feeds(3, 14, 101), 'second load (3, 14)');
+    const c1 = counters();
+    assert.deepEqual(second.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+    assert.equal(c1.graph_cache_hits - c0.graph_cache_hits, 1, `${path.basename(file)}: the symbolic program came from the graph cache`);
+    assert.equal(c1.graph_cache_misses, c0.graph_cache_misses, 'nothing was scheduled');
+    assert.equal(c1.compile_submitted, c0.compile_submitted, 'nothing compiled');
+    second.dispose();
+  }
 });

@@ -351,3 +351,34 @@ test('the graph cache keys these symbolic programs by their formulas, not their 
     second.dispose();
   }
 });
+
+// Unsqueeze, Squeeze and Flatten of a symbolic value whose batch and seq hints are equal: matched by
+// hint alone, [4, 4] unsqueezed to [1, 4, 4] could name the dims [1, seq, batch].
+const unsqueezeFile = path.join(tmp, 'unsqueeze_equal_hints.onnx');
+fs.writeFileSync(
+  unsqueezeFile,
+  model({
+    nodes: [
+      { op: 'Unsqueeze', inputs: ['x', 'ax0'], outputs: ['u'] },
+      { op: 'Softmax', inputs: ['u'], outputs: ['p'], attrs: axis(-1) },
+      { op: 'Squeeze', inputs: ['p', 'ax0'], outputs: ['q'] },
+      { op: 'Flatten', inputs: ['q'], outputs: ['f'], attrs: axis(0) },
+      { op: 'Mul', inputs: ['f', 'two'], outputs: ['flat'] },
+      { op: 'Add', inputs: ['p', 'p'], outputs: ['y'] },
+    ],
+    inputs: [vi('x', F, ['batch', 'seq'])],
+    outputs: [vi('y', F, [1, 'batch', 'seq']), vi('flat', F, [1, 'n'])],
+    initializers: [i64('ax0', [1], [0]), f32('two', [], [2])],
+  }),
+);
+
+test('Unsqueeze, Squeeze and Flatten name the symbolic dims they keep, even when batch and seq were first seen equal: (4, 4), then (5, 3) and (2, 9) on the same program', async () => {
+  const m = loadOnnx(unsqueezeFile, { ...opts, cacheDir: path.join(tmp, 'equal-hints') });
+  const before = compiles();
+  for (const [k, [b, s]] of [[4, 4], [5, 3], [2, 9]].entries()) {
+    await checkRun(m, { x: NDArray.from(Float32Array.from(randoms(b! * s!, 110 + k)), [b!, s!]) }, `batch ${b}, seq ${s}`);
+  }
+  assert.deepEqual(m.inspect().symbolic, { path: 'symbolic', guardFailures: 0 });
+  assert.equal(compiles() - before, 1);
+  m.dispose();
+});

@@ -80,7 +80,9 @@ export class Emitter {
     }
     const res = fn(this.b, operands.map((v) => this.id(v)));
     // A value with no elements is known whatever the inputs: keep it out of the compiled graph.
-    return (typeof res === 'number' ? [res] : res).map((id) => (numel(this.b.shape(id)) === 0 ? new ConstTensor(this.b.shape(id), this.b.dtype(id), []) : id));
+    // (Over symbolic sizes only a dim that is 0 for every binding makes it empty.)
+    const empty = (id: number) => numel(this.b.shape(id)) === 0 && (this.b.sym(id)?.includes(0) ?? true);
+    return (typeof res === 'number' ? [res] : res).map((id) => (empty(id) ? new ConstTensor(this.b.shape(id), this.b.dtype(id), []) : id));
   }
 
   emit1(operands: readonly Val[], fn: (b: GraphBuilder, ids: number[]) => number): Val {

@@ -8,6 +8,7 @@ import { type Dim, symNumel } from '../../graph/sym.js';
 import { broadcastDims } from '../../graph/sym_shape.js';
 import { ConstTensor } from '../const_tensor.js';
 import type { ConvertContext } from '../context.js';
+import type { Val } from '../emit.js';
 import type { OnnxNode } from '../node.js';
 import type { OpTable } from './types.js';
 
@@ -34,7 +35,16 @@ function squeeze(ctx: ConvertContext, n: OnnxNode) {
   const drop = axes ? axes.map((a) => normDim('Squeeze', a, shape.length)) : shape.flatMap((d, i) => (d === 1 ? [i] : []));
   for (const a of drop) if (shape[a] !== 1) throw new ShapeError(`Squeeze: dim ${a} of ${fmtShape(shape)} is not 1`);
   const out = shape.filter((_, i) => !drop.includes(i));
-  return ctx.em.emit([x], (b, [x]) => b.reshape(x!, out));
+  const sym = keptDims(ctx, x, (_, i) => !drop.includes(i));
+  return ctx.em.emit([x], (b, [x]) => b.reshape(x!, out, sym));
+}
+
+/**
+ * A symbolic value's dims as a reshape's explicit target (the dims it keeps, in order): hints
+ * matched by position would take a symbol for another where two symbols' hints are equal.
+ */
+function keptDims(ctx: ConvertContext, x: Val, keep: (d: Dim, i: number) => boolean): Dim[] | undefined {
+  return x instanceof ConstTensor || !ctx.em.b.sym(x) ? undefined : ctx.dims(x).filter(keep);
 }
 
 function unsqueeze(ctx: ConvertContext, n: OnnxNode) {
@@ -47,7 +57,10 @@ function unsqueeze(ctx: ConvertContext, n: OnnxNode) {
   const out: number[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(ins.has(i) ? 1 : shape[k++]!);
-  return ctx.em.emit([x], (b, [x]) => b.reshape(x!, out));
+  const kept = keptDims(ctx, x, () => true);
+  let j = 0;
+  const sym = kept && out.map((_, i) => (ins.has(i) ? 1 : kept[j++]!));
+  return ctx.em.emit([x], (b, [x]) => b.reshape(x!, out, sym));
 }
 
 function shapeOf(ctx: ConvertContext, n: OnnxNode) {
@@ -89,7 +102,9 @@ export const shapeOps: OpTable = {
       const axis = a < 0 ? a + shape.length : a;
       if (axis < 0 || axis > shape.length) throw new ShapeError(`Flatten: axis ${a} out of range for rank ${shape.length}`);
       const out = [numel(shape.slice(0, axis)), numel(shape.slice(axis))];
-      return ctx.em.emit([x], (b, [x]) => b.reshape(x!, out));
+      const dims = keptDims(ctx, x, () => true);
+      const sym = dims && [dims.slice(0, axis), dims.slice(axis)].map((part) => symNumel(part).constant ?? symNumel(part));
+      return ctx.em.emit([x], (b, [x]) => b.reshape(x!, out, sym));
     },
   },
   Squeeze: { convert: squeeze },

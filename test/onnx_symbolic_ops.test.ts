@@ -161,8 +161,9 @@ fs.writeFileSync(
     nodes: [
       ...batchAndSeq('x'),
       { op: 'Concat', inputs: ['b1', 's1', 'heads'], outputs: ['shape4'], attrs: axis(0) },
-      // The rotary caches [P, DH] sliced to [:seq].
-      { op: 'Slice', inputs: ['cos', 'zero1', 's1', 'ax0'], outputs: ['cosS'] },
+      // The rotary caches [P, DH] sliced to [:seq] (cos's end as Min(seq, P): taken as seq, guarded).
+      { op: 'Min', inputs: ['s1', 'pmax'], outputs: ['cend'] },
+      { op: 'Slice', inputs: ['cos', 'zero1', 'cend', 'ax0'], outputs: ['cosS'] },
       { op: 'Slice', inputs: ['sin', 'zero1', 's1', 'ax0'], outputs: ['sinS'] },
       { op: 'MatMul', inputs: ['x', 'wq'], outputs: ['q'] },
       { op: 'MatMul', inputs: ['x', 'wk'], outputs: ['k'] },
@@ -214,7 +215,7 @@ fs.writeFileSync(
     initializers: [
       i64('i0', [], [0]), i64('i1', [], [1]), i64('zero', [], [0]), i64('one', [], [1]), i64('wm1', [], [W - 1]),
       i64('ax0', [1], [0]), i64('ax1', [1], [1]), i64('ax3', [1], [3]), i64('zero1', [1], [0]), i64('one1', [1], [1]),
-      i64('half', [1], [DH / 2]), i64('big', [1], [2 ** 53 - 1]), i64('heads', [2], [H, DH]), i64('width', [1], [E]),
+      i64('pmax', [1], [P]), i64('half', [1], [DH / 2]), i64('big', [1], [2 ** 53 - 1]), i64('heads', [2], [H, DH]), i64('width', [1], [E]),
       i64('minus1s', [4], [-1, -1, -1, -1]), i64('ones4', [4], [1, 1, 1, 1]),
       f32('cos', [P, DH], theta.map(Math.cos)), f32('sin', [P, DH], theta.map(Math.sin)),
       f32('wq', [E, E], randoms(E * E, 16, 0.3)), f32('wk', [E, E], randoms(E * E, 17, 0.3)), f32('wv', [E, E], randoms(E * E, 18, 0.3)),
@@ -284,6 +285,10 @@ test('a sequence past the static buffers a symbolic slice reads breaks its guard
   assert.equal(status.path, 'symbolic');
   assert.equal(status.guardFailures, 1);
   assert.match(status.lastGuardFailure!, /^batch=2, seq=35: sizes s0=2, s1=35 break the program's guard s1 <= 32 \(a slice of dim 0 ends inside its input/);
+  // Min(seq, 32) was taken as seq under the same bound, a guard of the graph's own.
+  const program = await m.compile(llamaFeeds(2, 6, 62));
+  const guards = (program.plan.guards ?? []).map((g) => `${JSON.stringify(g.expr)} ${g.rel} ${g.value}: ${g.why}`);
+  assert.ok(guards.includes('[[1,["s1"]]] le 32: an ONNX shape computation took the minimum of s1 and 32 as at the traced sizes'), guards.join('\n'));
   m.dispose();
 });
 

@@ -41,6 +41,7 @@ export function withIndexChecks(traced: Traced): CheckedGraph {
   const g = new Graph();
   g.nodes.push(...src.nodes);
   g.inputs.push(...src.inputs);
+  g.guards.push(...src.guards);
   const b = new GraphBuilder(g);
   const outs = [...src.outputs];
   for (const c of src.indexChecks) {

@@ -4,7 +4,7 @@
 
 import type { DType } from './dtype.js';
 import type { Shape } from './shape.js';
-import { type Dim, type SymJSON, SymInt, dimKey } from './sym.js';
+import { type Dim, type Guard, type SymJSON, SymInt, dimKey } from './sym.js';
 
 export const UNARY_OPS = [
   'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu',
@@ -122,6 +122,11 @@ export class Graph {
   readonly nodes: Node[] = [];
   /** Run-time index checks (see IndexCheck); not part of the graph's key until compileGraph makes them outputs. */
   readonly indexChecks: IndexCheck[] = [];
+  /**
+   * What a symbolic graph assumes of its sizes beyond the nodes' own (an ONNX shape chain's
+   * Min(seq, 512) taken as seq: seq <= 512): checked per call with the plan's guards.
+   */
+  readonly guards: Guard[] = [];
   /** Set while a frontend converts one of its ops (the ONNX importer: the node's label), for IndexCheck.label. */
   checkLabel: string | undefined = undefined;
   /** Node ids of the graph's inputs, in call order (user inputs first, then parameters). */
@@ -184,6 +189,7 @@ export function canonicalGraph(g: Graph): unknown {
     nodes,
     inputs: g.inputs,
     outputs: g.outputs,
+    ...(g.guards.length ? { guards: g.guards } : {}),
   };
 }
 

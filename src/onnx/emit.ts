@@ -101,7 +101,7 @@ export class Emitter {
     const vals: (RefTensor | undefined)[] = operands.map((c) => ({ shape: [...c.shape], dtype: c.dtype, data: Float64Array.from(c.values()) }));
     evaluateGraph(g, vals, 'kernel');
     // Sizes over symbols (sym_fold.ts): carried where the ops allow, else the hints' values alone.
-    const syms = operands.some((c) => c.sym) ? foldSymbols(g, vals, operands.map((c) => c.sym?.slice())) : undefined;
+    const syms = operands.some((c) => c.sym) ? foldSymbols(g, vals, operands.map((c) => c.sym?.slice()), this.hints(), this.b.g.guards) : undefined;
     const folded = outs.map((o) => {
       if (o < operands.length) return operands[o]!;
       const c = new ConstTensor(g.node(o).shape, g.node(o).dtype, Array.from(vals[o]!.data));

@@ -4,16 +4,18 @@
 // the folded values carry them (ConstTensor.sym) beside their values at the hints. This
 // follows one folded scratch graph (onnx/emit.ts) node by node: the ops that move elements
 // (reshape, permute, expand, slice, cat, gather) move the symbols with them, integer add, sub,
-// mul and exact division compute polynomials (graph/sym.ts), and a comparison, minimum,
-// maximum or `where` over symbols is decided when the symbols' bounds decide it for every
-// binding. Anything else (a size cast to float, a division that is not exact) loses the
+// mul and exact division compute polynomials (graph/sym.ts), and a comparison, minimum or
+// maximum over symbols is decided by the symbols' bounds where they decide it for every
+// binding, else as it falls at the hints, with a guard that keeps that decision true (as
+// Inductor guards a comparison of sizes: Min(seq, 512) is seq, and the plan checks
+// seq <= 512 per call); `where` selects by a condition known at load. Anything else (a size cast to float, a division that is not exact) loses the
 // symbols: its value is the hints' alone, as before, and compile()'s second build at other
 // sizes catches a graph that then depended on them.
 
 import { isInt } from '../graph/dtype.js';
 import { type RefTensor, evalNode } from '../graph/evaluate.js';
 import type { Graph, Node } from '../graph/ir.js';
-import { type Dim, SymInt } from '../graph/sym.js';
+import { type Binding, type Dim, type Guard, SymInt, addGuard, nonNegativeGuard } from '../graph/sym.js';
 
 /** A node's elements over the symbols: undefined when all are numbers (its values are), null when lost. */
 export type SymElems = Dim[] | undefined | null;
@@ -29,7 +31,8 @@ function norm(d: Dim): Dim {
  * The symbolic elements of every node of `g` (a folded scratch graph) given its inputs'
  * (`inputs[i]` for input node i) and every node's values at the hints (`vals`).
  */
-export function foldSymbols(g: Graph, vals: readonly (RefTensor | undefined)[], inputs: readonly SymElems[]): SymElems[] {
+export function foldSymbols(g: Graph, vals: readonly (RefTensor | undefined)[], inputs: readonly SymElems[], hints: Binding, assumed: Guard[]): SymElems[] {
+  const ctx: Decide = { hints, assumed };
   const out: SymElems[] = [...inputs];
   const elems = (id: number): Dim[] => out[id] ?? Array.from(vals[id]!.data);
   for (const n of g.nodes) {
@@ -38,7 +41,7 @@ export function foldSymbols(g: Graph, vals: readonly (RefTensor | undefined)[], 
     if (ins.some((x) => x === null)) out[n.id] = null;
     else if (ins.every((x) => x === undefined)) out[n.id] = undefined;
     else {
-      const r = symNode(n, g, vals, elems, ins);
+      const r = symNode(n, g, vals, elems, ins, ctx);
       out[n.id] = r === null ? null : r.some(isSym) ? r : undefined;
     }
   }
@@ -67,28 +70,45 @@ function broadcast(n: Node, vals: readonly (RefTensor | undefined)[], elems: (id
   return moved(expand, vals, elems, [0]);
 }
 
-/** a − b ≥ 1 for every binding (a > b). */
-const provablyGT = (a: Dim, b: Dim) => SymInt.of(b).add(1).provablyLE(a);
+/** What deciding a comparison at the hints needs: their values, and where its guards go. */
+interface Decide {
+  hints: Binding;
+  assumed: Guard[];
+}
 
-/** a < b, a ≤ b, ... decided for every binding, else undefined. */
-function compare(op: string, a: Dim, b: Dim): boolean | undefined {
-  const eq = SymInt.of(a).equals(b);
-  const gt = provablyGT(a, b);
-  const lt = provablyGT(b, a);
-  const ge = eq || SymInt.of(b).provablyLE(a);
-  const le = eq || SymInt.of(a).provablyLE(b);
+/**
+ * How a and b compare for every call: by their bounds where those decide it, else as they
+ * compare at the hints, with the guard that keeps it so (a − b >= 1, a − b == 0 or
+ * b − a >= 1). Undefined when a symbol has no hint (never, for a graph's own symbols).
+ */
+function order(a: Dim, b: Dim, ctx: Decide): -1 | 0 | 1 | undefined {
+  const d = SymInt.of(a).sub(b);
+  if (d.isConstant) return Math.sign(d.constant!) as -1 | 0 | 1;
+  if (d.sub(1).provablyNonNegative()) return 1;
+  if (d.mul(-1).sub(1).provablyNonNegative()) return -1;
+  if (d.symbols().some((s) => !ctx.hints.has(s))) return undefined;
+  const at = Math.sign(d.eval(ctx.hints)) as -1 | 0 | 1;
+  const why = `an ONNX shape computation compared ${SymInt.of(a).key()} with ${SymInt.of(b).key()} as at the traced sizes`;
+  if (at === 0) addGuard(ctx.assumed, { expr: d.toJSON(), rel: 'eq', value: 0, why });
+  else addGuard(ctx.assumed, nonNegativeGuard(at > 0 ? d.sub(1) : d.mul(-1).sub(1), why));
+  return at;
+}
+
+function compare(op: string, a: Dim, b: Dim, ctx: Decide): boolean | undefined {
+  const o = order(a, b, ctx);
+  if (o === undefined) return undefined;
   switch (op) {
-    case 'eq': return eq ? true : gt || lt ? false : undefined;
-    case 'ne': return eq ? false : gt || lt ? true : undefined;
-    case 'lt': return lt ? true : ge ? false : undefined;
-    case 'le': return le ? true : gt ? false : undefined;
-    case 'gt': return gt ? true : le ? false : undefined;
-    case 'ge': return ge ? true : lt ? false : undefined;
+    case 'eq': return o === 0;
+    case 'ne': return o !== 0;
+    case 'lt': return o < 0;
+    case 'le': return o <= 0;
+    case 'gt': return o > 0;
+    case 'ge': return o >= 0;
     default: return undefined;
   }
 }
 
-function binary(op: string, a: Dim, b: Dim): Dim | null {
+function binary(op: string, a: Dim, b: Dim, ctx: Decide): Dim | null {
   if (!isSym(a) && !isSym(b)) return null; // numbers: the caller takes the hint values
   switch (op) {
     case 'add': return norm(SymInt.of(a).add(b));
@@ -100,19 +120,25 @@ function binary(op: string, a: Dim, b: Dim): Dim | null {
     }
     case 'maximum':
     case 'minimum': {
-      const ge = SymInt.of(b).provablyLE(a);
-      const le = SymInt.of(a).provablyLE(b);
-      if (!ge && !le) return null;
+      // Needs only a ≥ b or a ≤ b: proved by the bounds, else as at the hints, guarded (not strictly).
+      const d = SymInt.of(a).sub(b);
+      let ge = d.provablyNonNegative();
+      if (!ge && !d.mul(-1).provablyNonNegative()) {
+        if (d.symbols().some((x) => !ctx.hints.has(x))) return null;
+        ge = d.eval(ctx.hints) >= 0;
+        addGuard(ctx.assumed, nonNegativeGuard(ge ? d : d.mul(-1), `an ONNX shape computation took the ${op} of ${SymInt.of(a).key()} and ${SymInt.of(b).key()} as at the traced sizes`));
+      }
       return op === 'maximum' ? (ge ? a : b) : ge ? b : a;
     }
     default: {
-      const c = compare(op, a, b);
+      if (!['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(op)) return null;
+      const c = compare(op, a, b, ctx);
       return c === undefined ? null : c ? 1 : 0;
     }
   }
 }
 
-function symNode(n: Node, g: Graph, vals: readonly (RefTensor | undefined)[], elems: (id: number) => Dim[], ins: readonly SymElems[]): Dim[] | null {
+function symNode(n: Node, g: Graph, vals: readonly (RefTensor | undefined)[], elems: (id: number) => Dim[], ins: readonly SymElems[], ctx: Decide): Dim[] | null {
   const hint = (i: number) => Array.from(vals[n.id]!.data)[i]!;
   switch (n.op) {
     case 'reshape':
@@ -137,7 +163,7 @@ function symNode(n: Node, g: Graph, vals: readonly (RefTensor | undefined)[], el
       const [a, b] = [broadcast(n, vals, elems, 0), broadcast(n, vals, elems, 1)];
       const r: Dim[] = [];
       for (let i = 0; i < a.length; i++) {
-        const v = binary(n.fn, a[i]!, b[i]!);
+        const v = binary(n.fn, a[i]!, b[i]!, ctx);
         if (v === null && (isSym(a[i]!) || isSym(b[i]!))) return null;
         r.push(v ?? hint(i));
       }

@@ -2,7 +2,7 @@
 // input dim that is exactly that symbol) and the range every symbol must lie in.
 
 import { type Graph, dimsOf } from '../graph/ir.js';
-import { type Guard, SYM_MAX, SYM_MIN, SymInt, SymbolicUnsupportedError } from '../graph/sym.js';
+import { type Guard, SYM_MAX, SYM_MIN, SymInt, SymbolicUnsupportedError, addGuard, nonNegativeGuard } from '../graph/sym.js';
 import type { PlanSymbol } from './plan.js';
 
 export function planSymbols(g: Graph): PlanSymbol[] {
@@ -44,15 +44,7 @@ export function rangeGuards(symbols: readonly PlanSymbol[]): Guard[] {
  */
 export function sliceGuards(g: Graph): Guard[] {
   const out: Guard[] = [];
-  const need = (e: SymInt, why: string) => {
-    if (e.provablyNonNegative()) return;
-    if (e.isConstant) throw new Error(`slice guard: ${why} fails at every size (${e.constant} < 0)`);
-    // Written as its symbols' part against a number: s1 <= 512 rather than 512 - s1 >= 0.
-    const c = e.toJSON().find(([, names]) => names.length === 0)?.[0] ?? 0;
-    const v = e.sub(c);
-    const gd: Guard = v.toJSON().every(([k]) => k < 0) ? { expr: v.mul(-1).toJSON(), rel: 'le', value: c, why } : { expr: v.toJSON(), rel: 'ge', value: -c, why };
-    if (!out.some((h) => JSON.stringify(h) === JSON.stringify(gd))) out.push(gd);
-  };
+  const need = (e: SymInt, why: string) => addGuard(out, nonNegativeGuard(e, why));
   for (const n of g.nodes) {
     if (n.op !== 'slice' || !n.sym) continue;
     const inDims = dimsOf(g.node(n.inputs[0]!));

@@ -311,6 +311,15 @@ fs.writeFileSync(
   cacheFile,
   model({
     nodes: [
+      // The new tokens' positions: Range(past_len, past_len + seq), gathered from a table.
+      { op: 'Shape', inputs: ['past'], outputs: ['psh'] },
+      { op: 'Gather', inputs: ['psh', 'i1'], outputs: ['plen'], attrs: axis(0) },
+      { op: 'Shape', inputs: ['x0'], outputs: ['xsh'] },
+      { op: 'Gather', inputs: ['xsh', 'i1'], outputs: ['slen'], attrs: axis(0) },
+      { op: 'Add', inputs: ['plen', 'slen'], outputs: ['lim'] },
+      { op: 'Range', inputs: ['plen', 'lim', 'one'], outputs: ['cpos'] },
+      { op: 'Gather', inputs: ['wpos', 'cpos'], outputs: ['pe'], attrs: axis(0) },
+      { op: 'Add', inputs: ['x0', 'pe'], outputs: ['x'] },
       { op: 'MatMul', inputs: ['x', 'wk'], outputs: ['k'] },
       { op: 'Concat', inputs: ['past', 'k'], outputs: ['keys'], attrs: axis(1) },
       { op: 'Transpose', inputs: ['keys'], outputs: ['kt'], attrs: perm([0, 2, 1]) },
@@ -319,17 +328,17 @@ fs.writeFileSync(
       { op: 'Softmax', inputs: ['sc'], outputs: ['p'], attrs: axis(-1) },
       { op: 'MatMul', inputs: ['p', 'keys'], outputs: ['y'] },
     ],
-    inputs: [vi('x', F, ['batch', 'seq', E]), vi('past', F, ['batch', 'past_len', E])],
+    inputs: [vi('x0', F, ['batch', 'seq', E]), vi('past', F, ['batch', 'past_len', E])],
     outputs: [vi('y', F, ['batch', 'seq', E]), vi('keys', F, ['batch', 'total', E])],
-    initializers: [f32('wk', [E, E], randoms(E * E, 80, 0.3)), f32('scale', [], [0.25])],
+    initializers: [f32('wk', [E, E], randoms(E * E, 80, 0.3)), f32('scale', [], [0.25]), f32('wpos', [P, E], randoms(P * E, 81)), i64('i1', [], [1]), i64('one', [], [1])],
   }),
 );
 
-test('a KV cache concatenated along the sequence (past_len + seq keys, a symbolic axis): three shapes on one program, each matching the interpreter', async () => {
+test('a KV cache concatenated along the sequence (past_len + seq keys, a symbolic axis), positions Range(past_len, past_len + seq): three shapes on one program, each matching the interpreter', async () => {
   const m = loadOnnx(cacheFile, { ...opts, cacheDir: path.join(tmp, 'kv') });
   const before = compiles();
   const feeds = (b: number, s: number, p: number, seed: number) => ({
-    x: NDArray.from(Float32Array.from(randoms(b * s * E, seed)), [b, s, E]),
+    x0: NDArray.from(Float32Array.from(randoms(b * s * E, seed)), [b, s, E]),
     past: NDArray.from(Float32Array.from(randoms(b * p * E, seed + 1)), [b, p, E]),
   });
   for (const [k, [b, s, p]] of [[2, 3, 9], [3, 2, 17], [2, 5, 4]].entries()) await checkRun(m, feeds(b!, s!, p!, 90 + 2 * k), `batch ${b}, seq ${s}, past ${p}`);

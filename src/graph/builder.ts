@@ -38,8 +38,12 @@ export class GraphBuilder {
   private anySym(ids: readonly number[]): boolean {
     return ids.some((i) => this.g.node(i).sym !== undefined);
   }
+  /** For a scratch graph built beside a symbolic one (ONNX folding): the symbols' hints there. */
+  symbolHints: Map<string, number> | undefined;
+
   /** The size symbols' values at the hints (the sizes the graph is traced at), from its inputs. */
   hints(): Map<string, number> {
+    if (this.symbolHints) return this.symbolHints;
     const b = new Map<string, number>();
     for (const id of this.g.inputs) {
       const n = this.g.node(id);

@@ -92,6 +92,7 @@ export class Emitter {
   private fold(operands: ConstTensor[], fn: BuildFn): Val[] | undefined {
     const g = new Graph();
     const sb = new GraphBuilder(g);
+    sb.symbolHints = this.hints();
     const ids = operands.map((c, i) => sb.input(`c${i}`, c.shape, c.dtype));
     const res = fn(sb, ids);
     const outs = typeof res === 'number' ? [res] : res;

@@ -4,7 +4,7 @@
 import { coerceStored } from '../../graph/elementwise_ref.js';
 import { isInt } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
-import { SymInt } from '../../graph/sym.js';
+import { type Dim, SymInt } from '../../graph/sym.js';
 import { ConstTensor, noteUnkeyableRead } from '../const_tensor.js';
 import { kilnDType, onnxTypeName } from '../dtypes.js';
 import type { OnnxNode } from '../node.js';
@@ -50,15 +50,17 @@ function checkConstantOfShape(n: OnnxNode): string[] {
 }
 
 /**
- * Range's length as a size formula when its bounds are symbolic: (limit − start) / delta for a
- * numeric start and delta that divide it exactly and a length provably at least 0 for every
- * binding; undefined otherwise (the range is then its values at the hints).
+ * Range over size formulas (Range(0, seq) for positions, Range(past, past + seq) for a cache's
+ * positions): its length (limit − start) / delta for a numeric delta that divides it exactly
+ * and a length provably at least 0 for every binding, and its start; undefined otherwise (the
+ * range is then its values at the hints).
  */
-function symbolicRange(start: ConstTensor, limit: ConstTensor, delta: ConstTensor): SymInt | undefined {
-  if (!limit.sym || start.sym || delta.sym || !isInt(start.dtype)) return undefined;
-  const span = SymInt.of(limit.sym[0]!).sub(start.values()[0]!);
-  const count = span.divExact(delta.values()[0]!);
-  return count && !count.isConstant && count.provablyNonNegative() ? count : undefined;
+function symbolicRange(start: ConstTensor, limit: ConstTensor, delta: ConstTensor): { count: Dim; start: Dim } | undefined {
+  if ((!limit.sym && !start.sym) || delta.sym || !isInt(start.dtype)) return undefined;
+  const from = start.dims()[0]!;
+  const count = SymInt.of(limit.dims()[0]!).sub(from).divExact(delta.values()[0]!);
+  if (!count || !count.provablyNonNegative()) return undefined;
+  return { count: count.constant ?? count, start: from };
 }
 
 /** The op table needs the model's directory for Constant tensors stored as external data. */
@@ -85,9 +87,16 @@ export function generatorOps(baseDir: string | undefined): OpTable {
         const s = start!.values()[0]!;
         const d = delta!.values()[0]!;
         const count = Math.max(Math.ceil((limit!.values()[0]! - s) / d), 0);
-        const symCount = symbolicRange(start!, limit!, delta!);
-        // Range(0, seq): an iota of symbolic length (positions, causal masks).
-        if (symCount) return ctx.em.emit([], (b) => b.iota([count], 0, s, d, dt, [symCount]));
+        const sym = symbolicRange(start!, limit!, delta!);
+        // Range(0, seq): an iota of symbolic length (positions, causal masks); a symbolic start
+        // is added per call.
+        if (sym) {
+          return ctx.em.emit([], (b) => {
+            const symbolicStart = typeof sym.start !== 'number';
+            const iota = b.iota([count], 0, symbolicStart ? 0 : s, d, dt, typeof sym.count === 'number' ? undefined : [sym.count]);
+            return symbolicStart ? b.binary('add', iota, b.cast(b.sizeScalar(sym.start), dt)) : iota;
+          });
+        }
         // Accumulate like the ONNX reference (start + i * delta), rounded to the dtype.
         return [new ConstTensor([count], dt, Array.from({ length: count }, (_, i) => coerceStored(s + i * d, dt)))];
       },

@@ -63,6 +63,18 @@ export class GraphBuilder {
    */
   sizeScalar(d: Dim): number {
     if (typeof d === 'number' || d.isConstant) return this.scalar(typeof d === 'number' ? d : d.constant!, 'int64');
+    // One value per formula in a graph: GatherND's strides and clamps, index checks and an
+    // ONNX model's sizes as data often name the same size.
+    const known = this.sizeValues.get(d.key());
+    if (known !== undefined) return known;
+    const id = this.computeSize(d);
+    this.sizeValues.set(d.key(), id);
+    return id;
+  }
+
+  private readonly sizeValues = new Map<string, number>();
+
+  private computeSize(d: SymInt): number {
     const hints = this.hints();
     const terms = d.toJSON().map(([coef, names]) => {
       if (names.length === 0) return this.scalar(coef, 'int64');

@@ -3,7 +3,7 @@
 // dim_param inputs: an embedding Gather by symbolic ids, Range(0, seq) positions, RoBERTa's
 // CumSum position ids, a static causal-mask buffer and rotary cos/sin caches sliced to the
 // sequence, reshapes to [batch, seq, heads, dim] through Shape → Gather → Concat, the last
-// position through Gather(Sub(seq, 1)), ConstantOfShape + Trilu and Range comparisons for
+// position through Gather(Sub(seq, 1)), a mean over the sequence, ConstantOfShape + Trilu and Range comparisons for
 // causal and sliding-window masks, an Expand target through Equal/Where, and softmax over a
 // symbolic key length. Each model loads once, runs three (batch, seq) shapes on ONE symbolic
 // program (one compile), and each result is checked against the float64 interpreter
@@ -123,9 +123,11 @@ fs.writeFileSync(
       // The last position's hidden state: Gather(y, seq − 1) along the sequence.
       { op: 'Sub', inputs: ['s', 'one'], outputs: ['lasti'] },
       { op: 'Gather', inputs: ['y', 'lasti'], outputs: ['last'], attrs: axis(1) },
+      // Mean pooling over the sequence (its count computed per call).
+      { op: 'ReduceMean', inputs: ['y', 'ax1'], outputs: ['pooled'], attrs: [{ name: 'keepdims', i: 0, type: AT.INT }] },
     ],
     inputs: [vi('ids', I64, ['batch', 'seq']), vi('mask', I64, ['batch', 'seq'])],
-    outputs: [vi('y', F, ['batch', 'seq', E]), vi('last', F, ['batch', E])],
+    outputs: [vi('y', F, ['batch', 'seq', E]), vi('last', F, ['batch', E]), vi('pooled', F, ['batch', E])],
     initializers: [
       i64('i0', [], [0]), i64('i1', [], [1]), i64('zero', [], [0]), i64('one', [], [1]),
       i64('ax0', [1], [0]), i64('ax12', [2], [1, 2]), i64('heads', [2], [H, DH]), i64('minus1', [1], [-1]),

@@ -9,7 +9,9 @@
 # under KILN_TRACE into $OUT), profile (KILN_PROFILE=1 of a warm process per PROFILE_MODELS model: each
 # kernel's GPU time, into $OUT), dynexport (the tiny suite with symbolic batch and sequence,
 # scripts/real_models_dynamic.py, as $OUT/dynamic_fixtures.tgz), torch (bench/torch_models.py),
-# torchdyn (bench/torch_dynamic.py: torch.compile's dynamic modes on GPT-2 over a sweep of shapes).
+# torchdyn (bench/torch_dynamic.py: torch.compile's dynamic modes on GPT-2 over a sweep of shapes),
+# dynsweep (GPT-2 small exported with symbolic batch and sequence, bench/dynamic_sweep.ts on CUDA:
+# compile once, the same sweep, beside static programs).
 set -u
 cd "$(dirname "$0")/.."
 O=${OUT:-/tmp/out}
@@ -30,6 +32,7 @@ for s in "$@"; do
     profile) step profile ${T_PROFILE:-90} bash -c 'for m in ${PROFILE_MODELS:-whisper_encoder}; do c=$(mktemp -d); node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 3 >/dev/null; KILN_PROFILE=1 node dist/bench/real_models.js --device cuda --one /tmp/full/${m}_dynamo --cache $c --repeat 20 >/dev/null 2>'"$O"'/${m}_profile.txt; head -40 '"$O"'/${m}_profile.txt; done' ;;
     fullim2col) step fullim2col 50 env KILN_IM2COL_MIN_MACS=${IM2COL:-1048576} node dist/bench/real_models.js --device cuda --dir /tmp/full --repeat 20 --only ${IM2COL_MODELS:-resnet,mobilenet_v2} ;;
     dynexport) step dynexport ${T_DYN:-150} bash -c 'cd scripts && PYTHONUNBUFFERED=1 timeout $(( ${T_DYN:-150} - 8 )) python3 real_models_dynamic.py --out /tmp/dynamic ${DYN_MODELS:+--only $DYN_MODELS}; tar czf '"$O"'/dynamic_fixtures.tgz -C /tmp/dynamic .' ;;
+    dynsweep) step dynsweep ${T_SWEEP:-300} bash -c 'cd scripts && PYTHONUNBUFFERED=1 python3 real_models_dynamic.py --size full --out /tmp/dynfull --only gpt2 && cd .. && node dist/bench/dynamic_sweep.js --model /tmp/dynfull/gpt2_dynamic/model.onnx --device cuda ${SWEEP_SHAPES:+--shapes $SWEEP_SHAPES}' ;;
     torchdyn) step torchdyn ${T_TORCHDYN:-400} env PYTHONUNBUFFERED=1 python3 bench/torch_dynamic.py ${DYN_SHAPES:+--shapes $DYN_SHAPES} ;;
     torch) step torch 500 env PYTHONUNBUFFERED=1 python3 bench/torch_models.py --size full --only "$FULL" ;;
     *) echo "unknown step $s"; exit 2 ;;

@@ -6,6 +6,7 @@ ONNX inputs carry `dim_param`s as published models do. Beside each model, PyTorc
 outputs for three different input shapes, so a test can run all three in one process.
 
     python3 scripts/real_models_dynamic.py [--out DIR] [--only gpt2,bert]
+    python3 scripts/real_models_dynamic.py --size full --out /tmp/dynfull --only gpt2   # bench/dynamic_sweep.ts's model
 
 DIR/<model>_dynamic/ gets model.onnx, case<c>_input_<i>.npy, case<c>_output_<i>.npy and
 meta.json (inputs with their ONNX dims, outputs, the cases' shapes, onnxruntime's max error for
@@ -75,6 +76,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--only", default=None, help="comma-separated model names")
+    ap.add_argument("--size", default="tiny", choices=["tiny", "full"],
+                    help="full: the suite's full-size configuration, the model alone (no cases: their outputs would be hundreds of MB)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     import onnx
@@ -85,7 +88,7 @@ def main():
         torch.manual_seed(0)
         d = os.path.join(a.out, key)
         try:
-            model, args, in_names, out_names = MODELS[name]("tiny")
+            model, args, in_names, out_names = MODELS[name](a.size)
             model.eval()
             os.makedirs(d, exist_ok=True)
             path = os.path.join(d, "model.onnx")
@@ -101,7 +104,7 @@ def main():
             graph_in = [i.name for i in m.graph.input]
             graph_out = [o.name for o in m.graph.output]
             cases = []
-            for c in range(len(TEXT_CASES)):
+            for c in range(len(TEXT_CASES) if a.size == "tiny" else 0):
                 xs = case_inputs(in_names, args, c)
                 with torch.no_grad():
                     outs = model(*xs)
@@ -118,7 +121,7 @@ def main():
                 cases.append({"shapes": [list(x.shape) for x in xs], "ort_max_rel_error": err,
                               "inputs": [f"case{c}_input_{i}.npy" for i in range(len(xs))],
                               "outputs": [f"case{c}_output_{i}.npy" for i in range(len(outs))]})
-            meta = {"model": name, "exporter": "dynamo", "size": "tiny", "dynamic": True,
+            meta = {"model": name, "exporter": "dynamo", "size": a.size, "dynamic": True,
                     "inputs": [{"name": n, "dims": ds} for n, ds in zip(graph_in, dims)],
                     "outputs": [{"name": n} for n in graph_out], "cases": cases,
                     "ops": sorted({n.op_type for n in m.graph.node}), "nodes": len(m.graph.node),

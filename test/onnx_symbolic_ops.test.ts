@@ -46,6 +46,15 @@ const batchAndSeq = (input: string) => [
   { op: 'Unsqueeze', inputs: ['s', 'ax0'], outputs: ['s1'] },
 ];
 
+/** Softmax of `scores` times `vh`, heads merged back to [batch, seq, `width`] through a Shape chain, as `out`. */
+const attend = (width: string, out: string) => [
+  { op: 'Softmax', inputs: ['scores'], outputs: ['p'], attrs: axis(-1) },
+  { op: 'MatMul', inputs: ['p', 'vh'], outputs: ['o4'] },
+  { op: 'Transpose', inputs: ['o4'], outputs: ['o'], attrs: perm([0, 2, 1, 3]) },
+  { op: 'Concat', inputs: ['b1', 's1', width], outputs: ['shape3'], attrs: axis(0) },
+  { op: 'Reshape', inputs: ['o', 'shape3'], outputs: [out] },
+];
+
 const E = 16;
 const H = 2;
 const DH = 8;
@@ -103,11 +112,7 @@ fs.writeFileSync(
       { op: 'Sub', inputs: ['onef', 'mf'], outputs: ['inv'] },
       { op: 'Mul', inputs: ['inv', 'neg'], outputs: ['addm'] },
       { op: 'Add', inputs: ['scm', 'addm'], outputs: ['scores'] },
-      { op: 'Softmax', inputs: ['scores'], outputs: ['p'], attrs: axis(-1) },
-      { op: 'MatMul', inputs: ['p', 'vh'], outputs: ['o4'] },
-      { op: 'Transpose', inputs: ['o4'], outputs: ['o'], attrs: perm([0, 2, 1, 3]) },
-      { op: 'Concat', inputs: ['b1', 's1', 'minus1'], outputs: ['shape3'], attrs: axis(0) },
-      { op: 'Reshape', inputs: ['o', 'shape3'], outputs: ['y0'] },
+      ...attend('minus1', 'y0'),
       // RoBERTa's position ids: CumSum(mask) · mask + 1, gathered from a second table.
       { op: 'CumSum', inputs: ['mask', 'i1'], outputs: ['cs'] },
       { op: 'Mul', inputs: ['cs', 'mask'], outputs: ['pm'] },
@@ -206,11 +211,7 @@ fs.writeFileSync(
       { op: 'MatMul', inputs: ['qr', 'krt'], outputs: ['sc0'] },
       { op: 'Mul', inputs: ['sc0', 'scale'], outputs: ['sc'] },
       { op: 'Add', inputs: ['sc', 'mask4'], outputs: ['scores'] },
-      { op: 'Softmax', inputs: ['scores'], outputs: ['p'], attrs: axis(-1) },
-      { op: 'MatMul', inputs: ['p', 'vh'], outputs: ['o4'] },
-      { op: 'Transpose', inputs: ['o4'], outputs: ['o'], attrs: perm([0, 2, 1, 3]) },
-      { op: 'Concat', inputs: ['b1', 's1', 'width'], outputs: ['shape3'], attrs: axis(0) },
-      { op: 'Reshape', inputs: ['o', 'shape3'], outputs: ['y'] },
+      ...attend('width', 'y'),
     ],
     inputs: [vi('x', F, ['batch', 'seq', E])],
     outputs: [vi('y', F, ['batch', 'seq', E])],

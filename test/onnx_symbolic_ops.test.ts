@@ -127,7 +127,10 @@ fs.writeFileSync(
       { op: 'Add', inputs: ['y1', 'tte_g'], outputs: ['y'] },
       // The last position's hidden state: Gather(y, seq − 1) along the sequence.
       { op: 'Sub', inputs: ['s', 'one'], outputs: ['lasti'] },
-      { op: 'Gather', inputs: ['y', 'lasti'], outputs: ['last'], attrs: axis(1) },
+      { op: 'Gather', inputs: ['y', 'lasti'], outputs: ['last0'], attrs: axis(1) },
+      // ... plus the position table's row for it (a gather from a weight at a size formula).
+      { op: 'Gather', inputs: ['wpe', 'lasti'], outputs: ['lpe'], attrs: axis(0) },
+      { op: 'Add', inputs: ['last0', 'lpe'], outputs: ['last'] },
       // Mean pooling over the sequence (its count computed per call).
       { op: 'ReduceMean', inputs: ['y', 'ax1'], outputs: ['pooled'], attrs: [{ name: 'keepdims', i: 0, type: AT.INT }] },
     ],

@@ -166,6 +166,11 @@ export function dimsOf(n: Node): readonly Dim[] {
   return n.sym ?? n.shape;
 }
 
+/** Whether a node's value depends on the size symbols: a symbolic dim, or a slice at a symbolic start (x[:, seq − 1]). */
+export function dependsOnSizes(n: Node): boolean {
+  return n.sym !== undefined || (n.op === 'slice' && n.dims.some((d) => d.symStart !== undefined));
+}
+
 /** Whether any node of the graph has a symbolic dim. */
 export function isSymbolic(g: Graph): boolean {
   return g.nodes.some((n) => n.sym !== undefined);
@@ -184,7 +189,7 @@ export function canonicalGraph(g: Graph): unknown {
   // two equal graphs, and copying the attributes out of 800 nodes cost more than hashing them.
   // A symbolic graph is keyed by its symbolic shapes, not the hints it was traced at, so one
   // entry serves every binding.
-  const nodes = isSymbolic(g) ? g.nodes.map((n) => (n.sym ? { ...n, shape: n.sym.map(dimKey), sym: undefined, ...symbolicAttrs(n) } : n)) : g.nodes;
+  const nodes = isSymbolic(g) ? g.nodes.map((n) => (dependsOnSizes(n) ? { ...n, shape: dimsOf(n).map(dimKey), sym: undefined, ...symbolicAttrs(n) } : n)) : g.nodes;
   return {
     nodes,
     inputs: g.inputs,
@@ -195,7 +200,7 @@ export function canonicalGraph(g: Graph): unknown {
 
 /** A symbolic node's attributes that would otherwise hold hints: a slice's starts and sizes, as formulas. */
 function symbolicAttrs(n: Node): Record<string, unknown> {
-  if (n.op !== 'slice' || !n.sym) return {};
-  const sym = n.sym;
-  return { dims: n.dims.map((d, i) => ({ start: d.symStart ? SymInt.fromJSON(d.symStart).key() : d.start, step: d.step, size: dimKey(sym[i]!) })) };
+  if (n.op !== 'slice') return {};
+  const dims = dimsOf(n);
+  return { dims: n.dims.map((d, i) => ({ start: d.symStart ? SymInt.fromJSON(d.symStart).key() : d.start, step: d.step, size: dimKey(dims[i]!) })) };
 }

@@ -7,7 +7,7 @@
 import type { DType } from '../graph/dtype.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { evaluateGraph, type RefTensor } from '../graph/evaluate.js';
-import { Graph } from '../graph/ir.js';
+import { Graph, dependsOnSizes } from '../graph/ir.js';
 import { numel, type Shape } from '../graph/shape.js';
 import type { Tracer } from '../frontend/tracer.js';
 import { ConstTensor } from './const_tensor.js';
@@ -98,7 +98,7 @@ export class Emitter {
     const outs = typeof res === 'number' ? [res] : res;
     for (let i = operands.length; i < g.nodes.length; i++) if (numel(g.nodes[i]!.shape) > FOLD_LIMIT) return undefined;
     // A value of symbolic size (an iota of length seq) is computed per call, never folded at the hints.
-    if (g.nodes.some((n) => n.sym)) return undefined;
+    if (g.nodes.some(dependsOnSizes)) return undefined;
     const vals: (RefTensor | undefined)[] = operands.map((c) => ({ shape: [...c.shape], dtype: c.dtype, data: Float64Array.from(c.values()) }));
     evaluateGraph(g, vals, 'kernel');
     // Sizes over symbols (sym_fold.ts): carried where the ops allow, else the hints' values alone.

@@ -1,7 +1,7 @@
 // A symbolic plan's size symbols: where each call's value of each comes from (the first user
 // input dim that is exactly that symbol) and the range every symbol must lie in.
 
-import { type Graph, dimsOf } from '../graph/ir.js';
+import { type Graph, dependsOnSizes, dimsOf } from '../graph/ir.js';
 import { type Guard, SYM_MAX, SYM_MIN, SymInt, SymbolicUnsupportedError, addGuard, nonNegativeGuard } from '../graph/sym.js';
 import type { PlanSymbol } from './plan.js';
 
@@ -46,12 +46,13 @@ export function sliceGuards(g: Graph): Guard[] {
   const out: Guard[] = [];
   const need = (e: SymInt, why: string) => addGuard(out, nonNegativeGuard(e, why));
   for (const n of g.nodes) {
-    if (n.op !== 'slice' || !n.sym) continue;
+    if (n.op !== 'slice' || !dependsOnSizes(n)) continue;
     const inDims = dimsOf(g.node(n.inputs[0]!));
+    const outDims = dimsOf(n);
     n.dims.forEach((d, i) => {
-      if (!d.symStart && typeof n.sym![i] === 'number') return;
+      if (!d.symStart && typeof outDims[i] === 'number') return;
       const start = d.symStart ? SymInt.fromJSON(d.symStart) : SymInt.of(d.start);
-      const size = SymInt.of(n.sym![i]!);
+      const size = SymInt.of(outDims[i]!);
       need(start, `a slice of dim ${i} starts inside its input (node ${n.id})`);
       need(size, `a slice of dim ${i} takes no fewer than 0 elements (node ${n.id})`);
       need(SymInt.of(inDims[i]!).sub(start).sub(size), `a slice of dim ${i} ends inside its input (node ${n.id})`);

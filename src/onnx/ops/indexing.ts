@@ -338,7 +338,7 @@ function scatterElementsOp(ctx: ConvertContext, n: OnnxNode) {
 function gather(ctx: ConvertContext, n: OnnxNode) {
   const [x, i] = [ctx.in(n, 0), ctx.in(n, 1)];
   const raw = n.int('axis', 0);
-  if (i instanceof ConstTensor && i.sym && i.size === 1 && !(x instanceof ConstTensor)) {
+  if (i instanceof ConstTensor && i.sym && i.size === 1) {
     const shape = ctx.shape(x);
     const axis = normDim('Gather', raw, shape.length);
     const len = ctx.dims(x)[axis]!;

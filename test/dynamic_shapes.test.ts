@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { compileGraph } from '../src/api/program.js';
+import { mulberry32 } from '../src/graph/random.js';
 import { GuardFailure, SymInt } from '../src/graph/sym.js';
 import { trace } from '../src/frontend/trace.js';
 
 import type { Tensor } from '../src/frontend/tensor.js';
 import { cat, layerNorm } from '../src/frontend/functions.js';
 import { type CompiledFn, type Counters, assertMatches, compileCpu as compileOn, counters, randn, reference } from './helpers.js';
-import type { NDArray } from './helpers.js';
+import { NDArray } from './helpers.js';
 
 const tol = { rtol: 1e-4, atol: 1e-4 };
 
@@ -194,6 +195,32 @@ test('dims a function forces static (a mean over one) leave the others symbolic;
   await checkCall(baked, b, [randn([7, 5], 62)], 'baked [7,5]');
   await checkCall(baked, b, [randn([63, 5], 63)], 'baked [63,5]');
   assert.equal(counters().symbolic_programs, c3.symbolic_programs, 'a size used as a number is never symbolic');
+});
+
+test('a cumsum along a symbolic length (the CPU scan kernel taking the length as an argument), inclusive and reverse-exclusive, over [batch, 1000], [batch, 7], [batch, 63]: one program', async () => {
+  const fn = (x: Tensor) => [x.cumsum(1), x.cumsum(1, true, true).mul(2), x.cumsum(0)];
+  const compiled = compileCpu(fn, { dynamic: true });
+  await checkCall(fn, compiled, [randn([3, 1000], 70)], '[3,1000]');
+  const first = counters();
+  for (const [b, n, seed] of [[2, 7, 71], [5, 63, 72], [4, 1000, 73]] as const) await checkCall(fn, compiled, [randn([b, n], seed)], `[${b},${n}]`);
+  assert.deepEqual(compileWork(counters()), compileWork(first), 'no trace, schedule or compile after the first call');
+  assert.equal(counters().guard_failures, first.guard_failures);
+});
+
+test('a gather over symbolic sizes (table rows and ids both symbolic: its clamp and range check read the rows per call): ids of 7, 63 and 1000 on one program; an id past the rows is an IndexRangeError', async () => {
+  const fn = (x: Tensor, i: Tensor) => x.gather(0, i).mul(2);
+  const compiled = compileCpu(fn, { dynamic: true });
+  const ids = (n: number, rows: number, seed: number) => {
+    const r = mulberry32(seed);
+    return NDArray.from(BigInt64Array.from({ length: n }, () => BigInt(Math.floor(r() * 2 * rows) - rows)), [n]);
+  };
+  await checkCall(fn, compiled, [randn([50, 8], 74), ids(7, 50, 75)], 'rows 50, ids 7');
+  const first = counters();
+  for (const [rows, n, seed] of [[50, 63, 76], [300, 1000, 77], [9, 7, 78]] as const) await checkCall(fn, compiled, [randn([rows, 8], seed), ids(n, rows, seed + 10)], `rows ${rows}, ids ${n}`);
+  assert.deepEqual(compileWork(counters()), compileWork(first), 'no trace, schedule or compile after the first call');
+  const bad = ids(63, 40, 79);
+  (bad.toTypedArraySync() as BigInt64Array)[17] = 40n;
+  await assert.rejects(compiled(randn([40, 8], 80), bad).then((y) => (y as NDArray).toArray()), (e: Error) => e.name === 'IndexRangeError' && /index 40 at indices\[17\] is out of range for dim 0 of data \[s0,s1\]: size s0, valid -\(s0\) to s0 - 1/.test(e.message));
 });
 
 test('input no program can take is a clear error', async () => {

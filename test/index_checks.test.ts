@@ -92,3 +92,27 @@ test('ONNX ScatterND / ScatterElements updates out of range are errors (they wer
   const snd = loadOnnx(oneNode('ScatterND', [['ids', i64([1, 3], [2, 1])], ['upd', rows]]), opts);
   await rejectsWith(readBack(snd.run({ ids: i64([1, -9], [2, 1]), upd: rows })), /^ScatterND 'embed': index -9 at indices\[1,0\] is out of range for the first 1 dims of data \[5, ?4\]: size 5/);
 });
+
+test('a model whose import leaves dead nodes (a value only its Shape reads) keeps its gathers\' range checks: the pruned graph carries them', async () => {
+  const { model: writeModel, vi, F, I64, AT: WAT } = await import('./onnx_writer.js');
+  const bytes = writeModel({
+    nodes: [
+      { op: 'Gather', inputs: ['table', 'ids'], outputs: ['y'], attrs: [{ name: 'axis', i: 0, type: WAT.INT }] },
+      { op: 'Relu', inputs: ['x'], outputs: ['r'] },
+      { op: 'Shape', inputs: ['r'], outputs: ['sh'] },
+      { op: 'Cast', inputs: ['sh'], outputs: ['shf'], attrs: [{ name: 'to', i: F, type: WAT.INT }] },
+      { op: 'Add', inputs: ['x', 'shf'], outputs: ['z'] },
+    ],
+    inputs: [vi('ids', I64, [2]), vi('x', F, [1])],
+    outputs: [vi('y', F, [2, 4]), vi('z', F, [1])],
+    initializers: [{ name: 'table', dims: [5, 4], dataType: F, floatData: Array.from({ length: 20 }, (_, i) => i) }],
+  });
+  const m = loadOnnx(bytes, opts);
+  const x = NDArray.from(Float32Array.from([0.5]), [1]);
+  const ok = await m.run({ ids: i64([4, 0]), x });
+  assert.deepEqual(await ok.y!.toArray(), [16, 17, 18, 19, 0, 1, 2, 3]);
+  assert.deepEqual(await ok.z!.toArray(), [1.5]);
+  assert.ok(m.graphFor()!.traced.graph.nodes.every((n) => !(n.op === 'unary' && n.fn === 'relu')), 'the Relu was pruned');
+  await assert.rejects(readBack(m.run({ ids: i64([1, 7]), x }).then((o) => o.y!)), (e: Error) => e instanceof IndexRangeError && /index 7 at indices\[1\] is out of range for dim 0 of data \[5, ?4\]/.test(e.message));
+  m.dispose();
+});

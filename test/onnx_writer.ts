@@ -5,7 +5,7 @@ import onnxProto from 'onnx-proto';
 
 export const { onnx } = onnxProto;
 
-export type Attr = { name: string; i?: number; f?: number; ints?: number[]; s?: string; type: number };
+export type Attr = { name: string; i?: number; f?: number; ints?: number[]; s?: string; t?: { dims: number[]; dataType: number; floatData?: number[]; int64Data?: number[] }; type: number };
 export const AT = onnx.AttributeProto.AttributeType;
 
 export function vi(name: string, elemType: number, dims: (number | string)[]) {

@@ -73,13 +73,33 @@ function planShape(p: Plan): unknown {
   };
 }
 
-/** Other sizes for the symbols (each shifted alike, so distinct sizes stay distinct, none below HINT_MIN) that satisfy `plan`'s guards. */
+const SHIFTS = [3, 1, 2, 5, -1, 7, -2, 11];
+
+/**
+ * Other sizes for the symbols that satisfy `plan`'s guards, none below HINT_MIN: every symbol
+ * moved off its hint, sizes that differed still differing. All shifted alike first; then each
+ * by its own shift, for guards that bound one symbol from above and another from below (a
+ * sequence at a sliced buffer's length, s1 <= 8, beside a batch at its least).
+ */
 function otherHints(plan: Plan, hints: ReadonlyMap<string, number>): Map<string, number> | undefined {
-  for (const delta of [3, 1, 2, 5, -1, 7, -2, 11]) {
+  const names = [...hints.keys()];
+  const admits = (b: Map<string, number>) => [...b.values()].every((v) => v >= HINT_MIN) && (plan.guards ?? []).every((g) => guardHolds(g, b));
+  for (const delta of SHIFTS) {
     const b = new Map([...hints].map(([k, v]) => [k, v + delta]));
-    if ([...b.values()].every((v) => v >= HINT_MIN) && (plan.guards ?? []).every((g) => guardHolds(g, b))) return b;
+    if (admits(b)) return b;
   }
-  return undefined;
+  if (names.length > 3) return undefined;
+  const distinct = (b: Map<string, number>) => names.every((x, i) => names.slice(i + 1).every((y) => hints.get(x) === hints.get(y) || b.get(x) !== b.get(y)));
+  const tryFrom = (i: number, b: Map<string, number>): Map<string, number> | undefined => {
+    if (i === names.length) return distinct(b) && admits(b) ? new Map(b) : undefined;
+    for (const delta of SHIFTS) {
+      b.set(names[i]!, hints.get(names[i]!)! + delta);
+      const found = tryFrom(i + 1, b);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return tryFrom(0, new Map());
 }
 
 /** The first difference between two values' JSON, for the message. */

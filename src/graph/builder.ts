@@ -15,7 +15,7 @@ import {
   sameShape,
   type Shape,
 } from './shape.js';
-import { type Dim, SymbolicUnsupportedError } from './sym.js';
+import { type Dim, SymInt, SymbolicUnsupportedError, fmtDims } from './sym.js';
 import { broadcastDims, dimSymbols, matchHints, reduceDims, reshapeDims, sameDim, windowDims } from './sym_shape.js';
 
 export class GraphBuilder {
@@ -31,12 +31,60 @@ export class GraphBuilder {
   sym(id: number): readonly Dim[] | undefined {
     return this.g.node(id).sym;
   }
-  private dims(id: number): readonly Dim[] {
+  /** A node's dims: formulas where symbolic, else its shape. */
+  dims(id: number): readonly Dim[] {
     return this.g.node(id).sym ?? this.g.node(id).shape;
   }
   private anySym(ids: readonly number[]): boolean {
     return ids.some((i) => this.g.node(i).sym !== undefined);
   }
+  /** For a scratch graph built beside a symbolic one (ONNX folding): the symbols' hints there. */
+  symbolHints: Map<string, number> | undefined;
+
+  /** The size symbols' values at the hints (the sizes the graph is traced at), from its inputs. */
+  hints(): Map<string, number> {
+    if (this.symbolHints) return this.symbolHints;
+    const b = new Map<string, number>();
+    for (const id of this.g.inputs) {
+      const n = this.g.node(id);
+      n.sym?.forEach((d, i) => {
+        const name = typeof d === 'number' ? undefined : d.bareSymbol;
+        if (name !== undefined) b.set(name, n.shape[i]!);
+      });
+    }
+    return b;
+  }
+
+  /**
+   * A size as an int64 scalar value: a constant where static, else computed per call, each
+   * term's monomial the count of a block of ones of those sizes (a sum the fusion makes a
+   * tiny loop), so sizes used as data (an ONNX model's x · seq, GatherND's strides) need no
+   * node kind of their own and every backend computes them.
+   */
+  sizeScalar(d: Dim): number {
+    if (typeof d === 'number' || d.isConstant) return this.scalar(typeof d === 'number' ? d : d.constant!, 'int64');
+    // One value per formula in a graph: GatherND's strides and clamps, index checks and an
+    // ONNX model's sizes as data often name the same size.
+    const known = this.sizeValues.get(d.key());
+    if (known !== undefined) return known;
+    const id = this.computeSize(d);
+    this.sizeValues.set(d.key(), id);
+    return id;
+  }
+
+  private readonly sizeValues = new Map<string, number>();
+
+  private computeSize(d: SymInt): number {
+    const hints = this.hints();
+    const terms = d.toJSON().map(([coef, names]) => {
+      if (names.length === 0) return this.scalar(coef, 'int64');
+      const ones = this.expand(this.scalar(1, 'int64'), names.map((n) => hints.get(n)!), names.map((n) => SymInt.symbol(n)));
+      const count = this.reduce('sum', ones, undefined, false);
+      return coef === 1 ? count : this.binary('mul', count, this.scalar(coef, 'int64'));
+    });
+    return terms.reduce((acc, t) => this.binary('add', acc, t));
+  }
+
   /** Ops that do not take symbolic sizes yet refuse them, so compile() specialises. */
   private staticOnly(op: string, ids: readonly number[]): void {
     if (this.anySym(ids)) throw new SymbolicUnsupportedError(`${op} of a tensor with symbolic sizes`, ids.flatMap((i) => dimSymbols(this.dims(i))));
@@ -157,7 +205,12 @@ export class GraphBuilder {
     return this.g.add({ op: 'reduce', fn, axes, keepdim, ...(selectLast ? { selectLast } : {}) }, [x], outShape, dt, sym);
   }
 
-  reshape(x: number, shape: readonly number[]): number {
+  /**
+   * `symTarget` (symbolic graphs): the target's dims as formulas where known (ONNX shape chains
+   * carry them; -1 still takes what is left); without it, target dims equal to the hint of the
+   * input's symbolic dim at the same position are that dim (sym_shape.ts matchHints).
+   */
+  reshape(x: number, shape: readonly number[], symTarget?: readonly Dim[]): number {
     const inShape = this.shape(x);
     const n = numel(inShape);
     const out = [...shape];
@@ -172,7 +225,7 @@ export class GraphBuilder {
     }
     assertValidShape('reshape', out);
     if (numel(out) !== n) throw new ShapeError(`reshape: cannot reshape ${fmtShape(inShape)} (${n} elements) into ${fmtShape(shape)}`);
-    const sym = this.anySym([x]) ? reshapeDims(this.dims(x), inShape, shape, out) : undefined;
+    const sym = this.anySym([x]) ? reshapeDims(this.dims(x), inShape, shape, out, symTarget) : undefined;
     if (out.length === inShape.length && out.every((d, i) => d === inShape[i]) && (!sym || sym.every((d, i) => sameDim(d, this.dims(x)[i]!)))) return x;
     return this.g.add({ op: 'reshape' }, [x], out, this.dtype(x), sym);
   }
@@ -189,7 +242,8 @@ export class GraphBuilder {
     return this.g.add({ op: 'permute', perm }, [x], perm.map((p) => shape[p]!), this.dtype(x), sym && perm.map((p) => sym[p]!));
   }
 
-  expand(x: number, shape: readonly number[]): number {
+  /** `symTarget`: the target's dims as formulas where known (see reshape), else hints are matched. */
+  expand(x: number, shape: readonly number[], symTarget?: readonly Dim[]): number {
     const inShape = this.shape(x);
     if (shape.length < inShape.length) {
       throw new ShapeError(`expand: cannot expand ${fmtShape(inShape)} to fewer dims ${fmtShape(shape)}`);
@@ -203,28 +257,44 @@ export class GraphBuilder {
     });
     assertValidShape('expand', out);
     let sym: Dim[] | undefined;
-    if (this.anySym([x])) {
+    if (this.anySym([x]) || symTarget?.some((d) => typeof d !== 'number')) {
       const inDims = this.dims(x);
-      sym = matchHints(out, inDims, inShape, 'end');
+      if (symTarget && symTarget.length !== out.length) throw new ShapeError(`expand: symbolic target ${fmtDims(symTarget)} for shape ${fmtShape(out)}`);
+      const matched = matchHints(out, inDims, inShape, 'end');
+      sym = symTarget ? symTarget.map((d, i) => (d === -1 ? matched[i]! : d)) : matched;
       // Each input dim is kept or is a 1 broadcast to the target.
       sym.forEach((d, i) => {
         const src = i >= off ? inDims[i - off]! : 1;
         if (src !== 1 && !sameDim(src, d)) throw new SymbolicUnsupportedError(`expand: ${String(src)} to ${String(d)} (dim ${i})`, dimSymbols([src, d]));
       });
     }
-    if (out.length === inShape.length && out.every((d, i) => d === inShape[i])) return x;
+    if (out.length === inShape.length && out.every((d, i) => d === inShape[i]) && (!sym || sym.every((d, i) => sameDim(d, this.dims(x)[i]!)))) return x;
     return this.g.add({ op: 'expand' }, [x], out, this.dtype(x), sym);
   }
 
-  /** General strided slice; `dims` gives one entry per dim (already normalised). */
-  sliceDims(x: number, dims: SliceDim[]): number {
+  /**
+   * General strided slice; `dims` gives one entry per dim (already normalised). `symDims`
+   * (symbolic graphs) gives a dim's start and size as formulas, with step 1: a static cache
+   * sliced to a symbolic length ([0, s1) of [512]), a symbolic dim cut (s1 − 1 from 1). The
+   * plan guards that every call's slice lies inside its input (sym_shape.ts sliceGuards).
+   */
+  sliceDims(x: number, dims: SliceDim[], symDims?: readonly (SymSlice | undefined)[]): number {
     const shape = this.shape(x);
-    if (dims.every((d, i) => d.start === 0 && d.step === 1 && d.size === shape[i])) return x;
-    // A symbolic dim passes through whole (start 0, step 1, its hint as size); only static dims are sliced.
-    const sym = this.sym(x);
-    const cut = sym?.filter((d, i) => typeof d !== 'number' && (dims[i]!.start !== 0 || dims[i]!.step !== 1 || dims[i]!.size !== shape[i]));
-    if (cut?.length) throw new SymbolicUnsupportedError(`slice of symbolic dim(s) of ${fmtShape(shape)}`, cut.flatMap((d) => (typeof d === 'number' ? [] : d.symbols())));
-    return this.g.add({ op: 'slice', dims }, [x], dims.map((d) => d.size), this.dtype(x), sym && dims.map((d, i) => (typeof sym[i] === 'number' ? d.size : sym[i]!)));
+    const inDims = this.dims(x);
+    const given = (i: number) => symDims?.[i];
+    if (dims.every((d, i) => d.start === 0 && d.step === 1 && d.size === shape[i] && (!given(i) || (sameDim(given(i)!.start, 0) && sameDim(given(i)!.size, inDims[i]!))))) return x;
+    // Without symDims a symbolic dim passes through whole (start 0, step 1, its hint as size).
+    const cut = inDims.filter((d, i) => typeof d !== 'number' && !given(i) && (dims[i]!.start !== 0 || dims[i]!.step !== 1 || dims[i]!.size !== shape[i]));
+    if (cut.length) throw new SymbolicUnsupportedError(`slice of symbolic dim(s) of ${fmtDims(inDims)}`, dimSymbols(cut));
+    const out = dims.map((d, i) => {
+      const s = given(i);
+      if (!s) return { dim: typeof inDims[i] === 'number' ? d.size : inDims[i]!, attr: d };
+      if (d.step !== 1) throw new SymbolicUnsupportedError(`slice with step ${d.step} of symbolic size`, dimSymbols([s.start, s.size]));
+      const start = typeof s.start === 'number' ? s.start : s.start.constant;
+      return { dim: typeof s.size === 'number' ? s.size : (s.size.constant ?? s.size), attr: { ...d, ...(start === undefined ? { symStart: (s.start as SymInt).toJSON() } : { start }) } };
+    });
+    const sym = out.map((o) => o.dim);
+    return this.g.add({ op: 'slice', dims: out.map((o) => o.attr) }, [x], dims.map((d) => d.size), this.dtype(x), sym.some((d) => typeof d !== 'number') ? sym : undefined);
   }
 
   /** PyTorch/Python-style slice of one dim with clamping: x[..., start:end:step, ...]. */
@@ -276,9 +346,10 @@ export class GraphBuilder {
     const axis = normDim('cat', dim, first.length);
     let total = 0;
     let dt = this.dtype(xs[0]!);
-    // Over symbolic sizes: the other dims must be the same symbols, the axis static.
+    // Over symbolic sizes: the other dims must be the same symbols; along the axis the sizes
+    // add up as formulas (a cache's past + new along the sequence).
     const symbolic = this.anySym(xs);
-    if (symbolic && xs.some((x) => typeof this.dims(x)[axis] !== 'number')) this.staticOnly('cat along a symbolic dim', xs);
+    let symTotal = SymInt.of(0);
     for (const x of xs) {
       const s = this.shape(x);
       if (s.length !== first.length || s.some((d, i) => i !== axis && d !== first[i])) {
@@ -286,13 +357,15 @@ export class GraphBuilder {
       }
       if (symbolic && this.dims(x).some((d, i) => i !== axis && !sameDim(d, this.dims(xs[0]!)[i]!))) this.staticOnly('cat of different symbolic sizes', xs);
       total += s[axis]!;
+      symTotal = symTotal.add(this.dims(x)[axis]!);
       dt = promote(dt, this.dtype(x), 'cat');
     }
-    const parts = xs.map((x) => this.cast(x, dt)).filter((x) => this.shape(x)[axis] !== 0);
+    // Only a part that is empty for every binding is dropped.
+    const parts = xs.map((x) => this.cast(x, dt)).filter((x) => this.dims(x)[axis] !== 0);
     if (parts.length === 1) return parts[0]!;
     const out = [...first];
     out[axis] = total;
-    const sym = symbolic ? this.dims(xs[0]!).map((d, i) => (i === axis ? total : d)) : undefined;
+    const sym = symbolic ? this.dims(xs[0]!).map((d, i) => (i === axis ? (symTotal.constant ?? symTotal) : d)) : undefined;
     return this.g.add({ op: 'cat', axis }, parts, out, dt, sym);
   }
 
@@ -303,14 +376,17 @@ export class GraphBuilder {
    * GatherElements do), is a run-time error naming the op (Graph.indexChecks).
    */
   gather(data: number, indices: number, dim: number, checked = true): number {
-    this.staticOnly('gather', [data, indices]);
     const ds = this.shape(data);
     const axis = normDim('gather', dim, ds.length);
     const idt = this.dtype(indices);
     if (idt !== 'int32' && idt !== 'int64') throw new ShapeError(`gather: indices must be int32 or int64, got ${idt}`);
+    // Over symbolic sizes the indexed dim's size is read by the wrap, the clamp and the check
+    // (a size argument, or a size computed per call, where symbolic).
+    const dd = this.dims(data);
     const out = [...ds.slice(0, axis), ...this.shape(indices), ...ds.slice(axis + 1)];
-    const id = this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data));
-    if (checked) this.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, `gather (graph node ${id})`);
+    const sym = this.anySym([data, indices]) ? [...dd.slice(0, axis), ...this.dims(indices), ...dd.slice(axis + 1)] : undefined;
+    const id = this.g.add({ op: 'gather', axis }, [data, indices], out, this.dtype(data), sym);
+    if (checked) this.checkIndices(indices, [dd[axis]!], `dim ${axis} of data ${this.sym(data) ? fmtDims(dd) : fmtShape(ds)}`, `gather (graph node ${id})`);
     return id;
   }
 
@@ -319,7 +395,7 @@ export class GraphBuilder {
    * when negative, must be below its size (sizes[e % sizes.length] for element e). The label is
    * the converting frontend's (an ONNX node's) when it set one, else `fallback`.
    */
-  checkIndices(indices: number, sizes: readonly number[], what: string, fallback: string): void {
+  checkIndices(indices: number, sizes: readonly Dim[], what: string, fallback: string): void {
     if (numel(this.shape(indices)) === 0) return;
     this.g.indexChecks.push({ indices, sizes: [...sizes], what, label: this.g.checkLabel ?? fallback });
   }
@@ -383,13 +459,14 @@ export class GraphBuilder {
     return this.g.add(attrs, [data, indices, this.cast(updates, dt)], this.shape(data), dt);
   }
 
-  iota(shape: readonly number[], axis: number, start: number, step: number, dtype: DType): number {
+  /** `sym`: symbolic dims (the shape then holds their hints): an iota of symbolic length, Range(0, seq). */
+  iota(shape: readonly number[], axis: number, start: number, step: number, dtype: DType, sym?: readonly Dim[]): number {
     assertValidShape('iota', shape);
-    return this.g.add({ op: 'iota', axis: normDim('iota', axis, shape.length), start, step }, [], shape, dtype);
+    if (sym && sym.length !== shape.length) throw new ShapeError(`iota: symbolic dims ${fmtDims(sym)} for shape ${fmtShape(shape)}`);
+    return this.g.add({ op: 'iota', axis: normDim('iota', axis, shape.length), start, step }, [], shape, dtype, sym);
   }
 
   cumsum(x: number, dim: number, exclusive = false, reverse = false): number {
-    this.staticOnly('cumsum', [x]);
     const shape = this.shape(x);
     const axis = normDim('cumsum', dim, shape.length);
     let dt = this.dtype(x);
@@ -397,7 +474,7 @@ export class GraphBuilder {
       x = this.cast(x, 'int64');
       dt = 'int64';
     }
-    return this.g.add({ op: 'cumsum', axis, exclusive, reverse }, [x], shape, dt);
+    return this.g.add({ op: 'cumsum', axis, exclusive, reverse }, [x], shape, dt, this.sym(x));
   }
 
   /** NumPy matmul: 1-D operands are promoted and the added dim removed; batch dims broadcast. */
@@ -436,6 +513,12 @@ export class GraphBuilder {
     }
     return y;
   }
+}
+
+/** A dim of a symbolic slice (GraphBuilder.sliceDims): its start and size as formulas, step 1. */
+export interface SymSlice {
+  start: Dim;
+  size: Dim;
 }
 
 /** One dim of `GraphBuilder.window`: stride and dilation default to 1, pads to 0. */

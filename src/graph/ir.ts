@@ -4,7 +4,7 @@
 
 import type { DType } from './dtype.js';
 import type { Shape } from './shape.js';
-import { type Dim, dimKey } from './sym.js';
+import { type Dim, type Guard, type SymJSON, SymInt, dimKey } from './sym.js';
 
 export const UNARY_OPS = [
   'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu',
@@ -33,10 +33,13 @@ export type ScatterReduction = (typeof SCATTER_REDUCTIONS)[number];
 
 /** Per-dim slice with a positive or negative step; start/end already clamped to the dim. */
 export interface SliceDim {
+  /** In a symbolic slice where `symStart` is set: the start at the hints. */
   start: number;
   step: number;
-  /** Number of elements taken along this dim. */
+  /** Number of elements taken along this dim (the node's `sym` holds it where symbolic). */
   size: number;
+  /** A start that depends on size symbols (x[:, -1] of a symbolic dim: s1 - 1); step is then 1. */
+  symStart?: SymJSON;
 }
 
 /**
@@ -107,7 +110,8 @@ export type Node = NodeAttrs & {
  */
 export interface IndexCheck {
   indices: number;
-  sizes: number[];
+  /** Formulas where the indexed dims are symbolic (compared per call: index_checks.ts). */
+  sizes: Dim[];
   /** What the sizes are, for the message: "dim 1 of data [4, 5]". */
   what: string;
   /** The ONNX node ("Gather 'embed'") or the graph op ("gather (node 7)"). */
@@ -118,6 +122,11 @@ export class Graph {
   readonly nodes: Node[] = [];
   /** Run-time index checks (see IndexCheck); not part of the graph's key until compileGraph makes them outputs. */
   readonly indexChecks: IndexCheck[] = [];
+  /**
+   * What a symbolic graph assumes of its sizes beyond the nodes' own (an ONNX shape chain's
+   * Min(seq, 512) taken as seq: seq <= 512): checked per call with the plan's guards.
+   */
+  readonly guards: Guard[] = [];
   /** Set while a frontend converts one of its ops (the ONNX importer: the node's label), for IndexCheck.label. */
   checkLabel: string | undefined = undefined;
   /** Node ids of the graph's inputs, in call order (user inputs first, then parameters). */
@@ -157,6 +166,11 @@ export function dimsOf(n: Node): readonly Dim[] {
   return n.sym ?? n.shape;
 }
 
+/** Whether a node's value depends on the size symbols: a symbolic dim, or a slice at a symbolic start (x[:, seq − 1]). */
+export function dependsOnSizes(n: Node): boolean {
+  return n.sym !== undefined || (n.op === 'slice' && n.dims.some((d) => d.symStart !== undefined));
+}
+
 /** Whether any node of the graph has a symbolic dim. */
 export function isSymbolic(g: Graph): boolean {
   return g.nodes.some((n) => n.sym !== undefined);
@@ -175,10 +189,18 @@ export function canonicalGraph(g: Graph): unknown {
   // two equal graphs, and copying the attributes out of 800 nodes cost more than hashing them.
   // A symbolic graph is keyed by its symbolic shapes, not the hints it was traced at, so one
   // entry serves every binding.
-  const nodes = isSymbolic(g) ? g.nodes.map((n) => (n.sym ? { ...n, shape: n.sym.map(dimKey), sym: undefined } : n)) : g.nodes;
+  const nodes = isSymbolic(g) ? g.nodes.map((n) => (dependsOnSizes(n) ? { ...n, shape: dimsOf(n).map(dimKey), sym: undefined, ...symbolicAttrs(n) } : n)) : g.nodes;
   return {
     nodes,
     inputs: g.inputs,
     outputs: g.outputs,
+    ...(g.guards.length ? { guards: g.guards } : {}),
   };
+}
+
+/** A symbolic node's attributes that would otherwise hold hints: a slice's starts and sizes, as formulas. */
+function symbolicAttrs(n: Node): Record<string, unknown> {
+  if (n.op !== 'slice') return {};
+  const dims = dimsOf(n);
+  return { dims: n.dims.map((d, i) => ({ start: d.symStart ? SymInt.fromJSON(d.symStart).key() : d.start, step: d.step, size: dimKey(dims[i]!) })) };
 }

@@ -262,6 +262,23 @@ export function guardHoldsFor(g: Guard, v: number): boolean {
   }
 }
 
+/**
+ * The guard that `e` >= 0 for every call, written as its symbols' part against a number
+ * (s1 <= 512 rather than 512 - s1 >= 0); undefined when the bounds prove it for every binding.
+ */
+export function nonNegativeGuard(e: SymInt, why: string): Guard | undefined {
+  if (e.provablyNonNegative()) return undefined;
+  const c = e.toJSON().find(([, names]) => names.length === 0)?.[0] ?? 0;
+  const v = e.sub(c);
+  if (v.isConstant) throw new Error(`guard: ${why} fails at every size (${c} < 0)`);
+  return v.toJSON().every(([k]) => k < 0) ? { expr: v.mul(-1).toJSON(), rel: 'le', value: c, why } : { expr: v.toJSON(), rel: 'ge', value: -c, why };
+}
+
+/** Adds `g` to `guards` unless an equal one is there. */
+export function addGuard(guards: Guard[], g: Guard | undefined): void {
+  if (g && !guards.some((h) => JSON.stringify(h) === JSON.stringify(g))) guards.push(g);
+}
+
 export function fmtGuard(g: Guard): string {
   const rel = { eq: '==', le: '<=', ge: '>=', divisible: '%' }[g.rel];
   return `${SymInt.fromJSON(g.expr).key()} ${rel} ${g.value}${g.rel === 'divisible' ? ' == 0' : ''} (${g.why})`;

@@ -45,8 +45,10 @@ export function matchHints(target: readonly number[], inDims: readonly Dim[], in
 }
 
 /** Symbolic reshape: the target's dims (hints matched) must hold the input's elements exactly. */
-export function reshapeDims(inDims: readonly Dim[], inShape: Shape, target: readonly number[], resolved: readonly number[]): Dim[] {
-  const out = matchHints(resolved, inDims, inShape, 'start');
+export function reshapeDims(inDims: readonly Dim[], inShape: Shape, target: readonly number[], resolved: readonly number[], explicit?: readonly Dim[]): Dim[] {
+  // Explicit formulas (ONNX shape chains) where given; a -1 there is resolved below.
+  const matched = matchHints(resolved, inDims, inShape, 'start');
+  const out = explicit ? explicit.map((d, i) => (d === -1 ? resolved[i]! : d === 0 ? matched[i]! : d)) : matched;
   const want = symNumel(inDims);
   if (symNumel(out).equals(want)) return out;
   // The -1 (or else the one dim whose hint fits) takes what is left, when that divides exactly.

@@ -6,6 +6,8 @@
 import type { DType } from '../graph/dtype.js';
 import { type Graph, type Node, dimsOf } from '../graph/ir.js';
 import { type Expr, cst, dtOf, iadd, idx, imul, range } from './expr.js';
+import { type Dim, SymInt } from '../graph/sym.js';
+import { symExpr } from './sym_index.js';
 import { broadcastIndex, viewInputIndex, windowInput } from './views.js';
 
 /** How the kernel being built resolves realized nodes. */
@@ -54,18 +56,19 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
     case 'cat': {
       // Piecewise along the axis; the codegen emits `where` as a lazy ternary, so the
       // out-of-range branch's load is never executed.
+      // Offsets along a symbolic axis are formulas (size arguments in the code).
       const parts = node.inputs.map((_, i) => i);
-      let offset = 0;
+      let offset: Dim = 0;
       const pieces = parts.map((i) => {
         const shifted = [...idxs];
-        shifted[node.axis] = iadd(idxs[node.axis]!, idx(-offset));
-        const start = offset;
-        offset += input(i).shape[node.axis]!;
-        return { end: offset, start, value: at(i, shifted) };
+        shifted[node.axis] = iadd(idxs[node.axis]!, symExpr(typeof offset === 'number' ? -offset : offset.mul(-1)));
+        const n = dimsOf(input(i))[node.axis]!;
+        offset = typeof offset === 'number' && typeof n === 'number' ? offset + n : SymInt.of(offset).add(n);
+        return { end: offset, value: at(i, shifted) };
       });
       let e = pieces[pieces.length - 1]!.value;
       for (let p = pieces.length - 2; p >= 0; p--) {
-        const cond: Expr = { k: 'bin', op: 'lt', a: idxs[node.axis]!, b: idx(pieces[p]!.end), dt: 'bool' };
+        const cond: Expr = { k: 'bin', op: 'lt', a: idxs[node.axis]!, b: symExpr(pieces[p]!.end), dt: 'bool' };
         e = { k: 'where', c: cond, a: pieces[p]!.value, b: e, dt: node.dtype, lazy: true };
       }
       return e;
@@ -76,17 +79,21 @@ export function valueAt(ctx: InlineContext, id: number, idxs: readonly Expr[]): 
       const axis = node.axis;
       const k = indices.shape.length;
       const raw: Expr = { k: 'cast', a: at(1, idxs.slice(axis, axis + k)), dt: 'index' };
-      const n = data.shape[axis]!;
+      // The indexed dim's size: a size argument where symbolic (its numeric bound is its hint's
+      // largest value, so the range tests below only skip a wrap or clamp provably unneeded).
+      const nDim = dimsOf(data)[axis]!;
+      const n = typeof nDim === 'number' ? nDim : undefined;
+      const size: Expr = symExpr(nDim);
       const neg: Expr = { k: 'bin', op: 'lt', a: raw, b: idx(0), dt: 'bool' };
       // An index known to be nonnegative (GatherND's clamped offsets) needs no wrap.
-      const wrapped: Expr = (range(raw)?.[0] ?? -1) >= 0 ? raw : { k: 'where', c: neg, a: iadd(raw, idx(n)), b: raw, dt: 'index' };
+      const wrapped: Expr = (range(raw)?.[0] ?? -1) >= 0 ? raw : { k: 'where', c: neg, a: iadd(raw, size), b: raw, dt: 'index' };
       // Still out of range: clamped for the load, so memory stays in bounds (the run reports
       // the bad index: Graph.indexChecks). Known-good indices (GatherND's) need no clamp.
       const wr = range(wrapped);
       const clamped: Expr =
-        wr && wr[0] >= 0 && wr[1] <= n
+        n !== undefined && wr && wr[0] >= 0 && wr[1] <= n
           ? wrapped
-          : { k: 'bin', op: 'maximum', a: { k: 'bin', op: 'minimum', a: wrapped, b: idx(Math.max(n - 1, 0)), dt: 'index' }, b: idx(0), dt: 'index' };
+          : { k: 'bin', op: 'maximum', a: { k: 'bin', op: 'minimum', a: wrapped, b: n !== undefined ? idx(Math.max(n - 1, 0)) : iadd(size, idx(-1)), dt: 'index' }, b: idx(0), dt: 'index' };
       return at(0, [...idxs.slice(0, axis), clamped, ...idxs.slice(axis + k)]);
     }
     case 'iota': {

@@ -5,7 +5,7 @@ import { type Node, dimsOf } from '../graph/ir.js';
 import { contiguousStrides, type Shape } from '../graph/shape.js';
 import { type Dim, SymInt, dimKey, symStrides } from '../graph/sym.js';
 import { type Expr, iadd, idiv, idx, imod, imul, range } from './expr.js';
-import { idivDim, imodDim, imulDim } from './sym_index.js';
+import { idivDim, imodDim, imulDim, symExpr } from './sym_index.js';
 
 const isStatic = (dims: readonly Dim[]): dims is Shape => dims.every((d) => typeof d === 'number');
 
@@ -54,7 +54,7 @@ export function viewInputIndex(node: Node, inShape: readonly Dim[], idxs: readon
     case 'expand':
       return broadcastIndex(idxs, inShape);
     case 'slice':
-      return node.dims.map((s, d) => iadd(idx(s.start), imul(idxs[d]!, s.step)));
+      return node.dims.map((s, d) => iadd(s.symStart ? symExpr(SymInt.fromJSON(s.symStart)) : idx(s.start), imul(idxs[d]!, s.step)));
     default:
       return undefined;
   }
@@ -137,6 +137,8 @@ export function composeView(node: Node, input: StridedView, inShape: Shape, inDi
       };
     }
     case 'slice': {
+      // A start that depends on sizes has no numeric offset.
+      if (node.dims.some((s) => s.symStart)) return undefined;
       let offset = input.offset;
       node.dims.forEach((s, d) => (offset += s.start * input.strides[d]!));
       return { base: input.base, offset, strides: node.dims.map((s, d) => s.step * input.strides[d]!) };

@@ -6,6 +6,7 @@
 import { type AnyTypedArray, type DType, numbersToTyped, typedToNumbers } from '../graph/dtype.js';
 import { numel } from '../graph/shape.js';
 import { NDArray } from '../graph/ndarray.js';
+import type { Dim } from '../graph/sym.js';
 
 /**
  * The initializers whose values one import read (see readValues). The ONNX graph cache keys a
@@ -47,6 +48,12 @@ export class ConstTensor {
    * graph as a parameter (toNDArray()) is not.
    */
   source: string | undefined;
+  /**
+   * Over symbolic sizes (api/symbolic_variant.ts): each element as a size formula, where some
+   * element depends on the size symbols (Shape of a symbolic value, and what folds from it:
+   * onnx/sym_fold.ts). `values()` then holds the values at the hints.
+   */
+  sym: readonly Dim[] | undefined;
 
   /**
    * `weight` marks initializers that are model weights: they become graph parameters (bound
@@ -60,6 +67,18 @@ export class ConstTensor {
   ) {
     if (Array.isArray(data)) this.nums = data;
     else this.typed = data;
+  }
+
+  /** An int64 tensor of sizes: `sym` set where some element is symbolic (values at the hints). */
+  static sizes(shape: readonly number[], hints: number[], dims: readonly Dim[]): ConstTensor {
+    const t = new ConstTensor(shape, 'int64', hints);
+    if (dims.some((d) => typeof d !== 'number')) t.sym = dims.slice();
+    return t;
+  }
+
+  /** Each element as a size formula (a number where static). */
+  dims(): Dim[] {
+    return this.sym ? this.sym.slice() : this.values().slice();
   }
 
   static scalar(v: number, dtype: DType): ConstTensor {

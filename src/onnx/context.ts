@@ -3,6 +3,7 @@
 // split sizes), including the one for arguments that depend on a graph input's value.
 
 import type { Shape } from '../graph/shape.js';
+import type { Binding, Dim } from '../graph/sym.js';
 import { ConstTensor } from './const_tensor.js';
 import { Emitter, type Val } from './emit.js';
 import { Unsupported } from './errors.js';
@@ -87,6 +88,29 @@ export class ConvertContext {
 
   shape(v: Val): Shape {
     return this.em.shape(v);
+  }
+
+  /** A value's dims: size formulas where symbolic (a graph node's `sym`), else its shape. */
+  dims(v: Val): readonly Dim[] {
+    return v instanceof ConstTensor ? v.shape : (this.em.b.sym(v) ?? this.em.b.shape(v));
+  }
+
+  /**
+   * Input k's elements as sizes known at load time, formulas where they depend on the size
+   * symbols (a target shape from Shape → Gather → Concat); undefined when the input is absent.
+   */
+  dimsIn(node: OnnxNode, k: number, what: string): Dim[] | undefined {
+    return this.optConstIn(node, k, what)?.dims();
+  }
+
+  /** The symbols' values at the hints (the sizes the graph is traced at), from the graph inputs. */
+  hints(): Binding {
+    return this.em.hints();
+  }
+
+  /** A size formula's value at the hints. */
+  hintOf(d: Dim): number {
+    return typeof d === 'number' ? d : d.eval(this.hints());
   }
 
   /** Input k's value, which must be known at load time (it sets a shape, axes or sizes). */

@@ -18,8 +18,11 @@ export function pruneGraph(g: Graph): Graph {
   const remap = new Map<number, number>();
   for (const n of g.nodes) {
     if (!live[n.id]) continue;
-    remap.set(n.id, out.add(nodeAttrs(n) as NodeAttrs, n.inputs.map((i) => remap.get(i)!), n.shape, n.dtype));
+    remap.set(n.id, out.add(nodeAttrs(n) as NodeAttrs, n.inputs.map((i) => remap.get(i)!), n.shape, n.dtype, n.sym));
   }
+  // Symbolic dims and the run-time index checks of live indices go with their nodes.
+  for (const c of g.indexChecks) if (live[c.indices]) out.indexChecks.push({ ...c, indices: remap.get(c.indices)! });
+  out.guards.push(...g.guards);
   // Graph.add appends inputs in creation order; restore the original call order.
   out.inputs.splice(0, out.inputs.length, ...g.inputs.map((i) => remap.get(i)!));
   out.outputs = g.outputs.map((o) => remap.get(o)!);

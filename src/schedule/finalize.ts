@@ -130,6 +130,9 @@ function withSizes(k: Kernel, syms: Omit<KernelSyms, 'sizes'>): Kernel {
       exprs.push(k.a.offset, isImplicit(k.b) ? k.b.value : k.b.offset);
       for (const s of k.epilogue) exprs.push(s.at, s.value);
       break;
+    case 'scan':
+      exprs.push(k.value, k.out.at);
+      break;
     default:
       break;
   }
@@ -148,7 +151,7 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, b
   const innerDims = d.axes.map((a) => d.domainDims[a]!);
   const inner = st.inner.map((s) => ({ buf: param(s.buf), at: flatten(d.point, d.domainDims), value: s.value }));
   const outer = st.outer.map((s) => ({ buf: param(s.buf), at: flatten(outerPoint, outerDims), value: s.value }));
-  if (symbolic && (d.kind === 'scan' || d.kind === 'scatter')) throw new SymbolicUnsupportedError(`a ${d.kind} kernel over symbolic sizes ${JSON.stringify(d.domainDims.map(String))}`, dimSymbols(d.domainDims));
+  if (symbolic && d.kind === 'scatter') throw new SymbolicUnsupportedError(`a ${d.kind} kernel over symbolic sizes ${JSON.stringify(d.domainDims.map(String))}`, dimSymbols(d.domainDims));
   switch (d.kind) {
     case 'loops': {
       const k: Kernel = { kind: 'loops', bufs, outer: outerShape, inner: innerShape, reductions: d.reductions, outerStores: outer, innerStores: inner };
@@ -160,11 +163,12 @@ function lowerDraft(g: Graph, r: Realization, d: KernelDraft, st: FinalStores, b
     }
     case 'scan': {
       const node = g.node(d.scan!.node) as Node & { op: 'cumsum' };
-      return {
+      const k: Kernel = {
         kind: 'scan', bufs, outer: outerShape, inner: innerShape, value: d.scan!.value, dtype: node.dtype,
         exclusive: node.exclusive, reverse: node.reverse,
-        out: { buf: param(nodeBuffer(node.id)), at: flatten(d.point, d.domainShape) },
+        out: { buf: param(nodeBuffer(node.id)), at: flatten(d.point, d.domainDims) },
       };
+      return symbolic ? withSizes(k, { outer: outerDims, inner: innerDims }) : k;
     }
     case 'scatter': {
       // Lane dims are the domain's non-serial dims (vars o0..), serial ones its `axes` (r0..).

@@ -14,7 +14,8 @@ import { fmtFusionPlan } from './fusion_plan.js';
 import { fmtPlan, type Plan } from './plan.js';
 import { realize } from './realize.js';
 import { isSymbolic } from '../graph/ir.js';
-import { planSymbols, rangeGuards } from './plan_symbols.js';
+import { planSymbols, rangeGuards, sliceGuards } from './plan_symbols.js';
+import { addGuard } from '../graph/sym.js';
 
 /**
  * Schedules a graph into kernels and the plan, submitting each kernel's compile during codegen.
@@ -47,7 +48,8 @@ export async function schedule(
   };
   if (isSymbolic(graph)) {
     plan.symbols = planSymbols(graph);
-    plan.guards = [...rangeGuards(plan.symbols), ...guards];
+    plan.guards = [];
+    for (const g of [...rangeGuards(plan.symbols), ...sliceGuards(graph), ...graph.guards, ...guards]) addGuard(plan.guards, g);
   }
   if (debugEnabled('plan')) debugPrint('plan', fmtPlan(plan));
   return { plan };

@@ -152,8 +152,9 @@ export function generateC(k: Kernel): CSource {
 }
 
 function kernelBody(k: Kernel): CSource {
-  if (k.sym && k.kind !== 'loops' && k.kind !== 'matmul') throw new SymbolicUnsupportedError(`a CPU ${k.kind} kernel over symbolic sizes`, k.sym.sizes);
+  if (k.sym && k.kind === 'scatter') throw new SymbolicUnsupportedError(`a CPU ${k.kind} kernel over symbolic sizes`, k.sym.sizes);
   if (k.sym && k.kind === 'loops') return symbolicVariants(k as LoopKernel & { sym: KernelSyms }, () => loops(k));
+  if (k.sym && k.kind === 'scan') return symbolicVariants(k as ScanKernel & { sym: KernelSyms }, () => scan(k));
   if (k.sym && k.kind === 'matmul') return symbolicVariants(k as MatmulKernel & { sym: KernelSyms }, () => batchVariants(k as MatmulKernel & { sym: KernelSyms }));
   switch (k.kind) {
     case 'loops':
@@ -266,15 +267,17 @@ function loops(k: LoopKernel & { sym?: KernelSyms }): CSource {
   return { body: lines.join('\n') + '\n', parallel };
 }
 
-function scan(k: ScanKernel): CSource {
+function scan(k: ScanKernel & { sym?: KernelSyms }): CSource {
   const counter = { n: 0 };
   const lines: string[] = [`${signature(k)} {`];
-  const parallel = totalWork(k) >= PARALLEL_MIN_WORK && k.outer.some((n) => n > 1);
-  const ind = openLoops(lines, k.outer, 'o', '  ', parallel);
-  const n = k.inner[0]!;
+  const sym = k.sym;
+  // Over symbolic sizes the length is a size argument and the threads are chosen per call (symbolicVariants).
+  const parallel = (sym ? symbolicThreads : totalWork(k) >= PARALLEL_MIN_WORK) && k.outer.some((n) => n > 1);
+  const ind = openLoops(lines, k.outer, 'o', '  ', parallel, sym?.outer?.map(dimC));
+  const n = sym?.inner ? dimC(sym.inner[0]!) : String(k.inner[0]!);
   lines.push(`${ind}${cType(k.dtype)} run = 0;`);
   lines.push(`${ind}for (int64_t step = 0; step < ${n}; step++) {`);
-  lines.push(`${ind}  const int64_t r0 = ${k.reverse ? `${n - 1} - step` : 'step'};`);
+  lines.push(`${ind}  const int64_t r0 = ${k.reverse ? (sym?.inner ? `(${n}) - 1 - step` : `${k.inner[0]! - 1} - step`) : 'step'};`);
   const s = new Scope(dialect, counter, undefined, ind + '  ');
   const v = s.emit(k.value);
   const at = s.emit(k.out.at);

@@ -2,7 +2,9 @@
 // Range, EyeLike, and Dropout (inference: the identity).
 
 import { coerceStored } from '../../graph/elementwise_ref.js';
+import { isInt } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
+import { type Dim, SymInt } from '../../graph/sym.js';
 import { ConstTensor, noteUnkeyableRead } from '../const_tensor.js';
 import { kilnDType, onnxTypeName } from '../dtypes.js';
 import type { OnnxNode } from '../node.js';
@@ -47,6 +49,20 @@ function checkConstantOfShape(n: OnnxNode): string[] {
   return !t || kilnDType(t.dataType ?? 0) ? [] : [`value of type ${onnxTypeName(t.dataType ?? 0)}`];
 }
 
+/**
+ * Range over size formulas (Range(0, seq) for positions, Range(past, past + seq) for a cache's
+ * positions): its length (limit − start) / delta for a numeric delta that divides it exactly
+ * and a length provably at least 0 for every binding, and its start; undefined otherwise (the
+ * range is then its values at the hints).
+ */
+function symbolicRange(start: ConstTensor, limit: ConstTensor, delta: ConstTensor): { count: Dim; start: Dim } | undefined {
+  if ((!limit.sym && !start.sym) || delta.sym || !isInt(start.dtype)) return undefined;
+  const from = start.dims()[0]!;
+  const count = SymInt.of(limit.dims()[0]!).sub(from).divExact(delta.values()[0]!);
+  if (!count || !count.provablyNonNegative()) return undefined;
+  return { count: count.constant ?? count, start: from };
+}
+
 /** The op table needs the model's directory for Constant tensors stored as external data. */
 export function generatorOps(baseDir: string | undefined): OpTable {
   return {
@@ -54,12 +70,14 @@ export function generatorOps(baseDir: string | undefined): OpTable {
     ConstantOfShape: {
       check: checkConstantOfShape,
       convert(ctx, n) {
-        const shape = ctx.constIn(n, 0, 'the shape').values();
+        const target = ctx.constIn(n, 0, 'the shape');
+        const shape = target.values();
         const t = n.tensor('value');
         const fill = t ? attrTensor(t, baseDir) : ConstTensor.scalar(0, 'float32');
         if (t && numel(tensorDims(t)) !== 1) throw new Error(`${n.label}: value must hold one element`);
         const v = fill.values()[0]!;
-        return ctx.em.emit([], (b) => b.expand(b.scalar(v, fill.dtype), shape));
+        // A shape of symbolic sizes (a causal mask's [seq, seq]): the fill expanded to them.
+        return ctx.em.emit([], (b) => b.expand(b.scalar(v, fill.dtype), shape, target.sym));
       },
     },
     Range: {
@@ -69,6 +87,16 @@ export function generatorOps(baseDir: string | undefined): OpTable {
         const s = start!.values()[0]!;
         const d = delta!.values()[0]!;
         const count = Math.max(Math.ceil((limit!.values()[0]! - s) / d), 0);
+        const sym = symbolicRange(start!, limit!, delta!);
+        // Range(0, seq): an iota of symbolic length (positions, causal masks); a symbolic start
+        // is added per call.
+        if (sym) {
+          return ctx.em.emit([], (b) => {
+            const symbolicStart = typeof sym.start !== 'number';
+            const iota = b.iota([count], 0, symbolicStart ? 0 : s, d, dt, typeof sym.count === 'number' ? undefined : [sym.count]);
+            return symbolicStart ? b.binary('add', iota, b.cast(b.sizeScalar(sym.start), dt)) : iota;
+          });
+        }
         // Accumulate like the ONNX reference (start + i * delta), rounded to the dtype.
         return [new ConstTensor([count], dt, Array.from({ length: count }, (_, i) => coerceStored(s + i * d, dt)))];
       },

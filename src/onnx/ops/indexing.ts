@@ -7,6 +7,9 @@
 import type { GraphBuilder } from '../../graph/builder.js';
 import { SCATTER_REDUCTIONS, type ScatterReduction, type SliceDim } from '../../graph/ir.js';
 import { ShapeError, fmtShape, normDim, numel } from '../../graph/shape.js';
+import type { SymSlice } from '../../graph/builder.js';
+import { type Dim, SymInt, SymbolicUnsupportedError, fmtDims, symNumel, symStrides } from '../../graph/sym.js';
+import { dimSymbols, sameDim } from '../../graph/sym_shape.js';
 import { ConstTensor } from '../const_tensor.js';
 import type { ConvertContext } from '../context.js';
 import type { Val } from '../emit.js';
@@ -50,7 +53,45 @@ function slice(ctx: ConvertContext, n: OnnxNode) {
     const a = normDim('Slice', axes ? axes[i]! : i, shape.length);
     dims[a] = onnxSliceDim(shape[a]!, st, ends[i]!, steps ? steps[i]! : 1);
   });
-  return ctx.em.emit([x], (b, [x]) => b.sliceDims(x!, dims));
+  const sym = n.opset < 10 ? undefined : symbolicSlice(ctx, n, x, dims, axes, steps);
+  return ctx.em.emit([x], (b, [x]) => b.sliceDims(x!, dims, sym));
+}
+
+/** Slice ends at or past this are "to the end" (exporters write INT64_MAX or INT32_MAX). */
+const TO_END = 2 ** 31 - 1;
+
+/**
+ * A Slice over symbolic sizes (its input's dims or its starts and ends from a shape chain),
+ * step 1: each sliced dim's start and size as formulas. ONNX clamps starts and ends into the
+ * dim; a formula cannot, so the slice assumes they lie inside it and the plan guards that per
+ * call (schedule/plan_symbols.ts sliceGuards: a static cache sliced to [0, seq) serves
+ * seq <= its rows). A formula that disagrees with the clamped slice at the hints is not used.
+ */
+function symbolicSlice(ctx: ConvertContext, n: OnnxNode, x: Val, dims: readonly SliceDim[], axes: number[] | undefined, steps: number[] | undefined): (SymSlice | undefined)[] | undefined {
+  const inDims = ctx.dims(x);
+  const [starts, ends] = [ctx.dimsIn(n, 1, 'starts')!, ctx.dimsIn(n, 2, 'ends')!];
+  const out: (SymSlice | undefined)[] = inDims.map(() => undefined);
+  let any = false;
+  starts.forEach((st, i) => {
+    const a = normDim('Slice', axes ? axes[i]! : i, inDims.length);
+    const len = inDims[a]!;
+    const en = ends[i]!;
+    if (typeof len === 'number' && typeof st === 'number' && typeof en === 'number') return;
+    if ((steps?.[i] ?? 1) !== 1) return; // refused by the builder when the dim is symbolic
+    const from = (v: Dim, end: boolean): Dim => {
+      if (typeof v !== 'number') return v;
+      if (v < 0) return SymInt.of(len).add(v);
+      return end && v >= TO_END ? len : v;
+    };
+    const start = from(st, false);
+    const size = SymInt.of(from(en, true)).sub(start);
+    const sym: SymSlice = { start: SymInt.of(start).constant ?? start, size: size.constant ?? size };
+    // At the hints the formulas must give the clamped slice (else the guards would refuse the hints).
+    if (ctx.hintOf(sym.size) !== dims[a]!.size || (dims[a]!.size > 0 && ctx.hintOf(sym.start) !== dims[a]!.start)) return;
+    out[a] = sym;
+    any = true;
+  });
+  return any ? out : undefined;
 }
 
 function split(ctx: ConvertContext, n: OnnxNode) {
@@ -157,19 +198,28 @@ function gatherElements(b: GraphBuilder, data: number, indices: number, axisAttr
   if (is.length !== ds.length) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} and data ${fmtShape(ds)} differ in rank`);
   const over = is.findIndex((n, d) => d !== axis && n > ds[d]!);
   if (over >= 0) throw new ShapeError(`GatherElements: indices ${fmtShape(is)} exceed data ${fmtShape(ds)} in dim ${over} (only dim ${axis} is indexed)`);
+  // Over symbolic sizes (RoBERTa's token types: a buffer expanded to the batch, read at the
+  // position ids) the strides and the axis size are sizes computed per call; a dim the
+  // indices share with the data must be the same size for every binding.
+  const symbolic = b.sym(data) !== undefined || b.sym(indices) !== undefined;
+  const [dd, id] = [b.dims(data), b.dims(indices)];
+  const differs = id.findIndex((n, d) => d !== axis && (typeof n !== 'number' || typeof dd[d] !== 'number') && !sameDim(n, dd[d]!));
+  if (symbolic && differs >= 0) throw new SymbolicUnsupportedError(`GatherElements: indices dim ${differs} (${String(id[differs])}) is not data's (${String(dd[differs])}) for every binding`, dimSymbols([id[differs]!, dd[differs]!]));
+  const what = `dim ${axis} of data ${symbolic ? fmtDims(dd) : fmtShape(ds)}`;
   let idx = b.cast(indices, 'int64');
   // Negative indices count from the end of the axis; one still out of range is clamped (the
   // flat offset stays inside data) and is a run-time error.
-  b.checkIndices(indices, [ds[axis]!], `dim ${axis} of data ${fmtShape(ds)}`, 'GatherElements');
-  idx = b.where(b.binary('lt', idx, b.scalar(0, 'int64')), b.binary('add', idx, b.scalar(ds[axis]!, 'int64')), idx);
-  idx = b.binary('maximum', b.binary('minimum', idx, b.scalar(ds[axis]! - 1, 'int64')), b.scalar(0, 'int64'));
-  let stride = 1;
-  let flat = b.binary('mul', idx, b.scalar(numel(ds.slice(axis + 1)), 'int64'));
+  b.checkIndices(indices, [dd[axis]!], what, 'GatherElements');
+  const n = dd[axis]!;
+  idx = b.where(b.binary('lt', idx, b.scalar(0, 'int64')), b.binary('add', idx, b.sizeScalar(n)), idx);
+  idx = b.binary('maximum', b.binary('minimum', idx, b.sizeScalar(typeof n === 'number' ? n - 1 : n.sub(1))), b.scalar(0, 'int64'));
+  let stride: Dim = 1;
+  let flat = b.binary('mul', idx, b.sizeScalar(symbolic ? (symNumel(dd.slice(axis + 1)).constant ?? symNumel(dd.slice(axis + 1))) : numel(ds.slice(axis + 1))));
   for (let d = ds.length - 1; d >= 0; d--) {
-    if (d !== axis) flat = b.binary('add', flat, b.binary('mul', b.iota(is, d, 0, 1, 'int64'), b.scalar(stride, 'int64')));
-    stride *= ds[d]!;
+    if (d !== axis) flat = b.binary('add', flat, b.binary('mul', b.iota(is, d, 0, 1, 'int64', symbolic ? id : undefined), b.sizeScalar(stride)));
+    stride = typeof stride === 'number' && typeof dd[d] === 'number' ? stride * (dd[d] as number) : SymInt.of(stride).mul(dd[d]!);
   }
-  return b.gather(b.reshape(data, [numel(ds)]), flat, 0, false);
+  return b.gather(b.reshape(data, [numel(ds)], symbolic ? [symNumel(dd)] : undefined), flat, 0, false);
 }
 
 /**
@@ -199,25 +249,31 @@ export function gatherND(b: GraphBuilder, data: number, indices: number, batchDi
   if (numel(merged) === 0 && numel(lead) * numel(rest) > 0) {
     throw new ShapeError(`GatherND: indices ${fmtShape(is)} address an empty dim of data ${fmtShape(ds)}`);
   }
-  const strides = merged.map((_, d) => numel(merged.slice(d + 1)));
+  // Over symbolic sizes (a padding mask [batch, seq] read at [b, s] pairs built from Ranges)
+  // the strides and clamps are sizes computed per call (GraphBuilder.sizeScalar).
+  const symbolic = b.sym(data) !== undefined || b.sym(indices) !== undefined;
+  const dd = b.dims(data);
+  const mergedDims = dd.slice(0, B + k);
+  const leadDims = b.dims(indices).slice(0, -1);
+  const strides = symbolic ? symStrides(mergedDims).map((s) => s.constant ?? s) : merged.map((_, d) => numel(merged.slice(d + 1)));
   const i64 = (v: number) => b.scalar(v, 'int64');
   let flat: number | undefined;
-  const addTerm = (term: number, stride: number) => {
-    const t = stride === 1 ? term : b.binary('mul', term, i64(stride));
+  const addTerm = (term: number, stride: Dim) => {
+    const t = stride === 1 ? term : b.binary('mul', term, b.sizeScalar(stride));
     flat = flat === undefined ? t : b.binary('add', flat, t);
   };
-  for (let d = 0; d < B; d++) addTerm(b.iota(lead, d, 0, 1, 'int64'), strides[d]!);
+  for (let d = 0; d < B; d++) addTerm(b.iota(lead, d, 0, 1, 'int64', symbolic ? leadDims : undefined), strides[d]!);
   const idx = b.cast(indices, 'int64');
   // Each component is clamped below (memory stays in bounds); one out of range is a run-time error.
-  b.checkIndices(indices, merged.slice(B), `dims ${B} to ${B + k - 1} of data ${fmtShape(ds)}`, 'GatherND');
+  b.checkIndices(indices, mergedDims.slice(B), `dims ${B} to ${B + k - 1} of data ${symbolic ? fmtDims(dd) : fmtShape(ds)}`, 'GatherND');
   for (let t = 0; t < k; t++) {
-    const n = merged[B + t]!;
-    const raw = b.reshape(b.slice(idx, q - 1, t, t + 1), lead);
-    const wrapped = b.where(b.binary('lt', raw, i64(0)), b.binary('add', raw, i64(n)), raw);
-    const clamped = b.binary('maximum', b.binary('minimum', wrapped, i64(n - 1)), i64(0));
+    const n = mergedDims[B + t]!;
+    const raw = b.reshape(b.slice(idx, q - 1, t, t + 1), lead, symbolic ? leadDims : undefined);
+    const wrapped = b.where(b.binary('lt', raw, i64(0)), b.binary('add', raw, b.sizeScalar(n)), raw);
+    const clamped = b.binary('maximum', b.binary('minimum', wrapped, b.sizeScalar(typeof n === 'number' ? n - 1 : n.sub(1))), i64(0));
     addTerm(clamped, strides[B + t]!);
   }
-  return b.gather(b.reshape(data, [numel(merged), ...rest]), flat!, 0, false);
+  return b.gather(b.reshape(data, [numel(merged), ...rest], symbolic ? [symNumel(mergedDims).constant ?? symNumel(mergedDims), ...dd.slice(B + k)] : undefined), flat!, 0, false);
 }
 
 /**
@@ -274,6 +330,32 @@ function scatterElementsOp(ctx: ConvertContext, n: OnnxNode) {
   return ctx.em.emit([data, indices, updates], (b, [x, i, u]) => b.scatterElements(x!, i!, u!, axis, reductionOf(n)));
 }
 
+/**
+ * Gather; an index that is a size formula (x[:, seq − 1], the last position, from Shape →
+ * Gather → Sub) is a slice at that position with the axis dropped: a number as data would
+ * hold the hint.
+ */
+function gather(ctx: ConvertContext, n: OnnxNode) {
+  const [x, i] = [ctx.in(n, 0), ctx.in(n, 1)];
+  const raw = n.int('axis', 0);
+  if (i instanceof ConstTensor && i.sym && i.size === 1) {
+    const shape = ctx.shape(x);
+    const axis = normDim('Gather', raw, shape.length);
+    const len = ctx.dims(x)[axis]!;
+    const at = i.sym[0]!;
+    const start = typeof at === 'number' && at < 0 ? SymInt.of(len).add(at) : at;
+    const hint = i.values()[0]!;
+    const dims: SliceDim[] = shape.map((s) => ({ start: 0, step: 1, size: s }));
+    dims[axis] = { start: hint < 0 ? hint + shape[axis]! : hint, step: 1, size: 1 };
+    const sym = shape.map((): SymSlice | undefined => undefined);
+    sym[axis] = { start, size: 1 };
+    const out = [...shape.slice(0, axis), ...i.shape, ...shape.slice(axis + 1)];
+    const outDims = [...ctx.dims(x).slice(0, axis), ...i.shape, ...ctx.dims(x).slice(axis + 1)];
+    return ctx.em.emit([x], (b, [x]) => b.reshape(b.sliceDims(x!, dims, sym), out, outDims));
+  }
+  return ctx.em.emit([x, i], (b, [x, i]) => b.gather(x!, i!, raw));
+}
+
 function trilu(ctx: ConvertContext, n: OnnxNode) {
   const x = ctx.in(n, 0);
   const k = ctx.intsIn(n, 1, 'k')?.[0] ?? 0;
@@ -281,9 +363,11 @@ function trilu(ctx: ConvertContext, n: OnnxNode) {
   const shape = ctx.shape(x);
   if (shape.length < 2) throw new ShapeError(`Trilu: input ${fmtShape(shape)} has rank < 2`);
   const [rows, cols] = shape.slice(-2) as [number, number];
+  const [symRows, symCols] = ctx.dims(x).slice(-2) as [Dim, Dim];
+  const symbolic = typeof symRows !== 'number' || typeof symCols !== 'number';
   return ctx.em.emit([x], (b, [x]) => {
     // Keep element (i, j) when j - i >= k (upper) or j - i <= k (lower).
-    const diff = b.binary('sub', b.iota([1, cols], 1, 0, 1, 'int64'), b.iota([rows, 1], 0, 0, 1, 'int64'));
+    const diff = b.binary('sub', b.iota([1, cols], 1, 0, 1, 'int64', symbolic ? [1, symCols] : undefined), b.iota([rows, 1], 0, 0, 1, 'int64', symbolic ? [symRows, 1] : undefined));
     const keep = b.binary(upper ? 'ge' : 'le', diff, b.scalar(k, 'int64'));
     return b.where(keep, x!, b.scalar(0, b.dtype(x!)));
   });
@@ -291,9 +375,7 @@ function trilu(ctx: ConvertContext, n: OnnxNode) {
 
 export const indexingOps: OpTable = {
   Slice: { convert: slice },
-  Gather: {
-    convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => b.gather(x!, i!, n.int('axis', 0))),
-  },
+  Gather: { convert: gather },
   GatherElements: {
     convert: (ctx, n) => ctx.em.emit([ctx.in(n, 0), ctx.in(n, 1)], (b, [x, i]) => gatherElements(b, x!, i!, n.int('axis', 0))),
   },

@@ -5,6 +5,7 @@
 import type { GraphBuilder } from '../../graph/builder.js';
 import { isHalf, isInt } from '../../graph/dtype.js';
 import { normDims, numel } from '../../graph/shape.js';
+import { symNumel } from '../../graph/sym.js';
 import type { ConvertContext } from '../context.js';
 import type { OnnxNode } from '../node.js';
 import type { OpDef, OpTable } from './types.js';
@@ -28,10 +29,13 @@ const REDUCERS: Record<string, Reducer> = {
   ReduceMean: {
     reduce: (b, x, a, k) => {
       const count = numel(a.map((d) => b.shape(x)[d]!));
+      // Over symbolic dims (a mean over the sequence) the count is computed per call.
+      const symCount = symNumel(a.map((d) => b.dims(x)[d]!));
       // Half inputs sum and divide in float32 (a count past 65504 is inf in float16), rounded once.
       const dt = b.dtype(x);
       const xs = isHalf(dt) ? b.cast(x, 'float32') : x;
-      const mean = b.binary('div', b.reduce('sum', xs, a, k), s(b, count, xs));
+      const divisor = symCount.isConstant ? s(b, count, xs) : b.cast(b.sizeScalar(symCount), b.dtype(xs));
+      const mean = b.binary('div', b.reduce('sum', xs, a, k), divisor);
       return isHalf(dt) ? b.cast(mean, dt) : keepType(b, mean, x);
     },
     noop: (_b, x) => x,

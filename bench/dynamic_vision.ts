@@ -1,5 +1,6 @@
 // The vision suite's dynamic exports (test/fixtures/models_dynamic: resnet, mobilenet_v2,
-// convnext, efficientnet_b0 with a symbolic batch, 3×64×64 images) on the CPU, each loaded
+// convnext, efficientnet_b0 with a symbolic batch, 3×64×64 images) on the CPU (or --device
+// cuda: every run reads its outputs back, so the times are synchronised), each loaded
 // twice: as it is (one symbolic program, issue 13) and with `dynamic: false` (a static program
 // per batch). Their three cases run in the fixture's order (batch 1, 3, 2), each in a fresh
 // cache directory:
@@ -9,7 +10,7 @@
 // - per call: ms per run at each batch, symbolic against static (the same feeds), mean of a
 //   batch of --calls runs, median of --batches batches, the two alternating batch by batch
 //
-//   node dist/bench/dynamic_vision.js [--json] [--calls 5] [--batches 9] [--only resnet]
+//   node dist/bench/dynamic_vision.js [--json] [--calls 5] [--batches 9] [--only resnet] [--device cpu|cuda]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,9 @@ const CALLS = numberFlag('--calls', 5);
 const BATCHES = numberFlag('--batches', 9);
 const JSON_OUT = process.argv.includes('--json');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const deviceFlag = process.argv.includes('--device') ? process.argv[process.argv.indexOf('--device') + 1] : 'cpu';
+if (deviceFlag !== 'cpu' && deviceFlag !== 'cuda') throw new Error(`--device: '${deviceFlag}' is not cpu or cuda`);
+const DEVICE: 'cpu' | 'cuda' = deviceFlag;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/models_dynamic');
 const VISION = ['resnet_dynamic', 'mobilenet_v2_dynamic', 'convnext_dynamic', 'efficientnet_b0_dynamic'];
 
@@ -52,7 +56,7 @@ interface Side {
 }
 
 async function firstRuns(m: SuiteModel<DynamicSuiteMeta>, dynamic: boolean, cacheDir: string): Promise<{ model: OnnxModel; side: Side }> {
-  const model = loadOnnx(path.join(m.dir, 'model.onnx'), { cacheDir, device: 'cpu', dynamic });
+  const model = loadOnnx(path.join(m.dir, 'model.onnx'), { cacheDir, device: DEVICE, dynamic });
   const c0 = counters();
   const firstRunMs = [await timedRun(model, caseInputs(m, 0))];
   const c1 = counters();
@@ -105,7 +109,7 @@ async function measure(m: SuiteModel<DynamicSuiteMeta>): Promise<Row> {
 const models = listSuite<DynamicSuiteMeta>(ROOT).filter((m) => VISION.includes(m.name) && (only === undefined || m.name.startsWith(only)));
 const rows: Row[] = [];
 for (const m of models) rows.push(await measure(m));
-const machine = machineInfo({ calls: CALLS, batches: BATCHES });
+const machine = machineInfo({ calls: CALLS, batches: BATCHES, device: DEVICE });
 if (JSON_OUT) {
   process.stdout.write(JSON.stringify({ machine, rows }, null, 2) + '\n');
 } else {

@@ -89,5 +89,10 @@ export function copyParts(parts: readonly CopyPart[]): Promise<void> | undefined
     }
   }
   copyHere(small);
-  return Promise.all(copies).then(() => undefined);
+  // Every piece settles before the promise does, even when one fails: a piece still writing
+  // into a slot the caller has given up would corrupt that slot's next use.
+  return Promise.allSettled(copies).then((results) => {
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
 }

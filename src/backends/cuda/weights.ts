@@ -215,9 +215,16 @@ export function uploadParams(params: readonly NDArray[]): Promise<void> {
     try {
       const steps = uploadSteps(params);
       for (let s = steps.next(); !s.done; s = steps.next()) {
-        const copying = copyParts(s.value);
-        // Copied here (a small slot): still let other work in between slots.
-        await (copying ?? new Promise<void>((r) => setImmediate(r)));
+        try {
+          const copying = copyParts(s.value);
+          // Copied here (a small slot): still let other work in between slots.
+          await (copying ?? new Promise<void>((r) => setImmediate(r)));
+        } catch (e) {
+          // Into the generator, so its cleanup runs: the parameters' registrations are dropped
+          // (they upload again next time, never read as copies whose bytes did not arrive) and
+          // the staging ring released. It rethrows e.
+          steps.throw(e);
+        }
       }
     } finally {
       end();

@@ -106,7 +106,9 @@ test('a worker SIGKILLed, then its retry past the deadline, with a hung compiler
     const [first] = ac.workerPool!.busyJobs();
     assert.ok(first);
     const firstTmp = workerTmp(first.pid);
-    assert.ok(fs.readdirSync(firstTmp).some((f) => f.startsWith('pgid-')), 'the worker names its compiler group in its root');
+    // The worker writes the marker once spawn() returns; the compiler may have started (and
+    // recorded its pids) before that on a loaded machine, so wait for it rather than expect it.
+    await waitFor('the worker to name its compiler group in its root', () => (fs.readdirSync(firstTmp).some((f) => f.startsWith('pgid-')) ? true : undefined));
     process.kill(first.pid, 'SIGKILL');
     // The retry hangs the same way, until the deadline kills its worker.
     await waitFor('the retry to start its compiler', () => (fake.pids().length >= 4 ? true : undefined));

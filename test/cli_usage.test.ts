@@ -75,7 +75,7 @@ test('symbolic dims given no size, or a size the model contradicts: exit 2 namin
     // Every command that compiles, with neither -i nor --shape: each unsized dim named, and both ways to size it.
     ...['run', 'compile', 'bench', 'inspect'].map((cmd): [string[], RegExp] => [
       [cmd, attention],
-      new RegExp(`${esc(attention)}: input 'x' dim 0 is symbolic \\('batch'\\); input 'x' dim 1 is symbolic \\('time'\\): give its data or shape with -i x=file\\.npy or --shape x=d0,d1,\\.\\.\\.`),
+      new RegExp(`${esc(attention)}: input 'x' dim 0 is symbolic \\('batch'\\); input 'x' dim 1 is symbolic \\('time'\\): give its data or shape with -i x=file\\.npy or --shape x=d0,d1,\\.\\.\\.${cmd === 'inspect' ? ', or --no-kernels to list the model without its kernels' : '$'}`, 'm'),
     ]),
     // A file whose rank or fixed dims the model contradicts.
     [['run', mlp, '-i', `x=${path.join(fix, 'attention_dynamic.input.npy')}`], /--input x: .*attention_dynamic\.input\.npy holds \[2,8,16\], but the model declares x\[batch,16\]/],

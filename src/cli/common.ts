@@ -18,7 +18,7 @@ import { readNpy } from '../onnx/npy.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
 import { formatFloat } from '../onnx/strings.js';
 import { StatusLine } from '../observe/progress.js';
-import { UsageError } from './errors.js';
+import { MissingSizesError, UsageError } from './errors.js';
 
 export interface CommonOpts {
   device?: 'cpu' | 'cuda';
@@ -189,10 +189,10 @@ function resolveShapes(declared: DeclaredInput[], pinned: Record<string, number[
 }
 
 /** The usage error for symbolic dims given no size: each input and dim, and both ways to give it. */
-function missingShapesError(file: string, missing: string[]): UsageError {
+function missingShapesError(file: string, missing: string[]): MissingSizesError {
   const which = [...new Set(missing.map((m) => /^input '([^']*)'/.exec(m)![1]!))];
   const how = which.map((n) => `-i ${n}=file.npy or --shape ${n}=d0,d1,...`).join('; ');
-  return new UsageError(`${file}: ${missing.join('; ')}: give ${which.length === 1 ? 'its' : 'their'} data or shape with ${how}`);
+  return new MissingSizesError(`${file}: ${missing.join('; ')}: give ${which.length === 1 ? 'its' : 'their'} data or shape with ${how}`);
 }
 
 /**
@@ -221,7 +221,7 @@ export function openModel(file: string, o: CommonOpts, files: InputFiles = new M
     if (needSizes && missing.length) throw missingShapesError(file, missing);
     return model;
   } catch (e) {
-    if (e instanceof UsageError) throw new UsageError(e.message.startsWith(`${file}: `) ? e.message : `${file}: ${e.message}`);
+    if (e instanceof UsageError) throw e.message.startsWith(`${file}: `) ? e : new UsageError(`${file}: ${e.message}`);
     // Unsized inputs alone are the caller's to give, on the command line; with other issues the
     // model cannot compile anyway, and the loader's full list says why (inspect prints it).
     if (missing.length && e instanceof OnnxUnsupportedError && e.issues.every((i) => /no declared shape/.test(i))) {

@@ -20,6 +20,9 @@ export class UsageError extends Error {
   }
 }
 
+/** A usage error for symbolic dims given no size (a command may add its own way out: inspect's --no-kernels). */
+export class MissingSizesError extends UsageError {}
+
 export function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError || e instanceof CommanderError || e instanceof SettingError) return EXIT_USAGE;
   if (e instanceof OnnxParseError || e instanceof OnnxInputError || e instanceof NpyError) return EXIT_USAGE;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { onnxTypeName } from '../onnx/dtypes.js';
 import { OnnxUnsupportedError } from '../onnx/errors.js';
+import { MissingSizesError } from './errors.js';
 import { declaredType, decodeModel, num, tensorDims } from '../onnx/proto.js';
 import { type CommonOpts, addCommonOptions, readInputFiles, collect, makeFeeds, openModel, printJson } from './common.js';
 
@@ -84,6 +85,8 @@ export function registerInspect(program: Command): void {
       // Listing a model needs no sizes for its symbolic dims; its kernels do.
       model = openModel(file, o, files, {}, o.kernels);
     } catch (e) {
+      // The kernels need sizes; the listing does not: say so beside the ways to give them.
+      if (e instanceof MissingSizesError) throw new MissingSizesError(`${e.message}, or --no-kernels to list the model without its kernels`);
       if (!(e instanceof OnnxUnsupportedError)) throw e;
       // --json with kernels asked for: the error object alone, so stdout stays one object.
       if (o.json && o.kernels) throw e;

@@ -76,6 +76,13 @@ function candidates(): string[] {
   return out;
 }
 
+/** libcublasLt of the same version in the same directory as a libcublas path, if it is there (none for a bare soname). */
+function ltBeside(cublas: string): string | undefined {
+  if (!cublas.includes('/')) return undefined;
+  const lt = join(dirname(cublas), cublas.endsWith('.12') ? 'libcublasLt.so.12' : 'libcublasLt.so.13');
+  return existsSync(lt) ? lt : undefined;
+}
+
 function loadLibrary(): CublasApi {
   if (api !== undefined) return api;
   if (loadFailure !== undefined) throw new Error(loadFailure);
@@ -86,10 +93,8 @@ function loadLibrary(): CublasApi {
     try {
       // libcublas needs libcublasLt of the same version; preloading it from the same directory
       // satisfies the dependency by soname even when that directory is not on the search path.
-      if (c.includes('/')) {
-        const lt = join(dirname(c), c.endsWith('.12') ? 'libcublasLt.so.12' : 'libcublasLt.so.13');
-        if (existsSync(lt)) koffi.load(lt);
-      }
+      const lt = ltBeside(c);
+      if (lt !== undefined) koffi.load(lt);
       lib = koffi.load(c);
       path = c;
       break;
@@ -280,13 +285,8 @@ export function cublasLibraryPath(): string | undefined {
 // plan with products is known, and done by the time the plan is instantiated.
 const RTLD_NOW = 2;
 
-interface EarlyStart {
-  /** Settles once the library is loaded (or failed to: the constructor then reports why). */
-  ready: Promise<void>;
-  /** A handle created on the pool, when one could be. */
-  handle?: bigint;
-}
-const early = new Map<boolean, EarlyStart>();
+/** Per TF32 mode: settles once the early start is over, with the handle it created, if any. */
+const early = new Map<boolean, Promise<bigint | undefined>>();
 
 /** dlopen on a pool thread: the file's loading and relocation off the main thread; koffi.load later finds it loaded. */
 function dlopenOnPool(path: string): Promise<boolean> {
@@ -305,8 +305,8 @@ async function preloadLibrary(): Promise<void> {
   if (api !== undefined || setting('KILN_CUBLAS') !== undefined) return;
   for (const c of candidates()) {
     if (!c.includes('/')) return; // bare sonames: the constructor's search
-    const lt = join(dirname(c), c.endsWith('.12') ? 'libcublasLt.so.12' : 'libcublasLt.so.13');
-    if (existsSync(lt)) await dlopenOnPool(lt);
+    const lt = ltBeside(c);
+    if (lt !== undefined) await dlopenOnPool(lt);
     if (await dlopenOnPool(c)) return;
   }
 }
@@ -320,23 +320,23 @@ async function preloadLibrary(): Promise<void> {
  */
 export function startCublasEarly(allowTF32: boolean): void {
   if (early.has(allowTF32) || (allowTF32 ? tf32 : strict) !== undefined) return;
-  const start: EarlyStart = { ready: Promise.resolve() };
-  start.ready = (async () => {
+  const start = async (): Promise<bigint | undefined> => {
     const endLoad = traceSpan('load', 'cuBLAS early start');
     try {
       await preloadLibrary();
-      if (setting('KILN_CUDA_DEVICE') !== 0) return;
+      if (setting('KILN_CUDA_DEVICE') !== 0) return undefined;
       const a = loadLibrary();
       const h = new BigUint64Array(1);
       const status = await new Promise<number>((resolve) => (a.create as unknown as { async(h: BigUint64Array, cb: (err: unknown, r: number) => void): void }).async(h, (err, r) => resolve(err ? -1 : r)));
-      if (status === 0) start.handle = h[0]!;
+      return status === 0 ? h[0]! : undefined;
     } catch {
       // The constructor loads and creates again, and says what failed.
+      return undefined;
     } finally {
       endLoad();
     }
-  })();
-  early.set(allowTF32, start);
+  };
+  early.set(allowTF32, start());
 }
 
 let strict: Cublas | undefined;
@@ -346,10 +346,9 @@ let tf32: Cublas | undefined;
 export async function cublasFor(allowTF32: boolean): Promise<Cublas> {
   const existing = allowTF32 ? tf32 : strict;
   if (existing) return existing;
-  const start = early.get(allowTF32);
-  if (start) await start.ready;
+  const handle = await early.get(allowTF32);
   // Another caller may have made it while this one waited.
-  const made = (allowTF32 ? tf32 : strict) ?? new Cublas({ allowTF32 }, start?.handle);
+  const made = (allowTF32 ? tf32 : strict) ?? new Cublas({ allowTF32 }, handle);
   if (allowTF32) tf32 = made;
   else strict = made;
   return made;

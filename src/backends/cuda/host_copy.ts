@@ -51,7 +51,8 @@ function poolThreads(): number {
   return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4;
 }
 
-function copyHere(parts: readonly CopyPart[]): void {
+/** Copies every part on this thread, now. */
+export function copyHere(parts: readonly CopyPart[]): void {
   for (const p of parts) p.dst.set(p.src);
 }
 

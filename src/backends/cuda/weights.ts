@@ -20,7 +20,7 @@ import { setting } from '../../config/read.js';
 import type { NDArray } from '../../graph/ndarray.js';
 import type { AnyTypedArray } from '../../graph/dtype.js';
 import { traceSpan } from '../../observe/trace.js';
-import { type CopyPart, copyParts } from './host_copy.js';
+import { type CopyPart, copyHere, copyParts } from './host_copy.js';
 import { type CUevent, type CUstream, type DevicePtr, type PinnedHostMemory, eventCreate, eventRecord, eventSynchronize, memAlloc, memFreeHost, memHostAlloc, memcpyHtoD, memcpyHtoDAsync, streamCreate } from './driver.js';
 
 /** Device copies by parameter; an entry exists once its bytes are (or are being) copied. */
@@ -245,7 +245,7 @@ export function uploadParams(params: readonly NDArray[]): Promise<void> {
  */
 export function uploadParamsNow(params: Iterable<NDArray>): void {
   const steps = uploadSteps(params, inFlight.size > 0);
-  for (let s = steps.next(); !s.done; s = steps.next()) for (const part of s.value) part.dst.set(part.src);
+  for (let s = steps.next(); !s.done; s = steps.next()) copyHere(s.value);
 }
 
 /** Whether an upload started by uploadParams is still enqueuing its copies. */

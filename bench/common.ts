@@ -16,6 +16,36 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/**
+ * Median ms of `repeat` calls, each synchronised (`sync`: the GPU's context on CUDA), after 3
+ * calls that warm up: the per-call figure of the model benches, timed as torch_models.py times
+ * PyTorch.
+ */
+export async function medianCallMs(call: () => Promise<unknown>, repeat: number, sync: () => void): Promise<number> {
+  for (let i = 0; i < 3; i++) await call();
+  sync();
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const t = performance.now();
+    await call();
+    sync();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/**
+ * The feeds' arrays copied to the GPU once (toDevice), so calls read them in place, as PyTorch's
+ * `.cuda()` inputs are timed; other values pass through. Imported on use: CPU-only benches never
+ * load the CUDA runtime.
+ */
+export async function onDevice<T extends Record<string, unknown>>(feeds: T): Promise<T> {
+  const { NDArray, toDevice } = await import('../src/index.js');
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(feeds)) out[k] = v instanceof NDArray ? await toDevice(v, 'cuda') : v;
+  return out as T;
+}
+
 /** The machine (cores, CPU, node, date, load average before and now), then the bench's own `extra` fields. */
 export function machineInfo<E extends object>(extra: E) {
   return { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), loadavgBefore: LOAD0, loadavgAfter: loadavg()[0]!, ...extra };

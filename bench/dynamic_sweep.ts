@@ -14,12 +14,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadOnnx } from '../src/api/load_onnx.js';
 import type { OnnxModel } from '../src/api/onnx_model_api.js';
-import { toDevice } from '../src/api/device_arrays.js';
-import { NDArray } from '../src/graph/ndarray.js';
-import { counters } from '../src/observe/counters.js';
-import { type BenchArgs, list, machineInfo, machineLine, median, parseArgs } from './common.js';
+// The package's entry (the library bundle), as onDevice and the CUDA runtime use it: NDArrays
+// made from another copy of the module would not be recognised as arrays by its toDevice.
+import { NDArray, counters, loadOnnx } from '../src/index.js';
+import { type BenchArgs, list, machineInfo, machineLine, medianCallMs, onDevice, parseArgs } from './common.js';
+import { maxRelError } from './model_suite.js';
 
 interface Args extends BenchArgs {
   model: string;
@@ -72,39 +72,9 @@ function feedsFor(model: OnnxModel, [b, s]: [number, number], vocab: number, see
   return out;
 }
 
-async function onDevice(feeds: Record<string, NDArray>, device: string): Promise<Record<string, NDArray>> {
-  if (device !== 'cuda') return feeds;
-  const out: Record<string, NDArray> = {};
-  for (const [k, v] of Object.entries(feeds)) out[k] = await toDevice(v, 'cuda');
-  return out;
-}
-
 async function firstOutput(model: OnnxModel, feeds: Record<string, NDArray>): Promise<Float32Array> {
   const outs = await model.run(feeds);
   return (await outs[model.inspect().outputs[0]!]!.toTypedArray()) as Float32Array;
-}
-
-async function perCall(model: OnnxModel, feeds: Record<string, NDArray>, repeat: number, sync: () => void): Promise<number> {
-  for (let i = 0; i < 3; i++) await model.run(feeds);
-  sync();
-  const times: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    const t = performance.now();
-    await model.run(feeds);
-    sync();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let range = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    range = Math.max(range, Math.abs(b[i]!));
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-  }
-  return a.length === b.length ? diff / (range || 1) : Infinity;
 }
 
 async function main(): Promise<void> {
@@ -148,7 +118,8 @@ async function main(): Promise<void> {
       const delta = (k: keyof typeof after) => (after[k] ?? 0) - (before[k] ?? 0);
       const name = a.shapes[i]!;
       outputs.set(name, out);
-      rows.push({ shape: name, firstCallMs, compiles: delta('compile_submitted') + delta('compile_inline'), graphBuilds: delta('onnx_graph_builds'), perCallMs: await perCall(model, await onDevice(feeds, a.device), a.repeat, sync) });
+      const onIt = a.device === 'cuda' ? await onDevice(feeds) : feeds;
+      rows.push({ shape: name, firstCallMs, compiles: delta('compile_submitted') + delta('compile_inline'), graphBuilds: delta('onnx_graph_builds'), perCallMs: await medianCallMs(() => model.run(onIt), a.repeat, sync) });
     }
     const symbolic = model.inspect().symbolic;
     for (const name of a.static) {
@@ -161,9 +132,11 @@ async function main(): Promise<void> {
       const pinned = loadOnnx(a.model, { device: a.device as 'cpu' | 'cuda', cacheDir: cacheDir(), inputShapes });
       const out = await firstOutput(pinned, feeds);
       row.staticCompileMs = performance.now() - t;
-      row.staticPerCallMs = await perCall(pinned, await onDevice(feeds, a.device), a.repeat, sync);
+      const onIt = a.device === 'cuda' ? await onDevice(feeds) : feeds;
+      row.staticPerCallMs = await medianCallMs(() => pinned.run(onIt), a.repeat, sync);
       row.ratio = row.perCallMs / row.staticPerCallMs;
-      row.maxRelDiff = maxRelDiff(outputs.get(name)!, out);
+      const symbolicOut = outputs.get(name)!;
+      row.maxRelDiff = symbolicOut.length === out.length ? maxRelError(symbolicOut, out) : Infinity;
       pinned.dispose();
     }
     const after = rows.slice(1);

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { type BenchArgs, list, machineInfo, machineLine, median, parseArgs } from './common.js';
+import { type BenchArgs, list, machineInfo, machineLine, median, medianCallMs, onDevice, parseArgs } from './common.js';
 import { listSuite, maxRelError, suiteInputs, suiteOutputs, type SuiteModel } from './model_suite.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -63,14 +63,6 @@ interface OneResult {
   error?: string;
 }
 
-/** The feeds copied to the GPU once (toDevice), so calls read them in place. */
-async function onDevice<T extends Record<string, unknown>>(feeds: T): Promise<T> {
-  const { NDArray, toDevice } = await import('../src/index.js');
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(feeds)) out[k] = v instanceof NDArray ? await toDevice(v, 'cuda') : v;
-  return out as T;
-}
-
 /** One model in this process: load, first result, steady state, error. */
 async function runOne(m: SuiteModel, a: Args): Promise<OneResult> {
   const { loadOnnx, counters } = await import('../src/index.js');
@@ -91,7 +83,7 @@ async function runOne(m: SuiteModel, a: Args): Promise<OneResult> {
   const t0 = performance.now();
   const model = loadOnnx(path.join(m.dir, 'model.onnx'), options);
   const loadMs = performance.now() - t0;
-  let outs = await model.run(feeds);
+  const outs = await model.run(feeds);
   const firstName = m.meta.outputs[0]!.name;
   await (outs[firstName] as { toTypedArray(): Promise<unknown> }).toTypedArray();
   const firstResultMs = performance.now() - t0;
@@ -108,18 +100,7 @@ async function runOne(m: SuiteModel, a: Args): Promise<OneResult> {
     relError = Math.max(relError, maxRelError(await got.toArray(), want.toArraySync()));
   }
   /** Median ms per call (synchronised, results left where they are, as torch_models.py times). */
-  const perCall = async (f: typeof feeds) => {
-    for (let i = 0; i < 3; i++) outs = await model.run(f);
-    sync();
-    const times: number[] = [];
-    for (let i = 0; i < a.repeat; i++) {
-      const t = performance.now();
-      outs = await model.run(f);
-      sync();
-      times.push(performance.now() - t);
-    }
-    return median(times);
-  };
+  const perCall = (f: typeof feeds) => medianCallMs(() => model.run(f), a.repeat, sync);
   const hostInputsMs = await perCall(feeds);
   // On CUDA, the steady state with the inputs already on the GPU, as PyTorch's `.cuda()`
   // inputs in torch_models.py: the figure compared with torch.compile. The host-input figure

@@ -24,6 +24,8 @@ from real_models import ids, image, padded_mask
 
 MIN = torch.finfo(torch.float32).min
 TINY = dict(hidden=32, heads=4, layers=2, vocab=100, positions=64, inner=64)
+# GPT-2 small's sizes (124M parameters), for `--size full` (bench/dynamic_sweep.ts's model).
+FULL = dict(hidden=768, heads=12, layers=12, vocab=50257, positions=1024, inner=3072)
 
 
 class Conv1D(nn.Module):
@@ -328,7 +330,7 @@ def text(model, with_types=False, batch=2, seq=12):
 
 
 def gpt2_like(size):
-    m, a, n = text(GPT2(TINY))
+    m, a, n = text(GPT2(TINY if size == "tiny" else FULL))
     return m, a, n, ["logits"]
 
 

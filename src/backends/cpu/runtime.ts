@@ -23,6 +23,7 @@ import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
 import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
+import { profileTable, profilingEnabled, stepLabel } from '../../observe/step_profile.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
 
@@ -145,6 +146,18 @@ export class CpuExecutable implements Executable {
     });
   }
 
+  /** KILN_PROFILE: each kernel call timed by the host clock into the CPU table. */
+  private runProfiled(): void {
+    const table = profileTable('cpu');
+    for (const [si, step] of this.steps.entries()) {
+      const t0 = performance.now();
+      step.fn(step.block);
+      const k = this.plan.steps[si]!.kernel;
+      table.add(stepLabel(this.plan.kernels[k]!.name, this.plan.info[k]), performance.now() - t0);
+    }
+    table.endRun();
+  }
+
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
     const binding = checkInputs(this.plan, inputs, params);
     const end = traceSpan('run', 'cpu plan');
@@ -190,7 +203,8 @@ export class CpuExecutable implements Executable {
     // Weights mapped from a file (an ONNX model's external data) are read in place: a file
     // changed since it was mapped is an error here, before a kernel reads a page it lost.
     if (mapped !== undefined) assertUnchanged(mapped);
-    for (const step of this.steps) step.fn(step.block);
+    if (PROFILE) this.runProfiled();
+    else for (const step of this.steps) step.fn(step.block);
     end();
     return this.outputs.map((o) => {
       if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });
@@ -205,6 +219,7 @@ export class CpuExecutable implements Executable {
 }
 
 const SYM_ALIGN = 64;
+const PROFILE = profilingEnabled();
 
 function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefined {
   // A temporary of symbolic size is made per binding (a call buffer).

@@ -13,7 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { CudaBackend } from '../src/backends/cuda/backend.js';
 import { compileCuda } from '../src/backends/cuda/compiler.js';
 import { generateCuda } from '../src/backends/cuda/codegen.js';
 import type { CudaKernelMeta } from '../src/backends/cuda/kernel_text.js';
@@ -22,20 +21,17 @@ import { findNvcc } from '../src/backends/cuda/toolchain.js';
 import { KernelMetaError, parseKernelMeta } from '../src/cache/kernel_meta.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { trace, type TracedFn } from '../src/frontend/trace.js';
-import { byteSize, numbersToTyped, type AnyTypedArray } from '../src/graph/dtype.js';
 import type { NDArray } from '../src/graph/ndarray.js';
-import { numel } from '../src/graph/shape.js';
 import { type Dim, GuardFailure, SYM_MIN, SymInt, SymbolicUnsupportedError } from '../src/graph/sym.js';
 import { loopVarDim } from '../src/lower/sym_index.js';
 import { flatten } from '../src/lower/views.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../src/schedule/backend.js';
 import type { Kernel } from '../src/lower/loop_ir.js';
 import { checkInputs } from '../src/schedule/check_inputs.js';
-import type { Plan } from '../src/schedule/plan.js';
 import { planSizes, shapeUnder } from '../src/schedule/plan_sizes.js';
 import { layOutSymbolicTemps } from '../src/schedule/memory_plan.js';
-import { schedule } from '../src/schedule/schedule.js';
-import { BlockEmulator, type EmulatedCall, type EmulatedKernel } from './cuda_block_emulator.js';
+import { BlockEmulator } from './cuda_block_emulator.js';
+import { type Scheduled, bytesOf, callOf, emulatedKernels, scheduleTraced } from './cuda_symbolic_harness.js';
 import { NDArray as ND, assertMatches, randn, reference } from './helpers.js';
 import { needs } from './prereq.js';
 import { D, gptBlock as block } from './gpt_block.js';
@@ -49,84 +45,9 @@ after(() => fs.rmSync(work, { recursive: true, force: true }));
 const s0 = SymInt.symbol('s0');
 const s1 = SymInt.symbol('s1');
 
-interface Scheduled {
-  plan: Plan;
-  sources: Map<string, string>;
-  params: NDArray[];
-}
-
-/**
- * `fn` traced at `hints` with the dims `sym` gives symbolic, scheduled by the CUDA backend
- * (compile only); `cublas`: products through cuBLAS (as where the library is installed).
- */
+/** `fn` traced at `hints` with the dims `sym` gives symbolic, scheduled by the CUDA backend (compile only). */
 async function scheduleSymbolic(fn: TracedFn, hints: readonly (readonly number[])[], sym: readonly (readonly Dim[])[], cublas = false): Promise<Scheduled> {
-  const t = trace(fn, hints.map((shape, i) => ({ shape, dtype: 'float32' as const, sym: sym[i] })));
-  const saved = process.env.KILN_CUBLAS;
-  // Any existing file makes the backend take cuBLAS for products (the library is only opened at run time).
-  if (cublas) process.env.KILN_CUBLAS = process.execPath;
-  try {
-    const backend = new CudaBackend({ compileOnly: true, arch: 'sm_90' });
-    const sources = new Map<string, string>();
-    const { plan } = await schedule(t.graph, backend, (req) => sources.set(req.kernelName, req.source), true);
-    return { plan, sources, params: t.params };
-  } finally {
-    if (saved === undefined) delete process.env.KILN_CUBLAS;
-    else process.env.KILN_CUBLAS = saved;
-  }
-}
-
-const bytesOf = (a: AnyTypedArray) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
-/** The emulator's kernels: each plan kernel with its parameters' dtypes (from a step that launches it). */
-function emulatedKernels(s: Scheduled): EmulatedKernel[] {
-  return s.plan.kernels.map((pk, i) => {
-    const meta = pk.meta as CudaKernelMeta;
-    const step = s.plan.steps.find((st) => st.kernel === i)!;
-    const product = meta.gemm ?? meta.sym?.gemm;
-    const params = step.args.map((a) => s.plan.buffers[a]!.dtype);
-    // The epilogue's source takes the scratch even where the product is direct (never launched then).
-    if (product) params.push('float32');
-    return { name: pk.name, source: s.sources.get(pk.name)!, meta, params };
-  });
-}
-
-/** One call of the plan at these inputs, as the CUDA runtime would make it. */
-function callOf(s: Scheduled, inputs: readonly NDArray[]): EmulatedCall {
-  const binding = checkInputs(s.plan, inputs, s.params);
-  const sizes = planSizes(s.plan);
-  // Temporaries live in the plan's arena (static ones) and in the runtimes' arena of symbolic
-  // ones, laid out for this binding as they lay it out: both go first, so the others can sit in them.
-  const symTemps = layOutSymbolicTemps(s.plan, binding, 256);
-  const arenas = [{ bytes: s.plan.arenaBytes }, { bytes: symTemps.bytes }];
-  const buffers: EmulatedCall['buffers'] = [...arenas, ...s.plan.buffers.map((b) => {
-    const shape = b.dims ? shapeUnder(sizes.buffers.get(b.id)!, binding) : b.shape;
-    const bytes = numel(shape) * byteSize(b.dtype);
-    if (b.kind === 'input') return { bytes, data: bytesOf(inputs[b.index!]!.toTypedArraySync()) };
-    if (b.kind === 'param') return { bytes, data: bytesOf(s.params[b.index!]!.toTypedArraySync()) };
-    if (b.kind === 'const') return { bytes, data: bytesOf(numbersToTyped(b.dtype, b.data!)) };
-    if (b.kind === 'temp' && !b.dims) return { bytes, in: { buffer: 0, offset: b.offset! } };
-    if (b.kind === 'temp' && symTemps.offsets.has(b.id)) return { bytes, in: { buffer: 1, offset: symTemps.offsets.get(b.id)! } };
-    return { bytes };
-  })];
-  const id = (b: number) => b + arenas.length;
-  const steps: EmulatedCall['steps'] = [];
-  for (const step of s.plan.steps) {
-    const meta = s.plan.kernels[step.kernel]!.meta as CudaKernelMeta;
-    assert.ok(!meta.workspace, 'the emulator runs no split reductions');
-    const sym = meta.sym ? symLaunchFn(meta)(binding) : undefined;
-    const gemm = meta.gemm ?? sym?.gemm;
-    const args = step.args.map(id);
-    if (gemm) {
-      const out = gemm.direct === undefined ? buffers.push({ bytes: gemm.batch * gemm.M * gemm.N * 4 }) - 1 : args[gemm.direct]!;
-      steps.push({ kind: 'gemm', gemm, args: [...args], out });
-      if (gemm.direct !== undefined) continue;
-      args.push(out);
-    }
-    const { grid, block } = sym ?? meta.launch;
-    if (grid[0] * grid[1] * grid[2] === 0) continue;
-    steps.push({ kind: 'launch', kernel: step.kernel, grid, block, args, sizes: sym?.sizes ?? [] });
-  }
-  return { buffers, steps, outputs: s.plan.outputs.map(id) };
+  return scheduleTraced(trace(fn, hints.map((shape, i) => ({ shape, dtype: 'float32' as const, sym: sym[i] }))), cublas);
 }
 
 /** Runs the plan at each set of inputs through one emulator and checks every output against the interpreter. */

@@ -456,11 +456,12 @@ export class LoadedOnnxModel implements OnnxModel {
   }
 
   /** The traced graph for these feeds (for tests and the interpreter oracle). */
-  graphFor(feeds?: Record<string, OnnxValue>): Built | undefined {
+  graphFor(feeds?: Record<string, OnnxValue>, options: { symbolic?: boolean } = {}): Built | undefined {
     this.checkLive();
     const v = this.variantFor(feeds);
-    // A symbolic variant's graph holds its first sizes as hints: these feeds get their own graph.
-    if (v?.symbolic) return this.build(v.fixed, this.checkFeeds(feeds!).binding);
+    // A symbolic variant's graph holds its first sizes as hints: these feeds get their own graph,
+    // unless the symbolic graph itself is asked for (its inputs' dims the size symbols).
+    if (v?.symbolic) return options.symbolic ? this.builtOf(v) : this.build(v.fixed, this.checkFeeds(feeds!).binding);
     return v ? this.builtOf(v) : undefined;
   }
 

@@ -73,8 +73,12 @@ export interface OnnxModel {
   run(feeds: Record<string, OnnxValue>): Promise<Record<string, NDArray>>;
   /** Runs the model; every output by name, STRING ones as StringTensors, the others NDArrays. */
   runValues(feeds: Record<string, OnnxValue>): Promise<Record<string, OnnxValue>>;
-  /** The traced graph for these feeds (for tests and the interpreter oracle). */
-  graphFor(feeds?: Record<string, OnnxValue>): Built | undefined;
+  /**
+   * The traced graph for these feeds (for tests and the interpreter oracle): built at their
+   * sizes; with `symbolic`, when these feeds run on the model's symbolic program (after a run),
+   * that program's graph, over the size symbols.
+   */
+  graphFor(feeds?: Record<string, OnnxValue>, options?: { symbolic?: boolean }): Built | undefined;
   inspect(): OnnxModelInfo;
   /**
    * Frees what the model holds: the programs it compiled for every shape variant (on CUDA their device memory; see

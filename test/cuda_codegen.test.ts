@@ -184,16 +184,21 @@ test('float32 kernels carry no integer helpers or typedefs (their sources, and c
 });
 
 test('values read through registers keep their float type: pow is powf of preloaded rows and float4 lanes, never the integer power', () => {
-  // RMSNorm's x.pow(2).mean(-1) (row kernel, rows preloaded into registers) and a pointwise
-  // x³ (float4 lanes): on the GPU the integer power of these made LLaMA-style decoders wrong.
-  const [row] = cudaKernels((x) => x.pow(2).mean(-1), [[4, 64]], DEFAULT_CUBLAS_MIN_MACS);
-  const [lanes] = cudaKernels((x) => x.pow(3).add(x.remainder(0.5)).maximum(x.isnan().to('float32')), [[64, 256]], DEFAULT_CUBLAS_MIN_MACS);
-  for (const k of [row!, lanes!]) {
+  // A row kernel's x ** 2.5 (rows preloaded into registers) and a pointwise x ** 1.5 (float4
+  // lanes): on the GPU the integer power of such values made LLaMA-style decoders wrong.
+  // RMSNorm's x ** 2 and GELU's x ** 3 are products of the float value (lower/inline.ts).
+  const [row] = cudaKernels((x) => x.pow(2.5).mean(-1), [[4, 64]], DEFAULT_CUBLAS_MIN_MACS);
+  const [lanes] = cudaKernels((x) => x.pow(1.5).add(x.remainder(0.5)).maximum(x.isnan().to('float32')), [[64, 256]], DEFAULT_CUBLAS_MIN_MACS);
+  const [square] = cudaKernels((x) => x.pow(2).mean(-1), [[4, 64]], DEFAULT_CUBLAS_MIN_MACS);
+  const [cube] = cudaKernels((x) => x.pow(3).add(1), [[64, 256]], DEFAULT_CUBLAS_MIN_MACS);
+  for (const k of [row!, lanes!, square!, cube!]) {
     const body = k.source.slice(k.source.indexOf('__global__'));
-    assert.match(body, /powf\(/);
+    assert.match(body, k === square || k === cube ? /const float t\d+ = \((\S+) \* \1\);/ : /powf\(/);
     assert.doesNotMatch(body, /kiln_ipow|kiln_imod_py|\(uint8_t\)0/);
+    if (k === square || k === cube) assert.doesNotMatch(body, /powf\(/);
   }
   assert.match(row!.source, /P0\[u\]/, 'the row kernel preloads its row');
+  assert.match(square!.source, /P0\[u\]/, 'the row kernel preloads its row');
   assert.match(lanes!.source, /float4/, 'the pointwise kernel reads float4 lanes');
 });
 

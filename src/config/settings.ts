@@ -410,7 +410,7 @@ export const SETTINGS = {
     invalid: 'warn',
     doc:
       "CUDA: time every step of every plan run with events and print, at exit, each kernel's GPU time per run (slowest first, with its graph ops and cuBLAS shape); " +
-      'runs synchronise, so only the per-kernel figures mean anything',
+      'runs synchronise, so only the per-kernel figures mean anything; CPU: each kernel call timed on the host clock, the same table of each kernel\'s time per run at exit',
   }),
   KILN_ASSERT_NO_COMPILE: spec({
     section: 'debugging',

@@ -25,6 +25,9 @@ import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
+import { profilingEnabled, runProfiled } from './step_profile.js';
+
+const PROFILE = profilingEnabled();
 
 /** A kernel entry: `void name(void *const *args)`. */
 type KernelFn = (args: BigUint64Array) => void;
@@ -59,7 +62,7 @@ function addressOf(a: NDArray, t: AnyTypedArray, address: (t: AnyTypedArray) => 
 export class CpuExecutable implements Executable {
   /** Every step's pointer block, one after another: step s's block is steps[s].block, a view of this. */
   private readonly blocks: BigUint64Array;
-  private readonly steps: { fn: KernelFn; block: BigUint64Array }[];
+  private readonly steps: { fn: KernelFn; block: BigUint64Array; kernel: number }[];
   /** The buffers each call gives or makes that a step uses or the plan returns. */
   private readonly callBuffers: CallBuffer[];
   /** Each plan output: its index in callBuffers, else (a constant) -1; its buffer id, shape and dtype. */
@@ -123,7 +126,7 @@ export class CpuExecutable implements Executable {
         at++;
       }
       for (const name of s.sizes ?? []) this.sizeSlots.push({ slot: at++, name });
-      return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
+      return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at), kernel: s.kernel };
     });
     this.outputs = plan.outputs.map((id) => {
       const b = plan.buffers[id]!;
@@ -190,7 +193,8 @@ export class CpuExecutable implements Executable {
     // Weights mapped from a file (an ONNX model's external data) are read in place: a file
     // changed since it was mapped is an error here, before a kernel reads a page it lost.
     if (mapped !== undefined) assertUnchanged(mapped);
-    for (const step of this.steps) step.fn(step.block);
+    if (PROFILE) runProfiled(this.plan, this.steps.map((step) => ({ kernel: step.kernel, call: () => step.fn(step.block) })));
+    else for (const step of this.steps) step.fn(step.block);
     end();
     return this.outputs.map((o) => {
       if (o.call < 0) return NDArray.from(this.fixed[o.id]!, o.shape, { dtype: o.dtype });

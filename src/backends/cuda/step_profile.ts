@@ -9,22 +9,12 @@
 // after each run, so only per-kernel figures are meaningful under it, not the time per call.
 
 import { setting } from '../../config/read.js';
+import { type StepLabel, StepTotals } from '../step_totals.js';
 import { type CUevent, eventCreate, eventDestroy, eventElapsedMs, eventRecord, eventSynchronize } from './driver.js';
 
-export interface StepLabel {
-  kernel: string;
-  kind: string;
-  /** What the step computes: its graph ops and, for cuBLAS products, batch×M×N×K. */
-  what: string;
-}
+export type { StepLabel } from '../step_totals.js';
 
-interface Row extends StepLabel {
-  ms: number;
-  launches: number;
-}
-
-const rows = new Map<string, Row>();
-let runs = 0;
+const totals = new StepTotals();
 /** GPU time between one step's end and the next one's start, over all runs. */
 let gapMs = 0;
 let registered = false;
@@ -60,15 +50,10 @@ export class RunProfile {
   finish(): void {
     if (this.events.length === 0) return;
     eventSynchronize(this.events[this.events.length - 1]!);
-    runs++;
+    totals.runs++;
     for (const [i, label] of this.labels.entries()) {
-      const ms = eventElapsedMs(this.events[2 * i]!, this.events[2 * i + 1]!);
       if (i > 0) gapMs += eventElapsedMs(this.events[2 * i - 1]!, this.events[2 * i]!);
-      const key = `${label.kernel}|${label.what}`;
-      const row = rows.get(key) ?? { ...label, ms: 0, launches: 0 };
-      row.ms += ms;
-      row.launches++;
-      rows.set(key, row);
+      totals.add(label, eventElapsedMs(this.events[2 * i]!, this.events[2 * i + 1]!));
     }
     for (const e of this.events) eventDestroy(e);
   }
@@ -81,15 +66,7 @@ export class RunProfile {
 }
 
 function printProfile(): void {
-  const all = [...rows.values()].sort((a, b) => b.ms - a.ms);
-  const total = all.reduce((s, r) => s + r.ms, 0);
-  const perRun = (ms: number) => (ms / Math.max(runs, 1)).toFixed(3);
-  const lines = [`kiln profile: ${runs} CUDA plan run(s), ${total.toFixed(3)} ms of GPU time in steps (${perRun(total)} ms a run); the GPU idle between steps, waiting for the host: ${perRun(gapMs)} ms a run`];
-  lines.push('  ms/run    share  launches/run  kind      kernel                  what');
-  for (const r of all) {
-    lines.push(
-      `${(r.ms / Math.max(runs, 1)).toFixed(4).padStart(8)}  ${((100 * r.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)}%  ${(r.launches / Math.max(runs, 1)).toFixed(1).padStart(12)}  ${r.kind.padEnd(8)}  ${r.kernel.padEnd(22)}  ${r.what}`,
-    );
-  }
-  process.stderr.write(`${lines.join('\n')}\n`);
+  const total = totals.total();
+  const heading = `kiln profile: ${totals.runs} CUDA plan run(s), ${total.toFixed(3)} ms of GPU time in steps (${totals.perRun(total)} ms a run); the GPU idle between steps, waiting for the host: ${totals.perRun(gapMs)} ms a run`;
+  process.stderr.write(totals.table(heading));
 }

@@ -209,6 +209,10 @@ const convCases: ConvCase[] = [
   { name: '3×3 depthwise stride 2', x: [2, 8, 11, 11], M: 8, kernel: [3, 3], group: 8, attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
   { name: '7×7 depthwise pad 3 (ConvNeXt)', x: [1, 12, 14, 14], M: 12, kernel: [7, 7], group: 12, attrs: { pads: [3, 3, 3, 3] } },
   { name: 'depthwise multiplier 2', x: [1, 6, 8, 8], M: 12, kernel: [3, 3], group: 6, attrs: { pads: [1, 1, 1, 1] } },
+  // Rows split into edges and an interior per tap (row_interior.ts): empty or short interiors,
+  // strides and dilations along the row, asymmetric pads.
+  { name: '7×7 depthwise dilation 2 pad 6 on 9 columns (interiors of a few outputs)', x: [1, 4, 9, 9], M: 4, kernel: [7, 7], group: 4, attrs: { pads: [6, 6, 6, 6], dilations: [2, 2] } },
+  { name: '3×5 depthwise strides 2,3 dilations 1,2, asymmetric pads, batch 2', x: [2, 6, 13, 29], M: 6, kernel: [3, 5], group: 6, attrs: { pads: [1, 2, 0, 4], strides: [2, 3], dilations: [1, 2] } },
   { name: '1-D conv, dilation 2', x: [2, 4, 30], M: 12, kernel: [5], attrs: { pads: [4, 4], dilations: [2] } },
   { name: '1-D depthwise', x: [1, 8, 30], M: 8, kernel: [3], group: 8, attrs: { pads: [1, 1] } },
   { name: '3-D conv', x: [1, 3, 6, 7, 8], M: 12, kernel: [3, 3, 3], attrs: { pads: [1, 1, 1, 1, 1, 1], strides: [1, 2, 2] } },
@@ -488,7 +492,11 @@ test('C code: depthwise convs and pools take the row order (a vector loop along 
   const pool = singleOpModel([1, 8, 28, 28], 'MaxPool', [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }]);
   for (const [src] of [cSources(dw.encode([dwOut]), [1, 32, 28, 28]), cSources(pool, [1, 8, 28, 28])]) {
     assert.match(src!, /A_acc0\[\d+\];/, 'accumulators of a row of outputs');
-    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < \d+; j\+\+\) \{\n\s*const int64_t o3 = j;/, 'a vector loop along the row');
+    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < jlo; j\+\+\) \{\n\s*const int64_t o3 = j;/, 'a vector loop along the row: its left edge');
+    // The interior: the column's padding test gone, the input read at an affine index.
+    const interior = src!.slice(src!.indexOf('for (int64_t j = jlo; j < jhi; j++) {'), src!.indexOf('for (int64_t j = jhi;'));
+    assert.ok(interior.length > 0, 'the row in three loops');
+    assert.doesNotMatch(interior, />= 0LL|< \d+LL\)/, 'no bounds test in the interior');
     assert.doesNotMatch(src!, /if \(t\d+\)/, 'padding is a select, not a branch');
   }
   const dense = new ModelBuilder('x', [1, 16, 28, 28]);

@@ -7,6 +7,12 @@ outputs for three different input shapes, so a test can run all three in one pro
 
     python3 scripts/real_models_dynamic.py [--out DIR] [--only gpt2,bert]
     python3 scripts/real_models_dynamic.py --size full --out /tmp/dynfull --only gpt2   # bench/dynamic_sweep.ts's model
+    /usr/bin/python3 scripts/real_models_dynamic.py --source modules --exporter torchscript --out DIR
+
+`--source modules` takes the transformer architectures of scripts/transformer_modules.py (plain
+PyTorch written after the library's code) instead of the transformers library, for machines
+without it; `--exporter torchscript` exports with the TorchScript exporter and `dynamic_axes`
+(PyTorch before 2.5 has no other), into DIR/<model>_torchscript_dynamic/.
 
 DIR/<model>_dynamic/ gets model.onnx, case<c>_input_<i>.npy, case<c>_output_<i>.npy and
 meta.json (inputs with their ONNX dims, outputs, the cases' shapes, onnxruntime's max error for
@@ -68,6 +74,27 @@ def dynamic_spec(model, args):
     return (spec,) if any(p.kind == p.VAR_POSITIONAL for p in params) else spec
 
 
+def dynamic_axes(in_names, out_names, args):
+    """The TorchScript exporter's spelling of the same dims: batch on every input and output,
+    sequence on token inputs (and on outputs, which the exporter checks against the graph)."""
+    axes = {n: ({0: "batch", 1: "sequence"} if is_tokens(t) else {0: "batch"}) for n, t in zip(in_names, args)}
+    seq = any(is_tokens(t) for t in args)
+    for n in out_names:
+        axes[n] = {0: "batch", 1: "sequence"} if seq else {0: "batch"}
+    return axes
+
+
+def export(model, args, in_names, out_names, exporter, path):
+    if exporter == "dynamo":
+        prog = torch.onnx.export(model, args, dynamo=True, input_names=in_names, output_names=out_names,
+                                 dynamic_shapes=dynamic_spec(model, args))
+        prog.save(path)
+    else:
+        extra = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
+        torch.onnx.export(model, args, path, input_names=in_names, output_names=out_names, opset_version=17,
+                          dynamic_axes=dynamic_axes(in_names, out_names, args), **extra)
+
+
 def onnx_dims(m):
     return [[(d.dim_param or "?") if not d.HasField("dim_value") else d.dim_value for d in i.type.tensor_type.shape.dim] for i in m.graph.input]
 
@@ -78,25 +105,28 @@ def main():
     ap.add_argument("--only", default=None, help="comma-separated model names")
     ap.add_argument("--size", default="tiny", choices=["tiny", "full"],
                     help="full: the suite's full-size configuration, the model alone (no cases: their outputs would be hundreds of MB)")
+    ap.add_argument("--source", default="transformers", choices=["transformers", "modules"])
+    ap.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     import onnx
-    names = a.only.split(",") if a.only else list(MODELS)
+    models = MODELS
+    if a.source == "modules":
+        from transformer_modules import MODULES as models
+    names = a.only.split(",") if a.only else list(models)
     suite = {"torch": torch.__version__, "onnx": onnx.__version__, "models": {}}
     for name in names:
-        key = f"{name}_dynamic"
+        key = f"{name}_dynamic" if a.exporter == "dynamo" else f"{name}_{a.exporter}_dynamic"
         torch.manual_seed(0)
         d = os.path.join(a.out, key)
         try:
-            model, args, in_names, out_names = MODELS[name](a.size)
+            model, args, in_names, out_names = models[name](a.size)
             model.eval()
             os.makedirs(d, exist_ok=True)
             path = os.path.join(d, "model.onnx")
             t0 = time.time()
             with torch.no_grad():
-                prog = torch.onnx.export(model, args, dynamo=True, input_names=in_names, output_names=out_names,
-                                         dynamic_shapes=dynamic_spec(model, args))
-            prog.save(path)
+                export(model, args, in_names, out_names, a.exporter, path)
             m = onnx.load(path)
             dims = onnx_dims(m)
             if not any(isinstance(x, str) for ds in dims for x in ds):
@@ -121,7 +151,7 @@ def main():
                 cases.append({"shapes": [list(x.shape) for x in xs], "ort_max_rel_error": err,
                               "inputs": [f"case{c}_input_{i}.npy" for i in range(len(xs))],
                               "outputs": [f"case{c}_output_{i}.npy" for i in range(len(outs))]})
-            meta = {"model": name, "exporter": "dynamo", "size": a.size, "dynamic": True,
+            meta = {"model": name, "exporter": a.exporter, "source": a.source, "size": a.size, "dynamic": True,
                     "inputs": [{"name": n, "dims": ds} for n, ds in zip(graph_in, dims)],
                     "outputs": [{"name": n} for n in graph_out], "cases": cases,
                     "ops": sorted({n.op_type for n in m.graph.node}), "nodes": len(m.graph.node),

@@ -166,3 +166,22 @@ int main(void) {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('over symbolic sizes the products take the tile: attention scores (N = sequence), P·V (K = sequence), projections (M = batch·sequence, its M ≤ 8 the few-row kernels)', async () => {
+  const { CpuBackend } = await import('../src/backends/cpu/backend.js');
+  const { schedule } = await import('../src/schedule/schedule.js');
+  const { trace } = await import('../src/frontend/trace.js');
+  const { SymInt } = await import('../src/graph/sym.js');
+  const [b, s] = [SymInt.symbol('s0'), SymInt.symbol('s1')];
+  const w = randn([64, 64], 1130);
+  // One head of 64 over [batch, sequence, 64]: q·kᵀ [b, s, s], softmax, ·v [b, s, 64], then a projection over b·s rows.
+  const fn = (x: Tensor) => x.matmul(x.transpose(1, 2)).softmax(-1).matmul(x).reshape([-1, 64]).matmul(captured(x, w));
+  const t = trace(fn as never, [{ shape: [2, 16, 64], dtype: 'float32', sym: [b, s, 64] }]);
+  const sources: string[] = [];
+  await schedule(t.graph, new CpuBackend(), (req) => void sources.push(req.source), false);
+  const products = sources.filter((src) => /kiln_gemm_tile\(/.test(src) || /acc\[4\]\[32\]/.test(src));
+  assert.equal(products.length, 3, 'three products');
+  for (const src of products) assert.doesNotMatch(src, /acc\[4\]\[32\]/, 'no product takes the earlier 4×32 kernel');
+  assert.ok(products.some((src) => /kiln_gemm_tile\([a-z0-9_]+, a, Bp, tile\)/.test(src)), 'a symbolic K in the tile call');
+  assert.ok(products.some((src) => /if \([^)]+ <= 8\) \{\n\s*switch/.test(src)), 'the projection: M ≤ 8 by the few-row kernels, chosen per call');
+});

@@ -369,6 +369,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const mLast = sym && typeof sym.M !== 'number' ? `(${M} - 1)` : String(k.M - 1);
   const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
   const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
+  /** The tile's strides, symbolic ones as their size polynomials (A's and B's, B strided: the tile's B). */
+  const symStridesC = () =>
+    isImplicit(k.b) ? { aRow, bRow: '', bCol: '' } : { aRow, bRow: strideC(sym?.bStrides?.[0], k.b.rowStride), bCol: strideC(sym?.bStrides?.[1], k.b.colStride) };
   const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
@@ -392,8 +395,22 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // Over a symbolic batch: when the batch has 2 or more products for every binding, or the call has (batchVariants).
   const parallelBatch = parallel && (sym ? symbolicBatchThreads || symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
   const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
+  // Over symbolic sizes the tile applies where A's columns are contiguous for every size (M, N,
+  // K and the other strides may be symbolic: size arguments in its loops and indices, a symbolic
+  // K's panels sized per call); a symbolic M that may be 8 or less takes, at those sizes, the
+  // few-row kernels where they apply (below).
+  const symM = sym?.M !== undefined && typeof sym.M !== 'number' ? sym.M : undefined;
+  const nSym = sym?.N !== undefined && typeof sym.N !== 'number' && !sym.N.isConstant;
+  const aColStatic = sym?.aStrides?.[1] === undefined || typeof sym.aStrides[1] === 'number' || sym.aStrides[1].isConstant;
+  const tileSym = !sym || aColStatic;
+  // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
+  // where A is float32 with contiguous columns and B strided; independent products split by
+  // batch item each run it on their thread. Over symbolic sizes as said above (the batch loops
+  // around the tile take a symbolic extent). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32
+  // kernel below, to compare (bench/cpu_gemm.ts).
+  const tiled = tileSym && (symM !== undefined || k.M > 2 * MR) && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
   // A symbolic K's shared panel is allocated per call (a static one is a static array).
-  const heapPanel = kSym && !parallelBatch;
+  const heapPanel = kSym && !parallelBatch && !tiled;
   const lines: string[] = kSym
     ? ['', `${signature(k)} {`, ...(heapPanel ? [`  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * ${panelSize});`] : [])]
     : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
@@ -410,27 +427,16 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const sb0 = k.b as StridedOperand;
   const inPlace = fewRows && !parallelBatch && cStorageType(bDt) === t && (sb0.colStride === 1 || sb0.rowStride === 1);
   const panelsParallel = parallel && !parallelBatch && fewRows && !inPlace;
-  // Over symbolic sizes the tile applies where N, K and the strides are static and M is static
-  // or provably above 8 (a symbolic batch alone: a 1×1 conv; or folded into M: a linear layer
-  // over [batch, tokens]), its loops as the static program's, M a size argument.
-  const symM = sym?.M !== undefined && typeof sym.M !== 'number' ? sym.M : undefined;
-  const tileSym = !sym || ([sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number') && (!symM || symM.sub(2 * MR + 1).provablyNonNegative()));
-  // Many rows (M > 8): the register-blocked tile with B packed per thread (tiled_gemm.ts)
-  // where A is float32 with contiguous columns and B strided; independent products split by
-  // batch item each run it on their thread. Over symbolic sizes as said above (the batch loops
-  // around the tile take a symbolic extent). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32
-  // kernel below, to compare (bench/cpu_gemm.ts).
-  const tiled = tileSym && k.M > 2 * MR && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
-      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(symM ? { mText: M } : {}) }, parallelBatch)
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), ...(sym ? { strides: symStridesC() } : {}) }, parallelBatch)
       : undefined;
   let ind = '  ';
   if (parallelBatch) {
     const batchDims = sym?.batch ?? k.batch;
     // The tile's scratch is made before the team: one slice per thread.
-    if (tiled) lines.push(tiledScratch(k, 'kiln_gemm_threads()', ind));
+    if (tiled) lines.push(tiledScratch(k, 'kiln_gemm_threads()', ind, kSym ? K : undefined));
     lines.push(`${ind}#pragma omp parallel for schedule(static)`);
     lines.push(`${ind}for (int64_t bflat = 0; bflat < ${sym ? dimC(symNumel(batchDims)) : batches}; bflat++) {`);
     ind += '  ';
@@ -449,18 +455,19 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   lines.push(...scope.lines.splice(0));
   lines.push(`${ind}const ${cStorageType(aDt)}* restrict A = b${k.a.buf} + ${aOff};`);
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
+  // A symbolic M that may be 8 or less: those M take the few-row kernels, where they apply
+  // (each exactly the static program's for that M), the rest the tile or the packed kernel.
+  const fewByM = symM && !symM.sub(2 * MR + 1).provablyNonNegative() ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
   if (special) {
-    const kernel = special({ t, aDt, parallel, mVar, nVar, ind, scope });
-    lines[0] = kernel.statics.join('\n');
-    lines.push(...kernel.body);
+    const kernel = special({ t, aDt, parallel, mVar, nVar, ind: fewByM ? `${ind}  ` : ind, scope });
+    lines[0] = [...kernel.statics, ...(fewByM?.statics ?? [])].join('\n');
+    if (fewByM) lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`, ...kernel.body, `${ind}}`);
+    else lines.push(...kernel.body);
     if (parallelBatch) lines.push('  }');
     else closeLoops(lines, k.batch, '  ');
     lines.push('}');
     return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
-  // A symbolic M of a product whose few-row kernel would apply: that kernel for each M from 1
-  // to 8, chosen per call (each exactly the static program's for that M), else the packed one.
-  const fewByM = sym?.M !== undefined && typeof sym.M !== 'number' && !sym.M.sub(2 * MR + 1).provablyNonNegative() ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
   if (fewByM) {
     lines[0] += `\n${fewByM.statics.join('\n')}`;
     lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`);

@@ -18,6 +18,11 @@ export interface GemmContext {
   scope: Scope;
   /** M's C text where it is symbolic (a size argument's polynomial); else M is k.M. */
   mText?: string;
+  /** N's and K's C text where they are symbolic (the tiled kernel only); else k.N and k.K. */
+  nText?: string;
+  kText?: string;
+  /** A's row stride and B's strides as C text (the tiled kernel only; symbolic ones are size polynomials). */
+  strides?: { aRow: string; bRow: string; bCol: string };
 }
 
 /** A kernel's statements: file-scope declarations and the body's lines. */

@@ -169,22 +169,22 @@ export function tiledGemmApplies(k: MatmulKernel, t: string): boolean {
   return t === 'float' && cStorageType(aDt) === 'float' && k.a.colStride === 1;
 }
 
-/** The B panel's packing loop for the panel at column jb (jn real columns, zeros after). */
-function packPanel(k: MatmulKernel, b: StridedOperand, ind: string): string[] {
+/** The B panel's packing loop for the panel at column jb (jn real columns, zeros after); `K` and the strides their C text. */
+function packPanel(k: MatmulKernel, b: StridedOperand, K: string, strides: { bRow: string; bCol: string }, ind: string): string[] {
   const bDt = k.bufs[b.buf]!.dtype;
-  const at = (p: string, j: string) => loadValue(`B[${p} * ${b.rowStride}LL + (jb + ${j}) * ${b.colStride}LL]`, bDt);
+  const at = (p: string, j: string) => loadValue(`B[${p} * ${strides.bRow} + (jb + ${j}) * ${strides.bCol}]`, bDt);
   const NR = 'KILN_GEMM_NR';
   if (b.rowStride === 1 && b.colStride !== 1) {
     // A transposed B (Gemm transB = 1): each panel column is a contiguous row of the weight, read in order.
     return [
       `${ind}for (int64_t j = 0; j < ${NR}; j++) {`,
-      `${ind}  if (j < jn) for (int64_t p = 0; p < ${k.K}; p++) Bp[p * ${NR} + j] = ${at('p', 'j')};`,
-      `${ind}  else for (int64_t p = 0; p < ${k.K}; p++) Bp[p * ${NR} + j] = 0.0f;`,
+      `${ind}  if (j < jn) for (int64_t p = 0; p < ${K}; p++) Bp[p * ${NR} + j] = ${at('p', 'j')};`,
+      `${ind}  else for (int64_t p = 0; p < ${K}; p++) Bp[p * ${NR} + j] = 0.0f;`,
       `${ind}}`,
     ];
   }
   return [
-    `${ind}for (int64_t p = 0; p < ${k.K}; p++) {`,
+    `${ind}for (int64_t p = 0; p < ${K}; p++) {`,
     `${ind}  float* restrict row = Bp + p * ${NR};`,
     `${ind}  if (jn == ${NR}) for (int64_t j = 0; j < ${NR}; j++) row[j] = ${at('p', 'j')};`,
     `${ind}  else for (int64_t j = 0; j < ${NR}; j++) row[j] = j < jn ? ${at('p', 'j')} : 0.0f;`,
@@ -192,9 +192,14 @@ function packPanel(k: MatmulKernel, b: StridedOperand, ind: string): string[] {
   ];
 }
 
-/** The packing scratch for `threads` threads of kernel `k`, as the C expression's statement. */
-export function tiledScratch(k: MatmulKernel, threads: string, ind: string): string {
-  return `${ind}float* restrict scratch = kiln_gemm_scratch((int64_t)${threads} * ${Math.max(k.K, 1)} * KILN_GEMM_NR);`;
+/** One thread's panel: K×NR floats, K's C text (at least 1: a symbolic K's guard refuses 0, a static K of 0 stores zeros). */
+function panelFloats(k: MatmulKernel, kText: string | undefined): string {
+  return `${kText ? `(${kText} > 0 ? ${kText} : 1)` : Math.max(k.K, 1)} * KILN_GEMM_NR`;
+}
+
+/** The packing scratch for `threads` threads of kernel `k` (`kText`: a symbolic K's C text), as the C expression's statement. */
+export function tiledScratch(k: MatmulKernel, threads: string, ind: string, kText?: string): string {
+  return `${ind}float* restrict scratch = kiln_gemm_scratch((int64_t)${threads} * ${panelFloats(k, kText)});`;
 }
 
 /**
@@ -205,9 +210,14 @@ export function tiledScratch(k: MatmulKernel, threads: string, ind: string): str
 export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = false): GemmKernel {
   const b = k.b;
   const { ind } = c;
-  const { N, K } = k;
-  // A symbolic M is its C text; the last row, the clamp for rows past M, is written as it.
+  // Symbolic sizes are their C text (the size arguments' polynomials); the last row, the clamp
+  // for rows past M, is written as M's. A symbolic K sizes the panels per call.
+  const N = c.nText ?? String(k.N);
+  const K = c.kText ?? String(k.K);
   const M = c.mText ?? String(k.M);
+  // An implicit B has no strides (its panels are packed from its index expression).
+  const bStrides = isImplicit(b) ? { bRow: '', bCol: '' } : { bRow: `${b.rowStride}LL`, bCol: `${b.colStride}LL` };
+  const strides = c.strides ?? { aRow: `${k.a.rowStride}LL`, ...bStrides };
   const mLast = c.mText ? `(${c.mText} - 1)` : String(k.M - 1);
   const MR = 'KILN_GEMM_MR';
   const NR = 'KILN_GEMM_NR';
@@ -221,11 +231,11 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   L.push(`${i1}const int64_t want = (int64_t)nt * ${PANELS_PER_THREAD};`);
   L.push(`${i1}const int64_t chunks = panels >= want ? 1 : ((want + panels - 1) / panels < tiles ? (want + panels - 1) / panels : tiles);`);
   L.push(`${i1}const int64_t chunkRows = (tiles + chunks - 1) / chunks * ${MR};`);
-  if (!inBatchTeam) L.push(tiledScratch(k, 'nt', i1));
+  if (!inBatchTeam) L.push(tiledScratch(k, 'nt', i1, c.kText));
   if (c.parallel && !inBatchTeam) L.push(`${i1}#pragma omp parallel`);
   L.push(`${i1}{`);
   const i2 = `${i1}  `;
-  L.push(`${i2}float* restrict Bp = scratch + (int64_t)kiln_gemm_thread() * ${Math.max(K, 1)} * ${NR};`);
+  L.push(`${i2}float* restrict Bp = scratch + (int64_t)kiln_gemm_thread() * ${panelFloats(k, c.kText)};`);
   L.push(`${i2}float tile[${MR} * ${NR}] __attribute__((aligned(64)));`);
   L.push(`${i2}int64_t packed = -1;`);
   // Dynamic: on a machine shared with other work a thread that loses its core leaves its tasks
@@ -236,15 +246,15 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   L.push(`${i3}const int64_t jb = task / chunks * ${NR};`);
   L.push(`${i3}const int64_t jn = ${N} - jb < ${NR} ? ${N} - jb : ${NR};`);
   const pack = isImplicit(b)
-    ? packImplicitPanel(k, b, c.scope, `${i3}  `, { K: String(K), NR, t: 'float', panel: 'Bp', rowsParallel: false })
-    : packPanel(k, b, `${i3}  `);
+    ? packImplicitPanel(k, b, c.scope, `${i3}  `, { K, NR, t: 'float', panel: 'Bp', rowsParallel: false })
+    : packPanel(k, b, K, strides, `${i3}  `);
   L.push(`${i3}if (jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
   L.push(`${i3}const int64_t i0 = task % chunks * chunkRows;`);
   L.push(`${i3}const int64_t iend = i0 + chunkRows < ${M} ? i0 + chunkRows : ${M};`);
   L.push(`${i3}for (int64_t ib = i0; ib < iend; ib += ${MR}) {`);
   const i4 = `${i3}  `;
   L.push(`${i4}const float* a[${MR}];`);
-  L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${mLast}) * ${k.a.rowStride}LL;`);
+  L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${mLast}) * ${strides.aRow};`);
   L.push(`${i4}kiln_gemm_tile(${K}, a, Bp, tile, jn);`);
   L.push(`${i4}for (int64_t r = 0; r < ${MR} && ib + r < ${M}; r++) {`);
   L.push(`${i4}  for (int64_t j = 0; j < jn; j++) {`);

@@ -182,6 +182,6 @@ test('over symbolic sizes the products take the tile: attention scores (N = sequ
   const products = sources.filter((src) => /kiln_gemm_tile\(/.test(src) || /acc\[4\]\[32\]/.test(src));
   assert.equal(products.length, 3, 'three products');
   for (const src of products) assert.doesNotMatch(src, /acc\[4\]\[32\]/, 'no product takes the earlier 4×32 kernel');
-  assert.ok(products.some((src) => /kiln_gemm_tile\([a-z0-9_]+, a, Bp, tile\)/.test(src)), 'a symbolic K in the tile call');
+  assert.ok(products.some((src) => /kiln_gemm_tile\([a-z0-9_]+, a, Bp, tile, jn\)/.test(src)), 'a symbolic K in the tile call');
   assert.ok(products.some((src) => /if \([^)]+ <= 8\) \{\n\s*switch/.test(src)), 'the projection: M ≤ 8 by the few-row kernels, chosen per call');
 });

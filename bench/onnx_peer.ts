@@ -25,6 +25,10 @@
 //
 //   per call, --rounds R  R steady-state processes per side, ORT and kiln alternating; the
 //                table's per-call figures are the medians over them (the JSON keeps each)
+//   kiln 1-thread  per round, one more kiln process with OMP_NUM_THREADS=1, beside ORT's
+//                1-thread session: on a machine shared with other work a 2-thread figure
+//                is mostly how long each parallel region waits for a descheduled thread,
+//                the 1-thread one the kernels' own speed
 //
 //   --dir DIR    instead of the cases above, every export of a real-model suite folder
 //                (scripts/real_models.py's layout: DIR/<model>_<exporter>/model.onnx), fed
@@ -391,16 +395,18 @@ export interface PeerRow {
     warm?: { importMs: number; createMs: number; firstRunMs: number; firstResultMs: number; processMs: number; runs: number[] };
     steadyMs: number;
     steadyRuns: number;
+    /** One OpenMP thread (OMP_NUM_THREADS=1), median over the rounds. */
+    steady1tMs: number;
   };
   kilnError?: string;
   /** kiln per call / ORT per call (default threads). */
   ratio?: number;
-  /** kiln per call / ORT per call (1 intra-op thread). */
+  /** kiln per call on one OpenMP thread / ORT per call (1 intra-op thread). */
   ratio1t?: number;
   maxAbsDiff?: number;
   maxAbsOrt?: number;
   /** Per call in each steady-state process, ORT and kiln alternating (--rounds). */
-  rounds?: { ort: number[]; ort1t: number[]; kiln: number[]; baseline?: number[] };
+  rounds?: { ort: number[]; ort1t: number[]; kiln: number[]; kiln1t: number[]; baseline?: number[] };
   /** --baseline: that build's per call (median over the rounds) and its max |diff| from ORT. */
   baseline?: { steadyMs: number; maxAbsDiff: number };
 }
@@ -495,10 +501,12 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
       },
       steadyMs: w0.steadyMs!,
       steadyRuns: w0.steadyRuns!,
+      steady1tMs: NaN,
     };
     // More steady-state processes, ORT and kiln alternating, so both sides see the same machine:
     // the row gives the medians.
-    const rounds: NonNullable<PeerRow['rounds']> = { ort: [row.ort.steadyMs], ort1t: [row.ort.steady1tMs], kiln: [w0.steadyMs!] };
+    const oneThread = { KILN_ASSERT_NO_COMPILE: '1', OMP_NUM_THREADS: '1' };
+    const rounds: NonNullable<PeerRow['rounds']> = { ort: [row.ort.steadyMs], ort1t: [row.ort.steady1tMs], kiln: [w0.steadyMs!], kiln1t: [(await runChild({ ...kbase, steady: true }, oneThread)).out.steadyMs!] };
     // The baseline build: its cache filled (and its outputs written) by a first process.
     const bbase = args.baseline ? { ...kbase, cacheDir: join(dir, 'baseline-cache'), kilnModule: join(args.baseline, 'src', 'index.js') } : undefined;
     let baselineDiff = Infinity;
@@ -511,6 +519,7 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
       const oi = await runChild({ ...base, mode: 'ort', steady: true });
       if (bbase) rounds.baseline!.push((await runChild({ ...bbase, steady: true }, { KILN_ASSERT_NO_COMPILE: '1' })).out.steadyMs!);
       const ki = await runChild({ ...kbase, steady: true }, { KILN_ASSERT_NO_COMPILE: '1' });
+      rounds.kiln1t.push((await runChild({ ...kbase, steady: true }, oneThread)).out.steadyMs!);
       rounds.ort.push(oi.out.steadyMs!);
       rounds.ort1t.push(oi.out.steady1tMs!);
       rounds.kiln.push(ki.out.steadyMs!);
@@ -521,9 +530,10 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
       row.ort.steady1tMs = median(rounds.ort1t);
       row.kiln.steadyMs = median(rounds.kiln);
     }
+    row.kiln.steady1tMs = median(rounds.kiln1t);
     if (rounds.baseline) row.baseline = { steadyMs: median(rounds.baseline), maxAbsDiff: baselineDiff };
     row.ratio = row.kiln.steadyMs / row.ort.steadyMs;
-    row.ratio1t = row.kiln.steadyMs / row.ort.steady1tMs;
+    row.ratio1t = row.kiln.steady1tMs / row.ort.steady1tMs;
     const shapesOk = w0.outputs.length === o.out.outputs.length && w0.outputs.every((x, k) => x.shape.join() === o.out.outputs[k]!.shape.join());
     row.maxAbsDiff = shapesOk ? maxDiff(w0.outputs.map((x) => x.path!), ortOuts) : Infinity;
   } catch (e) {
@@ -536,14 +546,14 @@ const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x 
 
 function table(rows: PeerRow[]): string {
   const head =
-    '| model | input | ORT create ms | ORT first run ms | kiln cold ms (kernels) | kiln warm ms | ORT ms/call | ORT 1-thread ms/call | kiln ms/call | kiln / ORT | kiln / ORT 1-thread | max \\|diff\\| (max \\|y\\|) |\n' +
-    '|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+    '| model | input | ORT create ms | ORT first run ms | kiln cold ms (kernels) | kiln warm ms | ORT ms/call | ORT 1-thread ms/call | kiln ms/call | kiln 1-thread ms/call | kiln / ORT | kiln / ORT, 1 thread each | max \\|diff\\| (max \\|y\\|) |\n' +
+    '|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const lines = rows.map((r) => {
     const o = r.ort;
     const k = r.kiln;
     const kcols = k
-      ? [`${ms(k.cold.firstResultMs)} (${k.kernels})`, k.warm ? ms(k.warm.firstResultMs) : '—', ms(o.steadyMs), ms(o.steady1tMs), ms(k.steadyMs), `${r.ratio!.toFixed(2)}×`, `${r.ratio1t!.toFixed(2)}×`, `${r.maxAbsDiff!.toExponential(1)} (${r.maxAbsOrt!.toPrecision(2)})`]
-      : [`failed: ${r.kilnError}`, '', ms(o.steadyMs), ms(o.steady1tMs), '', '', '', ''];
+      ? [`${ms(k.cold.firstResultMs)} (${k.kernels})`, k.warm ? ms(k.warm.firstResultMs) : '—', ms(o.steadyMs), ms(o.steady1tMs), ms(k.steadyMs), ms(k.steady1tMs), `${r.ratio!.toFixed(2)}×`, `${r.ratio1t!.toFixed(2)}×`, `${r.maxAbsDiff!.toExponential(1)} (${r.maxAbsOrt!.toPrecision(2)})`]
+      : [`failed: ${r.kilnError}`, '', ms(o.steadyMs), ms(o.steady1tMs), '', '', '', '', ''];
     return `| ${r.model} | ${r.inputs} | ${ms(o.createMs)} | ${ms(o.firstRunMs)} | ${kcols.join(' | ')} |`;
   });
   return [head, ...lines].join('\n');
@@ -631,7 +641,7 @@ async function main(argv: string[]): Promise<void> {
     console.log('\nTime to first result, broken down (ms; "process" is spawn to exit of a child that only loads, runs once and writes the output):\n');
     console.log(breakdown(rows));
     if (args.baseline) console.log(`\nkiln beside the baseline build ${args.baseline} (ms/call, medians over the rounds):\n\n${baselineTable(rows)}`);
-    for (const r of rows) if (r.rounds) console.log(`per process, ${r.model}: ORT ${r.rounds.ort.map(ms).join(' ')}; ${r.rounds.baseline ? `baseline ${r.rounds.baseline.map(ms).join(' ')}; ` : ''}kiln ${r.rounds.kiln.map(ms).join(' ')}`);
+    for (const r of rows) if (r.rounds) console.log(`per process, ${r.model}: ORT ${r.rounds.ort.map(ms).join(' ')}; ${r.rounds.baseline ? `baseline ${r.rounds.baseline.map(ms).join(' ')}; ` : ''}kiln ${r.rounds.kiln.map(ms).join(' ')}; ORT 1-thread ${r.rounds.ort1t.map(ms).join(' ')}; kiln 1-thread ${r.rounds.kiln1t.map(ms).join(' ')}`);
     for (const s of skipped) console.log(`skipped: ${s}`);
     for (const f of failed) console.log(`not measured (ORT or set-up failed): ${f}`);
     for (const r of rows) if (r.kilnError) console.log(`kiln failed on ${r.model}: ${r.kilnError}`);

@@ -409,8 +409,8 @@ export const SETTINGS = {
     parse: flag,
     invalid: 'warn',
     doc:
-      "CUDA: time every step of every plan run with events and print, at exit, each kernel's GPU time per run (slowest first, with its graph ops and cuBLAS shape); " +
-      'runs synchronise, so only the per-kernel figures mean anything; CPU: each kernel call timed on the host clock, the same table of each kernel\'s time per run at exit',
+      "time every step of every plan run and print, at exit, each kernel's time per run (slowest first, with its graph ops and, on CUDA, cuBLAS shape): " +
+      'CUDA with events (GPU time; runs synchronise, so only the per-kernel figures mean anything), the CPU with the host clock around each kernel call',
   }),
   KILN_ASSERT_NO_COMPILE: spec({
     section: 'debugging',

@@ -3,7 +3,7 @@
 
 import { type Node, dimsOf } from '../graph/ir.js';
 import { contiguousStrides, type Shape } from '../graph/shape.js';
-import { type Dim, SymInt, dimKey, symStrides } from '../graph/sym.js';
+import { type Dim, SymInt, symStrides } from '../graph/sym.js';
 import { type Expr, iadd, idiv, idx, imod, imul, range } from './expr.js';
 import { idivDim, imodDim, imulDim, symExpr } from './sym_index.js';
 
@@ -109,7 +109,7 @@ export function contiguousView(n: Node): StridedView {
 /**
  * Applies a view op to a strided view of its input (`inDims`: the input's dims, symbolic where
  * it has any); undefined when the result is not strided (some reshapes; over symbolic strides,
- * any view op but permute, expand and a reshape that keeps each symbolic dim whole).
+ * windows, slices at a start of symbolic offset and reshapes whose sizes do not divide exactly).
  */
 export function composeView(node: Node, input: StridedView, inShape: Shape, inDims: readonly Dim[] = inShape): StridedView | undefined {
   if (input.sym) {
@@ -123,6 +123,28 @@ export function composeView(node: Node, input: StridedView, inShape: Shape, inDi
     if (node.op === 'reshape') {
       const strides = reshapeDimStrides(sym, inDims, dimsOf(node));
       return strides && { ...input, strides: reshapeStrides(input, inShape, node.shape)?.strides ?? node.shape.map(() => 0), sym: strides.map((s) => s.constant ?? s) };
+    }
+    if (node.op === 'slice') {
+      // Starts at the hints' numbers only where the offset they make is a number: a start on a
+      // dim of symbolic stride (or one that depends on sizes) would make it a formula.
+      let offset = input.offset;
+      for (const [d, sd] of node.dims.entries()) {
+        if (sd.symStart !== undefined) return undefined;
+        if (sd.start === 0) continue;
+        const st = sym[d]!;
+        const c = typeof st === 'number' ? st : st.constant;
+        if (c === undefined) return undefined;
+        offset += sd.start * c;
+      }
+      return {
+        base: input.base,
+        offset,
+        strides: node.dims.map((sd, d) => sd.step * input.strides[d]!),
+        sym: node.dims.map((sd, d) => {
+          const st = sym[d]!;
+          return typeof st === 'number' ? st * sd.step : (st.mul(sd.step).constant ?? st.mul(sd.step));
+        }),
+      };
     }
     return undefined;
   }
@@ -166,50 +188,47 @@ function reshapeStrides(v: StridedView, inShape: Shape, outShape: Shape): Stride
 /**
  * The strides of a reshape of a view with these strides, over static or symbolic dims: each
  * output dim maps onto a run of input dims (merged when contiguous with each other, or the
- * outer part of one split), strides compared and multiplied as polynomials (a static dim inside
- * a symbolic one has a symbolic stride); a symbolic dim must pass through whole (the same
- * polynomial in the output, its stride kept). Undefined when that is not provable.
+ * outer part of one split), sizes and strides compared, divided and multiplied as polynomials
+ * (a static dim inside a symbolic one has a symbolic stride; s0·s1 splits into s0 and s1, and
+ * s0 and s1 merge into s0·s1, where the division is exact). Undefined when that is not provable.
  */
 function reshapeDimStrides(strides: readonly Dim[], inDims: readonly Dim[], outDims: readonly Dim[]): SymInt[] | undefined {
   // Size-1 input dims carry no stride information.
-  const dims = inDims.map((n, i) => ({ n, s: SymInt.of(strides[i]!) })).filter((d) => d.n !== 1);
+  const dims = inDims.flatMap((n, i) => (n === 1 ? [] : [{ n: SymInt.of(n), s: SymInt.of(strides[i]!) }]));
   const out: SymInt[] = [];
   let i = 0;
-  for (const n of outDims) {
-    if (n === 1) {
+  for (const n0 of outDims) {
+    if (n0 === 1) {
       out.push(SymInt.of(0));
       continue;
     }
     if (i >= dims.length) return undefined;
+    const n = SymInt.of(n0);
     const d = dims[i]!;
-    if (typeof n !== 'number' || typeof d.n !== 'number') {
-      if (dimKey(n) !== dimKey(d.n)) return undefined;
+    if (d.n.equals(n)) {
       out.push(d.s);
       i++;
-    } else if (d.n === n) {
-      out.push(d.s);
-      i++;
-    } else if (d.n % n === 0) {
-      // Split: the output dim takes the outer part of this input dim.
-      const inner = d.n / n;
+      continue;
+    }
+    // Split: the output dim takes the outer part of this input dim (n divides it exactly).
+    const inner = d.n.divExact(n);
+    if (inner !== undefined) {
       out.push(d.s.mul(inner));
       dims[i] = { n: inner, s: d.s };
-    } else {
-      // Merge: consecutive input dims must be contiguous with each other.
-      let prod = d.n;
-      let stride = d.s;
-      i++;
-      while (prod < n && i < dims.length) {
-        const e = dims[i]!;
-        if (typeof e.n !== 'number' || !stride.equals(e.s.mul(e.n))) return undefined;
-        prod *= e.n;
-        stride = e.s;
-        i++;
-        if (prod > n) return undefined;
-      }
-      if (prod !== n) return undefined;
-      out.push(stride);
+      continue;
     }
+    // Merge: consecutive input dims, contiguous with each other, whose sizes multiply to n.
+    let prod = d.n;
+    let stride = d.s;
+    i++;
+    while (!prod.equals(n)) {
+      const e = dims[i];
+      if (e === undefined || n.divExact(prod) === undefined || !stride.equals(e.s.mul(e.n))) return undefined;
+      prod = prod.mul(e.n);
+      stride = e.s;
+      i++;
+    }
+    out.push(stride);
   }
   return i === dims.length ? out : undefined;
 }

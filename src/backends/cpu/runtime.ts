@@ -23,11 +23,9 @@ import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
 import type { Executable } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
+import { profileTable, profilingEnabled, stepLabel } from '../../observe/step_profile.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
-import { profilingEnabled, runProfiled } from './step_profile.js';
-
-const PROFILE = profilingEnabled();
 
 /** A kernel entry: `void name(void *const *args)`. */
 type KernelFn = (args: BigUint64Array) => void;
@@ -62,7 +60,7 @@ function addressOf(a: NDArray, t: AnyTypedArray, address: (t: AnyTypedArray) => 
 export class CpuExecutable implements Executable {
   /** Every step's pointer block, one after another: step s's block is steps[s].block, a view of this. */
   private readonly blocks: BigUint64Array;
-  private readonly steps: { fn: KernelFn; block: BigUint64Array; kernel: number }[];
+  private readonly steps: { fn: KernelFn; block: BigUint64Array }[];
   /** The buffers each call gives or makes that a step uses or the plan returns. */
   private readonly callBuffers: CallBuffer[];
   /** Each plan output: its index in callBuffers, else (a constant) -1; its buffer id, shape and dtype. */
@@ -126,7 +124,7 @@ export class CpuExecutable implements Executable {
         at++;
       }
       for (const name of s.sizes ?? []) this.sizeSlots.push({ slot: at++, name });
-      return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at), kernel: s.kernel };
+      return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
     });
     this.outputs = plan.outputs.map((id) => {
       const b = plan.buffers[id]!;
@@ -146,6 +144,18 @@ export class CpuExecutable implements Executable {
       const t = viewTyped(cb.dtype, this.symArena, offsets.get(cb.buffer.id)!, n);
       this.temps.set(i, { t, address: this.address(t) });
     });
+  }
+
+  /** KILN_PROFILE: each kernel call timed by the host clock into the CPU table. */
+  private runProfiled(): void {
+    const table = profileTable('cpu');
+    for (const [si, step] of this.steps.entries()) {
+      const t0 = performance.now();
+      step.fn(step.block);
+      const k = this.plan.steps[si]!.kernel;
+      table.add(stepLabel(this.plan.kernels[k]!.name, this.plan.info[k]), performance.now() - t0);
+    }
+    table.endRun();
   }
 
   async run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]> {
@@ -193,7 +203,7 @@ export class CpuExecutable implements Executable {
     // Weights mapped from a file (an ONNX model's external data) are read in place: a file
     // changed since it was mapped is an error here, before a kernel reads a page it lost.
     if (mapped !== undefined) assertUnchanged(mapped);
-    if (PROFILE) runProfiled(this.plan, this.steps.map((step) => ({ kernel: step.kernel, call: () => step.fn(step.block) })));
+    if (PROFILE) this.runProfiled();
     else for (const step of this.steps) step.fn(step.block);
     end();
     return this.outputs.map((o) => {
@@ -209,6 +219,7 @@ export class CpuExecutable implements Executable {
 }
 
 const SYM_ALIGN = 64;
+const PROFILE = profilingEnabled();
 
 function fixedBuffer(b: PlanBuffer, arena: ArrayBuffer): AnyTypedArray | undefined {
   // A temporary of symbolic size is made per binding (a call buffer).

@@ -32,6 +32,7 @@ import { type PreparedLaunch, prepareLaunch } from './launch.js';
 import { deviceCopyOf, uploadParamsNow, uploadsInFlight, weightsEnqueued } from './weights.js';
 import type { LoadedCudaKernel } from './loader.js';
 import { RunProfile, type StepLabel, profilingEnabled } from './step_profile.js';
+import { stepLabel } from '../../observe/step_profile.js';
 
 const alloc = () => deviceAllocator();
 const POISON = setting('KILN_POISON_OUTPUTS');
@@ -315,9 +316,8 @@ export class CudaExecutable implements Executable {
   /** KILN_PROFILE's name for a step's kernel: its name, kind, graph ops and cuBLAS shape. */
   private stepLabel(kernel: number, si: number): StepLabel {
     const g = this.metas[kernel]!.gemm ?? this.stepLaunch[si]?.gemm;
-    const info = this.plan.info[kernel];
     const shape = g ? ` cublas ${g.batch}x${g.M}x${g.N}x${g.K}${g.direct !== undefined ? ' direct' : ''}` : '';
-    return { kernel: this.plan.kernels[kernel]!.name, kind: info?.kind ?? '?', what: `${(info?.ops ?? []).join(',')}${shape}` };
+    return stepLabel(this.plan.kernels[kernel]!.name, this.plan.info[kernel], shape);
   }
 
   private gemm(g: GemmMeta, args: DevicePtr[], out: DevicePtr): void {

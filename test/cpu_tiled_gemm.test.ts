@@ -183,5 +183,5 @@ test('over symbolic sizes the products take the tile: attention scores (N = sequ
   assert.equal(products.length, 3, 'three products');
   for (const src of products) assert.doesNotMatch(src, /acc\[4\]\[32\]/, 'no product takes the earlier 4×32 kernel');
   assert.ok(products.some((src) => /kiln_gemm_tile\([a-z0-9_]+, a, Bp, tile, jn\)/.test(src)), 'a symbolic K in the tile call');
-  assert.ok(products.some((src) => /if \([^)]+ <= 8\) \{\n\s*switch/.test(src)), 'the projection: M ≤ 8 by the few-row kernels, chosen per call');
+  assert.ok(products.some((src) => /if \([^)]+ <= 8\) \{\n\s*kiln_[0-9a-f]+_fewrows\(/.test(src) && /switch \([^)]+\) \{\n\s*case 1:\n/.test(src)), 'the projection: M ≤ 8 by the few-row kernels (one function, every M), chosen per call');
 });

@@ -36,21 +36,37 @@ export type { CSource } from './kernel_text.js';
  * when the static program's few-row kernel would take the product at that M: no batch, N, K
  * and the strides static, a float32 B read in place (few_rows.ts). Undefined otherwise.
  */
-function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowContext, 'parallel' | 'partName'>, bDt: MatmulKernel['dtype']): { statics: string[]; body: string[] } | undefined {
+function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowContext, 'parallel' | 'partName' | 'scope' | 'ind'>, bDt: MatmulKernel['dtype']): { statics: string[]; call: string } | undefined {
   const sym = k.sym!;
   const staticDims = [sym.N, sym.K, ...(sym.aStrides ?? []), ...(sym.bStrides ?? [])].every((d) => d === undefined || typeof d === 'number');
   if (!staticDims || k.batch.length > 0 || isImplicit(k.b) || !setting('KILN_CPU_FEW_ROW_GEMM') || cStorageType(bDt) !== c.t) return undefined;
+  // One function for every case, outside the kernel's body: a symbolic kernel's two variants
+  // (threads or not, symbolicVariants) both call it, so it is compiled once, not twice (each
+  // case chooses its threads itself). Its own temporaries' counter keeps its text the same in both.
+  const scope = new Scope(dialect, { n: 0 }, undefined, '      ');
   const statics: string[] = [];
   const body: string[] = [];
-  for (let m = SYM_MIN; m <= 8; m++) {
-    const km: MatmulKernel = { ...k, M: m };
-    // Threads as the static program decides them for this M.
-    const kernel = fewRowKernel(km, { ...c, parallel: m * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${m}` });
+  // Kernels for 1, 2, 4 and 8 rows, each serving every M up to its own (the rows past M read
+  // row M - 1 and are not stored): the products of a few rows read B once whatever their rows,
+  // so 3 rows on the 4-row kernel cost what 4 do, while half as many cases (and the larger ones
+  // once) halve what gcc compiles here.
+  const M = dimC(sym.M!);
+  for (const rows of [1, 2, 4, 8].filter((r) => r >= SYM_MIN)) {
+    const km: MatmulKernel = { ...k, M: rows };
+    // Threads as the static program decides them for this many rows.
+    const kernel = fewRowKernel(km, { ...c, scope, ind: '      ', parallel: rows * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${rows}`, ...(rows > 2 ? { mText: M } : {}) });
     if (!kernel) return undefined;
     statics.push(...kernel.statics);
-    body.push(`${c.ind.slice(2)}case ${m}: {`, ...kernel.body, `${c.ind}break;`, `${c.ind.slice(2)}}`);
+    const cases = Array.from({ length: rows - (rows > 2 ? rows / 2 : rows - 1) }, (_, i) => rows - i).reverse();
+    body.push(...cases.map((m) => `    case ${m}:`), '    {', ...kernel.body, '      break;', '    }');
   }
-  return { statics, body };
+  const sig = signature(k);
+  const params = sig.slice(sig.indexOf('_body(') + '_body('.length, -1);
+  const name = `${KERNEL_NAME_PLACEHOLDER}_fewrows`;
+  const aT = cStorageType(k.bufs[k.a.buf]!.dtype);
+  statics.push(`static __attribute__((noinline)) void ${name}(${params}, const ${aT}* restrict A, const ${cStorageType(bDt)}* restrict B) {`, `  switch (${M}) {`, ...body, '  }', '}');
+  const args = [...k.bufs.map((_, i) => `b${i}`), ...(sym.sizes ?? []).map(symCName), 'A', 'B'];
+  return { statics, call: `${name}(${args.join(', ')});` };
 }
 
 /** A dim's C text: the number, or the SymInt over the kernel's size arguments. */
@@ -94,7 +110,10 @@ function symbolicVariants(k: Kernel & { sym: KernelSyms }, generate: () => CSour
       symbolicThreads = true;
     }
   };
-  return chosenPerCall(k, threadsCondition(k), gen(true), gen(false));
+  const yes = gen(true);
+  // A kernel that chooses its threads per call itself needs no second variant.
+  if (yes.threadsInside) return yes;
+  return chosenPerCall(k, threadsCondition(k), yes, gen(false));
 }
 
 /** One body holding two variants of a kernel (the same statics), `yes` where the C condition `cond` holds per call, else `no`. */
@@ -389,12 +408,6 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const nVar = `o${nb + 1}`;
   const work = k.batch.reduce((p, d) => p * d, 1) * k.M * k.N * k.K;
   const batches = k.batch.reduce((p, d) => p * d, 1);
-  const parallel = sym ? symbolicThreads : work >= PARALLEL_MIN_WORK * 8;
-  // Several independent products (attention heads): threads take whole products, each with
-  // its own panel; one product: threads split its rows and share the panel.
-  // Over a symbolic batch: when the batch has 2 or more products for every binding, or the call has (batchVariants).
-  const parallelBatch = parallel && (sym ? symbolicBatchThreads || symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
-  const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
   // Over symbolic sizes the tile applies where A's columns are contiguous for every size (M, N,
   // K and the other strides may be symbolic: size arguments in its loops and indices, a symbolic
   // K's panels sized per call); a symbolic M that may be 8 or less takes, at those sizes, the
@@ -409,6 +422,16 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // around the tile take a symbolic extent). KILN_CPU_TILED_GEMM=0 keeps the earlier 4×32
   // kernel below, to compare (bench/cpu_gemm.ts).
   const tiled = tileSym && (symM !== undefined || k.M > 2 * MR) && tiledGemmApplies(k, t) && setting('KILN_CPU_TILED_GEMM');
+  // A symbolic tile decides its threads per call inside one body (OpenMP's if clause on its
+  // team, the static rule over the call's sizes) instead of two variants of the whole kernel:
+  // the same code either way, compiled once (symbolicVariants takes `threadsInside`).
+  const threadsIf = sym && tiled ? threadsCondition(k as MatmulKernel & { sym: KernelSyms }) : undefined;
+  const parallel = threadsIf !== undefined || (sym ? symbolicThreads : work >= PARALLEL_MIN_WORK * 8);
+  // Several independent products (attention heads): threads take whole products, each with
+  // its own panel; one product: threads split its rows and share the panel.
+  // Over a symbolic batch: when the batch has 2 or more products for every binding, or the call has (batchVariants).
+  const parallelBatch = parallel && (sym ? symbolicBatchThreads || symNumel(sym.batch ?? []).sub(2).provablyNonNegative() : batches >= 2);
+  const panelSize = kSym ? `(${K} > 0 ? ${K} : 1) * ${NR}` : String(Math.max(k.K, 1) * NR);
   // A symbolic K's shared panel is allocated per call (a static one is a static array).
   const heapPanel = kSym && !parallelBatch && !tiled;
   const lines: string[] = kSym
@@ -430,14 +453,14 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
-      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), ...(sym ? { strides: symStridesC() } : {}) }, parallelBatch)
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(threadsIf ? { parallelIf: threadsIf } : {}), ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), ...(sym ? { strides: symStridesC() } : {}) }, parallelBatch)
       : undefined;
   let ind = '  ';
   if (parallelBatch) {
     const batchDims = sym?.batch ?? k.batch;
     // The tile's scratch is made before the team: one slice per thread.
     if (tiled) lines.push(tiledScratch(k, 'kiln_gemm_threads()', ind, kSym ? K : undefined));
-    lines.push(`${ind}#pragma omp parallel for schedule(static)`);
+    lines.push(`${ind}#pragma omp parallel for schedule(static)${threadsIf ? ` if (${threadsIf})` : ''}`);
     lines.push(`${ind}for (int64_t bflat = 0; bflat < ${sym ? dimC(symNumel(batchDims)) : batches}; bflat++) {`);
     ind += '  ';
     const strides = symStrides(batchDims);
@@ -457,20 +480,20 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   if (!isImplicit(k.b)) lines.push(`${ind}const ${cStorageType(bDt)}* restrict B = b${k.b.buf} + ${bOff};`);
   // A symbolic M that may be 8 or less: those M take the few-row kernels, where they apply
   // (each exactly the static program's for that M), the rest the tile or the packed kernel.
-  const fewByM = symM && !symM.sub(2 * MR + 1).provablyNonNegative() ? fewRowCases(k, { t, aDt, mVar, nVar, ind: `${ind}    `, scope }, bDt) : undefined;
+  const fewByM = symM && !symM.sub(2 * MR + 1).provablyNonNegative() ? fewRowCases(k, { t, aDt, mVar, nVar }, bDt) : undefined;
   if (special) {
     const kernel = special({ t, aDt, parallel, mVar, nVar, ind: fewByM ? `${ind}  ` : ind, scope });
     lines[0] = [...kernel.statics, ...(fewByM?.statics ?? [])].join('\n');
-    if (fewByM) lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`, ...kernel.body, `${ind}}`);
+    if (fewByM) lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  ${fewByM.call}`, `${ind}} else {`, ...kernel.body, `${ind}}`);
     else lines.push(...kernel.body);
     if (parallelBatch) lines.push('  }');
     else closeLoops(lines, k.batch, '  ');
     lines.push('}');
-    return { body: lines.join('\n') + '\n', parallel, flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
+    return { body: lines.join('\n') + '\n', parallel, ...(threadsIf ? { threadsInside: true } : {}), flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
   if (fewByM) {
     lines[0] += `\n${fewByM.statics.join('\n')}`;
-    lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  switch (${M}) {`, ...fewByM.body, `${ind}  }`, `${ind}} else {`);
+    lines.push(`${ind}if (${M} <= ${2 * MR}) {`, `${ind}  ${fewByM.call}`, `${ind}} else {`);
     ind += '  ';
   }
   if (panelsParallel) {

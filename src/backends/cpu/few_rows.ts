@@ -42,6 +42,16 @@ export function fewRowKernel(k: MatmulKernel, c: FewRowContext): FewRowKernel | 
   return undefined;
 }
 
+/**
+ * Row r's offset into A. With `c.mText` (a symbolic M of at most k.M rows: the kernel for k.M
+ * rows serves every M up to it), rows at or past M read row M - 1 (valid memory; their sums
+ * are never stored).
+ */
+function rowOffset(k: MatmulKernel, c: FewRowContext, r: number): string {
+  if (c.mText === undefined || r === 0) return `${r * k.a.rowStride}LL`;
+  return `(${r} < ${c.mText} ? ${r}LL : ${c.mText} - 1) * ${k.a.rowStride}LL`;
+}
+
 function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRowKernel {
   const { t, ind } = c;
   const { M, N, K } = k;
@@ -49,7 +59,7 @@ function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRo
   const groups = Math.floor(K / RB);
   const KC = c.parallel ? Math.max(1, Math.min(MAX_CHUNKS, Math.floor(K / CHUNK_MIN_ROWS), groups, Math.floor(PARTIALS_MAX_BYTES / (M * N * 4)))) : 1;
   const part = c.partName ?? `${KERNEL_NAME_PLACEHOLDER}_part`;
-  const a = (r: number, p: string) => loadValue(`A[${r * k.a.rowStride}LL + (${p}) * ${k.a.colStride}LL]`, c.aDt);
+  const a = (r: number, p: string) => loadValue(`A[${rowOffset(k, c, r)} + (${p}) * ${k.a.colStride}LL]`, c.aDt);
   const L: string[] = [];
   if (c.parallel) L.push(`${ind}#pragma omp parallel`, `${ind}{`, `${ind}#pragma omp for schedule(static)`);
   L.push(`${ind}for (int64_t c = 0; c < ${KC}; c++) {`);
@@ -73,7 +83,7 @@ function rowsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): FewRo
   L.push(`${ind}    }`, `${ind}  }`, `${ind}}`);
   // The partials added in chunk order (the same sum whatever the thread count), then the epilogue.
   if (c.parallel) L.push(`${ind}#pragma omp for schedule(static)`);
-  L.push(`${ind}for (int64_t j = 0; j < ${N}; j++) {`, `${ind}  for (int64_t r = 0; r < ${M}; r++) {`);
+  L.push(`${ind}for (int64_t j = 0; j < ${N}; j++) {`, `${ind}  for (int64_t r = 0; r < ${c.mText ?? M}; r++) {`);
   L.push(`${ind}    ${t} s = ${part}[r * ${N}LL + j];`);
   if (KC > 1) L.push(`${ind}    for (int64_t c = 1; c < ${KC}; c++) s += ${part}[c * ${M * N}LL + r * ${N}LL + j];`);
   L.push(...epilogue(k, c, `${ind}    `, 'r', 'j', 's'), `${ind}  }`, `${ind}}`);
@@ -85,7 +95,7 @@ function columnsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): Fe
   const { t, ind } = c;
   const { M, N, K } = k;
   const NB = M <= 4 ? 4 : 2;
-  const a = (r: number) => loadValue(`A[${r * k.a.rowStride}LL + p * ${k.a.colStride}LL]`, c.aDt);
+  const a = (r: number) => loadValue(`A[${rowOffset(k, c, r)} + p * ${k.a.colStride}LL]`, c.aDt);
   const sums = (nb: number) => Array.from({ length: M * nb }, (_, i) => `s${Math.floor(i / nb)}_${i % nb}`);
   // One group of `nb` columns from n0: M·nb dot products over K, kept in a small array for the epilogue.
   const group = (nb: number, at: string): string[] => [
@@ -100,7 +110,7 @@ function columnsKernel(k: MatmulKernel, b: StridedOperand, c: FewRowContext): Fe
     ...Array.from({ length: M }, (_, r) => `${at}  ${Array.from({ length: nb }, (_, j) => `s${r}_${j} += a${r} * q${j};`).join(' ')}`),
     `${at}}`,
     `${at}const ${t} sv[${M}][${nb}] = { ${Array.from({ length: M }, (_, r) => `{ ${Array.from({ length: nb }, (_, j) => `s${r}_${j}`).join(', ')} }`).join(', ')} };`,
-    `${at}for (int64_t r = 0; r < ${M}; r++) for (int64_t jj = 0; jj < ${nb}; jj++) {`,
+    `${at}for (int64_t r = 0; r < ${c.mText ?? M}; r++) for (int64_t jj = 0; jj < ${nb}; jj++) {`,
     ...epilogue(k, c, `${at}  `, 'r', 'n0 + jj', 'sv[r][jj]'),
     `${at}}`,
   ];

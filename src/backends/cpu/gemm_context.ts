@@ -21,6 +21,8 @@ export interface GemmContext {
   /** N's and K's C text where they are symbolic (the tiled kernel only); else k.N and k.K. */
   nText?: string;
   kText?: string;
+  /** A C condition on the call's sizes: the team runs threads only where it holds (OpenMP's if clause). */
+  parallelIf?: string;
   /** A's row stride and B's strides as C text (the tiled kernel only; symbolic ones are size polynomials). */
   strides?: { aRow: string; bRow: string; bCol: string };
 }

@@ -30,6 +30,8 @@ export interface CSource {
   parallel: boolean;
   /** Extra compiler flags this kernel wants. */
   flags?: string[];
+  /** A symbolic kernel that chooses its threads per call itself (an OpenMP if clause): no second variant. */
+  threadsInside?: boolean;
 }
 
 export const dialect: EmitDialect = {

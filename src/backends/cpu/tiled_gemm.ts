@@ -232,7 +232,7 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   L.push(`${i1}const int64_t chunks = panels >= want ? 1 : ((want + panels - 1) / panels < tiles ? (want + panels - 1) / panels : tiles);`);
   L.push(`${i1}const int64_t chunkRows = (tiles + chunks - 1) / chunks * ${MR};`);
   if (!inBatchTeam) L.push(tiledScratch(k, 'nt', i1, c.kText));
-  if (c.parallel && !inBatchTeam) L.push(`${i1}#pragma omp parallel`);
+  if (c.parallel && !inBatchTeam) L.push(`${i1}#pragma omp parallel${c.parallelIf ? ` if (${c.parallelIf})` : ''}`);
   L.push(`${i1}{`);
   const i2 = `${i1}  `;
   L.push(`${i2}float* restrict Bp = scratch + (int64_t)kiln_gemm_thread() * ${panelFloats(k, c.kText)};`);

@@ -25,8 +25,22 @@
 //
 //   per call, --rounds R  R steady-state processes per side, ORT and kiln alternating; the
 //                table's per-call figures are the medians over them (the JSON keeps each)
+//   kiln 1-thread  per round, one more kiln process with OMP_NUM_THREADS=1, beside ORT's
+//                1-thread session: on a machine shared with other work a 2-thread figure
+//                is mostly how long each parallel region waits for a descheduled thread,
+//                the 1-thread one the kernels' own speed
 //
-//   npx tsc -p . && node dist/bench/onnx_peer.js [--json] [--runs 50] [--warm 3] [--workers N] [--only NAME] [--rounds R]
+//   --dir DIR    instead of the cases above, every export of a real-model suite folder
+//                (scripts/real_models.py's layout: DIR/<model>_<exporter>/model.onnx), fed
+//                the export's saved inputs, e.g. the full-size torchvision models:
+//                `--dir /tmp/fullcpu --warm 0 --runs 10 --rounds 5` (--warm 0: no warm-start
+//                processes, only the steady-state ones)
+//   --baseline DIR  a third side: the kiln build in DIR (another checkout's dist/, e.g.
+//                /work/main/dist) in its own steady-state processes, alternating with ORT
+//                and this build's (its cache filled by one process first): before and after
+//                a change in one run
+//
+//   npx tsc -p . && node dist/bench/onnx_peer.js [--json] [--runs 50] [--warm 3] [--workers N] [--only NAME] [--rounds R] [--dir DIR] [--baseline DIR]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,6 +48,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, machineInfo, machineLine, median, parseArgs } from './common.js';
+import { listSuite } from './model_suite.js';
+import { readNpy } from '../src/onnx/npy.js';
 import { mulberry32 } from '../src/graph/random.js';
 // Type only (erased): kiln itself is imported inside the child, where its import is timed.
 import type { NDArray } from '../src/graph/ndarray.js';
@@ -84,6 +100,8 @@ interface Case {
   name: string;
   file: string;
   inputShapes?: Record<string, number[]>;
+  /** Saved inputs (.npy) by input name, fed instead of random data (a real-model export's). */
+  inputFiles?: Record<string, string>;
 }
 
 interface InputSpec {
@@ -104,6 +122,8 @@ interface ChildSpec {
   runs: number;
   /** Write each output's raw float32 bytes to `${outPrefix}.${i}`. */
   outPrefix?: string;
+  /** kiln's entry module to import (--baseline's build); this build's by default. */
+  kilnModule?: string;
 }
 
 interface ChildOut {
@@ -120,6 +140,13 @@ interface ChildOut {
   steady1tMs?: number;
   outputs: { name: string; shape: number[]; path?: string }[];
   counters?: Record<string, number>;
+}
+
+/** A saved float32 input of `shape` (a real-model export's input_<i>.npy). */
+function savedInput(file: string, shape: readonly number[]): Float32Array {
+  const a = readNpy(file);
+  if (a.dtype !== 'float32' || a.shape.join() !== shape.join()) throw new Error(`${file}: ${a.dtype} [${a.shape.join(',')}], the model takes float32 [${shape.join(',')}]`);
+  return a.toTypedArraySync() as Float32Array;
 }
 
 function randomF32(n: number, seed: number, scale = 1): Float32Array {
@@ -176,6 +203,17 @@ async function mlpModel(name: string, batch: number, dims: readonly number[], ac
 
 /** The 3-layer MLP [batch, d] → 2d → 2d → d (MatMul+Add, Relu, Tanh). */
 const wideMlp = (batch: number, d: number) => mlpModel('wide_mlp', batch, [d, 2 * d, 2 * d, d], ['Relu', 'Tanh']);
+
+/** The exports of a real-model suite folder, by folder name (their shapes are all static). */
+function suiteCases(dir: string): { list: Case[]; skipped: string[] } {
+  const list = listSuite(dir).map((m) => ({
+    name: m.name,
+    file: join(m.dir, 'model.onnx'),
+    inputFiles: Object.fromEntries(m.meta.inputs.map((i) => [i.name, join(m.dir, i.file)])),
+  }));
+  if (list.length === 0) throw new Error(`--dir ${dir}: no exports (folders with a meta.json) there`);
+  return { list, skipped: [] };
+}
 
 async function cases(tmp: string, ort: Ort): Promise<{ list: Case[]; skipped: string[] }> {
   const fixDir = join(ROOT, 'test', 'fixtures', 'onnx');
@@ -275,7 +313,7 @@ async function childOrt(spec: ChildSpec): Promise<ChildOut> {
 
 async function childKiln(spec: ChildSpec): Promise<ChildOut> {
   const t0 = performance.now();
-  const kiln = await import('../src/index.js');
+  const kiln = (spec.kilnModule ? await import(spec.kilnModule) : await import('../src/index.js')) as typeof import('../src/index.js');
   const t1 = performance.now();
   const model = kiln.loadOnnx(spec.file, { cacheDir: spec.cacheDir, workers: spec.workers, ...(spec.inputShapes ? { inputShapes: spec.inputShapes } : {}) });
   const t2 = performance.now();
@@ -339,6 +377,10 @@ interface Args extends BenchArgs {
   only?: string;
   /** Steady-state processes per side (ORT, kiln, alternating); the table gives their medians. */
   rounds: number;
+  /** A real-model suite folder whose exports replace the built-in cases. */
+  dir?: string;
+  /** Another kiln build's dist/ folder, measured beside this one. */
+  baseline?: string;
 }
 
 export interface PeerRow {
@@ -349,20 +391,24 @@ export interface PeerRow {
     kernels: number;
     compiles: number;
     cold: { importMs: number; createMs: number; firstRunMs: number; firstResultMs: number; processMs: number };
-    /** Medians over the warm processes. */
-    warm: { importMs: number; createMs: number; firstRunMs: number; firstResultMs: number; processMs: number; runs: number[] };
+    /** Medians over the warm processes (none with --warm 0). */
+    warm?: { importMs: number; createMs: number; firstRunMs: number; firstResultMs: number; processMs: number; runs: number[] };
     steadyMs: number;
     steadyRuns: number;
+    /** One OpenMP thread (OMP_NUM_THREADS=1), median over the rounds. */
+    steady1tMs: number;
   };
   kilnError?: string;
   /** kiln per call / ORT per call (default threads). */
   ratio?: number;
-  /** kiln per call / ORT per call (1 intra-op thread). */
+  /** kiln per call on one OpenMP thread / ORT per call (1 intra-op thread). */
   ratio1t?: number;
   maxAbsDiff?: number;
   maxAbsOrt?: number;
   /** Per call in each steady-state process, ORT and kiln alternating (--rounds). */
-  rounds?: { ort: number[]; ort1t: number[]; kiln: number[] };
+  rounds?: { ort: number[]; ort1t: number[]; kiln: number[]; kiln1t: number[]; baseline?: number[] };
+  /** --baseline: that build's per call (median over the rounds) and its max |diff| from ORT. */
+  baseline?: { steadyMs: number; maxAbsDiff: number };
 }
 
 function maxAbs(files: string[]): number {
@@ -402,7 +448,8 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
     const shape = c.inputShapes?.[m.name] ?? (m.shape as number[]);
     if (m.type && m.type !== 'float32') throw new Error(`${c.name}: input '${m.name}' is ${m.type}; this bench feeds float32 only`);
     const path = join(dir, `in${k}.f32`);
-    const data = randomF32(shape.reduce((x, y) => x * y, 1), 42 + k);
+    const saved = c.inputFiles?.[m.name];
+    const data = saved ? savedInput(saved, shape) : randomF32(shape.reduce((x, y) => x * y, 1), 42 + k);
     writeFileSync(path, new Uint8Array(data.buffer));
     return { name: m.name, shape, path };
   });
@@ -444,7 +491,7 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
       kernels: cold.out.counters?.kernels_generated ?? 0,
       compiles: cold.out.counters?.compile_submitted ?? 0,
       cold: { importMs: cold.out.importMs, createMs: cold.out.createMs, firstRunMs: cold.out.firstRunMs, firstResultMs: cold.out.firstResultMs, processMs: cold.processMs },
-      warm: {
+      warm: warms.length === 0 ? undefined : {
         importMs: median(warms.map((w) => w.out.importMs)),
         createMs: median(warms.map((w) => w.out.createMs)),
         firstRunMs: median(warms.map((w) => w.out.firstRunMs)),
@@ -454,25 +501,39 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
       },
       steadyMs: w0.steadyMs!,
       steadyRuns: w0.steadyRuns!,
+      steady1tMs: NaN,
     };
     // More steady-state processes, ORT and kiln alternating, so both sides see the same machine:
     // the row gives the medians.
-    const rounds = { ort: [row.ort.steadyMs], ort1t: [row.ort.steady1tMs], kiln: [w0.steadyMs!] };
+    const oneThread = { KILN_ASSERT_NO_COMPILE: '1', OMP_NUM_THREADS: '1' };
+    const rounds: NonNullable<PeerRow['rounds']> = { ort: [row.ort.steadyMs], ort1t: [row.ort.steady1tMs], kiln: [w0.steadyMs!], kiln1t: [(await runChild({ ...kbase, steady: true }, oneThread)).out.steadyMs!] };
+    // The baseline build: its cache filled (and its outputs written) by a first process.
+    const bbase = args.baseline ? { ...kbase, cacheDir: join(dir, 'baseline-cache'), kilnModule: join(args.baseline, 'src', 'index.js') } : undefined;
+    let baselineDiff = Infinity;
+    if (bbase) {
+      const b0 = await runChild({ ...bbase, steady: true, outPrefix: join(dir, 'baseline') });
+      rounds.baseline = [b0.out.steadyMs!];
+      baselineDiff = maxDiff(b0.out.outputs.map((x) => x.path!), ortOuts);
+    }
     for (let i = 1; i < args.rounds; i++) {
       const oi = await runChild({ ...base, mode: 'ort', steady: true });
+      if (bbase) rounds.baseline!.push((await runChild({ ...bbase, steady: true }, { KILN_ASSERT_NO_COMPILE: '1' })).out.steadyMs!);
       const ki = await runChild({ ...kbase, steady: true }, { KILN_ASSERT_NO_COMPILE: '1' });
+      rounds.kiln1t.push((await runChild({ ...kbase, steady: true }, oneThread)).out.steadyMs!);
       rounds.ort.push(oi.out.steadyMs!);
       rounds.ort1t.push(oi.out.steady1tMs!);
       rounds.kiln.push(ki.out.steadyMs!);
     }
-    if (args.rounds > 1) {
+    if (args.rounds > 1 || bbase) {
       row.rounds = rounds;
       row.ort.steadyMs = median(rounds.ort);
       row.ort.steady1tMs = median(rounds.ort1t);
       row.kiln.steadyMs = median(rounds.kiln);
     }
+    row.kiln.steady1tMs = median(rounds.kiln1t);
+    if (rounds.baseline) row.baseline = { steadyMs: median(rounds.baseline), maxAbsDiff: baselineDiff };
     row.ratio = row.kiln.steadyMs / row.ort.steadyMs;
-    row.ratio1t = row.kiln.steadyMs / row.ort.steady1tMs;
+    row.ratio1t = row.kiln.steady1tMs / row.ort.steady1tMs;
     const shapesOk = w0.outputs.length === o.out.outputs.length && w0.outputs.every((x, k) => x.shape.join() === o.out.outputs[k]!.shape.join());
     row.maxAbsDiff = shapesOk ? maxDiff(w0.outputs.map((x) => x.path!), ortOuts) : Infinity;
   } catch (e) {
@@ -485,14 +546,14 @@ const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x 
 
 function table(rows: PeerRow[]): string {
   const head =
-    '| model | input | ORT create ms | ORT first run ms | kiln cold ms (kernels) | kiln warm ms | ORT ms/call | ORT 1-thread ms/call | kiln ms/call | kiln / ORT | kiln / ORT 1-thread | max \\|diff\\| (max \\|y\\|) |\n' +
-    '|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+    '| model | input | ORT create ms | ORT first run ms | kiln cold ms (kernels) | kiln warm ms | ORT ms/call | ORT 1-thread ms/call | kiln ms/call | kiln 1-thread ms/call | kiln / ORT | kiln / ORT, 1 thread each | max \\|diff\\| (max \\|y\\|) |\n' +
+    '|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const lines = rows.map((r) => {
     const o = r.ort;
     const k = r.kiln;
     const kcols = k
-      ? [`${ms(k.cold.firstResultMs)} (${k.kernels})`, ms(k.warm.firstResultMs), ms(o.steadyMs), ms(o.steady1tMs), ms(k.steadyMs), `${r.ratio!.toFixed(2)}×`, `${r.ratio1t!.toFixed(2)}×`, `${r.maxAbsDiff!.toExponential(1)} (${r.maxAbsOrt!.toPrecision(2)})`]
-      : [`failed: ${r.kilnError}`, '', ms(o.steadyMs), ms(o.steady1tMs), '', '', '', ''];
+      ? [`${ms(k.cold.firstResultMs)} (${k.kernels})`, k.warm ? ms(k.warm.firstResultMs) : '—', ms(o.steadyMs), ms(o.steady1tMs), ms(k.steadyMs), ms(k.steady1tMs), `${r.ratio!.toFixed(2)}×`, `${r.ratio1t!.toFixed(2)}×`, `${r.maxAbsDiff!.toExponential(1)} (${r.maxAbsOrt!.toPrecision(2)})`]
+      : [`failed: ${r.kilnError}`, '', ms(o.steadyMs), ms(o.steady1tMs), '', '', '', '', ''];
     return `| ${r.model} | ${r.inputs} | ${ms(o.createMs)} | ${ms(o.firstRunMs)} | ${kcols.join(' | ')} |`;
   });
   return [head, ...lines].join('\n');
@@ -506,9 +567,24 @@ function breakdown(rows: PeerRow[]): string {
   const lines = rows.map((r) => {
     const o = r.ort;
     const k = r.kiln;
-    const kc = k ? [ms(k.cold.importMs), ms(k.cold.createMs), ms(k.cold.firstRunMs), ms(k.cold.processMs), ms(k.warm.createMs), ms(k.warm.firstRunMs), ms(k.warm.processMs)] : ['', '', '', '', '', '', ''];
+    const w = k?.warm;
+    const kc = k ? [ms(k.cold.importMs), ms(k.cold.createMs), ms(k.cold.firstRunMs), ms(k.cold.processMs), ...(w ? [ms(w.createMs), ms(w.firstRunMs), ms(w.processMs)] : ['—', '—', '—'])] : ['', '', '', '', '', '', ''];
     return `| ${r.model} | ${ms(o.importMs)} | ${ms(o.createMs)} | ${ms(o.firstRunMs)} | ${ms(o.processMs)} | ${kc.join(' | ')} |`;
   });
+  return [head, ...lines].join('\n');
+}
+
+/** --baseline: ORT, the baseline build and this one per call, and each build's max |diff| from ORT. */
+function baselineTable(rows: PeerRow[]): string {
+  const head = '| model | ORT ms/call | baseline ms/call | kiln ms/call | kiln / baseline | baseline / ORT | kiln / ORT | max \\|diff\\| baseline, kiln |\n|:--|--:|--:|--:|--:|--:|--:|--:|';
+  const lines = rows
+    .filter((r) => r.kiln && r.baseline)
+    .map((r) => {
+      const o = r.ort.steadyMs;
+      const b = r.baseline!.steadyMs;
+      const k = r.kiln!.steadyMs;
+      return `| ${r.model} | ${ms(o)} | ${ms(b)} | ${ms(k)} | ${(k / b).toFixed(2)}× | ${(b / o).toFixed(2)}× | ${(k / o).toFixed(2)}× | ${r.baseline!.maxAbsDiff.toExponential(1)}, ${r.maxAbsDiff!.toExponential(1)} |`;
+    });
   return [head, ...lines].join('\n');
 }
 
@@ -529,6 +605,8 @@ async function main(argv: string[]): Promise<void> {
     '--workers': (a, v) => (a.workers = Number(v)),
     '--only': (a, v) => (a.only = v),
     '--rounds': (a, v) => (a.rounds = Number(v)),
+    '--dir': (a, v) => (a.dir = v),
+    '--baseline': (a, v) => (a.baseline = v),
   });
   if (args.device !== 'cpu') throw new Error('onnx_peer is a CPU bench');
   const req = ortRequire();
@@ -540,7 +618,7 @@ async function main(argv: string[]): Promise<void> {
   ort.env.logLevel = 'error';
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-onnx-peer-'));
   try {
-    const { list, skipped } = await cases(tmp, ort);
+    const { list, skipped } = args.dir ? suiteCases(args.dir) : await cases(tmp, ort);
     const chosen = args.only ? list.filter((c) => c.name.includes(args.only!)) : list;
     const rows: PeerRow[] = [];
     const failed: string[] = [];
@@ -553,7 +631,7 @@ async function main(argv: string[]): Promise<void> {
         failed.push(`${c.name}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    const machine = machineInfo({ ort: ortVersion(req), workers: args.workers, runs: args.runs, warmProcesses: args.warm });
+    const machine = machineInfo({ ort: ortVersion(req), workers: args.workers, runs: args.runs, warmProcesses: args.warm, rounds: args.rounds, ...(args.dir ? { dir: args.dir } : {}), ...(args.baseline ? { baseline: args.baseline } : {}) });
     if (args.json) {
       console.log(JSON.stringify({ machine, rows, skipped, failed }, null, 2));
       return;
@@ -562,6 +640,8 @@ async function main(argv: string[]): Promise<void> {
     console.log(table(rows));
     console.log('\nTime to first result, broken down (ms; "process" is spawn to exit of a child that only loads, runs once and writes the output):\n');
     console.log(breakdown(rows));
+    if (args.baseline) console.log(`\nkiln beside the baseline build ${args.baseline} (ms/call, medians over the rounds):\n\n${baselineTable(rows)}`);
+    for (const r of rows) if (r.rounds) console.log(`per process, ${r.model}: ORT ${r.rounds.ort.map(ms).join(' ')}; ${r.rounds.baseline ? `baseline ${r.rounds.baseline.map(ms).join(' ')}; ` : ''}kiln ${r.rounds.kiln.map(ms).join(' ')}; ORT 1-thread ${r.rounds.ort1t.map(ms).join(' ')}; kiln 1-thread ${r.rounds.kiln1t.map(ms).join(' ')}`);
     for (const s of skipped) console.log(`skipped: ${s}`);
     for (const f of failed) console.log(`not measured (ORT or set-up failed): ${f}`);
     for (const r of rows) if (r.kilnError) console.log(`kiln failed on ${r.model}: ${r.kilnError}`);

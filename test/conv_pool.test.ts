@@ -209,9 +209,20 @@ const convCases: ConvCase[] = [
   { name: '3×3 depthwise stride 2', x: [2, 8, 11, 11], M: 8, kernel: [3, 3], group: 8, attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
   { name: '7×7 depthwise pad 3 (ConvNeXt)', x: [1, 12, 14, 14], M: 12, kernel: [7, 7], group: 12, attrs: { pads: [3, 3, 3, 3] } },
   { name: 'depthwise multiplier 2', x: [1, 6, 8, 8], M: 12, kernel: [3, 3], group: 6, attrs: { pads: [1, 1, 1, 1] } },
+  // Rows split into edges and an interior per tap (row_interior.ts): empty or short interiors,
+  // strides and dilations along the row, asymmetric pads.
+  { name: '7×7 depthwise dilation 2 pad 6 on 9 columns (interiors of a few outputs)', x: [1, 4, 9, 9], M: 4, kernel: [7, 7], group: 4, attrs: { pads: [6, 6, 6, 6], dilations: [2, 2] } },
+  { name: '3×5 depthwise strides 2,3 dilations 1,2, asymmetric pads, batch 2', x: [2, 6, 13, 29], M: 6, kernel: [3, 5], group: 6, attrs: { pads: [1, 2, 0, 4], strides: [2, 3], dilations: [1, 2] } },
   { name: '1-D conv, dilation 2', x: [2, 4, 30], M: 12, kernel: [5], attrs: { pads: [4, 4], dilations: [2] } },
   { name: '1-D depthwise', x: [1, 8, 30], M: 8, kernel: [3], group: 8, attrs: { pads: [1, 1] } },
   { name: '3-D conv', x: [1, 3, 6, 7, 8], M: 12, kernel: [3, 3, 3], attrs: { pads: [1, 1, 1, 1, 1, 1], strides: [1, 2, 2] } },
+  // The register-blocked tile over an implicit B (more than 8 outputs): panels of 48 columns
+  // (16 with AVX2 and 8 without) whose last one is narrower, row tiles of 8 (6, 4) whose last
+  // one is partial, threads (10M multiply-adds), batch items and groups split across threads.
+  { name: 'tile: 3×3 pad 1, 40 outputs over 900 positions (threads, a last panel of 36)', x: [1, 32, 30, 30], M: 40, kernel: [3, 3], attrs: { pads: [1, 1, 1, 1] } },
+  { name: 'tile: 7×7 positions, a last panel of 1 column, 20 outputs', x: [1, 24, 7, 7], M: 20, kernel: [3, 3], attrs: { pads: [1, 1, 1, 1] } },
+  { name: 'tile: 5×5 stride 2 dilation 2 pad 4, batch 3, 17 outputs', x: [3, 12, 17, 15], M: 17, kernel: [5, 5], attrs: { pads: [4, 4, 4, 4], strides: [2, 2], dilations: [2, 2] } },
+  { name: 'tile: groups 3 of 6 → 9, strides 1,2', x: [1, 18, 13, 11], M: 27, kernel: [3, 3], group: 3, attrs: { pads: [1, 1, 1, 1], strides: [1, 2] } },
 ];
 
 const kernelCounts = new Map<string, number>();
@@ -481,12 +492,17 @@ test('C code: depthwise convs and pools take the row order (a vector loop along 
   const pool = singleOpModel([1, 8, 28, 28], 'MaxPool', [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }]);
   for (const [src] of [cSources(dw.encode([dwOut]), [1, 32, 28, 28]), cSources(pool, [1, 8, 28, 28])]) {
     assert.match(src!, /A_acc0\[\d+\];/, 'accumulators of a row of outputs');
-    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < \d+; j\+\+\) \{\n\s*const int64_t o3 = j;/, 'a vector loop along the row');
+    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < jlo; j\+\+\) \{\n\s*const int64_t o3 = j;/, 'a vector loop along the row: its left edge');
+    // The interior: the column's padding test gone, the input read at an affine index.
+    const interior = src!.slice(src!.indexOf('for (int64_t j = jlo; j < jhi; j++) {'), src!.indexOf('for (int64_t j = jhi;'));
+    assert.ok(interior.length > 0, 'the row in three loops');
+    assert.doesNotMatch(interior, />= 0LL|< \d+LL\)/, 'no bounds test in the interior');
     assert.doesNotMatch(src!, /if \(t\d+\)/, 'padding is a select, not a branch');
   }
   const dense = new ModelBuilder('x', [1, 16, 28, 28]);
   const denseOut = dense.conv('x', 16, 32, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]);
   const [gemm] = cSources(dense.encode([denseOut]), [1, 16, 28, 28]);
-  assert.match(gemm!, /int64_t col0\[32\];/, 'column tables per panel');
+  assert.match(gemm!, /int64_t col0\[KILN_GEMM_NR\];/, 'column tables per panel');
+  assert.match(gemm!, /kiln_gemm_tile\(144, a, Bp, tile, jn\);/, 'the register-blocked tile');
   assert.match(gemm!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < jn; j\+\+\)/, 'the panel row packed in a vector loop');
 });

@@ -57,6 +57,8 @@ export interface Backend {
   readonly im2colMaxTiles?: number;
   /** With im2colMaxTiles: products at least this deep materialise im2col whatever their tiles. */
   readonly im2colMinDepth?: number;
+  /** Realize the computed value under a window view of several taps (realize.ts windowInputs). */
+  readonly realizesWindowInputs?: boolean;
   generate(k: Kernel): GeneratedSource;
   /**
    * Loads what generate() needs, if the backend keeps its code generator out of a warm start

@@ -1,8 +1,10 @@
 // Which nodes get a buffer (are "realized") and which are inlined into their consumers.
 // Realized: graph inputs, non-scalar constants, reductions, matmuls, scans, scatters, graph outputs,
 // matmul operands that are not strided views of a buffer (except a window view's: read
-// through its index expression, an implicit GEMM), and multi-use pointwise values
-// whose inlined expression would be large (recomputing them would cost more than a store).
+// through its index expression, an implicit GEMM), multi-use pointwise values
+// whose inlined expression would be large (recomputing them would cost more than a store),
+// and, where the backend asks (windowInputs), the computed value under a window view of
+// several taps (a depthwise conv's or a pool's input).
 
 import { type Graph, dimsOf } from '../graph/ir.js';
 import { numel } from '../graph/shape.js';
@@ -49,6 +51,15 @@ export interface RealizeOptions {
    * group) materialise im2col whatever their tiles (Backend.im2colMinDepth).
    */
   im2colMinDepth?: number | undefined;
+  /**
+   * Realize the computed value a window view of more than one tap reads (through views), so a
+   * pooling or direct conv reads a buffer (Backend.realizesWindowInputs). Inlined, the value
+   * is computed again for every tap that reads it (a depthwise conv's input activation 9 or 49
+   * times, its bias and a SiLU's exp included), and its indices pass through the views'
+   * divisions; realized, it is usually one more store in its producer (a matmul's epilogue, a
+   * normalisation's row kernel).
+   */
+  windowInputs?: boolean | undefined;
 }
 
 /** Output tiles of the generated GEMM (64×64) for a product of shape [...batch, M, N]. */
@@ -70,6 +81,12 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
 
   for (const n of g.nodes) {
     if (!live.has(n.id)) continue;
+    if (options.windowInputs && n.op === 'window' && n.dims.some((d) => d.k > 1)) {
+      const base = viewBase(g, n.inputs[0]!);
+      const b = g.node(base);
+      // A cat stays inlined (a transposed conv's zero-stuffed input: materialised, it would be stride² times its input).
+      if (b.op !== 'cat' && !(b.op === 'const' && b.data.length === 1)) realized.add(base);
+    }
     switch (n.op) {
       case 'input':
         realized.add(n.id);
@@ -114,6 +131,13 @@ export function realize(g: Graph, options: RealizeOptions = {}): Realization {
 }
 
 const VIEW_OPS = new Set(['reshape', 'permute', 'expand', 'slice', 'window']);
+
+/** The node under `id`'s views (itself when it is no view). */
+function viewBase(g: Graph, id: number): number {
+  let n = g.node(id);
+  while (VIEW_OPS.has(n.op)) n = g.node(n.inputs[0]!);
+  return n.id;
+}
 
 /**
  * For views (and cats of views: a transposed conv's zero-stuffed input) that include a window

@@ -29,7 +29,7 @@ export async function schedule(
   onKernels?: (count: number) => void,
 ): Promise<{ plan: Plan }> {
   if (debugEnabled('graph')) debugPrint('graph', fmtGraph(graph));
-  const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles, im2colMinDepth: backend.im2colMinDepth }));
+  const r = withSpan('schedule', 'realize', () => realize(graph, { im2colMinMacs: backend.im2colMinMacs, im2colMaxTiles: backend.im2colMaxTiles, im2colMinDepth: backend.im2colMinDepth, windowInputs: backend.realizesWindowInputs }));
   const s = withSpan('schedule', 'fuse', () => formKernels(graph, r));
   const f = withSpan('schedule', 'finalize', () => finalize(graph, r, s));
   if (debugEnabled('schedule')) debugPrint('schedule', fmtFusionPlan(graph, s));

@@ -15,6 +15,11 @@ export class CpuBackend implements Backend {
   readonly identity = cCompilerIdentity();
   /** cc's fixed cost (start, headers, prelude) is about half of a small kernel's compile: 8 C kernels compiled ~1.9x faster as one unit. */
   readonly maxCompileGroup = 8;
+  /**
+   * Pools and direct (depthwise) convs read their input from a buffer, not recomputed per tap:
+   * EfficientNet's depthwise convs computed their input's bias and SiLU 9 or 25 times an output.
+   */
+  readonly realizesWindowInputs = true;
 
   generate(k: Kernel): GeneratedSource {
     const c = generateC(k);

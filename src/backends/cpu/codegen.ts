@@ -15,14 +15,14 @@ import { type Kernel, type KernelSyms, type LoopKernel, type MatmulKernel, type 
 import { unflatten } from '../../lower/views.js';
 import { readsAlongColumns } from '../../lower/reduction_shape.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
-import { Scope, cStorageType, cType, emitInvariants, invariantParts, storeStmt } from '../c_expr.js';
-import { dtOf } from '../../lower/expr.js';
+import { Scope, cStorageType, cType, storeStmt } from '../c_expr.js';
 import { loadValue } from '../half_c.js';
 import { recordUses } from '../emitted_uses.js';
 import { narrowAcc, wideAccType } from '../int_c.js';
 import { SUM_BLOCK, accFinish, accInit, accPragma, accUpdate, blockAccName, blockUpdate, blockedSum, flatInner, openBlockedLoops, sumBlocking } from './accumulators.js';
 import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type FewRowContext, fewRowKernel } from './few_rows.js';
+import { packImplicitPanel } from './implicit_panel.js';
 import type { GemmContext, GemmKernel } from './gemm_context.js';
 import { tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
@@ -389,7 +389,8 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
   const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
   /** The tile's strides, symbolic ones as their size polynomials (A's and B's, B strided: the tile's B). */
-  const symStridesC = () => ({ aRow, bRow: strideC(sym?.bStrides?.[0], (k.b as StridedOperand).rowStride), bCol: strideC(sym?.bStrides?.[1], (k.b as StridedOperand).colStride) });
+  const symStridesC = () =>
+    isImplicit(k.b) ? { aRow, bRow: '', bCol: '' } : { aRow, bRow: strideC(sym?.bStrides?.[0], k.b.rowStride), bCol: strideC(sym?.bStrides?.[1], k.b.colStride) };
   const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
   // Half operands are widened to float as the B panel is packed and as A is read: the
   // accumulator block and the panel are float, so half products accumulate in float32.
@@ -504,31 +505,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   lines.push(`${ind}  const int64_t jn = ${N} - jb < ${NR} ? ${N} - jb : ${NR};`);
 
   if (implicitB) {
-    // An implicit B (a conv's window view): the panel is packed from its index expression at
-    // row r0, column r1 (im2col of one panel, never the whole matrix); past N it is zero.
-    // What depends only on the column (a conv's output position: its divisions) goes into
-    // per-panel tables, what depends only on the row (channel and tap) is computed once per
-    // row, so the loop over a row's columns is selects, adds and a gather, and vectorizes.
-    // Rows are packed in parallel when the product's rows are.
-    const batchVars = k.batch.map((_, d) => `o${d}`);
-    const colParts = invariantParts(implicitB.value, new Set([...batchVars, 'r1'])).filter((e) => varsOf(e).has('r1'));
-    const colScope = scope.child(`${ind}    `);
-    const tables = colParts.map((e, i) => {
-      const name = `col${i}`;
-      lines.push(`${ind}  ${cType(dtOf(e))} ${name}[${NR}];`);
-      return `${ind}    ${name}[j] = ${colScope.emit(e)};`;
-    });
-    if (colParts.length) lines.push(`${ind}  for (int64_t j = 0; j < jn; j++) {`, `${ind}    const int64_t r1 = jb + j;`, ...colScope.lines, ...tables, `${ind}  }`);
-    if (parallel && !parallelBatch) lines.push(`${ind}  #pragma omp parallel for schedule(static)`);
-    lines.push(`${ind}  for (int64_t p = 0; p < ${K}; p++) {`, `${ind}    const int64_t r0 = p;`);
-    const rowScope = scope.child(`${ind}    `);
-    colParts.forEach((e, i) => rowScope.bind(e, `col${i}[j]`));
-    emitInvariants(rowScope, implicitB.value, new Set([...batchVars, 'r0']));
-    lines.push(...rowScope.lines.splice(0), `${ind}    #pragma omp simd`, `${ind}    for (int64_t j = 0; j < jn; j++) {`);
-    const ps = rowScope.child(`${ind}      `);
-    const v = ps.emit(implicitB.value);
-    lines.push(`${ind}      const int64_t r1 = jb + j;`, ...ps.lines, `${ind}      Bp[p * ${NR} + j] = (${t})${v};`, `${ind}    }`);
-    lines.push(`${ind}    for (int64_t j = jn; j < ${NR}; j++) Bp[p * ${NR} + j] = (${t})0;`, `${ind}  }`);
+    // An implicit B (a conv's window view): the panel packed from its index expression
+    // (implicit_panel.ts); its rows in parallel when the product's rows are.
+    lines.push(...packImplicitPanel(k, implicitB, scope, `${ind}  `, { K, NR: String(NR), t, panel: 'Bp', rowsParallel: parallel && !parallelBatch }));
   } else {
     const sb = k.b as StridedOperand;
     const pack = [

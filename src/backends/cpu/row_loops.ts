@@ -16,6 +16,7 @@ import { unflatten } from '../../lower/views.js';
 import { Scope, emitInvariants, storeStmt } from '../c_expr.js';
 import { accFinish, accInit, accUpdate, flatInner } from './accumulators.js';
 import { accArrays, withAccs } from './column_loops.js';
+import { edgeTests, interiorBounds, interiorOf } from './row_interior.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, signature, totalWork } from './kernel_text.js';
 
 /** Reductions of at most this many points per output take the row order. */
@@ -86,11 +87,25 @@ export function rowLoops(k: LoopKernel, sym?: { outer: readonly Dim[]; threads: 
   for (const r of k.reductions) emitInvariants(tapScope, r.value, outside);
   lines.push(...tapScope.lines.splice(0));
   const indexReduction = k.reductions.some((r) => r.op === 'argmax' || r.op === 'argmin');
-  if (!indexReduction) lines.push(`${ind}#pragma omp simd`);
-  lines.push(`${ind}for (int64_t j = 0; j < ${L}; j++) {`, `${ind}  const int64_t ${lastVar} = j;`);
-  const s = tapScope.child(`${ind}  `);
-  const updates = k.reductions.flatMap((r) => withAccs(r, `${ind}  `, accUpdate(r, s.emit(r.value), flatInner(k.inner)), true));
-  lines.push(...s.lines, ...updates, `${ind}}`);
+  /** One vector loop over the row's outputs [from, to), its padding tests `known` true. */
+  const rowLoop = (from: string, to: string, known: ReadonlySet<string>) => {
+    if (!indexReduction) lines.push(`${ind}#pragma omp simd`);
+    lines.push(`${ind}for (int64_t j = ${from}; j < ${to}; j++) {`, `${ind}  const int64_t ${lastVar} = j;`);
+    const s = tapScope.child(`${ind}  `);
+    const value = (r: (typeof k.reductions)[number]) => (known.size ? interiorOf(r.value, known) : r.value);
+    const updates = k.reductions.flatMap((r) => withAccs(r, `${ind}  `, accUpdate(r, s.emit(value(r)), flatInner(k.inner)), true));
+    lines.push(...s.lines, ...updates, `${ind}}`);
+  };
+  // Padding tests along the row: the edges keep them, the interior (row_interior.ts) not.
+  const tests = [...new Map(k.reductions.flatMap((r) => edgeTests(r.value, lastVar, outside)).map((t) => [t.key, t])).values()];
+  if (tests.length === 0) rowLoop('0', String(L), new Set());
+  else {
+    const restC = tests.map((t) => tapScope.emit(t.rest));
+    lines.push(...tapScope.lines.splice(0), ...interiorBounds(tests, restC, L, ind, 'jlo', 'jhi'));
+    rowLoop('0', 'jlo', new Set());
+    rowLoop('jlo', 'jhi', new Set(tests.map((t) => t.key)));
+    rowLoop('jhi', String(L), new Set());
+  }
   k.inner.forEach(() => {
     ind = ind.slice(2);
     lines.push(`${ind}}`);

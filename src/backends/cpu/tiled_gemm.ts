@@ -30,6 +30,7 @@
 //   the earlier kernel), rows past M pointing at row M-1 (valid memory; never stored).
 
 import { type MatmulKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
+import { packImplicitPanel } from './implicit_panel.js';
 import { includeGuarded } from '../../schedule/backend.js';
 import { cStorageType } from '../c_expr.js';
 import { loadValue } from '../half_c.js';
@@ -84,32 +85,44 @@ typedef float kiln_vf __attribute__((vector_size(16)));
 #endif
 #define KILN_GEMM_NR (KILN_GEMM_VL * KILN_GEMM_NV)
 
-/* tile[r][j] = sum over p < K, in order, of a[r][p] * bp[p * NR + j]: MR rows of A (unit column
-   stride), a K×NR panel of B (64-byte aligned), the MR×NR tile out (64-byte aligned). */
-static inline void kiln_gemm_tile(int64_t K, const float* const* a, const float* restrict bp, float* restrict tile) {
+/* tile[r][j] = sum over p < K, in order, of a[r][p] * bp[p * NR + j] for j < nv * VL: MR rows of
+   A (unit column stride), a K×NR panel of B (64-byte aligned), the MR×NR tile out (64-byte
+   aligned). nv, the vectors of columns, is a constant where it is inlined. */
+static inline __attribute__((always_inline)) void kiln_gemm_tile_nv(int64_t K, const float* const* a, const float* restrict bp, float* restrict tile, const int nv) {
   kiln_vf c[KILN_GEMM_MR][KILN_GEMM_NV];
   const float* restrict ar[KILN_GEMM_MR];
   #pragma GCC unroll 16
   for (int r = 0; r < KILN_GEMM_MR; r++) {
     ar[r] = a[r];
     #pragma GCC unroll 8
-    for (int v = 0; v < KILN_GEMM_NV; v++) c[r][v] = KILN_VZERO();
+    for (int v = 0; v < nv; v++) c[r][v] = KILN_VZERO();
   }
   for (int64_t p = 0; p < K; p++) {
     kiln_vf b[KILN_GEMM_NV];
     #pragma GCC unroll 8
-    for (int v = 0; v < KILN_GEMM_NV; v++) b[v] = KILN_VLOAD(bp + p * KILN_GEMM_NR + v * KILN_GEMM_VL);
+    for (int v = 0; v < nv; v++) b[v] = KILN_VLOAD(bp + p * KILN_GEMM_NR + v * KILN_GEMM_VL);
     #pragma GCC unroll 16
     for (int r = 0; r < KILN_GEMM_MR; r++) {
       const float av = ar[r][p];
       #pragma GCC unroll 8
-      for (int v = 0; v < KILN_GEMM_NV; v++) c[r][v] = KILN_VFMA(c[r][v], av, b[v]);
+      for (int v = 0; v < nv; v++) c[r][v] = KILN_VFMA(c[r][v], av, b[v]);
     }
   }
   #pragma GCC unroll 16
   for (int r = 0; r < KILN_GEMM_MR; r++)
     #pragma GCC unroll 8
-    for (int v = 0; v < KILN_GEMM_NV; v++) KILN_VSTORE(tile + r * KILN_GEMM_NR + v * KILN_GEMM_VL, c[r][v]);
+    for (int v = 0; v < nv; v++) KILN_VSTORE(tile + r * KILN_GEMM_NR + v * KILN_GEMM_VL, c[r][v]);
+}
+
+/* The tile for a panel of jn real columns: a narrower one (fewer vectors of columns) for the
+   last panel of a product whose N is not a multiple of NR (a conv's 49 or 196 positions),
+   so its padding columns are not multiplied. Columns past jn in the tile are undefined. */
+static inline void kiln_gemm_tile(int64_t K, const float* const* a, const float* restrict bp, float* restrict tile, int64_t jn) {
+  if (jn > (KILN_GEMM_NV - 1) * KILN_GEMM_VL) kiln_gemm_tile_nv(K, a, bp, tile, KILN_GEMM_NV);
+#if KILN_GEMM_NV > 2
+  else if (jn > KILN_GEMM_VL) kiln_gemm_tile_nv(K, a, bp, tile, 2);
+#endif
+  else kiln_gemm_tile_nv(K, a, bp, tile, 1);
 }
 
 /* At least n floats, 64-byte aligned, kept for the process (kernels run one at a time). */
@@ -147,10 +160,13 @@ static inline int kiln_gemm_thread(void) {
 /** Panels per thread, at least, before threads split a panel's rows instead. */
 const PANELS_PER_THREAD = 4;
 
-/** Whether `k` takes the tiled kernel: float accumulators, float32 A with contiguous columns, a strided B. */
+/**
+ * Whether `k` takes the tiled kernel: float accumulators, float32 A with contiguous columns, B
+ * strided or implicit (a conv's window view, each panel packed from its index expression).
+ */
 export function tiledGemmApplies(k: MatmulKernel, t: string): boolean {
   const aDt = k.bufs[k.a.buf]!.dtype;
-  return t === 'float' && cStorageType(aDt) === 'float' && k.a.colStride === 1 && !isImplicit(k.b);
+  return t === 'float' && cStorageType(aDt) === 'float' && k.a.colStride === 1;
 }
 
 /** The B panel's packing loop for the panel at column jb (jn real columns, zeros after); `K` and the strides their C text. */
@@ -192,14 +208,16 @@ export function tiledScratch(k: MatmulKernel, threads: string, ind: string, kTex
  * so it runs on this thread alone, in this thread's slice of a scratch made before the team.
  */
 export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = false): GemmKernel {
-  const b = k.b as StridedOperand;
+  const b = k.b;
   const { ind } = c;
   // Symbolic sizes are their C text (the size arguments' polynomials); the last row, the clamp
   // for rows past M, is written as M's. A symbolic K sizes the panels per call.
   const N = c.nText ?? String(k.N);
   const K = c.kText ?? String(k.K);
   const M = c.mText ?? String(k.M);
-  const strides = c.strides ?? { aRow: `${k.a.rowStride}LL`, bRow: `${b.rowStride}LL`, bCol: `${b.colStride}LL` };
+  // An implicit B has no strides (its panels are packed from its index expression).
+  const bStrides = isImplicit(b) ? { bRow: '', bCol: '' } : { bRow: `${b.rowStride}LL`, bCol: `${b.colStride}LL` };
+  const strides = c.strides ?? { aRow: `${k.a.rowStride}LL`, ...bStrides };
   const mLast = c.mText ? `(${c.mText} - 1)` : String(k.M - 1);
   const MR = 'KILN_GEMM_MR';
   const NR = 'KILN_GEMM_NR';
@@ -227,14 +245,17 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   const i3 = `${i2}  `;
   L.push(`${i3}const int64_t jb = task / chunks * ${NR};`);
   L.push(`${i3}const int64_t jn = ${N} - jb < ${NR} ? ${N} - jb : ${NR};`);
-  L.push(`${i3}if (jb != packed) {`, ...packPanel(k, b, K, strides, `${i3}  `), `${i3}  packed = jb;`, `${i3}}`);
+  const pack = isImplicit(b)
+    ? packImplicitPanel(k, b, c.scope, `${i3}  `, { K, NR, t: 'float', panel: 'Bp', rowsParallel: false })
+    : packPanel(k, b, K, strides, `${i3}  `);
+  L.push(`${i3}if (jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
   L.push(`${i3}const int64_t i0 = task % chunks * chunkRows;`);
   L.push(`${i3}const int64_t iend = i0 + chunkRows < ${M} ? i0 + chunkRows : ${M};`);
   L.push(`${i3}for (int64_t ib = i0; ib < iend; ib += ${MR}) {`);
   const i4 = `${i3}  `;
   L.push(`${i4}const float* a[${MR}];`);
   L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${mLast}) * ${strides.aRow};`);
-  L.push(`${i4}kiln_gemm_tile(${K}, a, Bp, tile);`);
+  L.push(`${i4}kiln_gemm_tile(${K}, a, Bp, tile, jn);`);
   L.push(`${i4}for (int64_t r = 0; r < ${MR} && ib + r < ${M}; r++) {`);
   L.push(`${i4}  for (int64_t j = 0; j < jn; j++) {`);
   L.push(...epilogue(k, c, `${i4}    `, 'ib + r', 'jb + j', `tile[r * ${NR} + j]`));

@@ -104,9 +104,13 @@ interface Case {
   inputFiles?: Record<string, string>;
 }
 
+/** The input dtypes this bench feeds: float32 (random or saved) and int64 (saved only: token ids, masks). */
+type InputDType = 'float32' | 'int64';
+
 interface InputSpec {
   name: string;
   shape: number[];
+  dtype: InputDType;
   path: string;
 }
 
@@ -143,10 +147,11 @@ interface ChildOut {
 }
 
 /** A saved float32 input of `shape` (a real-model export's input_<i>.npy). */
-function savedInput(file: string, shape: readonly number[]): Float32Array {
+/** A saved input (.npy) of the dtype and shape the model takes: float32, or int64 token ids and masks. */
+function savedInput(file: string, shape: readonly number[], dtype: InputDType): Float32Array | BigInt64Array {
   const a = readNpy(file);
-  if (a.dtype !== 'float32' || a.shape.join() !== shape.join()) throw new Error(`${file}: ${a.dtype} [${a.shape.join(',')}], the model takes float32 [${shape.join(',')}]`);
-  return a.toTypedArraySync() as Float32Array;
+  if (a.dtype !== dtype || a.shape.join() !== shape.join()) throw new Error(`${file}: ${a.dtype} [${a.shape.join(',')}], the model takes ${dtype} [${shape.join(',')}]`);
+  return a.toTypedArraySync() as Float32Array | BigInt64Array;
 }
 
 function randomF32(n: number, seed: number, scale = 1): Float32Array {
@@ -204,7 +209,7 @@ async function mlpModel(name: string, batch: number, dims: readonly number[], ac
 /** The 3-layer MLP [batch, d] → 2d → 2d → d (MatMul+Add, Relu, Tanh). */
 const wideMlp = (batch: number, d: number) => mlpModel('wide_mlp', batch, [d, 2 * d, 2 * d, d], ['Relu', 'Tanh']);
 
-/** The exports of a real-model suite folder, by folder name (their shapes are all static). */
+/** The exports of a real-model suite folder, by folder name (symbolic dims sized by their saved inputs). */
 function suiteCases(dir: string): { list: Case[]; skipped: string[] } {
   const list = listSuite(dir).map((m) => ({
     name: m.name,
@@ -272,10 +277,11 @@ async function steadyState(call: () => Promise<unknown>, runs: number): Promise<
   return { ms: median(times), n: times.length };
 }
 
-function readInputs(spec: ChildSpec): { name: string; shape: number[]; data: Float32Array }[] {
+function readInputs(spec: ChildSpec): { name: string; shape: number[]; dtype: InputDType; data: Float32Array | BigInt64Array }[] {
   return spec.inputs.map((i) => {
     const b = readFileSync(i.path);
-    return { name: i.name, shape: i.shape, data: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) };
+    const data = i.dtype === 'int64' ? new BigInt64Array(b.buffer, b.byteOffset, b.byteLength / 8) : new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    return { name: i.name, shape: i.shape, dtype: i.dtype, data };
   });
 }
 
@@ -292,7 +298,7 @@ async function childOrt(spec: ChildSpec): Promise<ChildOut> {
   const t1 = performance.now();
   const session = await ort.InferenceSession.create(spec.file);
   const t2 = performance.now();
-  const feeds = Object.fromEntries(readInputs(spec).map((i) => [i.name, new ort.Tensor('float32', i.data, i.shape)]));
+  const feeds = Object.fromEntries(readInputs(spec).map((i) => [i.name, new ort.Tensor(i.dtype, i.data, i.shape)]));
   const outs = await session.run(feeds);
   const t3 = performance.now();
   const outputs = session.outputNames.map((name, k) => {
@@ -317,7 +323,7 @@ async function childKiln(spec: ChildSpec): Promise<ChildOut> {
   const t1 = performance.now();
   const model = kiln.loadOnnx(spec.file, { cacheDir: spec.cacheDir, workers: spec.workers, ...(spec.inputShapes ? { inputShapes: spec.inputShapes } : {}) });
   const t2 = performance.now();
-  const feeds = Object.fromEntries(readInputs(spec).map((i) => [i.name, kiln.NDArray.from(i.data, i.shape)]));
+  const feeds = Object.fromEntries(readInputs(spec).map((i) => [i.name, kiln.NDArray.from(i.data, i.shape, { dtype: i.dtype })]));
   const outs = await model.run(feeds);
   const data = await Promise.all(model.outputNames.map((n) => (outs[n] as NDArray).toTypedArray()));
   const t3 = performance.now();
@@ -445,13 +451,16 @@ async function oneCase(c: Case, idx: number, tmp: string, args: Args): Promise<P
   const ort = req('onnxruntime-node') as Ort;
   const s = await ort.InferenceSession.create(c.file);
   const inputs: InputSpec[] = (s.inputMetadata ?? []).map((m, k) => {
-    const shape = c.inputShapes?.[m.name] ?? (m.shape as number[]);
-    if (m.type && m.type !== 'float32') throw new Error(`${c.name}: input '${m.name}' is ${m.type}; this bench feeds float32 only`);
-    const path = join(dir, `in${k}.f32`);
     const saved = c.inputFiles?.[m.name];
-    const data = saved ? savedInput(saved, shape) : randomF32(shape.reduce((x, y) => x * y, 1), 42 + k);
-    writeFileSync(path, new Uint8Array(data.buffer));
-    return { name: m.name, shape, path };
+    // A symbolic dim takes its size from the saved input (a dynamic export of the suite).
+    const shape = c.inputShapes?.[m.name] ?? (saved ? npyShape(saved) : (m.shape as number[]));
+    const dtype = (m.type ?? 'float32') as InputDType;
+    if (dtype !== 'float32' && !(dtype === 'int64' && saved)) throw new Error(`${c.name}: input '${m.name}' is ${m.type}; this bench feeds float32, or int64 from a saved input`);
+    if (shape.some((d) => typeof d !== 'number')) throw new Error(`${c.name}: input '${m.name}' has symbolic dims ${JSON.stringify(m.shape)} and no saved input to size them`);
+    const path = join(dir, `in${k}.bin`);
+    const data = saved ? savedInput(saved, shape, dtype) : randomF32(shape.reduce((x, y) => x * y, 1), 42 + k);
+    writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return { name: m.name, shape, dtype, path };
   });
   await s.release?.();
   const base = { file: c.file, inputs, runs: args.runs, ...(c.inputShapes ? { inputShapes: c.inputShapes } : {}) };

@@ -31,10 +31,10 @@ import { rowLoops, shortRowReduction, shortRowReductionSym } from './row_loops.j
 export type { CSource } from './kernel_text.js';
 
 /**
- * The few-row kernels of a product over a symbolic M, one per M in [1, 8] as `case` blocks
- * (every M the `if (M <= 8)` around them may see: a symbol may be 1),
- * when the static program's few-row kernel would take the product at that M: no batch, N, K
- * and the strides static, a float32 B read in place (few_rows.ts). Undefined otherwise.
+ * The few-row kernels of a product over a symbolic M, as one function switching on M over
+ * [1, 8] (every M the `if (M <= 8)` around its call may see: a symbol may be 1), and that call,
+ * when the static program's few-row kernel would take the product: no batch, N, K and the
+ * strides static, a float32 B read in place (few_rows.ts). Undefined otherwise.
  */
 function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowContext, 'parallel' | 'partName' | 'scope' | 'ind'>, bDt: MatmulKernel['dtype']): { statics: string[]; call: string } | undefined {
   const sym = k.sym!;
@@ -51,13 +51,16 @@ function fewRowCases(k: MatmulKernel & { sym?: KernelSyms }, c: Omit<FewRowConte
   // so 3 rows on the 4-row kernel cost what 4 do, while half as many cases (and the larger ones
   // once) halve what gcc compiles here.
   const M = dimC(sym.M!);
+  let served = SYM_MIN - 1;
   for (const rows of [1, 2, 4, 8].filter((r) => r >= SYM_MIN)) {
+    // This kernel takes every M the smaller ones leave: (served, rows].
+    const cases = Array.from({ length: rows - served }, (_, i) => served + 1 + i);
+    served = rows;
     const km: MatmulKernel = { ...k, M: rows };
-    // Threads as the static program decides them for this many rows.
-    const kernel = fewRowKernel(km, { ...c, scope, ind: '      ', parallel: rows * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${rows}`, ...(rows > 2 ? { mText: M } : {}) });
+    // Threads as the static program decides them for this many rows; M as C text where the kernel may see fewer rows than its own.
+    const kernel = fewRowKernel(km, { ...c, scope, ind: '      ', parallel: rows * k.N * k.K >= PARALLEL_MIN_WORK * 8, partName: `${KERNEL_NAME_PLACEHOLDER}_part${rows}`, ...(cases.length > 1 ? { mText: M } : {}) });
     if (!kernel) return undefined;
     statics.push(...kernel.statics);
-    const cases = Array.from({ length: rows - (rows > 2 ? rows / 2 : rows - 1) }, (_, i) => rows - i).reverse();
     body.push(...cases.map((m) => `    case ${m}:`), '    {', ...kernel.body, '      break;', '    }');
   }
   const sig = signature(k);

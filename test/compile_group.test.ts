@@ -5,6 +5,9 @@
 // compiled with groups (CUDA, compile-only, nvcc here) stores every kernel and a bundle that
 // keeps each shared binary once.
 import assert from 'node:assert/strict';
+import { CpuBackend } from '../src/backends/cpu/backend.js';
+import { CudaBackend } from '../src/backends/cuda/backend.js';
+import type { Backend } from '../src/schedule/backend.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +89,20 @@ describe('group sizes and requests', () => {
     g.flush();
     g.flush();
     assert.deepEqual(seen, [['k1', 'k2'], ['k4', 'k5'], ['k3']]);
+  });
+
+  it('a group whose sources reach the backend\'s character budget is handed on before it is full (big kernels compile apart)', () => {
+    const seen: string[][] = [];
+    const small = (n: string) => req(n, '');
+    const big = (n: string) => req(n, `/* ${'x'.repeat(600)} */`);
+    const budget = small('s').source.length * 3;
+    const g = new CompileGrouper(8, (members) => seen.push(members.map((m) => m.kernelName)), budget);
+    for (const r of [small('s1'), small('s2'), big('b1'), big('b2'), small('s3'), small('s4'), small('s5')]) g.add(r);
+    g.flush();
+    // s1, s2 and b1 reach the budget; b2 alone does; three small ones reach it again.
+    assert.deepEqual(seen, [['s1', 's2', 'b1'], ['b2'], ['s3', 's4', 's5']]);
+    assert.equal(new CpuBackend().compileGroupChars, 48 * 1024, 'the C backend sets a budget');
+    assert.equal((new CudaBackend({ compileOnly: true, arch: 'sm_90' }) as Backend).compileGroupChars, undefined, 'NVRTC groups by count alone (its fixed cost per program is most of a small kernel\'s)');
   });
 });
 

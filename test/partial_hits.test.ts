@@ -63,16 +63,18 @@ test('a graph-cache miss whose kernels are all stored forks no worker (graphs cl
 
 test("a compile group's binary is stored once and read once, not once per member", async () => {
   const d = newDir('groups');
-  // 16 kernels on 2 workers: 2 groups of 8.
+  // 16 kernels on 2 workers: groups of at most 8 (fewer where their sources reach the C
+  // backend's budget, CpuBackend.compileGroupChars).
   const cold = await child({ programs: [P], workers: 2, cacheDir: d });
   const groups = cold.events.filter((e) => e.cat === 'compile' && Array.isArray(e.args.kernels));
-  assert.equal(groups.length, 2, 'two group compiles');
+  const n = groups.length;
+  assert.ok(n >= 2 && n <= 8, `${n} group compiles`);
   const entries = listEntryFiles(d).filter((e) => e.kind === 'kernel');
-  // 16 members' entries + the 2 groups' entries holding the binaries.
-  assert.equal(entries.length, 18);
+  // 16 members' entries + the groups' entries holding the binaries.
+  assert.equal(entries.length, 16 + n);
   const sizes = entries.map((e) => e.size).sort((a, b) => b - a);
-  const binaries = sizes.slice(0, 2);
-  const members = sizes.slice(2);
+  const binaries = sizes.slice(0, n);
+  const members = sizes.slice(n);
   const memberBytes = members.reduce((a, b) => a + b, 0);
   assert.ok(Math.max(...members) * 4 < Math.min(...binaries), `member entries (${members.join(', ')} B) should be references, much smaller than a group binary (${binaries.join(', ')} B)`);
   assert.ok(memberBytes < binaries[0]!, `all 16 member entries (${memberBytes} B) together smaller than one group's binary (${binaries[0]} B)`);
@@ -82,14 +84,14 @@ test("a compile group's binary is stored once and read once, not once per member
   const again = await child({ programs: [P], workers: 2, cacheDir: d, timeLoads: true });
   const c = again.r.counters;
   assert.equal(c.kernel_cache_hits, 16);
-  assert.equal(c.kernel_shared_binary_reads, 2, 'each group binary read once');
+  assert.equal(c.kernel_shared_binary_reads, n, 'each group binary read once');
   assert.equal(c.workers_spawned, 0);
-  // And the new graph bundle holds each binary once: a warm start reads two binaries.
+  // And the new graph bundle holds each binary once.
   const warm = await child({ programs: [P], workers: 2, cacheDir: d }, { KILN_ASSERT_NO_COMPILE: '1' });
   assert.equal(warm.r.counters.graph_cache_hits, 1);
   const bundles = listEntryFiles(d).filter((e) => e.kind === 'graph');
   assert.equal(bundles.length, 1);
-  assert.ok(bundles[0]!.size < binaries[0]! + binaries[1]! + 64 * 1024, `bundle ${bundles[0]!.size} B holds each binary once`);
+  assert.ok(bundles[0]!.size < binaries.reduce((a, b) => a + b, 0) + 64 * 1024, `bundle ${bundles[0]!.size} B holds each binary once`);
 });
 
 // 32 distinct layers, then the same 32 three more times: 128 kernels to generate, 32 to compile.

@@ -98,10 +98,11 @@ for (const how of ['flip', 'truncate'] as const) {
     const d = copyOfGolden(`kernel-${how}`);
     // Without the graph entry the kernels are read from their own entries.
     for (const e of listEntryFiles(d).filter((e) => e.kind === 'graph')) rmSync(e.path);
-    // 16 kernels' entries and the 2 compile groups' (2 workers: groups of 8), which hold the
-    // binaries; a member is damaged (the smallest entries: members name their group's binary).
+    // 16 kernels' entries and the compile groups' (2 workers: groups of at most 8, fewer where
+    // their sources reach the C backend's budget), which hold the binaries; a member is damaged
+    // (the smallest entries: members name their group's binary).
     const kernels = listEntryFiles(d).filter((e) => e.kind === 'kernel').sort((a, b) => a.size - b.size);
-    assert.equal(kernels.length, 18);
+    assert.ok(kernels.length >= 18 && kernels.length <= 16 + 8, `${kernels.length} kernel entries: 16 kernels and 2 to 8 groups`);
     damage(kernels[0]!.path, how);
     const r = await compileIn(d, [P]);
     assert.equal(r.counters.cache_corrupt, 1);
@@ -126,12 +127,14 @@ test('three processes fill one empty cache dir at once: all correct, each kernel
 test('export → clear → import → warm start with no compile', async () => {
   const d = copyOfGolden('export');
   const file = join(tmp, 'artifacts.kiln');
+  const entries = listEntryFiles(d).filter((e) => e.kind === 'kernel').length;
+  assert.ok(entries >= 18, `${entries} kernel entries: 16 kernels and their compile groups`);
   const ex = exportArtifacts(d, file);
-  assert.deepEqual([ex.kernels, ex.graphs], [18, 1], '16 kernels and 2 compile groups');
+  assert.deepEqual([ex.kernels, ex.graphs], [entries, 1], 'every kernel and group entry, and the graph');
   clearCache(d);
   assert.deepEqual([cacheStats(d).kernels, cacheStats(d).graphs], [0, 0]);
   const im = importArtifacts(d, file);
-  assert.deepEqual([im.kernels, im.graphs, im.skipped], [18, 1, 0]);
+  assert.deepEqual([im.kernels, im.graphs, im.skipped], [entries, 1, 0]);
   assertWarm(await compileIn(d, [P], NO_COMPILE));
 });
 

@@ -174,7 +174,7 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
       const size = groupSize(kernels, ac.workers, maxGroupSize(backend.maxCompileGroup));
       jobs = Math.ceil(kernels / size);
       if (forked) ac.warm(backend.name, jobs);
-      grouper = new CompileGrouper(size, submitGroup);
+      grouper = new CompileGrouper(size, submitGroup, backend.compileGroupChars);
     };
     const add = (r: CompileRequest) => {
       if (!forked && ac.workers > 0 && ac.needsCompile(r.key)) {

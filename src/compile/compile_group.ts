@@ -73,23 +73,30 @@ function groupSignature(r: CompileRequest): string {
 }
 
 /**
- * Collects requests as codegen submits them and hands them on in groups of `size`, one
+ * Collects requests as codegen submits them and hands them on in groups of `size` (or fewer
+ * whose sources reach `maxChars`: Backend.compileGroupChars), one
  * pending group per set of compile options (a C kernel with OpenMP and one without never
  * share a program); flush() hands on what is left.
  */
 export class CompileGrouper {
   private readonly pending = new Map<string, CompileRequest[]>();
+  private readonly bytes = new Map<string, number>();
 
   constructor(
     private readonly size: number,
     private readonly submitGroup: (members: CompileRequest[]) => void,
+    /** A group is handed on once its sources reach this many characters, whatever its count. */
+    private readonly maxChars = Infinity,
   ) {}
 
   add(req: CompileRequest): void {
     const sig = groupSignature(req);
     const group = this.pending.get(sig) ?? [];
     group.push(req);
-    if (group.length >= this.size) {
+    const chars = (this.bytes.get(sig) ?? 0) + req.source.length;
+    this.bytes.set(sig, chars);
+    if (group.length >= this.size || chars >= this.maxChars) {
+      this.bytes.delete(sig);
       this.pending.delete(sig);
       this.submitGroup(group);
     } else {
@@ -100,6 +107,7 @@ export class CompileGrouper {
   flush(): void {
     const groups = [...this.pending.values()];
     this.pending.clear();
+    this.bytes.clear();
     for (const g of groups) this.submitGroup(g);
   }
 }

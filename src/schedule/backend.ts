@@ -46,6 +46,8 @@ export interface Backend {
    * backends whose sources can be concatenated; absent: each kernel is its own program.
    */
   readonly maxCompileGroup?: number;
+  /** Characters of source at which a compile group is handed on before it is full (compile/compile_group.ts); none: count alone. */
+  readonly compileGroupChars?: number;
   /**
    * Matmuls over a window view (convolutions) with at least this many multiply-adds
    * materialise that operand (im2col, one kernel) so a library GEMM can take them; absent:

@@ -381,9 +381,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const sym = k.sym;
   // Over symbolic sizes: M, N, K, the batch and the strides are the kernel's size arguments; a
   // symbolic K's panel is allocated per call (a static one is a static array). The size-chosen
-  // variants: the few-row kernels only per M for a symbolic M (fewRowCases), the tile only where
-  // N, K and the strides are static and M static or provably above 8; the variant with threads
-  // (symbolicVariants) and, in it, a parallel batch (batchVariants) are chosen per call.
+  // variants: the few-row kernels only per M for a symbolic M (fewRowCases), the tile where A's
+  // columns are contiguous for every size; the variant with threads (symbolicVariants, or the
+  // tile's OpenMP if clause) and, in it, a parallel batch (batchVariants) are chosen per call.
   const kSym = sym?.K !== undefined && typeof sym.K !== 'number' && !sym.K.isConstant;
   const K = kSym ? dimC(sym.K!) : String(k.K);
   const M = sym?.M !== undefined ? dimC(sym.M) : String(k.M);
@@ -391,8 +391,8 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const mLast = sym && typeof sym.M !== 'number' ? `(${M} - 1)` : String(k.M - 1);
   const strideC = (d: Dim | undefined, n: number) => (d === undefined || typeof d === 'number' ? `${n}LL` : `(${dimC(d)})`);
   const aRow = strideC(sym?.aStrides?.[0], k.a.rowStride);
-  /** The tile's strides, symbolic ones as their size polynomials (A's and B's, B strided: the tile's B). */
-  const symStridesC = () =>
+  /** The tile's strides as C text, symbolic ones as their size polynomials (an implicit B has none: its panels are packed from its index expression). */
+  const tileStrides = () =>
     isImplicit(k.b) ? { aRow, bRow: '', bCol: '' } : { aRow, bRow: strideC(sym?.bStrides?.[0], k.b.rowStride), bCol: strideC(sym?.bStrides?.[1], k.b.colStride) };
   const aCol = strideC(sym?.aStrides?.[1], k.a.colStride);
   // Half operands are widened to float as the B panel is packed and as A is read: the
@@ -456,7 +456,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
-      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(threadsIf ? { parallelIf: threadsIf } : {}), ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), ...(sym ? { strides: symStridesC() } : {}) }, parallelBatch)
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(threadsIf ? { parallelIf: threadsIf } : {}), ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), strides: tileStrides() }, parallelBatch)
       : undefined;
   let ind = '  ';
   if (parallelBatch) {

@@ -23,7 +23,7 @@ export interface GemmContext {
   kText?: string;
   /** A C condition on the call's sizes: the team runs threads only where it holds (OpenMP's if clause). */
   parallelIf?: string;
-  /** A's row stride and B's strides as C text (the tiled kernel only; symbolic ones are size polynomials). */
+  /** A's row stride and B's strides as C text, static or symbolic (the tiled kernel only, which requires them). */
   strides?: { aRow: string; bRow: string; bCol: string };
 }
 

@@ -215,9 +215,8 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   const N = c.nText ?? String(k.N);
   const K = c.kText ?? String(k.K);
   const M = c.mText ?? String(k.M);
-  // An implicit B has no strides (its panels are packed from its index expression).
-  const bStrides = isImplicit(b) ? { bRow: '', bCol: '' } : { bRow: `${b.rowStride}LL`, bCol: `${b.colStride}LL` };
-  const strides = c.strides ?? { aRow: `${k.a.rowStride}LL`, ...bStrides };
+  const strides = c.strides;
+  if (!strides) throw new Error('tiledGemmKernel: the caller gives the strides (codegen.ts matmul)');
   const mLast = c.mText ? `(${c.mText} - 1)` : String(k.M - 1);
   const MR = 'KILN_GEMM_MR';
   const NR = 'KILN_GEMM_NR';

@@ -193,10 +193,9 @@ export function idivDim(a: Expr, d: Dim): Expr {
   // a // (c·D) = (a // c) // D for a nonnegative a: the constant part first, where the static
   // simplifier folds it (unflatten's (m·64 + n) // (64·s1) with n < 64 is m // s1, which
   // flatten's x // D · D + x % D then recombines into m).
-  const [[dc, dnames]] = d.toJSON() as [[number, string[]]];
-  if (d.toJSON().length === 1 && dc > 1 && dnames.length > 0 && nonNegative(a)) {
-    return idivDim(idiv(a, dc), dnames.reduce((p, n) => p.mul(SymInt.symbol(n)), SymInt.of(1)));
-  }
+  const dTerms = d.toJSON();
+  const dc = dTerms[0]![0];
+  if (dTerms.length === 1 && dc > 1 && nonNegative(a)) return idivDim(idiv(a, dc), d.divExact(dc)!);
   const split = splitMultiples(a, d);
   if (!split || split.quotient.length === 0) return raw('idiv', a, d);
   const rest = sumOf(split.rest);

@@ -112,64 +112,44 @@ export function contiguousView(n: Node): StridedView {
  * windows, slices at a start of symbolic offset and reshapes whose sizes do not divide exactly).
  */
 export function composeView(node: Node, input: StridedView, inShape: Shape, inDims: readonly Dim[] = inShape): StridedView | undefined {
-  if (input.sym) {
-    const sym = input.sym;
-    if (node.op === 'permute') return { ...input, strides: node.perm.map((p) => input.strides[p]!), sym: node.perm.map((p) => sym[p]!) };
-    if (node.op === 'expand') {
-      const off = node.shape.length - inShape.length;
-      const keep = (d: number) => !(d < off || inShape[d - off] === 1);
-      return { ...input, strides: node.shape.map((_, d) => (keep(d) ? input.strides[d - off]! : 0)), sym: node.shape.map((_, d) => (keep(d) ? sym[d - off]! : 0)) };
-    }
-    if (node.op === 'reshape') {
-      const strides = reshapeDimStrides(sym, inDims, dimsOf(node));
-      return strides && { ...input, strides: reshapeStrides(input, inShape, node.shape)?.strides ?? node.shape.map(() => 0), sym: strides.map((s) => s.constant ?? s) };
-    }
-    if (node.op === 'slice') {
-      // Starts at the hints' numbers only where the offset they make is a number: a start on a
-      // dim of symbolic stride (or one that depends on sizes) would make it a formula.
-      let offset = input.offset;
-      for (const [d, sd] of node.dims.entries()) {
-        if (sd.symStart !== undefined) return undefined;
-        if (sd.start === 0) continue;
-        const st = sym[d]!;
-        const c = typeof st === 'number' ? st : st.constant;
-        if (c === undefined) return undefined;
-        offset += sd.start * c;
-      }
-      return {
-        base: input.base,
-        offset,
-        strides: node.dims.map((sd, d) => sd.step * input.strides[d]!),
-        sym: node.dims.map((sd, d) => {
-          const st = sym[d]!;
-          return typeof st === 'number' ? st * sd.step : (st.mul(sd.step).constant ?? st.mul(sd.step));
-        }),
-      };
-    }
-    return undefined;
-  }
+  // Over symbolic sizes the strides at the hints go with the symbolic ones (`sym`), which the
+  // kernels use; each op maps both the same way.
+  const sym = input.sym;
   switch (node.op) {
     case 'permute':
-      return { ...input, strides: node.perm.map((p) => input.strides[p]!) };
+      return { ...input, strides: node.perm.map((p) => input.strides[p]!), ...(sym ? { sym: node.perm.map((p) => sym[p]!) } : {}) };
     case 'expand': {
       const off = node.shape.length - inShape.length;
+      const keep = (d: number) => !(d < off || inShape[d - off] === 1);
       return {
         ...input,
-        strides: node.shape.map((_, d) => (d < off || inShape[d - off] === 1 ? 0 : input.strides[d - off]!)),
+        strides: node.shape.map((_, d) => (keep(d) ? input.strides[d - off]! : 0)),
+        ...(sym ? { sym: node.shape.map((_, d) => (keep(d) ? sym[d - off]! : 0)) } : {}),
       };
     }
     case 'slice': {
-      // A start that depends on sizes has no numeric offset.
+      // The offset is a number: a start that depends on sizes, or a start along a dim of
+      // symbolic stride, would make it a formula.
       if (node.dims.some((s) => s.symStart)) return undefined;
       let offset = input.offset;
-      node.dims.forEach((s, d) => (offset += s.start * input.strides[d]!));
-      return { base: input.base, offset, strides: node.dims.map((s, d) => s.step * input.strides[d]!) };
+      for (const [d, s] of node.dims.entries()) {
+        if (s.start === 0) continue;
+        const stride = sym ? SymInt.of(sym[d]!).constant : input.strides[d]!;
+        if (stride === undefined) return undefined;
+        offset += s.start * stride;
+      }
+      const strides = node.dims.map((s, d) => s.step * input.strides[d]!);
+      if (!sym) return { base: input.base, offset, strides };
+      return { base: input.base, offset, strides, sym: node.dims.map((s, d) => SymInt.of(sym[d]!).mul(s.step)).map((v) => v.constant ?? v) };
     }
-    case 'reshape':
-      return reshapeStrides(input, inShape, node.shape);
+    case 'reshape': {
+      if (!sym) return reshapeStrides(input, inShape, node.shape);
+      const strides = reshapeDimStrides(sym, inDims, dimsOf(node));
+      return strides && { ...input, strides: reshapeStrides(input, inShape, node.shape)?.strides ?? node.shape.map(() => 0), sym: strides.map((s) => s.constant ?? s) };
+    }
     case 'window': {
       // Without padding a window is strided: a position steps stride·s, a tap dilation·s.
-      if (!windowUnpadded(node, inShape)) return undefined;
+      if (sym || !windowUnpadded(node, inShape)) return undefined;
       const strides = [...input.strides];
       for (const d of node.dims) strides[d.dim] = d.stride * input.strides[d.dim]!;
       return { ...input, strides: [...strides, ...node.dims.map((d) => d.dilation * input.strides[d.dim]!)] };

@@ -80,7 +80,6 @@ function groupSignature(r: CompileRequest): string {
  */
 export class CompileGrouper {
   private readonly pending = new Map<string, CompileRequest[]>();
-  private readonly bytes = new Map<string, number>();
 
   constructor(
     private readonly size: number,
@@ -93,10 +92,7 @@ export class CompileGrouper {
     const sig = groupSignature(req);
     const group = this.pending.get(sig) ?? [];
     group.push(req);
-    const chars = (this.bytes.get(sig) ?? 0) + req.source.length;
-    this.bytes.set(sig, chars);
-    if (group.length >= this.size || chars >= this.maxChars) {
-      this.bytes.delete(sig);
+    if (group.length >= this.size || group.reduce((n, r) => n + r.source.length, 0) >= this.maxChars) {
       this.pending.delete(sig);
       this.submitGroup(group);
     } else {
@@ -107,7 +103,6 @@ export class CompileGrouper {
   flush(): void {
     const groups = [...this.pending.values()];
     this.pending.clear();
-    this.bytes.clear();
     for (const g of groups) this.submitGroup(g);
   }
 }

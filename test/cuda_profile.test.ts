@@ -1,4 +1,5 @@
-// KILN_PROFILE's step timing (src/backends/cuda/step_profile.ts) without a GPU: events go through
+// KILN_PROFILE's step timing (src/backends/cuda/step_profile.ts; the table every backend shares is
+// src/observe/step_profile.ts) without a GPU: events go through
 // the stand-in libcuda (test/fixtures/fake_libcuda.c, whose events complete only when waited for
 // and hold a clock that advances 1 ms per record). Checks what a user reads at exit: one row per
 // distinct kernel, slowest first, launches per run, the run count, each step timed from its own
@@ -21,6 +22,8 @@ const skip = needs('cc', cc !== undefined, 'builds the stand-in libcuda');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const source = [path.join(here, 'fixtures/fake_libcuda.c'), path.join(here, '../../test/fixtures/fake_libcuda.c')].find((p) => fs.existsSync(p))!;
 const profileModule = path.join(here, '../src/backends/cuda/step_profile.js');
+// The setting and the table every backend's profile shares.
+const tableModule = path.join(here, '../src/observe/step_profile.js');
 const driverModule = path.join(here, '../src/backends/cuda/driver.js');
 
 test('KILN_PROFILE prints each kernel once, with its launches per run, after the runs', { skip }, () => {
@@ -30,7 +33,8 @@ test('KILN_PROFILE prints each kernel once, with its launches per run, after the
     execFileSync(cc!, ['-shared', '-fPIC', '-O1', '-o', lib, source]);
     const script = `
       const { initCuda } = await import(${JSON.stringify(driverModule)});
-      const { RunProfile, profilingEnabled } = await import(${JSON.stringify(profileModule)});
+      const { RunProfile } = await import(${JSON.stringify(profileModule)});
+      const { profilingEnabled } = await import(${JSON.stringify(tableModule)});
       if (!profilingEnabled()) throw new Error('KILN_PROFILE=1 not seen');
       initCuda();
       for (let run = 0; run < 3; run++) {
@@ -69,7 +73,7 @@ test('KILN_PROFILE prints each kernel once, with its launches per run, after the
 
 test('without KILN_PROFILE nothing is printed and no event is made', { skip }, () => {
   const script = `
-    const { profilingEnabled } = await import(${JSON.stringify(profileModule)});
+    const { profilingEnabled } = await import(${JSON.stringify(tableModule)});
     process.stdout.write(String(profilingEnabled()));
   `;
   const env = { ...process.env };

@@ -31,8 +31,8 @@ import { type DevicePtr, initCuda, memcpyDtoH, memcpyHtoD, memsetD32 } from './d
 import { type PreparedLaunch, prepareLaunch } from './launch.js';
 import { deviceCopyOf, uploadParamsNow, uploadsInFlight, weightsEnqueued } from './weights.js';
 import type { LoadedCudaKernel } from './loader.js';
-import { RunProfile, type StepLabel, profilingEnabled } from './step_profile.js';
-import { stepLabel } from '../../observe/step_profile.js';
+import { RunProfile } from './step_profile.js';
+import { type StepLabel, profilingEnabled, stepLabel } from '../../observe/step_profile.js';
 
 const alloc = () => deviceAllocator();
 const POISON = setting('KILN_POISON_OUTPUTS');

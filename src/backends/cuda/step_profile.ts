@@ -11,8 +11,6 @@
 import { type StepLabel, profileTable } from '../../observe/step_profile.js';
 import { type CUevent, eventCreate, eventDestroy, eventElapsedMs, eventRecord, eventSynchronize } from './driver.js';
 
-export { type StepLabel, profilingEnabled } from '../../observe/step_profile.js';
-
 /** Records events around the steps of one run; `finish` reads them (synchronising) into the totals. */
 export class RunProfile {
   /** Per step: the event before its launches, then the one after. */

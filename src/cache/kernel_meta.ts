@@ -27,29 +27,35 @@ export interface CudaLaunchMeta {
   shared: number;
 }
 
-/** One operand of a cuBLAS product: kernel parameter, element offset, leading dim, transpose, batch stride. */
-export interface GemmOperandMeta {
+/**
+ * One operand of a cuBLAS product: kernel parameter, element offset, leading dim, transpose,
+ * batch stride. `S`: how a size is written (a number; a formula over symbolic sizes).
+ */
+export interface GemmOperandMetaOf<S> {
   param: number;
-  offset: number;
-  ld: number;
+  offset: S;
+  ld: S;
   trans: boolean;
-  batchStride: number;
+  batchStride: S;
 }
 
 /** A matmul done by cuBLAS before the kernel runs; the kernel is then its epilogue. */
-export interface GemmMeta {
-  batch: number;
-  M: number;
-  N: number;
-  K: number;
-  a: GemmOperandMeta;
-  b: GemmOperandMeta;
+export interface GemmMetaOf<S> {
+  batch: S;
+  M: S;
+  N: S;
+  K: S;
+  a: GemmOperandMetaOf<S>;
+  b: GemmOperandMetaOf<S>;
   /**
    * When the epilogue only stores the product (the next kernel reads it, as a layer norm
    * reads x @ W): the kernel parameter cuBLAS writes straight into, and no epilogue launch.
    */
   direct?: number;
 }
+
+export type GemmOperandMeta = GemmOperandMetaOf<number>;
+export type GemmMeta = GemmMetaOf<number>;
 
 /** A grid dim of a kernel over symbolic sizes: ceil(units / per) under each call's sizes, at most `max` (0: nothing to launch). */
 export interface SymGridDim {
@@ -58,25 +64,9 @@ export interface SymGridDim {
   max?: number;
 }
 
-/** GemmOperandMeta over symbolic sizes: offset, leading dim and batch stride are formulas. */
-export interface SymGemmOperandMeta {
-  param: number;
-  offset: SymJSON;
-  ld: SymJSON;
-  trans: boolean;
-  batchStride: SymJSON;
-}
-
-/** GemmMeta over symbolic sizes: the runtime evaluates it into a GemmMeta when a call's sizes change. */
-export interface SymGemmMeta {
-  batch: SymJSON;
-  M: SymJSON;
-  N: SymJSON;
-  K: SymJSON;
-  a: SymGemmOperandMeta;
-  b: SymGemmOperandMeta;
-  direct?: number;
-}
+/** GemmMeta over symbolic sizes (offsets, leading dims, batch strides and sizes as formulas): the runtime evaluates it into a GemmMeta when a call's sizes change. */
+export type SymGemmOperandMeta = GemmOperandMetaOf<SymJSON>;
+export type SymGemmMeta = GemmMetaOf<SymJSON>;
 
 /**
  * A kernel over symbolic sizes: what its launch needs beyond the static fields, as formulas over
@@ -173,25 +163,27 @@ function parseCMeta(v: unknown): CKernelMeta {
   return { params: count(o.params, 'C kernel meta.params') };
 }
 
-function parseGemmOperand(v: unknown, what: string): GemmOperandMeta {
-  const o = object(v, what);
-  onlyFields(o, ['param', 'offset', 'ld', 'trans', 'batchStride'], what);
-  return { param: count(o.param, `${what}.param`), offset: count(o.offset, `${what}.offset`), ld: count(o.ld, `${what}.ld`), trans: flag(o.trans, `${what}.trans`), batchStride: count(o.batchStride, `${what}.batchStride`) };
-}
-
-function parseGemm(v: unknown, what: string): GemmMeta {
+/** A cuBLAS product's metadata, each size read by `size` (count: a number; symJSON: a formula). */
+function parseGemmOf<S>(v: unknown, what: string, size: (v: unknown, what: string) => S): GemmMetaOf<S> {
+  const operand = (v: unknown, what: string): GemmOperandMetaOf<S> => {
+    const o = object(v, what);
+    onlyFields(o, ['param', 'offset', 'ld', 'trans', 'batchStride'], what);
+    return { param: count(o.param, `${what}.param`), offset: size(o.offset, `${what}.offset`), ld: size(o.ld, `${what}.ld`), trans: flag(o.trans, `${what}.trans`), batchStride: size(o.batchStride, `${what}.batchStride`) };
+  };
   const o = object(v, what);
   onlyFields(o, ['batch', 'M', 'N', 'K', 'a', 'b', 'direct'], what);
   return {
-    batch: count(o.batch, `${what}.batch`),
-    M: count(o.M, `${what}.M`),
-    N: count(o.N, `${what}.N`),
-    K: count(o.K, `${what}.K`),
-    a: parseGemmOperand(o.a, `${what}.a`),
-    b: parseGemmOperand(o.b, `${what}.b`),
+    batch: size(o.batch, `${what}.batch`),
+    M: size(o.M, `${what}.M`),
+    N: size(o.N, `${what}.N`),
+    K: size(o.K, `${what}.K`),
+    a: operand(o.a, `${what}.a`),
+    b: operand(o.b, `${what}.b`),
     ...optional(o, 'direct', count, what),
   };
 }
+
+const parseGemm = (v: unknown, what: string): GemmMeta => parseGemmOf(v, what, count);
 
 /** A size formula: [integer coefficient, symbol names] terms (graph/sym.ts SymJSON). */
 function symJSON(v: unknown, what: string): SymJSON {
@@ -215,21 +207,7 @@ function parseGridDim(v: unknown, what: string): number | SymGridDim {
   return { units: symJSON(o.units, `${what}.units`), per, ...optional(o, 'max', count, what) };
 }
 
-function parseSymOperand(v: unknown, what: string): SymGemmOperandMeta {
-  const o = object(v, what);
-  onlyFields(o, ['param', 'offset', 'ld', 'trans', 'batchStride'], what);
-  return { param: count(o.param, `${what}.param`), offset: symJSON(o.offset, `${what}.offset`), ld: symJSON(o.ld, `${what}.ld`), trans: flag(o.trans, `${what}.trans`), batchStride: symJSON(o.batchStride, `${what}.batchStride`) };
-}
-
-function parseSymGemm(v: unknown, what: string): SymGemmMeta {
-  const o = object(v, what);
-  onlyFields(o, ['batch', 'M', 'N', 'K', 'a', 'b', 'direct'], what);
-  return {
-    batch: symJSON(o.batch, `${what}.batch`), M: symJSON(o.M, `${what}.M`), N: symJSON(o.N, `${what}.N`), K: symJSON(o.K, `${what}.K`),
-    a: parseSymOperand(o.a, `${what}.a`), b: parseSymOperand(o.b, `${what}.b`),
-    ...optional(o, 'direct', count, what),
-  };
-}
+const parseSymGemm = (v: unknown, what: string): SymGemmMeta => parseGemmOf(v, what, symJSON);
 
 function parseSymMeta(v: unknown, what: string): CudaSymMeta {
   const o = object(v, what);

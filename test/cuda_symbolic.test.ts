@@ -28,10 +28,9 @@ import { flatten } from '../src/lower/views.js';
 import { KERNEL_NAME_PLACEHOLDER } from '../src/schedule/backend.js';
 import type { Kernel } from '../src/lower/loop_ir.js';
 import { checkInputs } from '../src/schedule/check_inputs.js';
-import { planSizes, shapeUnder } from '../src/schedule/plan_sizes.js';
 import { layOutSymbolicTemps } from '../src/schedule/memory_plan.js';
 import { BlockEmulator } from './cuda_block_emulator.js';
-import { type Scheduled, bytesOf, callOf, emulatedKernels, scheduleTraced } from './cuda_symbolic_harness.js';
+import { type Scheduled, bytesOf, callOf, emulatedKernels, outputShape, scheduleTraced } from './cuda_symbolic_harness.js';
 import { NDArray as ND, assertMatches, randn, reference } from './helpers.js';
 import { needs } from './prereq.js';
 import { D, gptBlock as block } from './gpt_block.js';
@@ -56,11 +55,8 @@ async function emulateAt(label: string, fn: TracedFn, s: Scheduled, calls: reado
   for (const inputs of calls) {
     const outs = emu.run(callOf(s, inputs));
     const refs = reference(fn, [...inputs]);
-    const binding = checkInputs(s.plan, inputs, s.params);
-    for (const [i, o] of s.plan.outputs.entries()) {
-      const b = s.plan.buffers[o]!;
-      const shape = b.dims ? shapeUnder(planSizes(s.plan).buffers.get(b.id)!, binding) : b.shape;
-      const out = ND.from(new Float32Array(outs[i]!.buffer, outs[i]!.byteOffset, outs[i]!.byteLength / 4), shape);
+    for (const i of s.plan.outputs.keys()) {
+      const out = ND.from(new Float32Array(outs[i]!.buffer, outs[i]!.byteOffset, outs[i]!.byteLength / 4), outputShape(s, inputs, i));
       await assertMatches(out, refs[i]!, { rtol: 1e-3, atol: 1e-3, label: `${label} at ${inputs.map((x) => `[${x.shape}]`).join(' ')}: output ${i}` });
     }
   }

@@ -95,7 +95,6 @@ export function callOf(s: Scheduled, inputs: readonly NDArray[]): EmulatedCall {
   return { buffers, steps, outputs: s.plan.outputs.map(id) };
 }
 
-
 /** Output i of an emulated call, as an array of its shape under the call's sizes. */
 export function outputShape(s: Scheduled, inputs: readonly NDArray[], i: number): number[] {
   const binding = checkInputs(s.plan, inputs, s.params);

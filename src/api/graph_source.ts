@@ -17,6 +17,8 @@ export interface GraphSource {
   readonly returnsArray: boolean;
   /** The values of the graph's parameter inputs, in order. */
   readonly params: readonly NDArray[];
+  /** Whether the params never change (Traced.immutableParams: an ONNX model's weights). */
+  readonly immutableParams: boolean;
   readonly checks: IndexCheckOutputs;
   /** The checked graph, built on demand (a graph-cache miss, KILN_DEBUG=graph). */
   checked(): CheckedGraph;
@@ -32,5 +34,5 @@ export function graphDigest(g: Graph): string {
 /** The source of a graph at hand (a traced function, a built ONNX graph). */
 export function tracedSource(traced: Traced): GraphSource {
   const checked = withIndexChecks(traced);
-  return { digest: graphDigest(checked.traced.graph), returnsArray: traced.returnsArray, params: traced.params, checks: checked, checked: () => checked, built: true };
+  return { digest: graphDigest(checked.traced.graph), returnsArray: traced.returnsArray, params: traced.params, immutableParams: traced.immutableParams === true, checks: checked, checked: () => checked, built: true };
 }

@@ -333,6 +333,8 @@ export class LoadedOnnxModel implements OnnxModel {
       digest: conv.digest,
       returnsArray: true,
       params,
+      // Initializers and the constants folded from them (as Traced.immutableParams of a built graph).
+      immutableParams: true,
       checks: { userOutputs: conv.userOutputs, checks: conv.checks, shapes: conv.shapes },
       get built() {
         return v.built !== undefined;

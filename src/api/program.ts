@@ -202,7 +202,7 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
     const kernels = uniqueKernels(plan, ac);
     if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
   }
-  const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
+  const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded, { immutableParams: source.immutableParams }));
   return makeProgram(plan, key, bundle ? 'hit' : 'miss', exe, source.checks, source.params);
 }
 

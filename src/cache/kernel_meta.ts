@@ -19,6 +19,13 @@ type SymJSON = [number, string[]][];
 export interface CKernelMeta {
   /** How many buffer pointers the entry's block holds. */
   params: number;
+  /**
+   * A product whose B may come packed once (tiled_gemm.ts): B's parameter index. The block then
+   * holds one more pointer after the size arguments, the packed panels or NULL (packed per call),
+   * and the library exports `<name>_packb` and `<name>_packed_floats` (the runtime packs an
+   * immutable weight with them: backends/cpu/packed_weights.ts).
+   */
+  packB?: number;
 }
 
 export interface CudaLaunchMeta {
@@ -159,8 +166,11 @@ function dims3(v: unknown, what: string): [number, number, number] {
 
 function parseCMeta(v: unknown): CKernelMeta {
   const o = object(v, 'C kernel meta');
-  onlyFields(o, ['params'], 'C kernel meta');
-  return { params: count(o.params, 'C kernel meta.params') };
+  onlyFields(o, ['params', 'packB'], 'C kernel meta');
+  const params = count(o.params, 'C kernel meta.params');
+  const packB = optional(o, 'packB', count, 'C kernel meta') as { packB?: number };
+  if (packB.packB !== undefined && packB.packB >= params) throw new KernelMetaError(`C kernel meta.packB ${packB.packB} is not one of its ${params} parameters`);
+  return { params, ...packB };
 }
 
 /** A cuBLAS product's metadata, each size read by `size` (count: a number; symJSON: a formula). */

@@ -265,6 +265,16 @@ export const SETTINGS = {
     changesCode: 'c',
     doc: '`0`: CPU products of more than 8 rows take the earlier 4×32 kernel (no FMA, B packed on one thread, a thread team per panel) instead of the register-blocked tile, for A/B runs (bench/cpu_gemm.ts)',
   }),
+  KILN_CPU_PACK_WEIGHTS: spec({
+    section: 'tuning',
+    values: '`1` or `0`',
+    default: true,
+    parse: flag,
+    invalid: 'warn',
+    doc:
+      "an ONNX model's weights read by CPU products of more than 8 rows are packed once, on the first run that reads them, into the panels the GEMM tile reads (a second host copy of those weights, about their size, kept while the model lives) instead of on every call; " +
+      '`0` packs them per call (no second copy). Read when a program is made; not part of any cache key (the kernels are the same)',
+  }),
   KILN_COMPILE_GROUP_MAX: spec({
     section: 'tuning',
     values: 'integer ≥ 1',

@@ -23,6 +23,13 @@ export interface Traced {
   params: NDArray[];
   /** True when fn returned an array (so the compiled function returns an array too). */
   returnsArray: boolean;
+  /**
+   * The params never change (an ONNX model's initializers and the constants folded from them),
+   * so a runtime may keep them in another layout too (the CPU's weights packed once:
+   * backends/cpu/packed_weights.ts). Never set for compile(fn): its captured arrays may change
+   * between calls and each call must see them.
+   */
+  immutableParams?: boolean;
 }
 
 export type TracedFn = (...xs: Tensor[]) => Tensor | NDArray | number | readonly (Tensor | NDArray | number)[];

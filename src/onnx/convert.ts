@@ -140,5 +140,6 @@ function convertModel(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string,
   });
   const params = g.inputs.filter((id) => !user.includes(id));
   g.inputs.splice(0, g.inputs.length, ...user, ...params);
-  return { traced: { graph: pruneGraph(g), params: t.params, returnsArray: true }, runtimeInputs, ops };
+  // The params are the model's initializers and constants folded from them, which nothing changes.
+  return { traced: { graph: pruneGraph(g), params: t.params, returnsArray: true, immutableParams: true }, runtimeInputs, ops };
 }

@@ -26,6 +26,12 @@ export type GeneratedSource = KernelTarget & {
   options: CompileOptions;
 };
 
+/** What a runtime may assume of a program's parameters. */
+export interface InstantiateOptions {
+  /** The parameters never change (an ONNX model's weights; Traced.immutableParams): a runtime may keep them in another layout too. */
+  immutableParams?: boolean;
+}
+
 export interface Executable {
   run(inputs: readonly NDArray[], params: readonly NDArray[]): Promise<NDArray[]>;
   /**
@@ -78,5 +84,5 @@ export interface Backend {
    * Builds the runtime for a plan once every kernel is loaded (`loaded[i]` for plan.kernels[i]).
    * May be async, to import what only some plans need (CUDA: cuBLAS's module).
    */
-  instantiate(plan: Plan, loaded: readonly unknown[]): Executable | Promise<Executable>;
+  instantiate(plan: Plan, loaded: readonly unknown[], how?: InstantiateOptions): Executable | Promise<Executable>;
 }

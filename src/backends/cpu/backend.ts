@@ -1,7 +1,7 @@
 // The C backend: loop IR → C (codegen.ts), compiled in workers (compiler.ts), loaded with
 // dlopen through koffi (loader.ts), run on host buffers (runtime.ts).
 
-import type { Backend, Executable, GeneratedSource } from '../../schedule/backend.js';
+import type { Backend, Executable, GeneratedSource, InstantiateOptions } from '../../schedule/backend.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import type { Plan } from '../../schedule/plan.js';
 import { generateC } from './codegen.js';
@@ -39,10 +39,10 @@ export class CpuBackend implements Backend {
     // when its handle is closed (koffi closes libraries at exit): libgomp's idle worker threads
     // may still be spinning in that code, and unmapping it under them crashed the process.
     const flags = [...(c.parallel ? ['-fopenmp', '-Wl,-z,nodelete'] : []), ...(c.flags ?? [])];
-    return { source: c.body, options: flags.length ? { flags } : {}, backend: 'c', meta: { params: k.bufs.length } };
+    return { source: c.body, options: flags.length ? { flags } : {}, backend: 'c', meta: { params: k.bufs.length, ...(c.packB !== undefined ? { packB: c.packB } : {}) } };
   }
 
-  instantiate(plan: Plan, loaded: readonly unknown[]): Executable {
-    return new CpuExecutable(plan, loaded as LoadedCKernel[]);
+  instantiate(plan: Plan, loaded: readonly unknown[], how?: InstantiateOptions): Executable {
+    return new CpuExecutable(plan, loaded as LoadedCKernel[], how);
   }
 }

@@ -24,7 +24,7 @@ import { columnLoops, COLUMN_MIN_ROWS } from './column_loops.js';
 import { type FewRowContext, fewRowKernel } from './few_rows.js';
 import { packImplicitPanel } from './implicit_panel.js';
 import type { GemmContext, GemmKernel } from './gemm_context.js';
-import { tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
+import { packableB, tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
 import { rowLoops, shortRowReduction, shortRowReductionSym } from './row_loops.js';
 
@@ -121,7 +121,7 @@ function symbolicVariants(k: Kernel & { sym: KernelSyms }, generate: () => CSour
 
 /** One body holding two variants of a kernel (the same statics), `yes` where the C condition `cond` holds per call, else `no`. */
 function chosenPerCall(k: Kernel, cond: string, yes: CSource, no: CSource): CSource {
-  const head = `${signature(k)} {\n`;
+  const head = `${signature(k, yes.packB !== undefined)} {\n`;
   const split = (src: CSource) => {
     const at = src.body.indexOf(head);
     if (at < 0 || !src.body.endsWith('}\n')) throw new Error('codegen: a symbolic kernel without its signature');
@@ -170,7 +170,7 @@ function flatInnerDims(dims: readonly Dim[]): string {
 export function generateC(k: Kernel): CSource {
   const { value: src, uses } = recordUses(() => kernelBody(k));
   // The header goes on last, once the generator has used (or not) the half or integer helpers.
-  return { ...src, body: `${header(uses.helpers.has('half'), uses.helpers.has('int'))}\n${src.body}${entryPoint(k)}` };
+  return { ...src, body: `${header(uses.helpers.has('half'), uses.helpers.has('int'))}\n${src.body}${entryPoint(k, src.packB !== undefined)}` };
 }
 
 function kernelBody(k: Kernel): CSource {
@@ -429,6 +429,9 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // team, the static rule over the call's sizes) instead of two variants of the whole kernel:
   // the same code either way, compiled once (symbolicVariants takes `threadsInside`).
   const threadsIf = sym && tiled ? threadsCondition(k as MatmulKernel & { sym: KernelSyms }) : undefined;
+  // A weight's B (the same sizes, strides and offset in every call) may come packed once: the
+  // kernel takes the panels as one more argument (NULL: packed per call; tiled_gemm.ts).
+  const packB = tiled && packableB(k);
   const parallel = threadsIf !== undefined || (sym ? symbolicThreads : work >= PARALLEL_MIN_WORK * 8);
   // Several independent products (attention heads): threads take whole products, each with
   // its own panel; one product: threads split its rows and share the panel.
@@ -438,8 +441,8 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   // A symbolic K's shared panel is allocated per call (a static one is a static array).
   const heapPanel = kSym && !parallelBatch && !tiled;
   const lines: string[] = kSym
-    ? ['', `${signature(k)} {`, ...(heapPanel ? [`  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * ${panelSize});`] : [])]
-    : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k)} {`];
+    ? ['', `${signature(k, packB)} {`, ...(heapPanel ? [`  ${t}* restrict Bheap = (${t}*)malloc(sizeof(${t}) * ${panelSize});`] : [])]
+    : [`static ${t} ${panel}[${Math.max(k.K, 1) * NR}] __attribute__((aligned(64)));`, `${signature(k, packB)} {`];
   // Few rows (a batch of a few vectors against a weight: M ≤ 8, one or two 4-row blocks):
   // each B element is used at most 8 times, so copying B into panels costs as much as the
   // product, and the rows cannot be split across threads. A float32 B contiguous along its rows
@@ -456,7 +459,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
   const special: ((c: GemmContext) => GemmKernel) | undefined = inPlace
     ? (c) => fewRowKernel(k, c)!
     : tiled
-      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(threadsIf ? { parallelIf: threadsIf } : {}), ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), strides: tileStrides() }, parallelBatch)
+      ? (c) => tiledGemmKernel(k, { ...c, parallel: parallel && !parallelBatch, ...(threadsIf ? { parallelIf: threadsIf } : {}), ...(symM ? { mText: M } : {}), ...(nSym ? { nText: N } : {}), ...(kSym ? { kText: K } : {}), strides: tileStrides(), ...(packB ? { packedB: true } : {}) }, parallelBatch)
       : undefined;
   let ind = '  ';
   if (parallelBatch) {
@@ -492,7 +495,7 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     if (parallelBatch) lines.push('  }');
     else closeLoops(lines, k.batch, '  ');
     lines.push('}');
-    return { body: lines.join('\n') + '\n', parallel, ...(threadsIf ? { threadsInside: true } : {}), flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
+    return { body: lines.join('\n') + '\n', parallel, ...(threadsIf ? { threadsInside: true } : {}), ...(packB ? { packB: k.b.buf } : {}), flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
   if (fewByM) {
     lines[0] += `\n${fewByM.statics.join('\n')}`;

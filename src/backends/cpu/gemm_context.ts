@@ -25,6 +25,8 @@ export interface GemmContext {
   parallelIf?: string;
   /** A's row stride and B's strides as C text, static or symbolic (the tiled kernel only, which requires them). */
   strides?: { aRow: string; bRow: string; bCol: string };
+  /** The tile reads B's panels packed once where the runtime gives them (tiled_gemm.ts packableB). */
+  packedB?: boolean;
 }
 
 /** A kernel's statements: file-scope declarations and the body's lines. */

@@ -32,7 +32,12 @@ export interface CSource {
   flags?: string[];
   /** A symbolic kernel that chooses its threads per call itself (an OpenMP if clause): no second variant. */
   threadsInside?: boolean;
+  /** A product that may read its B packed once (tiled_gemm.ts packedBFunctions): B's buffer index. */
+  packB?: number;
 }
+
+/** The body's parameter, after the sizes, of a product that may read its B packed once (NULL: pack per call). */
+export const PACKED_B_PARAM = 'kiln_bpre';
 
 export const dialect: EmitDialect = {
   load: (buf, index) => `b${buf}[${index}]`,
@@ -47,21 +52,25 @@ function pointerType(k: Kernel, i: number): string {
 
 /**
  * The body function's signature: buffers as restrict parameters b0, b1, …, then a symbolic
- * kernel's sizes (int64_t, named by lower/sym_index.ts's symCName); entryPoint calls it.
+ * kernel's sizes (int64_t, named by lower/sym_index.ts's symCName), then, for a product that
+ * may read its B packed once (`packedB`), the packed panels; entryPoint calls it.
  */
-export function signature(k: Kernel): string {
+export function signature(k: Kernel, packedB = false): string {
   const params = k.bufs.map((_, i) => `${pointerType(k, i)} restrict b${i}`);
   for (const s of k.sym?.sizes ?? []) params.push(`const int64_t ${symCName(s)}`);
+  if (packedB) params.push(`const float* restrict ${PACKED_B_PARAM}`);
   return `static __attribute__((noinline)) void ${KERNEL_NAME_PLACEHOLDER}_body(${params.join(', ')})`;
 }
 
 /**
  * The exported symbol: takes the block of buffer pointers and calls the body with them. A
- * symbolic kernel's sizes follow the pointers in the block, each a pointer-sized integer.
+ * symbolic kernel's sizes follow the pointers in the block, each a pointer-sized integer; then
+ * a product's packed B (`packedB`: packedBSlot), a pointer or NULL.
  */
-export function entryPoint(k: Kernel): string {
+export function entryPoint(k: Kernel, packedB = false): string {
   const args = k.bufs.map((_, i) => `\n    (${pointerType(k, i)})args[${i}]`);
   (k.sym?.sizes ?? []).forEach((_, j) => args.push(`\n    (int64_t)(intptr_t)args[${k.bufs.length + j}]`));
+  if (packedB) args.push(`\n    (const float*)args[${packedBSlot(k)}]`);
   return `void ${KERNEL_NAME_PLACEHOLDER}(void *const *args) {\n  ${KERNEL_NAME_PLACEHOLDER}_body(${args.join(',')});\n}\n`;
 }
 
@@ -74,6 +83,11 @@ export function header(half: boolean, ints: boolean): string {
     `#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n${includeGuarded('KILN_C_PRELUDE', C_PRELUDE)}` +
     `${half ? includeGuarded('KILN_C_HALF_PRELUDE', C_HALF_PRELUDE) : ''}${ints ? includeGuarded('KILN_C_INT_PRELUDE', C_INT_PRELUDE) : ''}`
   );
+}
+
+/** Where a product's packed B goes in its block: after the buffers and the sizes. */
+export function packedBSlot(k: Kernel): number {
+  return k.bufs.length + (k.sym?.sizes.length ?? 0);
 }
 
 export function totalWork(k: Kernel): number {

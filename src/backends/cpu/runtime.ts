@@ -13,6 +13,12 @@
 // which also moves a small typed array's data off V8's heap if it was there, so the address
 // holds until the array is collected (an NDArray remembers it: addressOf); the call keeps
 // every array it addresses alive until its kernels have run (the run is synchronous).
+//
+// A product whose kernel may read its B packed once (kernel meta `packB`, tiled_gemm.ts) has one
+// more slot in its block: NULL (the kernel packs B per call) unless B is a parameter of an
+// executable whose parameters are immutable (an ONNX model's weights), where each call writes
+// the address of that weight's panels, packed on the first call that meets them
+// (packed_weights.ts), and kept until the executable is disposed.
 
 import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../../graph/dtype.js';
 import { numel } from '../../graph/shape.js';
@@ -20,12 +26,14 @@ import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
 import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
 import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
-import type { Executable } from '../../schedule/backend.js';
+import type { Executable, InstantiateOptions } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
 import { traceSpan } from '../../observe/trace.js';
 import { profileTable, profilingEnabled, stepLabel } from '../../observe/step_profile.js';
 import { checkInputs } from '../../schedule/check_inputs.js';
 import { assertUnchanged, mappedFileOf } from '../../graph/host_mapping.js';
+import { setting } from '../../config/read.js';
+import { type PackingKernel, packedPanels, releasePanels } from './packed_weights.js';
 
 /** A kernel entry: `void name(void *const *args)`. */
 type KernelFn = (args: BigUint64Array) => void;
@@ -74,6 +82,10 @@ export class CpuExecutable implements Executable {
   private readonly fixed: (AnyTypedArray | undefined)[];
   /** A symbolic plan's size arguments: each step's slots after its pointers, with the symbol each takes. */
   private readonly sizeSlots: { slot: number; name: string }[] = [];
+  /** Products reading an immutable parameter as a B packed once: the parameter, B's slot, the packed-B slot, how the kernel packs. */
+  private readonly packedSteps: { param: number; bSlot: number; slot: number; kernel: PackingKernel }[] = [];
+  /** The weights' panels this executable holds (released by dispose): kernel keys by weight. */
+  private readonly panelsHeld = new Map<NDArray, Set<string>>();
   /** The binding the symbolic temporaries were laid out for, and their views (by call buffer). */
   private tempsFor = '';
   private readonly temps = new Map<number, { t: AnyTypedArray; address: bigint }>();
@@ -87,6 +99,7 @@ export class CpuExecutable implements Executable {
   constructor(
     private readonly plan: Plan,
     loaded: readonly LoadedCKernel[],
+    how: InstantiateOptions = {},
   ) {
     const fns = plan.kernels.map((pk, i) => loaded[i]!.lib.func(pk.name, 'void', ['void *']) as KernelFn);
     // A plan with no kernels addresses nothing.
@@ -108,7 +121,12 @@ export class CpuExecutable implements Executable {
     };
     const isCall = (id: number) => fixed[id] === undefined;
     // An ArrayBuffer of its own: its memory is off V8's heap, so a block never moves.
-    const total = plan.steps.reduce((n, s) => n + s.args.length + (s.sizes?.length ?? 0), 0);
+    const packB = (s: Plan['steps'][number]) => {
+      const k = plan.kernels[s.kernel]!;
+      return k.backend === 'c' ? k.meta.packB : undefined;
+    };
+    const packWeights = how.immutableParams === true && setting('KILN_CPU_PACK_WEIGHTS');
+    const total = plan.steps.reduce((n, s) => n + s.args.length + (s.sizes?.length ?? 0) + (packB(s) === undefined ? 0 : 1), 0);
     this.blocks = new BigUint64Array(new ArrayBuffer(Math.max(total, 1) * 8));
     let at = 0;
     this.steps = plan.steps.map((s) => {
@@ -124,6 +142,13 @@ export class CpuExecutable implements Executable {
         at++;
       }
       for (const name of s.sizes ?? []) this.sizeSlots.push({ slot: at++, name });
+      const b = packB(s);
+      if (b !== undefined) {
+        // The packed-B slot: NULL (packed per call) unless B is an immutable parameter.
+        const bBuf = plan.buffers[s.args[b]!]!;
+        if (packWeights && bBuf.kind === 'param') this.packedSteps.push({ param: bBuf.index!, bSlot: start + b, slot: at, kernel: packingKernel(plan.kernels[s.kernel]!, loaded[s.kernel]!, this.blocks.subarray(start, at + 1)) });
+        at++;
+      }
       return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
     });
     this.outputs = plan.outputs.map((id) => {
@@ -203,6 +228,14 @@ export class CpuExecutable implements Executable {
     // Weights mapped from a file (an ONNX model's external data) are read in place: a file
     // changed since it was mapped is an error here, before a kernel reads a page it lost.
     if (mapped !== undefined) assertUnchanged(mapped);
+    for (const ps of this.packedSteps) {
+      // The weight's panels for this kernel (packed now, the first time), by the weight's NDArray.
+      const w = params[ps.param]!;
+      blocks[ps.slot] = packedPanels(w, blocks[ps.bSlot]!, ps.kernel, this, this.address);
+      let keys = this.panelsHeld.get(w);
+      if (keys === undefined) this.panelsHeld.set(w, (keys = new Set()));
+      keys.add(ps.kernel.key);
+    }
     if (PROFILE) this.runProfiled();
     else for (const step of this.steps) step.fn(step.block);
     end();
@@ -216,6 +249,32 @@ export class CpuExecutable implements Executable {
       return out;
     });
   }
+
+  /** Releases the weights' panels this executable packed or shared (packed_weights.ts); the rest is V8's to collect. */
+  dispose(): void {
+    for (const [w, keys] of this.panelsHeld) for (const key of keys) releasePanels(w, key, this);
+    this.panelsHeld.clear();
+  }
+}
+
+/**
+ * How the kernel of plan kernel `pk` packs a weight (its `_packed_floats` and `_packb`,
+ * tiled_gemm.ts): B read at its slot of the step's `block` (which the call has filled), the
+ * panels written at the address put in the block's last slot, the packed-B one.
+ */
+function packingKernel(pk: Plan['kernels'][number], lib: LoadedCKernel, block: BigUint64Array): PackingKernel {
+  const packb = lib.lib.func(`${pk.name}_packb`, 'void', ['void *']) as KernelFn;
+  const floats = lib.lib.func(`${pk.name}_packed_floats`, 'int64_t', []) as () => number | bigint;
+  return {
+    key: pk.key,
+    get floats() {
+      return Number(floats());
+    },
+    pack(address) {
+      block[block.length - 1] = address;
+      packb(block);
+    },
+  };
 }
 
 const SYM_ALIGN = 64;

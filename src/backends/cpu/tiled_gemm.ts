@@ -17,9 +17,15 @@
 //   the process, grown as needed: no page faults per call) unless its previous task had the
 //   same panel, then running every MR-row tile of its rows against it. One parallel region and
 //   no barrier per product (the earlier kernel forked and joined a team per 32-column panel while
-//   one thread packed). Weights are not packed once per weight: the CPU contract is that a
-//   captured array changed between calls is seen (test/matmul_weights.test.ts); packing is
-//   K·NR copies for every MR·K·NR multiply-adds of a task, a few per cent at M ≥ 128.
+//   one thread packed). Packing is K·NR copies for every MR·K·NR multiply-adds of a task.
+// - Or B comes packed once (packableB: a B whose sizes, strides and offset never change): the
+//   kernel takes the panels of all of B as one more argument and reads its task's panel there.
+//   The runtime passes them only for a weight that cannot change (an ONNX model's initializer),
+//   packed by the library's own `_packb` (the same packing loop, so the same values) the first
+//   time that weight meets this kernel (backends/cpu/packed_weights.ts); anything else, such as
+//   a captured array that compile(fn) must see changed between calls
+//   (test/matmul_weights.test.ts), gets NULL and is packed per call as above. GPT-2's lm_head
+//   ([128, 768] × [768, 50,257]) took 28% less time with its panels packed beforehand.
 // - Threads split the panels when there are many (≥ 4 per thread); with fewer panels (narrow
 //   N, many rows) each panel's rows are cut into chunks so every thread has work. Tasks are
 //   handed out dynamically. Each output element is computed by one task in the same order
@@ -29,12 +35,14 @@
 // - A is read in place through MR row pointers (its columns contiguous; other A strides take
 //   the earlier kernel), rows past M pointing at row M-1 (valid memory; never stored).
 
-import { type MatmulKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
+import { type KernelSyms, type MatmulKernel, type StridedOperand, isImplicit } from '../../lower/loop_ir.js';
+import type { Dim } from '../../graph/sym.js';
 import { packImplicitPanel } from './implicit_panel.js';
-import { includeGuarded } from '../../schedule/backend.js';
+import { KERNEL_NAME_PLACEHOLDER as NAME, includeGuarded } from '../../schedule/backend.js';
 import { cStorageType } from '../c_expr.js';
 import { loadValue } from '../half_c.js';
 import { type GemmContext, type GemmKernel, epilogue } from './gemm_context.js';
+import { PACKED_B_PARAM, packedBSlot } from './kernel_text.js';
 
 /**
  * The tile, its vector type and the packing scratch, per target. One copy per translation unit
@@ -192,6 +200,49 @@ function packPanel(k: MatmulKernel, b: StridedOperand, K: string, strides: { bRo
   ];
 }
 
+/** A size that is the same in every call: static, or a symbolic dim that is a constant. */
+const fixedDim = (d: Dim | undefined) => d === undefined || typeof d === 'number' || d.isConstant;
+
+/**
+ * Whether the tile of `k` may read its B packed once: a strided B whose sizes (K, N), strides
+ * and offset are the same in every call and every batch item (a weight, broadcast over a
+ * batch), so one set of panels serves every call; M may be anything (the panels hold no rows).
+ */
+export function packableB(k: MatmulKernel & { sym?: KernelSyms }): k is MatmulKernel & { b: StridedOperand } {
+  const s = k.sym;
+  if (isImplicit(k.b) || k.b.offset.k !== 'const') return false;
+  return !s || (fixedDim(s.N) && fixedDim(s.K) && (s.bStrides ?? []).every(fixedDim));
+}
+
+/**
+ * The library's functions that pack a weight's B once, for the runtime
+ * (backends/cpu/packed_weights.ts): `<name>_packed_floats()` says how many floats the panels of
+ * all of B take on this target (NR is the preprocessor's), `<name>_packb(args)` packs B (read
+ * from the kernel's own block) into the panels at the block's packed-B slot, each panel as the
+ * per-call path packs it (packPanel), at jb·K: the panel of columns jb.
+ */
+function packedBFunctions(k: MatmulKernel & { b: StridedOperand }, strides: { bRow: string; bCol: string }): string[] {
+  const bT = cStorageType(k.bufs[k.b.buf]!.dtype);
+  const K = String(k.K);
+  const panels = `((${k.N} + KILN_GEMM_NR - 1) / KILN_GEMM_NR)`;
+  return [
+    `int64_t ${NAME}_packed_floats(void) { return (int64_t)${panels} * ${K} * KILN_GEMM_NR; }`,
+    `void ${NAME}_packb(void *const *args) {`,
+    `  const ${bT}* restrict B = (const ${bT}*)args[${k.b.buf}] + ${k.b.offset.k === 'const' ? k.b.offset.v : 0};`,
+    `  float* restrict panels = (float*)args[${packedBSlot(k)}];`,
+    // On the kernel's threads where it has them (once per weight: no per-call rule to follow).
+    '#if defined(_OPENMP)',
+    '  #pragma omp parallel for schedule(dynamic, 1)',
+    '#endif',
+    `  for (int64_t jb = 0; jb < ${k.N}; jb += KILN_GEMM_NR) {`,
+    `    const int64_t jn = ${k.N} - jb < KILN_GEMM_NR ? ${k.N} - jb : KILN_GEMM_NR;`,
+    `    float* restrict Bp = panels + jb * ${K};`,
+    ...packPanel(k, k.b, K, { bRow: strides.bRow, bCol: strides.bCol }, '    '),
+    '  }',
+    '}',
+  ];
+}
+
 /** One thread's panel: K×NR floats, K's C text (at least 1: a symbolic K's guard refuses 0, a static K of 0 stores zeros). */
 function panelFloats(k: MatmulKernel, kText: string | undefined): string {
   return `${kText ? `(${kText} > 0 ? ${kText} : 1)` : Math.max(k.K, 1)} * KILN_GEMM_NR`;
@@ -247,18 +298,26 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   const pack = isImplicit(b)
     ? packImplicitPanel(k, b, c.scope, `${i3}  `, { K, NR, t: 'float', panel: 'Bp', rowsParallel: false })
     : packPanel(k, b, K, strides, `${i3}  `);
-  L.push(`${i3}if (jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
+  const packedB = c.packedB ? PACKED_B_PARAM : undefined;
+  if (packedB) {
+    // Panels packed once (the weight's, at jb·K) where the runtime gives them, else packed here.
+    L.push(`${i3}const float* restrict panel = ${packedB} ? ${packedB} + jb * ${K} : Bp;`);
+    L.push(`${i3}if (!${packedB} && jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
+  } else L.push(`${i3}if (jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
   L.push(`${i3}const int64_t i0 = task % chunks * chunkRows;`);
   L.push(`${i3}const int64_t iend = i0 + chunkRows < ${M} ? i0 + chunkRows : ${M};`);
   L.push(`${i3}for (int64_t ib = i0; ib < iend; ib += ${MR}) {`);
   const i4 = `${i3}  `;
   L.push(`${i4}const float* a[${MR}];`);
   L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${mLast}) * ${strides.aRow};`);
-  L.push(`${i4}kiln_gemm_tile(${K}, a, Bp, tile, jn);`);
+  L.push(`${i4}kiln_gemm_tile(${K}, a, ${packedB ? 'panel' : 'Bp'}, tile, jn);`);
   L.push(`${i4}for (int64_t r = 0; r < ${MR} && ib + r < ${M}; r++) {`);
   L.push(`${i4}  for (int64_t j = 0; j < jn; j++) {`);
   L.push(...epilogue(k, c, `${i4}    `, 'ib + r', 'jb + j', `tile[r * ${NR} + j]`));
   L.push(`${i4}  }`, `${i4}}`);
   L.push(`${i3}}`, `${i2}}`, `${i1}}`, `${ind}}`);
-  return { statics: [includeGuarded('KILN_C_GEMM_PRELUDE', C_GEMM_PRELUDE)], body: L };
+  const prelude = includeGuarded('KILN_C_GEMM_PRELUDE', C_GEMM_PRELUDE);
+  if (!packedB) return { statics: [prelude], body: L };
+  if (!packableB(k)) throw new Error('tiledGemmKernel: a packed B for a product whose B is not packable (packableB)');
+  return { statics: [prelude, ...packedBFunctions(k, strides)], body: L };
 }

@@ -68,10 +68,19 @@ test('tiled GEMM source: one parallel region, panels packed per thread, the tile
   const s = await source((x, w) => x.matmul(w).relu(), [[256, 1024], [1024, 1024]]);
   assert.match(s, /#define KILN_GEMM_MR 8\n#define KILN_GEMM_NV 3/, 'AVX-512: 8×48');
   assert.match(s, /KILN_VFMA\(c, a, b\) _mm512_fmadd_ps/, 'explicit FMA');
-  assert.equal(s.match(/#pragma omp parallel/g)?.length, 1, 'one parallel region');
+  const body = s.slice(s.indexOf('_body('));
+  assert.equal(body.match(/#pragma omp parallel/g)?.length, 1, 'one parallel region');
   assert.match(s, /#pragma omp for schedule\(dynamic, 1\)\n\s*for \(int64_t task = 0; task < panels \* chunks; task\+\+\)/);
-  assert.match(s, /if \(jb != packed\) \{/, 'a panel packed once per run of tasks on it');
-  assert.match(s, /kiln_gemm_tile\(1024, a, Bp, tile, jn\);/);
+  // The weight's panels packed once where the runtime gives them (tests: cpu_packed_weights), else per call.
+  assert.match(body, /const float\* restrict panel = kiln_bpre \? kiln_bpre \+ jb \* 1024 : Bp;/);
+  assert.match(s, /if \(!kiln_bpre && jb != packed\) \{/, 'a panel packed once per run of tasks on it, when none came packed');
+  assert.match(s, /kiln_gemm_tile\(1024, a, panel, tile, jn\);/);
+  // The library's packing of the whole weight: every panel at jb·K, by the same loop.
+  const packb = s.slice(s.indexOf('_packb('), s.indexOf('_body('));
+  assert.match(packb, /float\* restrict panels = \(float\*\)args\[3\];/, 'the panels after the buffers');
+  assert.match(packb, /float\* restrict Bp = panels \+ jb \* 1024;/);
+  assert.match(packb, /row\[j\] = B\[p \* 1024LL \+ \(jb \+ j\) \* 1LL\];/);
+  assert.match(s, /\(const float\*\)args\[3\]\);\n\}\n$/, 'the entry passes the packed-B slot');
   assert.match(s, /const float acc0 = tile\[r \* KILN_GEMM_NR \+ j\];/);
   assert.doesNotMatch(s, /_bpanel\[/, 'no static 32-column panel');
   // Transposed B: packed column by column, reading each contiguous row of the weight.

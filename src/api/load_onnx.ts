@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { CompileOptions } from './program.js';
 import { parseAndCheck } from '../onnx/check.js';
 import { OnnxParseError, OnnxUnsupportedError } from '../onnx/errors.js';
+import { modelFileBytes } from '../onnx/file_source.js';
 import { LoadedOnnxModel } from './onnx_model.js';
 import type { OnnxModel } from './onnx_model_api.js';
 import { opTable } from '../onnx/ops/index.js';
@@ -61,7 +62,8 @@ export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: Loa
     file = pathOrBytes;
     try {
       if (statSync(file).isDirectory()) throw new OnnxParseError(file, 'is a directory');
-      bytes = readFileSync(file);
+      // Mapped where external data is, so inline weights are not read into a second copy.
+      bytes = modelFileBytes(file) ?? readFileSync(file);
     } catch (e) {
       if (e instanceof OnnxParseError) throw e;
       const err = e as NodeJS.ErrnoException;

@@ -23,7 +23,10 @@
 // one value of every 4 KiB page of every weight (what a first call would pay for pages the
 // load left unmapped).
 //
-//   npx tsc -p . && node dist/bench/load_throughput.js [--json] [--reps 5] [--layers 12] [--d 2048] [--keep 1 (leave the model in its temp dir)]
+// --inline 1 writes every initializer's data into the model file itself (raw_data, as the
+// TorchScript exporter and most published models under 2 GB do) instead of the data file.
+//
+//   npx tsc -p . && node dist/bench/load_throughput.js [--json] [--reps 5] [--layers 12] [--d 2048] [--inline 1] [--keep 1 (leave the model in its temp dir)]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -42,6 +45,7 @@ interface Args extends BenchArgs {
   layers: number;
   d: number;
   keep: boolean;
+  inline: boolean;
 }
 
 interface ChildResult {
@@ -129,16 +133,17 @@ function hasOrt(): boolean {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') return child(argv[1]!, argv[2]!);
-  const a = parseArgs<Args>(argv, { json: false, device: 'cpu', reps: 5, layers: 12, d: 2048, keep: false }, {
+  const a = parseArgs<Args>(argv, { json: false, device: 'cpu', reps: 5, layers: 12, d: 2048, keep: false, inline: false }, {
     '--keep': (x, v) => (x.keep = v === '1'),
+    '--inline': (x, v) => (x.inline = v === '1'),
     '--reps': (x, v) => (x.reps = Number(v)),
     '--layers': (x, v) => (x.layers = Number(v)),
     '--d': (x, v) => (x.d = Number(v)),
   });
   const dir = mkdtempSync(join(tmpdir(), 'kiln-load-bench-'));
   try {
-    const { file, bytes } = await writeModel(dir, a.layers, a.d);
-    readFileSync(join(dir, 'mlp.onnx.data')); // into the page cache
+    const { file, bytes } = await writeModel(dir, a.layers, a.d, a.inline);
+    readFileSync(a.inline ? file : join(dir, 'mlp.onnx.data')); // into the page cache
     const kinds = hasOrt() ? ['map', 'file', 'region', 'ort', 'warm', 'ortFirst'] : ['map', 'file', 'region', 'warm'];
     // One cold run fills the cache the warm runs start from.
     const cold = spawnSync(process.execPath, [THIS, '--child', 'cold', file], { encoding: 'utf8' });
@@ -160,13 +165,13 @@ async function main(): Promise<void> {
       const touch = rs[0]!.touchMs === undefined ? undefined : median(rs.map((r) => r.touchMs!));
       return { kind: VARIANTS[kind]!.label, ms, gbPerS: bytes / 1e6 / ms, peakOverWeights: peak / bytes, touchMs: touch, runsMs: rs.map((r) => r.ms) };
     });
-    const info = machineInfo({ layers: a.layers, d: a.d, weightsBytes: bytes, coldMs });
+    const info = machineInfo({ layers: a.layers, d: a.d, inline: a.inline, weightsBytes: bytes, coldMs });
     if (a.json) {
       process.stdout.write(JSON.stringify({ machine: info, rows }, null, 2) + '\n');
       return;
     }
     console.log(`${machineLine(info)}`);
-    console.log(`MLP ${a.layers} × ${a.d}² float32, ${(bytes / 1e6).toFixed(0)} MB in one external file, page cache warm; median of ${a.reps} processes per variant, variants alternating; one cold run (compile) first: ${coldMs.toFixed(0)} ms to its first result`);
+    console.log(`MLP ${a.layers} × ${a.d}² float32, ${(bytes / 1e6).toFixed(0)} MB ${a.inline ? 'inline in the model file' : 'in one external file'}, page cache warm; median of ${a.reps} processes per variant, variants alternating; one cold run (compile) first: ${coldMs.toFixed(0)} ms to its first result`);
     for (const r of rows) {
       const touch = r.touchMs === undefined ? '' : `  then a read of every weight page ${r.touchMs.toFixed(1)} ms`;
       console.log(`  ${r.kind.padEnd(22)} ${r.ms.toFixed(1).padStart(7)} ms  ${r.gbPerS.toFixed(2).padStart(6)} GB/s  peak RSS growth ${(r.peakOverWeights * 100).toFixed(0)}% of weights${touch}  (${r.runsMs.map((x) => x.toFixed(0)).join(', ')})`);

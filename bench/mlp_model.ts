@@ -27,8 +27,8 @@ export interface MlpModel {
   layers: { w: Float32Array; b: Float32Array }[];
 }
 
-/** Writes the model and its data file. */
-export async function writeMlpModel(dir: string, layers: number, d: number): Promise<MlpModel> {
+/** Writes the model and its data file (`inline`: every initializer's raw data in the model file instead). */
+export async function writeMlpModel(dir: string, layers: number, d: number, inline = false): Promise<MlpModel> {
   const { default: onnxProto } = await import('onnx-proto');
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -37,9 +37,11 @@ export async function writeMlpModel(dir: string, layers: number, d: number): Pro
   const initializer: InstanceType<typeof onnx.TensorProto>[] = [];
   const node: InstanceType<typeof onnx.NodeProto>[] = [];
   const weights: MlpModel['layers'] = [];
+  let bytes = 0;
   const ext = (name: string, dims: number[], scale: number) => {
     const a = mlpWeights(seed++, dims.reduce((x, y) => x * y, 1), scale);
-    initializer.push(data.add(name, dims, a));
+    bytes += a.byteLength;
+    initializer.push(inline ? onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: new Uint8Array(a.buffer) }) : data.add(name, dims, a));
     return a;
   };
   let x = 'x';
@@ -60,5 +62,5 @@ export async function writeMlpModel(dir: string, layers: number, d: number): Pro
   });
   const file = join(dir, 'mlp.onnx');
   writeFileSync(file, onnx.ModelProto.encode(m).finish());
-  return { file, bytes: data.bytes, layers: weights };
+  return { file, bytes, layers: weights };
 }

@@ -211,6 +211,79 @@ test('map: a data file truncated or rewritten in place after load fails the next
   }
 });
 
+/**
+ * The Add chain with its weights inline (raw_data in the model file), `layers` tensors whose
+ * names grow by a character each, so their raw data start at every offset modulo 4.
+ */
+function writeInlineModel(name: string, layers: number, rows: number, dynamic = false): Written & { aligned: boolean[] } {
+  const onnx = onnxNs();
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const r = mulberry32(name.length * 17 + layers);
+  const weights = Array.from({ length: layers }, () => new Float32Array(rows * 256).map(() => r() * 2 - 1));
+  const names = weights.map((_, l) => `w${'x'.repeat(l)}`);
+  const initializer = weights.map((w, l) => onnx.TensorProto.create({ name: names[l], dims: [rows, 256], dataType: FLOAT, rawData: new Uint8Array(w.buffer) }));
+  const node = names.map((n, l) => onnx.NodeProto.create({ opType: 'Add', input: [l === 0 ? 'x' : `h${l - 1}`, n], output: [`h${l}`] }));
+  // Dynamic: x is [n, 256] (a dim_param), the weights [rows, 256] broadcast over it (rows = 1).
+  const io = (n: string) => ({ name: n, type: { tensorType: { elemType: FLOAT, shape: { dim: [dynamic ? { dimParam: 'n' } : { dimValue: rows }, { dimValue: 256 }] } } } });
+  const m = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name, node, initializer, input: [io('x')], output: [io(`h${layers - 1}`)] } });
+  const file = path.join(tmp, `${name}.onnx`);
+  const bytes = onnx.ModelProto.encode(m).finish();
+  fs.writeFileSync(file, bytes);
+  // Where each tensor's raw data sits in the file, from a decode of the written bytes.
+  const aligned = onnx.ModelProto.decode(bytes).graph!.initializer!.map((t) => t.rawData!.byteOffset % 4 === 0);
+  return { file, data: file, dataBytes: bytes.byteLength, weights, aligned };
+}
+
+test('map: a model file with inline weights is mapped, not read; its aligned tensors are views of the mapping, the others copies, all right', linux, async () => {
+  const rows = 16;
+  const w = writeInlineModel('inline', 8, rows);
+  assert.ok(w.aligned.includes(true) && w.aligned.includes(false), `both kinds of offset: ${w.aligned}`);
+  const before = rchar();
+  const model = withMode('map', () => loadOnnx(w.file, { cacheDir }));
+  const read = rchar() - before;
+  assert.ok(read < w.dataBytes / 2, `read ${read} bytes of a ${w.dataBytes}-byte model: it should be mapped`);
+  const got = assertWeights(model, w);
+  assert.deepEqual(
+    got.map((g) => mappedFileOf(g)?.file),
+    w.aligned.map((a) => (a ? w.file : undefined)),
+    'aligned inline tensors are views of the model file mapping, misaligned ones copies',
+  );
+  assert.equal(mappingsOf(w.file), 1);
+  const x = new Float32Array(rows * 256).map((_, i) => Math.cos(i));
+  const { h7 } = await model.run({ x: NDArray.from(x, [rows, 256]) });
+  assertClose((await (h7 as NDArray).toTypedArray()) as Float32Array, reference(x, w.weights));
+  // Read whole instead (KILN_EXTERNAL_DATA=file): every tensor a copy, no mapping of it.
+  const read2 = withMode('file', () => loadOnnx(w.file));
+  assert.ok(assertWeights(read2, w).every((g) => mappedFileOf(g) === undefined));
+});
+
+test('map: a model file with inline weights rewritten in place after load fails the next run, naming the model file and a tensor', linux, async () => {
+  const rows = 16;
+  const w = writeInlineModel('inline_rewritten', 8, rows);
+  const model = withMode('map', () => loadOnnx(w.file, { cacheDir }));
+  const x = new Float32Array(rows * 256).map((_, i) => Math.sin(i));
+  const run = async () => ((await ((await model.run({ x: NDArray.from(x, [rows, 256]) })).h7 as NDArray).toTypedArray()) as Float32Array);
+  assertClose(await run(), reference(x, w.weights));
+  const fd = fs.openSync(w.file, 'r+');
+  fs.writeSync(fd, new Uint8Array(64).fill(7), 0, 64, w.dataBytes - 64);
+  fs.closeSync(fd);
+  fs.utimesSync(w.file, new Date(), new Date(Date.now() + 1000));
+  const first = w.aligned.indexOf(true);
+  await assert.rejects(run(), (e: Error) => e.message.startsWith(`model file ${w.file} changed after the model was loaded`) && e.message.includes(`'w${'x'.repeat(first)}'`));
+});
+
+test('map: a model file with inline weights truncated after load: a build for new sizes is an error naming the file, never a read of a lost page', linux, async () => {
+  const w = writeInlineModel('inline_truncated', 8, 1, true);
+  // Per shape (dynamic: false), so each new size builds its graph from the model's tensors.
+  const model = withMode('map', () => loadOnnx(w.file, { cacheDir, dynamic: false }));
+  const x = (n: number) => new Float32Array(n * 256).map((_, i) => Math.sin(i + n));
+  const expect = (n: number) => Float64Array.from(x(n), (v, i) => w.weights.reduce((acc, wl) => acc + wl[i % 256]!, v));
+  const { h7 } = await model.run({ x: NDArray.from(x(4), [4, 256]) });
+  assertClose((await (h7 as NDArray).toTypedArray()) as Float32Array, expect(4));
+  fs.truncateSync(w.file, 100);
+  await assert.rejects(model.run({ x: NDArray.from(x(5), [5, 256]) }), (e: Error) => e.message.includes(`model file ${w.file} changed after the model was loaded`));
+});
+
 test('map: the mapping goes when its model is collected', linux, async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;

@@ -2,9 +2,10 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import type { CompileOptions } from './program.js';
+import { type CompileOptions, warmForCompile } from './program.js';
 import { parseAndCheck } from '../onnx/check.js';
 import { OnnxParseError, OnnxUnsupportedError } from '../onnx/errors.js';
+import { modelFileBytes } from '../onnx/file_source.js';
 import { LoadedOnnxModel } from './onnx_model.js';
 import type { OnnxModel } from './onnx_model_api.js';
 import { opTable } from '../onnx/ops/index.js';
@@ -61,7 +62,8 @@ export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: Loa
     file = pathOrBytes;
     try {
       if (statSync(file).isDirectory()) throw new OnnxParseError(file, 'is a directory');
-      bytes = readFileSync(file);
+      // Mapped where external data is, so inline weights are not read into a second copy.
+      bytes = modelFileBytes(file) ?? readFileSync(file);
     } catch (e) {
       if (e instanceof OnnxParseError) throw e;
       const err = e as NodeJS.ErrnoException;
@@ -84,6 +86,10 @@ export function loadOnnxResolving(pathOrBytes: string | Uint8Array, options: Loa
   const inputShapes = resolveShapes ? resolveShapes(declaredInputs(proto.graph ?? {})) : given;
   const { model, issues } = parseAndCheck(proto, file, baseDir, table, inputShapes);
   if (issues.length) throw new OnnxUnsupportedError(file, issues);
+  // A compile is likely (an empty kernel cache): the first workers start now, while the model
+  // converts (a static model's graph is built below), not once the graph is keyed, so their
+  // 60-80 ms start (far more on a loaded machine) is over before codegen hands them kernels.
+  warmForCompile(compileOptions);
   // The model's structure keys its stored conversions: a warm start neither converts nor folds.
   const structure = withSpan('cache', 'onnx structure hash', () => modelStructureHash(bytes));
   return new LoadedOnnxModel(model, table, compileOptions, structure, maxShapeVariants, dynamic ?? true);

@@ -308,8 +308,8 @@ export const SETTINGS = {
     parse: oneOf(['map', 'file', 'region'] as const),
     invalid: 'warn',
     doc:
-      "how an ONNX model's external data is read: `map` (the data file mapped, tensors views of it, no copy; the file must not be changed in place while the model lives, as a run then fails naming it: replace it by renaming a new file over it; Linux only), " +
-      '`file` (each file read once into one buffer), `region` (each tensor\'s region read into its own buffer)',
+      "how an ONNX model's weights are read: `map` (the model file and its external data files mapped, tensors views of them where aligned for their type, no copy; a file must not be changed in place while the model lives, as a run then fails naming it: replace it by renaming a new file over it; Linux only), " +
+      '`file` (the model file and each data file read once into one buffer), `region` (the model file read, each external tensor\'s region read into its own buffer)',
   }),
   KILN_GOMP_SPINCOUNT: spec({
     section: 'tuning',

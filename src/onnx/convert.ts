@@ -6,6 +6,7 @@ import { type DType, isFloat } from '../graph/dtype.js';
 import { fmtShape } from '../graph/shape.js';
 import { type Dim, SymbolicUnsupportedError } from '../graph/sym.js';
 import { Tracer } from '../frontend/tracer.js';
+import { assertUnchanged } from '../graph/host_mapping.js';
 import { bump } from '../observe/counters.js';
 import { traceSpan } from '../observe/trace.js';
 import type { ParsedModel } from './check.js';
@@ -53,6 +54,11 @@ export function initializerTensor(m: ParsedModel, name: string, inits: Initializ
   return c;
 }
 
+/** The model's inline tensor data (views of its bytes: a mapping where the file was mapped). */
+function inlineData(m: ParsedModel): Uint8Array[] {
+  return [...m.initializers.values()].flatMap((t) => (t.rawData && t.rawData.byteLength > 0 ? [t.rawData] : []));
+}
+
 /** Converts the model into kiln's graph (`onnx_graph_builds` counts these), noting the initializers it read by value. */
 /**
  * `sym` gives graph inputs symbolic dims (graph/sym.ts) by input name, their sizes in `m.inputs`
@@ -62,6 +68,9 @@ export function initializerTensor(m: ParsedModel, name: string, inits: Initializ
 export function buildGraph(m: ParsedModel, table: OpTable, fixed: ReadonlyMap<string, ConstTensor>, inits: InitializerCache, sym?: ReadonlyMap<string, readonly Dim[]>): Conversion {
   bump('onnx_graph_builds');
   const end = traceSpan('trace', 'onnx graph build');
+  // A build may read weights in place (folding them) long after the load: a mapped model file
+  // changed since then is an error naming it (one fstat), never a read of a lost page.
+  assertUnchanged(inlineData(m));
   const reads: ValueReads = { initializers: new Set(), unkeyable: false };
   try {
     return { ...recordValueReads(reads, () => convertModel(m, table, fixed, inits, sym)), reads };

@@ -3,13 +3,15 @@
 
 import { createRequire } from 'node:module';
 import type onnxProto from 'onnx-proto';
-import { type AnyTypedArray, type DType, allocTyped, byteSize, viewTyped } from '../graph/dtype.js';
+import { type AnyTypedArray, type DType, allocTyped, byteSize, isFloat, viewTyped } from '../graph/dtype.js';
+import { mappedFileOf } from '../graph/host_mapping.js';
 import { saturateToBig } from '../graph/int.js';
 import { numel } from '../graph/shape.js';
 import { ConstTensor } from './const_tensor.js';
 import { kilnDType, onnxTypeName } from './dtypes.js';
 import { OnnxParseError } from './errors.js';
 import { readExternal } from './external_data.js';
+import { mappedTensor } from './file_source.js';
 
 type OnnxNamespace = typeof onnxProto.onnx;
 let loaded: OnnxNamespace | undefined;
@@ -73,9 +75,19 @@ function longToBig(v: unknown, dt: 'int64' | 'uint64'): bigint {
 }
 
 /** Copies little-endian bytes into an aligned typed array (raw_data slices are often unaligned). */
-function fromRaw(dtype: DType, raw: Uint8Array, n: number): AnyTypedArray {
+function fromRaw(dtype: DType, raw: Uint8Array, n: number, name: string): AnyTypedArray {
   const width = byteSize(dtype);
   if (raw.byteLength !== n * width) throw new Error(`raw data holds ${raw.byteLength} bytes, expected ${n * width}`);
+  const mapped = mappedFileOf(raw);
+  if (mapped) {
+    // Copies may be made long after the load (a build for new sizes): a file changed since it
+    // was mapped is an error naming it, never a read of a lost page (SIGBUS).
+    mapped.check();
+    // Float data in a mapped model file, aligned for its type, is used in place (file_source.ts);
+    // integers (shape data, which builds read in JS) and anything else are copied out, as are
+    // a user's bytes (theirs to change).
+    if (isFloat(dtype) && raw.byteOffset % width === 0 && n > 0 && mappedTensor(raw, name)) return viewTyped(dtype, raw.buffer, raw.byteOffset, n);
+  }
   const buf = new ArrayBuffer(n * width);
   new Uint8Array(buf).set(raw);
   return viewTyped(dtype, buf, 0, n);
@@ -94,7 +106,7 @@ export function tensorFromProto(t: TensorProto, baseDir?: string, weight = false
   if (t.dataLocation === onnxNs().TensorProto.DataLocation.EXTERNAL) {
     data = readExternal(t, baseDir, dtype, n);
   } else if (t.rawData && t.rawData.byteLength > 0) {
-    data = fromRaw(dtype, t.rawData, n);
+    data = fromRaw(dtype, t.rawData, n, t.name ?? '');
   } else if (dtype === 'float32') {
     data = Float32Array.from(t.floatData ?? []);
   } else if (dtype === 'float64') {

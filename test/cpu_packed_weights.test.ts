@@ -122,6 +122,8 @@ test('a symbolic-M program at M = 3, 9, 64, 130: packed weights match float64 an
   for (const [i, m] of [3, 9, 64, 130].entries()) {
     const x = xOf(m, 100 + i);
     const got = await packed.run({ x });
+    // M = 3 takes the few-row kernels, which read the weights in place: nothing packed yet.
+    if (m === 3) assert.equal(packedWeightStats().packs, before.packs, 'a call of few rows packs nothing');
     const base = await perCall(() => unpacked.run({ x }));
     const want = reference(ws, x.toTypedArraySync() as Float32Array, m);
     assertNear(got.y2!, want.y2, `M=${m} y2`);
@@ -137,6 +139,25 @@ test('a symbolic-M program at M = 3, 9, 64, 130: packed weights match float64 an
   packed.dispose();
   unpacked.dispose();
   assert.equal(packedWeightStats().bytes, before.bytes, 'dispose releases the panels');
+});
+
+test('a symbolic-M program run only at few rows (a decode loop: M = 1, 2, 5, 8) never packs or holds panels', async () => {
+  const ws = weightsOf(12);
+  const m = loadOnnx(modelBytes(ws), { cacheDir });
+  const before = packedWeightStats();
+  for (const [i, rows] of [1, 2, 5, 8, 1].entries()) {
+    const x = xOf(rows, 300 + i);
+    const got = await m.run({ x });
+    const want = reference(ws, x.toTypedArraySync() as Float32Array, rows);
+    assertNear(got.y2!, want.y2, `M=${rows} y2`);
+    assertNear(got.y3!, want.y3, `M=${rows} y3`);
+  }
+  assert.deepEqual(packedWeightStats(), before, 'no packing, no panels held');
+  // The first call of many rows packs, once per weight and kernel.
+  await m.run({ x: xOf(40, 310) });
+  assert.equal(packedWeightStats().packs - before.packs, 3);
+  m.dispose();
+  assert.equal(packedWeightStats().bytes, before.bytes);
 });
 
 test('two models sharing kernels each read their own weights; dispose then reload packs the new ones', async () => {

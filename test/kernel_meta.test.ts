@@ -76,6 +76,11 @@ test('metadata not of its backend\'s shape is refused, naming the field', () => 
     ['c', { params: 1.5 }, /params is not a non-negative integer/],
     ['c', { params: 2, extra: 1 }, /C kernel meta has unknown field extra/],
     ['c', { params: 2, launch }, /unknown field launch/],
+    ['c', { params: 2, packB: 2 }, /packB 2 is not one of its 2 parameters/],
+    ['c', { params: 2, packWhen: { rows: [[1, ['s0']]], above: 8 } }, /packWhen without packB/],
+    ['c', { params: 2, packB: 1, packWhen: { rows: [[1, ['s0; x']]], above: 8 } }, /packWhen\.rows\[0\] names a bad symbol/],
+    ['c', { params: 2, packB: 1, packWhen: { rows: [[1, ['s0']]], above: -8 } }, /packWhen\.above is not a non-negative integer/],
+    ['c', { params: 2, packB: 1, packWhen: { rows: [[1, ['s0']]], above: 8, at: 1 } }, /packWhen has unknown field at/],
     ['cuda', { params: 2 }, /CUDA kernel meta\.launch is not an object/],
     ['cuda', { params: 2, launch: { ...launch, grid: ['4', 1, 1] } }, /launch\.grid\[0\] is not a non-negative integer: "4"/],
     ['cuda', { params: 2, launch: { ...launch, block: [128, 1] } }, /launch\.block is not three dimensions/],
@@ -90,6 +95,8 @@ test('metadata not of its backend\'s shape is refused, naming the field', () => 
   for (const [backend, meta, error] of bad) assert.throws(() => parseKernelMeta(backend, meta), (e: Error) => e instanceof KernelMetaError && error.test(e.message), JSON.stringify(meta));
   const good = { params: 2, launch, gemm: { ...gemm, direct: 1 }, workspace: 64, pointerTable: true };
   assert.deepEqual(parseKernelMeta('cuda', good), good);
+  const packed = { params: 3, packB: 1, packWhen: { rows: [[1, ['s0', 's1']]], above: 8 } };
+  assert.deepEqual(parseKernelMeta('c', packed), packed);
 });
 
 function kernel(name: string, meta: unknown): CompiledKernel {

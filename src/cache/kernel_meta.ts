@@ -26,6 +26,18 @@ export interface CKernelMeta {
    * immutable weight with them: backends/cpu/packed_weights.ts).
    */
   packB?: number;
+  /**
+   * A packed-B product over a symbolic M whose calls of `above` rows or fewer take the few-row
+   * kernels (which read B in place): the runtime packs B only once a call's M exceeds it, so a
+   * program that only ever runs few rows (a decode loop) packs nothing.
+   */
+  packWhen?: PackWhen;
+}
+
+/** The calls of a packed-B product that run its tile: those whose M (`rows`, a formula) exceeds `above`. */
+export interface PackWhen {
+  rows: SymJSON;
+  above: number;
 }
 
 export interface CudaLaunchMeta {
@@ -166,11 +178,19 @@ function dims3(v: unknown, what: string): [number, number, number] {
 
 function parseCMeta(v: unknown): CKernelMeta {
   const o = object(v, 'C kernel meta');
-  onlyFields(o, ['params', 'packB'], 'C kernel meta');
+  onlyFields(o, ['params', 'packB', 'packWhen'], 'C kernel meta');
   const params = count(o.params, 'C kernel meta.params');
   const packB = optional(o, 'packB', count, 'C kernel meta') as { packB?: number };
   if (packB.packB !== undefined && packB.packB >= params) throw new KernelMetaError(`C kernel meta.packB ${packB.packB} is not one of its ${params} parameters`);
-  return { params, ...packB };
+  if (o.packWhen !== undefined && packB.packB === undefined) throw new KernelMetaError('C kernel meta.packWhen without packB');
+  const packWhen = optional(o, 'packWhen', parsePackWhen, 'C kernel meta') as { packWhen?: PackWhen };
+  return { params, ...packB, ...packWhen };
+}
+
+function parsePackWhen(v: unknown, what: string): PackWhen {
+  const o = object(v, what);
+  onlyFields(o, ['rows', 'above'], what);
+  return { rows: parseSymJSON(o.rows, `${what}.rows`), above: count(o.above, `${what}.above`) };
 }
 
 /** A cuBLAS product's metadata, each size read by `size` (count: a number; parseSymJSON: a formula). */

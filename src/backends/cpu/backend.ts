@@ -39,7 +39,7 @@ export class CpuBackend implements Backend {
     // when its handle is closed (koffi closes libraries at exit): libgomp's idle worker threads
     // may still be spinning in that code, and unmapping it under them crashed the process.
     const flags = [...(c.parallel ? ['-fopenmp', '-Wl,-z,nodelete'] : []), ...(c.flags ?? [])];
-    return { source: c.body, options: flags.length ? { flags } : {}, backend: 'c', meta: { params: k.bufs.length, ...(c.packB !== undefined ? { packB: c.packB } : {}) } };
+    return { source: c.body, options: flags.length ? { flags } : {}, backend: 'c', meta: { params: k.bufs.length, ...(c.packB !== undefined ? { packB: c.packB } : {}), ...(c.packWhen !== undefined ? { packWhen: c.packWhen } : {}) } };
   }
 
   instantiate(plan: Plan, loaded: readonly unknown[], how?: InstantiateOptions): Executable {

@@ -495,7 +495,10 @@ function matmul(k: MatmulKernel & { sym?: KernelSyms }): CSource {
     if (parallelBatch) lines.push('  }');
     else closeLoops(lines, k.batch, '  ');
     lines.push('}');
-    return { body: lines.join('\n') + '\n', parallel, ...(threadsIf ? { threadsInside: true } : {}), ...(packB ? { packB: k.b.buf } : {}), flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
+    // Over a symbolic M whose few rows take the few-row kernels (they read B in place), B is
+    // worth packing once only from a call that runs the tile: the runtime asks M first.
+    const packWhen = packB && fewByM ? { packWhen: { rows: symM!.toJSON(), above: 2 * MR } } : {};
+    return { body: lines.join('\n') + '\n', parallel, ...(threadsIf ? { threadsInside: true } : {}), ...(packB ? { packB: k.b.buf, ...packWhen } : {}), flags: arch() === 'x64' ? ['-mprefer-vector-width=512'] : [] };
   }
   if (fewByM) {
     lines[0] += `\n${fewByM.statics.join('\n')}`;

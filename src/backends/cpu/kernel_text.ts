@@ -14,6 +14,7 @@
 // exported function (inlined, gcc changed how the GEMM packs its B panel). The entry is a
 // few loads and one call.
 
+import type { PackWhen } from '../../cache/kernel_meta.js';
 import { byteSize } from '../../graph/dtype.js';
 import type { Kernel } from '../../lower/loop_ir.js';
 import { includeGuarded, KERNEL_NAME_PLACEHOLDER } from '../../schedule/backend.js';
@@ -34,6 +35,8 @@ export interface CSource {
   threadsInside?: boolean;
   /** A product that may read its B packed once (tiled_gemm.ts packedBFunctions): B's buffer index. */
   packB?: number;
+  /** Such a product over a symbolic M that takes the few-row kernels at `above` rows or fewer: M's formula. */
+  packWhen?: PackWhen;
 }
 
 /** The body's parameter, after the sizes, of a product that may read its B packed once (NULL: pack per call). */

@@ -24,7 +24,7 @@ import { type AnyTypedArray, allocTyped, numbersToTyped, viewTyped } from '../..
 import { numel } from '../../graph/shape.js';
 import { NDArray } from '../../graph/ndarray.js';
 import type { Plan, PlanBuffer } from '../../schedule/plan.js';
-import { planSizes, shapeUnder } from '../../schedule/plan_sizes.js';
+import { type SizeFn, planSizes, shapeUnder, sizeFn } from '../../schedule/plan_sizes.js';
 import { layOutSymbolicTemps } from '../../schedule/memory_plan.js';
 import type { Executable, InstantiateOptions } from '../../schedule/backend.js';
 import type { LoadedCKernel } from './loader.js';
@@ -82,8 +82,11 @@ export class CpuExecutable implements Executable {
   private readonly fixed: (AnyTypedArray | undefined)[];
   /** A symbolic plan's size arguments: each step's slots after its pointers, with the symbol each takes. */
   private readonly sizeSlots: { slot: number; name: string }[] = [];
-  /** Products reading an immutable parameter as a B packed once: the parameter, B's slot, the packed-B slot, how the kernel packs. */
-  private readonly packedSteps: { param: number; bSlot: number; slot: number; kernel: PackingKernel }[] = [];
+  /**
+   * Products reading an immutable parameter as a B packed once: the parameter, B's slot, the
+   * packed-B slot, how the kernel packs, and (a symbolic M) which calls run the tile.
+   */
+  private readonly packedSteps: { param: number; bSlot: number; slot: number; kernel: PackingKernel; when?: { rows: SizeFn; above: number } }[] = [];
   /** The weights' panels this executable holds (released by dispose): kernel keys by weight. */
   private readonly panelsHeld = new Map<NDArray, Set<string>>();
   /** The binding the symbolic temporaries were laid out for, and their views (by call buffer). */
@@ -121,10 +124,11 @@ export class CpuExecutable implements Executable {
     };
     const isCall = (id: number) => fixed[id] === undefined;
     // An ArrayBuffer of its own: its memory is off V8's heap, so a block never moves.
-    const packB = (s: Plan['steps'][number]) => {
+    const meta = (s: Plan['steps'][number]) => {
       const k = plan.kernels[s.kernel]!;
-      return k.backend === 'c' ? k.meta.packB : undefined;
+      return k.backend === 'c' ? k.meta : undefined;
     };
+    const packB = (s: Plan['steps'][number]) => meta(s)?.packB;
     const packWeights = how.immutableParams === true && setting('KILN_CPU_PACK_WEIGHTS');
     const total = plan.steps.reduce((n, s) => n + s.args.length + (s.sizes?.length ?? 0) + (packB(s) === undefined ? 0 : 1), 0);
     this.blocks = new BigUint64Array(new ArrayBuffer(Math.max(total, 1) * 8));
@@ -146,7 +150,16 @@ export class CpuExecutable implements Executable {
       if (b !== undefined) {
         // The packed-B slot: NULL (packed per call) unless B is an immutable parameter.
         const bBuf = plan.buffers[s.args[b]!]!;
-        if (packWeights && bBuf.kind === 'param') this.packedSteps.push({ param: bBuf.index!, bSlot: start + b, slot: at, kernel: packingKernel(plan.kernels[s.kernel]!, loaded[s.kernel]!, this.blocks.subarray(start, at + 1)) });
+        const when = meta(s)?.packWhen;
+        if (packWeights && bBuf.kind === 'param') {
+          this.packedSteps.push({
+            param: bBuf.index!,
+            bSlot: start + b,
+            slot: at,
+            kernel: packingKernel(plan.kernels[s.kernel]!, loaded[s.kernel]!, this.blocks.subarray(start, at + 1)),
+            ...(when ? { when: { rows: sizeFn(when.rows), above: when.above } } : {}),
+          });
+        }
         at++;
       }
       return { fn: fns[s.kernel]!, block: this.blocks.subarray(start, at) };
@@ -229,6 +242,12 @@ export class CpuExecutable implements Executable {
     // changed since it was mapped is an error here, before a kernel reads a page it lost.
     if (mapped !== undefined) assertUnchanged(mapped);
     for (const ps of this.packedSteps) {
+      // A call of few rows takes the few-row kernels, which read B in place: NULL, nothing packed
+      // (a program that only ever runs few rows, a decode loop, never holds panels).
+      if (ps.when !== undefined && ps.when.rows(binding) <= ps.when.above) {
+        blocks[ps.slot] = 0n;
+        continue;
+      }
       // The weight's panels for this kernel (packed now, the first time), by the weight's NDArray.
       const w = params[ps.param]!;
       blocks[ps.slot] = packedPanels(w, blocks[ps.bSlot]!, ps.kernel, this, this.address);

@@ -22,6 +22,8 @@ import { mulberry32 } from '../src/graph/random.js';
 import { loadOnnx } from '../src/api/load_onnx.js';
 import { OnnxInputError, OnnxModelError, OnnxUnsupportedError } from '../src/onnx/errors.js';
 import { counters } from '../src/observe/counters.js';
+import { openCache } from '../src/cache/open_cache.js';
+import { listEntryFiles } from '../src/cache/layout.js';
 import { readNpy } from '../src/onnx/npy.js';
 import { AT, F, I64, model, vi } from './onnx_writer.js';
 
@@ -466,7 +468,7 @@ test('a warm start of a dynamic model run per shape: a second load runs a size s
   again.dispose();
 });
 
-test('a warm start of a dynamic model on its symbolic program: a second load builds the graph (at the hints and at other sizes) and takes the program from the graph cache, compiling nothing', async () => {
+test('a warm start of a dynamic model on its symbolic program: a second load builds no graph, takes the program from its stored conversion and the graph cache, compiling nothing', async () => {
   const warmDir = path.join(tmp, 'warm_symbolic');
   const first = loadOnnx(mlpFile, { cacheDir: warmDir, workers: 0 });
   await first.run({ x: input([5, 64], 410) });
@@ -480,9 +482,74 @@ test('a warm start of a dynamic model on its symbolic program: a second load bui
   }
   const c1 = counters();
   assert.deepEqual([c1.graph_cache_hits - c0.graph_cache_hits, c1.graph_cache_misses - c0.graph_cache_misses, c1.compile_submitted - c0.compile_submitted], [1, 0, 0]);
-  assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 2);
+  assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 0);
+  assert.equal(c1.onnx_conversion_hits - c0.onnx_conversion_hits, 1);
+  assert.equal(c1.symbolic_programs - c0.symbolic_programs, 1);
   assert.equal(again.inspect().symbolic!.path, 'symbolic');
   again.dispose();
+});
+
+/** The stored conversion of the model's symbolic program in a cache directory (one, by its specs). */
+function symbolicRecord(dir: string): { key: string; bundle: NonNullable<ReturnType<ReturnType<typeof openCache>['graphs']['getBundle']>> } {
+  const { graphs } = openCache({ cacheDir: dir });
+  const found = listEntryFiles(dir).flatMap(({ kind, key }) => {
+    const bundle = kind === 'graph' ? graphs.getBundle(key) : undefined;
+    const plan = bundle?.plan as { kind?: string; specs?: unknown } | undefined;
+    return bundle && plan?.kind === 'onnx-conversion' && plan.specs !== undefined ? [{ key, bundle }] : [];
+  });
+  assert.equal(found.length, 1, 'one stored symbolic conversion');
+  return found[0]!;
+}
+
+test("a symbolic program's stored conversion without its graph-cache entry: the graph is built at the stored specs (once, no check at other sizes), kernels from the kernel cache, right at two sizes", async () => {
+  const dir = path.join(tmp, 'warm_symbolic_rebuild');
+  const first = loadOnnx(mlpFile, { cacheDir: dir, workers: 0 });
+  await first.run({ x: input([5, 64], 430) });
+  first.dispose();
+  // The program's graph-cache entry goes (evicted, say); the conversion stays.
+  const { graphs } = openCache({ cacheDir: dir });
+  const programs = listEntryFiles(dir).filter((e) => e.kind === 'graph' && (graphs.getBundle(e.key)?.kernels.length ?? 0) > 0);
+  assert.equal(programs.length, 1);
+  fs.rmSync(programs[0]!.path);
+  const c0 = counters();
+  const again = loadOnnx(mlpFile, { cacheDir: dir, workers: 0 });
+  for (const batch of [3, 12]) {
+    const x = input([batch, 64], 440 + batch);
+    const { y } = await again.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), `rebuilt, batch ${batch}`);
+  }
+  const c1 = counters();
+  assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 1);
+  assert.equal(c1.graph_cache_misses - c0.graph_cache_misses, 1);
+  assert.equal(c1.compile_submitted - c0.compile_submitted, 0);
+  assert.equal(again.inspect().symbolic!.path, 'symbolic');
+  again.dispose();
+});
+
+test("a symbolic program's stored conversion, tampered: specs that are not the program's, or a record naming no specs under its key, are corrupt (dropped, counted), the program built again and right", async () => {
+  const tamper = async (name: string, edit: (plan: Record<string, unknown>) => void) => {
+    const dir = path.join(tmp, `warm_symbolic_${name}`);
+    const first = loadOnnx(mlpFile, { cacheDir: dir, workers: 0 });
+    await first.run({ x: input([5, 64], 450) });
+    first.dispose();
+    const { key, bundle } = symbolicRecord(dir);
+    edit(bundle.plan as Record<string, unknown>);
+    openCache({ cacheDir: dir }).graphs.putBundle(key, bundle);
+    const c0 = counters();
+    const again = loadOnnx(mlpFile, { cacheDir: dir, workers: 0 });
+    const x = input([6, 64], 460);
+    const { y } = await again.run({ x });
+    assertNear((await y!.toTypedArray()) as Float32Array, mlpReference(x), name);
+    const c1 = counters();
+    assert.equal(c1.cache_corrupt - c0.cache_corrupt, 1, `${name}: counted corrupt`);
+    assert.equal(c1.onnx_graph_builds - c0.onnx_graph_builds, 2, `${name}: built at the hints and at other sizes`);
+    assert.equal(again.inspect().symbolic!.path, 'symbolic');
+    again.dispose();
+  };
+  // A symbol name that is no identifier, a spec whose static dim disagrees with its size, no specs at all.
+  await tamper('bad_symbol', (p) => ((p.specs as { sym: unknown[] }[])[0]!.sym[0] = 's0; system()'));
+  await tamper('bad_static', (p) => ((p.specs as { sym: unknown[] }[])[0]!.sym[1] = 63));
+  await tamper('no_specs', (p) => delete p.specs);
 });
 
 const pairFile = path.join(tmp, 'pair.onnx');

@@ -310,6 +310,17 @@ test('an embedding id out of range on the symbolic program is an IndexRangeError
   m.dispose();
 });
 
+test("an index out of range in a later check of the symbolic program (RoBERTa's position ids from a mask of 40s) is an IndexRangeError, though the embedding's check before it passes", async () => {
+  // Over symbolic sizes each passing check reads as no failure; the search must go on past it
+  // (it stopped at the first check, so these positions ran clamped, unreported).
+  const m = loadOnnx(gpt2File, { ...opts, cacheDir: path.join(tmp, 'bad-positions') });
+  const bad = gpt2Feeds(2, 5, 73);
+  (bad.mask!.toTypedArraySync() as BigInt64Array)[3] = 40n;
+  await assert.rejects(m.run(bad), (e: Error) => e.name === 'IndexRangeError' && /Gather(Elements)? .*index \d+ at .* is out of range for dim \d of data \[(34|1), ?(16|34)\]: size 34/.test(e.message));
+  assert.equal(m.inspect().symbolic!.path, 'symbolic');
+  m.dispose();
+});
+
 // --- a KV cache: past keys [batch, past, 16] concatenated with the new ones [batch, seq, 16] along the sequence ---
 
 const cacheFile = path.join(tmp, 'kv_cache.onnx');

@@ -114,5 +114,44 @@ for (const m of models) {
     const c2 = counters();
     assert.deepEqual([c2.onnx_graph_builds - c1.onnx_graph_builds, c2.graph_cache_misses - c1.graph_cache_misses, c2.shape_variant_hits - c1.shape_variant_hits], [0, 0, 1]);
     model.dispose();
+    if (status.path === 'symbolic') await warmStart(m);
   });
+}
+
+/** Max relative error of each of case `c`'s outputs against PyTorch's, held to TOL. */
+async function assertCase(m: (typeof models)[number], c: number, outs: Record<string, NDArray>, how: string): Promise<void> {
+  for (const { name, want } of caseOutputs(m, c)) {
+    const err = maxRelError((await outs[name]!.toArray()) as number[], want.toArraySync() as number[]);
+    assert.ok(err <= TOL, `${m.name} ${how}, case ${c}: output '${name}': ${err.toExponential(2)} × max |PyTorch|`);
+  }
+}
+
+/**
+ * A second load of a model whose first took the symbolic path (a new process would do the same:
+ * the program and its conversion come from the cache): no graph built, nothing compiled, another
+ * case's shape right at once; token ids out of the vocabulary are an IndexRangeError from the
+ * warm program's index checks (read back from the stored conversion), never a read outside a table.
+ */
+async function warmStart(m: (typeof models)[number]): Promise<void> {
+  const c0 = counters();
+  const warm = loadOnnx(path.join(m.dir, 'model.onnx'), { cacheDir, device: testDevice });
+  await assertCase(m, 1, await warm.run(caseInputs(m, 1)), 'warm start');
+  const c1 = counters();
+  assert.deepEqual(
+    [c1.onnx_graph_builds - c0.onnx_graph_builds, c1.graph_cache_misses - c0.graph_cache_misses, c1.compile_submitted - c0.compile_submitted, c1.onnx_conversion_hits - c0.onnx_conversion_hits],
+    [0, 0, 0, 1],
+    `${m.name}: a warm start builds no graph and compiles nothing`,
+  );
+  assert.equal(warm.inspect().symbolic!.path, 'symbolic');
+  const feeds = caseInputs(m, 2);
+  const ids = Object.keys(feeds).find((n) => /input_ids/.test(n));
+  if (ids !== undefined) {
+    const bad = feeds[ids]!.toTypedArraySync() as BigInt64Array;
+    bad[bad.length - 1] = 1_000_000_007n;
+    await assert.rejects(
+      warm.run({ ...feeds, [ids]: NDArray.from(bad, feeds[ids]!.shape) }).then((outs) => Promise.all(Object.values(outs).map((o) => o.toArray()))),
+      (e: Error) => e.name === 'IndexRangeError' && /index 1000000007 .* out of range/.test(e.message),
+    );
+  }
+  warm.dispose();
 }

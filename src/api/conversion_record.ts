@@ -7,11 +7,15 @@
 //                 by conversion and the "guards": the initializers whose VALUES conversion read
 //                 (shape tensors, Reshape targets, Gather indices, anything folded).
 //   conversion    key: the model index's key, each guard's content hash, the values of the
-//                 value inputs, the sizes of a dynamic model's symbolic dims. Holds the graph's digest (its part of the graph-cache key), the
+//                 value inputs, the sizes of a dynamic model's symbolic dims (or, for its one
+//                 symbolic program, a mark in their place). Holds the graph's digest (its part of the graph-cache key), the
 //                 runtime inputs, the index checks' messages and where each graph parameter
 //                 comes from: an initializer by name (filled from the model's own data on a
 //                 warm start, never copied into the cache) or, for tensors folding derived from
 //                 initializers (a transposed weight, a computed mask), the stored data itself.
+//                 A symbolic program's conversion also holds the input specs it was built at
+//                 (hints, and which dims are which symbol), so a graph-cache miss rebuilds that
+//                 very graph; it is stored only once the program passed compileSymbolic's check.
 //
 // Why guards and not every initializer's contents: hashing a model's weights would cost a warm
 // start as much as reading them twice. Conversion is deterministic, so the same structure with
@@ -26,6 +30,8 @@ import type { GraphStore } from '../cache/graph_store.js';
 import { isValidKey } from '../cache/layout.js';
 import { type AnyTypedArray, type DType, byteSize, isDType, viewTyped } from '../graph/dtype.js';
 import type { IndexCheck } from '../graph/ir.js';
+import { type Dim, SymInt } from '../graph/sym.js';
+import { parseSymJSON } from '../cache/kernel_meta.js';
 import { numel } from '../graph/shape.js';
 import type { ModelInput } from '../onnx/check.js';
 import type { ConstTensor } from '../onnx/const_tensor.js';
@@ -44,6 +50,16 @@ export interface ModelIndex {
 /** A graph parameter: an initializer of the model (by name), or data folding derived from some. */
 export type ParamSource = { init: string } | { data: AnyTypedArray; dtype: DType; shape: number[] };
 
+/**
+ * An input spec as stored (frontend/trace.ts's InputSpec): `sym` names each symbolic dim's
+ * symbol, a number where the dim is static.
+ */
+export interface StoredSpec {
+  shape: number[];
+  dtype: DType;
+  sym: (number | string)[];
+}
+
 export interface ConversionRecord {
   /** graphDigest of the checked graph (src/api/graph_source.ts). */
   digest: string;
@@ -54,6 +70,8 @@ export interface ConversionRecord {
   checks: IndexCheck[];
   shapes: number[][];
   params: ParamSource[];
+  /** A symbolic program's conversion: the specs compileSymbolic built it at. */
+  specs?: StoredSpec[];
 }
 
 /** The model index's key: structure, input signature (and, through graphKey, kiln's build id). */
@@ -61,16 +79,21 @@ export function modelIndexKey(structureHash: string, inputs: readonly ModelInput
   return graphKey([INDEX_KIND, structureHash, inputs.map((i) => [i.name, i.dtype, i.shape])]);
 }
 
+/** Where a conversion key's binding would be, for a dynamic model's one symbolic program (it serves many bindings). */
+export const SYMBOLIC_PROGRAM = 'symbolic';
+
 /**
  * A conversion's key: the model index's key, the guards' contents, the fixed value inputs' values
- * and (a dynamic model's) the sizes bound to its symbolic dims (a static model's keys are as before).
+ * and (a dynamic model's) the sizes bound to its symbolic dims, or SYMBOLIC_PROGRAM for its
+ * symbolic program (a static model's keys are as before).
  */
-export function conversionKey(indexKey: string, guards: readonly (readonly [string, ConstTensor])[], fixed: ReadonlyMap<string, ConstTensor>, binding: Binding = new Map()): string {
+export function conversionKey(indexKey: string, guards: readonly (readonly [string, ConstTensor])[], fixed: ReadonlyMap<string, ConstTensor>, binding: Binding | typeof SYMBOLIC_PROGRAM = new Map()): string {
   const guarded = guards.map(([name, t]) => {
     const a = t.typedArray();
     return [name, t.dtype, t.shape, hash('sha256', new Uint8Array(a.buffer, a.byteOffset, a.byteLength), 'hex')];
   });
   const values = [...fixed].map(([name, t]) => [name, t.dtype, t.shape, t.values()]);
+  if (binding === SYMBOLIC_PROGRAM) return graphKey([RECORD_KIND, indexKey, guarded, values, SYMBOLIC_PROGRAM]);
   if (binding.size === 0) return graphKey([RECORD_KIND, indexKey, guarded, values]);
   return graphKey([RECORD_KIND, indexKey, guarded, values, bindingEntries(binding)]);
 }
@@ -96,7 +119,9 @@ export class ConversionStore {
 
   putConversion(key: string, record: ConversionRecord): void {
     const params = record.params.map((p) => ('init' in p ? p : { dtype: p.dtype, shape: p.shape, data: new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength) }));
-    this.graphs.putBundle(key, { plan: { kind: RECORD_KIND, ...record, params }, kernels: [] }, this.label);
+    // A symbolic program's check sizes may be formulas: stored as their SymJSON (parseRecord reads them back).
+    const checks = record.checks.map((c) => ({ ...c, sizes: c.sizes.map((d) => (typeof d === 'number' ? d : d.toJSON())) }));
+    this.graphs.putBundle(key, { plan: { kind: RECORD_KIND, ...record, params, checks }, kernels: [] }, this.label);
   }
 
   /** Drops an entry the caller found unusable (counted in cache_corrupt). */
@@ -148,17 +173,37 @@ function parseParam(p: unknown): ParamSource {
   return { data: viewTyped(o.dtype, o.data.buffer, o.data.byteOffset, n), dtype: o.dtype, shape };
 }
 
+const SYMBOL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function parseSpec(v: unknown): StoredSpec {
+  const o = v as Record<string, unknown>;
+  if (o === null || typeof o !== 'object' || !isDType(o.dtype)) fail('input spec');
+  const shape = naturals(o.shape, 'input spec shape');
+  const sym = o.sym;
+  if (!Array.isArray(sym) || sym.length !== shape.length) fail('input spec symbols');
+  // A static dim is its own size; a symbolic one a symbol's name (SymInt.symbol's syntax).
+  if (!sym.every((d, i) => d === shape[i] || (typeof d === 'string' && SYMBOL_NAME.test(d)))) fail('input spec symbols');
+  return { shape, dtype: o.dtype, sym: sym as (number | string)[] };
+}
+
 function parseRecord(o: Record<string, unknown>): ConversionRecord {
   if (!isValidKey(o.digest)) fail('digest');
   if (!Number.isSafeInteger(o.userOutputs)) fail('userOutputs');
   const ops = o.ops as Record<string, unknown>;
   if (ops === null || typeof ops !== 'object' || !Object.values(ops).every((n) => Number.isSafeInteger(n))) fail('ops');
   if (!Array.isArray(o.checks) || !Array.isArray(o.shapes) || o.shapes.length !== o.checks.length) fail('checks');
+  // A symbolic program's index checks: sizes may be formulas, and its indices' symbolic dims are -1 (index_checks.ts).
+  const symbolic = o.specs !== undefined;
+  const size = (v: unknown): Dim => (symbolic && Array.isArray(v) ? SymInt.fromJSON(parseSymJSON(v, 'index check size')) : naturals([v], 'index check sizes')[0]!);
   const checks = o.checks.map((c: unknown) => {
     const r = c as Record<string, unknown>;
-    if (r === null || typeof r !== 'object' || typeof r.label !== 'string' || typeof r.what !== 'string' || !Number.isSafeInteger(r.indices)) fail('index check');
-    return { indices: r.indices as number, sizes: naturals(r.sizes, 'index check sizes'), what: r.what, label: r.label };
+    if (r === null || typeof r !== 'object' || typeof r.label !== 'string' || typeof r.what !== 'string' || !Number.isSafeInteger(r.indices) || !Array.isArray(r.sizes)) fail('index check');
+    return { indices: r.indices as number, sizes: r.sizes.map(size), what: r.what, label: r.label };
   });
+  const dims = (v: unknown): number[] => {
+    if (!Array.isArray(v) || !v.every((n) => Number.isSafeInteger(n) && (n >= 0 || (symbolic && n === -1)))) fail('index check shape');
+    return v as number[];
+  };
   if (!Array.isArray(o.params)) fail('params');
   return {
     digest: o.digest,
@@ -166,7 +211,8 @@ function parseRecord(o: Record<string, unknown>): ConversionRecord {
     ops: ops as Record<string, number>,
     userOutputs: o.userOutputs as number,
     checks,
-    shapes: o.shapes.map((s: unknown) => naturals(s, 'index check shape')),
+    shapes: o.shapes.map(dims),
     params: o.params.map(parseParam),
+    ...(o.specs === undefined ? {} : { specs: Array.isArray(o.specs) ? o.specs.map(parseSpec) : fail('specs') }),
   };
 }

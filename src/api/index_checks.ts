@@ -104,7 +104,11 @@ function scalarOf(a: NDArray): Promise<number> {
 async function firstFailure(cg: IndexCheckOutputs, outs: readonly NDArray[]): Promise<IndexRangeError | undefined> {
   for (let i = 0; i < cg.checks.length; i++) {
     const pos = await scalarOf(outs[cg.userOutputs + 2 * i]!);
-    if (cg.shapes[i]!.includes(-1) || pos < numel(cg.shapes[i]!)) return failure(cg.checks[i]!, cg.shapes[i]!, pos, await scalarOf(outs[cg.userOutputs + 2 * i + 1]!));
+    // Over symbolic sizes a passing check is known only from failure() (its position is NONE):
+    // it must not end the search, or a later check's failure goes unseen.
+    if (!cg.shapes[i]!.includes(-1) && pos >= numel(cg.shapes[i]!)) continue;
+    const err = failure(cg.checks[i]!, cg.shapes[i]!, pos, await scalarOf(outs[cg.userOutputs + 2 * i + 1]!));
+    if (err) return err;
   }
   return undefined;
 }

@@ -20,14 +20,15 @@ import type { ParsedModel } from '../onnx/check.js';
 import type { Built, ModelInput } from '../onnx/model_api.js';
 import type { OnnxModel, OnnxModelInfo } from './onnx_model_api.js';
 import { ConstTensor } from '../onnx/const_tensor.js';
-import { GuardFailure } from '../graph/sym.js';
+import { GuardFailure, SymInt } from '../graph/sym.js';
+import type { InputSpec } from '../frontend/trace.js';
 import { NeedsInputValues } from '../onnx/context.js';
-import { type ConversionRecord, ConversionStore, type ModelIndex, type ParamSource, conversionKey, modelIndexKey } from './conversion_record.js';
-import { type Conversion, type InitializerCache, buildGraph, initializerTensor } from '../onnx/convert.js';
+import { type ConversionRecord, ConversionStore, type ModelIndex, type ParamSource, SYMBOLIC_PROGRAM, type StoredSpec, conversionKey, modelIndexKey } from './conversion_record.js';
+import { type Conversion, type InitializerCache, buildGraph, graphInputs, initializerTensor } from '../onnx/convert.js';
 import { OnnxInputError, OnnxModelError } from '../onnx/errors.js';
 import { type Binding, bindFeeds, bindingEntries, concreteInputs, fmtBinding, hasSymbolicDims, symbolOf } from '../onnx/binding.js';
 import { ShapeVariants } from './shape_variants.js';
-import { SymbolicAttempts, type SymbolicVariant, guardRefusal, symbolicGraph } from './symbolic_variant.js';
+import { SymbolicAttempts, type SymbolicGraph, type SymbolicVariant, guardRefusal, symbolicGraph } from './symbolic_variant.js';
 import { compileSymbolic } from './symbolic_compile.js';
 import type { OpTable } from '../onnx/ops/index.js';
 import { type OnnxValue, StringTensor } from '../onnx/string_tensor.js';
@@ -48,6 +49,8 @@ interface Variant extends SymbolicVariant {
   fixed: Map<string, ConstTensor>;
   binding: Binding;
   built?: Conversion;
+  /** How a stored symbolic variant's graph is built again: at the specs its record names, with their symbols. */
+  rebuild?: () => Conversion;
   /** The built graph with its index checks (a stored variant's, once built: checked against the record). */
   checked?: CheckedGraph;
   record?: { key: string; conversion: ConversionRecord };
@@ -194,18 +197,39 @@ export class LoadedOnnxModel implements OnnxModel {
    */
   private async buildSymbolic(valueKey: string, fixed: Map<string, ConstTensor>, feeds: NumericFeeds, binding: Binding): Promise<Variant> {
     const graph = symbolicGraph(this.m, fixed, feeds, (m, sym) => buildGraph(m, this.table, fixed, this.inits, sym));
-    const { program, specs } = await compileSymbolic(graph.build, graph.inputs, graph.symbolic, { label: this.file, ...this.options }, graph.group);
+    const options = { label: this.file, ...this.options };
+    // A warm start: the program's conversion is stored (it passed the check below once), so
+    // neither build runs; its graph is built at the stored specs only on a graph-cache miss.
+    const record = this.storedRecord(fixed, SYMBOLIC_PROGRAM);
+    if (record) {
+      const specs = record.conversion.specs!.map(inputSpec);
+      // Held under its hints' binding, which it serves (this run's may be one its guards refuse).
+      const v = perShapeVariant(valueKey, fixed, graph.bindingOf(specs), { record });
+      v.rebuild = () => {
+        graph.build(specs);
+        return graph.builtAt(specs.map((s) => s.shape))!;
+      };
+      withSpan('load', 'onnx weights', () => this.sourceOf(v));
+      return this.adoptSymbolic(v, await compileGraphSource(this.sourceOf(v), options), graph);
+    }
+    const { program, specs } = await compileSymbolic(graph.build, graph.inputs, graph.symbolic, options, graph.group);
+    // Built at the hints (a dim_param fed 1 has a hint of 7 or more: symbolic_compile.ts).
+    const built = graph.builtAt(specs.map((s) => s.shape))!;
+    const v = perShapeVariant(valueKey, fixed, binding, { built });
+    if (!this.disposed) this.store(v, specs);
+    return this.adoptSymbolic(v, program, graph);
+  }
+
+  /** Makes `v` the value key's symbolic variant, serving every binding `program`'s guards admit. */
+  private adoptSymbolic(v: Variant, program: Program, graph: SymbolicGraph): Variant {
     if (this.disposed) {
       program.dispose();
       throw new OnnxModelError(this.m.file, 'this model was disposed: load it again (loadOnnx) to run or compile it');
     }
-    // Built at the hints (a dim_param fed 1 has a hint of 7 or more: symbolic_compile.ts).
-    const built = graph.builtAt(specs.map((s) => s.shape))!;
-    const v = perShapeVariant(valueKey, fixed, binding, { built });
     const dispose = v.dispose;
     Object.assign(v, {
       symbolic: true,
-      source: tracedSource(built.traced),
+      source: this.sourceOf(v),
       compiled: program,
       program: Promise.resolve(program),
       accepts: (b: Binding) => !v.retired && program.accepts(graph.runtimeShapes(b)),
@@ -215,7 +239,7 @@ export class LoadedOnnxModel implements OnnxModel {
         dispose();
       },
     });
-    this.variants.add(valueKey, binding, v);
+    this.variants.add(v.valueKey, v.binding, v);
     return v;
   }
 
@@ -246,6 +270,16 @@ export class LoadedOnnxModel implements OnnxModel {
 
   /** The variant from its stored conversion, or undefined (no cache, a miss, or an entry that does not fit). */
   private storedVariant(valueKey: string, fixed: Map<string, ConstTensor>, binding: Binding): Variant | undefined {
+    const record = this.storedRecord(fixed, binding);
+    return record && perShapeVariant(valueKey, fixed, binding, { record });
+  }
+
+  /**
+   * The stored conversion for these values and binding (or the symbolic program's), checked to
+   * fit this model (its names exist; a symbolic program's names its specs, a per-shape one none);
+   * one that does not is dropped as corrupt. Undefined on a miss.
+   */
+  private storedRecord(fixed: ReadonlyMap<string, ConstTensor>, binding: Binding | typeof SYMBOLIC_PROGRAM): Variant['record'] {
     const c = this.cache;
     if (!c?.index) return undefined;
     const index = c.index;
@@ -254,20 +288,29 @@ export class LoadedOnnxModel implements OnnxModel {
       const conversion = c.store.conversion(key);
       if (!conversion) return undefined;
       const inputs = this.numericInputNames();
-      if (!conversion.runtimeInputs.every((n) => inputs.has(n)) || !conversion.params.every((p) => !('init' in p) || this.m.initializers.has(p.init))) {
+      const fits =
+        conversion.runtimeInputs.every((n) => inputs.has(n)) &&
+        conversion.params.every((p) => !('init' in p) || this.m.initializers.has(p.init)) &&
+        // A symbolic program's specs: one per graph input that is not a fixed value (symbolicGraph's inputs).
+        (binding === SYMBOLIC_PROGRAM ? conversion.specs?.length === graphInputs(this.m).filter((g) => !fixed.has(g.name)).length : conversion.specs === undefined);
+      if (!fits) {
         c.store.drop(key);
         return undefined;
       }
       bump('onnx_conversion_hits');
-      return perShapeVariant(valueKey, fixed, binding, { record: { key, conversion } });
+      return { key, conversion };
     });
   }
 
-  /** Stores a built variant's conversion (and the model index, when it learnt something). */
-  private store(v: Variant): void {
+  /**
+   * Stores a built variant's conversion (and the model index, when it learnt something): a
+   * per-shape variant's under its binding, the symbolic program's (`specs`: what it was built
+   * at) under SYMBOLIC_PROGRAM.
+   */
+  private store(v: Variant, specs?: readonly InputSpec[]): void {
     const c = this.cache;
     const built = v.built!;
-    v.source = tracedSource(built.traced);
+    v.source ??= tracedSource(built.traced);
     // A build that read data the model's bytes do not hold (a Constant's external data) cannot be keyed by them.
     if (!c || built.reads.unkeyable) return;
     const source = v.source;
@@ -278,7 +321,7 @@ export class LoadedOnnxModel implements OnnxModel {
         c.store.putIndex(c.indexKey, index);
         c.index = index;
       }
-      const key = this.conversionKeyOf(c.indexKey, guards, v.fixed, v.binding);
+      const key = this.conversionKeyOf(c.indexKey, guards, v.fixed, specs ? SYMBOLIC_PROGRAM : v.binding);
       c.store.putConversion(key, {
         digest: source.digest,
         runtimeInputs: built.runtimeInputs,
@@ -287,12 +330,13 @@ export class LoadedOnnxModel implements OnnxModel {
         checks: [...source.checks.checks],
         shapes: source.checks.shapes.map((s) => [...s]),
         params: this.paramSources(source.params),
+        ...(specs ? { specs: specs.map(storedSpec) } : {}),
       });
     });
   }
 
   /** A conversion's key: the model index's key, the guards' contents, the value inputs' values and the binding. */
-  private conversionKeyOf(indexKey: string, guards: readonly string[], fixed: ReadonlyMap<string, ConstTensor>, binding: Binding): string {
+  private conversionKeyOf(indexKey: string, guards: readonly string[], fixed: ReadonlyMap<string, ConstTensor>, binding: Binding | typeof SYMBOLIC_PROGRAM): string {
     return conversionKey(indexKey, guards.map((n) => [n, initializerTensor(this.m, n, this.inits)] as const), fixed, binding);
   }
 
@@ -309,7 +353,7 @@ export class LoadedOnnxModel implements OnnxModel {
   /** The built graph of a variant, building it now for one that came from the cache. */
   private builtOf(v: Variant): Built {
     if (!v.built) {
-      const built = this.build(v.fixed, v.binding);
+      const built = v.rebuild ? v.rebuild() : this.build(v.fixed, v.binding);
       const rec = v.record!;
       const checked = withIndexChecks(built.traced);
       // The stored conversion named this graph: a different one means the entry was wrong.
@@ -561,4 +605,17 @@ async function interpretBuilt(b: Built, inputs: NDArray[]): Promise<NDArray[]> {
     interpret: (g: unknown, xs: NDArray[]) => { shape: number[]; dtype: DType; data: Float64Array }[];
   };
   return interpret(b.traced.graph, [...inputs, ...b.traced.params]).map((r) => NDArray.from(r.data, r.shape, { dtype: r.dtype }));
+}
+
+/** An input spec as a conversion record stores it: each symbolic dim by its symbol's name. */
+function storedSpec(s: InputSpec): StoredSpec {
+  return { shape: [...s.shape], dtype: s.dtype, sym: s.shape.map((n, i) => {
+    const d = s.sym?.[i];
+    return d === undefined || typeof d === 'number' ? n : d.bareSymbol!;
+  }) };
+}
+
+/** A stored spec as compileSymbolic made it. */
+function inputSpec(s: StoredSpec): InputSpec {
+  return { shape: s.shape, dtype: s.dtype, sym: s.sym.map((d) => (typeof d === 'number' ? d : SymInt.symbol(d))) };
 }

@@ -93,21 +93,42 @@ async function backendFor(options: CompileOptions): Promise<Backend> {
 }
 
 export async function compileGraph(userTraced: Traced, options: CompileOptions = {}): Promise<Program> {
+  return (await startCompileGraph(userTraced, options)).finish();
+}
+
+/**
+ * A program whose plan is known and whose kernels are being compiled (or loaded from the
+ * graph cache): `finish()` awaits them and instantiates the plan. In between, the main thread
+ * is free while the workers compile: a symbolic compile checks its plan at other sizes there
+ * (symbolic_compile.ts), off the cold start's critical path.
+ */
+export interface StartedProgram {
+  readonly plan: Plan;
+  finish(): Promise<Program>;
+}
+
+/** compileGraph up to the plan, every kernel's compile submitted: see StartedProgram. */
+export function startCompileGraph(userTraced: Traced, options: CompileOptions = {}): Promise<StartedProgram> {
   // Forked before keying (which hashes the graph) when a compile is likely.
   const compileLikely = warmForCompile(options);
   // Run-time index checks become extra outputs of the compiled copy (index_checks.ts).
-  return compileSource(withSpan('cache', 'graph key', () => tracedSource(userTraced)), options, compileLikely);
+  return startSource(withSpan('cache', 'graph key', () => tracedSource(userTraced)), options, compileLikely);
 }
 
 /**
  * compileGraph for a graph known by its digest (graph_source.ts): the graph is built only on a
  * graph-cache miss, so an ONNX warm start neither converts nor folds its model.
  */
-export function compileGraphSource(source: GraphSource, options: CompileOptions = {}): Promise<Program> {
-  return compileSource(source, options, warmForCompile(options));
+export async function compileGraphSource(source: GraphSource, options: CompileOptions = {}): Promise<Program> {
+  return (await startSource(source, options, warmForCompile(options))).finish();
 }
 
-async function compileSource(source: GraphSource, options: CompileOptions, compileLikely: boolean): Promise<Program> {
+/** A program already whole (a compile-only run): finish() has nothing left to wait for. */
+function started(program: Program): StartedProgram {
+  return { plan: program.plan, finish: () => Promise.resolve(program) };
+}
+
+async function startSource(source: GraphSource, options: CompileOptions, compileLikely: boolean): Promise<StartedProgram> {
   const backend = await withSpan('load', 'backend', () => backendFor(options));
   const cache = withSpan('cache', 'open', () => openCache({ cacheDir: options.cacheDir }));
   const ac = getAsyncCompile({ workers: options.workers, cacheDir: options.cacheDir, store: cache.kernels });
@@ -132,7 +153,7 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
     bump('graph_cache_hits');
     plan = bundle.plan as Plan;
     if (debugStages().length > 0) debugWarmStart(source, plan, key);
-    if (options.compileOnly) return makeProgram(plan, key, 'hit', undefined, source.checks);
+    if (options.compileOnly) return started(makeProgram(plan, key, 'hit', undefined, source.checks));
     // The weights' upload (CUDA) starts first: its copies run while the modules load.
     uploading = backend.prepareParams?.(plan, source.params);
     for (const k of bundle.kernels) ac.preload(k);
@@ -189,21 +210,28 @@ async function compileSource(source: GraphSource, options: CompileOptions, compi
     if (options.compileOnly) {
       const kernels = await Promise.all(pending).finally(() => bar!.stop());
       cache.graphs.putBundle(key, { plan: s.plan, kernels: uniqueByKey(kernels) } satisfies GraphBundle, options.label);
-      return makeProgram(s.plan, key, 'miss', undefined, source.checks);
+      return started(makeProgram(s.plan, key, 'miss', undefined, source.checks));
     }
     plan = s.plan;
     uploading = backend.prepareParams?.(plan, source.params);
   }
   // Awaited after the kernels; until then a failure must not count as unhandled.
   uploading?.catch(() => {});
-  const loaded = await withSpan('load', 'all kernels', () => Promise.all(plan.kernels.map((k) => ac.lookup(k.key))));
-  await uploading;
-  if (!bundle) {
-    const kernels = uniqueKernels(plan, ac);
-    if (kernels) cache.graphs.putBundle(key, { plan, kernels } satisfies GraphBundle, options.label);
-  }
-  const exe = await withSpan('load', 'instantiate', () => backend.instantiate(plan, loaded));
-  return makeProgram(plan, key, bundle ? 'hit' : 'miss', exe, source.checks, source.params);
+  const planned = plan;
+  const hit = bundle !== undefined;
+  return {
+    plan: planned,
+    finish: async () => {
+      const loaded = await withSpan('load', 'all kernels', () => Promise.all(planned.kernels.map((k) => ac.lookup(k.key))));
+      await uploading;
+      if (!hit) {
+        const kernels = uniqueKernels(planned, ac);
+        if (kernels) cache.graphs.putBundle(key, { plan: planned, kernels } satisfies GraphBundle, options.label);
+      }
+      const exe = await withSpan('load', 'instantiate', () => backend.instantiate(planned, loaded));
+      return makeProgram(planned, key, hit ? 'hit' : 'miss', exe, source.checks, source.params);
+    },
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ import { HINT_MIN, SYM_MIN, SymInt, SymbolicUnsupportedError, guardHolds } from 
 import type { InputSpec, Traced } from '../frontend/trace.js';
 import type { Plan } from '../schedule/plan.js';
 import type { CompileOptions } from './options.js';
-import { type Program, compileGraph, planOnly } from './program.js';
+import { type Program, planOnly, startCompileGraph } from './program.js';
 
 /** Builds the graph with inputs of these specs (a trace of the function, an ONNX model's conversion). */
 export type GraphBuilder = (specs: readonly InputSpec[]) => Traced;
@@ -150,21 +150,27 @@ async function compileOnce(build: GraphBuilder, inputs: readonly NDArray[], symb
   const hints = new Map<string, number>();
   specs.forEach((s) => s.sym!.forEach((d, i) => typeof d !== 'number' && hints.set(d.bareSymbol!, s.shape[i]!)));
   if (hints.size === 0) throw new SymbolicUnsupportedError('no dim to make symbolic');
-  const program = await compileGraph(build(specs), options);
+  // The check below runs while the workers compile the program's kernels: the cold start pays
+  // for the second build and plan only where they outlast the compiles.
+  const program = await startCompileGraph(build(specs), options);
+  // A refused program is still finished and then freed (its kernels land in the cache either
+  // way), as before the check moved here; a failure to finish it is the refusal's, not news.
+  const refuse = async (reason: string): Promise<never> => {
+    await program.finish().then((p) => p.dispose(), () => {});
+    throw new SymbolicUnsupportedError(reason);
+  };
   const other = otherHints(program.plan, hints);
-  if (!other) throw new SymbolicUnsupportedError('no other sizes satisfy the guards: the program serves one shape');
+  if (!other) return refuse('no other sizes satisfy the guards: the program serves one shape');
   const otherSpecs = specs.map((s) => ({ ...s, shape: s.sym!.map((d, i) => (typeof d === 'number' ? s.shape[i]! : d.eval(other))) }));
   let check: Plan;
   try {
+    // One turn of the event loop first, so the compile groups just submitted reach the workers.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     check = await planOnly(build(otherSpecs), options);
   } catch (e) {
-    program.dispose();
-    throw new SymbolicUnsupportedError(`the graph cannot be built at other sizes (${(e as Error).message})`);
+    return refuse(`the graph cannot be built at other sizes (${(e as Error).message})`);
   }
   const diff = firstDifference(planShape(program.plan), planShape(check));
-  if (diff) {
-    program.dispose();
-    throw new SymbolicUnsupportedError(`the program built at other sizes differs (${diff}): something read a size's value`);
-  }
-  return program;
+  if (diff) return refuse(`the program built at other sizes differs (${diff}): something read a size's value`);
+  return program.finish();
 }

@@ -33,6 +33,8 @@ export interface SymbolicGraph {
   build: GraphBuilder;
   /** The conversion last built at these input sizes (compileSymbolic's hints: its program was compiled from it). */
   builtAt(shapes: readonly (readonly number[])[]): Conversion | undefined;
+  /** The binding of the dim_params at these specs' sizes (at its hints, a binding the program serves). */
+  bindingOf(specs: readonly InputSpec[]): Binding;
   /** The runtime inputs' shapes under a binding (for Program.accepts). */
   runtimeShapes(b: Binding): number[][];
 }
@@ -58,12 +60,16 @@ export function symbolicGraph(
     return typeof d === 'string' ? symbolOf(from.name, k, d) : undefined;
   };
   const built = new Map<string, Conversion>();
-  const build: GraphBuilder = (specs: readonly InputSpec[]): Traced => {
+  const bindingOf = (specs: readonly InputSpec[]): Binding => {
     const at = new Map<string, number>();
     specs.forEach((s, i) => s.shape.forEach((n, k) => {
       const name = symbolOfDim(i, k);
       if (name !== undefined) at.set(name, n);
     }));
+    return at;
+  };
+  const build: GraphBuilder = (specs: readonly InputSpec[]): Traced => {
+    const at = bindingOf(specs);
     const sym = new Map<string, readonly Dim[]>();
     specs.forEach((s, i) => s.sym?.some((d) => typeof d !== 'number') && sym.set(inputs[i]!.name, s.sym));
     const conv = convert({ ...m, inputs: concreteInputs(m.inputs, at) }, sym);
@@ -76,6 +82,7 @@ export function symbolicGraph(
     group: (i, k) => symbolOfDim(i, k)!,
     build,
     builtAt: (shapes) => built.get(JSON.stringify(shapes)),
+    bindingOf,
     runtimeShapes: (b) => {
       const concrete = new Map(concreteInputs(m.inputs, b).map((i) => [i.name, i.shape]));
       return inputs.map((g) => [...concrete.get(g.from.name)!]);

@@ -163,7 +163,7 @@ function parseCMeta(v: unknown): CKernelMeta {
   return { params: count(o.params, 'C kernel meta.params') };
 }
 
-/** A cuBLAS product's metadata, each size read by `size` (count: a number; symJSON: a formula). */
+/** A cuBLAS product's metadata, each size read by `size` (count: a number; parseSymJSON: a formula). */
 function parseGemmOf<S>(v: unknown, what: string, size: (v: unknown, what: string) => S): GemmMetaOf<S> {
   const operand = (v: unknown, what: string): GemmOperandMetaOf<S> => {
     const o = object(v, what);
@@ -185,8 +185,8 @@ function parseGemmOf<S>(v: unknown, what: string, size: (v: unknown, what: strin
 
 const parseGemm = (v: unknown, what: string): GemmMeta => parseGemmOf(v, what, count);
 
-/** A size formula: [integer coefficient, symbol names] terms (graph/sym.ts SymJSON). */
-function symJSON(v: unknown, what: string): SymJSON {
+/** A size formula: [integer coefficient, symbol names] terms (graph/sym.ts SymJSON). Also read by api/conversion_record.ts. */
+export function parseSymJSON(v: unknown, what: string): SymJSON {
   if (!Array.isArray(v)) throw new KernelMetaError(`${what} is not a size formula`);
   return v.map((t, i) => {
     if (!Array.isArray(t) || t.length !== 2 || typeof t[0] !== 'number' || !Number.isSafeInteger(t[0]) || !Array.isArray(t[1])) throw new KernelMetaError(`${what}[${i}] is not a term`);
@@ -204,10 +204,10 @@ function parseGridDim(v: unknown, what: string): number | SymGridDim {
   onlyFields(o, ['units', 'per', 'max'], what);
   const per = count(o.per, `${what}.per`);
   if (per === 0) throw new KernelMetaError(`${what}.per is 0`);
-  return { units: symJSON(o.units, `${what}.units`), per, ...optional(o, 'max', count, what) };
+  return { units: parseSymJSON(o.units, `${what}.units`), per, ...optional(o, 'max', count, what) };
 }
 
-const parseSymGemm = (v: unknown, what: string): SymGemmMeta => parseGemmOf(v, what, symJSON);
+const parseSymGemm = (v: unknown, what: string): SymGemmMeta => parseGemmOf(v, what, parseSymJSON);
 
 function parseSymMeta(v: unknown, what: string): CudaSymMeta {
   const o = object(v, what);
@@ -217,8 +217,8 @@ function parseSymMeta(v: unknown, what: string): CudaSymMeta {
   const grid = o.grid.map((g, i) => parseGridDim(g, `${what}.grid[${i}]`)) as CudaSymMeta['grid'];
   return {
     sizes: [...(o.sizes as string[])], grid,
-    ...optional(o, 'rowLength', symJSON, what),
-    ...optional(o, 'scanLength', symJSON, what),
+    ...optional(o, 'rowLength', parseSymJSON, what),
+    ...optional(o, 'scanLength', parseSymJSON, what),
     ...optional(o, 'gemm', parseSymGemm, what),
   };
 }

@@ -196,6 +196,7 @@ export function paddedRowPlan(flat: LoopKernel): PaddedRowPlan | undefined {
     // Loop var extents for the copy: the positions a real output reads (index ranges as before).
     const copies = byH.reads.map((e) => substitute(e, new Map([['u', loopVar('u', uReal)], ['uh', loopVar('uh', h.s * (OH - 1) + h.d * (KH - 1) + 1)]])));
     const rowLen = w.s * (Lp - 1) + w.d * (KW - 1) + 1;
+    // Bytes of one copied row of every read, at 8 bytes an element (the widest, float64).
     const rowBytes = rowLen * 8 * copies.length;
     const rowsOf = (band: number) => h.s * (band - 1) + h.d * (KH - 1) + 1;
     if (rowsOf(1) * rowBytes > MAX_ROW_BYTES) return undefined;
@@ -208,6 +209,7 @@ export function paddedRowPlan(flat: LoopKernel): PaddedRowPlan | undefined {
   return undefined;
 }
 
+/** The kernel of a plan (paddedRowPlan) as C: tasks of a plane × a band of output rows, each copying its rows, then one vector loop per output row. */
 export function paddedRowLoops(p: PaddedRowPlan): CSource {
   const k = p.kernel;
   const n = k.outer.length;

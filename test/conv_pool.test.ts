@@ -174,6 +174,16 @@ async function runBoth(bytes: Uint8Array, x: NDArray, nOut: number): Promise<{ o
   return { outs, kernels: program.kernelCount };
 }
 
+/** The C of a model's kernels from the function body on (scheduled and generated here, not compiled). */
+function cSources(bytes: Uint8Array, shape: number[]): string[] {
+  const g = loadOnnx(bytes).graphFor({ x: NDArray.from(new Float32Array(numel(shape)), shape) })!.traced.graph;
+  const r = realize(g);
+  return finalize(g, r, formKernels(g, r)).kernels.map((k) => generateC(k).body.slice(generateC(k).body.indexOf('void __KILN_KERNEL__')));
+}
+
+/** Whether a model's window kernel runs over bands of padded input rows (padded_rows.ts). */
+const takesPaddedRows = (bytes: Uint8Array, shape: number[]) => cSources(bytes, shape).some((src) => /P0\[\d+\] __attribute__/.test(src));
+
 function attrsOf(a: Record<string, number[] | number | string | undefined>): Attr[] {
   return Object.entries(a)
     .filter(([, v]) => v !== undefined)
@@ -190,6 +200,8 @@ interface ConvCase {
   group?: number;
   bias?: boolean;
   attrs?: Record<string, number[] | number | string | undefined>;
+  /** Whether the conv must run over padded row bands (padded_rows.ts); unchecked when absent. */
+  padded?: boolean;
 }
 
 const convCases: ConvCase[] = [
@@ -213,6 +225,20 @@ const convCases: ConvCase[] = [
   // strides and dilations along the row, asymmetric pads.
   { name: '7×7 depthwise dilation 2 pad 6 on 9 columns (interiors of a few outputs)', x: [1, 4, 9, 9], M: 4, kernel: [7, 7], group: 4, attrs: { pads: [6, 6, 6, 6], dilations: [2, 2] } },
   { name: '3×5 depthwise strides 2,3 dilations 1,2, asymmetric pads, batch 2', x: [2, 6, 13, 29], M: 6, kernel: [3, 5], group: 6, attrs: { pads: [1, 2, 0, 4], strides: [2, 3], dilations: [1, 2] } },
+  // Over bands of padded input rows (padded_rows.ts): rows of fewer outputs than a vector (5,
+  // 7), exactly one (8, 16) and more (9, 14, 17, odd), rounded up to whole vectors; strides and
+  // dilations, pads on both edges or one, bands of several output rows with a shorter last one.
+  { name: 'padded rows: 3×3 depthwise on 5 columns (a row of 5 in a vector of 8)', x: [1, 6, 7, 5], M: 6, kernel: [3, 3], group: 6, attrs: { pads: [1, 1, 1, 1] }, padded: true },
+  { name: 'padded rows: 3×3 depthwise on 3 columns (too short: the plain order)', x: [1, 6, 7, 3], M: 6, kernel: [3, 3], group: 6, attrs: { pads: [1, 1, 1, 1] }, padded: false },
+  { name: 'padded rows: 3×3 depthwise 7×7 (MobileNet’s last stage)', x: [1, 24, 7, 7], M: 24, kernel: [3, 3], group: 24, attrs: { pads: [1, 1, 1, 1] }, padded: true },
+  { name: 'padded rows: 5×5 depthwise pad 2 on 14×14 (EfficientNet)', x: [1, 10, 14, 14], M: 10, kernel: [5, 5], group: 10, attrs: { pads: [2, 2, 2, 2] }, padded: true },
+  { name: 'padded rows: 3×3 depthwise on 8 and 16 columns, batch 2', x: [2, 4, 8, 16], M: 4, kernel: [3, 3], group: 4, attrs: { pads: [1, 1, 1, 1] }, padded: true },
+  { name: 'padded rows: 3×3 depthwise stride 2 on 17 columns (9 outputs)', x: [1, 5, 17, 17], M: 5, kernel: [3, 3], group: 5, attrs: { pads: [1, 1, 1, 1], strides: [2, 2] }, padded: true },
+  { name: 'padded rows: 3×3 depthwise dilation 3, pads 0 left and 4 right, 33 columns', x: [1, 3, 19, 33], M: 3, kernel: [3, 3], group: 3, attrs: { pads: [2, 0, 1, 4], dilations: [3, 3] }, padded: true },
+  { name: 'padded rows: 4×2 depthwise, strides 3,2, no padding', x: [1, 4, 23, 40], M: 4, kernel: [4, 2], group: 4, attrs: { strides: [3, 2] }, padded: true },
+  { name: 'padded rows: 3×3 depthwise on 45×130 (bands of 12 output rows, the last 9)', x: [1, 2, 45, 130], M: 2, kernel: [3, 3], group: 2, attrs: { pads: [1, 1, 1, 1] }, padded: true },
+  { name: 'padded rows: 3×3 depthwise stride 2 on 61×250 (bands, threads)', x: [1, 9, 61, 250], M: 9, kernel: [3, 3], group: 9, attrs: { pads: [1, 1, 1, 1], strides: [2, 2] }, padded: true },
+  { name: 'padded rows: 7×7 depthwise multiplier 2 pad 3 on 9×9', x: [1, 3, 9, 9], M: 6, kernel: [7, 7], group: 3, attrs: { pads: [3, 3, 3, 3] }, padded: true },
   { name: '1-D conv, dilation 2', x: [2, 4, 30], M: 12, kernel: [5], attrs: { pads: [4, 4], dilations: [2] } },
   { name: '1-D depthwise', x: [1, 8, 30], M: 8, kernel: [3], group: 8, attrs: { pads: [1, 1] } },
   { name: '3-D conv', x: [1, 3, 6, 7, 8], M: 12, kernel: [3, 3, 3], attrs: { pads: [1, 1, 1, 1, 1, 1], strides: [1, 2, 2] } },
@@ -241,6 +267,7 @@ for (const c of convCases) {
     const want = refConv(xd, c.x, w.data, w.dims, bias, group, geometry(c.x.slice(2), c.kernel, c.attrs ?? {}));
     assert.deepEqual(outs[0]!.shape, want.shape);
     close(outs[0]!.data, want.data, 'conv');
+    if (c.padded !== undefined) assert.equal(takesPaddedRows(bytes, c.x), c.padded, 'over padded row bands');
     kernelCounts.set(c.name, kernels);
     assert.equal(kernels, 1, `one kernel per conv (bias fused), got ${kernels}`);
   });
@@ -255,6 +282,8 @@ interface PoolCase {
   kernel: number[];
   attrs?: Record<string, number[] | number | string | undefined>;
   indices?: boolean;
+  /** As ConvCase's. */
+  padded?: boolean;
 }
 
 const poolCases: PoolCase[] = [
@@ -270,6 +299,10 @@ const poolCases: PoolCase[] = [
   { name: '3×3 pad 1 count_include_pad', op: 'AveragePool', x: [1, 4, 10, 9], kernel: [3, 3], attrs: { pads: [1, 1, 1, 1], count_include_pad: 1 } },
   { name: '3×3 stride 2 ceil mode', op: 'AveragePool', x: [1, 3, 10, 10], kernel: [3, 3], attrs: { strides: [2, 2], ceil_mode: 1 } },
   { name: '7×7 (no padding: a uniform divisor)', op: 'AveragePool', x: [1, 5, 14, 14], kernel: [7, 7], attrs: { strides: [7, 7] } },
+  { name: 'padded rows: 3×3 stride 2 pad 1 on 23 columns', op: 'MaxPool', x: [1, 3, 15, 23], kernel: [3, 3], attrs: { pads: [1, 1, 1, 1], strides: [2, 2] }, padded: true },
+  { name: 'padded rows: 3×3 with Indices on 13 columns', op: 'MaxPool', x: [1, 2, 9, 13], kernel: [3, 3], attrs: { pads: [1, 1, 1, 1] }, indices: true, padded: true },
+  { name: 'padded rows: 5×5 pad 2 on 11 columns (pads not counted)', op: 'AveragePool', x: [1, 3, 12, 11], kernel: [5, 5], attrs: { pads: [2, 2, 2, 2] }, padded: true },
+  { name: 'padded rows: 3×3 pad 1 count_include_pad, 6 columns', op: 'AveragePool', x: [2, 2, 8, 6], kernel: [3, 3], attrs: { pads: [1, 1, 1, 1], count_include_pad: 1 }, padded: true },
   { name: '3-D SAME_LOWER', op: 'AveragePool', x: [1, 2, 5, 6, 7], kernel: [2, 2, 3], attrs: { auto_pad: 'SAME_LOWER' } },
 ];
 
@@ -285,6 +318,7 @@ for (const c of poolCases) {
     assert.deepEqual(outs[0]!.shape, want.shape);
     close(outs[0]!.data, want.data, c.op);
     if (c.indices) assert.deepEqual([...outs[1]!.data], [...want.indices], 'Indices');
+    if (c.padded !== undefined) assert.equal(takesPaddedRows(bytes, c.x), c.padded, 'over padded row bands');
     assert.equal(kernels, 1, `one kernel per pool, got ${kernels}`);
   });
 }
@@ -481,24 +515,29 @@ test('an unpadded window view is a strided matmul operand (patches of a row as a
   close(await got!.toArray(), interpret(g, [xs, ws])[0]!.data, 'patches @ w');
 });
 
-test('C code: depthwise convs and pools take the row order (a vector loop along the output row), implicit GEMMs pack from column tables', () => {
-  const cSources = (bytes: Uint8Array, shape: number[]) => {
-    const g = loadOnnx(bytes).graphFor({ x: NDArray.from(new Float32Array(numel(shape)), shape) })!.traced.graph;
-    const r = realize(g);
-    return finalize(g, r, formKernels(g, r)).kernels.map((k) => generateC(k).body.slice(generateC(k).body.indexOf('void __KILN_KERNEL__')));
-  };
+test('C code: 2-D depthwise convs and pools run over padded row bands, 1-D ones in the row order, implicit GEMMs pack from column tables', () => {
   const dw = new ModelBuilder('x', [1, 32, 28, 28]);
   const dwOut = dw.conv('x', 32, 32, [7, 7], [{ name: 'pads', ints: [3, 3, 3, 3] }], { group: 32 });
   const pool = singleOpModel([1, 8, 28, 28], 'MaxPool', [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }]);
-  for (const [src] of [cSources(dw.encode([dwOut]), [1, 32, 28, 28]), cSources(pool, [1, 8, 28, 28])]) {
-    assert.match(src!, /A_acc0\[\d+\];/, 'accumulators of a row of outputs');
-    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < jlo; j\+\+\) \{\n\s*const int64_t o3 = j;/, 'a vector loop along the row: its left edge');
-    // The interior: the column's padding test gone, the input read at an affine index.
-    const interior = src!.slice(src!.indexOf('for (int64_t j = jlo; j < jhi; j++) {'), src!.indexOf('for (int64_t j = jhi;'));
-    assert.ok(interior.length > 0, 'the row in three loops');
-    assert.doesNotMatch(interior, />= 0LL|< \d+LL\)/, 'no bounds test in the interior');
-    assert.doesNotMatch(src!, /if \(t\d+\)/, 'padding is a select, not a branch');
+  // 28 outputs a row rounded up to 32 (two vectors), 14 to 16.
+  for (const [[src], Lp] of [[cSources(dw.encode([dwOut]), [1, 32, 28, 28]), 32], [cSources(pool, [1, 8, 28, 28]), 16]] as const) {
+    assert.match(src!, /P0\[\d+\] __attribute__\(\(aligned\(64\)\)\);/, 'the band of input rows copied');
+    assert.match(src!, /#pragma omp simd\n\s*for \(int64_t u = 0; u < \d+; u\+\+\) \{/, 'each row copied in a vector loop');
+    const row = src!.slice(src!.indexOf(`for (int64_t j = 0; j < ${Lp}; j++) {`), src!.indexOf('A_acc0[j] = acc0;'));
+    assert.ok(row.length > 0, 'one vector loop over the rounded row');
+    assert.match(row, /for \(int64_t r1 = 0; r1 < \d; r1\+\+\) \{/, 'the taps inside it');
+    assert.doesNotMatch(row, />= 0LL|< \d+LL\)|\(t\d+ \?/, 'no bounds test or padding select among the taps');
   }
+  // A 1-D depthwise conv keeps the row order: edges and interior per tap.
+  const dw1 = new ModelBuilder('x', [1, 8, 30]);
+  const [src1] = cSources(dw1.encode([dw1.conv('x', 8, 8, [3], [{ name: 'pads', ints: [1, 1] }], { group: 8 })]), [1, 8, 30]);
+  assert.match(src1!, /A_acc0\[\d+\];/, 'accumulators of a row of outputs');
+  assert.match(src1!, /#pragma omp simd\n\s*for \(int64_t j = 0; j < jlo; j\+\+\) \{\n\s*const int64_t o2 = j;/, 'a vector loop along the row: its left edge');
+  // The interior: the column's padding test gone, the input read at an affine index.
+  const interior = src1!.slice(src1!.indexOf('for (int64_t j = jlo; j < jhi; j++) {'), src1!.indexOf('for (int64_t j = jhi;'));
+  assert.ok(interior.length > 0, 'the row in three loops');
+  assert.doesNotMatch(interior, />= 0LL|< \d+LL\)/, 'no bounds test in the interior');
+  assert.doesNotMatch(src1!, /if \(t\d+\)/, 'padding is a select, not a branch');
   const dense = new ModelBuilder('x', [1, 16, 28, 28]);
   const denseOut = dense.conv('x', 16, 32, [3, 3], [{ name: 'pads', ints: [1, 1, 1, 1] }]);
   const [gemm] = cSources(dense.encode([denseOut]), [1, 16, 28, 28]);

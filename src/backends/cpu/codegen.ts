@@ -26,6 +26,7 @@ import { packImplicitPanel } from './implicit_panel.js';
 import type { GemmContext, GemmKernel } from './gemm_context.js';
 import { packableB, tiledGemmApplies, tiledGemmKernel, tiledScratch } from './tiled_gemm.js';
 import { type CSource, PARALLEL_MIN_WORK, dialect, entryPoint, header, signature, totalWork } from './kernel_text.js';
+import { paddedRowLoops, paddedRowPlan } from './padded_rows.js';
 import { rowLoops, shortRowReduction, shortRowReductionSym } from './row_loops.js';
 
 export type { CSource } from './kernel_text.js';
@@ -226,6 +227,8 @@ function loops(k: LoopKernel & { sym?: KernelSyms }): CSource {
   // every size (column_loops.ts), the row order where it depends on no symbol (row_loops.ts),
   // else the plain loop order, right for every size.
   if (!sym && readsAlongColumns(k, COLUMN_MIN_ROWS)) return columnLoops(k);
+  const padded = sym ? undefined : paddedRowPlan(k);
+  if (padded) return paddedRowLoops(padded);
   if (!sym && shortRowReduction(k)) return rowLoops(k);
   if (sym && shortRowReductionSym(k, sym)) return rowLoops(k, { outer: sym.outer ?? k.outer, threads: symbolicThreads });
   const counter = { n: 0 };

@@ -76,11 +76,7 @@ export function rowLoops(k: LoopKernel, sym?: { outer: readonly Dim[]; threads: 
     for (const [name] of accArrays(r)) lines.push(`      A_${name}[j] = ${name};`);
   }
   lines.push('    }');
-  let ind = '    ';
-  k.inner.forEach((n, i) => {
-    lines.push(n === 1 ? `${ind}{ const int64_t r${i} = 0;` : `${ind}for (int64_t r${i} = 0; r${i} < ${n}; r${i}++) {`);
-    ind += '  ';
-  });
+  const { ind, close } = openTapLoops(lines, k.inner, '    ');
   // What depends only on the row and the tap is computed once per tap, outside the vector loop.
   const tapScope = top.child(ind);
   const outside = new Set([...rowShape.map((_, d) => `o${d}`), ...k.inner.map((_, d) => `r${d}`)]);
@@ -106,14 +102,32 @@ export function rowLoops(k: LoopKernel, sym?: { outer: readonly Dim[]; threads: 
     rowLoop('jlo', 'jhi', new Set(tests.map((t) => t.key)));
     rowLoop('jhi', String(L), new Set());
   }
-  k.inner.forEach(() => {
-    ind = ind.slice(2);
-    lines.push(`${ind}}`);
-  });
-  lines.push(`    for (int64_t j = 0; j < ${L}; j++) {`, `      const int64_t ${lastVar} = j;`);
-  const out = top.child('        ');
-  const stores = k.outerStores.map((st) => `        ${storeStmt(st.buf, out.emit(st.at), out.emit(st.value), k.bufs[st.buf]!.dtype)}`);
-  const loads = k.reductions.flatMap((r) => [...accArrays(r).map(([n, t]) => `      ${t} ${n} = A_${n}[j];`), ...accFinish(r).map((l) => `      ${l}`)]);
-  lines.push(...loads, '      {', ...out.lines, ...stores, '      }', '    }', '  }', '}');
+  lines.push(...close, ...rowStores(k, L, top, '    '), '  }', '}');
   return { body: lines.join('\n') + '\n', parallel };
+}
+
+/**
+ * Opens a loop per tap dim (r0, r1, …; a block where its extent is 1, r = 0) at `ind`: the
+ * indentation inside them and the lines closing them.
+ */
+export function openTapLoops(lines: string[], inner: readonly number[], ind: string): { ind: string; close: string[] } {
+  const close: string[] = [];
+  inner.forEach((n, i) => {
+    lines.push(n === 1 ? `${ind}{ const int64_t r${i} = 0;` : `${ind}for (int64_t r${i} = 0; r${i} < ${n}; r${i}++) {`);
+    close.unshift(`${ind}}`);
+    ind += '  ';
+  });
+  return { ind, close };
+}
+
+/**
+ * The loop (at `ind`) storing a row's L finished outputs from the accumulator arrays A_*: each
+ * reduction finished, then the kernel's stores, emitted in a child of `row` (the row's scope).
+ */
+export function rowStores(k: LoopKernel, L: number, row: Scope, ind: string): string[] {
+  const lastVar = `o${k.outer.length - 1}`;
+  const out = row.child(`${ind}    `);
+  const stores = k.outerStores.map((st) => `${ind}    ${storeStmt(st.buf, out.emit(st.at), out.emit(st.value), k.bufs[st.buf]!.dtype)}`);
+  const loads = k.reductions.flatMap((r) => [...accArrays(r).map(([n, t]) => `${ind}  ${t} ${n} = A_${n}[j];`), ...accFinish(r).map((l) => `${ind}  ${l}`)]);
+  return [`${ind}for (int64_t j = 0; j < ${L}; j++) {`, `${ind}  const int64_t ${lastVar} = j;`, ...loads, `${ind}  {`, ...out.lines, ...stores, `${ind}  }`, `${ind}}`];
 }

@@ -611,10 +611,11 @@ async function interpretBuilt(b: Built, inputs: NDArray[]): Promise<NDArray[]> {
 
 /** An input spec as a conversion record stores it: each symbolic dim by its symbol's name. */
 function storedSpec(s: InputSpec): StoredSpec {
-  return { shape: [...s.shape], dtype: s.dtype, sym: s.shape.map((n, i) => {
+  const sym = s.shape.map((n, i) => {
     const d = s.sym?.[i];
     return d === undefined || typeof d === 'number' ? n : d.bareSymbol!;
-  }) };
+  });
+  return { shape: [...s.shape], dtype: s.dtype, sym };
 }
 
 /** A stored spec as compileSymbolic made it. */

@@ -31,7 +31,9 @@ const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-packed-weights-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
 
 const K = 128;
-const N = 150; // not a multiple of any panel width: the last panel is partly padding
+// Not a multiple of any panel width: a last panel of 2 columns, packed along K for the dot
+// products on AVX-512 (146 = 3·48 + 2), AVX2 (9·16 + 2) and NEON (12·12 + 2).
+const N = 146;
 
 /** Row-major float64 product of a [m, k] and (transposed: [n, k]) or [k, n]. */
 function matmul64(a: Float32Array, b: Float32Array, m: number, k: number, n: number, transB = false): Float64Array {

@@ -40,6 +40,24 @@ const captured = (x: Tensor, w: NDArray): Tensor => new Tensor(x.tracer, x.trace
     tol,
   );
 }
+// A last panel of 1, 2, 4 or 5 columns (N = 49·q + r: a 7×7 stage's 1×1 convs): up to
+// KILN_GEMM_DOT_COLS of them (4 on AVX-512) packed along K and run as dot products, K = 75 so a
+// dot product has lanes and a scalar tail; B contiguous, transposed and every-other-column.
+{
+  const w = randn([75, 200], 1124);
+  const wt = randn([52, 75], 1126);
+  refTest(
+    'a last panel of a few columns, as dot products: N = 49, 50, 52, 53 from each B layout, K = 75',
+    (x) => [
+      x.matmul(captured(x, w).slice(1, 0, 49)).relu(),
+      x.matmul(captured(x, w).slice(1, 0, 100, 2)),
+      x.matmul(captured(x, wt).transpose(0, 1)),
+      x.matmul(captured(x, w).slice(1, 0, 53)).add(x.slice(1, 0, 53)),
+    ],
+    () => [randn([300, 75], 1125)],
+    tol,
+  );
+}
 refTest('small products (one thread): [9,13]@[13,6], [37,64]@[64,50], K = 1: [20,1]@[1,30]', (a, b, c, w1, w2, w3) => [a.matmul(w1), b.matmul(w2).relu(), c.matmul(w3)], () => [randn([9, 13], 1111), randn([37, 64], 1112), randn([20, 1], 1113), randn([13, 6], 1114), randn([64, 50], 1115), randn([1, 30], 1116)], tol);
 // Small batched products loop over the items on one thread; big ones (attention heads) split
 // the items across threads, each item's tile on its own thread.
@@ -74,7 +92,10 @@ test('tiled GEMM source: one parallel region, panels packed per thread, the tile
   // The weight's panels packed once where the runtime gives them (tests: cpu_packed_weights), else per call.
   assert.match(body, /const float\* restrict panel = kiln_bpre \? kiln_bpre \+ jb \* 1024 : Bp;/);
   assert.match(s, /if \(!kiln_bpre && jb != packed\) \{/, 'a panel packed once per run of tasks on it, when none came packed');
-  assert.match(s, /kiln_gemm_tile\(1024, a, panel, tile, jn\);/);
+  assert.match(s, /kiln_gemm_panel\(1024, a, panel, tile, jn\);/, 'the tile, or the dot products of a last panel of few columns');
+  // A last panel of few columns packed along K, by the one loop both packings share.
+  const dotPack = /if \(jn <= KILN_GEMM_DOT_COLS\) \{\n\s*for \(int64_t j = 0; j < jn; j\+\+\) for \(int64_t p = 0; p < 1024; p\+\+\) Bp\[j \* 1024 \+ p\] = B\[p \* 1024LL \+ \(jb \+ j\) \* 1LL\];\n\s*\} else\n/g;
+  assert.equal(s.match(dotPack)?.length, 2, 'per call and in _packb');
   // The library's packing of the whole weight: every panel at jb·K, by the same loop.
   const packb = s.slice(s.indexOf('_packb('), s.indexOf('_body('));
   assert.match(packb, /float\* restrict panels = \(float\*\)args\[3\];/, 'the panels after the buffers');
@@ -144,7 +165,22 @@ int main(void) {
       else if (d > err) err = d;
     }
   }
-  printf("%d %d %d %g\\n", KILN_GEMM_MR, KILN_GEMM_VL, KILN_GEMM_NV, err);
+  /* A last panel of jn <= DOT_COLS columns in kiln_gemm_panel's layout for it: each column of
+     Bp contiguous along K (K = 37: lanes and a scalar tail), as dot products. */
+  static float Bc[KILN_GEMM_NR * K];
+  for (int jn = 1; jn <= KILN_GEMM_DOT_COLS; jn++) {
+    for (int j = 0; j < jn; j++) for (int p = 0; p < K; p++) Bc[j * K + p] = Bp[p * KILN_GEMM_NR + j];
+    for (int i = 0; i < KILN_GEMM_MR * KILN_GEMM_NR; i++) tile[i] = NAN;
+    kiln_gemm_panel(K, a, Bc, tile, jn);
+    for (int r = 0; r < KILN_GEMM_MR; r++) for (int j = 0; j < jn; j++) {
+      double ref = 0;
+      for (int p = 0; p < K; p++) ref += (double)A[r * K + p] * (double)Bp[p * KILN_GEMM_NR + j];
+      const double d = fabs(ref - (double)tile[r * KILN_GEMM_NR + j]);
+      if (d != d) err = INFINITY;
+      else if (d > err) err = d;
+    }
+  }
+  printf("%d %d %d %d %g\\n", KILN_GEMM_MR, KILN_GEMM_VL, KILN_GEMM_NV, KILN_GEMM_DOT_COLS, err);
   return 0;
 }
 `;
@@ -156,8 +192,8 @@ int main(void) {
     const cpuinfo = arch() === 'x64' ? spawnSync('grep', ['-m1', '^flags', '/proc/cpuinfo'], { encoding: 'utf8' }).stdout : '';
     // Which ISA each build must pick: the host's own, then narrower ones the host can run.
     const builds: { isa: string; flags: string[]; shape: string | undefined }[] = [{ isa: 'native', flags: [], shape: undefined }];
-    if (/\bavx512f\b/.test(cpuinfo)) builds.push({ isa: 'AVX2 (-mno-avx512f)', flags: ['-mno-avx512f'], shape: '6 8 2' });
-    if (arch() === 'x64') builds.push({ isa: 'plain vectors (-mno-avx -mno-fma)', flags: ['-mno-avx', '-mno-fma'], shape: '4 4 2' });
+    if (/\bavx512f\b/.test(cpuinfo)) builds.push({ isa: 'AVX2 (-mno-avx512f)', flags: ['-mno-avx512f'], shape: '6 8 2 2' });
+    if (arch() === 'x64') builds.push({ isa: 'plain vectors (-mno-avx -mno-fma)', flags: ['-mno-avx', '-mno-fma'], shape: '4 4 2 1' });
     for (const b of builds) {
       await t.test(b.isa, () => {
         const exe = join(dir, `tile${builds.indexOf(b)}`);
@@ -165,8 +201,8 @@ int main(void) {
         assert.equal(cc.status, 0, cc.stderr);
         const run = spawnSync(exe, [], { encoding: 'utf8' });
         assert.equal(run.status, 0, run.stderr);
-        const [mr, vl, nv, err] = run.stdout.trim().split(' ');
-        if (b.shape !== undefined) assert.equal(`${mr} ${vl} ${nv}`, b.shape);
+        const [mr, vl, nv, dotCols, err] = run.stdout.trim().split(' ');
+        if (b.shape !== undefined) assert.equal(`${mr} ${vl} ${nv} ${dotCols}`, b.shape);
         // 37 products of values in [-1, 1): float32 rounding, nowhere near a wrong term's size.
         assert.ok(Number(err) < 2e-5, `max |tile - float64| = ${err}`);
       });
@@ -191,6 +227,6 @@ test('over symbolic sizes the products take the tile: attention scores (N = sequ
   const products = sources.filter((src) => /kiln_gemm_tile\(/.test(src) || /acc\[4\]\[32\]/.test(src));
   assert.equal(products.length, 3, 'three products');
   for (const src of products) assert.doesNotMatch(src, /acc\[4\]\[32\]/, 'no product takes the earlier 4×32 kernel');
-  assert.ok(products.some((src) => /kiln_gemm_tile\([a-z0-9_]+, a, Bp, tile, jn\)/.test(src)), 'a symbolic K in the tile call');
+  assert.ok(products.some((src) => /kiln_gemm_panel\([a-z0-9_]+, a, Bp, tile, jn\)/.test(src)), 'a symbolic K in the tile call');
   assert.ok(products.some((src) => /if \([^)]+ <= 8\) \{\n\s*kiln_[0-9a-f]+_fewrows\(/.test(src) && /switch \([^)]+\) \{\n\s*case 1:\n/.test(src)), 'the projection: M ≤ 8 by the few-row kernels (one function, every M), chosen per call');
 });

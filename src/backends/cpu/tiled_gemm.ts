@@ -61,6 +61,9 @@ typedef __m512 kiln_vf;
 #define KILN_VLOAD(p) _mm512_load_ps(p)
 #define KILN_VSTORE(p, v) _mm512_store_ps(p, v)
 #define KILN_VFMA(c, a, b) _mm512_fmadd_ps(_mm512_set1_ps(a), b, c)
+#define KILN_VLOADU(p) _mm512_loadu_ps(p)
+#define KILN_VFMAV(c, a, b) _mm512_fmadd_ps(a, b, c)
+#define KILN_VSUM(v) _mm512_reduce_add_ps(v)
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define KILN_GEMM_VL 8
@@ -71,6 +74,14 @@ typedef __m256 kiln_vf;
 #define KILN_VLOAD(p) _mm256_load_ps(p)
 #define KILN_VSTORE(p, v) _mm256_store_ps(p, v)
 #define KILN_VFMA(c, a, b) _mm256_fmadd_ps(_mm256_set1_ps(a), b, c)
+#define KILN_VLOADU(p) _mm256_loadu_ps(p)
+#define KILN_VFMAV(c, a, b) _mm256_fmadd_ps(a, b, c)
+static inline float kiln_vsum8(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+#define KILN_VSUM(v) kiln_vsum8(v)
 #elif defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
 #define KILN_GEMM_VL 4
@@ -81,6 +92,9 @@ typedef float32x4_t kiln_vf;
 #define KILN_VLOAD(p) vld1q_f32(p)
 #define KILN_VSTORE(p, v) vst1q_f32(p, v)
 #define KILN_VFMA(c, a, b) vfmaq_n_f32(c, b, a)
+#define KILN_VLOADU(p) vld1q_f32(p)
+#define KILN_VFMAV(c, a, b) vfmaq_f32(c, a, b)
+#define KILN_VSUM(v) vaddvq_f32(v)
 #else
 #define KILN_GEMM_VL 4
 #define KILN_GEMM_MR 4
@@ -90,7 +104,16 @@ typedef float kiln_vf __attribute__((vector_size(16)));
 #define KILN_VLOAD(p) (*(const kiln_vf*)(p))
 #define KILN_VSTORE(p, v) (*(kiln_vf*)(p) = (v))
 #define KILN_VFMA(c, a, b) ((c) + (a) * (b))
+static inline kiln_vf kiln_vloadu4(const float* p) { kiln_vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
+#define KILN_VLOADU(p) kiln_vloadu4(p)
+#define KILN_VFMAV(c, a, b) ((c) + (a) * (b))
+#define KILN_VSUM(v) ((v)[0] + (v)[1] + (v)[2] + (v)[3])
 #endif
+/* The widest last panel whose columns are dot products along K (kiln_gemm_dot) rather than a
+   tile of one vector of columns: the tile spends MR FMAs of VL lanes a K step whatever jn is,
+   the dot products jn·MR/VL, so they win while jn is well under VL. Measured on AVX-512
+   (bench/RESULTS.md, "The GEMM's last few columns"): 4.1–5.2× at jn = 1, 1.9× at 4, even at 8. */
+#define KILN_GEMM_DOT_COLS (KILN_GEMM_VL / 4)
 #define KILN_GEMM_NR (KILN_GEMM_VL * KILN_GEMM_NV)
 
 /* tile[r][j] = sum over p < K, in order, of a[r][p] * bp[p * NR + j] for j < nv * VL: MR rows of
@@ -131,6 +154,38 @@ static inline void kiln_gemm_tile(int64_t K, const float* const* a, const float*
   else if (jn > KILN_GEMM_VL) kiln_gemm_tile_nv(K, a, bp, tile, 2);
 #endif
   else kiln_gemm_tile_nv(K, a, bp, tile, 1);
+}
+
+/* tile[r][j] = sum over p < K of a[r][p] * bc[j * K + p] for j < jn: the MR rows of A against jn
+   columns of B each contiguous along K (packPanel's layout for a panel of jn <= DOT_COLS
+   columns). Each sum is VL lane sums over p in steps of VL, added in a fixed order, then the
+   last K % VL products in order: the same order whatever the threads. */
+static inline void kiln_gemm_dot(int64_t K, const float* const* a, const float* restrict bc, float* restrict tile, int64_t jn) {
+  const int64_t kv = K / KILN_GEMM_VL * KILN_GEMM_VL;
+  for (int64_t j = 0; j < jn; j++) {
+    const float* restrict b = bc + j * K;
+    kiln_vf c[KILN_GEMM_MR];
+    #pragma GCC unroll 16
+    for (int r = 0; r < KILN_GEMM_MR; r++) c[r] = KILN_VZERO();
+    for (int64_t p = 0; p < kv; p += KILN_GEMM_VL) {
+      const kiln_vf bv = KILN_VLOADU(b + p);
+      #pragma GCC unroll 16
+      for (int r = 0; r < KILN_GEMM_MR; r++) c[r] = KILN_VFMAV(c[r], KILN_VLOADU(a[r] + p), bv);
+    }
+    #pragma GCC unroll 16
+    for (int r = 0; r < KILN_GEMM_MR; r++) {
+      float sum = KILN_VSUM(c[r]);
+      for (int64_t p = kv; p < K; p++) sum = __builtin_fmaf(a[r][p], b[p], sum);
+      tile[r * KILN_GEMM_NR + j] = sum;
+    }
+  }
+}
+
+/* A packed panel of B (packPanel's layout: columns along K for jn <= DOT_COLS, else K×NR)
+   against MR rows of A. */
+static inline void kiln_gemm_panel(int64_t K, const float* const* a, const float* restrict bp, float* restrict tile, int64_t jn) {
+  if (jn <= KILN_GEMM_DOT_COLS) kiln_gemm_dot(K, a, bp, tile, jn);
+  else kiln_gemm_tile(K, a, bp, tile, jn);
 }
 
 /* At least n floats, 64-byte aligned, kept for the process (kernels run one at a time). */
@@ -182,9 +237,17 @@ function packPanel(k: MatmulKernel, b: StridedOperand, K: string, strides: { bRo
   const bDt = k.bufs[b.buf]!.dtype;
   const at = (p: string, j: string) => loadValue(`B[${p} * ${strides.bRow} + (jb + ${j}) * ${strides.bCol}]`, bDt);
   const NR = 'KILN_GEMM_NR';
+  // A last panel of a few columns: each column contiguous along K, for kiln_gemm_dot (within
+  // the panel's K×NR floats; the floats past jn·K are not read).
+  const dotColumns = [
+    `${ind}if (jn <= KILN_GEMM_DOT_COLS) {`,
+    `${ind}  for (int64_t j = 0; j < jn; j++) for (int64_t p = 0; p < ${K}; p++) Bp[j * ${K} + p] = ${at('p', 'j')};`,
+    `${ind}} else`,
+  ];
   if (b.rowStride === 1 && b.colStride !== 1) {
     // A transposed B (Gemm transB = 1): each panel column is a contiguous row of the weight, read in order.
     return [
+      ...dotColumns,
       `${ind}for (int64_t j = 0; j < ${NR}; j++) {`,
       `${ind}  if (j < jn) for (int64_t p = 0; p < ${K}; p++) Bp[p * ${NR} + j] = ${at('p', 'j')};`,
       `${ind}  else for (int64_t p = 0; p < ${K}; p++) Bp[p * ${NR} + j] = 0.0f;`,
@@ -192,6 +255,7 @@ function packPanel(k: MatmulKernel, b: StridedOperand, K: string, strides: { bRo
     ];
   }
   return [
+    ...dotColumns,
     `${ind}for (int64_t p = 0; p < ${K}; p++) {`,
     `${ind}  float* restrict row = Bp + p * ${NR};`,
     `${ind}  if (jn == ${NR}) for (int64_t j = 0; j < ${NR}; j++) row[j] = ${at('p', 'j')};`,
@@ -310,7 +374,9 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
   const i4 = `${i3}  `;
   L.push(`${i4}const float* a[${MR}];`);
   L.push(`${i4}for (int r = 0; r < ${MR}; r++) a[r] = A + (ib + r < ${M} ? ib + r : ${mLast}) * ${strides.aRow};`);
-  L.push(`${i4}kiln_gemm_tile(${K}, a, ${packedB ? 'panel' : 'Bp'}, tile, jn);`);
+  // A strided B's last few columns are packed along K (packPanel) and run as dot products; an
+  // implicit B's panels (packImplicitPanel) are always K×NR, so always the tile.
+  L.push(`${i4}${isImplicit(b) ? 'kiln_gemm_tile' : 'kiln_gemm_panel'}(${K}, a, ${packedB ? 'panel' : 'Bp'}, tile, jn);`);
   L.push(`${i4}for (int64_t r = 0; r < ${MR} && ib + r < ${M}; r++) {`);
   L.push(`${i4}  for (int64_t j = 0; j < jn; j++) {`);
   L.push(...epilogue(k, c, `${i4}    `, 'ib + r', 'jb + j', `tile[r * ${NR} + j]`));

@@ -153,30 +153,21 @@ int main(void) {
   const float* a[KILN_GEMM_MR];
   for (int r = 0; r < KILN_GEMM_MR; r++) a[r] = A + r * K;
   double err = 0;
-  /* Every panel width: the full tile and the narrower ones of a last panel (jn columns). */
-  for (int jn = 1; jn <= KILN_GEMM_NR; jn++) {
+  /* Every panel width: the full tile and the narrower ones of a last panel (jn columns); then
+     (dot = 1) a last panel of jn <= DOT_COLS columns in kiln_gemm_panel's layout for it, each
+     column of Bp contiguous along K (K = 37: lanes and a scalar tail), as dot products. */
+  static float Bc[KILN_GEMM_NR * K];
+  for (int dot = 0; dot < 2; dot++) for (int jn = 1; jn <= (dot ? KILN_GEMM_DOT_COLS : KILN_GEMM_NR); jn++) {
     for (int i = 0; i < KILN_GEMM_MR * KILN_GEMM_NR; i++) tile[i] = NAN;
-    kiln_gemm_tile(K, a, Bp, tile, jn);
+    if (dot) {
+      for (int j = 0; j < jn; j++) for (int p = 0; p < K; p++) Bc[j * K + p] = Bp[p * KILN_GEMM_NR + j];
+      kiln_gemm_panel(K, a, Bc, tile, jn);
+    } else kiln_gemm_tile(K, a, Bp, tile, jn);
     for (int r = 0; r < KILN_GEMM_MR; r++) for (int j = 0; j < jn; j++) {
       double ref = 0;
       for (int p = 0; p < K; p++) ref += (double)A[r * K + p] * (double)Bp[p * KILN_GEMM_NR + j];
       const double d = fabs(ref - (double)tile[r * KILN_GEMM_NR + j]);
       if (d != d) err = INFINITY; /* a column left unwritten */
-      else if (d > err) err = d;
-    }
-  }
-  /* A last panel of jn <= DOT_COLS columns in kiln_gemm_panel's layout for it: each column of
-     Bp contiguous along K (K = 37: lanes and a scalar tail), as dot products. */
-  static float Bc[KILN_GEMM_NR * K];
-  for (int jn = 1; jn <= KILN_GEMM_DOT_COLS; jn++) {
-    for (int j = 0; j < jn; j++) for (int p = 0; p < K; p++) Bc[j * K + p] = Bp[p * KILN_GEMM_NR + j];
-    for (int i = 0; i < KILN_GEMM_MR * KILN_GEMM_NR; i++) tile[i] = NAN;
-    kiln_gemm_panel(K, a, Bc, tile, jn);
-    for (int r = 0; r < KILN_GEMM_MR; r++) for (int j = 0; j < jn; j++) {
-      double ref = 0;
-      for (int p = 0; p < K; p++) ref += (double)A[r * K + p] * (double)Bp[p * KILN_GEMM_NR + j];
-      const double d = fabs(ref - (double)tile[r * KILN_GEMM_NR + j]);
-      if (d != d) err = INFINITY;
       else if (d > err) err = d;
     }
   }

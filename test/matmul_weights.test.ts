@@ -58,7 +58,7 @@ test('few-row GEMM source: panels split across threads, a contiguous B read in p
   assert.match(transposed, /#pragma omp parallel for schedule\(static\)\n\s*for \(int64_t n0 = 0; n0 < 2048; n0 \+= 4\)/, 'threads split the columns, 4 at a time');
   const big = source((x, w) => x.matmul(w), [[64, 2048], [2048, 2048]]);
   assert.doesNotMatch(big, /brow = B \+/, 'many rows: B packed (tiled_gemm.ts, test/cpu_tiled_gemm.test.ts)');
-  assert.match(big, /kiln_gemm_tile\(2048, a, panel, tile, jn\);/);
+  assert.match(big, /kiln_gemm_panel\(2048, a, panel, tile, jn\);/);
 });
 
 test('a captured weight read in place, plain or transposed: changing its data between calls is seen (CPU contract)', async () => {

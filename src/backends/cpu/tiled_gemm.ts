@@ -9,6 +9,10 @@
 //   8×12 (24 + 3 of 32), any other target 4×8 in GCC vector types. So the generated C is the
 //   same on every machine; the machine's compiler picks the tile. The sum over K runs in order,
 //   one FMA (one rounding) per multiply-add, as MLAS and BLIS do.
+// - A last panel of at most VL/4 real columns (a conv's 49 = 48 + 1 positions) from a strided
+//   B is packed column by column along K and each output is a dot product (kiln_gemm_dot): the
+//   one-vector tile would spend MR FMAs of VL lanes a K step on those few columns, ~4-5x the
+//   time at one column. An implicit B's panels are always K×NR and keep the tile.
 // - Why explicit FMA: kernels build with -std=c11, under which gcc does not contract a * b + c
 //   into an FMA (-ffp-contract=off); the earlier 4×32 kernel's `acc += av * b` was a multiply
 //   and an add, half the FMA pipes' work per instruction.

@@ -48,8 +48,7 @@ export function readExternal(t: TensorProto, baseDir: string | undefined, dtype:
     const whole = mode !== 'region' && length > 0 ? fileBytes(file, fd, mode) : undefined;
     if (whole) {
       if (offset % width !== 0) return viewTyped(dtype, whole.buffer.slice(offset, offset + length), 0, n);
-      whole.mapping?.tensors.push(t.name ?? '');
-      whole.mapping?.populate(offset, length);
+      whole.mapping?.adopt(t.name ?? '', offset, length);
       return viewTyped(dtype, whole.buffer, offset, n);
     }
     return readRegion(fd, file, t.name ?? '', offset, length, dtype, n);

@@ -25,7 +25,7 @@ import { setting } from '../config/read.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type koffiModule from 'koffi';
-import { type MappedFile, registerMapping } from '../graph/host_mapping.js';
+import { type MappedFile, mappedFileOf, registerMapping } from '../graph/host_mapping.js';
 
 type Koffi = typeof koffiModule;
 
@@ -69,9 +69,6 @@ function loadLibc(): Libc | null {
   }
   return libc;
 }
-
-/** Each live mapping by its buffer, for `mappedTensor`. */
-const mappings = new WeakMap<ArrayBufferLike, FileMapping>();
 
 /** Live sources by absolute path: a later tensor or load of the same unchanged file reuses one. */
 const sources = new Map<string, { at: Fingerprint; buffer: WeakRef<ArrayBuffer>; mapping?: FileMapping }>();
@@ -123,8 +120,14 @@ class FileMapping implements MappedFile {
     );
   }
 
+  /** A tensor read in place at `offset`: named in this mapping's messages, its pages faulted in now. */
+  adopt(tensor: string, offset: number, length: number): void {
+    this.tensors.push(tensor);
+    this.populate(offset, length);
+  }
+
   /** Faults a tensor's pages in now (best effort), so the load, not the first call, pays for them. */
-  populate(offset: number, length: number): void {
+  private populate(offset: number, length: number): void {
     const page = 4096;
     const start = offset - (offset % page);
     const addr = this.lib.koffi.address(this.ptr) + BigInt(start);
@@ -173,7 +176,6 @@ function map(file: string, at: Fingerprint): FileBytes | undefined {
     const mapping = new FileMapping(file, fd, at, ptr, lib);
     unmapper.register(buffer, { ptr, size: at.size, fd, file });
     registerMapping(buffer, mapping);
-    mappings.set(buffer, mapping);
     kept = true;
     return { buffer, mapping };
   } finally {
@@ -205,9 +207,9 @@ export function modelFileBytes(file: string): Uint8Array | undefined {
  * named in the mapping's messages and its pages faulted in now, so the load pays for them.
  */
 export function mappedTensor(bytes: Uint8Array, tensor: string): boolean {
-  const m = mappings.get(bytes.buffer);
-  if (m === undefined) return false;
-  m.tensors.push(tensor);
-  m.populate(bytes.byteOffset, bytes.byteLength);
+  // The registry the readers check (graph/host_mapping.ts) holds this module's mappings.
+  const m = mappedFileOf(bytes);
+  if (!(m instanceof FileMapping)) return false;
+  m.adopt(tensor, bytes.byteOffset, bytes.byteLength);
   return true;
 }

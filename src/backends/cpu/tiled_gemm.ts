@@ -367,11 +367,9 @@ export function tiledGemmKernel(k: MatmulKernel, c: GemmContext, inBatchTeam = f
     ? packImplicitPanel(k, b, c.scope, `${i3}  `, { K, NR, t: 'float', panel: 'Bp', rowsParallel: false })
     : packPanel(k, b, K, strides, `${i3}  `);
   const packedB = c.packedB ? PACKED_B_PARAM : undefined;
-  if (packedB) {
-    // Panels packed once (the weight's, at jb·K) where the runtime gives them, else packed here.
-    L.push(`${i3}const float* restrict panel = ${packedB} ? ${packedB} + jb * ${K} : Bp;`);
-    L.push(`${i3}if (!${packedB} && jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
-  } else L.push(`${i3}if (jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
+  // Panels packed once (the weight's, at jb·K) where the runtime gives them, else packed here.
+  if (packedB) L.push(`${i3}const float* restrict panel = ${packedB} ? ${packedB} + jb * ${K} : Bp;`);
+  L.push(`${i3}if (${packedB ? `!${packedB} && ` : ''}jb != packed) {`, ...pack, `${i3}  packed = jb;`, `${i3}}`);
   L.push(`${i3}const int64_t i0 = task % chunks * chunkRows;`);
   L.push(`${i3}const int64_t iend = i0 + chunkRows < ${M} ? i0 + chunkRows : ${M};`);
   L.push(`${i3}for (int64_t ib = i0; ib < iend; ib += ${MR}) {`);
